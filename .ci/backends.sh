@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Checks PostgreSQL and Redis are up (starting them if this machine stopped them) and writes
+# .ci/env.sh with the URLs the tests read.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+wait_for() { # name, command
+  for _ in $(seq 1 60); do
+    if eval "$2" >/dev/null 2>&1; then echo "$1 is up"; return 0; fi
+    sleep 1
+  done
+  echo "$1 did not come up" >&2
+  return 1
+}
+
+if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+wait_for PostgreSQL "pg_isready -h 127.0.0.1 -p 5432"
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+fi
+wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping"
+
+# The database the tests create their own per-test databases from.
+psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nova_ci'" | grep -q 1 ||
+  psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE nova_ci"
+
+cat > .ci/env.sh <<ENV
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/nova_ci
+export REDIS_URL=redis://127.0.0.1:6379
+ENV

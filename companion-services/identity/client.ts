@@ -1,0 +1,100 @@
+import type { AuthInfo } from "../../server/http/router.ts";
+
+/** A user as other services see it (never the password hash). */
+export type User = {
+  userId: string;
+  localpart: string;
+  displayname: string | null;
+  avatarUrl: string | null;
+  isAdmin: boolean;
+  isGuest: boolean;
+  deactivated: boolean;
+  createdAt: number;
+};
+
+export type Device = {
+  deviceId: string;
+  displayName: string | null;
+  lastSeenIp: string | null;
+  lastSeenTs: number | null;
+};
+
+export type LoginResult = {
+  userId: string;
+  deviceId: string;
+  accessToken: string;
+  refreshToken?: string;
+  expiresInMs?: number;
+  /** True when this login created a device that did not exist before. */
+  newDevice: boolean;
+};
+
+export type RegisterInput = {
+  localpart?: string;
+  password?: string;
+  deviceId?: string;
+  initialDeviceDisplayName?: string;
+  inhibitLogin?: boolean;
+  refreshToken?: boolean;
+  guest?: boolean;
+  admin?: boolean;
+  ip?: string;
+};
+
+export type LoginInput = {
+  /** Localpart or full user id. */
+  user: string;
+  password: string;
+  deviceId?: string;
+  initialDeviceDisplayName?: string;
+  refreshToken?: boolean;
+  ip?: string;
+};
+
+export type RegistrationToken = {
+  token: string;
+  usesAllowed: number | null;
+  pending: number;
+  completed: number;
+  expiryTime: number | null;
+};
+
+/**
+ * The identity service as every other service calls it: in-process in all-in-one mode, over gRPC in
+ * distributed mode. Failures are MatrixErrors (M_FORBIDDEN, M_USER_IN_USE, M_UNKNOWN_TOKEN…).
+ */
+export interface IdentityClient {
+  register(input: RegisterInput): Promise<LoginResult | { userId: string; deviceId?: undefined }>;
+  isLocalpartAvailable(localpart: string): Promise<boolean>;
+  login(input: LoginInput): Promise<LoginResult>;
+  /** On every request's path; cached, and revocation takes effect at once. */
+  verifyToken(accessToken: string): Promise<AuthInfo>;
+  refresh(refreshToken: string): Promise<{ accessToken: string; refreshToken: string; expiresInMs?: number }>;
+  logout(sessionId: string): Promise<void>;
+  logoutAll(userId: string): Promise<string[]>;
+  checkPassword(userId: string, password: string): Promise<boolean>;
+  changePassword(
+    userId: string,
+    newPassword: string,
+    opts: { logoutDevices: boolean; keepSessionId?: string },
+  ): Promise<string[]>;
+  getUser(userId: string): Promise<User | null>;
+  getUsers(userIds: string[]): Promise<User[]>;
+  setProfile(
+    userId: string,
+    profile: { displayname?: string | null; avatarUrl?: string | null },
+  ): Promise<User>;
+  listDevices(userId: string): Promise<Device[]>;
+  getDevice(userId: string, deviceId: string): Promise<Device | null>;
+  updateDevice(userId: string, deviceId: string, displayName: string | null): Promise<void>;
+  /** Deletes a device: revokes its sessions and refresh tokens. Returns whether it existed. */
+  revokeDevice(userId: string, deviceId: string): Promise<boolean>;
+  createRegistrationToken(input: {
+    token?: string;
+    usesAllowed?: number | null;
+    expiryTime?: number | null;
+  }): Promise<RegistrationToken>;
+  validateRegistrationToken(token: string): Promise<boolean>;
+  /** Consumes one use of a registration token (after the registration it allowed). */
+  consumeRegistrationToken(token: string): Promise<void>;
+}

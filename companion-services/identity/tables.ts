@@ -1,0 +1,50 @@
+import type { Generated } from "kysely";
+
+/** The identity service's tables (migrations/identity). */
+export type IdentityTables = {
+  users: {
+    user_id: string;
+    localpart: string;
+    password_hash: string | null;
+    displayname: string | null;
+    avatar_url: string | null;
+    is_admin: boolean;
+    is_guest: boolean;
+    deactivated: boolean;
+    created_at: number;
+  };
+  sessions: {
+    id: string;
+    user_id: string;
+    device_id: string;
+    token_hash: string;
+    display_name: string | null;
+    created_at: number;
+    expires_at: number | null;
+    last_seen_at: number | null;
+    last_seen_ip: string | null;
+  };
+  refresh_tokens: {
+    token_hash: string;
+    session_id: string;
+    created_at: number;
+    used_at: number | null;
+  };
+  auth_logs: {
+    id: Generated<number>;
+    user_id: string | null;
+    event: string;
+    success: boolean;
+    ip: string | null;
+    created_at: number;
+  };
+  invite_codes: {
+    code: string;
+    uses_allowed: number | null;
+    pending: number;
+    completed: number;
+    expiry_time: number | null;
+    created_at: number;
+  };
+  user_settings: { user_id: string; key: string; value: unknown };
+};

@@ -1,0 +1,118 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import type { ServiceName } from "../../server/config.ts";
+import { PgliteDialect } from "./database/pglite-dialect.ts";
+import { migrateService } from "./migrator.ts";
+
+// BIGINT (int8) comes back as a JS number: Nova's stream positions and counters stay far below 2^53.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export type DatabaseKind = "pglite" | "postgres";
+
+/**
+ * One service's database handle. Every query runs with `search_path` set to the service's own
+ * schema, so a service sees only its own tables whether it shares a PGlite instance, shares one
+ * PostgreSQL database or has a database of its own.
+ */
+export type ServiceDatabase<DB> = {
+  service: ServiceName;
+  schema: string;
+  kind: DatabaseKind;
+  db: Kysely<DB>;
+  /** Connection string for LISTEN/NOTIFY clients; absent on PGlite. */
+  url?: string;
+  /** The embedded instance, for LISTEN/NOTIFY on PGlite. */
+  pglite?: PGlite;
+};
+
+export type DatabaseOptions = {
+  dataDir: string;
+  /** Per-service URL; a service without one lives in the shared embedded PGlite. */
+  urls: Partial<Record<ServiceName, string | undefined>>;
+  /** Pool size per service on PostgreSQL. */
+  poolSize?: number;
+};
+
+/** Opens (and migrates) the databases of the services this process runs. */
+export class Databases {
+  private pglite: PGlite | null = null;
+  private readonly handles = new Map<ServiceName, ServiceDatabase<unknown>>();
+
+  private constructor(private readonly options: DatabaseOptions) {}
+
+  static async open(services: readonly ServiceName[], options: DatabaseOptions): Promise<Databases> {
+    const dbs = new Databases(options);
+    for (const service of services) {
+      await dbs.openService(service);
+    }
+    return dbs;
+  }
+
+  get<DB>(service: ServiceName): ServiceDatabase<DB> {
+    const h = this.handles.get(service);
+    if (!h) throw new Error(`database of service ${service} is not open in this process`);
+    return h as ServiceDatabase<DB>;
+  }
+
+  has(service: ServiceName): boolean {
+    return this.handles.has(service);
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.handles.values()) {
+      await h.db.destroy();
+    }
+    this.handles.clear();
+    if (this.pglite) {
+      await this.pglite.close();
+      this.pglite = null;
+    }
+  }
+
+  private async openService(service: ServiceName): Promise<void> {
+    const schema = service;
+    const url = this.options.urls[service];
+    let handle: ServiceDatabase<unknown>;
+    if (url) {
+      const pool = new pg.Pool({
+        connectionString: url,
+        max: this.options.poolSize ?? 10,
+        options: `-c search_path=${schema}`,
+      });
+      const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+      await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db).catch((err: unknown) => {
+        // A role without CREATE on the database may still own a schema prepared for it.
+        if (!(err instanceof Error && /permission denied/.test(err.message))) throw err;
+      });
+      handle = { service, schema, kind: "postgres", db, url };
+    } else {
+      const pglite = await this.embedded();
+      await pglite.exec(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      const db = new Kysely<unknown>({ dialect: new PgliteDialect(pglite, schema) });
+      handle = { service, schema, kind: "pglite", db, pglite };
+    }
+    await migrateService(service, handle.db);
+    this.handles.set(service, handle);
+  }
+
+  private async embedded(): Promise<PGlite> {
+    if (this.pglite) return this.pglite;
+    const dir = this.options.dataDir;
+    let dataDir: string | undefined;
+    if (dir.startsWith("memory://")) {
+      dataDir = undefined;
+    } else {
+      dataDir = path.resolve(dir, "pglite");
+      mkdirSync(dataDir, { recursive: true });
+    }
+    this.pglite = await PGlite.create({
+      dataDir,
+      // One instance serves every service; 16MB keeps it near 130 MB of memory.
+      postgresqlconf: ["shared_buffers = 16MB"],
+    });
+    return this.pglite;
+  }
+}

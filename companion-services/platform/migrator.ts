@@ -1,0 +1,43 @@
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
+import type { ServiceName } from "../../server/config.ts";
+
+const MIGRATIONS_ROOT = fileURLToPath(new URL("../../migrations/", import.meta.url));
+
+/**
+ * Reads `migrations/<service>/*.ts`, ordered by file name. Each file exports `up` (and optionally
+ * `down`) taking that service's Kysely, whose search_path is the service's own schema.
+ */
+class ServiceMigrationProvider implements MigrationProvider {
+  constructor(private readonly service: ServiceName) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const dir = path.join(MIGRATIONS_ROOT, this.service);
+    let files: string[];
+    try {
+      files = (await readdir(dir)).filter((f) => /^\d+.*\.ts$/.test(f)).sort();
+    } catch {
+      return {};
+    }
+    const out: Record<string, Migration> = {};
+    for (const f of files) {
+      const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as Migration;
+      out[f.replace(/\.ts$/, "")] = mod;
+    }
+    return out;
+  }
+}
+
+export async function migrateService(service: ServiceName, db: Kysely<unknown>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new ServiceMigrationProvider(service),
+    migrationTableSchema: service,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    throw new Error(`migration ${failed ?? "?"} of service ${service} failed: ${String(error)}`);
+  }
+}

@@ -1,0 +1,97 @@
+import type { Kysely } from "kysely";
+import { IdentityService } from "../companion-services/identity/service.ts";
+import type { IdentityTables } from "../companion-services/identity/tables.ts";
+import { Databases } from "../companion-services/platform/database.ts";
+import { Notifier } from "../sync/notifier.ts";
+import { StreamPositions } from "../sync/stream-positions.ts";
+import type { NovaConfig, ServiceName } from "./config.ts";
+import type { NovaContext } from "./context.ts";
+import { Router } from "./http/router.ts";
+import { HttpServer } from "./http/server.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { mountAccount } from "./routes/account.ts";
+import { mountDiscovery } from "./routes/discovery.ts";
+
+export type Nova = {
+  ctx: NovaContext;
+  identity: IdentityService;
+  http: HttpServer;
+  port: number;
+  baseUrl: string;
+  close(): Promise<void>;
+};
+
+/** The services the all-in-one homeserver process opens databases for. */
+const ALL_IN_ONE: ServiceName[] = ["identity", "messaging"];
+
+/** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
+export async function createNova(config: NovaConfig, opts: { logger?: Logger } = {}): Promise<Nova> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const databases = await Databases.open(ALL_IN_ONE, { dataDir: config.dataDir, urls: config.databaseUrls });
+  const messagingDb = databases.get<unknown>("messaging").db;
+  const streams = new StreamPositions(messagingDb);
+  await streams.init();
+  const notifier = new Notifier(streams);
+  const router = new Router();
+  const closers: (() => Promise<void> | void)[] = [];
+
+  const deviceHooks = {
+    created: [] as ((userId: string, deviceId: string) => Promise<void> | void)[],
+    revoked: [] as ((userId: string, deviceId: string) => Promise<void> | void)[],
+  };
+  const identity = new IdentityService(
+    databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>,
+    {
+      serverName: config.serverName,
+      accessTokenTtlMs: config.accessTokenTtlMs,
+      loginFailuresPerMinute: config.loginFailuresPerMinute,
+      onDeviceCreated: async (u, d) => {
+        for (const h of deviceHooks.created) await h(u, d);
+      },
+      onDeviceRevoked: async (u, d) => {
+        for (const h of deviceHooks.revoked) await h(u, d);
+      },
+    },
+  );
+
+  const ctx: NovaContext = {
+    config,
+    logger,
+    databases,
+    identity,
+    streams,
+    notifier,
+    router,
+    syncProviders: [],
+    onClose: (fn) => closers.push(fn),
+  };
+
+  mountDiscovery(ctx);
+  mountAccount(ctx);
+  // Areas mount here, in dependency order: rooms, crypto, sync, calls.
+
+  const http = new HttpServer({
+    router,
+    logger,
+    maxRequestBody: config.maxRequestBody,
+    authenticate: (token) => identity.verifyToken(token),
+  });
+  const port = await http.listen(config.host, config.port);
+  logger.info({ host: config.host, port, serverName: config.serverName }, "nova listening");
+
+  let closed = false;
+  return {
+    ctx,
+    identity,
+    http,
+    port,
+    baseUrl: `http://${config.host}:${port}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await http.close();
+      for (const fn of closers.reverse()) await fn();
+      await databases.close();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import type { IdentityClient } from "../companion-services/identity/client.ts";
+import type { Databases } from "../companion-services/platform/database.ts";
+import type { Notifier } from "../sync/notifier.ts";
+import type { SyncStreamProvider } from "../sync/provider.ts";
+import type { StreamPositions } from "../sync/stream-positions.ts";
+import type { NovaConfig } from "./config.ts";
+import type { Router } from "./http/router.ts";
+import type { Logger } from "./logger.ts";
+
+/**
+ * What every homeserver area is given at wiring time. Areas register their HTTP routes on `router`
+ * and their /sync parts on `syncProviders`; they reach companion services only through clients.
+ */
+export type NovaContext = {
+  config: NovaConfig;
+  logger: Logger;
+  databases: Databases;
+  identity: IdentityClient;
+  streams: StreamPositions;
+  notifier: Notifier;
+  router: Router;
+  syncProviders: SyncStreamProvider[];
+  /** Run on shutdown, in reverse order of registration. */
+  onClose: (fn: () => Promise<void> | void) => void;
+};

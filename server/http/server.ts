@@ -1,0 +1,277 @@
+import uWS from "uWebSockets.js";
+import type { ZodType } from "zod";
+import {
+  fromZod,
+  MatrixError,
+  methodNotAllowed,
+  missingToken,
+  notJson,
+  tooLarge,
+  unrecognized,
+} from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { httpRequestDuration } from "../metrics.ts";
+import type { AuthInfo, HttpMethod, Request, Response, Router } from "./router.ts";
+
+export type Authenticator = (accessToken: string) => Promise<AuthInfo>;
+
+export type HttpServerOptions = {
+  router: Router;
+  authenticate: Authenticator;
+  logger: Logger;
+  maxRequestBody: number;
+};
+
+const CORS_HEADERS: Record<string, string> = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+  "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization",
+};
+
+const STATUS_TEXT: Record<number, string> = {
+  200: "200 OK",
+  201: "201 Created",
+  204: "204 No Content",
+  302: "302 Found",
+  304: "304 Not Modified",
+  400: "400 Bad Request",
+  401: "401 Unauthorized",
+  403: "403 Forbidden",
+  404: "404 Not Found",
+  405: "405 Method Not Allowed",
+  409: "409 Conflict",
+  413: "413 Payload Too Large",
+  429: "429 Too Many Requests",
+  500: "500 Internal Server Error",
+  502: "502 Bad Gateway",
+  503: "503 Service Unavailable",
+};
+
+/**
+ * The homeserver's HTTP front on uWebSockets.js. uWS rules honoured here: the request object is read
+ * synchronously before any await, every async response has an abort handler, a response is never
+ * touched after abort, and writes are corked.
+ */
+export class HttpServer {
+  readonly app: uWS.TemplatedApp;
+  private listenSocket: uWS.us_listen_socket | null = null;
+  private inFlight = 0;
+  private draining = false;
+
+  constructor(private readonly opts: HttpServerOptions) {
+    this.app = uWS.App();
+    this.app.any("/*", (res, req) => this.onRequest(res, req));
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${host}:${port}`));
+          return;
+        }
+        this.listenSocket = socket;
+        resolve(uWS.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  /** Stops accepting connections and waits (bounded) for in-flight requests to finish. */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.draining = true;
+    if (this.listenSocket) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    (this.app as unknown as { close?: () => void }).close?.();
+  }
+
+  private onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const method = req.getMethod().toUpperCase();
+    const path = req.getUrl();
+    const queryString = req.getQuery() ?? "";
+    const headers: Record<string, string> = {};
+    req.forEach((k, v) => {
+      headers[k] = v;
+    });
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const started = performance.now();
+
+    let aborted = false;
+    let abortResolve: () => void = () => {};
+    const abortedPromise = new Promise<void>((r) => {
+      abortResolve = r;
+    });
+    res.onAborted(() => {
+      aborted = true;
+      abortResolve();
+    });
+
+    const send = (
+      status: number,
+      body: Buffer | Uint8Array | string,
+      extraHeaders: Record<string, string>,
+      route: string,
+    ) => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`);
+        for (const [k, v] of Object.entries(CORS_HEADERS)) res.writeHeader(k, v);
+        for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
+        res.end(body);
+      });
+      aborted = true;
+      httpRequestDuration.observe(
+        { method, route, status: String(status) },
+        (performance.now() - started) / 1000,
+      );
+    };
+    const sendError = (err: MatrixError, route: string) =>
+      send(err.status, JSON.stringify(err.toJSON()), { "Content-Type": "application/json" }, route);
+
+    if (method === "OPTIONS") {
+      send(200, "{}", { "Content-Type": "application/json" }, "OPTIONS");
+      return;
+    }
+    if (this.draining) {
+      sendError(new MatrixError(503, "M_UNKNOWN", "Server is shutting down"), "draining");
+      return;
+    }
+
+    const match = this.opts.router.match(method, path);
+    if (match.kind === "none") {
+      sendError(unrecognized(), "unmatched");
+      return;
+    }
+    if (match.kind === "wrong-method") {
+      sendError(methodNotAllowed(), "unmatched");
+      return;
+    }
+    const { route, params } = match;
+    const limit = route.options.maxBody ?? this.opts.maxRequestBody;
+
+    // Declared length over the limit: refuse before reading anything.
+    const declared = Number(headers["content-length"] ?? "0");
+    if (Number.isFinite(declared) && declared > limit) {
+      sendError(tooLarge(), route.pattern);
+      return;
+    }
+
+    this.inFlight++;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    const hasBody = method !== "GET" && method !== "HEAD" && method !== "DELETE" ? true : declared > 0;
+    const onBody = (body: Buffer) => {
+      const query = new URLSearchParams(queryString);
+      let parsedJson: unknown;
+      let jsonParsed = false;
+      const anyJson = (): unknown => {
+        if (!jsonParsed) {
+          const text = body.length === 0 ? "{}" : body.toString("utf8");
+          try {
+            parsedJson = JSON.parse(text);
+          } catch {
+            throw notJson();
+          }
+          jsonParsed = true;
+        }
+        return parsedJson;
+      };
+      const request: Request = {
+        method: method as HttpMethod,
+        path,
+        route: route.pattern,
+        params,
+        query,
+        headers,
+        ip,
+        rawBody: body,
+        anyJson,
+        json<T>(schema: ZodType<T>): T {
+          const value = anyJson();
+          if (value === null || typeof value !== "object" || Array.isArray(value)) {
+            throw notJson("Body must be a JSON object");
+          }
+          const r = schema.safeParse(value);
+          if (!r.success) throw fromZod(r.error);
+          return r.data;
+        },
+        auth: null,
+        aborted: abortedPromise,
+        isAborted: () => aborted,
+      };
+      this.handle(request, route.options.auth ?? "required", route.handler)
+        .then((out) => {
+          if (out.raw) {
+            send(out.status ?? 200, out.raw, out.headers ?? {}, route.pattern);
+          } else {
+            send(
+              out.status ?? 200,
+              JSON.stringify(out.body ?? {}),
+              { "Content-Type": "application/json", ...(out.headers ?? {}) },
+              route.pattern,
+            );
+          }
+        })
+        .catch((err: unknown) => {
+          if (err instanceof MatrixError) {
+            sendError(err, route.pattern);
+          } else {
+            this.opts.logger.error({ err, route: route.pattern, method }, "unhandled error in handler");
+            sendError(new MatrixError(500, "M_UNKNOWN", "Internal server error"), route.pattern);
+          }
+        })
+        .finally(() => {
+          this.inFlight--;
+        });
+    };
+
+    if (!hasBody) {
+      onBody(Buffer.alloc(0));
+      return;
+    }
+    res.onData((ab, isLast) => {
+      if (tooBig) return;
+      size += ab.byteLength;
+      if (size > limit) {
+        tooBig = true;
+        this.inFlight--;
+        sendError(tooLarge(), route.pattern);
+        return;
+      }
+      // uWS reuses the ArrayBuffer after this callback returns: copy it.
+      chunks.push(Buffer.from(new Uint8Array(ab).slice()));
+      if (isLast) onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+  }
+
+  private async handle(
+    request: Request,
+    authMode: "required" | "optional" | "none",
+    handler: (req: Request) => Promise<Response> | Response,
+  ): Promise<Response> {
+    if (authMode !== "none") {
+      const token = extractAccessToken(request);
+      if (token) {
+        request.auth = await this.opts.authenticate(token);
+      } else if (authMode === "required") {
+        throw missingToken();
+      }
+    }
+    return handler(request);
+  }
+}
+
+function extractAccessToken(req: Request): string | null {
+  const header = req.headers.authorization;
+  if (header) {
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (m) return m[1]!.trim();
+  }
+  return req.query.get("access_token");
+}

@@ -1,0 +1,175 @@
+import { z } from "zod";
+import type { LoginResult } from "../../companion-services/identity/client.ts";
+import type { NovaContext } from "../context.ts";
+import { forbidden, invalidParam, MatrixError } from "../errors.ts";
+import type { AuthInfo, Request } from "../http/router.ts";
+import { type UiaAuth, UserInteractiveAuth, uiaAuthSchema } from "../uia.ts";
+
+const registerBody = z.object({
+  username: z.string().min(1).max(200).optional(),
+  password: z.string().min(1).max(512).optional(),
+  device_id: z.string().min(1).max(255).optional(),
+  initial_device_display_name: z.string().max(255).optional(),
+  inhibit_login: z.boolean().optional(),
+  refresh_token: z.boolean().optional(),
+  auth: uiaAuthSchema.optional(),
+});
+
+const loginBody = z.object({
+  type: z.string(),
+  identifier: z.object({ type: z.string(), user: z.string().optional() }).passthrough().optional(),
+  user: z.string().optional(),
+  password: z.string().optional(),
+  device_id: z.string().min(1).max(255).optional(),
+  initial_device_display_name: z.string().max(255).optional(),
+  refresh_token: z.boolean().optional(),
+});
+
+const refreshBody = z.object({ refresh_token: z.string().min(1) });
+
+function loginResponse(ctx: NovaContext, r: LoginResult) {
+  return {
+    user_id: r.userId,
+    device_id: r.deviceId,
+    access_token: r.accessToken,
+    home_server: ctx.config.serverName,
+    well_known: { "m.homeserver": { base_url: ctx.config.publicBaseUrl } },
+    ...(r.refreshToken ? { refresh_token: r.refreshToken, expires_in_ms: r.expiresInMs } : {}),
+  };
+}
+
+/** The password stage, shared by every endpoint that re-authenticates its caller. */
+export function passwordStage(ctx: NovaContext, auth: AuthInfo) {
+  return async (a: UiaAuth) => {
+    const user = a.identifier?.user ?? a.user;
+    if (user && user !== auth.userId && user !== auth.userId.slice(1).split(":")[0]) return false;
+    if (!a.password) return false;
+    return ctx.identity.checkPassword(auth.userId, a.password);
+  };
+}
+
+export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
+  const { router, identity, config } = ctx;
+  const uia = new UserInteractiveAuth();
+
+  router.post(
+    "/_matrix/client/v3/register",
+    async (req: Request) => {
+      const kind = req.query.get("kind") ?? "user";
+      if (kind !== "user") throw forbidden("Guest access is disabled");
+      if (config.registration === "closed") throw forbidden("Registration is disabled");
+      const body = req.json(registerBody);
+      // Validate the username before UIA so a taken name fails fast, as Synapse does.
+      if (
+        body.username !== undefined &&
+        !(await identity.isLocalpartAvailable(body.username.toLowerCase()))
+      ) {
+        throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+      }
+      let usedToken: string | undefined;
+      const flows = config.registration === "token" ? [["m.login.registration_token"]] : [["m.login.dummy"]];
+      await uia.require(body.auth, flows, {
+        "m.login.dummy": async () => true,
+        "m.login.registration_token": async (a) => {
+          if (!a.token || !(await identity.validateRegistrationToken(a.token))) {
+            throw new MatrixError(401, "M_FORBIDDEN", "Invalid registration token");
+          }
+          usedToken = a.token;
+          return true;
+        },
+      });
+      if (!body.password) throw invalidParam("password is required");
+      const result = await identity.register({
+        localpart: body.username?.toLowerCase() ?? `user${Date.now().toString(36)}`,
+        password: body.password,
+        deviceId: body.device_id,
+        initialDeviceDisplayName: body.initial_device_display_name,
+        inhibitLogin: body.inhibit_login,
+        refreshToken: body.refresh_token,
+        ip: req.ip,
+      });
+      if (usedToken) await identity.consumeRegistrationToken(usedToken);
+      if (!("accessToken" in result))
+        return { body: { user_id: result.userId, home_server: config.serverName } };
+      return { body: loginResponse(ctx, result) };
+    },
+    { auth: "none" },
+  );
+
+  router.get(
+    "/_matrix/client/v3/register/available",
+    async (req) => {
+      const username = req.query.get("username");
+      if (!username) throw new MatrixError(400, "M_MISSING_PARAM", "username is required");
+      if (!(await identity.isLocalpartAvailable(username.toLowerCase()))) {
+        throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+      }
+      return { body: { available: true } };
+    },
+    { auth: "none" },
+  );
+
+  router.get(
+    "/_matrix/client/v1/register/m.login.registration_token/validity",
+    async (req) => {
+      const token = req.query.get("token");
+      if (!token) throw new MatrixError(400, "M_MISSING_PARAM", "token is required");
+      return { body: { valid: await identity.validateRegistrationToken(token) } };
+    },
+    { auth: "none" },
+  );
+
+  router.get("/_matrix/client/v3/login", () => ({ body: { flows: [{ type: "m.login.password" }] } }), {
+    auth: "none",
+  });
+
+  router.post(
+    "/_matrix/client/v3/login",
+    async (req) => {
+      const body = req.json(loginBody);
+      if (body.type !== "m.login.password")
+        throw new MatrixError(400, "M_UNKNOWN", `Unsupported login type ${body.type}`);
+      const user = body.identifier?.type === "m.id.user" ? body.identifier.user : body.user;
+      if (!user) throw new MatrixError(400, "M_INVALID_PARAM", "identifier.user is required");
+      if (!body.password) throw new MatrixError(400, "M_MISSING_PARAM", "password is required");
+      const result = await identity.login({
+        user,
+        password: body.password,
+        deviceId: body.device_id,
+        initialDeviceDisplayName: body.initial_device_display_name,
+        refreshToken: body.refresh_token,
+        ip: req.ip,
+      });
+      return { body: loginResponse(ctx, result) };
+    },
+    { auth: "none" },
+  );
+
+  router.post(
+    "/_matrix/client/v3/refresh",
+    async (req) => {
+      const body = req.json(refreshBody);
+      const r = await identity.refresh(body.refresh_token);
+      return {
+        body: { access_token: r.accessToken, refresh_token: r.refreshToken, expires_in_ms: r.expiresInMs },
+      };
+    },
+    { auth: "none" },
+  );
+
+  router.get("/_matrix/client/v3/account/whoami", (req) => ({
+    body: { user_id: req.auth!.userId, device_id: req.auth!.deviceId, is_guest: req.auth!.isGuest },
+  }));
+
+  router.post("/_matrix/client/v3/logout", async (req) => {
+    await identity.logout(req.auth!.sessionId);
+    return { body: {} };
+  });
+
+  router.post("/_matrix/client/v3/logout/all", async (req) => {
+    await identity.logoutAll(req.auth!.userId);
+    return { body: {} };
+  });
+
+  return uia;
+}

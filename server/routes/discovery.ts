@@ -1,0 +1,57 @@
+import type { NovaContext } from "../context.ts";
+import { registry } from "../metrics.ts";
+
+/** Spec versions whose every endpoint Nova serves (matrix-js-sdk needs at least v1.1). */
+export const SUPPORTED_VERSIONS = [
+  "v1.1",
+  "v1.2",
+  "v1.3",
+  "v1.4",
+  "v1.5",
+  "v1.6",
+  "v1.7",
+  "v1.8",
+  "v1.9",
+  "v1.10",
+  "v1.11",
+];
+
+export function mountDiscovery(ctx: NovaContext): void {
+  const { router, config } = ctx;
+  router.get(
+    "/_matrix/client/versions",
+    () => ({
+      body: {
+        versions: SUPPORTED_VERSIONS,
+        unstable_features: { "org.matrix.msc2732": true, "org.matrix.msc3814": true },
+      },
+    }),
+    { auth: "none" },
+  );
+  router.get(
+    "/.well-known/matrix/client",
+    () => ({ body: { "m.homeserver": { base_url: config.publicBaseUrl } } }),
+    { auth: "none" },
+  );
+  router.get("/_matrix/client/v3/capabilities", () => ({
+    body: {
+      capabilities: {
+        "m.change_password": { enabled: true },
+        "m.room_versions": { default: "10", available: { "10": "stable", "11": "stable" } },
+        "m.set_displayname": { enabled: true },
+        "m.set_avatar_url": { enabled: true },
+        "m.3pid_changes": { enabled: false },
+        "m.get_login_token": { enabled: false },
+      },
+    },
+  }));
+  router.get(
+    "/metrics",
+    async () => ({
+      raw: Buffer.from(await registry.metrics()),
+      headers: { "Content-Type": registry.contentType },
+    }),
+    { auth: "none" },
+  );
+  router.get("/health", () => ({ body: { status: "ok" } }), { auth: "none" });
+}

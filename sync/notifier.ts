@@ -1,0 +1,107 @@
+import type { StreamPositions } from "./stream-positions.ts";
+
+/** What a write touched: the users and rooms whose syncing devices should wake. */
+export type Touch = { userIds?: Iterable<string>; roomIds?: Iterable<string> };
+
+type Waiter = { wake: () => void; userId: string; roomIds: ReadonlySet<string> };
+
+/**
+ * Wakes long-polling syncs (and WebSocket pushers) when something they can see has committed.
+ * A write's wake-up is held back until the safe stream position covers it, so a woken reader always
+ * finds the write it was woken for.
+ */
+export class Notifier {
+  private readonly byUser = new Map<string, Set<Waiter>>();
+  private readonly byRoom = new Map<string, Set<Waiter>>();
+  private pending: { position: number; touch: Touch }[] = [];
+  private readonly remoteListeners = new Set<(position: number, touch: Touch) => void>();
+
+  constructor(private readonly streams: StreamPositions) {
+    streams.onAdvance((safe) => this.release(safe));
+  }
+
+  /** A persisted write at `position` touched these users/rooms. */
+  notify(position: number, touch: Touch): void {
+    for (const l of this.remoteListeners) l(position, touch);
+    if (position <= this.streams.current()) this.wakeMatching(touch);
+    else this.pending.push({ position, touch });
+  }
+
+  /** An ephemeral change (typing, presence) that needs no stream position. */
+  notifyEphemeral(touch: Touch): void {
+    this.wakeMatching(touch);
+  }
+
+  /** Cross-replica fan-out subscribes here to forward local writes to other replicas. */
+  onLocalWrite(listener: (position: number, touch: Touch) => void): () => void {
+    this.remoteListeners.add(listener);
+    return () => this.remoteListeners.delete(listener);
+  }
+
+  /** A write committed on another replica: make it visible and wake its readers here. */
+  notifyRemote(position: number, touch: Touch): void {
+    this.pending.push({ position, touch });
+    this.streams.observeRemote(position);
+    this.release(this.streams.current());
+  }
+
+  /**
+   * Registers a waiter for `userId` in `roomIds`; resolves when something touching them commits,
+   * on timeout, or when `abort` resolves. Returns true if it was woken by a change.
+   */
+  wait(
+    userId: string,
+    roomIds: Iterable<string>,
+    timeoutMs: number,
+    abort?: Promise<void>,
+  ): Promise<boolean> {
+    return new Promise((resolve) => {
+      let done = false;
+      const rooms = new Set(roomIds);
+      const finish = (woken: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.byUser.get(userId)?.delete(waiter);
+        for (const r of rooms) this.byRoom.get(r)?.delete(waiter);
+        resolve(woken);
+      };
+      const waiter: Waiter = { wake: () => finish(true), userId, roomIds: rooms };
+      const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
+      addTo(this.byUser, userId, waiter);
+      for (const r of rooms) addTo(this.byRoom, r, waiter);
+      abort?.then(() => finish(false));
+    });
+  }
+
+  /** Number of registered waiters (metrics, tests). */
+  size(): number {
+    let n = 0;
+    for (const s of this.byUser.values()) n += s.size;
+    return n;
+  }
+
+  private release(safe: number): void {
+    if (this.pending.length === 0) return;
+    const ready = this.pending.filter((p) => p.position <= safe);
+    if (ready.length === 0) return;
+    this.pending = this.pending.filter((p) => p.position > safe);
+    for (const p of ready) this.wakeMatching(p.touch);
+  }
+
+  private wakeMatching(touch: Touch): void {
+    const toWake = new Set<Waiter>();
+    for (const u of touch.userIds ?? []) for (const w of this.byUser.get(u) ?? []) toWake.add(w);
+    for (const r of touch.roomIds ?? []) for (const w of this.byRoom.get(r) ?? []) toWake.add(w);
+    for (const w of toWake) w.wake();
+  }
+}
+
+function addTo(map: Map<string, Set<Waiter>>, key: string, w: Waiter): void {
+  let s = map.get(key);
+  if (!s) {
+    s = new Set();
+    map.set(key, s);
+  }
+  s.add(w);
+}

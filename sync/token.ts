@@ -1,0 +1,17 @@
+import { invalidParam } from "../server/errors.ts";
+
+/**
+ * A sync token: the persisted stream position and the typing serial. Typing is ephemeral, so its
+ * serial starts from the clock at process start and stays monotonic across restarts.
+ */
+export type SyncToken = { stream: number; typing: number };
+
+export function formatSyncToken(t: SyncToken): string {
+  return `s${t.stream}_${t.typing}`;
+}
+
+export function parseSyncToken(s: string): SyncToken {
+  const m = /^s(\d+)_(\d+)$/.exec(s);
+  if (!m) throw invalidParam(`invalid sync token: ${s}`);
+  return { stream: Number(m[1]), typing: Number(m[2]) };
+}

@@ -1,0 +1,88 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { createNova, type Nova } from "../../server/app.ts";
+import { loadConfig } from "../../server/config.ts";
+import { createLogger } from "../../server/logger.ts";
+
+export type TestServer = Nova & {
+  /** Calls the server's HTTP API; returns status and parsed JSON. */
+  call(
+    method: string,
+    path: string,
+    opts?: { token?: string; body?: unknown; raw?: string },
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
+  register(
+    localpart?: string,
+    password?: string,
+  ): Promise<{ userId: string; deviceId: string; accessToken: string }>;
+};
+
+/**
+ * Starts a homeserver on a free port with fresh storage: an in-memory PGlite, or — when
+ * DATABASE_URL is set (CI) — a freshly created PostgreSQL database, dropped by `close()`.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const adminUrl = process.env.DATABASE_URL;
+  let dbName: string | undefined;
+  let dbUrl: string | undefined;
+  if (adminUrl && process.env.NOVA_TEST_BACKEND !== "pglite") {
+    dbName = `nova_t_${randomBytes(6).toString("hex")}`;
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    await c.query(`CREATE DATABASE ${dbName}`);
+    await c.end();
+    const u = new URL(adminUrl);
+    u.pathname = `/${dbName}`;
+    dbUrl = u.toString();
+  }
+  const config = loadConfig({
+    NOVA_PORT: "0",
+    NOVA_DATA_DIR: "memory://",
+    NOVA_LOG_LEVEL: "silent",
+    ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
+    ...env,
+  });
+  const nova = await createNova(config, { logger: createLogger(process.env.NOVA_TEST_LOG ?? "silent") });
+  const baseUrl = `http://127.0.0.1:${nova.port}`;
+  const call: TestServer["call"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = {};
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    let body: string | undefined;
+    if (opts.raw !== undefined) body = opts.raw;
+    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const res = await fetch(baseUrl + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      parsed = { _raw: text };
+    }
+    return { status: res.status, body: parsed };
+  };
+  let counter = 0;
+  const register: TestServer["register"] = async (localpart, password = "correct horse battery staple") => {
+    const name = localpart ?? `user${++counter}_${randomBytes(3).toString("hex")}`;
+    const r = await call("POST", "/_matrix/client/v3/register", {
+      body: { username: name, password, auth: { type: "m.login.dummy" } },
+    });
+    if (r.status !== 200) throw new Error(`register failed: ${JSON.stringify(r.body)}`);
+    return {
+      userId: r.body.user_id as string,
+      deviceId: r.body.device_id as string,
+      accessToken: r.body.access_token as string,
+    };
+  };
+  const closeNova = nova.close.bind(nova);
+  const close = async () => {
+    await closeNova();
+    if (dbName && adminUrl) {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await c.end();
+    }
+  };
+  return Object.assign(nova, { baseUrl, call, register, close });
+}
