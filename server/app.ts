@@ -4,8 +4,10 @@ import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import { Notifier } from "../sync/notifier.ts";
 import { StreamPositions } from "../sync/stream-positions.ts";
+import { EphemeralClock } from "../sync/token.ts";
 import type { NovaConfig, ServiceName } from "./config.ts";
 import type { NovaContext } from "./context.ts";
+import { Hooks } from "./hooks.ts";
 import { Router } from "./http/router.ts";
 import { HttpServer } from "./http/server.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -35,10 +37,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
   const router = new Router();
   const closers: (() => Promise<void> | void)[] = [];
 
-  const deviceHooks = {
-    created: [] as ((userId: string, deviceId: string) => Promise<void> | void)[],
-    revoked: [] as ((userId: string, deviceId: string) => Promise<void> | void)[],
-  };
+  const hooks = new Hooks();
   const identity = new IdentityService(
     databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>,
     {
@@ -61,6 +60,8 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
     identity,
     streams,
     notifier,
+    ephemeral: new EphemeralClock(),
+    hooks,
     router,
     syncProviders: [],
     onClose: (fn) => closers.push(fn),
@@ -68,7 +69,9 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
 
   mountDiscovery(ctx);
   mountAccount(ctx);
-  // Areas mount here, in dependency order: rooms, crypto, sync, calls.
+  // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
+  // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
+  // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.
 
   const http = new HttpServer({
     router,

@@ -1,9 +1,11 @@
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import type { Databases } from "../companion-services/platform/database.ts";
 import type { Notifier } from "../sync/notifier.ts";
+import type { EphemeralClock } from "../sync/token.ts";
 import type { SyncStreamProvider } from "../sync/provider.ts";
 import type { StreamPositions } from "../sync/stream-positions.ts";
 import type { NovaConfig } from "./config.ts";
+import type { Hooks } from "./hooks.ts";
 import type { Router } from "./http/router.ts";
 import type { Logger } from "./logger.ts";
 
@@ -18,6 +20,9 @@ export type NovaContext = {
   identity: IdentityClient;
   streams: StreamPositions;
   notifier: Notifier;
+  /** Serial of ephemeral changes (typing): the second part of a sync token. */
+  ephemeral: EphemeralClock;
+  hooks: Hooks;
   router: Router;
   syncProviders: SyncStreamProvider[];
   /** Run on shutdown, in reverse order of registration. */

@@ -15,3 +15,18 @@ export function parseSyncToken(s: string): SyncToken {
   if (!m) throw invalidParam(`invalid sync token: ${s}`);
   return { stream: Number(m[1]), typing: Number(m[2]) };
 }
+
+/**
+ * The ephemeral serial (typing, and anything else not persisted): starts at the clock so tokens
+ * from before a restart stay below new values.
+ */
+export class EphemeralClock {
+  private serial = Date.now();
+  current(): number {
+    return this.serial;
+  }
+  next(): number {
+    this.serial = Math.max(this.serial + 1, Date.now());
+    return this.serial;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * In-process notifications between homeserver areas (rooms → crypto for device lists, identity →
+ * crypto for deleted devices). Handlers run in registration order and are awaited, so a hook's
+ * effect is visible before the request that caused it answers.
+ */
+export type HomeserverHooks = {
+  /** A user's membership in a room changed; `position` is the stream position of the event. */
+  membershipChanged: (e: { roomId: string; userId: string; membership: string; prevMembership: string | null; position: number }) => Promise<void> | void;
+  /** A device logged in for the first time. */
+  deviceCreated: (e: { userId: string; deviceId: string }) => Promise<void> | void;
+  /** A device was deleted or logged out: its keys and queues go. */
+  deviceRevoked: (e: { userId: string; deviceId: string }) => Promise<void> | void;
+};
+
+export class Hooks {
+  private readonly handlers: { [K in keyof HomeserverHooks]: HomeserverHooks[K][] } = {
+    membershipChanged: [],
+    deviceCreated: [],
+    deviceRevoked: [],
+  };
+
+  on<K extends keyof HomeserverHooks>(name: K, handler: HomeserverHooks[K]): void {
+    this.handlers[name].push(handler);
+  }
+
+  async emit<K extends keyof HomeserverHooks>(name: K, event: Parameters<HomeserverHooks[K]>[0]): Promise<void> {
+    for (const h of this.handlers[name]) await (h as (e: typeof event) => Promise<void> | void)(event);
+  }
+}
