@@ -44,12 +44,8 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
       serverName: config.serverName,
       accessTokenTtlMs: config.accessTokenTtlMs,
       loginFailuresPerMinute: config.loginFailuresPerMinute,
-      onDeviceCreated: async (u, d) => {
-        for (const h of deviceHooks.created) await h(u, d);
-      },
-      onDeviceRevoked: async (u, d) => {
-        for (const h of deviceHooks.revoked) await h(u, d);
-      },
+      onDeviceCreated: (userId, deviceId) => hooks.emit("deviceCreated", { userId, deviceId }),
+      onDeviceRevoked: (userId, deviceId) => hooks.emit("deviceRevoked", { userId, deviceId }),
     },
   );
 

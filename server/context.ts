@@ -1,9 +1,9 @@
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import type { Databases } from "../companion-services/platform/database.ts";
 import type { Notifier } from "../sync/notifier.ts";
-import type { EphemeralClock } from "../sync/token.ts";
 import type { SyncStreamProvider } from "../sync/provider.ts";
 import type { StreamPositions } from "../sync/stream-positions.ts";
+import type { EphemeralClock } from "../sync/token.ts";
 import type { NovaConfig } from "./config.ts";
 import type { Hooks } from "./hooks.ts";
 import type { Router } from "./http/router.ts";

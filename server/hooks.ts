@@ -5,7 +5,13 @@
  */
 export type HomeserverHooks = {
   /** A user's membership in a room changed; `position` is the stream position of the event. */
-  membershipChanged: (e: { roomId: string; userId: string; membership: string; prevMembership: string | null; position: number }) => Promise<void> | void;
+  membershipChanged: (e: {
+    roomId: string;
+    userId: string;
+    membership: string;
+    prevMembership: string | null;
+    position: number;
+  }) => Promise<void> | void;
   /** A device logged in for the first time. */
   deviceCreated: (e: { userId: string; deviceId: string }) => Promise<void> | void;
   /** A device was deleted or logged out: its keys and queues go. */
@@ -23,7 +29,10 @@ export class Hooks {
     this.handlers[name].push(handler);
   }
 
-  async emit<K extends keyof HomeserverHooks>(name: K, event: Parameters<HomeserverHooks[K]>[0]): Promise<void> {
+  async emit<K extends keyof HomeserverHooks>(
+    name: K,
+    event: Parameters<HomeserverHooks[K]>[0],
+  ): Promise<void> {
     for (const h of this.handlers[name]) await (h as (e: typeof event) => Promise<void> | void)(event);
   }
 }

@@ -1,7 +1,7 @@
 import type { Notifier } from "./notifier.ts";
-import { type SyncRequest, type SyncResponse, type SyncStreamProvider, responseHasData } from "./provider.ts";
+import { responseHasData, type SyncRequest, type SyncResponse, type SyncStreamProvider } from "./provider.ts";
 import type { StreamPositions } from "./stream-positions.ts";
-import { type EphemeralClock, type SyncToken, formatSyncToken, parseSyncToken } from "./token.ts";
+import { type EphemeralClock, formatSyncToken, parseSyncToken, type SyncToken } from "./token.ts";
 
 export type SyncOptions = {
   userId: string;
@@ -44,7 +44,14 @@ export class SyncEngine {
     const deadline = Date.now() + Math.max(0, opts.timeoutMs);
     for (;;) {
       const to = this.currentToken();
-      const response = await this.compute({ userId: opts.userId, deviceId: opts.deviceId, since, to, fullState: opts.fullState, filter: opts.filter });
+      const response = await this.compute({
+        userId: opts.userId,
+        deviceId: opts.deviceId,
+        since,
+        to,
+        fullState: opts.fullState,
+        filter: opts.filter,
+      });
       const remaining = deadline - Date.now();
       if (since === null || opts.fullState || remaining <= 0 || responseHasData(response)) return response;
       const rooms = await this.roomsOf(opts.userId);
