@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+
+export type ServerProcess = {
+  baseUrl: string;
+  port: number;
+  child: ChildProcess;
+  dataDir: string;
+  /** Lines the process printed (pino JSON), for assertions on logs. */
+  output: string[];
+  /** Stops the process; the data directory is removed unless `keepData` (restart tests). */
+  stop(signal?: NodeJS.Signals, opts?: { keepData?: boolean }): Promise<number | null>;
+};
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+/** Creates a fresh PostgreSQL database when DATABASE_URL is set; returns its URL and a dropper. */
+export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {
+  const adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl || process.env.NOVA_TEST_BACKEND === "pglite") return null;
+  const name = `nova_p_${randomBytes(6).toString("hex")}`;
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: adminUrl });
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await d.end();
+    },
+  };
+}
+
+/**
+ * Starts the server the way `npm start` does (tsx server/main.ts) as a child process on a free
+ * port with its own data directory, and resolves once it logs that it listens.
+ */
+export async function startServerProcess(
+  env: Record<string, string> = {},
+  opts: { dataDir?: string } = {},
+): Promise<ServerProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), "nova-e2e-"));
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, NOVA_PORT: "0", NOVA_DATA_DIR: dataDir, NOVA_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output.join("\n")}`)), 60_000);
+    let buf = "";
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      let i = buf.indexOf("\n");
+      while (i >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        output.push(line);
+        try {
+          const j = JSON.parse(line) as { msg?: string; port?: number };
+          if (j.msg === "nova listening" && j.port) {
+            clearTimeout(timer);
+            resolve(j.port);
+          }
+        } catch {
+          // not a log line
+        }
+        i = buf.indexOf("\n");
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (d: Buffer) => output.push(d.toString()));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${output.join("\n")}`));
+    });
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    port,
+    child,
+    dataDir,
+    output,
+    async stop(signal: NodeJS.Signals = "SIGTERM", stopOpts: { keepData?: boolean } = {}) {
+      let code = child.exitCode;
+      if (code === null) {
+        const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+        child.kill(signal);
+        code = await exited;
+      }
+      if (!stopOpts.keepData) rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
