@@ -23,6 +23,10 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 
+# Calls: coturn (TURN test) and chromium (three-browser call test); the tests start their own instances.
+bash .ci/coturn.sh
+bash .ci/chromium.sh
+
 # The database the tests create their own per-test databases from.
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nova_ci'" | grep -q 1 ||
   psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE nova_ci"
