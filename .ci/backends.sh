@@ -27,6 +27,9 @@ wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 bash .ci/coturn.sh
 bash .ci/chromium.sh
 
+# A real Kafka broker (KRaft, no Docker): jars fetched with Maven and cached in .kafka/.
+bash .ci/kafka.sh start
+
 # The database the tests create their own per-test databases from.
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nova_ci'" | grep -q 1 ||
   psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE nova_ci"
@@ -34,4 +37,5 @@ psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nov
 cat > .ci/env.sh <<ENV
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/nova_ci
 export REDIS_URL=redis://127.0.0.1:6379
+export KAFKA_BROKERS=127.0.0.1:9092
 ENV
