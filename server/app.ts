@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { mountCalls } from "../calls/index.ts";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
@@ -68,6 +69,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
   // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.
+  mountCalls(ctx);
 
   const http = new HttpServer({
     router,
