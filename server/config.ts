@@ -34,6 +34,8 @@ const envSchema = z.object({
   NOTIFICATIONS_DATABASE_URL: z.string().optional(),
   KAFKA_BROKERS: z.string().optional(),
   REDIS_URL: z.string().optional(),
+  /** permessage-deflate on the WebSocket sync transport (off by default: it costs CPU per frame). */
+  NOVA_WS_DEFLATE: z.enum(["0", "1", "false", "true"]).default("0"),
 });
 
 export type NovaConfig = {
@@ -53,6 +55,7 @@ export type NovaConfig = {
   databaseUrls: Record<string, string | undefined>;
   kafkaBrokers: string[] | undefined;
   redisUrl: string | undefined;
+  wsDeflate: boolean;
 };
 
 export const SERVICE_NAMES = [
@@ -100,5 +103,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
     databaseUrls,
     kafkaBrokers: e.KAFKA_BROKERS ? e.KAFKA_BROKERS.split(",").map((s) => s.trim()) : undefined,
     redisUrl: e.REDIS_URL,
+    wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
   };
 }

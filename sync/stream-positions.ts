@@ -14,8 +14,16 @@ export class StreamPositions {
   private readonly inFlight = new Set<number>();
   private pendingAllocations = 0;
   private maxAllocated = 0;
+  /** What this process guarantees: every position at or below it that it allocated has finished. */
+  private localSafe = 0;
+  /**
+   * With several replicas: the minimum of the other live replicas' local safe positions (set by
+   * cross-replica fan-out). Null with a single replica, where the local safe position is the answer.
+   */
+  private remoteFloor: number | null = null;
   private safe = 0;
   private readonly listeners = new Set<(position: number) => void>();
+  private readonly localListeners = new Set<(position: number) => void>();
 
   constructor(private readonly db: Kysely<unknown>) {}
 
@@ -26,6 +34,7 @@ export class StreamPositions {
     const row = r.rows[0];
     const current = row?.is_called ? Number(row.last_value) : 0;
     this.maxAllocated = current;
+    this.localSafe = current;
     this.safe = current;
   }
 
@@ -80,15 +89,46 @@ export class StreamPositions {
     this.advance();
   }
 
+  /**
+   * This process's own guarantee, which cross-replica fan-out publishes: it will never commit a
+   * position at or below it in the future. Advances when its writes finish or when it observes
+   * higher positions allocated elsewhere while it has nothing in flight.
+   */
+  currentLocal(): number {
+    return this.localSafe;
+  }
+
+  /**
+   * Sets the minimum of the other live replicas' local safe positions (null: no other replica).
+   * Readers then advance only to min(local, remote floor), so a write still in flight on another
+   * replica is never skipped.
+   */
+  setRemoteFloor(floor: number | null): void {
+    this.remoteFloor = floor;
+    this.advance();
+  }
+
   onAdvance(listener: (position: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
+  /** Fires when this process's own safe position advances (see `currentLocal`). */
+  onLocalAdvance(listener: (position: number) => void): () => void {
+    this.localListeners.add(listener);
+    return () => this.localListeners.delete(listener);
+  }
+
   private advance(): void {
-    if (this.pendingAllocations > 0) return;
-    let next = this.maxAllocated;
-    for (const p of this.inFlight) if (p - 1 < next) next = p - 1;
+    if (this.pendingAllocations === 0) {
+      let local = this.maxAllocated;
+      for (const p of this.inFlight) if (p - 1 < local) local = p - 1;
+      if (local > this.localSafe) {
+        this.localSafe = local;
+        for (const l of this.localListeners) l(local);
+      }
+    }
+    const next = this.remoteFloor === null ? this.localSafe : Math.min(this.localSafe, this.remoteFloor);
     if (next > this.safe) {
       this.safe = next;
       for (const l of this.listeners) l(next);

@@ -57,6 +57,7 @@ export class HttpServer {
   private listenSocket: uWS.us_listen_socket | null = null;
   private inFlight = 0;
   private draining = false;
+  private readonly drainHooks: (() => Promise<void> | void)[] = [];
 
   constructor(private readonly opts: HttpServerOptions) {
     this.app = uWS.App();
@@ -76,6 +77,19 @@ export class HttpServer {
     });
   }
 
+  /**
+   * Runs `fn` on shutdown once the listen socket is closed and before open connections are cut:
+   * the WebSocket transport tells its clients to reconnect here.
+   */
+  onDrain(fn: () => Promise<void> | void): void {
+    this.drainHooks.push(fn);
+  }
+
+  /** Whether close() has begun (new WebSocket upgrades are refused). */
+  isDraining(): boolean {
+    return this.draining;
+  }
+
   /** Stops accepting connections and waits (bounded) for in-flight requests to finish. */
   async close(timeoutMs = 5000): Promise<void> {
     this.draining = true;
@@ -83,11 +97,90 @@ export class HttpServer {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
+    for (const fn of this.drainHooks) {
+      try {
+        await fn();
+      } catch (err) {
+        this.opts.logger.error({ err }, "drain hook failed");
+      }
+    }
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
     (this.app as unknown as { close?: () => void }).close?.();
+  }
+
+  /**
+   * Runs one Client-Server API call in-process through the router, exactly as if it had arrived
+   * over HTTP with the caller's access token (the WebSocket transport's request frames). The caller
+   * is already authenticated; routes with `auth: "none"` see no caller, as over HTTP.
+   */
+  async dispatch(call: {
+    method: string;
+    /** Path, optionally with a query string. */
+    path: string;
+    body: unknown;
+    auth: AuthInfo;
+    ip: string;
+    aborted: Promise<void>;
+    isAborted: () => boolean;
+  }): Promise<{ status: number; body: unknown }> {
+    const method = call.method.toUpperCase();
+    const q = call.path.indexOf("?");
+    const path = q < 0 ? call.path : call.path.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? "" : call.path.slice(q + 1));
+    const asError = (err: MatrixError) => ({ status: err.status, body: err.toJSON() });
+    if (this.draining) return asError(new MatrixError(503, "M_UNKNOWN", "Server is shutting down"));
+    const match = this.opts.router.match(method, path);
+    if (match.kind === "none") return asError(unrecognized());
+    if (match.kind === "wrong-method") return asError(methodNotAllowed());
+    const { route, params } = match;
+    const text = call.body === undefined ? "" : JSON.stringify(call.body);
+    const rawBody = Buffer.from(text, "utf8");
+    if (rawBody.length > (route.options.maxBody ?? this.opts.maxRequestBody)) return asError(tooLarge());
+    const started = performance.now();
+    const anyJson = (): unknown => (call.body === undefined ? {} : call.body);
+    const request: Request = {
+      method: method as HttpMethod,
+      path,
+      route: route.pattern,
+      params,
+      query,
+      headers: { "content-type": "application/json" },
+      ip: call.ip,
+      rawBody,
+      anyJson,
+      json<T>(schema: ZodType<T>): T {
+        const value = anyJson();
+        if (value === null || typeof value !== "object" || Array.isArray(value)) {
+          throw notJson("Body must be a JSON object");
+        }
+        const r = schema.safeParse(value);
+        if (!r.success) throw fromZod(r.error);
+        return r.data;
+      },
+      auth: (route.options.auth ?? "required") === "none" ? null : call.auth,
+      aborted: call.aborted,
+      isAborted: call.isAborted,
+    };
+    this.inFlight++;
+    try {
+      const out = await route.handler(request);
+      const status = out.status ?? 200;
+      httpRequestDuration.observe(
+        { method, route: `ws:${route.pattern}`, status: String(status) },
+        (performance.now() - started) / 1000,
+      );
+      if (out.raw) return { status, body: { raw_base64: Buffer.from(out.raw).toString("base64") } };
+      return { status, body: out.body ?? {} };
+    } catch (err) {
+      if (err instanceof MatrixError) return asError(err);
+      this.opts.logger.error({ err, route: route.pattern, method }, "unhandled error in handler (ws)");
+      return asError(new MatrixError(500, "M_UNKNOWN", "Internal server error"));
+    } finally {
+      this.inFlight--;
+    }
   }
 
   private onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
