@@ -1,0 +1,208 @@
+import { type Kysely, sql, type Transaction } from "kysely";
+import type { ZodType } from "zod";
+import type { Logger } from "../../server/logger.ts";
+import { type EventEnvelope, fromRecord } from "./envelope.ts";
+import {
+  type DeliveredRecord,
+  deadLetterTopic,
+  type EventBus,
+  HEADERS,
+  type Subscription,
+} from "./event-bus.ts";
+import type { OutboxTables } from "./outbox/tables.ts";
+
+/** What a consumer does with one event type: its payload schema and its effect. */
+export type EventHandler<DB, P> = {
+  schema: ZodType<P>;
+  /**
+   * The effect, inside the transaction that records the event id as processed. Without a
+   * database (effects on memory only, idempotent by nature) `trx` is null.
+   */
+  apply(trx: Transaction<DB> | null, payload: P, event: EventEnvelope): Promise<void>;
+};
+
+/** Builds a handler with the payload type inferred from its schema. */
+export function on<DB, P>(schema: ZodType<P>, apply: EventHandler<DB, P>["apply"]): EventHandler<DB, P> {
+  return { schema, apply };
+}
+
+export type EventConsumerOptions<DB> = {
+  /** Service that owns the consumer: its consumer group is `<service>.<name>`. */
+  service: string;
+  name: string;
+  bus: EventBus;
+  topics: string[];
+  // biome-ignore lint/suspicious/noExplicitAny: each handler has its own payload type.
+  handlers: Record<string, EventHandler<DB, any>>;
+  /** The service's own database, holding its `processed_events`. */
+  db?: Kysely<DB>;
+  logger: Logger;
+  /** Tries of a failing effect before the event is dead-lettered. */
+  maxAttempts?: number;
+  retryBaseMs?: number;
+  from?: "earliest" | "latest";
+};
+
+type Parsed = { record: DeliveredRecord; envelope: EventEnvelope; payload: unknown };
+
+/**
+ * An idempotent consumer. Per batch: envelopes and payloads are validated (a failure goes to the
+ * dead-letter topic with the reason, never blocking the rest), then in ONE transaction the event
+ * ids are inserted into `processed_events` and the effects of the new ones applied — so each
+ * event is applied exactly once however often it is delivered. An effect that throws is retried
+ * alone with backoff and dead-lettered after `maxAttempts`.
+ */
+export class EventConsumer<DB> {
+  private subscription: Subscription | null = null;
+  private readonly maxAttempts: number;
+  private readonly retryBaseMs: number;
+  readonly group: string;
+  applied = 0;
+  deadLettered = 0;
+
+  constructor(private readonly options: EventConsumerOptions<DB>) {
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.retryBaseMs = options.retryBaseMs ?? 100;
+    this.group = `${options.service}.${options.name}`;
+  }
+
+  async start(): Promise<void> {
+    this.subscription = await this.options.bus.subscribe({
+      group: this.group,
+      topics: this.options.topics,
+      from: this.options.from,
+      handle: (records) => this.handleBatch(records),
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.close();
+    this.subscription = null;
+  }
+
+  /** Handles one ordered batch; rejects only when the database cannot be reached. */
+  async handleBatch(records: DeliveredRecord[]): Promise<void> {
+    const parsed: Parsed[] = [];
+    for (const record of records) {
+      const decoded = fromRecord(record.value);
+      if (!decoded.ok) {
+        await this.deadLetter(record, decoded.reason);
+        continue;
+      }
+      const handler = this.options.handlers[decoded.envelope.event_type];
+      if (!handler) continue; // an event type this consumer does not react to
+      const payload = handler.schema.safeParse(decoded.envelope.payload);
+      if (!payload.success) {
+        const issue = payload.error.issues[0];
+        const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+        await this.deadLetter(record, `payload failed validation: ${where}${issue?.message ?? "invalid"}`);
+        continue;
+      }
+      parsed.push({ record, envelope: decoded.envelope, payload: payload.data });
+    }
+    if (parsed.length === 0) return;
+    try {
+      await this.applyAll(parsed);
+    } catch (err) {
+      if (isInfrastructureError(err)) throw err;
+      // Something in the batch fails: apply one by one so only the culprit is retried.
+      for (const p of parsed) await this.applyOneWithRetries(p);
+    }
+  }
+
+  private async applyAll(items: Parsed[]): Promise<void> {
+    const db = this.options.db;
+    if (!db) {
+      for (const p of items) await this.handler(p).apply(null, p.payload, p.envelope);
+      this.applied += items.length;
+      return;
+    }
+    await db.transaction().execute(async (trx) => {
+      const fresh = await this.recordProcessed(
+        trx,
+        items.map((p) => p.envelope.id),
+      );
+      for (const p of items) {
+        if (fresh.has(p.envelope.id)) await this.handler(p).apply(trx, p.payload, p.envelope);
+      }
+      this.applied += fresh.size;
+    });
+  }
+
+  private async applyOneWithRetries(p: Parsed): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.applyAll([p]);
+        return;
+      } catch (err) {
+        if (isInfrastructureError(err)) throw err;
+        if (attempt >= this.maxAttempts) {
+          await this.deadLetter(p.record, `handler failed ${attempt} times: ${errorMessage(err)}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, this.retryBaseMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  private handler(p: Parsed): EventHandler<DB, unknown> {
+    return this.options.handlers[p.envelope.event_type];
+  }
+
+  /** Inserts the ids; returns those not seen before (ON CONFLICT skips the duplicates). */
+  private async recordProcessed(trx: Transaction<DB>, ids: string[]): Promise<Set<string>> {
+    const t = trx as unknown as Transaction<OutboxTables>;
+    const unique = [...new Set(ids)];
+    const rows = await t
+      .insertInto("processed_events")
+      .values(unique.map((event_id) => ({ consumer: this.group, event_id })))
+      .onConflict((oc) => oc.columns(["consumer", "event_id"]).doNothing())
+      .returning("event_id")
+      .execute();
+    return new Set(rows.map((r) => r.event_id));
+  }
+
+  private async deadLetter(record: DeliveredRecord, reason: string): Promise<void> {
+    this.deadLettered++;
+    this.options.logger.warn({ group: this.group, topic: record.topic, reason }, "event dead-lettered");
+    const topic = deadLetterTopic(record.topic);
+    await this.options.bus.ensureTopics([topic]);
+    await this.options.bus.publish([
+      {
+        topic,
+        key: record.key,
+        value: record.value,
+        headers: {
+          ...record.headers,
+          [HEADERS.deadLetterReason]: reason.slice(0, 1_000),
+          [HEADERS.deadLetterStage]: `consume:${this.group}`,
+          [HEADERS.originalTopic]: record.topic,
+        },
+      },
+    ]);
+  }
+}
+
+/** Deletes processed ids older than the retention (longer than any redelivery window). */
+export async function pruneProcessedEvents<DB>(db: Kysely<DB>, retentionMs: number): Promise<number> {
+  const r = await (db as unknown as Kysely<OutboxTables>)
+    .deleteFrom("processed_events")
+    .where("processed_at", "<", sql<Date>`now() - make_interval(secs => ${retentionMs / 1000})`)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/** Connection-level failures: the batch is redelivered later instead of dead-lettered. */
+export function isInfrastructureError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as Error & { code?: unknown }).code;
+  if (typeof code === "string" && (code.startsWith("08") || code.startsWith("57P") || code === "53300"))
+    return true;
+  return /ECONNREFUSED|ECONNRESET|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    err.message,
+  );
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

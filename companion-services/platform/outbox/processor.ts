@@ -1,0 +1,299 @@
+import type { PGlite } from "@electric-sql/pglite";
+import { type Kysely, sql } from "kysely";
+import pg from "pg";
+import type { Logger } from "../../../server/logger.ts";
+import type { ServiceDatabase } from "../database.ts";
+import { toRecord } from "../envelope.ts";
+import { type BusRecord, deadLetterTopic, type EventBus, HEADERS, PublishError } from "../event-bus.ts";
+import { OutboxRepository, type OutboxRow, toEnvelope } from "./outbox.repository.ts";
+import type { OutboxTables } from "./tables.ts";
+import { outboxChannel } from "./writer.ts";
+
+export type OutboxProcessorOptions = {
+  database: ServiceDatabase<unknown>;
+  bus: EventBus;
+  logger: Logger;
+  batchSize?: number;
+  /** Fallback poll when no notification arrives (LISTEN lost, another process wrote). */
+  pollIntervalMs?: number;
+  /** Tries of an event the broker rejects before it goes to the dead-letter topic. */
+  maxAttempts?: number;
+  /** First retry delay of a rejected event; doubles per try. */
+  retryBaseMs?: number;
+  /** Published rows older than this are deleted. */
+  retentionMs?: number;
+  pruneIntervalMs?: number;
+};
+
+/** Dead letters carry the event; a payload this large is replaced by a note (it may be why it failed). */
+const MAX_DEAD_LETTER_PAYLOAD = 256 * 1024;
+
+/**
+ * Publishes a service's outbox. One batch at a time per service (a transaction-scoped advisory
+ * lock on PostgreSQL, so several replicas of a service take turns), rows claimed with
+ * FOR UPDATE SKIP LOCKED and kept locked until they are marked published: per-aggregate order
+ * holds, and a crash anywhere republishes rather than loses (at least once).
+ */
+export class OutboxProcessor {
+  private readonly repo: OutboxRepository;
+  private readonly db: Kysely<OutboxTables>;
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly maxAttempts: number;
+  private readonly retryBaseMs: number;
+  private readonly retentionMs: number;
+  private readonly pruneIntervalMs: number;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private pendingWake = false;
+  private listener: pg.Client | null = null;
+  private unlistenPglite: (() => void) | null = null;
+  private lastPrune = 0;
+  private transientBackoff = 0;
+  private readonly topicsReady = new Set<string>();
+  /** Events published since start (for tests and metrics). */
+  published = 0;
+  deadLettered = 0;
+
+  constructor(private readonly options: OutboxProcessorOptions) {
+    this.db = options.database.db as Kysely<OutboxTables>;
+    this.repo = new OutboxRepository(this.db);
+    this.batchSize = options.batchSize ?? 500;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.retryBaseMs = options.retryBaseMs ?? 500;
+    this.retentionMs = options.retentionMs ?? 7 * 24 * 3600_000;
+    this.pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await this.listen();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    this.loop = null;
+    this.unlistenPglite?.();
+    this.unlistenPglite = null;
+    const l = this.listener;
+    this.listener = null;
+    await l?.end().catch(() => {});
+  }
+
+  /** Asks the processor to look at the outbox now (writers in this process may call it). */
+  wake(): void {
+    this.pendingWake = true;
+    this.wakeUp?.();
+  }
+
+  /** Publishes until the outbox is empty or a batch fails; returns how many were published. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.processBatch();
+      total += n.published;
+      if (n.claimed < this.batchSize) return total;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let result = { claimed: 0, published: 0 };
+      try {
+        result = await this.processBatch();
+        this.transientBackoff = 0;
+        if (Date.now() - this.lastPrune > this.pruneIntervalMs) {
+          this.lastPrune = Date.now();
+          const n = await this.repo.prune(this.retentionMs);
+          if (n > 0) this.options.logger.debug({ pruned: n }, "outbox pruned");
+        }
+      } catch (err) {
+        // The broker or the database is unreachable: nothing was marked, back off and retry.
+        this.transientBackoff = Math.min(Math.max(this.transientBackoff * 2, 100), 5_000);
+        this.options.logger.warn(
+          { err: err instanceof Error ? err.message : String(err), retryInMs: this.transientBackoff },
+          "outbox publish failed",
+        );
+        await this.sleep(this.transientBackoff, false);
+        continue;
+      }
+      if (result.claimed >= this.batchSize) continue;
+      await this.sleep(this.pollIntervalMs, true);
+    }
+  }
+
+  private sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (wakeable && this.pendingWake) {
+      this.pendingWake = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = null;
+        if (wakeable || !this.running) {
+          this.pendingWake = false;
+          done();
+        }
+      };
+    });
+  }
+
+  private async processBatch(): Promise<{ claimed: number; published: number }> {
+    const database = this.options.database;
+    if (database.kind === "pglite") {
+      // One process, one processor: no lock needed, and holding the embedded connection during
+      // publish would stall the in-process consumers that need it.
+      return this.publishBatch(this.db, false);
+    }
+    return this.db.transaction().execute(async (trx) => {
+      const lock = await sql<{
+        ok: boolean;
+      }>`SELECT pg_try_advisory_xact_lock(${lockKey(database.schema)}) AS ok`.execute(trx);
+      if (!lock.rows[0]?.ok) return { claimed: 0, published: 0 };
+      return this.publishBatch(trx, true);
+    });
+  }
+
+  private async publishBatch(
+    trx: Kysely<OutboxTables>,
+    lock: boolean,
+  ): Promise<{ claimed: number; published: number }> {
+    const blocked = await this.repo.backingOff(trx);
+    const rows = await this.repo.claim(trx, this.batchSize, blocked, lock);
+    if (rows.length === 0) return { claimed: 0, published: 0 };
+    const records = rows.map((r) => toRecord(toEnvelope(r)));
+    await this.ensureTopics(records);
+    try {
+      await this.options.bus.publish(records);
+      await this.repo.markPublished(
+        trx,
+        rows.map((r) => r.id),
+      );
+      this.published += rows.length;
+      return { claimed: rows.length, published: rows.length };
+    } catch (err) {
+      if (!(err instanceof PublishError && err.permanent)) throw err;
+    }
+    // The broker rejected something in the batch: publish one by one to find which.
+    const published = await this.isolate(trx, rows, records);
+    return { claimed: rows.length, published };
+  }
+
+  private async isolate(trx: Kysely<OutboxTables>, rows: OutboxRow[], records: BusRecord[]): Promise<number> {
+    const blocked = new Set<string>();
+    const done: string[] = [];
+    try {
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i];
+        const agg = `${row.aggregate_type}\u0000${row.aggregate_id}`;
+        if (blocked.has(agg)) continue; // an earlier event of this aggregate is waiting
+        try {
+          await this.options.bus.publish([records[i]]);
+          done.push(row.id);
+        } catch (err) {
+          if (!(err instanceof PublishError && err.permanent)) throw err;
+          const attempts = row.retry_count + 1;
+          if (attempts >= this.maxAttempts) {
+            await this.deadLetter(row, records[i], err.message);
+            await this.repo.markDeadLettered(trx, row.id, err.message);
+            this.deadLettered++;
+          } else {
+            const delay = this.retryBaseMs * 2 ** (attempts - 1);
+            await this.repo.markFailed(trx, row.id, err.message, delay);
+            blocked.add(agg);
+          }
+          this.options.logger.warn(
+            { eventId: row.id, eventType: row.event_type, attempts, error: err.message },
+            attempts >= this.maxAttempts ? "outbox event dead-lettered" : "outbox event rejected; will retry",
+          );
+        }
+      }
+    } finally {
+      // Whatever went out before a broker outage stops the loop is marked, so it is not resent.
+      await this.repo.markPublished(trx, done);
+      this.published += done.length;
+    }
+    return done.length;
+  }
+
+  private async deadLetter(row: OutboxRow, record: BusRecord, reason: string): Promise<void> {
+    const envelope = toEnvelope(row);
+    const value =
+      record.value.length > MAX_DEAD_LETTER_PAYLOAD
+        ? JSON.stringify({ ...envelope, payload: { omitted: true, bytes: record.value.length } })
+        : record.value;
+    const topic = deadLetterTopic(record.topic);
+    await this.ensureTopics([{ ...record, topic }]);
+    await this.options.bus.publish([
+      {
+        topic,
+        key: record.key,
+        value,
+        headers: {
+          ...record.headers,
+          [HEADERS.deadLetterReason]: reason.slice(0, 1_000),
+          [HEADERS.deadLetterStage]: `publish:${this.options.database.service}`,
+          [HEADERS.originalTopic]: record.topic,
+        },
+      },
+    ]);
+  }
+
+  private async ensureTopics(records: BusRecord[]): Promise<void> {
+    const missing = [...new Set(records.map((r) => r.topic))].filter((t) => !this.topicsReady.has(t));
+    if (missing.length === 0) return;
+    await this.options.bus.ensureTopics(missing);
+    for (const t of missing) this.topicsReady.add(t);
+  }
+
+  private async listen(): Promise<void> {
+    const database = this.options.database;
+    const channel = outboxChannel(database.schema);
+    if (database.kind === "pglite" && database.pglite) {
+      const pglite: PGlite = database.pglite;
+      await sql`LISTEN ${sql.id(channel)}`.execute(this.db);
+      this.unlistenPglite = pglite.onNotification((ch) => {
+        if (ch === channel) this.wake();
+      });
+      return;
+    }
+    if (database.url) await this.connectListener(database.url, channel);
+  }
+
+  /** A dedicated connection for LISTEN; reconnects in the background, polling covers the gap. */
+  private async connectListener(url: string, channel: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url });
+    client.on("notification", () => this.wake());
+    client.on("error", () => {
+      if (this.listener === client) this.listener = null;
+      if (this.running) setTimeout(() => void this.connectListener(url, channel).catch(() => {}), 1_000);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${channel}"`);
+      this.listener = client;
+    } catch (err) {
+      await client.end().catch(() => {});
+      this.options.logger.warn({ err: String(err) }, "outbox LISTEN failed; polling");
+      if (this.running) setTimeout(() => void this.connectListener(url, channel).catch(() => {}), 1_000);
+    }
+  }
+}
+
+/** A stable 32-bit advisory lock key per service schema. */
+function lockKey(schema: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of `nova-outbox:${schema}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193);
+  return h | 0;
+}

@@ -1,0 +1,352 @@
+/**
+ * Who owns which table: the seed's ownership matrix (../shared/seed/service-data-ownership.md)
+ * made concrete and checkable. Every table of the seed appears exactly once, under the one service
+ * that writes it. `built` tables are created by that service's migrations (and only by them: see
+ * test/platform/ownership.test.ts); `planned` ones belong to a service not built yet; `dropped`
+ * ones will not exist, each with the reason. docs/data-ownership.md is generated from this file
+ * (`npm run docs:ownership`).
+ */
+
+export type TableStatus = "built" | "planned" | "dropped";
+
+export type OwnedTable = {
+  name: string;
+  status: TableStatus;
+  /** What the table holds in Nova (for seed tables: the Matrix meaning, DESIGN.md §4). */
+  purpose: string;
+  /** False for tables Nova adds that the seed does not list. */
+  seed: boolean;
+  /** Why a table is planned/dropped, or how it departs from the seed. */
+  note?: string;
+};
+
+export type ServiceOwnership = {
+  /** Nova's name: the folder in migrations/ and companion-services/, the schema, the role. */
+  service: string;
+  /** The name(s) the seed uses for it. */
+  seedNames: string[];
+  /** running: a Nova process runs it; planned: its tables are reserved but nothing runs yet. */
+  status: "running" | "planned" | "none";
+  /** Migrations folder under migrations/ (absent for planned services). */
+  migrations?: string;
+  tables: OwnedTable[];
+  note?: string;
+};
+
+const built = (name: string, purpose: string, note?: string): OwnedTable => ({
+  name,
+  status: "built",
+  purpose,
+  seed: true,
+  ...(note ? { note } : {}),
+});
+const added = (name: string, purpose: string): OwnedTable => ({
+  name,
+  status: "built",
+  purpose,
+  seed: false,
+});
+const planned = (name: string, purpose: string, note?: string): OwnedTable => ({
+  name,
+  status: "planned",
+  purpose,
+  seed: true,
+  ...(note ? { note } : {}),
+});
+const dropped = (name: string, purpose: string, note: string): OwnedTable => ({
+  name,
+  status: "dropped",
+  purpose,
+  seed: true,
+  note,
+});
+
+/** The outbox and inbox every event-publishing service owns in its own schema. */
+const outboxTables = (status: TableStatus = "built"): OwnedTable[] => [
+  {
+    name: "outbox_events",
+    status,
+    seed: true,
+    purpose: "transactional outbox: events written with the business rows, published to Kafka",
+  },
+  {
+    name: "processed_events",
+    status,
+    seed: false,
+    purpose:
+      "event ids this service's consumers applied (idempotent consumers), same transaction as the effect",
+  },
+];
+
+export const OWNERSHIP: ServiceOwnership[] = [
+  {
+    service: "identity",
+    seedNames: ["Auth Service", "identity-service"],
+    status: "running",
+    migrations: "identity",
+    tables: [
+      built("users", "Matrix accounts: localpart, argon2id password hash, profile, admin/guest/deactivated"),
+      built("sessions", "one row per logged-in device; the access token only as its SHA-256"),
+      built("refresh_tokens", "single-use refresh tokens (hashed), rotated on /refresh"),
+      built("auth_logs", "login/registration attempts, for audit and throttling"),
+      built("user_settings", "server-side per-user settings that are not Matrix account data"),
+      built("invite_codes", "registration tokens (m.login.registration_token)"),
+      planned("email_verifications", "3PID email validation sessions", "needs an email sender"),
+      planned("password_resets", "password reset via a validated email", "needs email_verifications"),
+      planned("two_fa_sessions", "second-factor UIA stage state", "no 2FA UIA stage yet"),
+      planned("two_fa_backup_codes", "second-factor recovery codes", "no 2FA UIA stage yet"),
+      dropped(
+        "jwt_signing_keys",
+        "JWT key rotation",
+        "Matrix access tokens are opaque random strings checked by hash, not JWTs: no signing keys",
+      ),
+      planned("oauth_connections", "SSO/OIDC provider links (m.login.sso)", "no SSO provider configured yet"),
+      planned("passkey_credentials", "WebAuthn credentials", "no passkey login flow yet"),
+      ...outboxTables(),
+    ],
+  },
+  {
+    service: "messaging",
+    seedNames: ["Messaging Service", "realtime-chat-service"],
+    status: "running",
+    migrations: "messaging",
+    note: "the homeserver itself (server/, sync/, crypto/, calls/)",
+    tables: [
+      built("conversations", "rooms: version, creator, visibility"),
+      built("conversation_members", "room membership per user"),
+      dropped(
+        "conversation_counters",
+        "per-room and global stream positions",
+        "replaced by one global sequence (stream_position_seq) that orders every stream; a counter row per room would serialise writers",
+      ),
+      built("messages", "room events (ciphertext for m.room.encrypted), ordered by stream position"),
+      built("message_reactions", "m.annotation relations"),
+      built("message_attachments", "mxc:// references of events"),
+      built("message_edit_history", "m.replace relations"),
+      built("message_recalls", "redactions"),
+      built("user_devices", "devices with their signed device keys"),
+      built("olm_accounts", "dehydrated devices (MSC3814): client-encrypted pickles"),
+      built("olm_one_time_keys", "one-time keys, each handed out once"),
+      dropped(
+        "olm_sessions",
+        "1:1 Olm sessions",
+        "Olm sessions live on devices; a Matrix server never holds them, not even encrypted",
+      ),
+      dropped(
+        "megolm_outbound_sessions",
+        "outbound Megolm sessions",
+        "outbound sessions exist only on the sending device; the server relays and backs up, never sends",
+      ),
+      built("megolm_inbound_sessions", "server-side key backup: client-encrypted Megolm session data"),
+      built("to_device_messages", "per-device inbox, deleted once the device acknowledges"),
+      built("room_key_history", "key backup versions (/room_keys/version)"),
+      planned("call_sessions", "group calls on the SFU", "calls area keeps call state in memory so far"),
+      planned("call_participants", "members of a group call", "calls area keeps call state in memory so far"),
+      planned("user_locations", "live location sharing (beacons)", "no beacon support yet"),
+      planned(
+        "blocks",
+        "ignored users (m.ignored_user_list) enforced when delivering events",
+        "the seed also lists Graph as a writer: messaging owns it alone (see resolutions)",
+      ),
+      planned("message_requests", "invite gating for unknown senders", "no invite gating yet"),
+      added("server_signing_keys", "the server's ed25519 signing keys for event hashes and signatures"),
+      added("room_state", "current state of each room: (type, state_key) → event"),
+      added("room_txns", "txnId idempotency of room sends"),
+      added("room_aliases", "#alias:server → room id"),
+      added("olm_fallback_keys", "fallback keys (MSC2732), one per device and algorithm"),
+      added("to_device_txns", "txnId idempotency of /sendToDevice"),
+      added("device_list_changes", "whose device keys changed, for device_lists in /sync and /keys/changes"),
+      added("device_list_room_changes", "membership changes that start or stop two users sharing a room"),
+      added("cross_signing_keys", "master, self-signing and user-signing keys"),
+      added("cross_signing_signatures", "signatures uploaded through /keys/signatures/upload"),
+      added("account_data", "global and per-room account data"),
+      added("user_filters", "/user/{userId}/filter"),
+      added("push_rules", "per-user push rules"),
+      added("push_rule_default_overrides", "enabled/actions overrides of the server-default push rules"),
+      added("receipts", "read receipts (m.read, m.read.private)"),
+      ...outboxTables("planned").map((t) => ({
+        ...t,
+        note: "the homeserver publishes nothing to other services yet; it consumes identity's events",
+      })),
+    ],
+  },
+  {
+    service: "graph",
+    seedNames: ["User Service", "graph-service", "social-service"],
+    status: "running",
+    migrations: "graph",
+    tables: [
+      built("follows", "who follows whom, by Matrix user id"),
+      built("social_metadata", "follower/following counts per user, created from identity's user.registered"),
+      ...outboxTables(),
+    ],
+  },
+  {
+    service: "content",
+    seedNames: ["Content Service", "content-service"],
+    status: "running",
+    migrations: "content",
+    tables: [
+      built("posts", "posts: author, body, status"),
+      built("post_metadata", "like/comment/share counts"),
+      built("comments", "threaded comments on posts"),
+      built("post_images", "images of a post (mxc:// URIs)"),
+      built("post_videos", "videos of a post (media-service video ids, by value)"),
+      built("post_shares", "reposts"),
+      built("likes", "likes of posts"),
+      built("bookmarks", "saved posts"),
+      built("bookmark_collections", "bookmark folders"),
+      ...outboxTables(),
+    ],
+  },
+  {
+    service: "media",
+    seedNames: ["Media Service", "Video Service (deprecated)"],
+    status: "running",
+    migrations: "media",
+    tables: [
+      built("uploads", "completed uploads: owner, type, size, hash, storage key"),
+      built("upload_sessions", "resumable uploads in progress"),
+      built("upload_chunks", "received parts of a resumable upload"),
+      built("videos", "video metadata"),
+      built("video_embeddings", "vector embeddings for recommendations"),
+      built("video_pipeline_state", "processing stage of each video"),
+      built("video_engagement", "view counts and watch time"),
+      built("reels", "short-form videos"),
+      built("reel_transcode_jobs", "transcoding queue"),
+      built("reel_variants", "transcoded renditions"),
+      ...outboxTables(),
+    ],
+  },
+  {
+    service: "feed",
+    seedNames: ["Feed Service"],
+    status: "running",
+    migrations: "feed",
+    tables: [built("user_feed_preferences", "per-user feed settings"), ...outboxTables()],
+  },
+  {
+    service: "notifications",
+    seedNames: ["Notification Service"],
+    status: "running",
+    migrations: "notifications",
+    tables: [
+      built("notifications", "in-app notifications with read state"),
+      built("push_tokens", "device push tokens (FCM/APNs)"),
+      built("push_delivery_logs", "push attempts and errors"),
+      built("notification_preferences", "per-type toggles"),
+      built("notification_dedup", "one-minute deduplication window"),
+      dropped(
+        "notification_jobs",
+        "legacy job queue",
+        "exists only in the seed's pending migrations; the consumer of events replaces it",
+      ),
+      ...outboxTables(),
+    ],
+  },
+  {
+    service: "streaming",
+    seedNames: ["Streaming Service"],
+    status: "planned",
+    note: "no live streaming in Nova yet; its tables are reserved here so nobody else takes them",
+    tables: [
+      planned("streams", "live streams"),
+      planned("stream_keys", "RTMP ingest keys"),
+      planned("viewer_sessions", "viewer watch sessions"),
+      planned("stream_metrics", "stream performance data (monthly partitions)"),
+      planned("quality_levels", "stream quality options"),
+    ],
+  },
+  {
+    service: "experiments",
+    seedNames: ["Experiments/Analytics"],
+    status: "planned",
+    note: "a separate service when built, not folded into another (its writers would otherwise be two)",
+    tables: [
+      planned("experiments", "A/B test definitions"),
+      planned("experiment_variants", "test variants"),
+      planned("experiment_assignments", "user → variant"),
+      planned("experiment_results_cache", "aggregated results"),
+      planned("experiment_metrics", "metrics data"),
+    ],
+  },
+  {
+    service: "search",
+    seedNames: ["Search Service"],
+    status: "none",
+    note: "owns no table: indexes built from Kafka events (seed: read replicas, which would bypass ownership)",
+    tables: [],
+  },
+  {
+    service: "cdn",
+    seedNames: ["CDN Service"],
+    status: "none",
+    note: "owns no table: configuration lives with the CDN provider",
+    tables: [],
+  },
+];
+
+/** The seed's contradictions, each resolved once. */
+export const RESOLUTIONS: { topic: string; resolution: string }[] = [
+  {
+    topic: "`blocks` has two writers (Messaging's table list, Graph's write pattern)",
+    resolution:
+      "messaging owns it: ignoring a user is enforced by the homeserver when it delivers events; graph learns of blocks from events.",
+  },
+  {
+    topic: "Auth Service vs identity-service",
+    resolution:
+      "one service, named `identity` (the seed's outbox table and its own summary use identity-service).",
+  },
+  {
+    topic: "User Service vs graph-service vs social-service",
+    resolution:
+      "one service, `graph`, owning follows and social_metadata; profiles stay in identity's `users` as the seed says.",
+  },
+  {
+    topic: "Video Service: deprecated, yet given a `nova_video` database in the Phase 1 plan",
+    resolution: "no video service and no video database: its tables are media's, as its own section says.",
+  },
+  {
+    topic:
+      "Table counts that do not add up (Auth 14 listed vs 15, Messaging 21 vs 22, Media 10 vs 11, Content 9+outbox vs 10, Experiments 5 vs 4, ~71 in total)",
+    resolution:
+      "counts are derived from this manifest, never written by hand; every service that publishes has its own outbox_events and processed_events.",
+  },
+  {
+    topic: "`olm_sessions` (and `megolm_outbound_sessions`) listed as server tables",
+    resolution:
+      "dropped: Olm sessions and outbound Megolm sessions live only on devices; the server never holds them.",
+  },
+  {
+    topic: "`conversation_counters` for message ordering",
+    resolution: "dropped: one global stream sequence orders all writes, so /sync never skips a late commit.",
+  },
+  {
+    topic: "outbox `aggregate_id UUID`",
+    resolution: "text: Nova's aggregates are Matrix identifiers (@user:server, !room:server), not UUIDs.",
+  },
+  {
+    topic: "Search reads other services' tables through read replicas",
+    resolution: "search owns no table and reads nothing directly: it consumes events (Rule 2 and Rule 5).",
+  },
+];
+
+/** Tables the migrator keeps in every schema; not business data, owned by the schema's service. */
+export const MIGRATOR_TABLES = ["kysely_migration", "kysely_migration_lock"];
+
+/** The tables a service's migrations must create, exactly. */
+export function builtTables(service: string): string[] {
+  const s = OWNERSHIP.find((o) => o.service === service);
+  return (s?.tables ?? []).filter((t) => t.status === "built").map((t) => t.name);
+}
+
+/** Services that have a migrations folder. */
+export function migratedServices(): string[] {
+  return OWNERSHIP.filter((o) => o.migrations).map((o) => o.service);
+}
+
+/** service of a table name, when one owns it. */
+export function ownerOf(table: string): string | undefined {
+  return OWNERSHIP.find((o) => o.tables.some((t) => t.name === table && t.status !== "dropped"))?.service;
+}
