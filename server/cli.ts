@@ -1,0 +1,162 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * Nova's admin command line: `npm run nova -- <command> [options]`. It opens the databases with the
+ * server's configuration (the same environment variables) and calls the services directly; results
+ * are printed as JSON on stdout, failures as a Matrix-style error on stderr with a non-zero exit.
+ *
+ * Commands are a table: adding one (e.g. `serve`) is adding an entry to COMMANDS.
+ */
+import type { Kysely } from "kysely";
+import { IdentityService } from "../companion-services/identity/service.ts";
+import type { IdentityTables } from "../companion-services/identity/tables.ts";
+import { Databases } from "../companion-services/platform/database.ts";
+import { loadConfig, type NovaConfig } from "./config.ts";
+import { MatrixError } from "./errors.ts";
+
+type Flags = Record<string, string | true>;
+
+type Command = {
+  usage: string;
+  /** Flags the command accepts; `true` marks a boolean switch, `false` one that takes a value. */
+  flags: Record<string, boolean>;
+  run(args: string[], flags: Flags, config: NovaConfig): Promise<unknown>;
+};
+
+class UsageError extends Error {}
+
+/** Runs `fn` with the identity service on the configured database, closing it afterwards. */
+async function withIdentity<T>(
+  config: NovaConfig,
+  fn: (identity: IdentityService) => Promise<T>,
+): Promise<T> {
+  const databases = await Databases.open(["identity"], {
+    dataDir: config.dataDir,
+    urls: config.databaseUrls,
+  });
+  try {
+    const identity = new IdentityService(
+      databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>,
+      {
+        serverName: config.serverName,
+        accessTokenTtlMs: config.accessTokenTtlMs,
+        loginFailuresPerMinute: config.loginFailuresPerMinute,
+      },
+    );
+    return await fn(identity);
+  } finally {
+    await databases.close();
+  }
+}
+
+function positiveInt(value: string | true | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === true || !/^[0-9]+$/.test(value) || Number(value) < 1)
+    throw new UsageError(`--${name} must be a positive integer`);
+  return Number(value);
+}
+
+export const COMMANDS: Record<string, Command> = {
+  "user create": {
+    usage: "user create <localpart> --password <password> [--admin]",
+    flags: { password: false, admin: true },
+    async run(args, flags, config) {
+      const [localpart] = args;
+      if (!localpart || args.length > 1) throw new UsageError("expected exactly one <localpart>");
+      if (typeof flags.password !== "string" || flags.password === "")
+        throw new UsageError("--password is required");
+      const password = flags.password;
+      const admin = flags.admin === true;
+      return withIdentity(config, async (identity) => {
+        const r = await identity.register({
+          localpart: localpart.toLowerCase(),
+          password,
+          admin,
+          inhibitLogin: true,
+        });
+        return { user_id: r.userId, admin };
+      });
+    },
+  },
+  "token create": {
+    usage: "token create [--uses <n>] [--expires <ISO 8601 time>] [--token <value>]",
+    flags: { uses: false, expires: false, token: false },
+    async run(args, flags, config) {
+      if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
+      const usesAllowed = positiveInt(flags.uses, "uses") ?? null;
+      let expiryTime: number | null = null;
+      if (flags.expires !== undefined) {
+        expiryTime = typeof flags.expires === "string" ? Date.parse(flags.expires) : Number.NaN;
+        if (Number.isNaN(expiryTime)) throw new UsageError("--expires must be an ISO 8601 time");
+      }
+      const token = typeof flags.token === "string" ? flags.token : undefined;
+      return withIdentity(config, async (identity) => {
+        const t = await identity.createRegistrationToken({ token, usesAllowed, expiryTime });
+        return {
+          token: t.token,
+          uses_allowed: t.usesAllowed,
+          pending: t.pending,
+          completed: t.completed,
+          expiry_time: t.expiryTime,
+        };
+      });
+    },
+  },
+};
+
+/** Splits argv into the command (the longest known prefix), positional args and --flags. */
+export function parseArgs(argv: string[]): { name: string; command: Command; args: string[]; flags: Flags } {
+  const names = Object.keys(COMMANDS).sort((a, b) => b.split(" ").length - a.split(" ").length);
+  const name = names.find((n) => n.split(" ").every((w, i) => argv[i] === w));
+  if (!name) throw new UsageError(argv.length ? `unknown command: ${argv.join(" ")}` : "no command given");
+  const command = COMMANDS[name]!;
+  const rest = argv.slice(name.split(" ").length);
+  const args: string[] = [];
+  const flags: Flags = {};
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (!a.startsWith("--")) {
+      args.push(a);
+      continue;
+    }
+    const [key, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!(key in command.flags)) throw new UsageError(`unknown option --${key} for "${name}"`);
+    if (command.flags[key]) {
+      flags[key] = true;
+    } else {
+      const value = inline ?? rest[++i];
+      if (value === undefined) throw new UsageError(`--${key} needs a value`);
+      flags[key] = value;
+    }
+  }
+  return { name, command, args, flags };
+}
+
+function usage(): string {
+  return ["usage: nova <command>", ...Object.values(COMMANDS).map((c) => `  nova ${c.usage}`)].join("\n");
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  try {
+    const { command, args, flags } = parseArgs(argv);
+    const result = await command.run(args, flags, loadConfig(env));
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(
+        `${JSON.stringify({ errcode: "M_INVALID_PARAM", error: err.message })}\n${usage()}\n`,
+      );
+      return 2;
+    }
+    if (err instanceof MatrixError) {
+      process.stderr.write(`${JSON.stringify(err.toJSON())}\n`);
+      return 1;
+    }
+    process.stderr.write(`${JSON.stringify({ errcode: "M_UNKNOWN", error: String(err) })}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("server/cli.ts")) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,69 @@
+import type { Kysely } from "kysely";
+import type { Notifier } from "../../sync/notifier.ts";
+import type { StreamPositions } from "../../sync/stream-positions.ts";
+import { AccountDataRepository, type AccountDataRow } from "./account-data.repository.ts";
+import { asClientTrx, type ClientDb } from "./tables.ts";
+
+/** Account data kept by the server itself: clients may read it but write it only through its own API. */
+export const SERVER_MANAGED_TYPES = new Set(["m.push_rules", "m.fully_read"]);
+
+/** Renders the content of types whose truth lives elsewhere (m.push_rules → the push-rule store). */
+export type LiveContent = (userId: string, type: string) => Promise<unknown | undefined>;
+
+/**
+ * Account data: every write takes a stream position in the same transaction, then wakes the
+ * owner's syncs, so the next /sync echoes it (clients wait for that echo).
+ */
+export class AccountDataService {
+  readonly repo: AccountDataRepository;
+  private live: LiveContent = async () => undefined;
+
+  constructor(
+    db: ClientDb,
+    private readonly rawDb: Kysely<unknown>,
+    private readonly streams: StreamPositions,
+    private readonly notifier: Notifier,
+  ) {
+    this.repo = new AccountDataRepository(db);
+  }
+
+  /** Lets the push-rule store supply m.push_rules content. */
+  setLiveContent(fn: LiveContent): void {
+    this.live = fn;
+  }
+
+  async set(userId: string, roomId: string | null, type: string, content: unknown): Promise<number> {
+    const { position } = await this.streams.write(this.rawDb, async (trx, pos) => {
+      await this.repo.upsert(asClientTrx(trx), {
+        userId,
+        roomId: roomId ?? "",
+        type,
+        content,
+        position: pos,
+      });
+    });
+    this.notifier.notify(position, { userIds: [userId] });
+    return position;
+  }
+
+  /** The current content, or undefined when the user never set it. */
+  async get(userId: string, roomId: string | null, type: string): Promise<unknown | undefined> {
+    if (roomId === null) {
+      const live = await this.live(userId, type);
+      if (live !== undefined) return live;
+    }
+    const row = await this.repo.get(userId, roomId ?? "", type);
+    return row?.content;
+  }
+
+  /** Rows written in (from, to] (all when `from` is null), with live content substituted. */
+  async changed(userId: string, from: number | null, to: number): Promise<AccountDataRow[]> {
+    const rows = await this.repo.changed(userId, from, to);
+    for (const r of rows) {
+      if (r.room_id !== "") continue;
+      const live = await this.live(userId, r.type);
+      if (live !== undefined) r.content = live;
+    }
+    return rows;
+  }
+}

@@ -1,0 +1,65 @@
+import type { Kysely } from "kysely";
+import type { NovaContext } from "../context.ts";
+import type { UserInteractiveAuth } from "../uia.ts";
+import { mountAccountDataRoutes } from "./account-data.routes.ts";
+import { AccountDataService } from "./account-data.ts";
+import { mountDeviceRoutes } from "./devices.routes.ts";
+import { mountEphemeralRoutes } from "./ephemeral.routes.ts";
+import { mountPasswordRoutes } from "./password.routes.ts";
+import { mountPresenceRoutes } from "./presence.routes.ts";
+import { PresenceService } from "./presence.ts";
+import { mountProfileRoutes } from "./profile.routes.ts";
+import { PushRulesService } from "./push-rules/push-rules.ts";
+import { mountPushRuleRoutes } from "./push-rules/routes.ts";
+import { ReceiptsService } from "./receipts.ts";
+import type { ClientRooms } from "./rooms-port.ts";
+import { ClientSyncProvider } from "./sync-provider.ts";
+import type { ClientTables } from "./tables.ts";
+import { TypingService } from "./typing.ts";
+
+/** The client-config area's services, for the areas mounted after it (sync, WebSocket sync). */
+export type ClientArea = {
+  accountData: AccountDataService;
+  pushRules: PushRulesService;
+  typing: TypingService;
+  receipts: ReceiptsService;
+  presence: PresenceService;
+};
+
+/**
+ * Client config and ephemeral data: account data, push rules, typing, receipts, read markers,
+ * devices, profile, password, presence, user directory. Mount after rooms (its sync provider adds to
+ * the room entries the rooms provider builds).
+ */
+export function mountClient(
+  ctx: NovaContext,
+  deps: { rooms: ClientRooms; uia: UserInteractiveAuth },
+): ClientArea {
+  const raw = ctx.databases.get<unknown>("messaging").db;
+  const db = raw as unknown as Kysely<ClientTables>;
+  const { rooms } = deps;
+
+  const accountData = new AccountDataService(db, raw, ctx.streams, ctx.notifier);
+  const pushRules = new PushRulesService(db, raw, ctx.streams, ctx.notifier);
+  accountData.setLiveContent(async (userId, type) =>
+    type === "m.push_rules" ? { global: await pushRules.ruleset(userId) } : undefined,
+  );
+  const typing = new TypingService(ctx.ephemeral, ctx.notifier);
+  const receipts = new ReceiptsService(db, raw, ctx.streams, ctx.notifier);
+  const presence = new PresenceService(ctx.ephemeral, ctx.notifier, (u) => rooms.joinedRoomIds(u));
+  ctx.onClose(() => {
+    typing.close();
+    presence.close();
+  });
+
+  mountAccountDataRoutes(ctx.router, accountData);
+  mountPushRuleRoutes(ctx.router, pushRules);
+  mountEphemeralRoutes(ctx, rooms, typing, receipts);
+  mountDeviceRoutes(ctx, deps.uia);
+  mountPasswordRoutes(ctx, deps.uia);
+  mountProfileRoutes(ctx, rooms);
+  mountPresenceRoutes(ctx, presence, rooms);
+
+  ctx.syncProviders.push(new ClientSyncProvider(rooms, accountData, typing, receipts, presence, null));
+  return { accountData, pushRules, typing, receipts, presence };
+}

@@ -1,0 +1,120 @@
+import type { Notifier } from "../../sync/notifier.ts";
+import type { EphemeralClock } from "../../sync/token.ts";
+
+export const PRESENCE_STATES = ["online", "offline", "unavailable"] as const;
+export type PresenceState = (typeof PRESENCE_STATES)[number];
+
+type Entry = {
+  presence: PresenceState;
+  statusMsg: string | null;
+  lastActive: number;
+  /** Ephemeral-clock serial of the last change a client should hear about. */
+  changedAt: number;
+  /** Last /sync that kept the user online (drives the idle → offline sweep). */
+  lastSync: number;
+};
+
+export type PresenceEvent = { type: "m.presence"; sender: string; content: Record<string, unknown> };
+
+/** A user counts as online while syncing; this long after their last sync they go offline. */
+const SYNC_ONLINE_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Presence in memory (it is ephemeral, like typing): changes take a serial of the ephemeral clock
+ * and wake the syncs of the user's rooms (`roomsOf`).
+ */
+export class PresenceService {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly clock: EphemeralClock,
+    private readonly notifier: Notifier,
+    private readonly roomsOf: (userId: string) => Promise<string[]>,
+  ) {
+    this.sweeper = setInterval(() => void this.sweep(), 30_000);
+    this.sweeper.unref();
+  }
+
+  get(userId: string): Omit<Entry, "changedAt" | "lastSync"> | null {
+    const e = this.entries.get(userId);
+    return e ? { presence: e.presence, statusMsg: e.statusMsg, lastActive: e.lastActive } : null;
+  }
+
+  /** An explicit PUT /presence: always announced, even when only status_msg changed. */
+  async set(userId: string, presence: PresenceState, statusMsg?: string | null): Promise<void> {
+    const now = Date.now();
+    const e = this.entries.get(userId);
+    const next: Entry = {
+      presence,
+      statusMsg: statusMsg === undefined ? (e?.statusMsg ?? null) : statusMsg,
+      lastActive: presence === "online" ? now : (e?.lastActive ?? now),
+      changedAt: this.clock.next(),
+      lastSync: e?.lastSync ?? 0,
+    };
+    this.entries.set(userId, next);
+    await this.announce(userId);
+  }
+
+  /** A /sync with `set_presence`: announced only when the state changes. */
+  async syncing(userId: string, presence: PresenceState): Promise<void> {
+    const now = Date.now();
+    const e = this.entries.get(userId);
+    if (e && e.presence === presence) {
+      e.lastSync = now;
+      if (presence === "online") e.lastActive = now;
+      return;
+    }
+    // "offline" on sync means "do not mark me online": it never turns an online user offline.
+    if (presence === "offline") return;
+    this.entries.set(userId, {
+      presence,
+      statusMsg: e?.statusMsg ?? null,
+      lastActive: presence === "online" ? now : (e?.lastActive ?? now),
+      changedAt: this.clock.next(),
+      lastSync: now,
+    });
+    await this.announce(userId);
+  }
+
+  /** m.presence events of `users` changed in (since, to] (all known ones when since is null). */
+  events(users: Iterable<string>, since: number | null, to: number): PresenceEvent[] {
+    const now = Date.now();
+    const out: PresenceEvent[] = [];
+    for (const userId of users) {
+      const e = this.entries.get(userId);
+      if (!e || e.changedAt > to || (since !== null && e.changedAt <= since)) continue;
+      out.push({ type: "m.presence", sender: userId, content: this.content(e, now) });
+    }
+    return out;
+  }
+
+  content(e: Omit<Entry, "changedAt" | "lastSync">, now = Date.now()): Record<string, unknown> {
+    return {
+      presence: e.presence,
+      last_active_ago: Math.max(0, now - e.lastActive),
+      currently_active: e.presence === "online",
+      ...(e.statusMsg !== null ? { status_msg: e.statusMsg } : {}),
+    };
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private async announce(userId: string): Promise<void> {
+    const rooms = await this.roomsOf(userId).catch(() => []);
+    this.notifier.notifyEphemeral({ userIds: [userId], roomIds: rooms });
+  }
+
+  private async sweep(): Promise<void> {
+    const cutoff = Date.now() - SYNC_ONLINE_TIMEOUT_MS;
+    for (const [userId, e] of this.entries) {
+      if (e.presence !== "offline" && e.lastSync > 0 && e.lastSync < cutoff) {
+        e.presence = "offline";
+        e.changedAt = this.clock.next();
+        await this.announce(userId);
+      }
+    }
+  }
+}

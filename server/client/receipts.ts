@@ -1,0 +1,95 @@
+import type { Kysely } from "kysely";
+import type { Notifier } from "../../sync/notifier.ts";
+import type { StreamPositions } from "../../sync/stream-positions.ts";
+import { AccountDataRepository } from "./account-data.repository.ts";
+import { type ReceiptRow, ReceiptsRepository } from "./receipts.repository.ts";
+import { asClientTrx, type ClientDb } from "./tables.ts";
+
+export type ReceiptType = "m.read" | "m.read.private";
+
+export type ReadMarkers = {
+  fullyRead?: string;
+  receipts: { type: ReceiptType; eventId: string; threadId?: string }[];
+};
+
+/**
+ * Read receipts and the fully-read marker. A batch (read_markers sends up to three) commits in one
+ * transaction at one stream position. Public receipts wake everyone in the room; private ones and
+ * the fully-read marker wake only their owner.
+ */
+export class ReceiptsService {
+  readonly repo: ReceiptsRepository;
+  private readonly accountData: AccountDataRepository;
+
+  constructor(
+    db: ClientDb,
+    private readonly rawDb: Kysely<unknown>,
+    private readonly streams: StreamPositions,
+    private readonly notifier: Notifier,
+  ) {
+    this.repo = new ReceiptsRepository(db);
+    this.accountData = new AccountDataRepository(db);
+  }
+
+  async mark(roomId: string, userId: string, markers: ReadMarkers): Promise<void> {
+    if (!markers.fullyRead && markers.receipts.length === 0) return;
+    const ts = Date.now();
+    const { position } = await this.streams.write(this.rawDb, async (trx, pos) => {
+      const db = asClientTrx(trx);
+      for (const r of markers.receipts) {
+        await this.repo.upsert(db, {
+          room_id: roomId,
+          user_id: userId,
+          receipt_type: r.type,
+          thread_id: r.threadId ?? "",
+          event_id: r.eventId,
+          ts,
+          stream_pos: pos,
+        });
+      }
+      if (markers.fullyRead) {
+        await this.accountData.upsert(db, {
+          userId,
+          roomId,
+          type: "m.fully_read",
+          content: { event_id: markers.fullyRead },
+          position: pos,
+        });
+      }
+    });
+    const isPublic = markers.receipts.some((r) => r.type === "m.read");
+    this.notifier.notify(
+      position,
+      isPublic ? { roomIds: [roomId], userIds: [userId] } : { userIds: [userId] },
+    );
+  }
+
+  /**
+   * The m.receipt events for these rooms in (from, to], as sync delivers them: private receipts
+   * only to their owner.
+   */
+  async events(
+    viewer: string,
+    roomIds: string[],
+    from: number | null,
+    to: number,
+  ): Promise<Map<string, Record<string, unknown>>> {
+    const rows = await this.repo.changed(roomIds, from, to);
+    const byRoom = new Map<string, Record<string, unknown>>();
+    for (const r of rows) {
+      if (r.receipt_type === "m.read.private" && r.user_id !== viewer) continue;
+      byRoom.set(r.room_id, addReceipt(byRoom.get(r.room_id) ?? {}, r));
+    }
+    return byRoom;
+  }
+}
+
+/** Adds a row to an m.receipt content: {eventId: {type: {userId: {ts, thread_id?}}}}. */
+function addReceipt(content: Record<string, unknown>, r: ReceiptRow): Record<string, unknown> {
+  content[r.event_id] ??= {};
+  const byEvent = content[r.event_id] as Record<string, Record<string, unknown>>;
+  byEvent[r.receipt_type] ??= {};
+  const byType = byEvent[r.receipt_type]!;
+  byType[r.user_id] = { ts: Number(r.ts), ...(r.thread_id ? { thread_id: r.thread_id } : {}) };
+  return content;
+}

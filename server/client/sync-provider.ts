@@ -1,0 +1,118 @@
+import { type Filter, filterEvents, roomAllowed } from "../../sync/filter.ts";
+import type { SyncRequest, SyncResponse, SyncStreamProvider } from "../../sync/provider.ts";
+import type { AccountDataService } from "./account-data.ts";
+import type { PresenceService } from "./presence.ts";
+import type { ReceiptsService } from "./receipts.ts";
+import type { ClientRooms } from "./rooms-port.ts";
+import type { TypingService } from "./typing.ts";
+import type { UnreadCounter } from "./unread.ts";
+
+type JoinedRoom = Record<string, unknown> & {
+  ephemeral?: { events: unknown[] };
+  account_data?: { events: unknown[] };
+};
+
+/**
+ * This area's part of /sync: top-level and per-room account data, typing and receipts
+ * (rooms.join[id].ephemeral), presence of users sharing a room, and unread notification counts.
+ * Registered after the rooms provider: it adds to the room entries that provider built, and creates
+ * an entry only for a room where it has something to say.
+ */
+export class ClientSyncProvider implements SyncStreamProvider {
+  readonly name = "client-config";
+
+  constructor(
+    private readonly rooms: ClientRooms,
+    private readonly accountData: AccountDataService,
+    private readonly typing: TypingService,
+    private readonly receipts: ReceiptsService,
+    private readonly presence: PresenceService,
+    private readonly unread: UnreadCounter | null,
+  ) {}
+
+  async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
+    const filter = req.filter as Filter;
+    const initial = req.since === null || req.fullState;
+    const fromStream = initial ? null : req.since!.stream;
+    const fromTyping = initial ? null : req.since!.typing;
+    const joined = (await this.rooms.joinedRoomIds(req.userId)).filter((r) => roomAllowed(filter, r));
+    const joinedSet = new Set(joined);
+
+    // Account data.
+    const rows = await this.accountData.changed(req.userId, fromStream, req.to.stream);
+    const global = rows.filter((r) => r.room_id === "").map((r) => ({ type: r.type, content: r.content }));
+    if (initial && !global.some((e) => e.type === "m.push_rules")) {
+      const content = await this.accountData.get(req.userId, null, "m.push_rules");
+      if (content !== undefined) global.push({ type: "m.push_rules", content });
+    }
+    const globalEvents = filterEvents(filter.account_data, global);
+    if (globalEvents.length > 0) response.account_data = { events: globalEvents };
+    const roomAccountData = new Map<string, { type: string; content: unknown }[]>();
+    for (const r of rows) {
+      if (r.room_id === "" || !joinedSet.has(r.room_id)) continue;
+      const list = roomAccountData.get(r.room_id) ?? [];
+      list.push({ type: r.type, content: r.content });
+      roomAccountData.set(r.room_id, list);
+    }
+    for (const [roomId, events] of roomAccountData) {
+      const kept = filterEvents(
+        filter.room?.account_data,
+        events.map((e) => ({ ...e, room_id: roomId })),
+      );
+      if (kept.length === 0) continue;
+      const room = joinEntry(response, roomId);
+      room.account_data = {
+        events: [...(room.account_data?.events ?? []), ...kept.map(({ room_id, ...e }) => e)],
+      };
+    }
+
+    // Ephemeral: typing and receipts.
+    const receipts = await this.receipts.events(req.userId, joined, fromStream, req.to.stream);
+    for (const roomId of joined) {
+      const events: { type: string; content: unknown; room_id: string }[] = [];
+      const changedAt = this.typing.changedAt(roomId);
+      const typers = this.typing.typers(roomId);
+      const typingChanged =
+        changedAt <= req.to.typing && (fromTyping === null ? typers.length > 0 : changedAt > fromTyping);
+      if (typingChanged) events.push({ type: "m.typing", content: { user_ids: typers }, room_id: roomId });
+      const receipt = receipts.get(roomId);
+      if (receipt) events.push({ type: "m.receipt", content: receipt, room_id: roomId });
+      const kept = filterEvents(filter.room?.ephemeral, events);
+      if (kept.length === 0) continue;
+      const room = joinEntry(response, roomId);
+      room.ephemeral = { events: [...(room.ephemeral?.events ?? []), ...kept.map(({ room_id, ...e }) => e)] };
+    }
+
+    // Unread notification counts for every joined room present in the response.
+    if (this.unread) {
+      for (const roomId of Object.keys(response.rooms?.join ?? {})) {
+        if (!joinedSet.has(roomId)) continue;
+        const room = response.rooms!.join![roomId]!;
+        room.unread_notifications = await this.unread.count(req.userId, roomId, req.to.stream);
+      }
+    }
+
+    // Presence of users sharing a room (and the user's own).
+    const sharing = await this.rooms.usersSharingRoomsWith(req.userId);
+    const presence = filterEvents(
+      filter.presence,
+      this.presence.events(new Set([...sharing, req.userId]), fromTyping, req.to.typing),
+    );
+    if (presence.length > 0) response.presence = { events: presence };
+  }
+}
+
+/** The room's join entry, created (with the fields clients expect) when the rooms provider made none. */
+function joinEntry(response: SyncResponse, roomId: string): JoinedRoom {
+  response.rooms ??= {};
+  response.rooms.join ??= {};
+  let room = response.rooms.join[roomId] as JoinedRoom | undefined;
+  if (!room) {
+    room = {
+      timeline: { events: [], limited: false, prev_batch: response.next_batch },
+      state: { events: [] },
+    };
+    response.rooms.join[roomId] = room;
+  }
+  return room;
+}

@@ -1,0 +1,119 @@
+import type { Kysely } from "kysely";
+import { FiltersRepository } from "../server/client/filters.repository.ts";
+import { parseUserIdParam, requireSelf } from "../server/client/ids.ts";
+import type { PresenceService, PresenceState } from "../server/client/presence.ts";
+import type { ClientTables } from "../server/client/tables.ts";
+import type { NovaContext } from "../server/context.ts";
+import { badJson, forbidden, invalidParam, MatrixError, notFound } from "../server/errors.ts";
+import type { RoomMembership } from "../server/rooms/membership.ts";
+import { SyncEngine } from "./engine.ts";
+import { applyEventFields, canonicalJson, type Filter, parseFilter } from "./filter.ts";
+import { formatSyncToken, parseSyncToken } from "./token.ts";
+
+/** Longest long-poll a client may ask for; clients use 30 s. */
+const MAX_TIMEOUT_MS = 5 * 60_000;
+const PRESENCE_VALUES = new Set(["online", "offline", "unavailable"]);
+
+/**
+ * Mounts /sync and the filter API, and creates the SyncEngine over every registered provider.
+ * Call after every area that registers a sync provider has mounted.
+ */
+export function mountSync(
+  ctx: NovaContext,
+  deps: { rooms: Pick<RoomMembership, "activeRoomIds">; presence?: PresenceService },
+): SyncEngine {
+  const { router } = ctx;
+  const db = ctx.databases.get<unknown>("messaging").db as unknown as Kysely<ClientTables>;
+  const filters = new FiltersRepository(db);
+  const engine = new SyncEngine(ctx.syncProviders, ctx.streams, ctx.notifier, ctx.ephemeral, (u) =>
+    deps.rooms.activeRoomIds(u),
+  );
+
+  router.post("/_matrix/client/v3/user/:userId/filter", async (req) => {
+    const userId = requireSelf(req, "create filters");
+    const filter = parseFilter(req.anyJson());
+    const id = await filters.create(userId, filter, canonicalJson(filter));
+    return { body: { filter_id: String(id) } };
+  });
+
+  router.get("/_matrix/client/v3/user/:userId/filter/:filterId", async (req) => {
+    const userId = parseUserIdParam(req.params.userId!);
+    if (userId !== req.auth!.userId) throw forbidden("Cannot get filters for other users.");
+    const id = parseFilterId(req.params.filterId!);
+    const filter = id === null ? undefined : await filters.get(userId, id);
+    if (filter === undefined) throw notFound("No such filter.");
+    return { body: filter };
+  });
+
+  const loadFilter = async (userId: string, param: string | null): Promise<Filter> => {
+    if (param === null || param === "") return {};
+    if (param.startsWith("{")) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(param);
+      } catch {
+        throw badJson("filter is not valid JSON");
+      }
+      return parseFilter(parsed);
+    }
+    const id = parseFilterId(param);
+    const stored = id === null ? undefined : await filters.get(userId, id);
+    if (stored === undefined) throw invalidParam(`No such filter: ${param}`);
+    return parseFilter(stored);
+  };
+
+  router.get("/_matrix/client/v3/sync", async (req) => {
+    const auth = req.auth!;
+    const q = req.query;
+    const timeoutMs = parseTimeout(q.get("timeout"));
+    const fullState = parseBool(q.get("full_state"), "full_state");
+    const setPresence = q.get("set_presence") ?? "online";
+    if (!PRESENCE_VALUES.has(setPresence))
+      throw invalidParam("set_presence must be online, offline or unavailable");
+    const filter = await loadFilter(auth.userId, q.get("filter"));
+    const since = clampSince(engine, q.get("since"));
+    await deps.presence?.syncing(auth.userId, setPresence as PresenceState);
+    const response = await engine.sync({
+      userId: auth.userId,
+      deviceId: auth.deviceId,
+      since,
+      // full_state ignores the timeout (spec).
+      timeoutMs: fullState ? 0 : timeoutMs,
+      fullState,
+      filter,
+      aborted: req.aborted,
+    });
+    applyEventFields(response, filter.event_fields);
+    return { body: response };
+  });
+
+  return engine;
+}
+
+function parseFilterId(s: string): number | null {
+  return /^[0-9]{1,15}$/.test(s) ? Number(s) : null;
+}
+
+function parseTimeout(s: string | null): number {
+  if (s === null || s === "") return 0;
+  if (!/^[0-9]+$/.test(s)) throw invalidParam("timeout must be a non-negative integer");
+  return Math.min(Number(s), MAX_TIMEOUT_MS);
+}
+
+function parseBool(s: string | null, name: string): boolean {
+  if (s === null || s === "" || s === "false") return false;
+  if (s === "true") return true;
+  throw new MatrixError(400, "M_INVALID_PARAM", `${name} must be true or false`);
+}
+
+/**
+ * A token from the future (e.g. a database that was reset) is clamped to now rather than waiting
+ * for positions that may never come (Synapse does the same); a malformed one is 400 M_INVALID_PARAM.
+ */
+function clampSince(engine: SyncEngine, since: string | null): string | null {
+  if (since === null || since === "") return null;
+  const t = parseSyncToken(since);
+  const now = engine.currentToken();
+  if (t.stream <= now.stream && t.typing <= now.typing) return since;
+  return formatSyncToken({ stream: Math.min(t.stream, now.stream), typing: Math.min(t.typing, now.typing) });
+}

@@ -1,0 +1,179 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+type CliResult = { code: number; out: Record<string, unknown> | null; err: string };
+
+/** Runs `nova <args>` as a child process, as `npm run nova -- …` does. */
+function nova(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", path.join(ROOT, "server/cli.ts"), ...args],
+      { cwd: ROOT, env: { ...process.env, NOVA_LOG_LEVEL: "silent", ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        let out: Record<string, unknown> | null = null;
+        try {
+          out = stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : null;
+        } catch {
+          out = null;
+        }
+        resolve({ code, out, err: stderr });
+      },
+    );
+  });
+}
+
+describe("admin CLI against the server's data", () => {
+  let dataDir: string;
+  const env: Record<string, string> = {};
+  let dbName: string | undefined;
+  let server: TestServer | undefined;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), "nova-cli-"));
+    env.NOVA_DATA_DIR = dataDir;
+    const adminUrl = process.env.DATABASE_URL;
+    if (adminUrl && process.env.NOVA_TEST_BACKEND !== "pglite") {
+      // The CLI and the server must share one database, so this test creates it itself.
+      dbName = `nova_cli_${randomBytes(6).toString("hex")}`;
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`CREATE DATABASE ${dbName}`);
+      await c.end();
+      const u = new URL(adminUrl);
+      u.pathname = `/${dbName}`;
+      env.DATABASE_URL = u.toString();
+    }
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    if (dbName && process.env.DATABASE_URL) {
+      const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await c.end();
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("rejects bad usage without touching the database", async () => {
+    const none = await nova([], env);
+    expect(none.code).toBe(2);
+    const unknown = await nova(["user", "frobnicate"], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain("unknown command");
+    const noPassword = await nova(["user", "create", "zed"], env);
+    expect(noPassword.code).toBe(2);
+    expect(noPassword.err).toContain("--password");
+    const badUses = await nova(["token", "create", "--uses", "zero"], env);
+    expect(badUses.code).toBe(2);
+    const badExpiry = await nova(["token", "create", "--expires", "tomorrow-ish"], env);
+    expect(badExpiry.code).toBe(2);
+    const badFlag = await nova(["token", "create", "--admin"], env);
+    expect(badFlag.code).toBe(2);
+  });
+
+  it("creates an admin user and a one-use registration token", async () => {
+    const user = await nova(["user", "create", "Root", "--password", "s3cret pw", "--admin"], env);
+    expect(user.err).toBe("");
+    expect(user.code).toBe(0);
+    expect(user.out).toEqual({ user_id: "@root:localhost", admin: true });
+
+    const dup = await nova(["user", "create", "root", "--password", "x"], env);
+    expect(dup.code).toBe(1);
+    expect(JSON.parse(dup.err)).toMatchObject({ errcode: "M_USER_IN_USE" });
+
+    const token = await nova(["token", "create", "--uses", "1", "--token", "welcome-1"], env);
+    expect(token.code).toBe(0);
+    expect(token.out).toMatchObject({ token: "welcome-1", uses_allowed: 1, completed: 0, expiry_time: null });
+
+    const expired = await nova(
+      ["token", "create", "--token", "old", "--expires", "2001-01-01T00:00:00Z"],
+      env,
+    );
+    expect(expired.out).toMatchObject({ token: "old", expiry_time: Date.parse("2001-01-01T00:00:00Z") });
+  }, 60_000);
+
+  it("lets the created user log in to a server on the same data, and the token register exactly once", async () => {
+    server = await startTestServer({ ...env, NOVA_REGISTRATION: "token" });
+    const login = await server.call("POST", "/_matrix/client/v3/login", {
+      body: {
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: "root" },
+        password: "s3cret pw",
+      },
+    });
+    expect(login.status).toBe(200);
+    expect(login.body.user_id).toBe("@root:localhost");
+
+    const first = await server.call("POST", "/_matrix/client/v3/register", {
+      body: { username: "newbie", password: "pw" },
+    });
+    expect(first.status).toBe(401);
+    expect(first.body.flows).toEqual([{ stages: ["m.login.registration_token"] }]);
+
+    const validity = await server.call(
+      "GET",
+      "/_matrix/client/v1/register/m.login.registration_token/validity?token=old",
+    );
+    expect(validity.body.valid).toBe(false);
+
+    const wrong = await server.call("POST", "/_matrix/client/v3/register", {
+      body: {
+        username: "newbie",
+        password: "pw",
+        auth: { type: "m.login.registration_token", token: "nope", session: first.body.session },
+      },
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.errcode).toBe("M_FORBIDDEN");
+
+    const ok = await server.call("POST", "/_matrix/client/v3/register", {
+      body: {
+        username: "newbie",
+        password: "pw",
+        auth: { type: "m.login.registration_token", token: "welcome-1", session: first.body.session },
+      },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body.user_id).toBe("@newbie:localhost");
+
+    const again = await server.call("POST", "/_matrix/client/v3/register", {
+      body: {
+        username: "second",
+        password: "pw",
+        auth: { type: "m.login.registration_token", token: "welcome-1" },
+      },
+    });
+    expect(again.status).toBe(401);
+    expect(again.body.errcode).toBe("M_FORBIDDEN");
+    const taken = await server.call("GET", "/_matrix/client/v3/register/available?username=second");
+    expect(taken.body.available).toBe(true);
+  }, 60_000);
+});
+
+describe("registration closed", () => {
+  it("answers 403 M_FORBIDDEN", async () => {
+    const s = await startTestServer({ NOVA_REGISTRATION: "closed" });
+    try {
+      const r = await s.call("POST", "/_matrix/client/v3/register", {
+        body: { username: "x", password: "y", auth: { type: "m.login.dummy" } },
+      });
+      expect(r.status).toBe(403);
+      expect(r.body.errcode).toBe("M_FORBIDDEN");
+    } finally {
+      await s.close();
+    }
+  });
+});
