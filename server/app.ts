@@ -3,21 +3,26 @@ import { mountCalls } from "../calls/index.ts";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
+import { SyncEngine } from "../sync/engine.ts";
 import { Notifier } from "../sync/notifier.ts";
 import { StreamPositions } from "../sync/stream-positions.ts";
 import { EphemeralClock } from "../sync/token.ts";
+import { mountWebSocketSync } from "../sync/ws/mount.ts";
 import type { NovaConfig, ServiceName } from "./config.ts";
 import type { NovaContext } from "./context.ts";
 import { Hooks } from "./hooks.ts";
 import { Router } from "./http/router.ts";
 import { HttpServer } from "./http/server.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 
 export type Nova = {
   ctx: NovaContext;
   identity: IdentityService;
+  /** Rooms and room events (server/rooms): other areas and tests reach the rooms service here. */
+  rooms: RoomsService;
   http: HttpServer;
   port: number;
   baseUrl: string;
@@ -66,9 +71,15 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
 
   mountDiscovery(ctx);
   mountAccount(ctx);
+  const rooms = mountRooms(ctx);
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
   // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.
+  // WebSocket sync (sync/ws): until /sync exposes its engine, one over the same providers.
+  const wsSync = await mountWebSocketSync(ctx, {
+    engine: new SyncEngine(ctx.syncProviders, streams, notifier, ctx.ephemeral, async () => []),
+    roomsOf: async () => [],
+  });
   mountCalls(ctx);
 
   const http = new HttpServer({
@@ -77,6 +88,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
     maxRequestBody: config.maxRequestBody,
     authenticate: (token) => identity.verifyToken(token),
   });
+  wsSync.attach(http);
   const port = await http.listen(config.host, config.port);
   logger.info({ host: config.host, port, serverName: config.serverName }, "nova listening");
 
@@ -84,6 +96,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
   return {
     ctx,
     identity,
+    rooms,
     http,
     port,
     baseUrl: `http://${config.host}:${port}`,

@@ -1,0 +1,398 @@
+import { MatrixError } from "../../server/errors.ts";
+import type { AuthInfo } from "../../server/http/router.ts";
+import type { Logger } from "../../server/logger.ts";
+import { responseHasData, type SyncResponse } from "../provider.ts";
+import { formatSyncToken, parseSyncToken, type SyncToken } from "../token.ts";
+import {
+  type ClientFrame,
+  CloseCode,
+  Limits,
+  PROTOCOL_VERSION,
+  parseClientFrame,
+  type RequestLikeFrame,
+  type ServerFrame,
+  toApiCall,
+} from "./protocol.ts";
+
+/** The part of a uWS WebSocket a connection uses. */
+export type SocketLike = {
+  send(text: string): number;
+  getBufferedAmount(): number;
+  end(code: number, reason: string): void;
+};
+
+/** What a connection needs from the homeserver; wired once by the transport. */
+export type ConnectionDeps = {
+  logger: Logger;
+  authenticate(token: string): Promise<AuthInfo>;
+  currentToken(): SyncToken;
+  compute(req: {
+    userId: string;
+    deviceId: string;
+    since: SyncToken | null;
+    to: SyncToken;
+    fullState: boolean;
+    filter: Record<string, unknown>;
+  }): Promise<SyncResponse>;
+  acknowledge(userId: string, deviceId: string, position: number): Promise<void>;
+  wait(userId: string, roomIds: Iterable<string>, timeoutMs: number, abort: Promise<void>): Promise<boolean>;
+  roomsOf(userId: string): Promise<string[]>;
+  /** A filter id or inline filter JSON → the filter the engine understands. */
+  resolveFilter(
+    userId: string,
+    filter: string | Record<string, unknown> | undefined,
+  ): Promise<Record<string, unknown>>;
+  dispatch(call: {
+    method: string;
+    path: string;
+    body: unknown;
+    auth: AuthInfo;
+    ip: string;
+    aborted: Promise<void>;
+    isAborted: () => boolean;
+  }): Promise<{ status: number; body: unknown }>;
+  onAuthenticated(conn: Connection): void;
+  /** Delivered-delta counter (metrics, benchmark). */
+  onDelta?(conn: Connection, response: SyncResponse): void;
+};
+
+type Subscription = { since: SyncToken | null; filter: Record<string, unknown>; fullState: boolean };
+
+/** How long the pusher sleeps between checks when nothing wakes it (a safety net, not a poll). */
+const IDLE_WAIT_MS = 60_000;
+/** Re-verify the access token before dispatching a request if the last check is older than this. */
+const REVERIFY_AFTER_MS = 60_000;
+
+/**
+ * One WebSocket sync session: authentication, a subscription whose deltas are pushed when the
+ * notifier wakes it, acknowledgements, and request frames dispatched through the router.
+ * Ordering guarantee: deltas are sent in stream order and each starts where the previous ended.
+ */
+export class Connection {
+  auth: AuthInfo | null = null;
+  private token: string | null = null;
+  private verifiedAt = 0;
+  private closed = false;
+  private authenticating = false;
+  private readonly queued: string[] = [];
+  private readonly abuse: number[] = [];
+  private inFlight = 0;
+  private subscription: Subscription | null = null;
+  private generation = 0;
+  private wakePump: (() => void) | null = null;
+  private drained: (() => void) | null = null;
+  private authTimer: NodeJS.Timeout | null = null;
+  private readonly closedPromise: Promise<void>;
+  private resolveClosed: () => void = () => {};
+  /** Stream position of the last delta sent (the server side of `since`). */
+  lastSent: string | null = null;
+
+  constructor(
+    private readonly ws: SocketLike,
+    private readonly deps: ConnectionDeps,
+    readonly ip: string,
+    subprotocolToken: string | null,
+  ) {
+    this.closedPromise = new Promise((r) => {
+      this.resolveClosed = r;
+    });
+    if (subprotocolToken) {
+      this.guard(this.authenticate(subprotocolToken), "auth");
+    } else {
+      this.authTimer = setTimeout(() => {
+        if (!this.auth) this.close(CloseCode.authTimeout, "authentication timeout");
+      }, Limits.authTimeoutMs);
+    }
+  }
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** uWS close callback: the socket is gone; stop everything. */
+  onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.resolveClosed();
+    this.wakePump?.();
+    this.drained?.();
+  }
+
+  onDrain(): void {
+    if (this.ws.getBufferedAmount() < Limits.coalesceAboveBytes) this.drained?.();
+  }
+
+  /** Server-initiated close; safe to call more than once. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    try {
+      this.ws.end(code, reason);
+    } catch {
+      // already closed by the peer
+    }
+    this.onClosed();
+  }
+
+  onMessage(text: string | null): void {
+    if (this.closed) return;
+    if (text === null) {
+      this.refuse({ errcode: "M_BAD_JSON", error: "Only text frames are accepted" });
+      return;
+    }
+    if (this.authenticating) {
+      if (this.queued.length >= 16) this.refuse({ errcode: "M_LIMIT_EXCEEDED", error: "Wait for ready" });
+      else this.queued.push(text);
+      return;
+    }
+    const parsed = parseClientFrame(text);
+    if (!parsed.ok) {
+      this.refuse(parsed);
+      return;
+    }
+    this.handle(parsed.frame);
+  }
+
+  private handle(frame: ClientFrame): void {
+    if (frame.type === "ping") {
+      this.send({ type: "pong", ...(frame.id ? { id: frame.id } : {}) });
+      return;
+    }
+    if (!this.auth) {
+      if (frame.type === "auth") this.guard(this.authenticate(frame.access_token), "auth");
+      else this.refuse({ errcode: "M_MISSING_TOKEN", error: "Authenticate first" });
+      return;
+    }
+    switch (frame.type) {
+      case "auth":
+        this.refuse({ errcode: "M_BAD_JSON", error: "Already authenticated" });
+        return;
+      case "subscribe":
+        this.guard(this.subscribe(frame), "subscribe");
+        return;
+      case "ack":
+        this.guard(this.ack(frame.next_batch), "ack");
+        return;
+      default:
+        this.guard(this.request(frame), "request", frame.id);
+    }
+  }
+
+  private async authenticate(token: string): Promise<void> {
+    this.authenticating = true;
+    try {
+      const auth = await this.deps.authenticate(token);
+      if (this.closed) return;
+      this.auth = auth;
+      this.token = token;
+      this.verifiedAt = Date.now();
+      if (this.authTimer) clearTimeout(this.authTimer);
+      this.deps.onAuthenticated(this);
+      this.send({
+        type: "ready",
+        version: PROTOCOL_VERSION,
+        user_id: auth.userId,
+        device_id: auth.deviceId,
+        limits: { max_frame_bytes: Limits.maxFrameBytes, idle_timeout_seconds: Limits.idleTimeoutSeconds },
+      });
+    } catch (err) {
+      const e = err instanceof MatrixError ? err : null;
+      if (!e) this.deps.logger.error({ err }, "ws authentication failed unexpectedly");
+      this.send({
+        type: "error",
+        errcode: e?.errcode ?? "M_UNKNOWN_TOKEN",
+        error: e?.message ?? "Authentication failed",
+      });
+      this.close(CloseCode.unknownToken, "authentication failed");
+      return;
+    } finally {
+      this.authenticating = false;
+    }
+    for (const text of this.queued.splice(0)) this.onMessage(text);
+  }
+
+  private async subscribe(frame: Extract<ClientFrame, { type: "subscribe" }>): Promise<void> {
+    const auth = this.auth!;
+    let since: SyncToken | null;
+    let filter: Record<string, unknown>;
+    try {
+      since = frame.since ? parseSyncToken(frame.since) : null;
+      filter = await this.deps.resolveFilter(auth.userId, frame.filter);
+    } catch (err) {
+      if (err instanceof MatrixError) this.refuse({ errcode: err.errcode, error: err.message });
+      else this.refuse({ errcode: "M_INVALID_PARAM", error: "Invalid subscription" });
+      return;
+    }
+    if (this.closed) return;
+    this.subscription = { since, filter, fullState: frame.full_state ?? false };
+    this.generation++;
+    this.wakePump?.();
+    void this.pump(this.generation).catch((err: unknown) => {
+      this.deps.logger.error({ err }, "ws sync pump failed");
+      this.close(1011, "internal error");
+    });
+  }
+
+  private async ack(nextBatch: string): Promise<void> {
+    const auth = this.auth!;
+    let position: number;
+    try {
+      position = parseSyncToken(nextBatch).stream;
+    } catch (err) {
+      if (err instanceof MatrixError) this.refuse({ errcode: err.errcode, error: err.message });
+      return;
+    }
+    // A client cannot acknowledge what does not exist yet.
+    position = Math.min(position, this.deps.currentToken().stream);
+    await this.deps.acknowledge(auth.userId, auth.deviceId, position);
+  }
+
+  private async request(frame: RequestLikeFrame): Promise<void> {
+    const auth = this.auth!;
+    if (this.inFlight >= Limits.maxInFlightRequests) {
+      this.send({ type: "reply", id: frame.id, status: 429, body: tooManyBody() });
+      return;
+    }
+    this.inFlight++;
+    try {
+      if (Date.now() - this.verifiedAt > REVERIFY_AFTER_MS) {
+        try {
+          await this.deps.authenticate(this.token!);
+          this.verifiedAt = Date.now();
+        } catch {
+          this.send({ type: "error", errcode: "M_UNKNOWN_TOKEN", error: "Access token is no longer valid" });
+          this.close(CloseCode.unknownToken, "token no longer valid");
+          return;
+        }
+      }
+      const call = toApiCall(frame, auth.userId);
+      const out = await this.deps.dispatch({
+        ...call,
+        auth,
+        ip: this.ip,
+        aborted: this.closedPromise,
+        isAborted: () => this.closed,
+      });
+      this.send({ type: "reply", id: frame.id, status: out.status, body: out.body });
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /**
+   * Pushes deltas for one subscription until the socket closes or the client subscribes again.
+   * Each delta covers (since, to] with `to` the safe position, exactly what /sync would return.
+   */
+  private async pump(generation: number): Promise<void> {
+    const auth = this.auth!;
+    const sub = this.subscription!;
+    let since = sub.since;
+    let first = true;
+    let rooms = await this.deps.roomsOf(auth.userId);
+    const live = () => !this.closed && this.generation === generation;
+    while (live()) {
+      if (this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes) {
+        // Slow consumer: hold deltas back; the next one covers everything meanwhile.
+        if (!(await this.waitForDrain())) return;
+        continue;
+      }
+      const now = this.deps.currentToken();
+      if (since && now.stream < since.stream) {
+        // A token from a replica slightly ahead of this one: wait until this one catches up.
+        await this.sleep(rooms, 250);
+        continue;
+      }
+      if (first || !since || now.stream !== since.stream || now.typing !== since.typing) {
+        const response = await this.deps.compute({
+          userId: auth.userId,
+          deviceId: auth.deviceId,
+          since,
+          to: now,
+          fullState: first && sub.fullState,
+          filter: sub.filter,
+        });
+        if (!live()) return;
+        if (first || responseHasData(response)) {
+          this.send({ type: "sync", since: since ? formatSyncToken(since) : null, body: response });
+          this.lastSent = response.next_batch;
+          this.deps.onDelta?.(this, response);
+        }
+        if (membershipMayHaveChanged(response, rooms)) rooms = await this.deps.roomsOf(auth.userId);
+        since = now;
+        first = false;
+        continue;
+      }
+      await this.sleep(rooms, IDLE_WAIT_MS);
+    }
+  }
+
+  /** Waits for the notifier (or timeout, close, resubscribe). No await between check and call. */
+  private sleep(rooms: string[], timeoutMs: number): Promise<boolean> {
+    const abort = new Promise<void>((r) => {
+      this.wakePump = r;
+    });
+    return this.deps.wait(this.auth!.userId, rooms, timeoutMs, abort).finally(() => {
+      this.wakePump = null;
+    });
+  }
+
+  /** Resolves true once the buffer drains below the coalescing mark; closes a consumer too slow. */
+  private waitForDrain(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.drained = null;
+        this.close(CloseCode.slowConsumer, "slow consumer: resume from your last next_batch");
+        resolve(false);
+      }, Limits.slowConsumerMs);
+      this.drained = () => {
+        clearTimeout(timer);
+        this.drained = null;
+        resolve(!this.closed);
+      };
+      // The drain callback may have fired between the check and now.
+      this.onDrain();
+    });
+  }
+
+  /** Frame handlers run concurrently; an unexpected failure is logged and answered, never thrown. */
+  private guard(p: Promise<void>, what: string, id?: string): void {
+    p.catch((err: unknown) => {
+      this.deps.logger.error({ err, what }, "ws frame handler failed");
+      this.send({ type: "error", ...(id ? { id } : {}), errcode: "M_UNKNOWN", error: "Internal error" });
+    });
+  }
+
+  private refuse(e: { errcode: string; error: string; id?: string }): void {
+    this.send({ type: "error", ...(e.id ? { id: e.id } : {}), errcode: e.errcode, error: e.error });
+    const now = Date.now();
+    this.abuse.push(now);
+    while (this.abuse.length && this.abuse[0]! < now - 60_000) this.abuse.shift();
+    if (this.abuse.length > Limits.abusePerMinute) this.close(CloseCode.abuse, "too many bad frames");
+  }
+
+  send(frame: ServerFrame): void {
+    if (this.closed) return;
+    const status = this.ws.send(JSON.stringify(frame));
+    // 2: uWS dropped the frame (over its hard backpressure limit, `Limits.maxBufferedBytes`).
+    // Never lose silently: close; the client resumes from its last next_batch.
+    if (status === 2) {
+      this.close(CloseCode.slowConsumer, "slow consumer: resume from your last next_batch");
+    }
+  }
+}
+
+function tooManyBody() {
+  return { errcode: "M_LIMIT_EXCEEDED", error: "Too many requests in flight on this socket" };
+}
+
+/** A delta that joins, leaves or is invited to a room not in the wake set changes that set. */
+function membershipMayHaveChanged(r: SyncResponse, rooms: string[]): boolean {
+  const known = new Set(rooms);
+  if (
+    Object.keys(r.rooms?.leave ?? {}).length ||
+    Object.keys(r.rooms?.invite ?? {}).some((id) => !known.has(id))
+  ) {
+    return true;
+  }
+  return Object.keys(r.rooms?.join ?? {}).some((id) => !known.has(id));
+}

@@ -1,0 +1,82 @@
+import type { NovaContext } from "../../server/context.ts";
+import { invalidParam } from "../../server/errors.ts";
+import type { HttpServer } from "../../server/http/server.ts";
+import type { SyncEngine } from "../engine.ts";
+import { LocalFanout } from "../fanout/local.ts";
+import { RedisFanout } from "../fanout/redis.ts";
+import type { Fanout } from "../fanout.ts";
+import { parseFilter } from "../filter.ts";
+import { SyncSocketTransport } from "./transport.ts";
+
+export type WebSocketSyncDeps = {
+  /** The same engine /sync asks: the socket carries exactly what /sync carries. */
+  engine: Pick<SyncEngine, "compute" | "currentToken" | "acknowledge">;
+  /** Rooms whose writes wake the user (joined + invited), as /sync's long-poll uses. */
+  roomsOf(userId: string): Promise<string[]>;
+  /** Resolves a stored filter id; without it only inline filters are accepted. */
+  loadFilter?(userId: string, filterId: string): Promise<unknown | undefined>;
+};
+
+export type WebSocketSync = {
+  fanout: Fanout;
+  /** Registers the endpoint on the homeserver's uWS app; call before it listens. */
+  attach(http: HttpServer): SyncSocketTransport;
+};
+
+/**
+ * The WebSocket sync transport and cross-replica fan-out (issue 4). Fan-out starts here (with
+ * Redis it first learns the other replicas' safe positions); the endpoint is attached to the HTTP
+ * server once it exists. Shutdown: the HTTP server's drain tells sockets to reconnect (1012), then
+ * `ctx.onClose` says goodbye to the other replicas.
+ */
+export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDeps): Promise<WebSocketSync> {
+  const { config, logger } = ctx;
+  const fanout: Fanout = config.redisUrl
+    ? new RedisFanout({
+        url: config.redisUrl,
+        scope: config.databaseUrls.messaging ?? `pglite:${config.dataDir}:${process.pid}`,
+        streams: ctx.streams,
+        notifier: ctx.notifier,
+        logger,
+      })
+    : new LocalFanout();
+  await fanout.start();
+  ctx.onClose(() => fanout.close());
+
+  const resolveFilter = async (
+    userId: string,
+    filter: string | Record<string, unknown> | undefined,
+  ): Promise<Record<string, unknown>> => {
+    if (filter === undefined) return {};
+    if (typeof filter !== "string") return parseFilter(filter) as Record<string, unknown>;
+    const stored = deps.loadFilter ? await deps.loadFilter(userId, filter) : undefined;
+    if (stored === undefined) throw invalidParam(`unknown filter: ${filter}`);
+    return parseFilter(typeof stored === "string" ? JSON.parse(stored) : stored) as Record<string, unknown>;
+  };
+
+  let transport: SyncSocketTransport | null = null;
+  ctx.hooks.on("deviceRevoked", ({ userId, deviceId }) => transport?.closeDevice(userId, deviceId));
+
+  return {
+    fanout,
+    attach(http) {
+      transport = new SyncSocketTransport(
+        {
+          logger,
+          authenticate: (token) => ctx.identity.verifyToken(token),
+          currentToken: () => deps.engine.currentToken(),
+          compute: (req) => deps.engine.compute(req),
+          acknowledge: (u, d, p) => deps.engine.acknowledge(u, d, p),
+          wait: (u, rooms, timeout, abort) => ctx.notifier.wait(u, rooms, timeout, abort),
+          roomsOf: deps.roomsOf,
+          resolveFilter,
+          dispatch: (call) => http.dispatch(call),
+        },
+        { deflate: config.wsDeflate, isDraining: () => http.isDraining() },
+      );
+      transport.attach(http.app);
+      http.onDrain(() => transport?.shutdown());
+      return transport;
+    },
+  };
+}
