@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { type CryptoService, mountCrypto } from "../crypto/index.ts";
 import { mountCalls } from "../calls/index.ts";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
@@ -23,6 +24,8 @@ export type Nova = {
   identity: IdentityService;
   /** Rooms and room events (server/rooms): other areas and tests reach the rooms service here. */
   rooms: RoomsService;
+  /** The E2EE key server (crypto/): devices, keys, to-device, backup. */
+  crypto: CryptoService;
   http: HttpServer;
   port: number;
   baseUrl: string;
@@ -70,11 +73,12 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
   };
 
   mountDiscovery(ctx);
-  mountAccount(ctx);
+  const uia = mountAccount(ctx);
   const rooms = mountRooms(ctx);
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
   // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.
+  const crypto = mountCrypto(ctx, { rooms, uia });
   // WebSocket sync (sync/ws): until /sync exposes its engine, one over the same providers.
   const wsSync = await mountWebSocketSync(ctx, {
     engine: new SyncEngine(ctx.syncProviders, streams, notifier, ctx.ephemeral, async () => []),
@@ -97,6 +101,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
     ctx,
     identity,
     rooms,
+    crypto,
     http,
     port,
     baseUrl: `http://${config.host}:${port}`,

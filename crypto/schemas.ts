@@ -1,0 +1,88 @@
+import { z } from "zod";
+
+/** A Matrix user id: `@localpart:server`, at most 255 characters. */
+export const userIdSchema = z
+  .string()
+  .max(255)
+  .regex(/^@[^\s:]+:[^\s/]+$/, "not a Matrix user id");
+
+export const deviceIdSchema = z.string().min(1).max(255);
+
+/** `signatures`: user id → key id → signature. */
+export const signaturesSchema = z.record(z.string(), z.record(z.string(), z.string()));
+
+/** A KeyObject (`signed_curve25519`) or a bare key string (legacy `curve25519`). */
+export const keyObjectSchema = z.union([
+  z.string(),
+  z.looseObject({
+    key: z.string(),
+    signatures: signaturesSchema.optional(),
+    fallback: z.boolean().optional(),
+  }),
+]);
+
+export const deviceKeysSchema = z.looseObject({
+  user_id: z.string(),
+  device_id: z.string(),
+  algorithms: z.array(z.string().max(255)).max(64),
+  keys: z.record(z.string(), z.string()),
+  signatures: signaturesSchema,
+});
+
+export const keysUploadBody = z.object({
+  device_keys: deviceKeysSchema.optional(),
+  one_time_keys: z.record(z.string(), keyObjectSchema).optional(),
+  fallback_keys: z.record(z.string(), keyObjectSchema).optional(),
+});
+
+export const keysQueryBody = z.object({
+  device_keys: z.record(z.string(), z.array(z.string()).max(10_000)),
+  timeout: z.number().int().nonnegative().optional(),
+  token: z.string().optional(),
+});
+
+export const keysClaimBody = z.object({
+  one_time_keys: z.record(z.string(), z.record(z.string(), z.string().min(1).max(255))),
+  timeout: z.number().int().nonnegative().optional(),
+});
+
+export const sendToDeviceBody = z.object({
+  messages: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown()))),
+});
+
+export const crossSigningKeySchema = z.looseObject({
+  user_id: z.string(),
+  usage: z.array(z.string()).min(1),
+  keys: z.record(z.string(), z.string()),
+  signatures: signaturesSchema.optional(),
+});
+
+export const keyBackupDataSchema = z.looseObject({
+  first_message_index: z.number().int().nonnegative(),
+  forwarded_count: z.number().int().nonnegative(),
+  is_verified: z.boolean(),
+  session_data: z.record(z.string(), z.unknown()),
+});
+
+export const roomKeyBackupSchema = z.object({
+  sessions: z.record(z.string(), keyBackupDataSchema),
+});
+
+export const roomKeysBody = z.object({
+  rooms: z.record(z.string(), roomKeyBackupSchema),
+});
+
+export const backupVersionBody = z.object({
+  algorithm: z.string().min(1).max(255),
+  auth_data: z.record(z.string(), z.unknown()),
+  version: z.string().optional(),
+});
+
+export const dehydratedDeviceBody = z.object({
+  device_id: deviceIdSchema,
+  device_data: z.looseObject({ algorithm: z.string().min(1) }),
+  initial_device_display_name: z.string().max(255).optional(),
+  device_keys: deviceKeysSchema,
+  one_time_keys: z.record(z.string(), keyObjectSchema).optional(),
+  fallback_keys: z.record(z.string(), keyObjectSchema).optional(),
+});

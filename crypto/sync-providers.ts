@@ -1,0 +1,53 @@
+import type { SyncRequest, SyncResponse, SyncStreamProvider } from "../sync/provider.ts";
+import type { KeyServer } from "./key-server.ts";
+
+/**
+ * to_device.events: the device's inbox in arrival order, up to the window's end. Messages are
+ * deleted only in `acknowledge`, when the device presents a `since` at or past them, so a lost
+ * response is redelivered. Every pending message in the window is returned: the sync token has
+ * one stream position for everything, so a partial page could not be told apart on the next call
+ * (see crypto/README.md).
+ */
+export class ToDeviceProvider implements SyncStreamProvider {
+  readonly name = "to_device";
+  constructor(private readonly keys: KeyServer) {}
+
+  async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
+    const after = req.since?.stream ?? 0;
+    const rows = await this.keys.toDevice.pending(req.userId, req.deviceId, after, req.to.stream);
+    response.to_device = {
+      events: rows.map((r) => ({ sender: r.sender, type: r.type, content: r.content })),
+    };
+  }
+
+  async acknowledge(userId: string, deviceId: string, position: number): Promise<void> {
+    await this.keys.toDevice.acknowledge(userId, deviceId, position);
+  }
+}
+
+/** device_lists.changed/left on incremental syncs. */
+export class DeviceListsProvider implements SyncStreamProvider {
+  readonly name = "device_lists";
+  constructor(private readonly keys: KeyServer) {}
+
+  async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
+    if (!req.since) return;
+    response.device_lists = await this.keys.deviceListChanges(req.userId, req.since.stream, req.to.stream);
+  }
+}
+
+/**
+ * device_one_time_keys_count and device_unused_fallback_key_types, in every response: the Rust SDK
+ * reads a missing count as zero (and uploads again) and a missing fallback list as "fallback keys
+ * unsupported". They are current state, not stream deltas.
+ */
+export class KeyCountsProvider implements SyncStreamProvider {
+  readonly name = "e2ee_key_counts";
+  constructor(private readonly keys: KeyServer) {}
+
+  async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
+    const s = await this.keys.otks.syncState({ userId: req.userId, deviceId: req.deviceId });
+    response.device_one_time_keys_count = s.counts;
+    response.device_unused_fallback_key_types = s.unusedFallback;
+  }
+}
