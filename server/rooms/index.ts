@@ -1,0 +1,14 @@
+import type { NovaContext } from "../context.ts";
+import { mountRoomRoutes } from "./routes.ts";
+import { RoomsService } from "./service.ts";
+import { RoomsSyncProvider } from "./sync-provider.ts";
+
+export { RoomsService } from "./service.ts";
+
+/** Mounts rooms and room events: HTTP routes, the rooms sync stream; returns the service other areas use. */
+export function mountRooms(ctx: NovaContext): RoomsService {
+  const rooms = new RoomsService(ctx, ctx.databases.get<unknown>("messaging").db);
+  mountRoomRoutes(ctx, rooms);
+  ctx.syncProviders.push(new RoomsSyncProvider(rooms));
+  return rooms;
+}

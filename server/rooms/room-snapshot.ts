@@ -1,0 +1,101 @@
+import { type StateView, type StoredEvent, stateKeyOf } from "./events.ts";
+import { type PowerLevels, powerLevelsOf } from "./power-levels.ts";
+import { type RoomVersion, type RoomVersionRules, rulesFor } from "./room-versions.ts";
+
+/**
+ * A room's current state and forward extremity, cached in memory so a send needs no state reads.
+ * Only the rooms service writes rooms, under the room's lock, and it updates the snapshot after
+ * each commit — the snapshot is therefore exact for a single homeserver process.
+ */
+export class RoomSnapshot implements StateView {
+  readonly rules: RoomVersionRules;
+  private powerCache: PowerLevels | null = null;
+
+  constructor(
+    readonly roomId: string,
+    readonly version: RoomVersion,
+    readonly state: Map<string, StoredEvent>,
+    public lastEventId: string | null,
+    public depth: number,
+    public lastPosition: number,
+  ) {
+    this.rules = rulesFor(version);
+  }
+
+  get(type: string, stateKey: string): StoredEvent | undefined {
+    return this.state.get(stateKeyOf(type, stateKey));
+  }
+
+  powerLevels(): PowerLevels {
+    if (!this.powerCache) this.powerCache = powerLevelsOf(this, this.rules);
+    return this.powerCache;
+  }
+
+  /** Applies committed events (in order). */
+  apply(events: StoredEvent[]): void {
+    for (const e of events) {
+      if (e.pdu.state_key !== undefined) {
+        this.state.set(stateKeyOf(e.pdu.type, e.pdu.state_key), e);
+        if (e.pdu.type === "m.room.power_levels" || e.pdu.type === "m.room.create") this.powerCache = null;
+      }
+      this.lastEventId = e.eventId;
+      this.depth = e.pdu.depth;
+      this.lastPosition = e.position;
+    }
+  }
+
+  /** Replaces the content of a current-state event that was redacted. */
+  redacted(eventId: string, redactedContent: Record<string, unknown>): void {
+    for (const [k, e] of this.state) {
+      if (e.eventId === eventId) {
+        this.state.set(k, { ...e, pdu: { ...e.pdu, content: redactedContent } });
+        this.powerCache = null;
+      }
+    }
+  }
+
+  /** User ids whose current membership is `membership`. */
+  members(membership: string): string[] {
+    const out: string[] = [];
+    for (const e of this.state.values()) {
+      if (e.pdu.type === "m.room.member" && e.pdu.content.membership === membership && e.pdu.state_key) {
+        out.push(e.pdu.state_key);
+      }
+    }
+    return out;
+  }
+}
+
+/** State being built by a batch of events before it commits: reads fall through to the snapshot. */
+export class StateOverlay implements StateView {
+  private readonly changes = new Map<string, StoredEvent>();
+  constructor(private readonly base: StateView) {}
+  get(type: string, stateKey: string): StoredEvent | undefined {
+    return this.changes.get(stateKeyOf(type, stateKey)) ?? this.base.get(type, stateKey);
+  }
+  set(e: StoredEvent): void {
+    if (e.pdu.state_key !== undefined) this.changes.set(stateKeyOf(e.pdu.type, e.pdu.state_key), e);
+  }
+}
+
+/** One queue per key: writes to a room run one at a time, in arrival order. */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    const tail = prev.then(() => mine);
+    this.tails.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

@@ -1,0 +1,913 @@
+import { isDeepStrictEqual } from "node:util";
+import { type Kysely, sql, type Transaction } from "kysely";
+import type { NovaContext } from "../context.ts";
+import { forbidden, invalidParam, MatrixError, notFound, tooLarge } from "../errors.ts";
+import { authorizeEvent, selectAuthEvents } from "./auth-rules.ts";
+import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "./client-events.ts";
+import { hashAndSign, type SigningKey } from "./event-hashing.ts";
+import { membershipIn, type Pdu, type StoredEvent } from "./events.ts";
+import { newRoomId, parseRoomId, parseUserId, serverNameOf } from "./ids.ts";
+import type { RoomMembership } from "./membership.ts";
+import { eventLevel, userLevel } from "./power-levels.ts";
+import { redactEvent } from "./redaction.ts";
+import { KeyedMutex, RoomSnapshot, StateOverlay } from "./room-snapshot.ts";
+import { DEFAULT_ROOM_VERSION, isSupportedRoomVersion, type RoomVersion, rulesFor } from "./room-versions.ts";
+import { type EventRow, type EventWrite, type RedactionWrite, RoomsRepository } from "./rooms.repository.ts";
+import { loadOrCreateSigningKey } from "./signing-key-store.ts";
+import { visibilityFilter } from "./visibility.ts";
+
+/** The spec's limit on a whole PDU (spec "Size limits"). */
+const MAX_PDU_BYTES = 65536;
+const TXN_CACHE_SIZE = 50_000;
+
+export type SendOptions = { txnId?: string; deviceId?: string };
+
+/** An event to be built, authorised and signed under the room's lock. */
+export type Draft = {
+  type: string;
+  stateKey?: string;
+  content: Record<string, unknown>;
+  sender: string;
+  redacts?: string;
+};
+
+type Plan = {
+  drafts: Draft[];
+  /** An identical event already exists: return it, write nothing. */
+  existing?: string;
+  /** The event a redaction in `drafts` (first draft) applies to. */
+  redactTarget?: EventRow;
+  /** More writes in the same transaction (aliases, directory visibility). */
+  extra?: (trx: Transaction<unknown>) => Promise<void>;
+};
+
+type PersistOptions = {
+  newRoom?: { version: RoomVersion; creator: string; isPublic: boolean };
+  txn?: { userId: string; deviceId: string; scope: string; txnId: string };
+  /** Error when the room is unknown: 403 by default (spec: not a member), 404 for join. */
+  missing?: () => MatrixError;
+};
+
+export type PersistResult = { events: StoredEvent[]; position: number; eventIds: string[] };
+
+/**
+ * Rooms and room events: builds events, applies the room version's authorization rules, signs them,
+ * and writes event + state + membership in one stream transaction. Reads for clients apply history
+ * visibility. Other areas use `sendEvent`, `sendStateEvent`, `getStateEvent` and RoomMembership.
+ */
+export class RoomsService implements RoomMembership {
+  readonly repo: RoomsRepository;
+  private readonly snapshots = new Map<string, RoomSnapshot>();
+  private readonly loading = new Map<string, Promise<RoomSnapshot | null>>();
+  private readonly locks = new KeyedMutex();
+  private readonly txnCache = new Map<string, string>();
+  private keyPromise: Promise<SigningKey> | null = null;
+
+  constructor(
+    private readonly ctx: NovaContext,
+    private readonly db: Kysely<unknown>,
+  ) {
+    this.repo = new RoomsRepository(db);
+  }
+
+  get serverName(): string {
+    return this.ctx.config.serverName;
+  }
+
+  signingKey(): Promise<SigningKey> {
+    if (!this.keyPromise) {
+      this.keyPromise = loadOrCreateSigningKey(this.repo);
+      this.keyPromise.catch(() => {
+        this.keyPromise = null;
+      });
+    }
+    return this.keyPromise;
+  }
+
+  // ---------------------------------------------------------------- room snapshots
+
+  /** The room's cached current state, loaded on first use; null for an unknown room. */
+  async snapshot(roomId: string): Promise<RoomSnapshot | null> {
+    const cached = this.snapshots.get(roomId);
+    if (cached) return cached;
+    let p = this.loading.get(roomId);
+    if (!p) {
+      p = this.loadSnapshot(roomId).finally(() => this.loading.delete(roomId));
+      this.loading.set(roomId, p);
+    }
+    return p;
+  }
+
+  private async loadSnapshot(roomId: string): Promise<RoomSnapshot | null> {
+    const conv = await this.repo.getConversation(roomId);
+    if (!conv || !isSupportedRoomVersion(conv.room_version)) return null;
+    const [stateRows, last] = await Promise.all([
+      this.repo.currentState(roomId),
+      this.repo.lastEvent(roomId),
+    ]);
+    const state = new Map<string, StoredEvent>();
+    for (const r of stateRows.map(normalizeRow)) {
+      const pdu = JSON.parse(r.pdu) as Pdu;
+      state.set(`${pdu.type}\u0000${pdu.state_key}`, {
+        eventId: r.event_id,
+        pdu,
+        position: r.stream_position,
+      });
+    }
+    const snap = new RoomSnapshot(
+      roomId,
+      conv.room_version,
+      state,
+      last?.event_id ?? null,
+      last?.depth ?? 0,
+      last?.stream_position ?? 0,
+    );
+    // A write may have cached a newer snapshot while this one loaded.
+    const existing = this.snapshots.get(roomId);
+    if (existing) return existing;
+    this.snapshots.set(roomId, snap);
+    return snap;
+  }
+
+  // ---------------------------------------------------------------- the write path
+
+  /**
+   * Builds, authorises, signs and stores events under the room's lock, in one `streams.write`
+   * transaction (one statement for events, state, membership and indexes), then notifies syncs
+   * and emits membershipChanged.
+   */
+  async persist(
+    roomId: string,
+    plan: (snap: RoomSnapshot) => Promise<Plan> | Plan,
+    opts: PersistOptions = {},
+  ): Promise<PersistResult> {
+    const key = await this.signingKey();
+    const outcome = await this.locks.run(roomId, async () => {
+      const snap = opts.newRoom
+        ? new RoomSnapshot(roomId, opts.newRoom.version, new Map(), null, 0, 0)
+        : await this.snapshot(roomId);
+      if (!snap) throw (opts.missing ?? (() => forbidden("You are not in this room.")))();
+      const p = await plan(snap);
+      if (p.existing)
+        return { events: [] as StoredEvent[], position: 0, eventIds: [p.existing], snap, prevMembers: [] };
+
+      const overlay = new StateOverlay(snap);
+      const now = Date.now();
+      let prev = snap.lastEventId;
+      let depth = snap.depth;
+      const built: {
+        eventId: string;
+        pdu: Pdu;
+        text: string;
+        prevState: string | null;
+        prevMembership: string | null;
+      }[] = [];
+      for (const d of p.drafts) {
+        const base: Pdu = {
+          room_id: roomId,
+          sender: d.sender,
+          type: d.type,
+          content: d.content,
+          origin_server_ts: now,
+          depth: depth + 1,
+          prev_events: prev ? [prev] : [],
+          auth_events: [],
+        };
+        if (d.stateKey !== undefined) base.state_key = d.stateKey;
+        if (d.redacts !== undefined && !snap.rules.redactsInContent) base.redacts = d.redacts;
+        base.auth_events = selectAuthEvents(base, overlay);
+        authorizeEvent(base, overlay, snap.version);
+        const { pdu, eventId } = hashAndSign(base, snap.version, this.serverName, key);
+        const text = JSON.stringify(pdu);
+        if (Buffer.byteLength(text) > MAX_PDU_BYTES) throw tooLarge("Event is larger than 65536 bytes");
+        const replaced = d.stateKey !== undefined ? overlay.get(d.type, d.stateKey) : undefined;
+        const prevState = replaced
+          ? JSON.stringify({
+              prev_content: replaced.pdu.content,
+              prev_sender: replaced.pdu.sender,
+              replaces_state: replaced.eventId,
+            })
+          : null;
+        const prevMembership =
+          d.type === "m.room.member" && d.stateKey !== undefined ? membershipIn(overlay, d.stateKey) : null;
+        overlay.set({ eventId, pdu, position: 0 });
+        built.push({ eventId, pdu, text, prevState, prevMembership });
+        prev = eventId;
+        depth++;
+      }
+      if (built.length === 0) return { events: [], position: 0, eventIds: [], snap, prevMembers: [] };
+
+      const txn = opts.txn;
+      const { result } = await this.ctx.streams.write(this.db, async (trx, first) => {
+        const positions = [
+          first,
+          ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
+        ];
+        if (opts.newRoom) {
+          await this.repo.insertConversation(trx, {
+            room_id: roomId,
+            room_version: opts.newRoom.version,
+            creator: opts.newRoom.creator,
+            created_at: now,
+            is_public: opts.newRoom.isPublic,
+          });
+        }
+        const writes: EventWrite[] = built.map((b, i) =>
+          eventWrite(b.eventId, b.pdu, b.text, b.prevState, positions[i]!, txn),
+        );
+        let redaction: RedactionWrite | undefined;
+        if (p.redactTarget) {
+          const target = p.redactTarget;
+          const redactedPdu = redactEvent(JSON.parse(target.pdu) as Record<string, unknown>, snap.version);
+          const because = toClientEvent(
+            { ...writeAsRow(writes[0]!), redacted_because: null, prev_state: null, txn_id: null },
+            null,
+            now,
+          );
+          redaction = {
+            targetId: target.event_id,
+            roomId,
+            redactedPdu: JSON.stringify(redactedPdu),
+            redactedBecause: JSON.stringify(because),
+            redactionEventId: built[0]!.eventId,
+            sender: built[0]!.pdu.sender,
+            position: positions[0]!,
+          };
+        }
+        if (p.extra) await p.extra(trx);
+        const written = await this.repo.writeEvents(trx, writes, {
+          txn: txn ? { ...txn, eventId: built[0]!.eventId } : undefined,
+          redaction,
+        });
+        return { written, positions, redaction };
+      });
+      if (!result.written) {
+        // Same (device, txnId) already stored by an earlier request: return its event.
+        const existing = await this.repo.txnEventId(txn!.userId, txn!.deviceId, txn!.scope, txn!.txnId);
+        return { events: [], position: 0, eventIds: existing ? [existing] : [], snap, prevMembers: [] };
+      }
+      const events = built.map((b, i) => ({
+        eventId: b.eventId,
+        pdu: b.pdu,
+        position: result.positions[i]!,
+      }));
+      snap.apply(events);
+      if (opts.newRoom) this.snapshots.set(roomId, snap);
+      if (result.redaction) {
+        const content = (JSON.parse(result.redaction.redactedPdu) as Pdu).content;
+        snap.redacted(result.redaction.targetId, content);
+      }
+      return {
+        events,
+        position: result.positions[result.positions.length - 1]!,
+        eventIds: events.map((e) => e.eventId),
+        snap,
+        prevMembers: built.map((b) => b.prevMembership),
+      };
+    });
+
+    if (outcome.events.length > 0) {
+      const affected = new Set<string>();
+      for (const e of outcome.events) {
+        if (e.pdu.type === "m.room.member" && e.pdu.state_key) affected.add(e.pdu.state_key);
+      }
+      this.ctx.notifier.notify(outcome.position, { roomIds: [roomId], userIds: affected });
+      for (let i = 0; i < outcome.events.length; i++) {
+        const e = outcome.events[i]!;
+        if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
+        await this.ctx.hooks.emit("membershipChanged", {
+          roomId,
+          userId: e.pdu.state_key,
+          membership: String(e.pdu.content.membership),
+          prevMembership: outcome.prevMembers[i] ?? null,
+          position: e.position,
+        });
+      }
+    }
+    return { events: outcome.events, position: outcome.position, eventIds: outcome.eventIds };
+  }
+
+  /**
+   * Extra stream positions for a multi-event write, in one round trip. The write's first position
+   * stays in flight until commit, so readers cannot pass these higher ones before they are visible;
+   * telling the stream about the highest keeps the safe position from stopping short of them.
+   */
+  private async allocateMore(trx: Transaction<unknown>, n: number): Promise<number[]> {
+    const r = await sql<{
+      p: number;
+    }>`SELECT nextval('stream_position_seq') AS p FROM generate_series(1, ${n})`.execute(trx);
+    const ps = r.rows.map((x) => Number(x.p)).sort((a, b) => a - b);
+    this.ctx.streams.observeRemote(ps[ps.length - 1]!);
+    return ps;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** Sends a message (non-state) event; idempotent per (device, txnId) when both are given. */
+  async sendEvent(
+    sender: string,
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    opts: SendOptions = {},
+  ): Promise<string> {
+    checkEventType(type);
+    const txn =
+      opts.txnId !== undefined && opts.deviceId !== undefined
+        ? { userId: sender, deviceId: opts.deviceId, scope: `send/${roomId}/${type}`, txnId: opts.txnId }
+        : undefined;
+    const cacheKey = txn ? `${txn.userId}|${txn.deviceId}|${txn.scope}|${txn.txnId}` : null;
+    if (cacheKey) {
+      const hit = this.txnCache.get(cacheKey);
+      if (hit) return hit;
+    }
+    if (type === "m.room.redaction") {
+      const redacts = content.redacts;
+      if (typeof redacts !== "string") throw invalidParam("m.room.redaction needs content.redacts");
+      return this.redact(sender, roomId, redacts, content, opts);
+    }
+    const r = await this.persist(roomId, () => ({ drafts: [{ type, content, sender }] }), { txn });
+    const id = r.eventIds[0]!;
+    if (cacheKey) this.remember(cacheKey, id);
+    return id;
+  }
+
+  private remember(key: string, eventId: string): void {
+    if (this.txnCache.size >= TXN_CACHE_SIZE) {
+      const oldest = this.txnCache.keys().next().value;
+      if (oldest !== undefined) this.txnCache.delete(oldest);
+    }
+    this.txnCache.set(key, eventId);
+  }
+
+  /**
+   * Sends a state event. Re-sending the same content by the same sender returns the current event
+   * and writes nothing (as Synapse does), so retried PUTs are idempotent too.
+   */
+  async sendStateEvent(
+    sender: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<string> {
+    checkEventType(type);
+    if (Buffer.byteLength(stateKey) > 255) throw invalidParam("state_key is longer than 255 bytes");
+    if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
+    const r = await this.persist(roomId, (snap) => {
+      const current = snap.get(type, stateKey);
+      if (current && current.pdu.sender === sender && isDeepStrictEqual(current.pdu.content, content)) {
+        return { drafts: [], existing: current.eventId };
+      }
+      return { drafts: [{ type, stateKey, content, sender }] };
+    });
+    return r.eventIds[0]!;
+  }
+
+  /** Content of the current state event, or null (no permission check: for other areas). */
+  async getStateEvent(
+    roomId: string,
+    type: string,
+    stateKey: string,
+  ): Promise<Record<string, unknown> | null> {
+    const snap = await this.snapshot(roomId);
+    return snap?.get(type, stateKey)?.pdu.content ?? null;
+  }
+
+  private async checkCanonicalAlias(roomId: string, content: Record<string, unknown>): Promise<void> {
+    const aliases: unknown[] = [];
+    if (content.alias !== undefined) aliases.push(content.alias);
+    if (content.alt_aliases !== undefined) {
+      if (!Array.isArray(content.alt_aliases))
+        throw new MatrixError(400, "M_INVALID_PARAM", "alt_aliases must be a list");
+      aliases.push(...content.alt_aliases);
+    }
+    for (const a of aliases) {
+      if (typeof a !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "aliases must be strings");
+      const row = await this.repo.getAlias(a);
+      if (!row || row.room_id !== roomId) {
+        throw new MatrixError(400, "M_BAD_ALIAS", `${a} does not point to this room`);
+      }
+    }
+  }
+
+  /** Redacts an event (PUT /redact): the redaction event and the stored event's redaction commit together. */
+  async redact(
+    sender: string,
+    roomId: string,
+    eventId: string,
+    content: Record<string, unknown>,
+    opts: SendOptions = {},
+  ): Promise<string> {
+    const txn =
+      opts.txnId !== undefined && opts.deviceId !== undefined
+        ? { userId: sender, deviceId: opts.deviceId, scope: `redact/${roomId}/${eventId}`, txnId: opts.txnId }
+        : undefined;
+    const cacheKey = txn ? `${txn.userId}|${txn.deviceId}|${txn.scope}|${txn.txnId}` : null;
+    if (cacheKey) {
+      const hit = this.txnCache.get(cacheKey);
+      if (hit) return hit;
+    }
+    const target = await this.repo.getEvent(eventId);
+    const r = await this.persist(
+      roomId,
+      (snap) => {
+        if (membershipIn(snap, sender) !== "join") throw forbidden("You are not joined to this room.");
+        if (!target || target.room_id !== roomId) throw notFound("Event not found.");
+        const pl = snap.powerLevels();
+        if (target.sender !== sender && userLevel(pl, sender) < pl.redact) {
+          throw forbidden("You do not have permission to redact this event.");
+        }
+        const c: Record<string, unknown> = { ...content };
+        if (snap.rules.redactsInContent) c.redacts = eventId;
+        else delete c.redacts;
+        return {
+          drafts: [{ type: "m.room.redaction", content: c, sender, redacts: eventId }],
+          redactTarget: normalizeRow(target),
+        };
+      },
+      { txn },
+    );
+    const id = r.eventIds[0]!;
+    if (cacheKey) this.remember(cacheKey, id);
+    return id;
+  }
+
+  // ---------------------------------------------------------------- room creation & membership
+
+  async createRoom(creator: string, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
+    const version = req.roomVersion ?? DEFAULT_ROOM_VERSION;
+    if (!isSupportedRoomVersion(version)) {
+      throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Room version ${version} is not supported`);
+    }
+    const rules = rulesFor(version);
+    const invites = (req.invite ?? []).map(parseUserId);
+    const preset = req.preset ?? (req.visibility === "public" ? "public_chat" : "private_chat");
+    let alias: string | undefined;
+    if (req.roomAliasName !== undefined) {
+      if (!/^[^\s:#]+$/.test(req.roomAliasName))
+        throw invalidParam("room_alias_name may not contain ':', '#' or spaces");
+      alias = `#${req.roomAliasName}:${this.serverName}`;
+      if (alias.length > 255) throw invalidParam("room alias too long");
+      if (await this.repo.getAlias(alias))
+        throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
+    }
+    const initial = req.initialState ?? [];
+    const initialKeys = new Set(initial.map((e) => `${e.type}\u0000${e.state_key ?? ""}`));
+    const hasInitial = (type: string) => initialKeys.has(`${type}\u0000`);
+
+    const roomId = newRoomId(this.serverName);
+    const profile = await this.memberProfile(creator);
+    const createContent: Record<string, unknown> = { ...(req.creationContent ?? {}), room_version: version };
+    if (rules.createHasCreator) createContent.creator = creator;
+    else delete createContent.creator;
+
+    const drafts: Draft[] = [
+      { type: "m.room.create", stateKey: "", content: createContent, sender: creator },
+      {
+        type: "m.room.member",
+        stateKey: creator,
+        content: { membership: "join", ...profile },
+        sender: creator,
+      },
+    ];
+    if (!hasInitial("m.room.power_levels")) {
+      const users: Record<string, number> = { [creator]: 100 };
+      if (preset === "trusted_private_chat") for (const u of invites) users[u] = 100;
+      const pl: Record<string, unknown> = {
+        users,
+        users_default: 0,
+        events: {
+          "m.room.name": 50,
+          "m.room.power_levels": 100,
+          "m.room.history_visibility": 100,
+          "m.room.canonical_alias": 50,
+          "m.room.avatar": 50,
+          "m.room.tombstone": 100,
+          "m.room.server_acl": 100,
+          "m.room.encryption": 100,
+        },
+        events_default: 0,
+        state_default: 50,
+        ban: 50,
+        kick: 50,
+        redact: 50,
+        invite: preset === "public_chat" ? 0 : 50,
+        notifications: { room: 50 },
+        ...(req.powerLevelContentOverride ?? {}),
+      };
+      drafts.push({ type: "m.room.power_levels", stateKey: "", content: pl, sender: creator });
+    }
+    if (alias)
+      drafts.push({ type: "m.room.canonical_alias", stateKey: "", content: { alias }, sender: creator });
+    if (!hasInitial("m.room.join_rules")) {
+      drafts.push({
+        type: "m.room.join_rules",
+        stateKey: "",
+        content: { join_rule: preset === "public_chat" ? "public" : "invite" },
+        sender: creator,
+      });
+    }
+    if (!hasInitial("m.room.history_visibility")) {
+      drafts.push({
+        type: "m.room.history_visibility",
+        stateKey: "",
+        content: { history_visibility: "shared" },
+        sender: creator,
+      });
+    }
+    if (preset !== "public_chat" && !hasInitial("m.room.guest_access")) {
+      drafts.push({
+        type: "m.room.guest_access",
+        stateKey: "",
+        content: { guest_access: "can_join" },
+        sender: creator,
+      });
+    }
+    for (const e of initial) {
+      if (e.type === "m.room.create" || e.type === "m.room.member") {
+        throw invalidParam(`initial_state may not contain ${e.type}`);
+      }
+      checkEventType(e.type);
+      drafts.push({ type: e.type, stateKey: e.state_key ?? "", content: e.content, sender: creator });
+    }
+    if (req.name !== undefined)
+      drafts.push({ type: "m.room.name", stateKey: "", content: { name: req.name }, sender: creator });
+    if (req.topic !== undefined) {
+      drafts.push({
+        type: "m.room.topic",
+        stateKey: "",
+        content: { topic: req.topic, "m.topic": [{ body: req.topic, mimetype: "text/plain" }] },
+        sender: creator,
+      });
+    }
+    const inviteeProfiles = await Promise.all(invites.map((u) => this.memberProfile(u)));
+    invites.forEach((u, i) => {
+      if (u === creator) return;
+      const content: Record<string, unknown> = { membership: "invite", ...inviteeProfiles[i] };
+      if (req.isDirect) content.is_direct = true;
+      drafts.push({ type: "m.room.member", stateKey: u, content, sender: creator });
+    });
+
+    await this.persist(
+      roomId,
+      () => ({
+        drafts,
+        extra: alias
+          ? async (trx) => {
+              if (!(await this.repo.insertAlias(trx, alias!, roomId, creator))) {
+                throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
+              }
+            }
+          : undefined,
+      }),
+      { newRoom: { version, creator, isPublic: req.visibility === "public" } },
+    );
+    return { roomId, alias };
+  }
+
+  /** displayname/avatar_url for a member event, from the identity service. */
+  private async memberProfile(userId: string): Promise<Record<string, string>> {
+    const u = await this.ctx.identity.getUser(userId);
+    const out: Record<string, string> = {};
+    if (u?.displayname) out.displayname = u.displayname;
+    if (u?.avatarUrl) out.avatar_url = u.avatarUrl;
+    return out;
+  }
+
+  /** Resolves a room id or a local alias; 404 when the alias is unknown. */
+  async resolveRoom(roomIdOrAlias: string): Promise<string> {
+    if (roomIdOrAlias.startsWith("#")) {
+      const row = await this.repo.getAlias(roomIdOrAlias);
+      if (!row) throw notFound("Room alias not found.");
+      return row.room_id;
+    }
+    return parseRoomId(roomIdOrAlias);
+  }
+
+  async join(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await this.resolveRoom(roomIdOrAlias);
+    const profile = await this.memberProfile(userId);
+    await this.persist(
+      roomId,
+      (snap) => {
+        const current = snap.get("m.room.member", userId);
+        const content: Record<string, unknown> = { membership: "join", ...profile };
+        if (reason !== undefined) content.reason = reason;
+        if (
+          current &&
+          current.pdu.content.membership === "join" &&
+          isDeepStrictEqual(current.pdu.content, content)
+        ) {
+          return { drafts: [], existing: current.eventId };
+        }
+        return { drafts: [{ type: "m.room.member", stateKey: userId, content, sender: userId }] };
+      },
+      { missing: () => notFound("Unknown room.") },
+    );
+    return roomId;
+  }
+
+  async leave(userId: string, roomId: string, reason?: string): Promise<void> {
+    await this.setMembership(userId, roomId, userId, "leave", reason);
+  }
+
+  async invite(
+    sender: string,
+    roomId: string,
+    target: string,
+    reason?: string,
+    isDirect?: boolean,
+  ): Promise<void> {
+    const profile = await this.memberProfile(target);
+    await this.persist(roomId, (snap) => {
+      const current = membershipIn(snap, target);
+      if (current === "join") throw forbidden(`${target} is already in the room.`);
+      if (current === "ban") throw forbidden(`${target} is banned from the room.`);
+      const content: Record<string, unknown> = { membership: "invite", ...profile };
+      if (reason !== undefined) content.reason = reason;
+      if (isDirect) content.is_direct = true;
+      return { drafts: [{ type: "m.room.member", stateKey: target, content, sender }] };
+    });
+  }
+
+  async kick(sender: string, roomId: string, target: string, reason?: string): Promise<void> {
+    await this.persist(roomId, (snap) => {
+      const current = membershipIn(snap, target);
+      if (membershipIn(snap, sender) !== "join") throw forbidden("You are not in this room.");
+      if (current !== "join" && current !== "invite" && current !== "knock") {
+        throw forbidden(`${target} is not in the room.`);
+      }
+      const content: Record<string, unknown> = { membership: "leave" };
+      if (reason !== undefined) content.reason = reason;
+      return { drafts: [{ type: "m.room.member", stateKey: target, content, sender }] };
+    });
+  }
+
+  async ban(sender: string, roomId: string, target: string, reason?: string): Promise<void> {
+    await this.setMembership(sender, roomId, target, "ban", reason);
+  }
+
+  async unban(sender: string, roomId: string, target: string, reason?: string): Promise<void> {
+    await this.persist(roomId, (snap) => {
+      if (membershipIn(snap, sender) !== "join") throw forbidden("You are not in this room.");
+      if (membershipIn(snap, target) !== "ban") throw forbidden(`${target} is not banned.`);
+      const content: Record<string, unknown> = { membership: "leave" };
+      if (reason !== undefined) content.reason = reason;
+      return { drafts: [{ type: "m.room.member", stateKey: target, content, sender }] };
+    });
+  }
+
+  private async setMembership(
+    sender: string,
+    roomId: string,
+    target: string,
+    membership: string,
+    reason?: string,
+  ): Promise<void> {
+    await this.persist(roomId, () => {
+      const content: Record<string, unknown> = { membership };
+      if (reason !== undefined) content.reason = reason;
+      return { drafts: [{ type: "m.room.member", stateKey: target, content, sender }] };
+    });
+  }
+
+  /** POST /forget: only once the user has left or been banned (spec: 400 otherwise). */
+  async forget(userId: string, roomId: string): Promise<void> {
+    const snap = await this.snapshot(roomId);
+    const m = snap ? membershipIn(snap, userId) : null;
+    if (m === null) throw notFound("You have never been in this room.");
+    if (m === "join" || m === "invite" || m === "knock") {
+      throw new MatrixError(400, "M_UNKNOWN", "User must leave the room before forgetting it.");
+    }
+    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
+      await this.repo.setForgotten(trx, roomId, userId);
+    });
+    this.ctx.notifier.notify(position, { userIds: [userId] });
+  }
+
+  // ---------------------------------------------------------------- directory
+
+  async setAlias(userId: string, alias: string, roomId: string): Promise<void> {
+    if (serverNameOf(alias) !== this.serverName) throw invalidParam("Room alias must be on this server.");
+    const snap = await this.snapshot(roomId);
+    if (!snap) throw notFound("Room not found.");
+    if (membershipIn(snap, userId) !== "join") throw forbidden("You are not joined to this room.");
+    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
+      if (!(await this.repo.insertAlias(trx, alias, roomId, userId))) {
+        throw new MatrixError(409, "M_UNKNOWN", "Room alias already exists.");
+      }
+    });
+    this.ctx.notifier.notify(position, { roomIds: [roomId] });
+  }
+
+  async deleteAlias(userId: string, alias: string): Promise<void> {
+    const row = await this.repo.getAlias(alias);
+    if (!row) throw notFound("Room alias not found.");
+    if (row.creator !== userId) {
+      const snap = await this.snapshot(row.room_id);
+      const pl = snap?.powerLevels();
+      const allowed =
+        snap &&
+        pl &&
+        membershipIn(snap, userId) === "join" &&
+        userLevel(pl, userId) >= eventLevel(pl, "m.room.canonical_alias", true);
+      if (!allowed) throw forbidden("You may not delete this alias.");
+    }
+    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
+      await this.repo.deleteAlias(trx, alias);
+    });
+    this.ctx.notifier.notify(position, { roomIds: [row.room_id] });
+  }
+
+  async setDirectoryVisibility(
+    userId: string,
+    roomId: string,
+    visibility: "public" | "private",
+  ): Promise<void> {
+    const snap = await this.snapshot(roomId);
+    if (!snap) throw notFound("Room not found.");
+    const pl = snap.powerLevels();
+    if (
+      membershipIn(snap, userId) !== "join" ||
+      userLevel(pl, userId) < eventLevel(pl, "m.room.canonical_alias", true)
+    ) {
+      throw forbidden("You may not change this room's directory visibility.");
+    }
+    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
+      await this.repo.setPublic(trx, roomId, visibility === "public");
+    });
+    this.ctx.notifier.notify(position, { roomIds: [roomId] });
+  }
+
+  // ---------------------------------------------------------------- reads with permission checks
+
+  /**
+   * Where the user may read the room's state: current state while joined (or when the room is
+   * world_readable), the state when they left for a former member; otherwise 403.
+   */
+  async readableAt(userId: string, roomId: string): Promise<{ snap: RoomSnapshot; position: number | null }> {
+    const snap = await this.snapshot(roomId);
+    if (!snap) throw forbidden("You are not a member of this room.");
+    const m = snap.get("m.room.member", userId);
+    const membership = m?.pdu.content.membership;
+    if (membership === "join") return { snap, position: null };
+    if (snap.get("m.room.history_visibility", "")?.pdu.content.history_visibility === "world_readable") {
+      return { snap, position: null };
+    }
+    if (m && (membership === "leave" || membership === "ban")) {
+      // A former member (not a rejected invite or knock) sees the room as it was when they left.
+      const history = await this.repo.membershipHistory(roomId, userId);
+      if (history.some((h) => h.membership === "join")) return { snap, position: m.position };
+    }
+    throw forbidden("You are not a member of this room.");
+  }
+
+  /** State events as client events, current or at a position. */
+  async stateEvents(roomId: string, position: number | null, viewer: Viewer | null): Promise<ClientEvent[]> {
+    if (position === null) {
+      const snap = await this.snapshot(roomId);
+      if (!snap) return [];
+      const rows = await this.repo.currentState(roomId);
+      return rows.map((r) => toClientEvent(normalizeRow(r), viewer));
+    }
+    const rows = await this.repo.stateAt(roomId, position);
+    return rows.map((r) => toClientEvent(normalizeRow(r), viewer));
+  }
+
+  /** A predicate for the events this user may see in this room (history visibility). */
+  async visibleTo(userId: string, roomId: string): Promise<(row: EventRow) => boolean> {
+    const [memberships, visibilities] = await Promise.all([
+      this.repo.membershipHistory(roomId, userId),
+      this.repo.visibilityHistory(roomId),
+    ]);
+    const f = visibilityFilter({ userId, memberships, visibilities });
+    return (row) => f(row);
+  }
+
+  // ---------------------------------------------------------------- RoomMembership
+
+  async joinedRoomIds(userId: string): Promise<string[]> {
+    return (await this.repo.membershipsOf(userId))
+      .filter((m) => m.membership === "join")
+      .map((m) => m.room_id);
+  }
+
+  async activeRoomIds(userId: string): Promise<string[]> {
+    return (await this.repo.membershipsOf(userId))
+      .filter((m) => m.membership === "join" || m.membership === "invite")
+      .map((m) => m.room_id);
+  }
+
+  async membership(roomId: string, userId: string): Promise<string | null> {
+    const snap = await this.snapshot(roomId);
+    return snap ? membershipIn(snap, userId) : null;
+  }
+
+  async joinedMembers(roomId: string): Promise<string[]> {
+    const snap = await this.snapshot(roomId);
+    return snap ? snap.members("join") : [];
+  }
+
+  async usersSharingRoomsWith(userId: string): Promise<string[]> {
+    const users = await this.repo.usersSharingRooms(userId);
+    return users.includes(userId) ? users : [userId, ...users];
+  }
+
+  async eventInRoom(roomId: string, eventId: string): Promise<boolean> {
+    return this.repo.eventInRoom(roomId, eventId);
+  }
+}
+
+export type CreateRoomRequest = {
+  visibility?: "public" | "private";
+  roomAliasName?: string;
+  name?: string;
+  topic?: string;
+  invite?: string[];
+  roomVersion?: string;
+  creationContent?: Record<string, unknown>;
+  initialState?: { type: string; state_key?: string; content: Record<string, unknown> }[];
+  preset?: "private_chat" | "public_chat" | "trusted_private_chat";
+  isDirect?: boolean;
+  powerLevelContentOverride?: Record<string, unknown>;
+};
+
+function checkEventType(type: string): void {
+  if (type.length === 0 || Buffer.byteLength(type) > 255)
+    throw invalidParam("Event type must be 1–255 bytes.");
+}
+
+function eventWrite(
+  eventId: string,
+  pdu: Pdu,
+  text: string,
+  prevState: string | null,
+  position: number,
+  txn: PersistOptions["txn"],
+): EventWrite {
+  const rel = pdu.content["m.relates_to"] as
+    | { rel_type?: unknown; event_id?: unknown; key?: unknown }
+    | undefined;
+  const relType = rel && typeof rel === "object" ? rel.rel_type : undefined;
+  const relTo = rel && typeof rel === "object" && typeof rel.event_id === "string" ? rel.event_id : null;
+  const membership =
+    pdu.type === "m.room.member" && typeof pdu.content.membership === "string"
+      ? pdu.content.membership
+      : null;
+  return {
+    eventId,
+    roomId: pdu.room_id,
+    position,
+    depth: pdu.depth,
+    type: pdu.type,
+    stateKey: pdu.state_key ?? null,
+    sender: pdu.sender,
+    ts: pdu.origin_server_ts,
+    membership,
+    pdu: text,
+    prevState,
+    txnDeviceId: txn ? txn.deviceId : null,
+    txnId: txn ? txn.txnId : null,
+    reaction:
+      relType === "m.annotation" && relTo && typeof rel?.key === "string"
+        ? { relatesTo: relTo, key: rel.key }
+        : null,
+    edit: relType === "m.replace" && relTo ? { relatesTo: relTo } : null,
+    attachments: mxcUrls(pdu.content),
+  };
+}
+
+function writeAsRow(w: EventWrite): EventRow {
+  return {
+    event_id: w.eventId,
+    room_id: w.roomId,
+    stream_position: w.position,
+    type: w.type,
+    state_key: w.stateKey,
+    sender: w.sender,
+    membership: w.membership,
+    pdu: w.pdu,
+    prev_state: w.prevState,
+    txn_device_id: w.txnDeviceId,
+    txn_id: w.txnId,
+    redacted_because: null,
+  };
+}
+
+/** mxc:// URIs an event references (m.room.message media, thumbnails, avatars, encrypted files). */
+function mxcUrls(content: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const take = (v: unknown) => {
+    if (typeof v === "string" && v.startsWith("mxc://") && v.length <= 512) out.push(v);
+  };
+  const obj = (v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  take(content.url);
+  take(content.avatar_url);
+  take(obj(content.file)?.url);
+  const info = obj(content.info);
+  take(info?.thumbnail_url);
+  take(obj(info?.thumbnail_file)?.url);
+  return out;
+}

@@ -1,0 +1,289 @@
+import type { SyncRequest, SyncResponse, SyncStreamProvider } from "../../sync/provider.ts";
+import {
+  type ClientEvent,
+  normalizeRow,
+  STRIPPED_STATE_TYPES,
+  strippedState,
+  toClientEvent,
+  type Viewer,
+} from "./client-events.ts";
+import { formatRoomToken } from "./pagination.ts";
+import type { EventFilter, EventRow } from "./rooms.repository.ts";
+import type { RoomsService } from "./service.ts";
+
+/** The parts of the spec's sync filter the rooms stream reads (validated by sync/filter.ts). */
+type RoomSyncFilter = {
+  rooms?: string[];
+  notRooms: Set<string>;
+  timelineLimit: number;
+  timeline: EventFilter;
+  stateTypes?: string[];
+  stateNotTypes?: string[];
+  lazyLoadMembers: boolean;
+  includeLeave: boolean;
+};
+
+const obj = (v: unknown): Record<string, unknown> =>
+  v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+const strings = (v: unknown): string[] | undefined =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined;
+
+/** Reads the filter defensively: anything malformed falls back to the spec's default. */
+export function readRoomFilter(filter: Record<string, unknown>): RoomSyncFilter {
+  const room = obj(filter.room);
+  const timeline = obj(room.timeline);
+  const state = obj(room.state);
+  const limit = timeline.limit;
+  return {
+    rooms: strings(room.rooms),
+    notRooms: new Set(strings(room.not_rooms) ?? []),
+    timelineLimit:
+      typeof limit === "number" && Number.isInteger(limit) && limit >= 0 ? Math.min(limit, 1000) : 10,
+    timeline: {
+      types: strings(timeline.types),
+      notTypes: strings(timeline.not_types),
+      senders: strings(timeline.senders),
+      notSenders: strings(timeline.not_senders),
+    },
+    stateTypes: strings(state.types),
+    stateNotTypes: strings(state.not_types),
+    lazyLoadMembers: state.lazy_load_members === true,
+    includeLeave: room.include_leave === true,
+  };
+}
+
+function typeMatches(type: string, patterns: string[]): boolean {
+  return patterns.some((p) => (p.endsWith("*") ? type.startsWith(p.slice(0, -1)) : p === type));
+}
+
+/** The response's rooms.<kind> map, created on first use (other providers add to the same rooms). */
+function roomsSection(
+  response: SyncResponse,
+  kind: "join" | "invite" | "leave",
+): Record<string, Record<string, unknown>> {
+  if (!response.rooms) response.rooms = {};
+  const rooms = response.rooms;
+  if (!rooms[kind]) rooms[kind] = {};
+  return rooms[kind]!;
+}
+
+function roomEntry(
+  section: Record<string, Record<string, unknown>>,
+  roomId: string,
+): Record<string, unknown> {
+  if (!section[roomId]) section[roomId] = {};
+  return section[roomId]!;
+}
+
+type Membership = { room_id: string; membership: string; event_id: string; stream_position: number };
+
+/**
+ * The room events stream of /sync (Dendrite's stream_pdu): rooms.join/invite/leave for the window
+ * (since, to]. Every read is bounded by `to`, the safe stream position, so a later window never
+ * skips an event that committed late.
+ */
+export class RoomsSyncProvider implements SyncStreamProvider {
+  readonly name = "rooms";
+
+  constructor(private readonly rooms: RoomsService) {}
+
+  async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
+    const repo = this.rooms.repo;
+    const f = readRoomFilter(req.filter);
+    const since = req.since?.stream ?? null;
+    const to = req.to.stream;
+    const viewer: Viewer = { userId: req.userId, deviceId: req.deviceId };
+
+    // Membership as of `to` (rows changed after `to` are looked up in the history).
+    const current = await repo.membershipsOf(req.userId);
+    const forgotten = new Set(current.filter((m) => m.forgotten).map((m) => m.room_id));
+    const atTo = new Map<string, Membership>();
+    const stale: string[] = [];
+    for (const m of current) {
+      if (m.stream_position <= to) atTo.set(m.room_id, m);
+      else stale.push(m.room_id);
+    }
+    for (const m of await repo.membershipsAt(req.userId, stale, to)) atTo.set(m.room_id, m);
+
+    const wanted = (roomId: string) => !f.notRooms.has(roomId) && (!f.rooms || f.rooms.includes(roomId));
+    const joined: Membership[] = [];
+    const invited: Membership[] = [];
+    const left: Membership[] = [];
+    for (const m of atTo.values()) {
+      if (!wanted(m.room_id)) continue;
+      if (m.membership === "join") joined.push(m);
+      else if (m.membership === "invite") {
+        if (since === null || m.stream_position > since) invited.push(m);
+      } else if (m.membership === "leave" || m.membership === "ban") {
+        if (forgotten.has(m.room_id)) continue;
+        if (since === null ? f.includeLeave : m.stream_position > since) left.push(m);
+      }
+    }
+
+    // Joined rooms to report: all on an initial or full-state sync, else those with news.
+    let joinedToSend = joined;
+    const newlyJoined = new Set<string>();
+    if (since !== null) {
+      const changed = joined.filter((m) => m.stream_position > since).map((m) => m.room_id);
+      if (changed.length > 0) {
+        const before = new Map(
+          (await repo.membershipsAt(req.userId, changed, since)).map((m) => [m.room_id, m]),
+        );
+        for (const id of changed) if (before.get(id)?.membership !== "join") newlyJoined.add(id);
+      }
+      if (!req.fullState) {
+        const active = await repo.roomsWithEvents(
+          joined.map((m) => m.room_id),
+          since,
+          to,
+        );
+        joinedToSend = joined.filter((m) => active.has(m.room_id) || newlyJoined.has(m.room_id));
+      }
+    }
+
+    if (joinedToSend.length > 0) {
+      // Rooms sent in full (initial, full_state, newly joined) get their latest events, history
+      // before `since` included; the others get what happened in (since, to].
+      const full = (id: string) => since === null || req.fullState || newlyJoined.has(id);
+      const fullIds = joinedToSend.filter((m) => full(m.room_id)).map((m) => m.room_id);
+      const deltaIds = joinedToSend.filter((m) => !full(m.room_id)).map((m) => m.room_id);
+      const timelines = await this.timelines(fullIds, 0, to, f);
+      for (const [k, v] of await this.timelines(deltaIds, since ?? 0, to, f)) timelines.set(k, v);
+      const joinSection = roomsSection(response, "join");
+      for (const m of joinedToSend) {
+        const rows = timelines.get(m.room_id) ?? [];
+        const section = await this.roomSection(
+          req.userId,
+          m.room_id,
+          rows,
+          since,
+          to,
+          full(m.room_id),
+          f,
+          viewer,
+        );
+        const target = roomEntry(joinSection, m.room_id);
+        Object.assign(target, section);
+        target.summary = await this.summary(m.room_id, req.userId);
+      }
+    }
+
+    if (invited.length > 0) {
+      const inviteSection = roomsSection(response, "invite");
+      for (const m of invited) {
+        const state = await repo.stateAt(m.room_id, m.stream_position, [
+          ...STRIPPED_STATE_TYPES,
+          "m.room.member",
+        ]);
+        const events = state
+          .filter((r) => r.type !== "m.room.member" || r.state_key === req.userId)
+          .map((r) => strippedState(normalizeRow(r)));
+        roomEntry(inviteSection, m.room_id).invite_state = { events };
+      }
+    }
+
+    if (left.length > 0) {
+      const bounds = new Map(left.map((m) => [m.room_id, m.stream_position]));
+      const timelines = await this.timelines(
+        left.map((m) => m.room_id),
+        since ?? 0,
+        bounds,
+        f,
+      );
+      const leaveSection = roomsSection(response, "leave");
+      for (const m of left) {
+        const rows = timelines.get(m.room_id) ?? [];
+        const section = await this.roomSection(
+          req.userId,
+          m.room_id,
+          rows,
+          since,
+          m.stream_position,
+          since === null || req.fullState,
+          f,
+          viewer,
+        );
+        Object.assign(roomEntry(leaveSection, m.room_id), section);
+      }
+    }
+  }
+
+  /** Newest events per room in (since, upto], one more than the limit to detect `limited`. */
+  private async timelines(
+    roomIds: string[],
+    since: number,
+    upto: number | Map<string, number>,
+    f: RoomSyncFilter,
+  ): Promise<Map<string, EventRow[]>> {
+    const out = new Map<string, EventRow[]>();
+    if (f.timelineLimit === 0) return out;
+    const rows = await this.rooms.repo.recentEvents(roomIds, since, upto, f.timelineLimit + 1, f.timeline);
+    for (const raw of rows) {
+      const r = normalizeRow(raw);
+      let list = out.get(r.room_id);
+      if (!list) {
+        list = [];
+        out.set(r.room_id, list);
+      }
+      list.push(r);
+    }
+    return out;
+  }
+
+  private async roomSection(
+    userId: string,
+    roomId: string,
+    newestFirst: EventRow[],
+    since: number | null,
+    upto: number,
+    full: boolean,
+    f: RoomSyncFilter,
+    viewer: Viewer,
+  ): Promise<Record<string, unknown>> {
+    const limited = newestFirst.length > f.timelineLimit;
+    const rows = newestFirst.slice(0, f.timelineLimit).reverse();
+    // Events from before the user could see the room (initial sync, new joins, leaves) are filtered.
+    const visible = await this.rooms.visibleTo(userId, roomId);
+    const timeline = rows.filter(visible).map((r) => toClientEvent(r, viewer));
+    const start = rows.length > 0 ? rows[0]!.stream_position - 1 : upto;
+    let stateRows: EventRow[] = [];
+    if (full) {
+      stateRows = await this.rooms.repo.stateAt(roomId, start);
+    } else if (since !== null && start > since) {
+      stateRows = (await this.rooms.repo.stateAt(roomId, start)).filter(
+        (r) => Number(r.stream_position) > since,
+      );
+    }
+    const inTimeline = new Set(timeline.map((e) => e.event_id));
+    let state: ClientEvent[] = stateRows
+      .map((r) => toClientEvent(normalizeRow(r), viewer))
+      .filter((e) => !inTimeline.has(e.event_id));
+    if (f.stateTypes) state = state.filter((e) => typeMatches(e.type, f.stateTypes!));
+    if (f.stateNotTypes) state = state.filter((e) => !typeMatches(e.type, f.stateNotTypes!));
+    if (f.lazyLoadMembers) {
+      const senders = new Set([userId, ...timeline.map((e) => e.sender)]);
+      state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
+    }
+    return {
+      timeline: { events: timeline, limited, prev_batch: formatRoomToken(start) },
+      state: { events: state },
+    };
+  }
+
+  /** m.heroes and member counts (spec "RoomSummary"), from the current state. */
+  private async summary(roomId: string, userId: string): Promise<Record<string, unknown>> {
+    const snap = await this.rooms.snapshot(roomId);
+    if (!snap) return {};
+    const joined = snap.members("join");
+    const invited = snap.members("invite");
+    const heroes = [...joined, ...invited]
+      .filter((u) => u !== userId)
+      .sort()
+      .slice(0, 5);
+    return {
+      "m.heroes": heroes,
+      "m.joined_member_count": joined.length,
+      "m.invited_member_count": invited.length,
+    };
+  }
+}
