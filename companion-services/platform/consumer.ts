@@ -32,8 +32,8 @@ export type EventConsumerOptions<DB> = {
   name: string;
   bus: EventBus;
   topics: string[];
-  // biome-ignore lint/suspicious/noExplicitAny: each handler has its own payload type.
-  handlers: Record<string, EventHandler<DB, any>>;
+  /** Handlers by event type (payload types differ; `apply` is checked against its own schema). */
+  handlers: Record<string, EventHandler<DB, unknown>>;
   /** The service's own database, holding its `processed_events`. */
   db?: Kysely<DB>;
   logger: Logger;

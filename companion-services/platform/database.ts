@@ -82,6 +82,10 @@ export class Databases {
         max: this.options.poolSize ?? 10,
         options: `-c search_path=${schema}`,
       });
+      // An idle pooled connection that the server closes (restart, failover, DROP DATABASE … FORCE)
+      // emits "error" on the pool; unhandled, that would kill the process. The pool drops the
+      // client and the next query opens a new one.
+      pool.on("error", () => {});
       const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
       await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db).catch((err: unknown) => {
         // A role without CREATE on the database may still own a schema prepared for it.

@@ -1,4 +1,11 @@
-import type { BusRecord, DeliveredRecord, EventBus, SubscribeOptions, Subscription } from "../event-bus.ts";
+import {
+  type BusRecord,
+  type DeliveredRecord,
+  type EventBus,
+  PublishError,
+  type SubscribeOptions,
+  type Subscription,
+} from "../event-bus.ts";
 
 const PARTITIONS = 4;
 const MAX_BATCH = 500;
@@ -15,16 +22,30 @@ type Waiter = { upTo: number; resolve: () => void };
  */
 export class MemoryEventBus implements EventBus {
   readonly kind = "memory" as const;
+  /** Like Kafka's message.max.bytes: a larger record is rejected, permanently. */
+  private readonly maxRecordBytes: number;
   private readonly logs = new Map<string, Log[]>();
   private readonly groups = new Set<MemoryGroup>();
   private closed = false;
+
+  constructor(options: { maxRecordBytes?: number } = {}) {
+    this.maxRecordBytes = options.maxRecordBytes ?? 1024 * 1024;
+  }
 
   async ensureTopics(topics: string[]): Promise<void> {
     for (const t of topics) this.log(t);
   }
 
   async publish(records: BusRecord[]): Promise<void> {
-    if (this.closed) throw new Error("event bus closed");
+    if (this.closed) throw new PublishError("event bus closed", false);
+    for (const r of records) {
+      const size = Buffer.byteLength(r.value) + Buffer.byteLength(r.key);
+      if (size > this.maxRecordBytes)
+        throw new PublishError(
+          `record of ${size} bytes exceeds ${this.maxRecordBytes} (MESSAGE_TOO_LARGE)`,
+          true,
+        );
+    }
     const waits: Promise<void>[] = [];
     const touched = new Map<string, Map<number, number>>();
     for (const r of records) {

@@ -229,25 +229,32 @@ export class OutboxProcessor {
 
   private async deadLetter(row: OutboxRow, record: BusRecord, reason: string): Promise<void> {
     const envelope = toEnvelope(row);
-    const value =
-      record.value.length > MAX_DEAD_LETTER_PAYLOAD
-        ? JSON.stringify({ ...envelope, payload: { omitted: true, bytes: record.value.length } })
-        : record.value;
     const topic = deadLetterTopic(record.topic);
     await this.ensureTopics([{ ...record, topic }]);
-    await this.options.bus.publish([
-      {
-        topic,
-        key: record.key,
-        value,
-        headers: {
-          ...record.headers,
-          [HEADERS.deadLetterReason]: reason.slice(0, 1_000),
-          [HEADERS.deadLetterStage]: `publish:${this.options.database.service}`,
-          [HEADERS.originalTopic]: record.topic,
-        },
+    const letter = (value: string): BusRecord => ({
+      topic,
+      key: record.key,
+      value,
+      headers: {
+        ...record.headers,
+        [HEADERS.deadLetterReason]: reason.slice(0, 1_000),
+        [HEADERS.deadLetterStage]: `publish:${this.options.database.service}`,
+        [HEADERS.originalTopic]: record.topic,
       },
-    ]);
+    });
+    const withoutPayload = () =>
+      JSON.stringify({ ...envelope, payload: { omitted: true, bytes: record.value.length } });
+    if (record.value.length > MAX_DEAD_LETTER_PAYLOAD) {
+      await this.options.bus.publish([letter(withoutPayload())]);
+      return;
+    }
+    try {
+      await this.options.bus.publish([letter(record.value)]);
+    } catch (err) {
+      // The payload may be what the broker rejects: the dead letter then carries the envelope only.
+      if (!(err instanceof PublishError && err.permanent)) throw err;
+      await this.options.bus.publish([letter(withoutPayload())]);
+    }
   }
 
   private async ensureTopics(records: BusRecord[]): Promise<void> {

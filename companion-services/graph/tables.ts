@@ -1,0 +1,7 @@
+import type { OutboxTables } from "../platform/outbox/tables.ts";
+
+/** The graph service's tables (migrations/graph). */
+export type GraphTables = OutboxTables & {
+  follows: { follower_id: string; followee_id: string; created_at: number };
+  social_metadata: { user_id: string; follower_count: number; following_count: number; created_at: number };
+};

@@ -1,0 +1,66 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { Databases } from "../../companion-services/platform/database.ts";
+import type { ServiceName } from "../../server/config.ts";
+import { createLogger } from "../../server/logger.ts";
+
+export const silentLogger = createLogger(process.env.NOVA_TEST_LOG ?? "silent");
+
+/** The PostgreSQL admin URL tests create their databases from, unless told to use PGlite. */
+export const pgAdminUrl = process.env.NOVA_TEST_BACKEND === "pglite" ? undefined : process.env.DATABASE_URL;
+
+/** A fresh PostgreSQL database (dropped by the returned function). */
+export async function freshPgDatabase(
+  adminUrl: string,
+  prefix = "nova_p",
+): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${randomBytes(5).toString("hex")}`;
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    name,
+    async drop() {
+      const a = new pg.Client({ connectionString: adminUrl });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+/** Opens the services' databases on fresh storage: in-memory PGlite, or a new PostgreSQL database. */
+export async function openFresh(
+  services: ServiceName[],
+): Promise<{ databases: Databases; close(): Promise<void> }> {
+  const fresh = pgAdminUrl ? await freshPgDatabase(pgAdminUrl) : undefined;
+  const databases = await Databases.open(services, {
+    dataDir: "memory://",
+    urls: Object.fromEntries(services.map((s) => [s, fresh?.url])),
+    poolSize: 5,
+  });
+  return {
+    databases,
+    async close() {
+      await databases.close();
+      await fresh?.drop();
+    },
+  };
+}
+
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = "condition",
+) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
