@@ -290,7 +290,7 @@ describe(`outbox and idempotent consumers (${pgAdminUrl ? "PostgreSQL" : "PGlite
   });
 
   it("graph creates a social_metadata row once per user.registered, however often it is delivered", async () => {
-    const c = graphIdentityConsumer(db, bus, silentLogger);
+    const c = graphIdentityConsumer(db as unknown as Kysely<GraphTables>, bus, silentLogger);
     await c.start();
     stops.push(() => c.stop());
     const e = identityEvent("user.registered", {
