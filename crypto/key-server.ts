@@ -226,17 +226,13 @@ export class KeyServer {
       const only = wanted.get(d.userId)!;
       if (only.size > 0 && !only.has(d.deviceId)) continue;
       out.device_keys[d.userId]![d.deviceId] = {
-        ...d.deviceKeys,
-        signatures: mergeSignatures(d.deviceKeys.signatures, extra.get(`${d.userId}|${d.deviceId}`)),
+        ...mergeSignatures(d.deviceKeys, extra.get(`${d.userId}|${d.deviceId}`)),
         unsigned: d.displayName === null ? {} : { device_display_name: d.displayName },
       };
     }
     for (const k of csKeys) {
       if (k.type === "master") {
-        out.master_keys[k.userId] = {
-          ...k.key,
-          signatures: mergeSignatures(k.key.signatures, extra.get(`${k.userId}|${k.publicKey}`)),
-        };
+        out.master_keys[k.userId] = mergeSignatures(k.key, extra.get(`${k.userId}|${k.publicKey}`));
       } else if (k.type === "self_signing") {
         out.self_signing_keys[k.userId] = k.key;
       } else if (k.userId === viewer) {
@@ -376,13 +372,14 @@ function sameIdentity(old: JsonObject, next: JsonObject, deviceId: string): bool
 }
 
 function mergeSignatures(
-  own: unknown,
+  obj: JsonObject,
   extra: Record<string, Record<string, string>> | undefined,
-): Record<string, Record<string, string>> {
-  const base = (own ?? {}) as Record<string, Record<string, string>>;
-  if (!extra) return base;
+): JsonObject {
+  if (!extra) return obj;
   const out: Record<string, Record<string, string>> = {};
-  for (const [u, sigs] of Object.entries(base)) out[u] = { ...sigs };
+  for (const [u, sigs] of Object.entries((obj.signatures ?? {}) as Record<string, Record<string, string>>)) {
+    out[u] = { ...sigs };
+  }
   for (const [u, sigs] of Object.entries(extra)) out[u] = { ...(out[u] ?? {}), ...sigs };
-  return out;
+  return { ...obj, signatures: out };
 }
