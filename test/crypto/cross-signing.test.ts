@@ -11,7 +11,11 @@ class CrossSigning {
   readonly selfSigning = new SigningKey();
   readonly userSigning = new SigningKey();
   constructor(readonly userId: string) {}
-  key(type: "master" | "self_signing" | "user_signing", k: SigningKey, signer: SigningKey | null) {
+  key(
+    type: "master" | "self_signing" | "user_signing",
+    k: SigningKey,
+    signer: SigningKey | null,
+  ): Record<string, unknown> {
     const obj = { user_id: this.userId, usage: [type], keys: { [`ed25519:${k.publicKey}`]: k.publicKey } };
     return signer ? signer.sign(obj, this.userId, `ed25519:${signer.publicKey}`) : obj;
   }
