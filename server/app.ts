@@ -1,14 +1,17 @@
 import type { Kysely } from "kysely";
-import { type CryptoService, mountCrypto } from "../crypto/index.ts";
 import { mountCalls } from "../calls/index.ts";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
-import { SyncEngine } from "../sync/engine.ts";
+import { type CryptoService, mountCrypto } from "../crypto/index.ts";
+import type { SyncEngine } from "../sync/engine.ts";
 import { Notifier } from "../sync/notifier.ts";
+import { mountSync } from "../sync/routes.ts";
 import { StreamPositions } from "../sync/stream-positions.ts";
 import { EphemeralClock } from "../sync/token.ts";
 import { mountWebSocketSync } from "../sync/ws/mount.ts";
+import { mountClient } from "./client/mount.ts";
+import { unreadPortOf } from "./client/unread.ts";
 import type { NovaConfig, ServiceName } from "./config.ts";
 import type { NovaContext } from "./context.ts";
 import { Hooks } from "./hooks.ts";
@@ -26,6 +29,8 @@ export type Nova = {
   rooms: RoomsService;
   /** The E2EE key server (crypto/): devices, keys, to-device, backup. */
   crypto: CryptoService;
+  /** The /sync engine over every area's providers; the WebSocket transport asks the same one. */
+  sync: SyncEngine;
   http: HttpServer;
   port: number;
   baseUrl: string;
@@ -75,13 +80,16 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
   mountDiscovery(ctx);
   const uia = mountAccount(ctx);
   const rooms = mountRooms(ctx);
+  const client = mountClient(ctx, { rooms, uia, unreadPort: unreadPortOf(rooms) });
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
   // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.
   const crypto = mountCrypto(ctx, { rooms, uia });
-  // WebSocket sync (sync/ws): until /sync exposes its engine, one over the same providers.
+  // /sync (sync/routes.ts): after every area that registers a sync provider.
+  const sync = mountSync(ctx, { rooms, presence: client.presence });
+  // WebSocket sync (sync/ws) asks the same engine.
   const wsSync = await mountWebSocketSync(ctx, {
-    engine: new SyncEngine(ctx.syncProviders, streams, notifier, ctx.ephemeral, async () => []),
+    engine: sync,
     roomsOf: async () => [],
   });
   mountCalls(ctx);
@@ -102,6 +110,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
     identity,
     rooms,
     crypto,
+    sync,
     http,
     port,
     baseUrl: `http://${config.host}:${port}`,

@@ -16,6 +16,7 @@ import type { ClientRooms } from "./rooms-port.ts";
 import { ClientSyncProvider } from "./sync-provider.ts";
 import type { ClientTables } from "./tables.ts";
 import { TypingService } from "./typing.ts";
+import { UnreadCounter, type UnreadRoomsPort } from "./unread.ts";
 
 /** The client-config area's services, for the areas mounted after it (sync, WebSocket sync). */
 export type ClientArea = {
@@ -33,7 +34,7 @@ export type ClientArea = {
  */
 export function mountClient(
   ctx: NovaContext,
-  deps: { rooms: ClientRooms; uia: UserInteractiveAuth },
+  deps: { rooms: ClientRooms; uia: UserInteractiveAuth; unreadPort?: UnreadRoomsPort },
 ): ClientArea {
   const raw = ctx.databases.get<unknown>("messaging").db;
   const db = raw as unknown as Kysely<ClientTables>;
@@ -60,6 +61,9 @@ export function mountClient(
   mountProfileRoutes(ctx, rooms);
   mountPresenceRoutes(ctx, presence, rooms);
 
-  ctx.syncProviders.push(new ClientSyncProvider(rooms, accountData, typing, receipts, presence, null));
+  const unread = deps.unreadPort ? new UnreadCounter(deps.unreadPort, receipts.repo) : null;
+  ctx.syncProviders.push(
+    new ClientSyncProvider(rooms, accountData, typing, receipts, presence, pushRules, unread),
+  );
   return { accountData, pushRules, typing, receipts, presence };
 }

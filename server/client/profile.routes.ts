@@ -38,7 +38,11 @@ export function mountProfileRoutes(ctx: NovaContext, rooms: ClientRooms): void {
   const propagate = async (user: User) => {
     for (const roomId of await rooms.joinedRoomIds(user.userId)) {
       try {
+        // Keep the rest of the member event (e.g. is_direct, reason); replace only the profile.
+        const current = (await rooms.getStateEvent(roomId, "m.room.member", user.userId)) ?? {};
+        const { displayname: _d, avatar_url: _a, ...rest } = current;
         await rooms.sendStateEvent(user.userId, roomId, "m.room.member", user.userId, {
+          ...rest,
           membership: "join",
           ...profileJson(user),
         });

@@ -12,4 +12,6 @@ export type ClientRooms = RoomMembership & {
     stateKey: string,
     content: Record<string, unknown>,
   ): Promise<unknown>;
+  /** Content of a current state event, or null. */
+  getStateEvent(roomId: string, type: string, stateKey: string): Promise<Record<string, unknown> | null>;
 };

@@ -2,6 +2,8 @@ import { type Filter, filterEvents, roomAllowed } from "../../sync/filter.ts";
 import type { SyncRequest, SyncResponse, SyncStreamProvider } from "../../sync/provider.ts";
 import type { AccountDataService } from "./account-data.ts";
 import type { PresenceService } from "./presence.ts";
+import type { PushRulesService } from "./push-rules/push-rules.ts";
+import type { PushRuleset } from "./push-rules/types.ts";
 import type { ReceiptsService } from "./receipts.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 import type { TypingService } from "./typing.ts";
@@ -27,6 +29,7 @@ export class ClientSyncProvider implements SyncStreamProvider {
     private readonly typing: TypingService,
     private readonly receipts: ReceiptsService,
     private readonly presence: PresenceService,
+    private readonly pushRules: PushRulesService,
     private readonly unread: UnreadCounter | null,
   ) {}
 
@@ -85,10 +88,12 @@ export class ClientSyncProvider implements SyncStreamProvider {
 
     // Unread notification counts for every joined room present in the response.
     if (this.unread) {
+      let ruleset: PushRuleset | undefined;
       for (const roomId of Object.keys(response.rooms?.join ?? {})) {
         if (!joinedSet.has(roomId)) continue;
+        ruleset ??= await this.pushRules.ruleset(req.userId);
         const room = response.rooms!.join![roomId]!;
-        room.unread_notifications = await this.unread.count(req.userId, roomId, req.to.stream);
+        room.unread_notifications = await this.unread.count(req.userId, roomId, req.to.stream, ruleset);
       }
     }
 
