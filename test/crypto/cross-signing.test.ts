@@ -167,7 +167,10 @@ describe("cross-signing and signatures", () => {
     ]!;
     expect(dk.signatures).toEqual(deviceSigned.signatures);
     const mk = (asB.body.master_keys as Record<string, Record<string, unknown>>)[a.userId]!;
-    expect(mk.signatures).toEqual({ ...masterSigned.signatures, ...crossSigned.signatures });
+    expect(mk.signatures).toEqual({
+      ...(masterSigned.signatures as object),
+      ...(crossSigned.signatures as object),
+    });
     const asOther = await query((await s.register()).accessToken, [a.userId]);
     const mk2 = (asOther.body.master_keys as Record<string, Record<string, unknown>>)[a.userId]!;
     expect(mk2.signatures).toEqual(masterSigned.signatures);
