@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { authorizeEvent } from "../../server/rooms/auth-rules.ts";
 import { canonicalJson } from "../../server/rooms/canonical-json.ts";
-import { contentHash, hashAndSign, redactedSigningBytes, SigningKey } from "../../server/rooms/event-hashing.ts";
+import {
+  contentHash,
+  hashAndSign,
+  redactedSigningBytes,
+  SigningKey,
+} from "../../server/rooms/event-hashing.ts";
 import { type Pdu, type StoredEvent, stateKeyOf } from "../../server/rooms/events.ts";
 import { redactEvent } from "../../server/rooms/redaction.ts";
 import { visibilityFilter } from "../../server/rooms/visibility.ts";
@@ -58,7 +63,9 @@ describe("signing and hashing (spec test vectors)", () => {
     expect(empty.signatures.domain!["ed25519:1"]).toBe(
       "K8280/U9SSy9IVtjBuVeLr+HpOB4BQFWbg+UZaADMtTdGYI7Geitb76LTrr5QV/7Xg4ahLwYGYZzuHGZKM5ZAQ",
     );
-    const two = key.signJson("domain", { one: 1, two: "Two" }) as { signatures: Record<string, Record<string, string>> };
+    const two = key.signJson("domain", { one: 1, two: "Two" }) as {
+      signatures: Record<string, Record<string, string>>;
+    };
     expect(two.signatures.domain!["ed25519:1"]).toBe(
       "KqmLSbO39/Bzb0QIYE82zqLwsA+PDzYIpIRA2sRQ4sL53+sN6/fpNSoqE7BP7vBZhG6kYdD13EIMJpvhJI+6Bw",
     );
@@ -105,7 +112,13 @@ describe("signing and hashing (spec test vectors)", () => {
   });
 
   it("gives the same event id for the same event and a different one for any change", () => {
-    const base = { room_id: "!r:d", sender: "@u:d", type: "m.room.message", content: { body: "hi" }, depth: 1 };
+    const base = {
+      room_id: "!r:d",
+      sender: "@u:d",
+      type: "m.room.message",
+      content: { body: "hi" },
+      depth: 1,
+    };
     const a = hashAndSign(base, "10", "d", key).eventId;
     expect(hashAndSign(base, "10", "d", key).eventId).toBe(a);
     expect(hashAndSign({ ...base, content: { body: "ho" } }, "10", "d", key).eventId).not.toBe(a);
@@ -149,10 +162,16 @@ describe("redaction algorithm", () => {
   });
 
   it("applies the per-type content rules of each version", () => {
-    const create = { type: "m.room.create", content: { creator: "@u:d", room_version: "11", "m.federate": false } };
+    const create = {
+      type: "m.room.create",
+      content: { creator: "@u:d", room_version: "11", "m.federate": false },
+    };
     expect(redactEvent(create, "10").content).toEqual({ creator: "@u:d" });
     expect(redactEvent(create, "11").content).toEqual(create.content);
-    const pl = { type: "m.room.power_levels", content: { ban: 50, invite: 0, notifications: { room: 50 }, users: {} } };
+    const pl = {
+      type: "m.room.power_levels",
+      content: { ban: 50, invite: 0, notifications: { room: 50 }, users: {} },
+    };
     expect(redactEvent(pl, "10").content).toEqual({ ban: 50, users: {} });
     expect(redactEvent(pl, "11").content).toEqual({ ban: 50, invite: 0, users: {} });
     const red = { type: "m.room.redaction", content: { redacts: "$e", reason: "spam" } };
@@ -170,7 +189,9 @@ describe("redaction algorithm", () => {
 describe("authorization rules", () => {
   function state(events: Pdu[]): { get(t: string, k: string): StoredEvent | undefined } {
     const m = new Map<string, StoredEvent>();
-    events.forEach((pdu, i) => m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i }));
+    events.forEach((pdu, i) => {
+      m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i });
+    });
     return { get: (t, k) => m.get(stateKeyOf(t, k)) };
   }
   const ev = (p: Partial<Pdu> & Pick<Pdu, "type" | "sender">): Pdu => ({
@@ -197,7 +218,8 @@ describe("authorization rules", () => {
   ];
   const s = state(base);
   const allow = (e: Pdu) => expect(() => authorizeEvent(e, s, "10")).not.toThrow();
-  const deny = (e: Pdu) => expect(() => authorizeEvent(e, s, "10")).toThrow(expect.objectContaining({ errcode: "M_FORBIDDEN" }));
+  const deny = (e: Pdu) =>
+    expect(() => authorizeEvent(e, s, "10")).toThrow(expect.objectContaining({ errcode: "M_FORBIDDEN" }));
 
   it("checks joins against the join rule", () => {
     deny(ev({ type: "m.room.member", sender: "@x:d", state_key: "@x:d", content: { membership: "join" } }));
@@ -208,7 +230,9 @@ describe("authorization rules", () => {
     allow(ev({ type: "m.room.member", sender: "@m:d", state_key: "@u:d", content: { membership: "leave" } }));
     deny(ev({ type: "m.room.member", sender: "@u:d", state_key: "@m:d", content: { membership: "leave" } }));
     deny(ev({ type: "m.room.member", sender: "@m:d", state_key: "@c:d", content: { membership: "ban" } }));
-    allow(ev({ type: "m.room.member", sender: "@u:d", state_key: "@x:d", content: { membership: "invite" } }));
+    allow(
+      ev({ type: "m.room.member", sender: "@u:d", state_key: "@x:d", content: { membership: "invite" } }),
+    );
     deny(ev({ type: "m.room.member", sender: "@x:d", state_key: "@y:d", content: { membership: "invite" } }));
   });
 
@@ -219,8 +243,20 @@ describe("authorization rules", () => {
     deny(ev({ type: "x.custom", sender: "@u:d", state_key: "@m:d", content: {} }));
     const pl = (content: Record<string, unknown>, sender = "@m:d") =>
       ev({ type: "m.room.power_levels", sender, state_key: "", content });
-    deny(pl({ users: { "@c:d": 100, "@m:d": 50, "@u:d": 60 }, state_default: 50, events: { "m.room.name": 50 } }));
-    allow(pl({ users: { "@c:d": 100, "@m:d": 50, "@u:d": 50 }, state_default: 50, events: { "m.room.name": 50 } }));
+    deny(
+      pl({
+        users: { "@c:d": 100, "@m:d": 50, "@u:d": 60 },
+        state_default: 50,
+        events: { "m.room.name": 50 },
+      }),
+    );
+    allow(
+      pl({
+        users: { "@c:d": 100, "@m:d": 50, "@u:d": 50 },
+        state_default: 50,
+        events: { "m.room.name": 50 },
+      }),
+    );
     deny(pl({ users: { "@c:d": 1, "@m:d": 50 }, state_default: 50, events: { "m.room.name": 50 } }));
     deny(pl({ users: { "@c:d": 100, "@m:d": "50" }, state_default: 50 }, "@c:d"));
     deny(pl({ users: { "@c:d": 100 }, ban: 50.5 }, "@c:d"));
@@ -229,13 +265,26 @@ describe("authorization rules", () => {
 });
 
 describe("history visibility", () => {
-  const cand = (p: number) => ({ stream_position: p, type: "m.room.message", state_key: null, membership: null });
+  const cand = (p: number) => ({
+    stream_position: p,
+    type: "m.room.message",
+    state_key: null,
+    membership: null,
+  });
   it("hides events before the join under joined, shows them under shared", () => {
     const memberships = [{ membership: "join", stream_position: 10 }];
-    const joined = visibilityFilter({ userId: "@u:d", memberships, visibilities: [{ visibility: "joined", stream_position: 1 }] });
+    const joined = visibilityFilter({
+      userId: "@u:d",
+      memberships,
+      visibilities: [{ visibility: "joined", stream_position: 1 }],
+    });
     expect(joined(cand(5))).toBe(false);
     expect(joined(cand(11))).toBe(true);
-    const shared = visibilityFilter({ userId: "@u:d", memberships, visibilities: [{ visibility: "shared", stream_position: 1 }] });
+    const shared = visibilityFilter({
+      userId: "@u:d",
+      memberships,
+      visibilities: [{ visibility: "shared", stream_position: 1 }],
+    });
     expect(shared(cand(5))).toBe(true);
   });
   it("hides events after the user left unless world_readable", () => {
@@ -243,16 +292,30 @@ describe("history visibility", () => {
       { membership: "join", stream_position: 10 },
       { membership: "leave", stream_position: 20 },
     ];
-    const f = visibilityFilter({ userId: "@u:d", memberships, visibilities: [{ visibility: "shared", stream_position: 1 }] });
+    const f = visibilityFilter({
+      userId: "@u:d",
+      memberships,
+      visibilities: [{ visibility: "shared", stream_position: 1 }],
+    });
     expect(f(cand(15))).toBe(true);
     expect(f(cand(25))).toBe(false);
-    expect(f({ stream_position: 20, type: "m.room.member", state_key: "@u:d", membership: "leave" })).toBe(true);
-    const w = visibilityFilter({ userId: "@u:d", memberships, visibilities: [{ visibility: "world_readable", stream_position: 1 }] });
+    expect(f({ stream_position: 20, type: "m.room.member", state_key: "@u:d", membership: "leave" })).toBe(
+      true,
+    );
+    const w = visibilityFilter({
+      userId: "@u:d",
+      memberships,
+      visibilities: [{ visibility: "world_readable", stream_position: 1 }],
+    });
     expect(w(cand(25))).toBe(true);
   });
   it("shows invited-era events under invited", () => {
     const memberships = [{ membership: "invite", stream_position: 10 }];
-    const f = visibilityFilter({ userId: "@u:d", memberships, visibilities: [{ visibility: "invited", stream_position: 1 }] });
+    const f = visibilityFilter({
+      userId: "@u:d",
+      memberships,
+      visibilities: [{ visibility: "invited", stream_position: 1 }],
+    });
     expect(f(cand(12))).toBe(true);
     expect(f(cand(5))).toBe(false);
   });
