@@ -1,7 +1,42 @@
+import type { Kysely } from "kysely";
 import type { NovaContext } from "../server/context.ts";
+import { type CallRooms, CallService } from "./call-service.ts";
+import { CallsRepository, type CallTables } from "./calls.repository.ts";
+import { mountCallRoutes } from "./calls.routes.ts";
+import { WeriftSfu } from "./sfu/werift.ts";
+import type { Sfu, SfuOptions } from "./sfu.ts";
 import { mountTurnRoutes } from "./turn.routes.ts";
 
-/** Mounts the calls area: TURN credentials, and (when wired with rooms) group-call signaling on the SFU. */
-export function mountCalls(ctx: NovaContext): void {
+export { CallService } from "./call-service.ts";
+
+/** Picks the SFU implementation from config, once, at wiring time. */
+export async function createSfu(ctx: NovaContext): Promise<Sfu> {
+  const c = ctx.config.calls;
+  const options: SfuOptions = { iceAddress: c.iceAddress, maxVideoBitrate: c.maxVideoBitrate };
+  if (c.sfu === "mediasoup") {
+    // Loaded only when chosen: the package needs its C++ worker (MEDIASOUP_WORKER_BIN).
+    const { MediasoupSfu } = await import("./sfu/mediasoup.ts");
+    return MediasoupSfu.start(options);
+  }
+  return new WeriftSfu(options);
+}
+
+/** Mounts the calls area: TURN credentials and group-call signaling on the SFU. */
+export async function mountCalls(ctx: NovaContext, deps: { rooms: CallRooms }): Promise<CallService> {
   mountTurnRoutes(ctx);
+  const repo = new CallsRepository(ctx.databases.get<unknown>("messaging").db as Kysely<CallTables>);
+  const calls = new CallService({
+    sfu: await createSfu(ctx),
+    rooms: deps.rooms,
+    repo,
+    logger: ctx.logger.child({ area: "calls" }),
+    graceMs: ctx.config.calls.graceMs,
+    iceTimeoutMs: ctx.config.calls.iceTimeoutMs,
+    maxVideoBitrate: ctx.config.calls.maxVideoBitrate,
+  });
+  await calls.recover();
+  mountCallRoutes(ctx, calls);
+  ctx.hooks.on("membershipChanged", (e) => calls.onMembershipChanged(e.roomId, e.userId, e.membership));
+  ctx.onClose(() => calls.close());
+  return calls;
 }

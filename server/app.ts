@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { mountCalls } from "../calls/index.ts";
+import { type CallService, mountCalls } from "../calls/index.ts";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
@@ -34,6 +34,7 @@ export type Nova = {
   http: HttpServer;
   port: number;
   baseUrl: string;
+  calls: CallService;
   close(): Promise<void>;
 };
 
@@ -92,7 +93,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
     engine: sync,
     roomsOf: async () => [],
   });
-  mountCalls(ctx);
+  const calls = await mountCalls(ctx, { rooms });
 
   const http = new HttpServer({
     router,
@@ -111,6 +112,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
     rooms,
     crypto,
     sync,
+    calls,
     http,
     port,
     baseUrl: `http://${config.host}:${port}`,

@@ -24,6 +24,12 @@ const envSchema = z.object({
   NOVA_TURN_URIS: z.string().default(""),
   NOVA_TURN_SECRET: z.string().default(""),
   NOVA_TURN_TTL: z.coerce.number().int().positive().default(86400),
+  /** Group calls: which SFU implementation, the address its ICE binds and announces, limits and timers. */
+  NOVA_SFU: z.enum(["werift", "mediasoup"]).default("werift"),
+  NOVA_SFU_ICE_ADDRESS: z.string().optional(),
+  NOVA_SFU_MAX_BITRATE: z.coerce.number().int().positive().default(1_500_000),
+  NOVA_CALL_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+  NOVA_CALL_ICE_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
   DATABASE_URL: z.string().optional(),
   IDENTITY_DATABASE_URL: z.string().optional(),
   MESSAGING_DATABASE_URL: z.string().optional(),
@@ -51,6 +57,13 @@ export type NovaConfig = {
   accessTokenTtlMs: number;
   loginFailuresPerMinute: number;
   turn: { uris: string[]; secret: string; ttl: number };
+  calls: {
+    sfu: "werift" | "mediasoup";
+    iceAddress: string | undefined;
+    maxVideoBitrate: number;
+    graceMs: number;
+    iceTimeoutMs: number;
+  };
   /** Per-service database URL; absent means the embedded PGlite database. */
   databaseUrls: Record<string, string | undefined>;
   kafkaBrokers: string[] | undefined;
@@ -99,6 +112,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
         .filter(Boolean),
       secret: e.NOVA_TURN_SECRET,
       ttl: e.NOVA_TURN_TTL,
+    },
+    calls: {
+      sfu: e.NOVA_SFU,
+      iceAddress: e.NOVA_SFU_ICE_ADDRESS,
+      maxVideoBitrate: e.NOVA_SFU_MAX_BITRATE,
+      graceMs: e.NOVA_CALL_GRACE_MS,
+      iceTimeoutMs: e.NOVA_CALL_ICE_TIMEOUT_MS,
     },
     databaseUrls,
     kafkaBrokers: e.KAFKA_BROKERS ? e.KAFKA_BROKERS.split(",").map((s) => s.trim()) : undefined,

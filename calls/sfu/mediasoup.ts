@@ -1,0 +1,554 @@
+import { randomUUID } from "node:crypto";
+import type { types as ms } from "mediasoup";
+import * as mediasoup from "mediasoup";
+import * as sdpTransform from "sdp-transform";
+import {
+  type Consumer,
+  type IceCandidate,
+  type MediaKind,
+  type Producer,
+  type RecvTransport,
+  type SendTransport,
+  type Sfu,
+  SfuInputError,
+  type SfuOptions,
+  type SfuRouter,
+  type TransportState,
+} from "../sfu.ts";
+
+/**
+ * The SFU on mediasoup (the design's named SFU): a C++ worker does the media; this adapter turns
+ * the port's SDP offers/answers into mediasoup's parameters (ICE, DTLS, RTP parameters) and back,
+ * as mediasoup-client does in a browser. Needs the worker binary (MEDIASOUP_WORKER_BIN); npm
+ * cannot build it here, so this file is type-checked everywhere and exercised only where a worker
+ * exists. Like the werift SFU it speaks opus and VP8 only.
+ */
+const MEDIA_CODECS: ms.RouterRtpCodecCapability[] = [
+  { kind: "audio", mimeType: "audio/opus", clockRate: 48000, channels: 2, preferredPayloadType: 111 },
+  {
+    kind: "video",
+    mimeType: "video/VP8",
+    clockRate: 90000,
+    preferredPayloadType: 96,
+    rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "goog-remb" }],
+  },
+];
+
+type Media = sdpTransform.MediaDescription;
+
+export class MediasoupSfu implements Sfu {
+  readonly name = "mediasoup";
+  private readonly routers = new Set<MediasoupRouter>();
+
+  private constructor(
+    private readonly worker: ms.Worker,
+    private readonly options: SfuOptions,
+  ) {}
+
+  static async start(options: SfuOptions): Promise<MediasoupSfu> {
+    if (!process.env.MEDIASOUP_WORKER_BIN) {
+      throw new Error("NOVA_SFU=mediasoup needs MEDIASOUP_WORKER_BIN (the mediasoup-worker binary)");
+    }
+    const worker = await mediasoup.createWorker({ logLevel: "warn" });
+    return new MediasoupSfu(worker, options);
+  }
+
+  async createRouter(callId: string): Promise<SfuRouter> {
+    const router = await this.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+    const r = new MediasoupRouter(callId, router, this.options, () => this.routers.delete(r));
+    this.routers.add(r);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.routers].map((r) => r.close()));
+    this.worker.close();
+  }
+}
+
+function parseSdp(sdp: string, what: string): sdpTransform.SessionDescription {
+  if (!/^v=0\r?\n/.test(sdp)) throw new SfuInputError(`${what} is not an SDP (must start with v=0)`);
+  let parsed: sdpTransform.SessionDescription;
+  try {
+    parsed = sdpTransform.parse(sdp);
+  } catch (e) {
+    throw new SfuInputError(`${what} does not parse: ${(e as Error).message}`);
+  }
+  if (!parsed.media?.some((m) => m.type === "audio" || m.type === "video")) {
+    throw new SfuInputError(`${what} has no audio or video m-section`);
+  }
+  return parsed;
+}
+
+/** The remote DTLS parameters of an SDP (session- or media-level fingerprint and setup). */
+function remoteDtls(s: sdpTransform.SessionDescription): ms.DtlsParameters {
+  const m = s.media.find((x) => x.fingerprint) ?? s.media[0]!;
+  const fp = m.fingerprint ?? s.fingerprint;
+  if (!fp) throw new SfuInputError("SDP has no DTLS fingerprint");
+  const setup = m.setup ?? "actpass";
+  // The remote's role: an offerer's actpass lets the SFU be the DTLS server (the remote a client).
+  const role: ms.DtlsRole = setup === "passive" ? "server" : "client";
+  return { role, fingerprints: [{ algorithm: fp.type as ms.FingerprintAlgorithm, value: fp.hash }] };
+}
+
+/** RTP parameters of what a client sends on one m-section, restricted to the router's codecs. */
+function producerRtpParameters(m: Media, cname: string | undefined): ms.RtpParameters {
+  const wanted = m.type === "audio" ? "opus" : "vp8";
+  const rtp = m.rtp.find((r) => r.codec.toLowerCase() === wanted);
+  if (!rtp) throw new SfuInputError(`m-section ${m.mid ?? "?"} offers no ${wanted}`);
+  const fmtp = m.fmtp.find((f) => f.payload === rtp.payload)?.config ?? "";
+  const parameters = Object.fromEntries(
+    fmtp
+      .split(";")
+      .filter(Boolean)
+      .map((kv) => {
+        const [k, v] = kv.split("=");
+        return [k!.trim(), Number.isNaN(Number(v)) ? (v ?? "") : Number(v)];
+      }),
+  );
+  const rtcpFeedback = (m.rtcpFb ?? [])
+    .filter((f) => String(f.payload) === String(rtp.payload))
+    .map((f) => ({ type: f.type, parameter: f.subtype ?? "" }));
+  // The primary SSRC: the first one that is not the second member of an FID (RTX) group.
+  const rtx = new Set(
+    (m.ssrcGroups ?? []).filter((g) => g.semantics === "FID").map((g) => Number(g.ssrcs.split(" ")[1])),
+  );
+  const ssrc = (m.ssrcs ?? []).map((s) => Number(s.id)).find((id) => !rtx.has(id));
+  const mid = m.mid === undefined ? undefined : String(m.mid);
+  return {
+    mid,
+    codecs: [
+      {
+        mimeType: `${m.type}/${rtp.codec}`,
+        payloadType: rtp.payload,
+        clockRate: rtp.rate ?? (m.type === "audio" ? 48000 : 90000),
+        ...(m.type === "audio" ? { channels: Number(rtp.encoding ?? 2) } : {}),
+        parameters,
+        rtcpFeedback,
+      },
+    ],
+    headerExtensions: (m.ext ?? [])
+      .filter((e) => e.uri === "urn:ietf:params:rtp-hdrext:sdes:mid")
+      .map((e) => ({ uri: e.uri as ms.RtpHeaderExtensionUri, id: e.value })),
+    encodings: ssrc === undefined ? [{}] : [{ ssrc }],
+    rtcp: { cname, reducedSize: true },
+  };
+}
+
+/** Session and transport lines common to the SFU's SDPs (mediasoup is ICE-lite). */
+function sessionSdp(t: ms.WebRtcTransport): sdpTransform.SessionDescription {
+  return {
+    version: 0,
+    origin: {
+      username: "nova",
+      sessionId: Date.now(),
+      sessionVersion: 1,
+      netType: "IN",
+      ipVer: 4,
+      address: "0.0.0.0",
+    },
+    name: "-",
+    timing: { start: 0, stop: 0 },
+    icelite: "ice-lite",
+    media: [],
+    groups: [],
+    fingerprint: {
+      type: t.dtlsParameters.fingerprints.find((f) => f.algorithm === "sha-256")?.algorithm ?? "sha-256",
+      hash: t.dtlsParameters.fingerprints.find((f) => f.algorithm === "sha-256")?.value ?? "",
+    },
+  } as sdpTransform.SessionDescription;
+}
+
+function mediaSection(
+  t: ms.WebRtcTransport,
+  kind: MediaKind,
+  mid: string,
+  rtp: ms.RtpParameters,
+  direction: "sendonly" | "recvonly" | "inactive",
+  setup: "actpass" | "active" | "passive",
+): Media {
+  const codecs = rtp.codecs.filter((c) => !c.mimeType.toLowerCase().endsWith("/rtx"));
+  const m = {
+    type: kind,
+    port: 7,
+    protocol: "UDP/TLS/RTP/SAVPF",
+    payloads: codecs.map((c) => c.payloadType).join(" "),
+    connection: { version: 4, ip: "127.0.0.1" },
+    mid,
+    direction,
+    setup,
+    iceUfrag: t.iceParameters.usernameFragment,
+    icePwd: t.iceParameters.password,
+    candidates: t.iceCandidates.map((c) => ({
+      foundation: c.foundation,
+      component: 1,
+      transport: c.protocol,
+      priority: c.priority,
+      ip: c.address,
+      port: c.port,
+      type: c.type,
+    })),
+    endOfCandidates: "end-of-candidates",
+    rtcpMux: "rtcp-mux",
+    rtp: codecs.map((c) => ({
+      payload: c.payloadType,
+      codec: c.mimeType.split("/")[1]!,
+      rate: c.clockRate,
+      ...(c.channels ? { encoding: c.channels } : {}),
+    })),
+    fmtp: codecs
+      .filter((c) => c.parameters && Object.keys(c.parameters).length > 0)
+      .map((c) => ({
+        payload: c.payloadType,
+        config: Object.entries(c.parameters ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(";"),
+      })),
+    rtcpFb: codecs.flatMap((c) =>
+      (c.rtcpFeedback ?? []).map((f) => ({
+        payload: c.payloadType,
+        type: f.type,
+        ...(f.parameter ? { subtype: f.parameter } : {}),
+      })),
+    ),
+    ext: (rtp.headerExtensions ?? []).map((e) => ({ value: e.id, uri: e.uri })),
+    ssrcs:
+      direction === "sendonly"
+        ? (rtp.encodings ?? []).flatMap((e) =>
+            e.ssrc === undefined
+              ? []
+              : [
+                  { id: e.ssrc, attribute: "cname", value: rtp.rtcp?.cname ?? "nova" },
+                  { id: e.ssrc, attribute: "msid", value: `nova-${mid} nova-${mid}-${kind}` },
+                ],
+          )
+        : [],
+  };
+  return m as unknown as Media;
+}
+
+function mapDtls(s: ms.DtlsState): TransportState {
+  switch (s) {
+    case "connected":
+      return "connected";
+    case "connecting":
+      return "connecting";
+    case "failed":
+      return "failed";
+    case "closed":
+      return "closed";
+    default:
+      return "new";
+  }
+}
+
+class MediasoupRouter implements SfuRouter {
+  private readonly producerMap = new Map<string, MediasoupProducer>();
+  private readonly transports = new Set<MediasoupTransportBase>();
+  /** Packets sent by consumers that have closed, and the last sample of the live ones. */
+  closedForwarded = 0;
+  private liveForwarded = 0;
+  private readonly statsTimer: NodeJS.Timeout;
+
+  constructor(
+    readonly callId: string,
+    readonly router: ms.Router,
+    readonly options: SfuOptions,
+    private readonly onClosed: () => void,
+  ) {
+    // The worker counts; the count is fetched every 2 s (mediasoup's stats are asynchronous).
+    this.statsTimer = setInterval(() => void this.sampleForwarded(), 2000);
+    this.statsTimer.unref();
+  }
+
+  private async sampleForwarded(): Promise<void> {
+    let total = 0;
+    for (const t of this.transports) {
+      if (!(t instanceof MediasoupRecvTransport)) continue;
+      for (const c of t.consumers() as MediasoupConsumer[]) total += await c.sentPackets();
+    }
+    this.liveForwarded = total;
+  }
+
+  async newWebRtcTransport(): Promise<ms.WebRtcTransport> {
+    return this.router.createWebRtcTransport({
+      listenInfos: [{ protocol: "udp", ip: this.options.iceAddress ?? "0.0.0.0" }],
+      enableUdp: true,
+    });
+  }
+
+  async createSendTransport(participantId: string): Promise<SendTransport> {
+    const t = new MediasoupSendTransport(this, participantId, await this.newWebRtcTransport());
+    this.transports.add(t);
+    return t;
+  }
+
+  async createRecvTransport(participantId: string, opts: { maxBitrate: number }): Promise<RecvTransport> {
+    const wt = await this.newWebRtcTransport();
+    // mediasoup's own per-subscriber ceiling: its bandwidth estimator never sends above this.
+    await wt.setMaxOutgoingBitrate(Math.min(opts.maxBitrate, this.options.maxVideoBitrate) + 64_000);
+    const t = new MediasoupRecvTransport(this, participantId, wt);
+    this.transports.add(t);
+    return t;
+  }
+
+  addProducer(p: MediasoupProducer): void {
+    this.producerMap.set(p.id, p);
+    p.onClose(() => this.producerMap.delete(p.id));
+  }
+
+  producers(): Producer[] {
+    return [...this.producerMap.values()];
+  }
+
+  forwardedPackets(): number {
+    return this.closedForwarded + this.liveForwarded;
+  }
+
+  forget(t: MediasoupTransportBase): void {
+    this.transports.delete(t);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.statsTimer);
+    await Promise.all([...this.transports].map((t) => t.close()));
+    this.router.close();
+    this.onClosed();
+  }
+}
+
+abstract class MediasoupTransportBase {
+  readonly id = randomUUID();
+  private current: TransportState = "new";
+  private readonly listeners: ((s: TransportState) => void)[] = [];
+  protected connected = false;
+
+  constructor(
+    readonly router: MediasoupRouter,
+    readonly participantId: string,
+    readonly transport: ms.WebRtcTransport,
+  ) {
+    transport.on("dtlsstatechange", (s) => this.setState(mapDtls(s)));
+    transport.on("icestatechange", (s) => {
+      if (s === "disconnected") this.setState("disconnected");
+    });
+  }
+
+  get state(): TransportState {
+    return this.current;
+  }
+
+  private setState(s: TransportState): void {
+    if (s === this.current || this.current === "closed") return;
+    this.current = s;
+    for (const l of this.listeners) l(s);
+  }
+
+  onStateChange(listener: (s: TransportState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** mediasoup is ICE-lite: it learns the client's address from its checks, so candidates are only validated. */
+  async addIceCandidate(c: IceCandidate): Promise<void> {
+    if (c.candidate && c.candidate.split(" ").length < 8) throw new SfuInputError("malformed ICE candidate");
+  }
+
+  protected async connectOnce(remote: sdpTransform.SessionDescription): Promise<void> {
+    if (this.connected) return;
+    await this.transport.connect({ dtlsParameters: remoteDtls(remote) });
+    this.connected = true;
+  }
+
+  async close(): Promise<void> {
+    if (this.current === "closed") return;
+    this.onClose();
+    this.transport.close();
+    this.setState("closed");
+    this.router.forget(this);
+  }
+
+  protected abstract onClose(): void;
+}
+
+class MediasoupSendTransport extends MediasoupTransportBase implements SendTransport {
+  private readonly byMid = new Map<string, MediasoupProducer>();
+  private readonly producerListeners: ((p: Producer) => void)[] = [];
+
+  onProducer(listener: (p: Producer) => void): void {
+    this.producerListeners.push(listener);
+  }
+
+  producers(): Producer[] {
+    return [...this.byMid.values()];
+  }
+
+  async negotiate(offerSdp: string): Promise<string> {
+    const offer = parseSdp(offerSdp, "offer");
+    await this.connectOnce(offer);
+    const answer = sessionSdp(this.transport);
+    const mids: string[] = [];
+    for (const m of offer.media) {
+      const mid = String(m.mid ?? mids.length);
+      mids.push(mid);
+      const kind = m.type === "audio" || m.type === "video" ? m.type : null;
+      const sending = m.direction === "sendonly" || m.direction === "sendrecv";
+      const existing = this.byMid.get(mid);
+      if (existing && !sending) existing.close();
+      if (!kind) throw new SfuInputError(`unsupported m-section type ${m.type}`);
+      const cname = m.ssrcs?.find((s) => s.attribute === "cname")?.value as string | undefined;
+      const rtp = producerRtpParameters(m, cname);
+      if (sending && !existing) {
+        let producer: ms.Producer;
+        try {
+          producer = await this.transport.produce({ kind, rtpParameters: rtp });
+        } catch (e) {
+          throw new SfuInputError(`cannot produce m-section ${mid}: ${(e as Error).message}`);
+        }
+        const p = new MediasoupProducer(this.participantId, producer);
+        this.byMid.set(mid, p);
+        p.onClose(() => this.byMid.delete(mid));
+        this.router.addProducer(p);
+        for (const l of this.producerListeners) l(p);
+      }
+      answer.media.push(
+        mediaSection(this.transport, kind, mid, rtp, sending ? "recvonly" : "inactive", "passive"),
+      );
+    }
+    answer.groups = [{ type: "BUNDLE", mids: mids.join(" ") }];
+    return sdpTransform.write(answer);
+  }
+
+  protected onClose(): void {
+    for (const p of [...this.byMid.values()]) p.close();
+  }
+}
+
+class MediasoupRecvTransport extends MediasoupTransportBase implements RecvTransport {
+  private readonly consumerList: MediasoupConsumer[] = [];
+
+  async consume(producer: Producer): Promise<Consumer> {
+    if (!(producer instanceof MediasoupProducer)) throw new Error("producer of another SFU");
+    // The browser's capabilities are the router's (opus, VP8), which every supported browser has.
+    const consumer = await this.transport.consume({
+      producerId: producer.id,
+      rtpCapabilities: this.router.router.rtpCapabilities,
+    });
+    const c = new MediasoupConsumer(producer, consumer, String(this.consumerList.length), (sent) => {
+      this.router.closedForwarded += sent;
+      const i = this.consumerList.indexOf(c);
+      if (i >= 0) this.consumerList.splice(i, 1);
+    });
+    this.consumerList.push(c);
+    producer.consumers.add(c);
+    return c;
+  }
+
+  consumers(): Consumer[] {
+    return [...this.consumerList];
+  }
+
+  async createOffer(): Promise<string> {
+    const offer = sessionSdp(this.transport);
+    for (const c of this.consumerList) {
+      offer.media.push(
+        mediaSection(this.transport, c.kind, c.mid, c.consumer.rtpParameters, "sendonly", "actpass"),
+      );
+    }
+    offer.groups = [{ type: "BUNDLE", mids: this.consumerList.map((c) => c.mid).join(" ") }];
+    return sdpTransform.write(offer);
+  }
+
+  async applyAnswer(answerSdp: string): Promise<void> {
+    const answer = parseSdp(answerSdp, "answer");
+    await this.connectOnce(answer);
+    for (const c of this.consumerList) await c.consumer.requestKeyFrame();
+  }
+
+  protected onClose(): void {
+    for (const c of [...this.consumerList]) c.close();
+  }
+}
+
+class MediasoupProducer implements Producer {
+  readonly consumers = new Set<MediasoupConsumer>();
+  private listeners: (() => void)[] = [];
+
+  constructor(
+    readonly participantId: string,
+    readonly producer: ms.Producer,
+  ) {}
+
+  get id(): string {
+    return this.producer.id;
+  }
+
+  get kind(): MediaKind {
+    return this.producer.kind;
+  }
+
+  get paused(): boolean {
+    return this.producer.paused;
+  }
+
+  pause(): void {
+    void this.producer.pause();
+  }
+
+  resume(): void {
+    void this.producer.resume();
+  }
+
+  /** mediasoup relays PLI from consumers itself; this asks on behalf of every consumer. */
+  requestKeyFrame(): void {
+    for (const c of this.consumers) void c.consumer.requestKeyFrame();
+  }
+
+  onClose(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  close(): void {
+    if (this.producer.closed) return;
+    this.producer.close();
+    for (const c of [...this.consumers]) c.close();
+    const ls = this.listeners;
+    this.listeners = [];
+    for (const l of ls) l();
+  }
+}
+
+class MediasoupConsumer implements Consumer {
+  constructor(
+    private readonly producer: MediasoupProducer,
+    readonly consumer: ms.Consumer,
+    readonly mid: string,
+    private readonly onClosed: (sentPackets: number) => void,
+  ) {}
+
+  private lastSent = 0;
+
+  async sentPackets(): Promise<number> {
+    if (this.consumer.closed) return this.lastSent;
+    const stats = await this.consumer.getStats();
+    this.lastSent = stats.filter((s) => s.type === "outbound-rtp").reduce((n, s) => n + s.packetCount, 0);
+    return this.lastSent;
+  }
+
+  get id(): string {
+    return this.consumer.id;
+  }
+
+  get producerId(): string {
+    return this.producer.id;
+  }
+
+  get kind(): MediaKind {
+    return this.consumer.kind;
+  }
+
+  close(): void {
+    if (!this.consumer.closed) this.consumer.close();
+    this.producer.consumers.delete(this);
+    this.onClosed(this.lastSent);
+  }
+}
