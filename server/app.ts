@@ -91,7 +91,7 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
   // WebSocket sync (sync/ws) asks the same engine.
   const wsSync = await mountWebSocketSync(ctx, {
     engine: sync,
-    roomsOf: async () => [],
+    roomsOf: (u) => rooms.activeRoomIds(u),
   });
   const calls = await mountCalls(ctx, { rooms });
 

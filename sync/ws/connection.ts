@@ -60,6 +60,8 @@ type Subscription = { since: SyncToken | null; filter: Record<string, unknown>; 
 
 /** How long the pusher sleeps between checks when nothing wakes it (a safety net, not a poll). */
 const IDLE_WAIT_MS = 60_000;
+/** How many 250 ms waits a token ahead of this replica gets before it is clamped (10 s). */
+const AHEAD_WAITS = 40;
 /** Re-verify the access token before dispatching a request if the last check is older than this. */
 const REVERIFY_AFTER_MS = 60_000;
 
@@ -288,6 +290,7 @@ export class Connection {
     const sub = this.subscription!;
     let since = sub.since;
     let first = true;
+    let aheadWaits = 0;
     let rooms = await this.deps.roomsOf(auth.userId);
     const live = () => !this.closed && this.generation === generation;
     while (live()) {
@@ -298,9 +301,13 @@ export class Connection {
       }
       const now = this.deps.currentToken();
       if (since && now.stream < since.stream) {
-        // A token from a replica slightly ahead of this one: wait until this one catches up.
-        await this.sleep(rooms, 250);
-        continue;
+        // A token from a replica slightly ahead of this one: wait until this one catches up,
+        // but not forever for a token that no replica issued (then clamp, as /sync does).
+        if (++aheadWaits <= AHEAD_WAITS) {
+          await this.sleep(rooms, 250);
+          continue;
+        }
+        since = { stream: now.stream, typing: since.typing };
       }
       if (first || !since || now.stream !== since.stream || now.typing !== since.typing) {
         const response = await this.deps.compute({

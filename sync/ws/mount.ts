@@ -1,3 +1,5 @@
+import { FiltersRepository } from "../../server/client/filters.repository.ts";
+import type { ClientDb } from "../../server/client/tables.ts";
 import type { NovaContext } from "../../server/context.ts";
 import { invalidParam } from "../../server/errors.ts";
 import type { HttpServer } from "../../server/http/server.ts";
@@ -5,7 +7,7 @@ import type { SyncEngine } from "../engine.ts";
 import { LocalFanout } from "../fanout/local.ts";
 import { RedisFanout } from "../fanout/redis.ts";
 import type { Fanout } from "../fanout.ts";
-import { parseFilter } from "../filter.ts";
+import { applyEventFields, parseFilter } from "../filter.ts";
 import { SyncSocketTransport } from "./transport.ts";
 
 export type WebSocketSyncDeps = {
@@ -13,7 +15,7 @@ export type WebSocketSyncDeps = {
   engine: Pick<SyncEngine, "compute" | "currentToken" | "acknowledge">;
   /** Rooms whose writes wake the user (joined + invited), as /sync's long-poll uses. */
   roomsOf(userId: string): Promise<string[]>;
-  /** Resolves a stored filter id; without it only inline filters are accepted. */
+  /** Resolves a stored filter id (default: the filters stored by POST /user/{userId}/filter). */
   loadFilter?(userId: string, filterId: string): Promise<unknown | undefined>;
 };
 
@@ -43,13 +45,18 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
   await fanout.start();
   ctx.onClose(() => fanout.close());
 
+  const filters = new FiltersRepository(ctx.databases.get<unknown>("messaging").db as unknown as ClientDb);
+  const loadFilter =
+    deps.loadFilter ??
+    ((userId: string, filterId: string) =>
+      /^[0-9]{1,15}$/.test(filterId) ? filters.get(userId, Number(filterId)) : Promise.resolve(undefined));
   const resolveFilter = async (
     userId: string,
     filter: string | Record<string, unknown> | undefined,
   ): Promise<Record<string, unknown>> => {
     if (filter === undefined) return {};
     if (typeof filter !== "string") return parseFilter(filter) as Record<string, unknown>;
-    const stored = deps.loadFilter ? await deps.loadFilter(userId, filter) : undefined;
+    const stored = await loadFilter(userId, filter);
     if (stored === undefined) throw invalidParam(`unknown filter: ${filter}`);
     return parseFilter(typeof stored === "string" ? JSON.parse(stored) : stored) as Record<string, unknown>;
   };
@@ -65,7 +72,12 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
           logger,
           authenticate: (token) => ctx.identity.verifyToken(token),
           currentToken: () => deps.engine.currentToken(),
-          compute: (req) => deps.engine.compute(req),
+          compute: async (req) => {
+            const response = await deps.engine.compute(req);
+            // As /sync does: the filter's event_fields apply to the finished response.
+            applyEventFields(response, (req.filter as { event_fields?: string[] }).event_fields);
+            return response;
+          },
           acknowledge: (u, d, p) => deps.engine.acknowledge(u, d, p),
           wait: (u, rooms, timeout, abort) => ctx.notifier.wait(u, rooms, timeout, abort),
           roomsOf: deps.roomsOf,
