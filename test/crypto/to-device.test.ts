@@ -192,7 +192,7 @@ describe("to-device across a restart", () => {
     }
   });
 
-  const env = () => (dbUrl ? { DATABASE_URL: dbUrl } : { NOVA_DATA_DIR: dataDir! });
+  const env = (): Record<string, string> => (dbUrl ? { DATABASE_URL: dbUrl } : { NOVA_DATA_DIR: dataDir! });
 
   it("survives a restart between send and delivery, and is not delivered after acknowledgement", async () => {
     const s1 = await startTestServer(env());
