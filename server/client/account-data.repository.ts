@@ -46,4 +46,16 @@ export class AccountDataRepository {
     if (from !== null) q = q.where("stream_pos", ">", from);
     return q.orderBy("stream_pos").execute();
   }
+
+  /** The user's current per-room data in these rooms, as of `to`. */
+  async forRooms(userId: string, roomIds: string[], to: number): Promise<AccountDataRow[]> {
+    if (roomIds.length === 0) return [];
+    return this.db
+      .selectFrom("account_data")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("room_id", "in", roomIds)
+      .where("stream_pos", "<=", to)
+      .execute();
+  }
 }

@@ -63,7 +63,16 @@ export function mountClient(
 
   const unread = deps.unreadPort ? new UnreadCounter(deps.unreadPort, receipts.repo) : null;
   ctx.syncProviders.push(
-    new ClientSyncProvider(rooms, accountData, typing, receipts, presence, pushRules, unread),
+    new ClientSyncProvider(
+      rooms,
+      accountData,
+      typing,
+      receipts,
+      presence,
+      pushRules,
+      unread,
+      deps.unreadPort ?? null,
+    ),
   );
   return { accountData, pushRules, typing, receipts, presence };
 }

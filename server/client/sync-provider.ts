@@ -7,7 +7,7 @@ import type { PushRuleset } from "./push-rules/types.ts";
 import type { ReceiptsService } from "./receipts.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 import type { TypingService } from "./typing.ts";
-import type { UnreadCounter } from "./unread.ts";
+import type { UnreadCounter, UnreadRoomsPort } from "./unread.ts";
 
 type JoinedRoom = Record<string, unknown> & {
   ephemeral?: { events: unknown[] };
@@ -31,6 +31,7 @@ export class ClientSyncProvider implements SyncStreamProvider {
     private readonly presence: PresenceService,
     private readonly pushRules: PushRulesService,
     private readonly unread: UnreadCounter | null,
+    private readonly positions: Pick<UnreadRoomsPort, "membershipPosition"> | null,
   ) {}
 
   async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
@@ -40,6 +41,16 @@ export class ClientSyncProvider implements SyncStreamProvider {
     const fromTyping = initial ? null : req.since!.typing;
     const joined = (await this.rooms.joinedRoomIds(req.userId)).filter((r) => roomAllowed(filter, r));
     const joinedSet = new Set(joined);
+    // Rooms joined inside this window get everything (receipts, room account data, typing), as on
+    // an initial sync: the client has nothing for them yet.
+    const fresh = new Set<string>();
+    if (!initial && this.positions) {
+      for (const roomId of Object.keys(response.rooms?.join ?? {})) {
+        if (!joinedSet.has(roomId)) continue;
+        const p = await this.positions.membershipPosition(roomId, req.userId);
+        if (p !== null && p > fromStream!) fresh.add(roomId);
+      }
+    }
 
     // Account data.
     const rows = await this.accountData.changed(req.userId, fromStream, req.to.stream);
@@ -51,7 +62,12 @@ export class ClientSyncProvider implements SyncStreamProvider {
     const globalEvents = filterEvents(filter.account_data, global);
     if (globalEvents.length > 0) response.account_data = { events: globalEvents };
     const roomAccountData = new Map<string, { type: string; content: unknown }[]>();
-    for (const r of rows) {
+    const freshRows = fresh.size
+      ? (await this.accountData.repo.forRooms(req.userId, [...fresh], req.to.stream)).filter(
+          (r) => r.stream_pos <= fromStream!,
+        )
+      : [];
+    for (const r of [...freshRows, ...rows]) {
       if (r.room_id === "" || !joinedSet.has(r.room_id)) continue;
       const list = roomAccountData.get(r.room_id) ?? [];
       list.push({ type: r.type, content: r.content });
@@ -70,13 +86,24 @@ export class ClientSyncProvider implements SyncStreamProvider {
     }
 
     // Ephemeral: typing and receipts.
-    const receipts = await this.receipts.events(req.userId, joined, fromStream, req.to.stream);
+    const receipts = await this.receipts.events(
+      req.userId,
+      joined.filter((r) => !fresh.has(r)),
+      fromStream,
+      req.to.stream,
+    );
+    if (fresh.size) {
+      for (const [roomId, c] of await this.receipts.events(req.userId, [...fresh], null, req.to.stream)) {
+        receipts.set(roomId, c);
+      }
+    }
     for (const roomId of joined) {
+      const since = fresh.has(roomId) ? null : fromTyping;
       const events: { type: string; content: unknown; room_id: string }[] = [];
       const changedAt = this.typing.changedAt(roomId);
       const typers = this.typing.typers(roomId);
       const typingChanged =
-        changedAt <= req.to.typing && (fromTyping === null ? typers.length > 0 : changedAt > fromTyping);
+        changedAt <= req.to.typing && (since === null ? typers.length > 0 : changedAt > since);
       if (typingChanged) events.push({ type: "m.typing", content: { user_ids: typers }, room_id: roomId });
       const receipt = receipts.get(roomId);
       if (receipt) events.push({ type: "m.receipt", content: receipt, room_id: roomId });

@@ -82,7 +82,7 @@ describe("admin CLI against the server's data", () => {
     expect(badExpiry.code).toBe(2);
     const badFlag = await nova(["token", "create", "--admin"], env);
     expect(badFlag.code).toBe(2);
-  });
+  }, 60_000);
 
   it("creates an admin user and a one-use registration token", async () => {
     const user = await nova(["user", "create", "Root", "--password", "s3cret pw", "--admin"], env);

@@ -191,6 +191,26 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect((now.body.chunk as Ev[]).map((e) => e.state_key)).toContain(carol.userId);
   });
 
+  it("gives a room joined since the last sync its existing receipts and room account data", async () => {
+    const r2 = (await call(alice, "POST", "/createRoom", { preset: "public_chat" })).body.room_id as string;
+    const msg = (
+      await call(alice, "PUT", `/rooms/${r2}/send/m.room.message/r2msg`, { msgtype: "m.text", body: "old" })
+    ).body.event_id as string;
+    await call(alice, "POST", `/rooms/${r2}/receipt/m.read/${encodeURIComponent(msg)}`, {});
+    await call(carol, "PUT", `/user/${carol.userId}/rooms/${r2}/account_data/m.tag`, {
+      tags: { "m.favourite": {} },
+    });
+    const before = await sync(carol);
+    expect(joined(before, r2)).toBeUndefined();
+    expect((await call(carol, "POST", `/join/${r2}`, {})).status).toBe(200);
+    const after = await sync(carol, `since=${before.next_batch}`);
+    const room = joined(after, r2);
+    expect(room?.account_data?.events).toEqual([{ type: "m.tag", content: { tags: { "m.favourite": {} } } }]);
+    const receipt = room?.ephemeral?.events.find((e) => e.type === "m.receipt");
+    expect(Object.keys(((receipt?.content[msg] as Body) ?? {})["m.read"] as Body)).toEqual([alice.userId]);
+    expect(room?.unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
+  });
+
   it("searches the user directory among users sharing a room", async () => {
     const r = await call(alice, "POST", "/user_directory/search", { search_term: "bob" });
     expect(r.status).toBe(200);
