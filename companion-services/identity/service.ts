@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { hash as argonHash, verify as argonVerify } from "@node-rs/argon2";
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import { forbidden, invalidParam, MatrixError, notFound, unknownToken } from "../../server/errors.ts";
 import type { AuthInfo } from "../../server/http/router.ts";
+import { appendEvents, type NewEvent } from "../platform/outbox/writer.ts";
 import type {
   Device,
   IdentityClient,
@@ -12,8 +13,9 @@ import type {
   RegistrationToken,
   User,
 } from "./client.ts";
+import { identityEvent } from "./events.ts";
 import { LoginLimiter } from "./login-limiter.ts";
-import { SessionsRepository } from "./sessions.repository.ts";
+import { type SessionRow, SessionsRepository } from "./sessions.repository.ts";
 import type { IdentityTables } from "./tables.ts";
 import { hashToken, newDeviceId, newToken } from "./tokens.ts";
 import { toUser, UsersRepository } from "./users.repository.ts";
@@ -27,6 +29,8 @@ export type IdentityOptions = {
   onDeviceRevoked?: (userId: string, deviceId: string) => Promise<void> | void;
   /** Called after a device logs in for the first time. */
   onDeviceCreated?: (userId: string, deviceId: string) => Promise<void> | void;
+  /** The schema of identity's outbox (its NOTIFY channel); default "identity". */
+  schema?: string;
 };
 
 const LOCALPART_RE = /^[a-z0-9._=\-/+]+$/;
@@ -89,8 +93,19 @@ export class IdentityService implements IdentityClient {
         .returning("user_id")
         .executeTakeFirst();
       if (!inserted) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
-      if (input.inhibitLogin) return { userId };
-      return this.createSession(
+      const events: NewEvent[] = [
+        identityEvent("user.registered", {
+          user_id: userId,
+          localpart,
+          is_guest: input.guest ?? false,
+          created_at: now,
+        }),
+      ];
+      if (input.inhibitLogin) {
+        await this.publish(trx, events);
+        return { userId };
+      }
+      const session = await this.createSession(
         trx,
         userId,
         input.deviceId,
@@ -98,6 +113,9 @@ export class IdentityService implements IdentityClient {
         input.refreshToken ?? false,
         input.ip,
       );
+      events.push(identityEvent("device.created", { user_id: userId, device_id: session.deviceId }));
+      await this.publish(trx, events);
+      return session;
     });
     await this.users.logAuth(userId, "register", true, input.ip ?? null);
     if ("deviceId" in result && result.deviceId) await this.opts.onDeviceCreated?.(userId, result.deviceId);
@@ -118,18 +136,27 @@ export class IdentityService implements IdentityClient {
     }
     this.limiter.succeed([`user:${userId}`]);
     const existing = input.deviceId ? await this.sessions.byDevice(userId, input.deviceId) : undefined;
-    const result = await this.db
-      .transaction()
-      .execute((trx) =>
-        this.createSession(
-          trx,
-          userId,
-          input.deviceId,
-          input.initialDeviceDisplayName,
-          input.refreshToken ?? false,
-          input.ip,
-        ),
+    const result = await this.db.transaction().execute(async (trx) => {
+      const session = await this.createSession(
+        trx,
+        userId,
+        input.deviceId,
+        input.initialDeviceDisplayName,
+        input.refreshToken ?? false,
+        input.ip,
       );
+      await this.publish(trx, [
+        session.newDevice
+          ? identityEvent("device.created", { user_id: userId, device_id: session.deviceId })
+          : identityEvent("device.revoked", {
+              user_id: userId,
+              device_id: session.deviceId,
+              session_id: existing?.id ?? "unknown",
+              reason: "relogin",
+            }),
+      ]);
+      return session;
+    });
     if (existing) this.evict(existing.id);
     await this.users.logAuth(userId, "login", true, input.ip ?? null);
     if (result.newDevice) await this.opts.onDeviceCreated?.(userId, result.deviceId);
@@ -197,13 +224,13 @@ export class IdentityService implements IdentityClient {
   }
 
   async logout(sessionId: string): Promise<void> {
-    const row = await this.sessions.deleteById(sessionId);
+    const [row] = await this.revokeSessions("logout", (repo) => repo.deleteById(sessionId));
     this.evict(sessionId);
     if (row) await this.opts.onDeviceRevoked?.(row.user_id, row.device_id);
   }
 
   async logoutAll(userId: string): Promise<string[]> {
-    const rows = await this.sessions.deleteAllForUser(userId);
+    const rows = await this.revokeSessions("logout_all", (repo) => repo.deleteAllForUser(userId));
     for (const r of rows) this.evict(r.id);
     for (const r of rows) await this.opts.onDeviceRevoked?.(r.user_id, r.device_id);
     return rows.map((r) => r.device_id);
@@ -226,7 +253,9 @@ export class IdentityService implements IdentityClient {
     await this.users.setPasswordHash(userId, await argonHash(newPassword, ARGON_OPTIONS));
     await this.users.logAuth(userId, "password_change", true, null);
     if (!opts.logoutDevices) return [];
-    const rows = await this.sessions.deleteAllForUser(userId, opts.keepSessionId);
+    const rows = await this.revokeSessions("password_change", (repo) =>
+      repo.deleteAllForUser(userId, opts.keepSessionId),
+    );
     for (const r of rows) this.evict(r.id);
     for (const r of rows) await this.opts.onDeviceRevoked?.(r.user_id, r.device_id);
     return rows.map((r) => r.device_id);
@@ -270,7 +299,7 @@ export class IdentityService implements IdentityClient {
   }
 
   async revokeDevice(userId: string, deviceId: string): Promise<boolean> {
-    const row = await this.sessions.deleteDevice(userId, deviceId);
+    const [row] = await this.revokeSessions("deleted", (repo) => repo.deleteDevice(userId, deviceId));
     if (!row) return false;
     this.evict(row.id);
     await this.opts.onDeviceRevoked?.(userId, deviceId);
@@ -374,6 +403,34 @@ export class IdentityService implements IdentityClient {
       newDevice: replaced === undefined,
       ...(refreshToken ? { refreshToken, expiresInMs: ttl ?? undefined } : {}),
     };
+  }
+
+  /** Deletes sessions and publishes device.revoked for each, in one transaction. */
+  private async revokeSessions(
+    reason: "logout" | "logout_all" | "deleted" | "password_change",
+    del: (repo: SessionsRepository) => Promise<SessionRow | SessionRow[] | undefined>,
+  ): Promise<SessionRow[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const deleted = await del(new SessionsRepository(trx));
+      const rows = deleted === undefined ? [] : Array.isArray(deleted) ? deleted : [deleted];
+      await this.publish(
+        trx,
+        rows.map((r) =>
+          identityEvent("device.revoked", {
+            user_id: r.user_id,
+            device_id: r.device_id,
+            session_id: r.id,
+            reason,
+          }),
+        ),
+      );
+      return rows;
+    });
+  }
+
+  /** Identity's events go to its own outbox, in the transaction of the change they describe. */
+  private async publish(trx: Transaction<IdentityTables>, events: NewEvent[]): Promise<void> {
+    await appendEvents(trx, this.opts.schema ?? "identity", events);
   }
 
   private evict(sessionId: string): void {
