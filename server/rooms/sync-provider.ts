@@ -161,6 +161,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
           full(m.room_id),
           f,
           viewer,
+          full(m.room_id) || m.stream_position > (since ?? 0),
         );
         const target = roomEntry(joinSection, m.room_id);
         Object.assign(target, section);
@@ -202,6 +203,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
           since === null || req.fullState,
           f,
           viewer,
+          true,
         );
         Object.assign(roomEntry(leaveSection, m.room_id), section);
       }
@@ -239,17 +241,22 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     full: boolean,
     f: RoomSyncFilter,
     viewer: Viewer,
+    /** False when the user was joined for the whole window: every event in it is visible. */
+    checkVisibility: boolean,
   ): Promise<Record<string, unknown>> {
     const limited = newestFirst.length > f.timelineLimit;
     const rows = newestFirst.slice(0, f.timelineLimit).reverse();
     // Events from before the user could see the room (initial sync, new joins, leaves) are filtered.
-    const visible = await this.rooms.visibleTo(userId, roomId);
+    const visible = checkVisibility ? await this.rooms.visibleTo(userId, roomId) : () => true;
     const timeline = rows.filter(visible).map((r) => toClientEvent(r, viewer));
     const start = rows.length > 0 ? rows[0]!.stream_position - 1 : upto;
+    const tf = f.timeline;
+    const timelineFiltered = Boolean(tf.types || tf.notTypes?.length || tf.senders || tf.notSenders?.length);
     let stateRows: EventRow[] = [];
     if (full) {
       stateRows = await this.rooms.repo.stateAt(roomId, start);
-    } else if (since !== null && start > since) {
+    } else if (since !== null && start > since && (limited || timelineFiltered)) {
+      // State changes the timeline does not show: those between `since` and the timeline's start.
       stateRows = (await this.rooms.repo.stateAt(roomId, start)).filter(
         (r) => Number(r.stream_position) > since,
       );
