@@ -46,7 +46,13 @@ export function mountClient(
     type === "m.push_rules" ? { global: await pushRules.ruleset(userId) } : undefined,
   );
   const typing = new TypingService(ctx.ephemeral, ctx.notifier);
-  const receipts = new ReceiptsService(db, raw, ctx.streams, ctx.notifier);
+  const receipts = new ReceiptsService(
+    db,
+    raw,
+    ctx.streams,
+    ctx.notifier,
+    deps.unreadPort ? (roomId, eventId) => deps.unreadPort!.eventPosition(roomId, eventId) : null,
+  );
   const presence = new PresenceService(ctx.ephemeral, ctx.notifier, (u) => rooms.joinedRoomIds(u));
   ctx.onClose(() => {
     typing.close();

@@ -40,4 +40,14 @@ export class ReceiptsRepository {
       .where("receipt_type", "in", ["m.read", "m.read.private"])
       .execute();
   }
+
+  /** Every receipt of the user in the room. */
+  async userReceipts(roomId: string, userId: string): Promise<ReceiptRow[]> {
+    return this.db
+      .selectFrom("receipts")
+      .selectAll()
+      .where("room_id", "=", roomId)
+      .where("user_id", "=", userId)
+      .execute();
+  }
 }

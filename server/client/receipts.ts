@@ -26,12 +26,15 @@ export class ReceiptsService {
     private readonly rawDb: Kysely<unknown>,
     private readonly streams: StreamPositions,
     private readonly notifier: Notifier,
+    /** Stream position of an event in a room (null if unknown): markers only move forward. */
+    private readonly positionOf: ((roomId: string, eventId: string) => Promise<number | null>) | null = null,
   ) {
     this.repo = new ReceiptsRepository(db);
     this.accountData = new AccountDataRepository(db);
   }
 
-  async mark(roomId: string, userId: string, markers: ReadMarkers): Promise<void> {
+  async mark(roomId: string, userId: string, requested: ReadMarkers): Promise<void> {
+    const markers = await this.forwardOnly(roomId, userId, requested);
     if (!markers.fullyRead && markers.receipts.length === 0) return;
     const ts = Date.now();
     const { position } = await this.streams.write(this.rawDb, async (trx, pos) => {
@@ -62,6 +65,36 @@ export class ReceiptsService {
       position,
       isPublic ? { roomIds: [roomId], userIds: [userId] } : { userIds: [userId] },
     );
+  }
+
+  /**
+   * Drops markers that would move a receipt (same type and thread) or the fully-read marker back to
+   * an earlier event, as Synapse does: clients may send them out of order.
+   */
+  private async forwardOnly(roomId: string, userId: string, markers: ReadMarkers): Promise<ReadMarkers> {
+    const positionOf = this.positionOf;
+    if (!positionOf) return markers;
+    const advances = async (current: string | undefined, next: string) => {
+      if (!current || current === next) return current !== next;
+      const [a, b] = await Promise.all([positionOf(roomId, current), positionOf(roomId, next)]);
+      return a === null || b === null || b > a;
+    };
+    const existing = await this.repo.userReceipts(roomId, userId);
+    const receipts: ReadMarkers["receipts"] = [];
+    for (const r of markers.receipts) {
+      const cur = existing.find((e) => e.receipt_type === r.type && e.thread_id === (r.threadId ?? ""));
+      if (await advances(cur?.event_id, r.eventId)) receipts.push(r);
+    }
+    let fullyRead = markers.fullyRead;
+    if (fullyRead) {
+      const cur = (await this.accountData.get(userId, roomId, "m.fully_read"))?.content as
+        | { event_id?: unknown }
+        | undefined;
+      if (!(await advances(typeof cur?.event_id === "string" ? cur.event_id : undefined, fullyRead))) {
+        fullyRead = undefined;
+      }
+    }
+    return { fullyRead, receipts };
   }
 
   /**

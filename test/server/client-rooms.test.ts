@@ -160,6 +160,27 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(rm.status).toBe(404);
   });
 
+  it("moves receipts and the fully-read marker only forward", async () => {
+    const older = await send(alice, { msgtype: "m.text", body: "one" });
+    const newer = await send(alice, { msgtype: "m.text", body: "two" });
+    const rr = (ev: string) =>
+      call(bob, "POST", `/rooms/${roomId}/receipt/m.read/${encodeURIComponent(ev)}`, {});
+    expect((await rr(newer)).status).toBe(200);
+    const before = await sync(alice);
+    expect((await rr(older)).status).toBe(200);
+    await call(bob, "POST", `/rooms/${roomId}/read_markers`, { "m.fully_read": newer });
+    await call(bob, "POST", `/rooms/${roomId}/read_markers`, { "m.fully_read": older });
+    // Nothing moved back: Alice hears of no receipt change, Bob's marker stays on the newer event.
+    const after = await sync(alice, `since=${before.next_batch}&timeout=0`);
+    expect(joined(after)?.ephemeral?.events.find((e) => e.type === "m.receipt")).toBeUndefined();
+    const initial = await sync(alice);
+    const receipts = joined(initial)?.ephemeral?.events.find((e) => e.type === "m.receipt");
+    expect((receipts?.content[newer] as Body)["m.read"]).toHaveProperty([bob.userId]);
+    expect(receipts?.content[older]).toBeUndefined();
+    const fr = await call(bob, "GET", `/user/${bob.userId}/rooms/${roomId}/account_data/m.fully_read`);
+    expect(fr.body).toEqual({ event_id: newer });
+  });
+
   it("propagates a display name change into the room as a member event", async () => {
     const before = await sync(alice);
     const put = await call(bob, "PUT", `/profile/${bob.userId}/displayname`, { displayname: "Bobby" });
