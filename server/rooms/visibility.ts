@@ -48,6 +48,8 @@ export function visibilityFilter(inputs: VisibilityInputs): (ev: VisibleCandidat
       else if (m.stream_position > p && m.membership === "join") joinedLater = true;
     }
     if (ev.type === "m.room.member" && ev.state_key === userId && ev.membership) {
+      // A user always sees their own leave, or a rejected invite would never leave their room list.
+      if (ev.membership === "leave") return true;
       if (membershipPriority(ev.membership) < membershipPriority(membership)) membership = ev.membership;
     }
     if (membership === "join") return true;

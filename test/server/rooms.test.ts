@@ -672,6 +672,29 @@ describe("rooms", () => {
     const lv = withLeave.rooms!.leave![roomId] as { timeline: { events: Ev[] } };
     expect(lv.timeline.events.at(-1)!.content.membership).toBe("leave");
     expect(withLeave.rooms!.join?.[roomId]).toBeUndefined();
+    // A limited incremental sync carries the state changes its timeline does not show.
+    const other = await createRoom(alice, { preset: "public_chat" });
+    await act(dave, other, "join");
+    const beforeGap = await sync(withLeave);
+    await putState(alice, other, "m.room.topic", "", { topic: "changed in the gap" });
+    for (let i = 0; i < 12; i++) await send(alice, other, { body: `gap${i}` });
+    const gap = await sync(beforeGap);
+    const gapRoom = gap.rooms!.join![other] as {
+      timeline: { events: Ev[]; limited: boolean };
+      state: { events: Ev[] };
+    };
+    expect(gapRoom.timeline.limited).toBe(true);
+    expect(gapRoom.state.events.map((e) => e.type)).toEqual(["m.room.topic"]);
+    // A rejected invite shows up as a leave with the user's own leave event.
+    const inviteOnly = await createRoom(alice, { invite: [dave.userId] });
+    const invitedSync = await sync(gap);
+    expect(invitedSync.rooms!.invite![inviteOnly]).toBeDefined();
+    await act(dave, inviteOnly, "leave");
+    const rejected = await sync(invitedSync);
+    const rj = rejected.rooms!.leave![inviteOnly] as { timeline: { events: Ev[] } };
+    expect(rj.timeline.events.map((e) => [e.state_key, e.content.membership])).toEqual([
+      [dave.userId, "leave"],
+    ]);
     // Filters: timeline limit and not_rooms.
     const filtered = await sync(null, { room: { timeline: { limit: 1 }, not_rooms: [priv] } });
     expect(filtered.rooms?.invite?.[priv]).toBeUndefined();
