@@ -1,8 +1,11 @@
 import type { Kysely } from "kysely";
 import { type CallService, mountCalls } from "../calls/index.ts";
+import type { IdentityClient } from "../companion-services/identity/client.ts";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
+import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
 import { type CryptoService, mountCrypto } from "../crypto/index.ts";
 import type { SyncEngine } from "../sync/engine.ts";
 import { Notifier } from "../sync/notifier.ts";
@@ -24,7 +27,7 @@ import { mountDiscovery } from "./routes/discovery.ts";
 
 export type Nova = {
   ctx: NovaContext;
-  identity: IdentityService;
+  identity: IdentityClient;
   /** Rooms and room events (server/rooms): other areas and tests reach the rooms service here. */
   rooms: RoomsService;
   /** The E2EE key server (crypto/): devices, keys, to-device, backup. */
@@ -42,9 +45,25 @@ export type Nova = {
 const ALL_IN_ONE: ServiceName[] = ["identity", "messaging"];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
-export async function createNova(config: NovaConfig, opts: { logger?: Logger } = {}): Promise<Nova> {
+export type NovaOptions = {
+  logger?: Logger;
+  /** The event bus shared with companion services in this process (default: from config). */
+  bus?: EventBus;
+  /**
+   * Distributed mode (companion-services/platform/serve.ts): identity runs elsewhere and is
+   * reached through this client; the homeserver then opens only its own database.
+   */
+  remoteIdentity?: (deps: {
+    hooks: Hooks;
+    logger: Logger;
+    onClose: (fn: () => Promise<void> | void) => void;
+  }) => Promise<IdentityClient>;
+};
+
+export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Promise<Nova> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const databases = await Databases.open(ALL_IN_ONE, { dataDir: config.dataDir, urls: config.databaseUrls });
+  const services: ServiceName[] = opts.remoteIdentity ? ["messaging"] : ALL_IN_ONE;
+  const databases = await Databases.open(services, { dataDir: config.dataDir, urls: config.databaseUrls });
   const messagingDb = databases.get<unknown>("messaging").db;
   const streams = new StreamPositions(messagingDb);
   await streams.init();
@@ -53,16 +72,25 @@ export async function createNova(config: NovaConfig, opts: { logger?: Logger } =
   const closers: (() => Promise<void> | void)[] = [];
 
   const hooks = new Hooks();
-  const identity = new IdentityService(
-    databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>,
-    {
+  let identity: IdentityClient;
+  if (opts.remoteIdentity) {
+    identity = await opts.remoteIdentity({ hooks, logger, onClose: (fn) => closers.push(fn) });
+  } else {
+    identity = new IdentityService(databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>, {
       serverName: config.serverName,
       accessTokenTtlMs: config.accessTokenTtlMs,
       loginFailuresPerMinute: config.loginFailuresPerMinute,
       onDeviceCreated: (userId, deviceId) => hooks.emit("deviceCreated", { userId, deviceId }),
       onDeviceRevoked: (userId, deviceId) => hooks.emit("deviceRevoked", { userId, deviceId }),
-    },
-  );
+    });
+    // Identity's events (user.registered, device.revoked…) leave its outbox on the bus.
+    const bus = opts.bus ?? createEventBus(config, logger, "nova-identity");
+    const outbox = await startOutbox(databases.get("identity"), bus, logger);
+    closers.push(async () => {
+      await outbox.stop();
+      if (!opts.bus) await bus.close();
+    });
+  }
 
   const ctx: NovaContext = {
     config,
