@@ -36,8 +36,12 @@ export type WebSocketConstructor = new (url: string, protocols?: string[]) => We
 export type SyncBody = Record<string, unknown> & { next_batch: string };
 
 export type NovaSyncClientOptions = {
-  /** Homeserver base URL (http/https); the socket goes to the same host and port. */
-  baseUrl: string;
+  /**
+   * Homeserver base URL (http/https); the socket goes to the same host and port. Several URLs
+   * (replicas without a load balancer in front): after the server goes away (1006, 1012) the
+   * client resumes on the next one.
+   */
+  baseUrl: string | string[];
   accessToken: string;
   /** Resume from this token (a /sync or socket next_batch); absent: initial sync. */
   since?: string | null;
@@ -96,6 +100,7 @@ export class NovaSyncClient {
   private attempt = 0;
   private stopped = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private urlIndex = 0;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private isReady = false;
   userId: string | null = null;
@@ -251,7 +256,9 @@ export class NovaSyncClient {
 
   private async connect(): Promise<void> {
     const Ctor = this.opts.WebSocket ?? (await defaultWebSocket());
-    const url = this.opts.baseUrl.replace(/^http/, "ws").replace(/\/+$/, "") + WS_PATH;
+    const urls = Array.isArray(this.opts.baseUrl) ? this.opts.baseUrl : [this.opts.baseUrl];
+    const base = urls[this.urlIndex % urls.length]!;
+    const url = base.replace(/^http/, "ws").replace(/\/+$/, "") + WS_PATH;
     const protocols = [SUBPROTOCOL];
     if (this.opts.authVia === "subprotocol")
       protocols.push(TOKEN_SUBPROTOCOL_PREFIX + base64url(this.opts.accessToken));
@@ -276,6 +283,8 @@ export class NovaSyncClient {
       const willReconnect = !this.stopped && !fatal && this.opts.reconnect !== false;
       for (const h of this.closeHandlers) h({ code: ev.code, reason: ev.reason, willReconnect });
       if (willReconnect) {
+        // The server went away or is restarting: try the next replica, if there is one.
+        if (ev.code === 1006 || ev.code === CloseCode.serviceRestart) this.urlIndex++;
         const base = this.opts.minBackoffMs ?? 100;
         const max = this.opts.maxBackoffMs ?? 10_000;
         const delay = Math.min(max, base * 2 ** Math.min(this.attempt++, 10)) * (0.5 + Math.random() / 2);
