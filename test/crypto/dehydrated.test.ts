@@ -15,7 +15,7 @@ describe("dehydrated devices (MSC3814)", () => {
     await s.close();
   });
 
-  function dehydratedBody(a: Account, dev: TestDevice, pickle = "opaque-pickle") {
+  function dehydratedBody(dev: TestDevice, pickle = "opaque-pickle") {
     return {
       device_id: dev.deviceId,
       device_data: { algorithm: "org.matrix.msc3814.v1.olm", device_pickle: pickle, nonce: "n" },
@@ -37,7 +37,7 @@ describe("dehydrated devices (MSC3814)", () => {
     expect([probe.status, probe.body.errcode]).toEqual([404, "M_NOT_FOUND"]);
 
     const dev = new TestDevice(alice.userId, "DEHYDRATED1");
-    const put = await s.call("PUT", DD, { token: alice.accessToken, body: dehydratedBody(alice, dev) });
+    const put = await s.call("PUT", DD, { token: alice.accessToken, body: dehydratedBody(dev) });
     expect(put.status).toBe(200);
     expect(put.body).toEqual({ device_id: "DEHYDRATED1" });
     const got = await s.call("GET", DD, { token: alice.accessToken });
@@ -91,7 +91,7 @@ describe("dehydrated devices (MSC3814)", () => {
     // Replacing drops the old device with its keys and inbox.
     const dev2 = new TestDevice(alice.userId, "DEHYDRATED2");
     expect(
-      (await s.call("PUT", DD, { token: alice.accessToken, body: dehydratedBody(alice, dev2, "p2") })).status,
+      (await s.call("PUT", DD, { token: alice.accessToken, body: dehydratedBody(dev2, "p2") })).status,
     ).toBe(200);
     const after = await queryDevices(bob.accessToken, alice.userId);
     expect(Object.keys(after)).not.toContain("DEHYDRATED1");
@@ -109,7 +109,7 @@ describe("dehydrated devices (MSC3814)", () => {
   it("rejects bad dehydrated devices and stores nothing", async () => {
     const alice = await s.register();
     const dev = new TestDevice(alice.userId, "DEHYD");
-    const body = dehydratedBody(alice, dev);
+    const body = dehydratedBody(dev);
     const forged = { ...body, device_keys: { ...body.device_keys, algorithms: ["tampered"] } };
     const r = await s.call("PUT", DD, { token: alice.accessToken, body: forged });
     expect([r.status, r.body.errcode]).toEqual([400, "M_INVALID_SIGNATURE"]);
@@ -119,7 +119,7 @@ describe("dehydrated devices (MSC3814)", () => {
     });
     expect([noKeys.status, noKeys.body.errcode]).toEqual([400, "M_BAD_JSON"]);
     const clash = new TestDevice(alice.userId, alice.deviceId);
-    const c = await s.call("PUT", DD, { token: alice.accessToken, body: dehydratedBody(alice, clash) });
+    const c = await s.call("PUT", DD, { token: alice.accessToken, body: dehydratedBody(clash) });
     expect([c.status, c.body.errcode]).toEqual([400, "M_INVALID_PARAM"]);
     expect((await s.call("GET", DD, { token: alice.accessToken })).status).toBe(404);
     expect(await queryDevices(alice.accessToken, alice.userId)).toEqual({});
