@@ -7,7 +7,7 @@ import type { PushRuleset } from "./push-rules/types.ts";
 import type { ReceiptsService } from "./receipts.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 import type { TypingService } from "./typing.ts";
-import type { UnreadCounter, UnreadRoomsPort } from "./unread.ts";
+import { renderCounts, type UnreadCounter, type UnreadRoomsPort } from "./unread.ts";
 
 type JoinedRoom = Record<string, unknown> & {
   ephemeral?: { events: unknown[] };
@@ -120,7 +120,11 @@ export class ClientSyncProvider implements SyncStreamProvider {
         if (!joinedSet.has(roomId)) continue;
         ruleset ??= await this.pushRules.ruleset(req.userId);
         const room = response.rooms!.join![roomId]!;
-        room.unread_notifications = await this.unread.count(req.userId, roomId, req.to.stream, ruleset);
+        const counts = await this.unread.count(req.userId, roomId, req.to.stream, ruleset);
+        Object.assign(
+          room,
+          renderCounts(counts, filter.room?.timeline?.unread_thread_notifications === true),
+        );
       }
     }
 

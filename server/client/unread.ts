@@ -29,17 +29,32 @@ export type UnreadRoomsPort = {
 /** Scanned events per computation; the cache makes later syncs incremental. */
 const MAX_SCAN = 1000;
 
-type Cached = { from: number; upTo: number; counts: UnreadCounts };
+/** Counts per thread: "main" for the main timeline, else the thread root's event id. */
+export type ThreadCounts = Map<string, UnreadCounts>;
+
+/** Where the user has read up to: unthreaded receipts cover everything, threaded ones their thread. */
+type ReadState = { from: number; threads: Map<string, number>; signature: string };
+
+type Cached = { signature: string; upTo: number; counts: ThreadCounts };
+
+/** The thread an event belongs to (spec "Threading": rel_type m.thread names the root). */
+export function threadOf(event: Record<string, unknown>): string {
+  const rel = (
+    event.content as { "m.relates_to"?: { rel_type?: unknown; event_id?: unknown } } | undefined
+  )?.["m.relates_to"];
+  return rel?.rel_type === "m.thread" && typeof rel.event_id === "string" ? rel.event_id : "main";
+}
 
 /**
- * `unread_notifications` per joined room: the events after the user's read position (their latest
- * m.read / m.read.private receipt, or their join when they have none) that the user's push rules
- * say notify, and of those the ones that highlight. Computed when a sync needs it, from the
- * previous result when the read position has not moved (only new events are evaluated).
+ * `unread_notifications` per joined room: the events after the user's read position that the
+ * user's push rules say notify, and of those the ones that highlight. The read position is the
+ * latest unthreaded m.read / m.read.private receipt (or the join when there is none); a threaded
+ * receipt also clears its own thread up to its event. Counts are kept per thread so a client that
+ * asked for `unread_thread_notifications` gets them split. Computed when a sync needs it, from the
+ * previous result while the receipts have not moved (only new events are evaluated).
  *
- * Simplifications, stated: the room's current state (member count, power levels, display name)
- * stands for the state at each event, and a threaded receipt counts as a read position for the
- * whole room.
+ * Simplification, stated: the room's current state (member count, power levels, display name)
+ * stands for the state at each event.
  */
 export class UnreadCounter {
   private readonly cache = new Map<string, Cached>();
@@ -49,45 +64,83 @@ export class UnreadCounter {
     private readonly receipts: ReceiptsRepository,
   ) {}
 
-  async count(userId: string, roomId: string, upTo: number, ruleset: PushRuleset): Promise<UnreadCounts> {
-    const from = await this.readPosition(userId, roomId);
+  async count(userId: string, roomId: string, upTo: number, ruleset: PushRuleset): Promise<ThreadCounts> {
+    const read = await this.readState(userId, roomId);
     const key = `${userId}\u0000${roomId}`;
     const cached = this.cache.get(key);
-    let counts: UnreadCounts = { notification_count: 0, highlight_count: 0 };
-    let after = from;
-    if (cached && cached.from === from && cached.upTo <= upTo) {
-      counts = { ...cached.counts };
+    let counts: ThreadCounts = new Map();
+    let after = read.from;
+    if (cached && cached.signature === read.signature && cached.upTo <= upTo) {
+      counts = cloneCounts(cached.counts);
       after = cached.upTo;
     }
     if (after < upTo) {
       const ctx = await this.rooms.context(roomId, userId);
       const events = ctx ? await this.rooms.eventsAfter(roomId, after, upTo, MAX_SCAN) : [];
-      for (const { event, redacted } of events) {
+      for (const { event, redacted, position } of events) {
         if (redacted) continue;
+        const thread = threadOf(event);
+        const threadRead = read.threads.get(thread);
+        if (threadRead !== undefined && position <= threadRead) continue;
         const outcome = evaluatePushRules(ruleset, event, {
           ...ctx!,
           senderPowerLevel: ctx!.powerOf(String(event.sender)),
         });
-        if (outcome.notify) counts.notification_count++;
-        if (outcome.highlight) counts.highlight_count++;
+        if (!outcome.notify) continue;
+        const c = counts.get(thread) ?? { notification_count: 0, highlight_count: 0 };
+        c.notification_count++;
+        if (outcome.highlight) c.highlight_count++;
+        counts.set(thread, c);
       }
       // A capped scan stops at the last event seen, so the next sync continues from there.
       const last = events.length === MAX_SCAN ? events[events.length - 1]!.position : upTo;
-      this.cache.set(key, { from, upTo: last, counts: { ...counts } });
+      if (this.cache.size > 100_000) this.cache.clear();
+      this.cache.set(key, { signature: read.signature, upTo: last, counts: cloneCounts(counts) });
     }
-    if (this.cache.size > 100_000) this.cache.clear();
     return counts;
   }
 
-  private async readPosition(userId: string, roomId: string): Promise<number> {
-    let best: number | null = null;
+  private async readState(userId: string, roomId: string): Promise<ReadState> {
+    let from: number | null = null;
+    const threads = new Map<string, number>();
     for (const r of await this.receipts.readReceipts(roomId, userId)) {
       const p = await this.rooms.eventPosition(roomId, r.event_id);
-      if (p !== null && (best === null || p > best)) best = p;
+      if (p === null) continue;
+      if (r.thread_id === "") {
+        if (from === null || p > from) from = p;
+      } else if (p > (threads.get(r.thread_id) ?? -1)) {
+        threads.set(r.thread_id, p);
+      }
     }
-    if (best !== null) return best;
-    return (await this.rooms.membershipPosition(roomId, userId)) ?? 0;
+    from ??= (await this.rooms.membershipPosition(roomId, userId)) ?? 0;
+    const signature = [from, ...[...threads].sort().map(([t, p]) => `${t}=${p}`)].join("|");
+    return { from, threads, signature };
   }
+}
+
+function cloneCounts(c: ThreadCounts): ThreadCounts {
+  return new Map([...c].map(([k, v]) => [k, { ...v }]));
+}
+
+/** The room total, or the main timeline plus per-thread counts (`unread_thread_notifications`). */
+export function renderCounts(
+  counts: ThreadCounts,
+  splitThreads: boolean,
+): { unread_notifications: UnreadCounts; unread_thread_notifications?: Record<string, UnreadCounts> } {
+  const total: UnreadCounts = { notification_count: 0, highlight_count: 0 };
+  const threads: Record<string, UnreadCounts> = {};
+  for (const [thread, c] of counts) {
+    if (splitThreads && thread !== "main") {
+      threads[thread] = { ...c };
+      continue;
+    }
+    total.notification_count += c.notification_count;
+    total.highlight_count += c.highlight_count;
+  }
+  return {
+    unread_notifications: total,
+    ...(splitThreads && Object.keys(threads).length > 0 ? { unread_thread_notifications: threads } : {}),
+  };
 }
 
 /** The rooms service seen through the port. */

@@ -232,6 +232,34 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(room?.unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
   });
 
+  it("splits unread counts per thread when the filter asks, and threaded receipts clear their thread", async () => {
+    const r3 = (await call(alice, "POST", "/createRoom", { preset: "public_chat" })).body.room_id as string;
+    await call(bob, "POST", `/join/${r3}`, {});
+    const put = async (txn: string, content: Body) =>
+      (await call(alice, "PUT", `/rooms/${r3}/send/m.room.message/${txn}`, content)).body.event_id as string;
+    const root = await put("root", { msgtype: "m.text", body: "root" });
+    const reply = await put("reply", {
+      msgtype: "m.text",
+      body: "in thread",
+      "m.relates_to": { rel_type: "m.thread", event_id: root },
+    });
+    const split = encodeURIComponent(
+      JSON.stringify({ room: { timeline: { unread_thread_notifications: true } } }),
+    );
+    const room = async (query: string) => joined(await sync(bob, query), r3) as Body | undefined;
+    expect((await room(""))?.unread_notifications).toEqual({ notification_count: 2, highlight_count: 0 });
+    let r = await room(`filter=${split}`);
+    expect(r?.unread_notifications).toEqual({ notification_count: 1, highlight_count: 0 });
+    expect(r?.unread_thread_notifications).toEqual({ [root]: { notification_count: 1, highlight_count: 0 } });
+
+    await call(bob, "POST", `/rooms/${r3}/receipt/m.read/${encodeURIComponent(reply)}`, { thread_id: root });
+    r = await room(`filter=${split}`);
+    expect(r?.unread_notifications).toEqual({ notification_count: 1, highlight_count: 0 });
+    expect(r?.unread_thread_notifications).toBeUndefined();
+    await call(bob, "POST", `/rooms/${r3}/receipt/m.read/${encodeURIComponent(reply)}`, {});
+    expect((await room(""))?.unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
+  });
+
   it("searches the user directory among users sharing a room", async () => {
     const r = await call(alice, "POST", "/user_directory/search", { search_term: "bob" });
     expect(r.status).toBe(200);
