@@ -4,7 +4,6 @@ import { TestDevice } from "./olm-keys.ts";
 
 const V3 = "/_matrix/client/v3";
 const DD = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
-type Account = { userId: string; deviceId: string; accessToken: string };
 
 describe("dehydrated devices (MSC3814)", () => {
   let s: TestServer;
