@@ -58,11 +58,15 @@ export type NovaOptions = {
     logger: Logger;
     onClose: (fn: () => Promise<void> | void) => void;
   }) => Promise<IdentityClient>;
+  /** Companion services whose databases open in this process too (`nova serve all`). */
+  companions?: ServiceName[];
 };
 
 export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Promise<Nova> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const services: ServiceName[] = opts.remoteIdentity ? ["messaging"] : ALL_IN_ONE;
+  const services: ServiceName[] = opts.remoteIdentity
+    ? ["messaging"]
+    : [...ALL_IN_ONE, ...(opts.companions ?? [])];
   const databases = await Databases.open(services, { dataDir: config.dataDir, urls: config.databaseUrls });
   const messagingDb = databases.get<unknown>("messaging").db;
   const streams = new StreamPositions(messagingDb);
