@@ -267,8 +267,11 @@ export class CallService {
    * The SFU's offer on the participant's receive transport, carrying every other participant's
    * streams; the client answers with `answer`.
    */
-  async subscribe(caller: Caller, callId: string): Promise<{ sdp: string; streams: StreamInfo[] }> {
+  async subscribe(caller: Caller, callId: string): Promise<{ sdp: string | null; streams: StreamInfo[] }> {
     const { call, p } = this.lookup(caller, callId);
+    // Nothing to receive yet: no receive transport (an SDP without m-sections is no offer at all).
+    if (!p.recv && !call.router.producers().some((x) => x.participantId !== p.key))
+      return { sdp: null, streams: [] };
     if (!p.recv) {
       const t = await call.router.createRecvTransport(p.key, { maxBitrate: p.maxBitrate });
       p.recv = t;

@@ -102,8 +102,11 @@ export class CallClient {
     return (await this.call<{ sdp: string }>("POST", this.path("publish"), { sdp: offerSdp })).sdp;
   }
 
-  /** Asks for the SFU's offer for the receiving peer connection (all other participants' streams). */
-  async subscribe(): Promise<{ sdp: string; streams: StreamInfo[] }> {
+  /**
+   * Asks for the SFU's offer for the receiving peer connection (all other participants' streams);
+   * `sdp` is null while there is nothing to receive.
+   */
+  async subscribe(): Promise<{ sdp: string | null; streams: StreamInfo[] }> {
     return this.call("POST", this.path("subscribe"), {});
   }
 

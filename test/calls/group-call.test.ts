@@ -36,6 +36,7 @@ class NodeParticipant {
   async resubscribe(): Promise<void> {
     this.subscriber ??= new CountingSubscriber();
     const { sdp } = await this.client.subscribe();
+    if (sdp === null) return;
     await this.client.answer(await this.subscriber.answer(sdp));
   }
 
