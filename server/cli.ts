@@ -10,8 +10,10 @@ import type { Kysely } from "kysely";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
+import { isServeTarget, SERVE_TARGETS, serveUntilSignal } from "../companion-services/platform/serve.ts";
 import { loadConfig, type NovaConfig } from "./config.ts";
 import { MatrixError } from "./errors.ts";
+import { createLogger } from "./logger.ts";
 
 type Flags = Record<string, string | true>;
 
@@ -56,6 +58,17 @@ function positiveInt(value: string | true | undefined, name: string): number | u
 }
 
 export const COMMANDS: Record<string, Command> = {
+  // Runs a service until SIGTERM (companion-services/platform/serve.ts; docs/distributed.md).
+  serve: {
+    usage: `serve <${SERVE_TARGETS.join("|")}>`,
+    flags: {},
+    async run(args, _flags, config) {
+      const [target] = args;
+      if (args.length !== 1 || !isServeTarget(target))
+        throw new UsageError(`expected one of: ${SERVE_TARGETS.join(", ")}`);
+      return serveUntilSignal(target, config, createLogger(config.logLevel, `nova-${target}`));
+    },
+  },
   "user create": {
     usage: "user create <localpart> --password <password> [--admin]",
     flags: { password: false, admin: true },

@@ -1,0 +1,214 @@
+import type { Kysely } from "kysely";
+import { createNova } from "../../server/app.ts";
+import type { NovaConfig, ServiceName } from "../../server/config.ts";
+import type { Logger } from "../../server/logger.ts";
+import { graphIdentityConsumer } from "../graph/consumers.ts";
+import type { GraphTables } from "../graph/tables.ts";
+import { startIdentityGrpc } from "../identity/grpc.ts";
+import { GrpcIdentityClient } from "../identity/grpc-client.ts";
+import { RemoteIdentity } from "../identity/remote.ts";
+import { IdentityService } from "../identity/service.ts";
+import type { IdentityTables } from "../identity/tables.ts";
+import { Databases } from "./database.ts";
+import type { EventBus } from "./event-bus.ts";
+import { createEventBus, loadPlatformConfig, type PlatformConfig, startOutbox } from "./runtime.ts";
+
+/** What `nova serve` can run. `homeserver` is the messaging service (the Matrix front). */
+export const SERVE_TARGETS = [
+  "all",
+  "homeserver",
+  "identity",
+  "graph",
+  "content",
+  "media",
+  "feed",
+  "notifications",
+] as const;
+export type ServeTarget = (typeof SERVE_TARGETS)[number];
+
+const COMPANIONS: ServiceName[] = ["graph", "content", "media", "feed", "notifications"];
+
+export type Running = { describe: Record<string, unknown>; close(): Promise<void> };
+
+/**
+ * Runs one service (distributed mode: its own database via <SERVICE>_DATABASE_URL, Kafka via
+ * KAFKA_BROKERS, gRPC between services) or everything in one process (`all`).
+ */
+export async function serve(
+  target: ServeTarget,
+  config: NovaConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Running> {
+  const platform = loadPlatformConfig(env);
+  if (target === "all") return serveAll(config, logger);
+  if (!config.kafkaBrokers?.length)
+    throw new Error(
+      `nova serve ${target} runs one service of a distributed deployment and needs KAFKA_BROKERS; use \`nova serve all\` for one process`,
+    );
+  const bus = createEventBus(config, logger, `nova-${target}-${platform.instanceId}`);
+  if (target === "identity") return serveIdentity(config, logger, bus, platform);
+  if (target === "homeserver") return serveHomeserver(config, logger, bus, platform);
+  return serveCompanion(target, config, logger, bus, platform);
+}
+
+/** Each process of a service has its own embedded database folder when it has no URL. */
+function openOwn(services: ServiceName[], config: NovaConfig, dirName: string): Promise<Databases> {
+  return Databases.open(services, {
+    dataDir: config.dataDir.startsWith("memory://") ? config.dataDir : `${config.dataDir}/${dirName}`,
+    urls: config.databaseUrls,
+  });
+}
+
+async function serveIdentity(
+  config: NovaConfig,
+  logger: Logger,
+  bus: EventBus,
+  platform: PlatformConfig,
+): Promise<Running> {
+  const databases = await openOwn(["identity"], config, "identity");
+  const identity = new IdentityService(
+    databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>,
+    {
+      serverName: config.serverName,
+      accessTokenTtlMs: config.accessTokenTtlMs,
+      loginFailuresPerMinute: config.loginFailuresPerMinute,
+    },
+  );
+  const outbox = await startOutbox(databases.get("identity"), bus, logger, platform);
+  const rpc = await startIdentityGrpc(identity, logger, platform.identityGrpcListen);
+  return {
+    describe: { service: "identity", grpc_port: rpc.port, database: databases.get("identity").kind },
+    async close() {
+      await rpc.close();
+      await outbox.stop();
+      await bus.close();
+      await databases.close();
+    },
+  };
+}
+
+async function serveHomeserver(
+  config: NovaConfig,
+  logger: Logger,
+  bus: EventBus,
+  platform: PlatformConfig,
+): Promise<Running> {
+  const nova = await createNova(config, {
+    logger,
+    bus,
+    remoteIdentity: async ({ hooks, logger: log, onClose }) => {
+      const grpcClient = new GrpcIdentityClient({
+        address: platform.identityGrpcAddress,
+        deadlineMs: platform.rpcDeadlineMs,
+      });
+      const remote = new RemoteIdentity(grpcClient, {
+        cacheTtlMs: platform.tokenCacheMs,
+        onDeviceCreated: (userId, deviceId) => hooks.emit("deviceCreated", { userId, deviceId }),
+        onDeviceRevoked: (userId, deviceId) => hooks.emit("deviceRevoked", { userId, deviceId }),
+      });
+      // Revocations made anywhere reach this process's token cache as device.revoked events.
+      const revocations = remote.subscribeToRevocations(bus, log, platform.instanceId);
+      await revocations.start();
+      onClose(async () => {
+        await revocations.stop();
+        grpcClient.close();
+      });
+      return remote;
+    },
+  });
+  return {
+    describe: { service: "homeserver", port: nova.port, identity: platform.identityGrpcAddress },
+    async close() {
+      await nova.close();
+      await bus.close();
+    },
+  };
+}
+
+/** A companion service: its own database and outbox, and the consumers it has. */
+async function serveCompanion(
+  service: Exclude<ServeTarget, "all" | "homeserver" | "identity">,
+  config: NovaConfig,
+  logger: Logger,
+  bus: EventBus,
+  platform: PlatformConfig,
+): Promise<Running> {
+  const databases = await openOwn([service], config, service);
+  const stop = await startCompanions([service], databases, bus, logger, platform);
+  return {
+    describe: { service, database: databases.get(service).kind },
+    async close() {
+      await stop();
+      await bus.close();
+      await databases.close();
+    },
+  };
+}
+
+async function startCompanions(
+  services: ServiceName[],
+  databases: Databases,
+  bus: EventBus,
+  logger: Logger,
+  platform: PlatformConfig,
+): Promise<() => Promise<void>> {
+  const stops: (() => Promise<void>)[] = [];
+  for (const service of services) {
+    const outbox = await startOutbox(databases.get(service), bus, logger, platform);
+    stops.push(() => outbox.stop());
+    if (service === "graph") {
+      const c = graphIdentityConsumer(databases.get<GraphTables>("graph").db, bus, logger);
+      await c.start();
+      stops.push(() => c.stop());
+    }
+  }
+  return async () => {
+    for (const s of stops.reverse()) await s();
+  };
+}
+
+/** The all-in-one mode: the homeserver with identity in-process and every companion service. */
+async function serveAll(config: NovaConfig, logger: Logger): Promise<Running> {
+  const platform = loadPlatformConfig();
+  const bus = createEventBus(config, logger, "nova-all");
+  // The companions get their schemas in the homeserver's embedded database (one PGlite).
+  const nova = await createNova(config, { logger, bus, companions: COMPANIONS });
+  const stop = await startCompanions(COMPANIONS, nova.ctx.databases, bus, logger, platform);
+  return {
+    describe: { service: "all", port: nova.port, bus: bus.kind },
+    async close() {
+      await stop();
+      await nova.close();
+      await bus.close();
+    },
+  };
+}
+
+export function isServeTarget(s: string | undefined): s is ServeTarget {
+  return (SERVE_TARGETS as readonly string[]).includes(s ?? "");
+}
+
+/**
+ * `nova serve <target>`: starts it, prints one JSON line `{"ready": …}` on stdout, and runs until
+ * SIGTERM/SIGINT; then shuts down in order (stop accepting, drain, close databases).
+ */
+export async function serveUntilSignal(
+  target: ServeTarget,
+  config: NovaConfig,
+  logger: Logger,
+): Promise<unknown> {
+  const running = await serve(target, config, logger);
+  process.stdout.write(`${JSON.stringify({ ready: running.describe })}\n`);
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  logger.info({ signal, target }, "shutting down");
+  const force = setTimeout(() => process.exit(1), 15_000);
+  force.unref();
+  await running.close();
+  // Client libraries may keep sockets half-closed for a while; nothing is left to do.
+  setTimeout(() => process.exit(0), 500).unref();
+  return { stopped: target, signal };
+}
