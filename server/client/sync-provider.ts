@@ -64,7 +64,7 @@ export class ClientSyncProvider implements SyncStreamProvider {
     const roomAccountData = new Map<string, { type: string; content: unknown }[]>();
     const freshRows = fresh.size
       ? (await this.accountData.repo.forRooms(req.userId, [...fresh], req.to.stream)).filter(
-          (r) => r.stream_pos <= fromStream!,
+          (r) => Number(r.stream_pos) <= fromStream!,
         )
       : [];
     for (const r of [...freshRows, ...rows]) {

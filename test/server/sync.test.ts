@@ -178,6 +178,37 @@ describe("/sync and filters", () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it("never skips a write committed by concurrent writers (incremental syncs see all of them)", async () => {
+    const carol = await s.register("carol");
+    const seen = new Set<string>();
+    let token = (await sync(carol)).body.next_batch as string;
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      s.call("PUT", `${V3}/user/${carol.userId}/account_data/org.example.c${i}`, {
+        token: carol.accessToken,
+        body: { i },
+      }),
+    );
+    let done = false;
+    const all = Promise.all(writes).then((rs) => {
+      done = true;
+      return rs;
+    });
+    // Sync in a loop while the writes are in flight, then once more after the last one.
+    for (let round = 0; round < 200; round++) {
+      const finished = done;
+      const r = await sync(carol, `since=${token}&timeout=${finished ? 0 : 200}`);
+      for (const e of (r.body.account_data as { events: { type: string }[] } | undefined)?.events ?? []) {
+        seen.add(e.type);
+      }
+      token = r.body.next_batch as string;
+      if (finished) break;
+    }
+    expect((await all).every((r) => r.status === 200)).toBe(true);
+    expect([...seen].filter((t) => t.startsWith("org.example.c")).sort()).toEqual(
+      Array.from({ length: 40 }, (_, i) => `org.example.c${i}`).sort(),
+    );
+  });
+
   it("applies a stored filter by id, and event_fields", async () => {
     const f = await s.call("POST", `${V3}/user/${alice.userId}/filter`, {
       token: alice.accessToken,
