@@ -108,21 +108,30 @@ export class RoomsRepository {
   /**
    * Inserts events and everything derived from them (current state, membership, relation indexes,
    * redaction) in ONE statement of data-modifying CTEs: one round trip inside the caller's
-   * transaction. With a txn guard, nothing is written when the (user, device, scope, txnId) exists;
-   * returns whether the events were written.
+   * transaction, whether it carries one event or a batch across rooms. An event with a txn guard is
+   * written only if its (user, device, scope, txnId) is new. Returns the ids of the events written.
    */
   async writeEvents(
     trx: Db,
     events: EventWrite[],
-    opts: { txn?: TxnGuard; redaction?: RedactionWrite } = {},
-  ): Promise<boolean> {
+    opts: { txns?: TxnGuard[]; redaction?: RedactionWrite } = {},
+  ): Promise<Set<string>> {
     const ctes: RawBuilder<unknown>[] = [];
-    const guard = opts.txn ? sql` WHERE EXISTS (SELECT 1 FROM t)` : sql``;
-    if (opts.txn) {
-      const t = opts.txn;
+    const txns = opts.txns ?? [];
+    // Rows of a derived table `v` pass when their event is written: with guards, `ok` lists those.
+    let guard = sql``;
+    if (txns.length > 0) {
+      const now = Date.now();
+      const tv = txns.map(
+        (t) =>
+          sql`(${t.userId}::text, ${t.deviceId}::text, ${t.scope}::text, ${t.txnId}::text, ${t.eventId}::text, ${now}::bigint)`,
+      );
       ctes.push(sql`t AS (INSERT INTO room_txns (user_id, device_id, scope, txn_id, event_id, created_at)
-        VALUES (${t.userId}, ${t.deviceId}, ${t.scope}, ${t.txnId}, ${t.eventId}, ${Date.now()})
-        ON CONFLICT DO NOTHING RETURNING 1)`);
+        VALUES ${sql.join(tv)} ON CONFLICT DO NOTHING RETURNING event_id)`);
+      const guarded = new Set(txns.map((t) => t.eventId));
+      const free = events.filter((e) => !guarded.has(e.eventId)).map((e) => e.eventId);
+      ctes.push(sql`ok AS (SELECT event_id FROM t UNION ALL SELECT unnest(${free}::text[]))`);
+      guard = sql` WHERE v.event_id IN (SELECT event_id FROM ok)`;
     }
     const values = events.map(
       (
@@ -133,18 +142,21 @@ export class RoomsRepository {
     );
     ctes.push(sql`m AS (INSERT INTO messages (event_id, room_id, stream_position, depth, type, state_key, sender,
         origin_server_ts, membership, pdu, prev_state, txn_device_id, txn_id)
-      SELECT * FROM (VALUES ${sql.join(values)}) v${guard} RETURNING 1)`);
+      SELECT * FROM (VALUES ${sql.join(values)}) v (event_id, room_id, stream_position, depth, type, state_key,
+        sender, origin_server_ts, membership, pdu, prev_state, txn_device_id, txn_id)${guard} RETURNING event_id)`);
 
-    // Current state: the last event per (type, state_key) of this batch.
+    // Current state: the last event per (room, type, state_key) of this batch.
     const lastState = new Map<string, EventWrite>();
-    for (const e of events) if (e.stateKey !== null) lastState.set(`${e.type}\u0000${e.stateKey}`, e);
+    for (const e of events)
+      if (e.stateKey !== null) lastState.set(`${e.roomId}\u0000${e.type}\u0000${e.stateKey}`, e);
     if (lastState.size > 0) {
       const sv = [...lastState.values()].map(
         (e) =>
-          sql`(${e.roomId}::text, ${e.type}::text, ${e.stateKey}::text, ${e.eventId}::text, ${e.position}::bigint)`,
+          sql`(${e.eventId}::text, ${e.roomId}::text, ${e.type}::text, ${e.stateKey}::text, ${e.position}::bigint)`,
       );
       ctes.push(sql`s AS (INSERT INTO room_state (room_id, type, state_key, event_id, stream_position)
-        SELECT * FROM (VALUES ${sql.join(sv)}) v${guard}
+        SELECT v.room_id, v.type, v.state_key, v.event_id, v.stream_position
+        FROM (VALUES ${sql.join(sv)}) v (event_id, room_id, type, state_key, stream_position)${guard}
         ON CONFLICT (room_id, type, state_key) DO UPDATE
           SET event_id = excluded.event_id, stream_position = excluded.stream_position)`);
       const members = [...lastState.values()].filter(
@@ -153,10 +165,11 @@ export class RoomsRepository {
       if (members.length > 0) {
         const mv = members.map(
           (e) =>
-            sql`(${e.roomId}::text, ${e.stateKey}::text, ${e.membership}::text, ${e.eventId}::text, ${e.position}::bigint, false)`,
+            sql`(${e.eventId}::text, ${e.roomId}::text, ${e.stateKey}::text, ${e.membership}::text, ${e.position}::bigint)`,
         );
         ctes.push(sql`cm AS (INSERT INTO conversation_members (room_id, user_id, membership, event_id, stream_position, forgotten)
-          SELECT * FROM (VALUES ${sql.join(mv)}) v${guard}
+          SELECT v.room_id, v.user_id, v.membership, v.event_id, v.stream_position, false
+          FROM (VALUES ${sql.join(mv)}) v (event_id, room_id, user_id, membership, stream_position)${guard}
           ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
             event_id = excluded.event_id, stream_position = excluded.stream_position, forgotten = false)`);
       }
@@ -168,7 +181,7 @@ export class RoomsRepository {
           sql`(${e.eventId}::text, ${e.roomId}::text, ${e.reaction!.relatesTo}::text, ${e.sender}::text, ${e.reaction!.key}::text, ${e.position}::bigint)`,
       );
       ctes.push(sql`r AS (INSERT INTO message_reactions (event_id, room_id, relates_to, sender, key, stream_position)
-        SELECT * FROM (VALUES ${sql.join(rv)}) v${guard})`);
+        SELECT * FROM (VALUES ${sql.join(rv)}) v (event_id, room_id, relates_to, sender, key, stream_position)${guard})`);
     }
     const edits = events.filter((e) => e.edit);
     if (edits.length > 0) {
@@ -177,7 +190,7 @@ export class RoomsRepository {
           sql`(${e.eventId}::text, ${e.roomId}::text, ${e.edit!.relatesTo}::text, ${e.sender}::text, ${e.position}::bigint)`,
       );
       ctes.push(sql`e AS (INSERT INTO message_edit_history (event_id, room_id, relates_to, sender, stream_position)
-        SELECT * FROM (VALUES ${sql.join(ev)}) v${guard})`);
+        SELECT * FROM (VALUES ${sql.join(ev)}) v (event_id, room_id, relates_to, sender, stream_position)${guard})`);
     }
     const attachments = events.flatMap((e) =>
       [...new Set(e.attachments)].map(
@@ -186,26 +199,24 @@ export class RoomsRepository {
     );
     if (attachments.length > 0) {
       ctes.push(sql`a AS (INSERT INTO message_attachments (event_id, mxc_url, room_id, stream_position)
-        SELECT * FROM (VALUES ${sql.join(attachments)}) v${guard})`);
+        SELECT * FROM (VALUES ${sql.join(attachments)}) v (event_id, mxc_url, room_id, stream_position)${guard})`);
     }
     const red = opts.redaction;
     if (red) {
+      // The redaction applies only if its redaction event is written.
+      const applies =
+        txns.length > 0 ? sql` AND ${red.redactionEventId}::text IN (SELECT event_id FROM ok)` : sql``;
       ctes.push(sql`ru AS (UPDATE messages SET pdu = ${red.redactedPdu}, redacted_because = ${red.redactedBecause}
-        WHERE event_id = ${red.targetId}${opts.txn ? sql` AND EXISTS (SELECT 1 FROM t)` : sql``})`);
-      ctes.push(
-        sql`rr AS (DELETE FROM message_reactions WHERE event_id = ${red.targetId}${opts.txn ? sql` AND EXISTS (SELECT 1 FROM t)` : sql``})`,
-      );
-      ctes.push(
-        sql`re AS (DELETE FROM message_edit_history WHERE event_id = ${red.targetId}${opts.txn ? sql` AND EXISTS (SELECT 1 FROM t)` : sql``})`,
-      );
+        WHERE event_id = ${red.targetId}${applies})`);
+      ctes.push(sql`rr AS (DELETE FROM message_reactions WHERE event_id = ${red.targetId}${applies})`);
+      ctes.push(sql`re AS (DELETE FROM message_edit_history WHERE event_id = ${red.targetId}${applies})`);
       ctes.push(sql`rc AS (INSERT INTO message_recalls (event_id, room_id, redaction_event_id, redacted_by, stream_position)
-        SELECT ${red.targetId}::text, ${red.roomId}::text, ${red.redactionEventId}::text, ${red.sender}::text, ${red.position}::bigint${guard}
+        SELECT ${red.targetId}::text, ${red.roomId}::text, ${red.redactionEventId}::text, ${red.sender}::text,
+          ${red.position}::bigint WHERE true${applies}
         ON CONFLICT (event_id) DO NOTHING)`);
     }
-    const r = await sql<{
-      written: number;
-    }>`WITH ${sql.join(ctes)} SELECT (SELECT count(*) FROM m)::int AS written`.execute(trx);
-    return Number(r.rows[0]?.written ?? 0) > 0;
+    const r = await sql<{ event_id: string }>`WITH ${sql.join(ctes)} SELECT event_id FROM m`.execute(trx);
+    return new Set(r.rows.map((x) => x.event_id));
   }
 
   async txnEventId(userId: string, deviceId: string, scope: string, txnId: string): Promise<string | null> {

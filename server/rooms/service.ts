@@ -15,6 +15,7 @@ import { DEFAULT_ROOM_VERSION, isSupportedRoomVersion, type RoomVersion, rulesFo
 import { type EventRow, type EventWrite, type RedactionWrite, RoomsRepository } from "./rooms.repository.ts";
 import { loadOrCreateSigningKey } from "./signing-key-store.ts";
 import { visibilityFilter } from "./visibility.ts";
+import { WriteBatcher } from "./write-batcher.ts";
 
 /** The spec's limit on a whole PDU (spec "Size limits"). */
 const MAX_PDU_BYTES = 65536;
@@ -48,6 +49,14 @@ type PersistOptions = {
   missing?: () => MatrixError;
 };
 
+type BatchItem = {
+  eventId: string;
+  pdu: Pdu;
+  text: string;
+  prevState: string | null;
+  txn: PersistOptions["txn"];
+};
+
 export type PersistResult = { events: StoredEvent[]; position: number; eventIds: string[] };
 
 /**
@@ -62,12 +71,14 @@ export class RoomsService implements RoomMembership {
   private readonly locks = new KeyedMutex();
   private readonly txnCache = new Map<string, string>();
   private keyPromise: Promise<SigningKey> | null = null;
+  private readonly batcher: WriteBatcher<BatchItem, { written: boolean; position: number }>;
 
   constructor(
     private readonly ctx: NovaContext,
     private readonly db: Kysely<unknown>,
   ) {
     this.repo = new RoomsRepository(db);
+    this.batcher = new WriteBatcher((items) => this.writeBatch(items));
   }
 
   get serverName(): string {
@@ -198,49 +209,61 @@ export class RoomsService implements RoomMembership {
       if (built.length === 0) return { events: [], position: 0, eventIds: [], snap, prevMembers: [] };
 
       const txn = opts.txn;
-      const { result } = await this.ctx.streams.write(this.db, async (trx, first) => {
-        const positions = [
-          first,
-          ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
-        ];
-        if (opts.newRoom) {
-          await this.repo.insertConversation(trx, {
-            room_id: roomId,
-            room_version: opts.newRoom.version,
-            creator: opts.newRoom.creator,
-            created_at: now,
-            is_public: opts.newRoom.isPublic,
+      // A lone event (the common send) joins the group commit; multi-event writes run on their own.
+      const batchable = built.length === 1 && !opts.newRoom && !p.redactTarget && !p.extra;
+      const b0 = built[0]!;
+      const { result } = batchable
+        ? {
+            result: await this.batcher
+              .submit({ eventId: b0.eventId, pdu: b0.pdu, text: b0.text, prevState: b0.prevState, txn })
+              .then((r) => ({ written: r.written, positions: [r.position], redaction: undefined })),
+          }
+        : await this.ctx.streams.write(this.db, async (trx, first) => {
+            const positions = [
+              first,
+              ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
+            ];
+            if (opts.newRoom) {
+              await this.repo.insertConversation(trx, {
+                room_id: roomId,
+                room_version: opts.newRoom.version,
+                creator: opts.newRoom.creator,
+                created_at: now,
+                is_public: opts.newRoom.isPublic,
+              });
+            }
+            const writes: EventWrite[] = built.map((b, i) =>
+              eventWrite(b.eventId, b.pdu, b.text, b.prevState, positions[i]!, txn),
+            );
+            let redaction: RedactionWrite | undefined;
+            if (p.redactTarget) {
+              const target = p.redactTarget;
+              const redactedPdu = redactEvent(
+                JSON.parse(target.pdu) as Record<string, unknown>,
+                snap.version,
+              );
+              const because = toClientEvent(
+                { ...writeAsRow(writes[0]!), redacted_because: null, prev_state: null, txn_id: null },
+                null,
+                now,
+              );
+              redaction = {
+                targetId: target.event_id,
+                roomId,
+                redactedPdu: JSON.stringify(redactedPdu),
+                redactedBecause: JSON.stringify(because),
+                redactionEventId: built[0]!.eventId,
+                sender: built[0]!.pdu.sender,
+                position: positions[0]!,
+              };
+            }
+            if (p.extra) await p.extra(trx);
+            const written = await this.repo.writeEvents(trx, writes, {
+              txns: txn ? [{ ...txn, eventId: b0.eventId }] : [],
+              redaction,
+            });
+            return { written: written.has(b0.eventId), positions, redaction };
           });
-        }
-        const writes: EventWrite[] = built.map((b, i) =>
-          eventWrite(b.eventId, b.pdu, b.text, b.prevState, positions[i]!, txn),
-        );
-        let redaction: RedactionWrite | undefined;
-        if (p.redactTarget) {
-          const target = p.redactTarget;
-          const redactedPdu = redactEvent(JSON.parse(target.pdu) as Record<string, unknown>, snap.version);
-          const because = toClientEvent(
-            { ...writeAsRow(writes[0]!), redacted_because: null, prev_state: null, txn_id: null },
-            null,
-            now,
-          );
-          redaction = {
-            targetId: target.event_id,
-            roomId,
-            redactedPdu: JSON.stringify(redactedPdu),
-            redactedBecause: JSON.stringify(because),
-            redactionEventId: built[0]!.eventId,
-            sender: built[0]!.pdu.sender,
-            position: positions[0]!,
-          };
-        }
-        if (p.extra) await p.extra(trx);
-        const written = await this.repo.writeEvents(trx, writes, {
-          txn: txn ? { ...txn, eventId: built[0]!.eventId } : undefined,
-          redaction,
-        });
-        return { written, positions, redaction };
-      });
       if (!result.written) {
         // Same (device, txnId) already stored by an earlier request: return its event.
         const existing = await this.repo.txnEventId(txn!.userId, txn!.deviceId, txn!.scope, txn!.txnId);
@@ -285,6 +308,20 @@ export class RoomsService implements RoomMembership {
       }
     }
     return { events: outcome.events, position: outcome.position, eventIds: outcome.eventIds };
+  }
+
+  /** One group commit: single events of different rooms, one transaction, one insert statement. */
+  private async writeBatch(items: BatchItem[]): Promise<{ written: boolean; position: number }[]> {
+    const { result } = await this.ctx.streams.write(this.db, async (trx, first) => {
+      const positions = [first, ...(items.length > 1 ? await this.allocateMore(trx, items.length - 1) : [])];
+      const writes = items.map((it, i) =>
+        eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
+      );
+      const txns = items.flatMap((it) => (it.txn ? [{ ...it.txn, eventId: it.eventId }] : []));
+      const written = await this.repo.writeEvents(trx, writes, { txns });
+      return items.map((it, i) => ({ written: written.has(it.eventId), position: positions[i]! }));
+    });
+    return result;
   }
 
   /**
