@@ -64,7 +64,7 @@ export function mountClient(
   mountEphemeralRoutes(ctx, rooms, typing, receipts);
   mountDeviceRoutes(ctx, deps.uia);
   mountPasswordRoutes(ctx, deps.uia);
-  mountProfileRoutes(ctx, rooms);
+  mountProfileRoutes(ctx, rooms, deps.unreadPort ? () => deps.unreadPort!.publicRoomIds() : null);
   mountPresenceRoutes(ctx, presence, rooms);
 
   const unread = deps.unreadPort ? new UnreadCounter(deps.unreadPort, receipts.repo) : null;

@@ -31,7 +31,11 @@ function profileJson(u: User): Record<string, string> {
  * Profiles (spec §"Profiles"). A change is written to identity, then sent as a new m.room.member
  * event in each joined room so room members see it.
  */
-export function mountProfileRoutes(ctx: NovaContext, rooms: ClientRooms): void {
+export function mountProfileRoutes(
+  ctx: NovaContext,
+  rooms: ClientRooms,
+  publicRoomIds: (() => Promise<string[]>) | null,
+): void {
   const { router, identity, logger } = ctx;
   const base = "/_matrix/client/v3/profile/:userId";
 
@@ -95,9 +99,13 @@ export function mountProfileRoutes(ctx: NovaContext, rooms: ClientRooms): void {
     const body = req.json(searchBody);
     const limit = body.limit ?? 10;
     const term = body.search_term.trim().toLowerCase();
-    // Searchable: the caller and everyone sharing a room with them (Synapse's default scope).
-    const candidates = await rooms.usersSharingRoomsWith(req.auth!.userId);
-    const users = await identity.getUsers([...new Set([...candidates, req.auth!.userId])]);
+    // Searchable (Synapse's default scope): the caller, everyone sharing a room with them, and the
+    // members of rooms published in the room directory.
+    const candidates = new Set([req.auth!.userId, ...(await rooms.usersSharingRoomsWith(req.auth!.userId))]);
+    for (const roomId of publicRoomIds ? await publicRoomIds() : []) {
+      for (const u of await rooms.joinedMembers(roomId)) candidates.add(u);
+    }
+    const users = await identity.getUsers([...candidates]);
     const hits = users
       .filter((u) => !u.deactivated)
       .filter(

@@ -6,8 +6,10 @@ import type { ReceiptsRepository } from "./receipts.repository.ts";
 
 export type UnreadCounts = { notification_count: number; highlight_count: number };
 
-/** What counting needs from the rooms area. */
+/** What counting (and the user directory) need from the rooms area beyond RoomMembership. */
 export type UnreadRoomsPort = {
+  /** Rooms published in the room directory: their members are searchable by everyone. */
+  publicRoomIds(): Promise<string[]>;
   /** Stream position of an event in the room, or null. */
   eventPosition(roomId: string, eventId: string): Promise<number | null>;
   /** Stream position of the user's current membership event in the room, or null. */
@@ -146,6 +148,7 @@ export function renderCounts(
 /** The rooms service seen through the port. */
 export function unreadPortOf(rooms: RoomsService): UnreadRoomsPort {
   return {
+    publicRoomIds: () => rooms.repo.publicRoomIds(),
     async eventPosition(roomId, eventId) {
       const row = await rooms.repo.getEvent(eventId);
       return row && row.room_id === roomId ? Number(row.stream_position) : null;
