@@ -140,8 +140,11 @@ export const OWNERSHIP: ServiceOwnership[] = [
       built("megolm_inbound_sessions", "server-side key backup: client-encrypted Megolm session data"),
       built("to_device_messages", "per-device inbox, deleted once the device acknowledges"),
       built("room_key_history", "key backup versions (/room_keys/version)"),
-      planned("call_sessions", "group calls on the SFU", "calls area keeps call state in memory so far"),
-      planned("call_participants", "members of a group call", "calls area keeps call state in memory so far"),
+      built(
+        "call_sessions",
+        "group calls on the SFU: one call in one room until it empties (history, recovery)",
+      ),
+      built("call_participants", "one device's stay in a group call"),
       planned("user_locations", "live location sharing (beacons)", "no beacon support yet"),
       planned(
         "blocks",

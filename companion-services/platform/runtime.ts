@@ -3,9 +3,9 @@ import { z } from "zod";
 import type { NovaConfig } from "../../server/config.ts";
 import type { Logger } from "../../server/logger.ts";
 import type { ServiceDatabase } from "./database.ts";
-import type { EventBus } from "./event-bus.ts";
 import { KafkaEventBus } from "./event-bus/kafka.ts";
 import { MemoryEventBus } from "./event-bus/memory.ts";
+import type { EventBus } from "./event-bus.ts";
 import { OutboxProcessor } from "./outbox/processor.ts";
 
 /**
@@ -22,7 +22,10 @@ const envSchema = z.object({
   /** How long the homeserver trusts a verified access token before asking identity again, ms. */
   NOVA_TOKEN_CACHE_MS: z.coerce.number().int().nonnegative().default(10_000),
   /** Distinguishes processes of one service (per-process consumer groups). */
-  NOVA_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+  NOVA_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .optional(),
   NOVA_OUTBOX_BATCH: z.coerce.number().int().positive().default(500),
   NOVA_OUTBOX_POLL_MS: z.coerce.number().int().positive().default(1_000),
   NOVA_OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
