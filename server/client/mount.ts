@@ -54,6 +54,10 @@ export function mountClient(
     deps.unreadPort ? (roomId, eventId) => deps.unreadPort!.eventPosition(roomId, eventId) : null,
   );
   const presence = new PresenceService(ctx.ephemeral, ctx.notifier, (u) => rooms.joinedRoomIds(u));
+  // Someone who leaves (or is kicked from) a room stops typing there at once.
+  ctx.hooks.on("membershipChanged", (e) => {
+    if (e.membership !== "join") typing.set(e.roomId, e.userId, false, 0);
+  });
   ctx.onClose(() => {
     typing.close();
     presence.close();

@@ -135,6 +135,8 @@ describe("push rules API", () => {
     expect(g.sender).toEqual([]);
     const scope = await s.call("GET", `${P}/global/`, { token: alice.accessToken });
     expect(scope.body.override).toEqual(g.override);
+    const kind = await s.call("GET", `${P}/global/underride/`, { token: alice.accessToken });
+    expect(kind.body).toEqual(g.underride);
     const one = await s.call("GET", `${P}/global/override/.m.rule.master`, { token: alice.accessToken });
     expect(one.body).toMatchObject({ rule_id: ".m.rule.master", enabled: false, default: true });
   });

@@ -70,6 +70,17 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(joined(quiet)?.ephemeral?.events.find((e) => e.type === "m.typing")).toBeUndefined();
   });
 
+  it("stops a member's typing when they leave", async () => {
+    const r4 = (await call(alice, "POST", "/createRoom", { preset: "public_chat" })).body.room_id as string;
+    await call(bob, "POST", `/join/${r4}`, {});
+    await call(bob, "PUT", `/rooms/${r4}/typing/${bob.userId}`, { typing: true, timeout: 60000 });
+    const typers = async () =>
+      joined(await sync(alice), r4)?.ephemeral?.events.find((e) => e.type === "m.typing")?.content.user_ids;
+    expect(await typers()).toEqual([bob.userId]);
+    await call(bob, "POST", `/rooms/${r4}/leave`, {});
+    expect(await typers()).toBeUndefined();
+  });
+
   it("refuses typing for others, outside the room, and with bad bodies", async () => {
     const other = await call(alice, "PUT", `/rooms/${roomId}/typing/${bob.userId}`, { typing: true });
     expect(other.status).toBe(403);

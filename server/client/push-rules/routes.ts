@@ -40,6 +40,12 @@ export function mountPushRuleRoutes(router: Router, pushRules: PushRulesService)
   router.get(`${BASE}/:scope/`, scope);
   router.get(`${BASE}/:scope`, scope);
 
+  // `/pushrules/global/{kind}/` lists one kind (Synapse serves it; clients use the full set).
+  router.get(`${BASE}/:scope/:kind/`, async (req) => {
+    const kind = scopeAndKind(req);
+    return { body: (await pushRules.ruleset(req.auth!.userId))[kind] };
+  });
+
   router.get(`${BASE}/:scope/:kind/:ruleId`, async (req) => {
     const kind = scopeAndKind(req);
     return { body: await pushRules.rule(req.auth!.userId, kind, req.params.ruleId!) };
