@@ -10,6 +10,8 @@ import { type RoomVersion, type RoomVersionRules, rulesFor } from "./room-versio
 export class RoomSnapshot implements StateView {
   readonly rules: RoomVersionRules;
   private powerCache: PowerLevels | null = null;
+  /** Current membership per user, kept beside the state so member lists cost no scan. */
+  private readonly memberships = new Map<string, string>();
 
   constructor(
     readonly roomId: string,
@@ -20,6 +22,13 @@ export class RoomSnapshot implements StateView {
     public lastPosition: number,
   ) {
     this.rules = rulesFor(version);
+    for (const e of state.values()) this.trackMember(e);
+  }
+
+  private trackMember(e: StoredEvent): void {
+    if (e.pdu.type !== "m.room.member" || !e.pdu.state_key) return;
+    const m = e.pdu.content.membership;
+    if (typeof m === "string") this.memberships.set(e.pdu.state_key, m);
   }
 
   get(type: string, stateKey: string): StoredEvent | undefined {
@@ -36,6 +45,7 @@ export class RoomSnapshot implements StateView {
     for (const e of events) {
       if (e.pdu.state_key !== undefined) {
         this.state.set(stateKeyOf(e.pdu.type, e.pdu.state_key), e);
+        this.trackMember(e);
         if (e.pdu.type === "m.room.power_levels" || e.pdu.type === "m.room.create") this.powerCache = null;
       }
       this.lastEventId = e.eventId;
@@ -57,12 +67,13 @@ export class RoomSnapshot implements StateView {
   /** User ids whose current membership is `membership`. */
   members(membership: string): string[] {
     const out: string[] = [];
-    for (const e of this.state.values()) {
-      if (e.pdu.type === "m.room.member" && e.pdu.content.membership === membership && e.pdu.state_key) {
-        out.push(e.pdu.state_key);
-      }
-    }
+    for (const [user, m] of this.memberships) if (m === membership) out.push(user);
     return out;
+  }
+
+  /** Whether the user's current membership is `membership`. */
+  is(userId: string, membership: string): boolean {
+    return this.memberships.get(userId) === membership;
   }
 }
 

@@ -375,13 +375,6 @@ export class RoomsRepository {
     return r.rows.map((x) => ({ ...x, stream_position: Number(x.stream_position) }));
   }
 
-  async usersSharingRooms(userId: string): Promise<string[]> {
-    const r = await sql<{ user_id: string }>`SELECT DISTINCT b.user_id FROM conversation_members a
-      JOIN conversation_members b ON b.room_id = a.room_id AND b.membership = 'join'
-      WHERE a.user_id = ${userId} AND a.membership = 'join'`.execute(this.db);
-    return r.rows.map((x) => x.user_id);
-  }
-
   async setForgotten(trx: Db, roomId: string, userId: string): Promise<void> {
     await sql`UPDATE conversation_members SET forgotten = true
       WHERE room_id = ${roomId} AND user_id = ${userId}`.execute(trx);

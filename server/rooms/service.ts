@@ -20,6 +20,15 @@ import { WriteBatcher } from "./write-batcher.ts";
 /** The spec's limit on a whole PDU (spec "Size limits"). */
 const MAX_PDU_BYTES = 65536;
 const TXN_CACHE_SIZE = 50_000;
+const USER_CACHE_SIZE = 100_000;
+
+export type UserMembership = {
+  room_id: string;
+  membership: string;
+  event_id: string;
+  stream_position: number;
+  forgotten: boolean;
+};
 
 export type SendOptions = { txnId?: string; deviceId?: string };
 
@@ -71,6 +80,10 @@ export class RoomsService implements RoomMembership {
   private readonly locks = new KeyedMutex();
   private readonly txnCache = new Map<string, string>();
   private keyPromise: Promise<SigningKey> | null = null;
+  /** Each user's rooms and membership, loaded on first use and kept current by every write here. */
+  private readonly userRooms = new Map<string, Map<string, UserMembership>>();
+  /** Bumped on each membership change, so a load that raced a write is not cached. */
+  private readonly userVersions = new Map<string, number>();
   private readonly batcher: WriteBatcher<BatchItem, { written: boolean; position: number }>;
 
   constructor(
@@ -275,6 +288,18 @@ export class RoomsService implements RoomMembership {
         position: result.positions[i]!,
       }));
       snap.apply(events);
+      for (const e of events) {
+        if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
+        const m = e.pdu.content.membership;
+        if (typeof m !== "string") continue;
+        this.noteMembership(e.pdu.state_key, {
+          room_id: roomId,
+          membership: m,
+          event_id: e.eventId,
+          stream_position: e.position,
+          forgotten: false,
+        });
+      }
       if (opts.newRoom) this.snapshots.set(roomId, snap);
       if (result.redaction) {
         const content = (JSON.parse(result.redaction.redactedPdu) as Pdu).content;
@@ -720,6 +745,9 @@ export class RoomsService implements RoomMembership {
     const { position } = await this.ctx.streams.write(this.db, async (trx) => {
       await this.repo.setForgotten(trx, roomId, userId);
     });
+    const row = this.userRooms.get(userId)?.get(roomId);
+    this.userVersions.set(userId, (this.userVersions.get(userId) ?? 0) + 1);
+    if (row) row.forgotten = true;
     this.ctx.notifier.notify(position, { userIds: [userId] });
   }
 
@@ -822,16 +850,37 @@ export class RoomsService implements RoomMembership {
     return (row) => f(row);
   }
 
+  // ---------------------------------------------------------------- user memberships
+
+  /** The user's current membership in every room they have one in (cached; see userRooms). */
+  async membershipsOf(userId: string): Promise<UserMembership[]> {
+    const cached = this.userRooms.get(userId);
+    if (cached) return [...cached.values()];
+    const version = this.userVersions.get(userId) ?? 0;
+    const rows = await this.repo.membershipsOf(userId);
+    if ((this.userVersions.get(userId) ?? 0) === version && !this.userRooms.has(userId)) {
+      if (this.userRooms.size >= USER_CACHE_SIZE) {
+        const oldest = this.userRooms.keys().next().value;
+        if (oldest !== undefined) this.userRooms.delete(oldest);
+      }
+      this.userRooms.set(userId, new Map(rows.map((r) => [r.room_id, { ...r }])));
+    }
+    return rows;
+  }
+
+  private noteMembership(userId: string, row: UserMembership): void {
+    this.userVersions.set(userId, (this.userVersions.get(userId) ?? 0) + 1);
+    this.userRooms.get(userId)?.set(row.room_id, row);
+  }
+
   // ---------------------------------------------------------------- RoomMembership
 
   async joinedRoomIds(userId: string): Promise<string[]> {
-    return (await this.repo.membershipsOf(userId))
-      .filter((m) => m.membership === "join")
-      .map((m) => m.room_id);
+    return (await this.membershipsOf(userId)).filter((m) => m.membership === "join").map((m) => m.room_id);
   }
 
   async activeRoomIds(userId: string): Promise<string[]> {
-    return (await this.repo.membershipsOf(userId))
+    return (await this.membershipsOf(userId))
       .filter((m) => m.membership === "join" || m.membership === "invite")
       .map((m) => m.room_id);
   }
@@ -847,8 +896,12 @@ export class RoomsService implements RoomMembership {
   }
 
   async usersSharingRoomsWith(userId: string): Promise<string[]> {
-    const users = await this.repo.usersSharingRooms(userId);
-    return users.includes(userId) ? users : [userId, ...users];
+    const users = new Set<string>([userId]);
+    for (const roomId of await this.joinedRoomIds(userId)) {
+      const snap = await this.snapshot(roomId);
+      if (snap) for (const u of snap.members("join")) users.add(u);
+    }
+    return [...users];
   }
 
   async eventInRoom(roomId: string, eventId: string): Promise<boolean> {

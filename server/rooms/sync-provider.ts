@@ -95,7 +95,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const viewer: Viewer = { userId: req.userId, deviceId: req.deviceId };
 
     // Membership as of `to` (rows changed after `to` are looked up in the history).
-    const current = await repo.membershipsOf(req.userId);
+    const current = await this.rooms.membershipsOf(req.userId);
     const forgotten = new Set(current.filter((m) => m.forgotten).map((m) => m.room_id));
     const atTo = new Map<string, Membership>();
     const stale: string[] = [];

@@ -246,11 +246,22 @@ describe("rooms", () => {
     expect(mine.unsigned?.transaction_id).toBe("same-txn");
     const theirs = bodies.find((e) => e.event_id === fromOther.body.event_id)!;
     expect(theirs.unsigned?.transaction_id).toBeUndefined();
-    // A concurrent retry storm still stores one event.
-    const storm = await Promise.all(
-      Array.from({ length: 8 }, () => send(alice, roomId, { body: "storm" }, "m.room.message", "storm-txn")),
-    );
+    // A concurrent retry storm still stores one event, while other rooms' sends share its commits.
+    const others = [await createRoom(alice), await createRoom(alice)];
+    const [storm, side] = await Promise.all([
+      Promise.all(
+        Array.from({ length: 8 }, () =>
+          send(alice, roomId, { body: "storm" }, "m.room.message", "storm-txn"),
+        ),
+      ),
+      Promise.all(Array.from({ length: 10 }, (_, i) => send(alice, others[i % 2]!, { body: `side ${i}` }))),
+    ]);
     expect(new Set(storm.map((r) => r.body.event_id)).size).toBe(1);
+    expect(side.every((r) => r.status === 200)).toBe(true);
+    for (const other of others) {
+      const got = await messages(alice, other, "dir=b&limit=50");
+      expect(got.body.chunk.filter((e) => String(e.content.body).startsWith("side"))).toHaveLength(5);
+    }
     const after = await messages(alice, roomId, "dir=b&limit=50");
     expect(after.body.chunk.filter((e) => e.content.body === "storm")).toHaveLength(1);
   });
