@@ -25,6 +25,8 @@ const SYNC_ONLINE_TIMEOUT_MS = 5 * 60_000;
  */
 export class PresenceService {
   private readonly entries = new Map<string, Entry>();
+  /** Serial of the latest change of anyone. */
+  private lastChange = 0;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -52,6 +54,7 @@ export class PresenceService {
       changedAt: this.clock.next(),
       lastSync: e?.lastSync ?? 0,
     };
+    this.lastChange = next.changedAt;
     this.entries.set(userId, next);
     await this.announce(userId);
   }
@@ -67,14 +70,24 @@ export class PresenceService {
     }
     // "offline" on sync means "do not mark me online": it never turns an online user offline.
     if (presence === "offline") return;
+    const changedAt = this.clock.next();
+    this.lastChange = changedAt;
     this.entries.set(userId, {
       presence,
       statusMsg: e?.statusMsg ?? null,
       lastActive: presence === "online" ? now : (e?.lastActive ?? now),
-      changedAt: this.clock.next(),
+      changedAt,
       lastSync: now,
     });
     await this.announce(userId);
+  }
+
+  /** Whether any user's presence changed in (since, to]: lets a sync skip looking up room peers. */
+  changedIn(since: number | null, to: number): boolean {
+    if (since !== null && this.lastChange <= since) return false;
+    for (const e of this.entries.values())
+      if (e.changedAt <= to && (since === null || e.changedAt > since)) return true;
+    return false;
   }
 
   /** m.presence events of `users` changed in (since, to] (all known ones when since is null). */
@@ -113,6 +126,7 @@ export class PresenceService {
       if (e.presence !== "offline" && e.lastSync > 0 && e.lastSync < cutoff) {
         e.presence = "offline";
         e.changedAt = this.clock.next();
+        this.lastChange = e.changedAt;
         await this.announce(userId);
       }
     }

@@ -129,6 +129,7 @@ export class ClientSyncProvider implements SyncStreamProvider {
     }
 
     // Presence of users sharing a room (and the user's own).
+    if (!this.presence.changedIn(fromTyping, req.to.typing)) return;
     const sharing = await this.rooms.usersSharingRoomsWith(req.userId);
     const presence = filterEvents(
       filter.presence,
