@@ -415,6 +415,8 @@ export class CallService {
     if (call.participants.get(p.key) !== p) return;
     call.participants.delete(p.key);
     if (notifySelf) p.push({ type: "removed", reason });
+    // An open poll of the removed participant returns now rather than at its timeout.
+    for (const w of [...p.waiters]) w();
     await Promise.all([p.send?.close(), p.recv?.close()]);
     const at = Date.now();
     await this.o.repo.removeParticipant({
