@@ -10,7 +10,11 @@ const shared = {
  * suites run a second time on the embedded PGlite, the default `npm start` uses. Without it,
  * everything runs once on PGlite and the tests needing real backends skip with their reason.
  */
-const pgliteAgain = ["test/server/**/*.test.ts", "test/crypto/**/*.test.ts", "test/e2e/matrix-js-sdk.test.ts"];
+const pgliteAgain = [
+  "test/server/**/*.test.ts",
+  "test/crypto/**/*.test.ts",
+  "test/e2e/matrix-js-sdk.test.ts",
+];
 
 export default defineConfig({
   test: {

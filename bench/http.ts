@@ -4,10 +4,11 @@
  * server answering the same bytes (the HTTP ceiling) and raw INSERTs on the same database (the
  * storage ceiling). Usage: `tsx bench/http.ts [--seconds 10] [--connections 50]`.
  */
+
+import uWS from "uWebSockets.js";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import pg from "pg";
-import uWS from "uWebSockets.js";
 import { freshDatabase, startServerProcess } from "../test/helpers/process.ts";
 import { writeReportSection } from "./report.ts";
 
@@ -37,7 +38,9 @@ async function bareUws(body: string): Promise<{ url: string; close(): void }> {
     });
   });
   const port = await new Promise<number>((resolve, reject) =>
-    app.listen("127.0.0.1", 0, (s) => (s ? resolve(uWS.us_socket_local_port(s)) : reject(new Error("listen")))),
+    app.listen("127.0.0.1", 0, (s) =>
+      s ? resolve(uWS.us_socket_local_port(s)) : reject(new Error("listen")),
+    ),
   );
   return { url: `http://127.0.0.1:${port}`, close: () => (app as unknown as { close(): void }).close() };
 }
@@ -45,11 +48,17 @@ async function bareUws(body: string): Promise<{ url: string; close(): void }> {
 async function main() {
   const db = await freshDatabase();
   const backend = db ? "PostgreSQL" : "embedded PGlite";
-  const server = await startServerProcess(db ? { DATABASE_URL: db.url, NOVA_LOG_LEVEL: "warn" } : { NOVA_LOG_LEVEL: "warn" });
+  const server = await startServerProcess(
+    db ? { DATABASE_URL: db.url, NOVA_LOG_LEVEL: "warn" } : { NOVA_LOG_LEVEL: "warn" },
+  );
   try {
     const reg = await fetch(`${server.baseUrl}/_matrix/client/v3/register`, {
       method: "POST",
-      body: JSON.stringify({ username: "bench", password: "bench password", auth: { type: "m.login.dummy" } }),
+      body: JSON.stringify({
+        username: "bench",
+        password: "bench password",
+        auth: { type: "m.login.dummy" },
+      }),
     }).then((r) => r.json() as Promise<{ access_token: string }>);
     const auth = { Authorization: `Bearer ${reg.access_token}`, "Content-Type": "application/json" };
     const room = await fetch(`${server.baseUrl}/_matrix/client/v3/createRoom`, {
@@ -99,7 +108,10 @@ async function main() {
       await Promise.all(
         Array.from({ length: 10 }, async () => {
           while (Date.now() < until) {
-            await pool.query("INSERT INTO bench_ceiling (room, body) VALUES ($1, $2)", [room.room_id, { body: "benchmark message" }]);
+            await pool.query("INSERT INTO bench_ceiling (room, body) VALUES ($1, $2)", [
+              room.room_id,
+              { body: "benchmark message" },
+            ]);
             n++;
           }
         }),
