@@ -39,7 +39,12 @@ export class ClientSyncProvider implements SyncStreamProvider {
     const initial = req.since === null || req.fullState;
     const fromStream = initial ? null : req.since!.stream;
     const fromTyping = initial ? null : req.since!.typing;
-    const joined = (await this.rooms.joinedRoomIds(req.userId)).filter((r) => roomAllowed(filter, r));
+    // Independent reads go out together (a PostgreSQL pool runs them in parallel).
+    const [joinedAll, rows] = await Promise.all([
+      this.rooms.joinedRoomIds(req.userId),
+      this.accountData.changed(req.userId, fromStream, req.to.stream),
+    ]);
+    const joined = joinedAll.filter((r) => roomAllowed(filter, r));
     const joinedSet = new Set(joined);
     // Rooms joined inside this window get everything (receipts, room account data, typing), as on
     // an initial sync: the client has nothing for them yet.
@@ -53,7 +58,6 @@ export class ClientSyncProvider implements SyncStreamProvider {
     }
 
     // Account data.
-    const rows = await this.accountData.changed(req.userId, fromStream, req.to.stream);
     const global = rows.filter((r) => r.room_id === "").map((r) => ({ type: r.type, content: r.content }));
     if (initial && !global.some((e) => e.type === "m.push_rules")) {
       const content = await this.accountData.get(req.userId, null, "m.push_rules");
