@@ -87,6 +87,15 @@ describe("account data", () => {
     });
     expect(notJson.status).toBe(400);
     expect(notJson.body.errcode).toBe("M_NOT_JSON");
+    const tooLarge = await s.call("PUT", `${base}/account_data/x.y`, {
+      token: alice.accessToken,
+      body: { blob: "x".repeat(2 * 1024 * 1024) },
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body.errcode).toBe("M_TOO_LARGE");
+    const badToken = await s.call("PUT", `${base}/account_data/x.y`, { token: "nova_at_bogus", body: {} });
+    expect(badToken.status).toBe(401);
+    expect(badToken.body.errcode).toBe("M_UNKNOWN_TOKEN");
     // Nothing was written by the failed requests.
     expect((await s.call("GET", `${base}/account_data/x.y`, { token: alice.accessToken })).status).toBe(404);
   });
