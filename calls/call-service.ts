@@ -3,6 +3,7 @@ import { forbidden, invalidParam, MatrixError, notFound } from "../server/errors
 import type { Logger } from "../server/logger.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
 import type { CallsRepository } from "./calls.repository.ts";
+import type { CallStats } from "./metrics.ts";
 import {
   type IceCandidate,
   type MediaKind,
@@ -388,6 +389,17 @@ export class CallService {
       participants: [...call.participants.values()].map((p) => p.info()),
       forwarded: call.router.forwardedPackets(),
     };
+  }
+
+  /** Totals over the running calls (for /metrics). */
+  stats(): CallStats {
+    let participants = 0;
+    let forwardedPackets = 0;
+    for (const call of this.byId.values()) {
+      participants += call.participants.size;
+      forwardedPackets += call.router.forwardedPackets();
+    }
+    return { calls: this.byId.size, participants, forwardedPackets };
   }
 
   /** A call's recorded session and participants (history), or undefined. */

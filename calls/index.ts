@@ -3,6 +3,7 @@ import type { NovaContext } from "../server/context.ts";
 import { type CallRooms, CallService } from "./call-service.ts";
 import { CallsRepository, type CallTables } from "./calls.repository.ts";
 import { mountCallRoutes } from "./calls.routes.ts";
+import { reportCallMetrics } from "./metrics.ts";
 import { WeriftSfu } from "./sfu/werift.ts";
 import type { Sfu, SfuOptions } from "./sfu.ts";
 import { mountTurnRoutes } from "./turn.routes.ts";
@@ -37,6 +38,10 @@ export async function mountCalls(ctx: NovaContext, deps: { rooms: CallRooms }): 
   await calls.recover();
   mountCallRoutes(ctx, calls);
   ctx.hooks.on("membershipChanged", (e) => calls.onMembershipChanged(e.roomId, e.userId, e.membership));
-  ctx.onClose(() => calls.close());
+  const unreport = reportCallMetrics(() => calls.stats());
+  ctx.onClose(async () => {
+    unreport();
+    await calls.close();
+  });
   return calls;
 }

@@ -135,6 +135,12 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
     // Bob's ceiling (300 kbit/s) is what Alice's publisher is told (REMB).
     await waitFor(() => a.publisher!.rembs.some((x) => x <= 300_000n), 5000, "REMB at bob's ceiling");
 
+    // /metrics reports the running call.
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^nova_calls_active 1$/m);
+    expect(metrics).toMatch(/^nova_call_participants 2$/m);
+    expect(Number(/^nova_sfu_forwarded_packets (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(40);
+
     // Malformed input is the client's error; the call goes on.
     const badSdp = await server.call(
       "POST",
