@@ -2,7 +2,6 @@ import "fake-indexeddb/auto";
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { ClientEvent, createClient, type MatrixClient, Preset, SyncState } from "matrix-js-sdk";
-import { LoggerLevel, Tracing } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +9,9 @@ import { freshDatabase, type ServerProcess, startServerProcess } from "../helper
 
 // matrix-js-sdk logs through loglevel, whose setLevel its typings do not expose.
 (logger as unknown as { setLevel(level: string): void }).setLevel("error");
+// initRustCrypto turns the Rust SDK's tracing on at debug level, written with console.debug/info.
+console.debug = () => {};
+console.info = () => {};
 
 const PASSWORD = "e2e password";
 /** Every plaintext of this conversation: none may reach the server's storage or logs. */
@@ -78,8 +80,6 @@ async function cryptoClient(baseUrl: string, s: Session): Promise<MatrixClient> 
     deviceId: s.deviceId,
   });
   await client.initRustCrypto({ useIndexedDB: false });
-  // initRustCrypto turns the Rust SDK's tracing on at debug level; warnings are enough here.
-  new Tracing(LoggerLevel.Warn).turnOn();
   const prepared = new Promise<void>((resolve, reject) => {
     client.on(ClientEvent.Sync, (state: SyncState) => {
       if (state === SyncState.Prepared) resolve();
