@@ -10,6 +10,8 @@ import { type RoomVersion, type RoomVersionRules, rulesFor } from "./room-versio
 export class RoomSnapshot implements StateView {
   readonly rules: RoomVersionRules;
   private powerCache: PowerLevels | null = null;
+  /** Writes to this room started and not yet applied here: lastPosition may lag the stream. */
+  inFlight = 0;
   /** Current membership per user, kept beside the state so member lists cost no scan. */
   private readonly memberships = new Map<string, string>();
 

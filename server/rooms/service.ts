@@ -84,6 +84,8 @@ export class RoomsService implements RoomMembership {
   private readonly userRooms = new Map<string, Map<string, UserMembership>>();
   /** Bumped on each membership change, so a load that raced a write is not cached. */
   private readonly userVersions = new Map<string, number>();
+  /** Users with a membership write in flight: their cached memberships may lag the stream. */
+  private readonly pendingUsers = new Map<string, number>();
   private readonly batcher: WriteBatcher<BatchItem, { written: boolean; position: number }>;
 
   constructor(
@@ -221,97 +223,113 @@ export class RoomsService implements RoomMembership {
       }
       if (built.length === 0) return { events: [], position: 0, eventIds: [], snap, prevMembers: [] };
 
-      const txn = opts.txn;
-      // A lone event (the common send) joins the group commit; multi-event writes run on their own.
-      const batchable = built.length === 1 && !opts.newRoom && !p.redactTarget && !p.extra;
-      const b0 = built[0]!;
-      const { result } = batchable
-        ? {
-            result: await this.batcher
-              .submit({ eventId: b0.eventId, pdu: b0.pdu, text: b0.text, prevState: b0.prevState, txn })
-              .then((r) => ({ written: r.written, positions: [r.position], redaction: undefined })),
-          }
-        : await this.ctx.streams.write(this.db, async (trx, first) => {
-            const positions = [
-              first,
-              ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
-            ];
-            if (opts.newRoom) {
-              await this.repo.insertConversation(trx, {
-                room_id: roomId,
-                room_version: opts.newRoom.version,
-                creator: opts.newRoom.creator,
-                created_at: now,
-                is_public: opts.newRoom.isPublic,
+      // Until this write's effects are in the caches, readers must not trust them for this room or
+      // for the members it changes: their position may already be visible (see inFlight, pendingUsers).
+      const targets = built.flatMap((b) =>
+        b.pdu.type === "m.room.member" && b.pdu.state_key !== undefined ? [b.pdu.state_key] : [],
+      );
+      snap.inFlight++;
+      for (const u of targets) this.pendingUsers.set(u, (this.pendingUsers.get(u) ?? 0) + 1);
+      try {
+        const txn = opts.txn;
+        // A lone event (the common send) joins the group commit; multi-event writes run on their own.
+        const batchable = built.length === 1 && !opts.newRoom && !p.redactTarget && !p.extra;
+        const b0 = built[0]!;
+        const { result } = batchable
+          ? {
+              result: await this.batcher
+                .submit({ eventId: b0.eventId, pdu: b0.pdu, text: b0.text, prevState: b0.prevState, txn })
+                .then((r) => ({ written: r.written, positions: [r.position], redaction: undefined })),
+            }
+          : await this.ctx.streams.write(this.db, async (trx, first) => {
+              const positions = [
+                first,
+                ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
+              ];
+              if (opts.newRoom) {
+                await this.repo.insertConversation(trx, {
+                  room_id: roomId,
+                  room_version: opts.newRoom.version,
+                  creator: opts.newRoom.creator,
+                  created_at: now,
+                  is_public: opts.newRoom.isPublic,
+                });
+              }
+              const writes: EventWrite[] = built.map((b, i) =>
+                eventWrite(b.eventId, b.pdu, b.text, b.prevState, positions[i]!, txn),
+              );
+              let redaction: RedactionWrite | undefined;
+              if (p.redactTarget) {
+                const target = p.redactTarget;
+                const redactedPdu = redactEvent(
+                  JSON.parse(target.pdu) as Record<string, unknown>,
+                  snap.version,
+                );
+                const because = toClientEvent(
+                  { ...writeAsRow(writes[0]!), redacted_because: null, prev_state: null, txn_id: null },
+                  null,
+                  now,
+                );
+                redaction = {
+                  targetId: target.event_id,
+                  roomId,
+                  redactedPdu: JSON.stringify(redactedPdu),
+                  redactedBecause: JSON.stringify(because),
+                  redactionEventId: built[0]!.eventId,
+                  sender: built[0]!.pdu.sender,
+                  position: positions[0]!,
+                };
+              }
+              if (p.extra) await p.extra(trx);
+              const written = await this.repo.writeEvents(trx, writes, {
+                txns: txn ? [{ ...txn, eventId: b0.eventId }] : [],
+                redaction,
               });
-            }
-            const writes: EventWrite[] = built.map((b, i) =>
-              eventWrite(b.eventId, b.pdu, b.text, b.prevState, positions[i]!, txn),
-            );
-            let redaction: RedactionWrite | undefined;
-            if (p.redactTarget) {
-              const target = p.redactTarget;
-              const redactedPdu = redactEvent(
-                JSON.parse(target.pdu) as Record<string, unknown>,
-                snap.version,
-              );
-              const because = toClientEvent(
-                { ...writeAsRow(writes[0]!), redacted_because: null, prev_state: null, txn_id: null },
-                null,
-                now,
-              );
-              redaction = {
-                targetId: target.event_id,
-                roomId,
-                redactedPdu: JSON.stringify(redactedPdu),
-                redactedBecause: JSON.stringify(because),
-                redactionEventId: built[0]!.eventId,
-                sender: built[0]!.pdu.sender,
-                position: positions[0]!,
-              };
-            }
-            if (p.extra) await p.extra(trx);
-            const written = await this.repo.writeEvents(trx, writes, {
-              txns: txn ? [{ ...txn, eventId: b0.eventId }] : [],
-              redaction,
+              return { written: written.has(b0.eventId), positions, redaction };
             });
-            return { written: written.has(b0.eventId), positions, redaction };
+        if (!result.written) {
+          // Same (device, txnId) already stored by an earlier request: return its event.
+          const existing = await this.repo.txnEventId(txn!.userId, txn!.deviceId, txn!.scope, txn!.txnId);
+          return { events: [], position: 0, eventIds: existing ? [existing] : [], snap, prevMembers: [] };
+        }
+        const events = built.map((b, i) => ({
+          eventId: b.eventId,
+          pdu: b.pdu,
+          position: result.positions[i]!,
+        }));
+        snap.apply(events);
+        for (const e of events) {
+          if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
+          const m = e.pdu.content.membership;
+          if (typeof m !== "string") continue;
+          this.noteMembership(e.pdu.state_key, {
+            room_id: roomId,
+            membership: m,
+            event_id: e.eventId,
+            stream_position: e.position,
+            forgotten: false,
           });
-      if (!result.written) {
-        // Same (device, txnId) already stored by an earlier request: return its event.
-        const existing = await this.repo.txnEventId(txn!.userId, txn!.deviceId, txn!.scope, txn!.txnId);
-        return { events: [], position: 0, eventIds: existing ? [existing] : [], snap, prevMembers: [] };
+        }
+        if (opts.newRoom) this.snapshots.set(roomId, snap);
+        if (result.redaction) {
+          const content = (JSON.parse(result.redaction.redactedPdu) as Pdu).content;
+          snap.redacted(result.redaction.targetId, content);
+        }
+        return {
+          events,
+          position: result.positions[result.positions.length - 1]!,
+          eventIds: events.map((e) => e.eventId),
+          snap,
+          prevMembers: built.map((b) => b.prevMembership),
+        };
+      } finally {
+        snap.inFlight--;
+        for (const u of targets) {
+          const n = (this.pendingUsers.get(u) ?? 1) - 1;
+          if (n <= 0) this.pendingUsers.delete(u);
+          else this.pendingUsers.set(u, n);
+        }
       }
-      const events = built.map((b, i) => ({
-        eventId: b.eventId,
-        pdu: b.pdu,
-        position: result.positions[i]!,
-      }));
-      snap.apply(events);
-      for (const e of events) {
-        if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
-        const m = e.pdu.content.membership;
-        if (typeof m !== "string") continue;
-        this.noteMembership(e.pdu.state_key, {
-          room_id: roomId,
-          membership: m,
-          event_id: e.eventId,
-          stream_position: e.position,
-          forgotten: false,
-        });
-      }
-      if (opts.newRoom) this.snapshots.set(roomId, snap);
-      if (result.redaction) {
-        const content = (JSON.parse(result.redaction.redactedPdu) as Pdu).content;
-        snap.redacted(result.redaction.targetId, content);
-      }
-      return {
-        events,
-        position: result.positions[result.positions.length - 1]!,
-        eventIds: events.map((e) => e.eventId),
-        snap,
-        prevMembers: built.map((b) => b.prevMembership),
-      };
     });
 
     if (outcome.events.length > 0) {
@@ -852,8 +870,13 @@ export class RoomsService implements RoomMembership {
 
   // ---------------------------------------------------------------- user memberships
 
-  /** The user's current membership in every room they have one in (cached; see userRooms). */
-  async membershipsOf(userId: string): Promise<UserMembership[]> {
+  /**
+   * The user's current membership in every room they have one in (cached; see userRooms). With
+   * `consistent`, a reader that fixed its window before calling gets every membership committed
+   * in it: while a membership write for the user is in flight the database answers instead.
+   */
+  async membershipsOf(userId: string, opts: { consistent?: boolean } = {}): Promise<UserMembership[]> {
+    if (opts.consistent && this.pendingUsers.has(userId)) return this.repo.membershipsOf(userId);
     const cached = this.userRooms.get(userId);
     if (cached) return [...cached.values()];
     const version = this.userVersions.get(userId) ?? 0;

@@ -95,7 +95,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const viewer: Viewer = { userId: req.userId, deviceId: req.deviceId };
 
     // Membership as of `to` (rows changed after `to` are looked up in the history).
-    const current = await this.rooms.membershipsOf(req.userId);
+    const current = await this.rooms.membershipsOf(req.userId, { consistent: true });
     const forgotten = new Set(current.filter((m) => m.forgotten).map((m) => m.room_id));
     const atTo = new Map<string, Membership>();
     const stale: string[] = [];
@@ -132,7 +132,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         for (const id of changed) if (before.get(id)?.membership !== "join") newlyJoined.add(id);
       }
       if (!req.fullState) {
-        const active = await repo.roomsWithEvents(
+        const active = await this.roomsWithEvents(
           joined.map((m) => m.room_id),
           since,
           to,
@@ -208,6 +208,20 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         Object.assign(roomEntry(leaveSection, m.room_id), section);
       }
     }
+  }
+
+  /**
+   * Rooms with events in (since, to]. A room whose snapshot shows nothing after `since` and no
+   * write in flight has none (a write's position becomes visible only while it is in flight or
+   * after the snapshot took it), so only the others are asked of the database.
+   */
+  private async roomsWithEvents(roomIds: string[], since: number, to: number): Promise<Set<string>> {
+    const unsure: string[] = [];
+    for (const id of roomIds) {
+      const snap = await this.rooms.snapshot(id);
+      if (!snap || snap.inFlight > 0 || snap.lastPosition > since) unsure.push(id);
+    }
+    return this.rooms.repo.roomsWithEvents(unsure, since, to);
   }
 
   /** Newest events per room in (since, upto], one more than the limit to detect `limited`. */

@@ -44,6 +44,8 @@ describe("rooms under concurrent writers", () => {
     let limited = false;
     let done = false;
     let reads = 0;
+    const invitesSeen = new Set<string>();
+    const invitedTo: string[] = [];
     const readOnce = async () => {
       const to = engine.currentToken();
       const res = await engine.compute({
@@ -55,6 +57,7 @@ describe("rooms under concurrent writers", () => {
         filter,
       });
       reads++;
+      for (const id of Object.keys(res.rooms?.invite ?? {})) invitesSeen.add(id);
       for (const room of Object.values(res.rooms?.join ?? {})) {
         const tl = room.timeline as { events: { event_id: string }[]; limited: boolean };
         if (tl.limited) limited = true;
@@ -91,9 +94,10 @@ describe("rooms under concurrent writers", () => {
         const u = users[1 + (i % 3)]!;
         const c = await s.call("POST", `${V3}/createRoom`, {
           token: u.accessToken,
-          body: { name: `side ${i}`, topic: "t", preset: "public_chat" },
+          body: { name: `side ${i}`, topic: "t", preset: "public_chat", invite: [reader.userId] },
         });
         expect(c.status).toBe(200);
+        invitedTo.push(c.body.room_id as string);
       }
     };
     await Promise.all([...Array.from({ length: 24 }, worker), creator(), creator()]);
@@ -105,5 +109,8 @@ describe("rooms under concurrent writers", () => {
     expect(sent).toHaveLength(total);
     const missing = sent.filter((id) => !seen.has(id));
     expect(missing).toEqual([]);
+    // Membership changes (invites in multi-event room creations) are never skipped either.
+    expect(invitedTo).toHaveLength(16);
+    expect(invitedTo.filter((id) => !invitesSeen.has(id))).toEqual([]);
   });
 });
