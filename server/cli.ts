@@ -149,6 +149,10 @@ function usage(): string {
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv.length === 1 && ["help", "--help", "-h"].includes(argv[0]!)) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
   try {
     const { command, args, flags } = parseArgs(argv);
     const result = await command.run(args, flags, loadConfig(env));

@@ -70,6 +70,8 @@ describe("admin CLI against the server's data", () => {
   it("rejects bad usage without touching the database", async () => {
     const none = await nova([], env);
     expect(none.code).toBe(2);
+    const help = await nova(["--help"], env);
+    expect(help.code).toBe(0);
     const unknown = await nova(["user", "frobnicate"], env);
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain("unknown command");
