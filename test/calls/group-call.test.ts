@@ -64,8 +64,8 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
   beforeAll(async () => {
     server = await startTestServer({
       NOVA_SFU_ICE_ADDRESS: "127.0.0.1",
-      NOVA_CALL_GRACE_MS: "1500",
-      NOVA_CALL_ICE_TIMEOUT_MS: "3000",
+      NOVA_CALL_GRACE_MS: "2500",
+      NOVA_CALL_ICE_TIMEOUT_MS: "6000",
       NOVA_SFU_MAX_BITRATE: "800000",
     });
     [alice, bob, carol, mallory] = [
@@ -197,7 +197,7 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
     parts.push(c);
     await c.client.join(roomId);
     c.startEvents();
-    await waitFor(() => c.saw("removed"), 8000, "carol removed");
+    await waitFor(() => c.saw("removed"), 15_000, "carol removed");
     expect(c.events.find((e) => e.type === "removed")).toMatchObject({ reason: "ice_timeout" });
     await waitFor(
       () => a.saw("participant_left", (e) => e.type === "participant_left" && e.user_id === carol.userId),
@@ -209,7 +209,7 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
     b.client.stop();
     await waitFor(
       () => a.saw("participant_left", (e) => e.type === "participant_left" && e.user_id === bob.userId),
-      8000,
+      12_000,
       "bob removed after grace",
     );
     expect(a.events.find((e) => e.type === "participant_left" && e.user_id === bob.userId)).toMatchObject({

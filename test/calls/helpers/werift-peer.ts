@@ -98,7 +98,11 @@ export class SyntheticPublisher {
     );
   }
 
+  /** Packets written so far, per kind. */
+  readonly sent = { video: 0, audio: 0 };
+
   private write(kind: "video" | "audio", payload: Buffer, payloadType: number, tsStep: number): void {
+    this.sent[kind]++;
     this.seq[kind] = (this.seq[kind] + 1) & 0xffff;
     this.ts[kind] = (this.ts[kind] + tsStep) >>> 0;
     const header = new RtpHeader({
