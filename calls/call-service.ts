@@ -41,7 +41,7 @@ export type CallServiceOptions = {
   logger: Logger;
   /** A participant with no events request open for this long is removed (its socket dropped). */
   graceMs: number;
-  /** A participant none of whose transports connected within this is removed. */
+  /** A participant none of whose transports connected within this (from the first one made) is removed. */
   iceTimeoutMs: number;
   /** Default per-subscriber video ceiling, bit/s. */
   maxVideoBitrate: number;
@@ -77,8 +77,9 @@ class Participant {
   polling = 0;
   lastSeen = Date.now();
   connectedOnce = false;
+  /** When its first transport was made: the ICE timeout runs from then (a listener with nothing to receive yet has none). */
+  transportSince: number | null = null;
   readonly muted = { audio: false, video: false };
-  readonly joinedAt = Date.now();
 
   constructor(
     readonly userId: string,
@@ -248,6 +249,7 @@ export class CallService {
     if (!p.send) {
       const t = await call.router.createSendTransport(p.key);
       p.send = t;
+      p.transportSince ??= Date.now();
       this.watch(call, p, t);
       t.onProducer((producer) => this.onProducer(call, p, producer));
     }
@@ -276,6 +278,7 @@ export class CallService {
     if (!p.recv) {
       const t = await call.router.createRecvTransport(p.key, { maxBitrate: p.maxBitrate });
       p.recv = t;
+      p.transportSince ??= Date.now();
       this.watch(call, p, t);
     }
     const recv = p.recv;
@@ -459,7 +462,13 @@ export class CallService {
       for (const p of call.participants.values()) {
         let reason: string | null = null;
         if (p.polling === 0 && now - p.lastSeen > this.o.graceMs) reason = "disconnected";
-        else if (!p.connectedOnce && now - p.joinedAt > this.o.iceTimeoutMs) reason = "ice_timeout";
+        else if (
+          !p.connectedOnce &&
+          p.transportSince !== null &&
+          now - p.transportSince > this.o.iceTimeoutMs
+        ) {
+          reason = "ice_timeout";
+        }
         if (reason) {
           const r = reason;
           void this.remove(call, p, r).catch((err) =>

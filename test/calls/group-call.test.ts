@@ -192,11 +192,15 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
     await a.client.mute("video", false);
     await waitFor(() => b.subscriber!.received.video > frozen + 5, 5000, "media after unmute");
 
-    // Carol joins but never completes ICE: dropped after the ICE timeout.
+    // Carol joins and publishes an offer but never completes ICE (she ignores the answer):
+    // dropped after the ICE timeout.
     const c = new NodeParticipant(server, carol);
     parts.push(c);
     await c.client.join(roomId);
     c.startEvents();
+    const silent = new SyntheticPublisher();
+    await c.client.publish(await silent.offer());
+    await silent.close();
     await waitFor(() => c.saw("removed"), 15_000, "carol removed");
     expect(c.events.find((e) => e.type === "removed")).toMatchObject({ reason: "ice_timeout" });
     await waitFor(
