@@ -19,6 +19,11 @@ export type EventHandler<DB, P> = {
    * database (effects on memory only, idempotent by nature) `trx` is null.
    */
   apply(trx: Transaction<DB> | null, payload: P, event: EventEnvelope): Promise<void>;
+  /**
+   * Optional: the effect of consecutive events of this type at once (one statement for many
+   * rows). Same transaction and order guarantees as `apply`.
+   */
+  applyBatch?(trx: Transaction<DB> | null, items: { payload: P; event: EventEnvelope }[]): Promise<void>;
 };
 
 /** Builds a handler with the payload type inferred from its schema. */
@@ -113,7 +118,7 @@ export class EventConsumer<DB> {
   private async applyAll(items: Parsed[]): Promise<void> {
     const db = this.options.db;
     if (!db) {
-      for (const p of items) await this.handler(p).apply(null, p.payload, p.envelope);
+      await this.applyInOrder(null, items);
       this.applied += items.length;
       return;
     }
@@ -122,11 +127,30 @@ export class EventConsumer<DB> {
         trx,
         items.map((p) => p.envelope.id),
       );
-      for (const p of items) {
-        if (fresh.has(p.envelope.id)) await this.handler(p).apply(trx, p.payload, p.envelope);
-      }
+      await this.applyInOrder(
+        trx,
+        items.filter((p) => fresh.has(p.envelope.id)),
+      );
       this.applied += fresh.size;
     });
+  }
+
+  /** Applies items in order; consecutive items of a type with applyBatch go in one call. */
+  private async applyInOrder(trx: Transaction<DB> | null, items: Parsed[]): Promise<void> {
+    for (let i = 0; i < items.length; ) {
+      const handler = this.handler(items[i]);
+      let j = i + 1;
+      if (handler.applyBatch) {
+        while (j < items.length && items[j].envelope.event_type === items[i].envelope.event_type) j++;
+        await handler.applyBatch(
+          trx,
+          items.slice(i, j).map((p) => ({ payload: p.payload, event: p.envelope })),
+        );
+      } else {
+        await handler.apply(trx, items[i].payload, items[i].envelope);
+      }
+      i = j;
+    }
   }
 
   private async applyOneWithRetries(p: Parsed): Promise<void> {

@@ -1,4 +1,4 @@
-import { type Admin, type Consumer, Kafka, logLevel, type Producer } from "kafkajs";
+import { type Admin, type Consumer, Kafka, logLevel, Partitioners, type Producer } from "kafkajs";
 import type { Logger } from "../../../server/logger.ts";
 import {
   type BusRecord,
@@ -16,6 +16,9 @@ export type KafkaBusOptions = {
   /** Partitions of topics this bus creates. */
   partitions?: number;
 };
+
+/** Concurrent produce requests a large publish is split into (by key). */
+const PUBLISH_LANES = 4;
 
 /** Records per handler call: one consumer transaction covers this many events. */
 const MAX_HANDLER_BATCH = 500;
@@ -75,18 +78,29 @@ export class KafkaEventBus implements EventBus {
 
   async publish(records: BusRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const byTopic = new Map<string, { key: string; value: string; headers: Record<string, string> }[]>();
+    // Split by key into a few groups sent concurrently: each key's records stay in one group, in
+    // order, so per-key order holds while broker round trips overlap.
+    const groups: Map<string, { key: string; value: string; headers: Record<string, string> }[]>[] = [];
+    const lanes = records.length >= 200 ? PUBLISH_LANES : 1;
+    for (let i = 0; i < lanes; i++) groups.push(new Map());
     for (const r of records) {
+      const byTopic = groups[lanes === 1 ? 0 : hashKey(r.key) % lanes];
       const list = byTopic.get(r.topic) ?? [];
       list.push({ key: r.key, value: r.value, headers: r.headers });
       byTopic.set(r.topic, list);
     }
     try {
       const producer = await this.connectProducer();
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      await Promise.all(
+        groups
+          .filter((g) => g.size > 0)
+          .map((byTopic) =>
+            producer.sendBatch({
+              acks: -1,
+              topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+            }),
+          ),
+      );
     } catch (err) {
       throw new PublishError(describe(err), isPermanent(err));
     }
@@ -175,7 +189,11 @@ export class KafkaEventBus implements EventBus {
   private async connectProducer(): Promise<Producer> {
     if (this.producer) return this.producer;
     if (!this.producerConnecting) {
-      const p = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1 });
+      // Kafka's default partitioner (murmur2 of the key), the same as the Java clients.
+      const p = this.kafka.producer({
+        allowAutoTopicCreation: true,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       this.producerConnecting = p.connect().then(
         () => {
           this.producer = p;
@@ -216,4 +234,10 @@ function describe(err: unknown): string {
     e = k.originalError ?? k.cause;
   }
   return parts.join(": ") || String(err);
+}
+
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }

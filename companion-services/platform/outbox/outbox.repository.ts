@@ -5,51 +5,42 @@ import type { OutboxTables } from "./tables.ts";
 export type OutboxRow = Selectable<OutboxTables["outbox_events"]>;
 type Db = Kysely<OutboxTables>;
 
-export type AggregateRef = { aggregateType: string; aggregateId: string };
-
 export class OutboxRepository {
   constructor(private readonly db: Db) {}
 
   /**
    * The next unpublished events in publish order, locked for this transaction; rows another
-   * processor holds are skipped. Aggregates waiting out a backoff are left out entirely so that a
-   * later event never overtakes an earlier one of the same aggregate.
+   * processor holds are skipped. An aggregate whose oldest pending event is waiting out a backoff
+   * is left out entirely, so a later event never overtakes an earlier one of the same aggregate.
+   * With `lockKey`, the claim first takes that transaction-scoped advisory lock (one batch at a
+   * time per service across replicas) and claims nothing if another processor holds it — all in
+   * one round trip.
    */
-  async claim(trx: Db, limit: number, blocked: AggregateRef[], lock: boolean): Promise<OutboxRow[]> {
+  async claim(trx: Db, limit: number, lockKey: number | null): Promise<OutboxRow[]> {
     let q = trx
-      .selectFrom("outbox_events")
+      .selectFrom("outbox_events as o")
       .selectAll()
-      .where("published_at", "is", null)
+      .where("o.published_at", "is", null)
       .where((eb) =>
-        eb.or([eb("next_attempt_at", "is", null), eb("next_attempt_at", "<=", sql<Date>`now()`)]),
+        eb.or([eb("o.next_attempt_at", "is", null), eb("o.next_attempt_at", "<=", sql<Date>`now()`)]),
+      )
+      .where(
+        sql<boolean>`NOT EXISTS (SELECT 1 FROM outbox_events b
+          WHERE b.published_at IS NULL AND b.next_attempt_at IS NOT NULL AND b.next_attempt_at > now()
+            AND b.aggregate_type = o.aggregate_type AND b.aggregate_id = o.aggregate_id)`,
       );
-    if (blocked.length > 0) {
-      const pairs = sql.join(blocked.map((b) => sql`(${b.aggregateType}, ${b.aggregateId})`));
-      q = q.where(sql<boolean>`(aggregate_type, aggregate_id) NOT IN (${pairs})`);
-    }
-    q = q.orderBy("seq").limit(limit);
-    return lock ? q.forUpdate().skipLocked().execute() : q.execute();
-  }
-
-  /** Aggregates whose oldest pending event is backing off after a failed publish. */
-  async backingOff(trx: Db): Promise<AggregateRef[]> {
-    const rows = await trx
-      .selectFrom("outbox_events")
-      .select(["aggregate_type", "aggregate_id"])
-      .where("published_at", "is", null)
-      .where("next_attempt_at", ">", sql<Date>`now()`)
-      .groupBy(["aggregate_type", "aggregate_id"])
-      .limit(1_000)
-      .execute();
-    return rows.map((r) => ({ aggregateType: r.aggregate_type, aggregateId: r.aggregate_id }));
+    if (lockKey !== null) q = q.where(sql<boolean>`(SELECT pg_try_advisory_xact_lock(${lockKey}))`);
+    q = q.orderBy("o.seq").limit(limit);
+    return lockKey !== null ? q.forUpdate().skipLocked().execute() : q.execute();
   }
 
   async markPublished(trx: Db, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
+    // One array parameter rather than a thousand: planning and binding stay cheap.
     await trx
       .updateTable("outbox_events")
       .set({ published_at: sql<Date>`now()`, next_attempt_at: null })
-      .where("id", "in", ids)
+      .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
       .execute();
   }
 

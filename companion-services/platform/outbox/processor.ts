@@ -154,23 +154,16 @@ export class OutboxProcessor {
     if (database.kind === "pglite") {
       // One process, one processor: no lock needed, and holding the embedded connection during
       // publish would stall the in-process consumers that need it.
-      return this.publishBatch(this.db, false);
+      return this.publishBatch(this.db, null);
     }
-    return this.db.transaction().execute(async (trx) => {
-      const lock = await sql<{
-        ok: boolean;
-      }>`SELECT pg_try_advisory_xact_lock(${lockKey(database.schema)}) AS ok`.execute(trx);
-      if (!lock.rows[0]?.ok) return { claimed: 0, published: 0 };
-      return this.publishBatch(trx, true);
-    });
+    return this.db.transaction().execute((trx) => this.publishBatch(trx, lockKey(database.schema)));
   }
 
   private async publishBatch(
     trx: Kysely<OutboxTables>,
-    lock: boolean,
+    lock: number | null,
   ): Promise<{ claimed: number; published: number }> {
-    const blocked = await this.repo.backingOff(trx);
-    const rows = await this.repo.claim(trx, this.batchSize, blocked, lock);
+    const rows = await this.repo.claim(trx, this.batchSize, lock);
     if (rows.length === 0) return { claimed: 0, published: 0 };
     const records = rows.map((r) => toRecord(toEnvelope(r)));
     await this.ensureTopics(records);

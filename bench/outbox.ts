@@ -1,0 +1,329 @@
+/**
+ * Issue #5's outbox benchmark, on real PostgreSQL and Kafka (DATABASE_URL, KAFKA_BROKERS):
+ *   - throughput commit → consumed: a writer commits events (business transaction + outbox rows)
+ *     as fast as it can while the processor publishes and an idempotent consumer applies them
+ *     (processed_events + effect in one transaction);
+ *   - lag at a steady 1,000 events/s: consumer-commit time minus writer-commit time, p50/p99;
+ * next to a ceiling measured in the same run: raw kafkajs produce → consume of the same number
+ * of same-sized messages (throughput) and at the same pace (latency).
+ * Usage: `tsx bench/outbox.ts [--events 50000] [--paced-seconds 10]`.
+ */
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { Kafka, logLevel } from "kafkajs";
+import { type Generated, type Kysely, sql } from "kysely";
+import pg from "pg";
+import { z } from "zod";
+import { EventConsumer, on } from "../companion-services/platform/consumer.ts";
+import { Databases, type ServiceDatabase } from "../companion-services/platform/database.ts";
+import { KafkaEventBus } from "../companion-services/platform/event-bus/kafka.ts";
+import { topicFor } from "../companion-services/platform/event-bus.ts";
+import { OutboxProcessor } from "../companion-services/platform/outbox/processor.ts";
+import type { OutboxTables } from "../companion-services/platform/outbox/tables.ts";
+import { appendEvents, type NewEvent } from "../companion-services/platform/outbox/writer.ts";
+import { createLogger } from "../server/logger.ts";
+import { writePlatformPart } from "./platform.lib.ts";
+import { percentile } from "./report.ts";
+
+const { values } = parseArgs({
+  options: {
+    events: { type: "string", default: "50000" },
+    "paced-seconds": { type: "string", default: "10" },
+    rate: { type: "string", default: "1000" },
+  },
+});
+const EVENTS = Number(values.events);
+const PACED_SECONDS = Number(values["paced-seconds"]);
+const RATE = Number(values.rate);
+const AGGREGATES = 100;
+const WRITE_BATCH = 500;
+
+const adminUrl = process.env.DATABASE_URL;
+const brokers = process.env.KAFKA_BROKERS?.split(",");
+if (!adminUrl || !brokers) {
+  console.log("bench/outbox: needs DATABASE_URL and KAFKA_BROKERS (source .ci/env.sh after .ci/backends.sh)");
+  process.exit(0);
+}
+const logger = createLogger("warn", "bench-outbox");
+
+type Db = OutboxTables & { effects: { id: Generated<number>; event_id: string; n: number } };
+
+async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `nova_bench_outbox_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(adminUrl as string);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const a = new pg.Client({ connectionString: adminUrl });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+type Run = { seconds: number; rate: number; lags: number[] };
+
+/** One outbox pipeline: writer → outbox → processor → Kafka → idempotent consumer. */
+async function outboxRun(
+  producer: ServiceDatabase<unknown>,
+  consumerDb: Kysely<Db>,
+  bus: KafkaEventBus,
+  total: number,
+  pace: number | null,
+): Promise<Run> {
+  const aggregateType = `bench${randomBytes(3).toString("hex")}`;
+  const topic = topicFor(aggregateType);
+  await bus.ensureTopics([topic]);
+  const committedAt = new Map<string, number>();
+  const lags: number[] = [];
+  let consumed = 0;
+  let firstCommit = 0;
+  let lastConsumed = 0;
+  const consumer = new EventConsumer<Db>({
+    service: "feed",
+    name: aggregateType,
+    bus,
+    db: consumerDb,
+    logger,
+    topics: [topic],
+    handlers: {
+      "bench.event": {
+        ...on(z.object({ n: z.number() }), async (trx, p, e) => {
+          await trx!.insertInto("effects").values({ event_id: e.id, n: p.n }).execute();
+        }),
+        // The effect of a run of events as one INSERT, as a real projection would do it.
+        applyBatch: async (trx, items) => {
+          await trx!
+            .insertInto("effects")
+            .values(items.map((i) => ({ event_id: i.event.id, n: (i.payload as { n: number }).n })))
+            .execute();
+        },
+      },
+    },
+  });
+  const sub = await bus.subscribe({
+    group: consumer.group,
+    topics: [topic],
+    handle: async (records) => {
+      await consumer.handleBatch(records);
+      const now = performance.now();
+      for (const r of records) {
+        const t = committedAt.get(r.headers["event-id"] ?? "");
+        if (t !== undefined) lags.push(now - t);
+      }
+      consumed += records.length;
+      lastConsumed = now;
+    },
+  });
+  // Let the consumer group settle before the clock starts.
+  await new Promise((r) => setTimeout(r, 3_000));
+  const processor = new OutboxProcessor({
+    database: producer,
+    bus,
+    logger,
+    batchSize: 1_000,
+    pollIntervalMs: 200,
+  });
+  await processor.start();
+
+  const writeBatch = async (n0: number, count: number) => {
+    const events: NewEvent[] = [];
+    for (let i = 0; i < count; i++) {
+      const n = n0 + i;
+      events.push({
+        aggregateType,
+        aggregateId: `a${n % AGGREGATES}`,
+        eventType: "bench.event",
+        payload: { n },
+      });
+    }
+    const ids = await producer.db.transaction().execute((trx) => appendEvents(trx, producer.schema, events));
+    const t = performance.now();
+    if (!firstCommit) firstCommit = t;
+    for (const id of ids) committedAt.set(id, t);
+  };
+
+  if (pace === null) {
+    // As fast as possible, 4 writers in parallel.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < total) {
+          const n0 = next;
+          next += WRITE_BATCH;
+          await writeBatch(n0, Math.min(WRITE_BATCH, total - n0));
+        }
+      }),
+    );
+  } else {
+    // `pace` events per second, in 10 ms ticks.
+    const perTick = Math.max(1, Math.round(pace / 100));
+    const start = performance.now();
+    for (let n = 0; n < total; n += perTick) {
+      const due = start + (n / pace) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await writeBatch(n, Math.min(perTick, total - n));
+    }
+  }
+  const deadline = Date.now() + 120_000;
+  while (consumed < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await processor.stop();
+  await sub.close();
+  if (consumed < total) throw new Error(`only ${consumed}/${total} consumed`);
+  const seconds = (lastConsumed - firstCommit) / 1000;
+  return { seconds, rate: total / seconds, lags: lags.sort((a, b) => a - b) };
+}
+
+/** The ceiling: kafkajs alone, produce → consume, same message size. */
+async function rawKafka(total: number, pace: number | null, value: string): Promise<Run> {
+  const kafka = new Kafka({
+    clientId: "bench-raw",
+    brokers: brokers as string[],
+    logLevel: logLevel.NOTHING,
+  });
+  const topic = `nova.rawbench${randomBytes(3).toString("hex")}.events`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 8 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId: `${topic}-g`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const sentAt = new Map<string, number>();
+  const lags: number[] = [];
+  let consumed = 0;
+  let last = 0;
+  await consumer.run({
+    partitionsConsumedConcurrently: 4,
+    eachBatch: async ({ batch }) => {
+      const now = performance.now();
+      for (const m of batch.messages) {
+        const t = sentAt.get(m.key?.toString() ?? "");
+        if (t !== undefined) lags.push(now - t);
+      }
+      consumed += batch.messages.length;
+      last = now;
+    },
+  });
+  await new Promise((r) => setTimeout(r, 3_000));
+  const send = async (n0: number, count: number) => {
+    const messages = Array.from({ length: count }, (_, i) => ({ key: `m${n0 + i}`, value }));
+    const t0 = performance.now();
+    await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });
+    for (const m of messages) sentAt.set(m.key, t0);
+    return t0;
+  };
+  let first = 0;
+  if (pace === null) {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < total) {
+          const n0 = next;
+          next += WRITE_BATCH;
+          const t = await send(n0, Math.min(WRITE_BATCH, total - n0));
+          if (!first) first = t;
+        }
+      }),
+    );
+  } else {
+    const perTick = Math.max(1, Math.round(pace / 100));
+    const start = performance.now();
+    first = start;
+    for (let n = 0; n < total; n += perTick) {
+      const wait = start + (n / pace) * 1000 - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await send(n, Math.min(perTick, total - n));
+    }
+  }
+  const deadline = Date.now() + 60_000;
+  while (consumed < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await consumer.disconnect();
+  await producer.disconnect();
+  const seconds = (last - first) / 1000;
+  return { seconds, rate: consumed / seconds, lags: lags.sort((a, b) => a - b) };
+}
+
+const fresh = await freshDatabase();
+const databases = await Databases.open(["graph", "feed"], {
+  dataDir: "memory://",
+  urls: { graph: fresh.url, feed: fresh.url },
+  poolSize: 8,
+});
+const bus = new KafkaEventBus({ brokers, clientId: "bench-outbox", logger });
+try {
+  const consumerDb = databases.get<Db>("feed").db;
+  await sql`CREATE TABLE effects (id bigserial PRIMARY KEY, event_id uuid NOT NULL, n int NOT NULL)`.execute(
+    consumerDb,
+  );
+  const producer = databases.get<unknown>("graph");
+  const sample = JSON.stringify({
+    id: "00000000-0000-0000-0000-000000000000",
+    aggregate_type: "bench",
+    aggregate_id: "a00",
+    event_type: "bench.event",
+    payload: { n: 12345 },
+    metadata: {},
+    created_at: Date.now(),
+  });
+
+  console.log(`outbox throughput: ${EVENTS} events…`);
+  const fast = await outboxRun(producer, consumerDb, bus, EVENTS, null);
+  console.log(`  ${fast.rate.toFixed(0)} events/s (${fast.seconds.toFixed(2)} s)`);
+  console.log(`raw kafkajs throughput: ${EVENTS} messages…`);
+  const rawFast = await rawKafka(EVENTS, null, sample);
+  console.log(`  ${rawFast.rate.toFixed(0)} messages/s`);
+
+  const pacedTotal = RATE * PACED_SECONDS;
+  console.log(`outbox lag at ${RATE} events/s for ${PACED_SECONDS} s…`);
+  const paced = await outboxRun(producer, consumerDb, bus, pacedTotal, RATE);
+  console.log(
+    `  p50 ${percentile(paced.lags, 50).toFixed(1)} ms, p99 ${percentile(paced.lags, 99).toFixed(1)} ms`,
+  );
+  console.log(`raw kafkajs lag at ${RATE} messages/s…`);
+  const rawPaced = await rawKafka(pacedTotal, RATE, sample);
+  console.log(
+    `  p50 ${percentile(rawPaced.lags, 50).toFixed(1)} ms, p99 ${percentile(rawPaced.lags, 99).toFixed(1)} ms`,
+  );
+
+  const effects = await consumerDb
+    .selectFrom("effects")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .executeTakeFirstOrThrow();
+  const expected = EVENTS + pacedTotal;
+  if (Number(effects.n) !== expected) throw new Error(`applied ${effects.n}, expected ${expected}`);
+
+  const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)} %`;
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  writePlatformPart(
+    "outbox",
+    `### Outbox → Kafka → idempotent consumer (bench/outbox.ts)
+
+Real PostgreSQL and a real single-node Kafka (KRaft, .ci/kafka.sh), all on this machine. The writer commits
+outbox rows (${WRITE_BATCH} per transaction, ${AGGREGATES} aggregates, 4 writers); the processor claims batches of 1,000
+with FOR UPDATE SKIP LOCKED and publishes keyed by aggregate (acks=all); the consumer records each
+event id in processed_events and applies its effect in one transaction. Every event was applied
+exactly once (${expected} effect rows). Ceiling: kafkajs alone, same message size, same run.
+
+| measurement | outbox | ceiling: raw kafkajs produce → consume | outbox / ceiling | target |
+|---|---|---|---|---|
+| throughput, commit → consumed (${EVENTS} events) | **${fast.rate.toFixed(0)} events/s** | ${rawFast.rate.toFixed(0)} messages/s | ${pct(fast.rate, rawFast.rate)} | ≥ 10,000 events/s |
+| lag at ${RATE} events/s for ${PACED_SECONDS} s: p50 / p99 | **${ms(percentile(paced.lags, 50))} / ${ms(percentile(paced.lags, 99))}** | ${ms(percentile(rawPaced.lags, 50))} / ${ms(percentile(rawPaced.lags, 99))} | — | p99 < 100 ms |
+| max lag at ${RATE} events/s | ${ms(paced.lags[paced.lags.length - 1] ?? 0)} | ${ms(rawPaced.lags[rawPaced.lags.length - 1] ?? 0)} | — | — |
+`,
+  );
+} finally {
+  await bus.close();
+  await databases.close();
+  await fresh.drop();
+}
+process.exit(0);
