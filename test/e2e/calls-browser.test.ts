@@ -160,6 +160,18 @@ describe.skipIf(!hasChromium)(
           ?.participants.map((x) => x.user_id)
           .sort(),
       ).toEqual([users[0]!.userId, users[1]!.userId].sort());
+      // The two left keep decoding each other after renegotiating without the third.
+      await new Promise((r) => setTimeout(r, 1500));
+      const third = await Promise.all(pages.slice(0, 2).map(inbound));
+      await new Promise((r) => setTimeout(r, 2000));
+      const fourth = await Promise.all(pages.slice(0, 2).map(inbound));
+      for (let i = 0; i < 2; i++) {
+        const progressing = fourth[i]!.filter((s) => {
+          const before = third[i]!.find((b) => b.ssrc === s.ssrc);
+          return s.kind === "video" && before !== undefined && s.framesDecoded > before.framesDecoded;
+        });
+        expect(progressing.length, `page ${i} still decoding after the leave`).toBe(1);
+      }
     }, 120_000);
   },
 );
