@@ -2,6 +2,7 @@ import "fake-indexeddb/auto";
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { ClientEvent, createClient, type MatrixClient, Preset, SyncState } from "matrix-js-sdk";
+import type { CryptoCallbacks } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +21,7 @@ const SECRETS = {
   reply: "plaintext-9b2e44: copy that, eagle",
   later: "plaintext-c81d07: second device welcome",
   history: "plaintext-5e6f90: before the backup",
+  dehydrated: "plaintext-0d4a2b: sent while you slept",
 };
 
 async function waitFor<T>(
@@ -72,12 +74,17 @@ async function login(baseUrl: string, userId: string): Promise<Session> {
 }
 
 /** A js-sdk client with Rust crypto (in memory), synced and ready. */
-async function cryptoClient(baseUrl: string, s: Session): Promise<MatrixClient> {
+async function cryptoClient(
+  baseUrl: string,
+  s: Session,
+  cryptoCallbacks?: CryptoCallbacks,
+): Promise<MatrixClient> {
   const client = createClient({
     baseUrl,
     userId: s.userId,
     accessToken: s.accessToken,
     deviceId: s.deviceId,
+    cryptoCallbacks,
   });
   await client.initRustCrypto({ useIndexedDB: false });
   const prepared = new Promise<void>((resolve, reject) => {
@@ -249,6 +256,87 @@ describe("E2EE with matrix-js-sdk and its Rust crypto", () => {
     expect(result.imported).toBeGreaterThan(0);
     await waitForBody(fresh, roomId, SECRETS.history);
     await waitForBody(fresh, roomId, SECRETS.first);
+  }, 180_000);
+
+  it("a dehydrated device receives keys while its owner is offline", async () => {
+    // Carol sets up cross-signing, secret storage and a dehydrated device, then goes offline.
+    let secretKey: Uint8Array | null = null;
+    const cryptoCallbacks = {
+      getSecretStorageKey: async ({
+        keys,
+      }: {
+        keys: Record<string, unknown>;
+      }): Promise<[string, Uint8Array] | null> => {
+        const id = Object.keys(keys)[0];
+        return id && secretKey ? [id, secretKey] : null;
+      },
+    };
+    const auth =
+      (userId: string) => async (makeRequest: (a: Record<string, unknown>) => Promise<unknown>) => {
+        await makeRequest({
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: userId },
+          password: PASSWORD,
+        });
+      };
+    const carolSession = await register(server.baseUrl, "carol");
+    const carol = await cryptoClient(server.baseUrl, carolSession, cryptoCallbacks);
+    clients.push(carol);
+    const cc = carol.getCrypto()!;
+    expect(await cc.isDehydrationSupported()).toBe(true);
+    await cc.bootstrapCrossSigning({
+      setupNewCrossSigning: true,
+      authUploadDeviceSigningKeys: auth(carolSession.userId),
+    });
+    const recovery = await cc.createRecoveryKeyFromPassphrase();
+    secretKey = recovery.privateKey;
+    await cc.bootstrapSecretStorage({
+      createSecretStorageKey: async () => recovery,
+      setupNewSecretStorage: true,
+    });
+    await cc.startDehydration({ createNewKey: true });
+    const dehydrated = await fetch(
+      `${server.baseUrl}/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device`,
+      {
+        headers: { Authorization: `Bearer ${carolSession.accessToken}` },
+      },
+    ).then((r) => r.json() as Promise<{ device_id: string }>);
+    expect(dehydrated.device_id).toBeTruthy();
+
+    const r = await alice.createRoom({
+      preset: Preset.PrivateChat,
+      invite: [carolSession.userId],
+      initial_state: [
+        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+      ],
+    });
+    await waitFor("carol's invite", () => carol.getRoom(r.room_id));
+    await carol.joinRoom(r.room_id);
+    await waitFor(
+      "alice to see carol joined",
+      () => alice.getRoom(r.room_id)?.getMember(carolSession.userId)?.membership === "join",
+    );
+    carol.stopClient();
+    await post(server.baseUrl, `/_matrix/client/v3/logout?access_token=${carolSession.accessToken}`, {});
+
+    await waitForDevices(alice, carolSession.userId, [dehydrated.device_id]);
+    await alice.sendTextMessage(r.room_id, SECRETS.dehydrated);
+
+    // Carol comes back on a new device, rehydrates, and reads what was sent while she was away.
+    const carol2 = await cryptoClient(
+      server.baseUrl,
+      await login(server.baseUrl, carolSession.userId),
+      cryptoCallbacks,
+    );
+    clients.push(carol2);
+    const c2 = carol2.getCrypto()!;
+    // The private keys from secret storage are imported only once the public ones are known.
+    await waitFor("carol2 to know carol's cross-signing keys", () =>
+      c2.userHasCrossSigningKeys(carolSession.userId, true),
+    );
+    await c2.bootstrapCrossSigning({ authUploadDeviceSigningKeys: auth(carolSession.userId) });
+    await c2.startDehydration();
+    await waitForBody(carol2, r.room_id, SECRETS.dehydrated);
   }, 180_000);
 
   it("never stores or logs the plaintext of messages, room keys or backups", async () => {
