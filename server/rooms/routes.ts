@@ -117,6 +117,7 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService): void {
       preset: body.preset,
       isDirect: body.is_direct,
       powerLevelContentOverride: body.power_level_content_override,
+      invite3pidCount: body.invite_3pid?.length ?? 0,
     });
     return { body: alias ? { room_id: roomId, room_alias: alias } : { room_id: roomId } };
   });

@@ -21,6 +21,8 @@ import { WriteBatcher } from "./write-batcher.ts";
 const MAX_PDU_BYTES = 65536;
 const TXN_CACHE_SIZE = 50_000;
 const USER_CACHE_SIZE = 100_000;
+/** Rooms whose current state stays in memory (a few KB each). */
+const MAX_SNAPSHOTS = 20_000;
 
 export type UserMembership = {
   room_id: string;
@@ -115,7 +117,12 @@ export class RoomsService implements RoomMembership {
   /** The room's cached current state, loaded on first use; null for an unknown room. */
   async snapshot(roomId: string): Promise<RoomSnapshot | null> {
     const cached = this.snapshots.get(roomId);
-    if (cached) return cached;
+    if (cached) {
+      // Most recently used last, so eviction takes the coldest rooms.
+      this.snapshots.delete(roomId);
+      this.snapshots.set(roomId, cached);
+      return cached;
+    }
     let p = this.loading.get(roomId);
     if (!p) {
       p = this.loadSnapshot(roomId).finally(() => this.loading.delete(roomId));
@@ -151,8 +158,24 @@ export class RoomsService implements RoomMembership {
     // A write may have cached a newer snapshot while this one loaded.
     const existing = this.snapshots.get(roomId);
     if (existing) return existing;
-    this.snapshots.set(roomId, snap);
+    this.cacheSnapshot(roomId, snap);
     return snap;
+  }
+
+  /**
+   * Keeps at most MAX_SNAPSHOTS rooms in memory. A room being written (locked or with a write in
+   * flight) is never evicted; an evicted room reloads from the database, which holds every commit.
+   */
+  private cacheSnapshot(roomId: string, snap: RoomSnapshot): void {
+    this.snapshots.set(roomId, snap);
+    if (this.snapshots.size <= MAX_SNAPSHOTS) return;
+    let excess = this.snapshots.size - Math.floor(MAX_SNAPSHOTS * 0.9);
+    for (const [id, s] of this.snapshots) {
+      if (excess <= 0) break;
+      if (s.inFlight > 0 || this.locks.isLocked(id)) continue;
+      this.snapshots.delete(id);
+      excess--;
+    }
   }
 
   // ---------------------------------------------------------------- the write path
@@ -310,7 +333,7 @@ export class RoomsService implements RoomMembership {
             forgotten: false,
           });
         }
-        if (opts.newRoom) this.snapshots.set(roomId, snap);
+        if (opts.newRoom) this.cacheSnapshot(roomId, snap);
         if (result.redaction) {
           const content = (JSON.parse(result.redaction.redactedPdu) as Pdu).content;
           snap.redacted(result.redaction.targetId, content);
@@ -522,6 +545,8 @@ export class RoomsService implements RoomMembership {
     }
     const rules = rulesFor(version);
     const invites = (req.invite ?? []).map(parseUserId);
+    if (req.invite3pidCount)
+      throw invalidParam("Third-party (3PID) invites are not supported by this server.");
     const preset = req.preset ?? (req.visibility === "public" ? "public_chat" : "private_chat");
     let alias: string | undefined;
     if (req.roomAliasName !== undefined) {
@@ -944,6 +969,7 @@ export type CreateRoomRequest = {
   preset?: "private_chat" | "public_chat" | "trusted_private_chat";
   isDirect?: boolean;
   powerLevelContentOverride?: Record<string, unknown>;
+  invite3pidCount?: number;
 };
 
 function checkEventType(type: string): void {

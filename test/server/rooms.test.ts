@@ -612,6 +612,14 @@ describe("rooms", () => {
       "M_INVALID_PARAM",
     );
     expectError(
+      await s.call("POST", `${V3}/createRoom`, {
+        token: alice.accessToken,
+        body: { invite_3pid: [{ medium: "email", address: "a@b.c", id_server: "x", id_access_token: "y" }] },
+      }),
+      400,
+      "M_INVALID_PARAM",
+    );
+    expectError(
       await s.call("POST", `${V3}/createRoom`, { token: alice.accessToken, body: { preset: "open" } }),
       400,
       "M_BAD_JSON",
