@@ -37,5 +37,5 @@ psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nov
 cat > .ci/env.sh <<ENV
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/nova_ci
 export REDIS_URL=redis://127.0.0.1:6379
-export KAFKA_BROKERS=127.0.0.1:9092
+export KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
 ENV
