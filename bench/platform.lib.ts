@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { writeReportSection } from "./report.ts";
 
@@ -16,5 +17,13 @@ export function writePlatformPart(part: "outbox" | "grpc", markdown: string): vo
     text = `${text.trimEnd()}\n\n${start}\n## Service platform (bench/outbox.ts, bench/grpc.ts)\n\n<!-- platform-outbox:start -->\n<!-- platform-outbox:end -->\n\n<!-- platform-grpc:start -->\n<!-- platform-grpc:end -->\n${end}\n`;
     writeFileSync(REPORT, text);
   }
-  writeReportSection(`platform-${part}`, markdown);
+  // The machine is shared: the load while measuring says how much of it the benchmark had.
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" / ");
+  writeReportSection(
+    `platform-${part}`,
+    `${markdown.trim()}\n\nLoad average (1/5/15 min) when written: ${load} on ${os.cpus().length} cores.`,
+  );
 }
