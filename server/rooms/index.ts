@@ -1,4 +1,5 @@
 import type { NovaContext } from "../context.ts";
+import { RoomDirectory } from "./directory.ts";
 import { mountRoomRoutes } from "./routes.ts";
 import { RoomsService } from "./service.ts";
 import { RoomsSyncProvider } from "./sync-provider.ts";
@@ -8,7 +9,7 @@ export { RoomsService } from "./service.ts";
 /** Mounts rooms and room events: HTTP routes, the rooms sync stream; returns the service other areas use. */
 export function mountRooms(ctx: NovaContext): RoomsService {
   const rooms = new RoomsService(ctx, ctx.databases.get<unknown>("messaging").db);
-  mountRoomRoutes(ctx, rooms);
+  mountRoomRoutes(ctx, rooms, new RoomDirectory(ctx, rooms));
   ctx.syncProviders.push(new RoomsSyncProvider(rooms));
   return rooms;
 }

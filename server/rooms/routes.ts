@@ -1,8 +1,9 @@
 import { z } from "zod";
 import type { NovaContext } from "../context.ts";
-import { badJson, forbidden, fromZod, invalidParam, MatrixError, notFound } from "../errors.ts";
+import { badJson, forbidden, fromZod, invalidParam, notFound } from "../errors.ts";
 import type { Request } from "../http/router.ts";
 import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "./client-events.ts";
+import type { RoomDirectory } from "./directory.ts";
 import { membershipIn } from "./events.ts";
 import { parseEventId, parseRoomAlias, parseRoomId, parseUserId } from "./ids.ts";
 import { formatRoomToken, parseRoomToken } from "./pagination.ts";
@@ -97,7 +98,7 @@ function intParam(req: Request, name: string, dflt: number, max: number): number
   return Math.min(Number(raw), max);
 }
 
-export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService): void {
+export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService, directory: RoomDirectory): void {
   const { router, config } = ctx;
   const eventBody = { maxBody: config.maxEventBody };
   const viewerOf = (req: Request): Viewer => ({ userId: req.auth!.userId, deviceId: req.auth!.deviceId });
@@ -376,12 +377,12 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService): void {
   router.put(`${V3}/directory/room/:alias`, async (req) => {
     const alias = parseRoomAlias(req.params.alias!);
     const body = req.json(aliasBody);
-    await rooms.setAlias(req.auth!.userId, alias, parseRoomId(body.room_id));
+    await directory.setAlias(req.auth!.userId, alias, parseRoomId(body.room_id));
     return { body: {} };
   });
   router.delete(`${V3}/directory/room/:alias`, async (req) => {
     const alias = parseRoomAlias(req.params.alias!);
-    await rooms.deleteAlias(req.auth!.userId, alias);
+    await directory.deleteAlias(req.auth!.userId, alias);
     return { body: {} };
   });
   router.get(`${V3}/rooms/:roomId/aliases`, async (req) => {
@@ -402,84 +403,31 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService): void {
   router.put(`${V3}/directory/list/room/:roomId`, async (req) => {
     const roomId = roomParam(req);
     const body = req.json(visibilityBody);
-    await rooms.setDirectoryVisibility(req.auth!.userId, roomId, body.visibility);
+    await directory.setDirectoryVisibility(req.auth!.userId, roomId, body.visibility);
     return { body: {} };
   });
 
-  const publicRooms = async (opts: {
-    limit?: number;
-    since?: string;
-    term?: string;
-    server?: string | null;
-  }) => {
-    if (opts.server && opts.server !== config.serverName) {
-      throw new MatrixError(404, "M_NOT_FOUND", "Federation is not supported: only this server's directory.");
-    }
-    let offset = 0;
-    if (opts.since) {
-      const m = /^o(\d{1,9})$/.exec(opts.since);
-      if (!m) throw invalidParam("Invalid since token");
-      offset = Number(m[1]);
-    }
-    const ids = await rooms.repo.publicRoomIds();
-    const entries: Record<string, unknown>[] = [];
-    for (const id of ids) {
-      const snap = await rooms.snapshot(id);
-      if (!snap) continue;
-      const str = (type: string, key: string) => {
-        const v = snap.get(type, "")?.pdu.content[key];
-        return typeof v === "string" ? v : undefined;
-      };
-      const entry: Record<string, unknown> = {
-        room_id: id,
-        num_joined_members: snap.members("join").length,
-        world_readable: str("m.room.history_visibility", "history_visibility") === "world_readable",
-        guest_can_join: str("m.room.guest_access", "guest_access") === "can_join",
-        join_rule: str("m.room.join_rules", "join_rule") ?? "invite",
-      };
-      const name = str("m.room.name", "name");
-      const topic = str("m.room.topic", "topic");
-      const alias = str("m.room.canonical_alias", "alias");
-      const avatar = str("m.room.avatar", "url");
-      const roomType = str("m.room.create", "type");
-      if (name) entry.name = name;
-      if (topic) entry.topic = topic;
-      if (alias) entry.canonical_alias = alias;
-      if (avatar) entry.avatar_url = avatar;
-      if (roomType) entry.room_type = roomType;
-      if (opts.term) {
-        const t = opts.term.toLowerCase();
-        const hay = [name, topic, alias].filter(Boolean).join(" ").toLowerCase();
-        if (!hay.includes(t)) continue;
-      }
-      entries.push(entry);
-    }
-    entries.sort((a, b) => (b.num_joined_members as number) - (a.num_joined_members as number));
-    const limit = opts.limit && opts.limit > 0 ? opts.limit : entries.length;
-    const chunk = entries.slice(offset, offset + limit);
-    const body: Record<string, unknown> = { chunk, total_room_count_estimate: entries.length };
-    if (offset + limit < entries.length) body.next_batch = `o${offset + limit}`;
-    if (offset > 0) body.prev_batch = `o${Math.max(0, offset - limit)}`;
-    return { body };
-  };
   router.get(
     `${V3}/publicRooms`,
-    (req) =>
-      publicRooms({
+    async (req) => ({
+      body: await directory.publicRooms({
         limit: req.query.get("limit") ? intParam(req, "limit", 0, 1000) : undefined,
         since: req.query.get("since") ?? undefined,
         server: req.query.get("server"),
       }),
+    }),
     { auth: "optional" },
   );
-  router.post(`${V3}/publicRooms`, (req) => {
+  router.post(`${V3}/publicRooms`, async (req) => {
     const body = req.json(publicRoomsBody);
-    return publicRooms({
-      limit: body.limit,
-      since: body.since,
-      term: body.filter?.generic_search_term,
-      server: req.query.get("server") ?? body.server,
-    });
+    return {
+      body: await directory.publicRooms({
+        limit: body.limit,
+        since: body.since,
+        term: body.filter?.generic_search_term,
+        server: req.query.get("server") ?? body.server,
+      }),
+    };
   });
 }
 

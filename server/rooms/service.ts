@@ -6,10 +6,11 @@ import { authorizeEvent, selectAuthEvents } from "./auth-rules.ts";
 import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "./client-events.ts";
 import { hashAndSign, type SigningKey } from "./event-hashing.ts";
 import { membershipIn, type Pdu, type StoredEvent } from "./events.ts";
-import { newRoomId, parseRoomId, parseUserId, serverNameOf } from "./ids.ts";
+import { newRoomId, parseRoomId, parseUserId } from "./ids.ts";
 import type { RoomMembership } from "./membership.ts";
-import { eventLevel, userLevel } from "./power-levels.ts";
+import { userLevel } from "./power-levels.ts";
 import { redactEvent } from "./redaction.ts";
+import { type CreateRoomRequest, createRoomDrafts } from "./room-creation.ts";
 import { KeyedMutex, RoomSnapshot, StateOverlay } from "./room-snapshot.ts";
 import { DEFAULT_ROOM_VERSION, isSupportedRoomVersion, type RoomVersion, rulesFor } from "./room-versions.ts";
 import { type EventRow, type EventWrite, type RedactionWrite, RoomsRepository } from "./rooms.repository.ts";
@@ -31,6 +32,8 @@ export type UserMembership = {
   stream_position: number;
   forgotten: boolean;
 };
+
+export type { CreateRoomRequest } from "./room-creation.ts";
 
 export type SendOptions = { txnId?: string; deviceId?: string };
 
@@ -557,101 +560,21 @@ export class RoomsService implements RoomMembership {
       if (await this.repo.getAlias(alias))
         throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
     }
-    const initial = req.initialState ?? [];
-    const initialKeys = new Set(initial.map((e) => `${e.type}\u0000${e.state_key ?? ""}`));
-    const hasInitial = (type: string) => initialKeys.has(`${type}\u0000`);
-
     const roomId = newRoomId(this.serverName);
-    const profile = await this.memberProfile(creator);
-    const createContent: Record<string, unknown> = { ...(req.creationContent ?? {}), room_version: version };
-    if (rules.createHasCreator) createContent.creator = creator;
-    else delete createContent.creator;
-
-    const drafts: Draft[] = [
-      { type: "m.room.create", stateKey: "", content: createContent, sender: creator },
-      {
-        type: "m.room.member",
-        stateKey: creator,
-        content: { membership: "join", ...profile },
-        sender: creator,
-      },
-    ];
-    if (!hasInitial("m.room.power_levels")) {
-      const users: Record<string, number> = { [creator]: 100 };
-      if (preset === "trusted_private_chat") for (const u of invites) users[u] = 100;
-      const pl: Record<string, unknown> = {
-        users,
-        users_default: 0,
-        events: {
-          "m.room.name": 50,
-          "m.room.power_levels": 100,
-          "m.room.history_visibility": 100,
-          "m.room.canonical_alias": 50,
-          "m.room.avatar": 50,
-          "m.room.tombstone": 100,
-          "m.room.server_acl": 100,
-          "m.room.encryption": 100,
-        },
-        events_default: 0,
-        state_default: 50,
-        ban: 50,
-        kick: 50,
-        redact: 50,
-        invite: preset === "public_chat" ? 0 : 50,
-        notifications: { room: 50 },
-        ...(req.powerLevelContentOverride ?? {}),
-      };
-      drafts.push({ type: "m.room.power_levels", stateKey: "", content: pl, sender: creator });
-    }
-    if (alias)
-      drafts.push({ type: "m.room.canonical_alias", stateKey: "", content: { alias }, sender: creator });
-    if (!hasInitial("m.room.join_rules")) {
-      drafts.push({
-        type: "m.room.join_rules",
-        stateKey: "",
-        content: { join_rule: preset === "public_chat" ? "public" : "invite" },
-        sender: creator,
-      });
-    }
-    if (!hasInitial("m.room.history_visibility")) {
-      drafts.push({
-        type: "m.room.history_visibility",
-        stateKey: "",
-        content: { history_visibility: "shared" },
-        sender: creator,
-      });
-    }
-    if (preset !== "public_chat" && !hasInitial("m.room.guest_access")) {
-      drafts.push({
-        type: "m.room.guest_access",
-        stateKey: "",
-        content: { guest_access: "can_join" },
-        sender: creator,
-      });
-    }
-    for (const e of initial) {
-      if (e.type === "m.room.create" || e.type === "m.room.member") {
-        throw invalidParam(`initial_state may not contain ${e.type}`);
-      }
-      checkEventType(e.type);
-      drafts.push({ type: e.type, stateKey: e.state_key ?? "", content: e.content, sender: creator });
-    }
-    if (req.name !== undefined)
-      drafts.push({ type: "m.room.name", stateKey: "", content: { name: req.name }, sender: creator });
-    if (req.topic !== undefined) {
-      drafts.push({
-        type: "m.room.topic",
-        stateKey: "",
-        content: { topic: req.topic, "m.topic": [{ body: req.topic, mimetype: "text/plain" }] },
-        sender: creator,
-      });
-    }
-    const inviteeProfiles = await Promise.all(invites.map((u) => this.memberProfile(u)));
-    invites.forEach((u, i) => {
-      if (u === creator) return;
-      const content: Record<string, unknown> = { membership: "invite", ...inviteeProfiles[i] };
-      if (req.isDirect) content.is_direct = true;
-      drafts.push({ type: "m.room.member", stateKey: u, content, sender: creator });
+    const [creatorProfile, ...inviteeProfiles] = await Promise.all([
+      this.memberProfile(creator),
+      ...invites.map((u) => this.memberProfile(u)),
+    ]);
+    const drafts = createRoomDrafts({
+      creator,
+      req,
+      rules,
+      version,
+      preset,
+      invites,
+      alias,
+      creatorProfile,
+      inviteeProfiles,
     });
 
     await this.persist(
@@ -794,60 +717,6 @@ export class RoomsService implements RoomMembership {
     this.ctx.notifier.notify(position, { userIds: [userId] });
   }
 
-  // ---------------------------------------------------------------- directory
-
-  async setAlias(userId: string, alias: string, roomId: string): Promise<void> {
-    if (serverNameOf(alias) !== this.serverName) throw invalidParam("Room alias must be on this server.");
-    const snap = await this.snapshot(roomId);
-    if (!snap) throw notFound("Room not found.");
-    if (membershipIn(snap, userId) !== "join") throw forbidden("You are not joined to this room.");
-    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
-      if (!(await this.repo.insertAlias(trx, alias, roomId, userId))) {
-        throw new MatrixError(409, "M_UNKNOWN", "Room alias already exists.");
-      }
-    });
-    this.ctx.notifier.notify(position, { roomIds: [roomId] });
-  }
-
-  async deleteAlias(userId: string, alias: string): Promise<void> {
-    const row = await this.repo.getAlias(alias);
-    if (!row) throw notFound("Room alias not found.");
-    if (row.creator !== userId) {
-      const snap = await this.snapshot(row.room_id);
-      const pl = snap?.powerLevels();
-      const allowed =
-        snap &&
-        pl &&
-        membershipIn(snap, userId) === "join" &&
-        userLevel(pl, userId) >= eventLevel(pl, "m.room.canonical_alias", true);
-      if (!allowed) throw forbidden("You may not delete this alias.");
-    }
-    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
-      await this.repo.deleteAlias(trx, alias);
-    });
-    this.ctx.notifier.notify(position, { roomIds: [row.room_id] });
-  }
-
-  async setDirectoryVisibility(
-    userId: string,
-    roomId: string,
-    visibility: "public" | "private",
-  ): Promise<void> {
-    const snap = await this.snapshot(roomId);
-    if (!snap) throw notFound("Room not found.");
-    const pl = snap.powerLevels();
-    if (
-      membershipIn(snap, userId) !== "join" ||
-      userLevel(pl, userId) < eventLevel(pl, "m.room.canonical_alias", true)
-    ) {
-      throw forbidden("You may not change this room's directory visibility.");
-    }
-    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
-      await this.repo.setPublic(trx, roomId, visibility === "public");
-    });
-    this.ctx.notifier.notify(position, { roomIds: [roomId] });
-  }
-
   // ---------------------------------------------------------------- reads with permission checks
 
   /**
@@ -956,21 +825,6 @@ export class RoomsService implements RoomMembership {
     return this.repo.eventInRoom(roomId, eventId);
   }
 }
-
-export type CreateRoomRequest = {
-  visibility?: "public" | "private";
-  roomAliasName?: string;
-  name?: string;
-  topic?: string;
-  invite?: string[];
-  roomVersion?: string;
-  creationContent?: Record<string, unknown>;
-  initialState?: { type: string; state_key?: string; content: Record<string, unknown> }[];
-  preset?: "private_chat" | "public_chat" | "trusted_private_chat";
-  isDirect?: boolean;
-  powerLevelContentOverride?: Record<string, unknown>;
-  invite3pidCount?: number;
-};
 
 function checkEventType(type: string): void {
   if (type.length === 0 || Buffer.byteLength(type) > 255)

@@ -1,0 +1,127 @@
+import type { NovaContext } from "../context.ts";
+import { forbidden, invalidParam, MatrixError, notFound } from "../errors.ts";
+import { membershipIn } from "./events.ts";
+import { serverNameOf } from "./ids.ts";
+import { eventLevel, userLevel } from "./power-levels.ts";
+import type { RoomsService } from "./service.ts";
+
+/**
+ * Room aliases and the public room directory. Alias and visibility changes are stream writes like
+ * any other (they may change what /publicRooms and /directory answer), so syncs are woken.
+ */
+export class RoomDirectory {
+  constructor(
+    private readonly ctx: NovaContext,
+    private readonly rooms: RoomsService,
+  ) {}
+
+  async setAlias(userId: string, alias: string, roomId: string): Promise<void> {
+    if (serverNameOf(alias) !== this.ctx.config.serverName)
+      throw invalidParam("Room alias must be on this server.");
+    const snap = await this.rooms.snapshot(roomId);
+    if (!snap) throw notFound("Room not found.");
+    if (membershipIn(snap, userId) !== "join") throw forbidden("You are not joined to this room.");
+    const { position } = await this.ctx.streams.write(this.rooms.repo.kysely, async (trx) => {
+      if (!(await this.rooms.repo.insertAlias(trx, alias, roomId, userId))) {
+        throw new MatrixError(409, "M_UNKNOWN", "Room alias already exists.");
+      }
+    });
+    this.ctx.notifier.notify(position, { roomIds: [roomId] });
+  }
+
+  async deleteAlias(userId: string, alias: string): Promise<void> {
+    const row = await this.rooms.repo.getAlias(alias);
+    if (!row) throw notFound("Room alias not found.");
+    if (row.creator !== userId) {
+      const snap = await this.rooms.snapshot(row.room_id);
+      const pl = snap?.powerLevels();
+      const allowed =
+        snap &&
+        pl &&
+        membershipIn(snap, userId) === "join" &&
+        userLevel(pl, userId) >= eventLevel(pl, "m.room.canonical_alias", true);
+      if (!allowed) throw forbidden("You may not delete this alias.");
+    }
+    const { position } = await this.ctx.streams.write(this.rooms.repo.kysely, async (trx) => {
+      await this.rooms.repo.deleteAlias(trx, alias);
+    });
+    this.ctx.notifier.notify(position, { roomIds: [row.room_id] });
+  }
+
+  async setDirectoryVisibility(
+    userId: string,
+    roomId: string,
+    visibility: "public" | "private",
+  ): Promise<void> {
+    const snap = await this.rooms.snapshot(roomId);
+    if (!snap) throw notFound("Room not found.");
+    const pl = snap.powerLevels();
+    if (
+      membershipIn(snap, userId) !== "join" ||
+      userLevel(pl, userId) < eventLevel(pl, "m.room.canonical_alias", true)
+    ) {
+      throw forbidden("You may not change this room's directory visibility.");
+    }
+    const { position } = await this.ctx.streams.write(this.rooms.repo.kysely, async (trx) => {
+      await this.rooms.repo.setPublic(trx, roomId, visibility === "public");
+    });
+    this.ctx.notifier.notify(position, { roomIds: [roomId] });
+  }
+
+  async publicRooms(opts: {
+    limit?: number;
+    since?: string;
+    term?: string;
+    server?: string | null;
+  }): Promise<Record<string, unknown>> {
+    if (opts.server && opts.server !== this.ctx.config.serverName) {
+      throw new MatrixError(404, "M_NOT_FOUND", "Federation is not supported: only this server's directory.");
+    }
+    let offset = 0;
+    if (opts.since) {
+      const m = /^o(\d{1,9})$/.exec(opts.since);
+      if (!m) throw invalidParam("Invalid since token");
+      offset = Number(m[1]);
+    }
+    const ids = await this.rooms.repo.publicRoomIds();
+    const entries: Record<string, unknown>[] = [];
+    for (const id of ids) {
+      const snap = await this.rooms.snapshot(id);
+      if (!snap) continue;
+      const str = (type: string, key: string) => {
+        const v = snap.get(type, "")?.pdu.content[key];
+        return typeof v === "string" ? v : undefined;
+      };
+      const entry: Record<string, unknown> = {
+        room_id: id,
+        num_joined_members: snap.members("join").length,
+        world_readable: str("m.room.history_visibility", "history_visibility") === "world_readable",
+        guest_can_join: str("m.room.guest_access", "guest_access") === "can_join",
+        join_rule: str("m.room.join_rules", "join_rule") ?? "invite",
+      };
+      const name = str("m.room.name", "name");
+      const topic = str("m.room.topic", "topic");
+      const alias = str("m.room.canonical_alias", "alias");
+      const avatar = str("m.room.avatar", "url");
+      const roomType = str("m.room.create", "type");
+      if (name) entry.name = name;
+      if (topic) entry.topic = topic;
+      if (alias) entry.canonical_alias = alias;
+      if (avatar) entry.avatar_url = avatar;
+      if (roomType) entry.room_type = roomType;
+      if (opts.term) {
+        const t = opts.term.toLowerCase();
+        const hay = [name, topic, alias].filter(Boolean).join(" ").toLowerCase();
+        if (!hay.includes(t)) continue;
+      }
+      entries.push(entry);
+    }
+    entries.sort((a, b) => (b.num_joined_members as number) - (a.num_joined_members as number));
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : entries.length;
+    const chunk = entries.slice(offset, offset + limit);
+    const body: Record<string, unknown> = { chunk, total_room_count_estimate: entries.length };
+    if (offset + limit < entries.length) body.next_batch = `o${offset + limit}`;
+    if (offset > 0) body.prev_batch = `o${Math.max(0, offset - limit)}`;
+    return body;
+  }
+}
