@@ -100,6 +100,8 @@ describe.skipIf(!hasChromium)(
           baseUrl: nova.baseUrl,
           accessToken: u.accessToken,
           roomId,
+          // The third page takes at most 60 kbit/s per video stream (its bandwidth ceiling).
+          maxBitrate: u === users[2] ? 60_000 : undefined,
         });
         callIds.push(r.callId);
       }
@@ -135,6 +137,22 @@ describe.skipIf(!hasChromium)(
           });
           expect(grew.length, `page ${i} ${kind} streams progressing`).toBeGreaterThanOrEqual(2);
         }
+      }
+
+      // The SFU holds the publishers the third page receives to its ceiling (REMB): an uncapped
+      // 320×240 fake camera sends ~200 kbit/s here; capped ones stay near 60.
+      const sentBytes = () =>
+        Promise.all(
+          pages.slice(0, 2).map((p) => p.evaluate(() => window.novaCall.session!.videoBytesSent())),
+        );
+      await new Promise((r) => setTimeout(r, 2000));
+      const b0 = await sentBytes();
+      await new Promise((r) => setTimeout(r, 3000));
+      const b1 = await sentBytes();
+      for (let i = 0; i < 2; i++) {
+        const kbps = ((b1[i]! - b0[i]!) * 8) / 3000;
+        expect(kbps, `page ${i} video send rate under the third page's ceiling`).toBeLessThan(110);
+        expect(kbps).toBeGreaterThan(5);
       }
 
       // The third page leaves: the others are told, and the server's call has two participants.

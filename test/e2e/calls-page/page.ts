@@ -6,7 +6,7 @@
 import { CallClient, type CallEvent } from "../../../calls/client.ts";
 import { NovaSyncClient } from "../../../sync/client/index.ts";
 
-type JoinConfig = { baseUrl: string; accessToken: string; roomId: string };
+type JoinConfig = { baseUrl: string; accessToken: string; roomId: string; maxBitrate?: number };
 
 /** Waits until ICE gathering is done, so the SDP carries every candidate (no trickle needed). */
 function gathered(pc: RTCPeerConnection): Promise<void> {
@@ -29,7 +29,7 @@ async function join(cfg: JoinConfig) {
   await sync.start();
   const client = new CallClient(sync, 15_000);
   const events: CallEvent[] = [];
-  const { participants } = await client.join(cfg.roomId);
+  const { participants } = await client.join(cfg.roomId, { maxBitrate: cfg.maxBitrate });
 
   const media = await navigator.mediaDevices.getUserMedia({
     audio: true,
@@ -91,6 +91,15 @@ async function join(cfg: JoinConfig) {
         }
       });
       return out;
+    },
+    /** Bytes of video this page has sent so far (to see the SFU's REMB ceiling take effect). */
+    async videoBytesSent() {
+      const report = await sendPc.getStats();
+      let bytes = 0;
+      report.forEach((s) => {
+        if (s.type === "outbound-rtp" && s.kind === "video") bytes += s.bytesSent ?? 0;
+      });
+      return bytes;
     },
     states: () => ({ send: sendPc.connectionState, recv: recvPc.connectionState }),
     async leave() {
