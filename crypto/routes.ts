@@ -82,6 +82,9 @@ export function mountKeyRoutes(ctx: NovaContext, keys: KeyServer, uia: UserInter
     `${V3}/sendToDevice/:eventType/:txnId`,
     async (req) => {
       const auth = device(req);
+      if (req.params.eventType!.length > 255 || req.params.txnId!.length > 255) {
+        throw new MatrixError(400, "M_INVALID_PARAM", "event type and txnId are limited to 255 characters");
+      }
       const body = req.json(sendToDeviceBody);
       await sendToDevice(keys, auth, req.params.eventType!, req.params.txnId!, body.messages);
       return { body: {} };

@@ -1,8 +1,9 @@
+import type { Kysely } from "kysely";
 import { MatrixError, tooLarge } from "../server/errors.ts";
 import { mapEntry } from "./collections.ts";
 import type { KeyServer } from "./key-server.ts";
 import { userIdSchema } from "./schemas.ts";
-import type { JsonObject } from "./tables.ts";
+import type { CryptoTables, JsonObject } from "./tables.ts";
 import type { QueuedMessage } from "./to-device.repository.ts";
 
 /** Synapse's per-message limit: js-sdk does not retry M_TOO_LARGE. */
@@ -47,8 +48,8 @@ export async function sendToDevice(
   }
   const txnKey = `${eventType}/${txnId}`;
   const { queued, position } = await keys.deps.streams
-    .write(keys.deps.db as never, async (trx, pos) => {
-      const db = trx as never;
+    .write(keys.deps.db as unknown as Kysely<unknown>, async (trx, pos) => {
+      const db = trx as unknown as Kysely<CryptoTables>;
       if (!(await keys.toDevice.claimTxn(db, sender.userId, sender.deviceId, txnKey))) return [];
       const existing = await keys.devices.deviceIds(local, db);
       const devicesOf = new Map<string, string[]>();

@@ -152,6 +152,8 @@ describe("to-device messages", () => {
       const alice = await s.register();
       const bad = await send(s, alice, "m.x", { "not-a-user": { D: {} } });
       expect([bad.status, bad.body.errcode]).toEqual([400, "M_INVALID_PARAM"]);
+      const longTxn = await send(s, alice, "m.x", { [alice.userId]: { D: {} } }, "t".repeat(300));
+      expect([longTxn.status, longTxn.body.errcode]).toEqual([400, "M_INVALID_PARAM"]);
       const shape = await send(s, alice, "m.x", {
         [alice.userId]: { D: "string" } as unknown as Record<string, unknown>,
       });
