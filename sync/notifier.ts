@@ -15,6 +15,7 @@ export class Notifier {
   private readonly byRoom = new Map<string, Set<Waiter>>();
   private pending: { position: number; touch: Touch }[] = [];
   private readonly remoteListeners = new Set<(position: number, touch: Touch) => void>();
+  private readonly remoteWriteListeners = new Set<(position: number, touch: Touch) => void>();
 
   constructor(private readonly streams: StreamPositions) {
     streams.onAdvance((safe) => this.release(safe));
@@ -38,8 +39,19 @@ export class Notifier {
     return () => this.remoteListeners.delete(listener);
   }
 
+  /**
+   * Areas that cache what writes change (room state, memberships) subscribe here: a write
+   * committed on another replica touched these rooms/users, so their cached view is stale. Called
+   * before any reader here is woken for that write.
+   */
+  onRemoteWrite(listener: (position: number, touch: Touch) => void): () => void {
+    this.remoteWriteListeners.add(listener);
+    return () => this.remoteWriteListeners.delete(listener);
+  }
+
   /** A write committed on another replica: make it visible and wake its readers here. */
   notifyRemote(position: number, touch: Touch): void {
+    for (const l of this.remoteWriteListeners) l(position, touch);
     this.pending.push({ position, touch });
     this.streams.observeRemote(position);
     this.release(this.streams.current());
@@ -47,7 +59,8 @@ export class Notifier {
 
   /**
    * Registers a waiter for `userId` in `roomIds`; resolves when something touching them commits,
-   * on timeout, or when `abort` resolves. Returns true if it was woken by a change.
+   * on timeout (none if `timeoutMs` is Infinity), or when `abort` resolves. Returns true if it was
+   * woken by a change.
    */
   wait(
     userId: string,
@@ -67,7 +80,10 @@ export class Notifier {
         resolve(woken);
       };
       const waiter: Waiter = { wake: () => finish(true), userId, roomIds: rooms };
-      const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
+      // No timer for an unbounded wait (WebSocket pushers): an idle socket then costs no Timeout.
+      const timer = Number.isFinite(timeoutMs)
+        ? setTimeout(() => finish(false), Math.max(0, timeoutMs))
+        : undefined;
       addTo(this.byUser, userId, waiter);
       for (const r of rooms) addTo(this.byRoom, r, waiter);
       abort?.then(() => finish(false));

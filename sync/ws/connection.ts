@@ -58,8 +58,6 @@ export type ConnectionDeps = {
 
 type Subscription = { since: SyncToken | null; filter: Record<string, unknown>; fullState: boolean };
 
-/** How long the pusher sleeps between checks when nothing wakes it (a safety net, not a poll). */
-const IDLE_WAIT_MS = 60_000;
 /** How many 250 ms waits a token ahead of this replica gets before it is clamped (10 s). */
 const AHEAD_WAITS = 40;
 /** Re-verify the access token before dispatching a request if the last check is older than this. */
@@ -76,16 +74,17 @@ export class Connection {
   private verifiedAt = 0;
   private closed = false;
   private authenticating = false;
-  private readonly queued: string[] = [];
-  private readonly abuse: number[] = [];
+  // Allocated only when needed: an idle socket should cost as little memory as possible.
+  private queued: string[] | null = null;
+  private abuse: number[] | null = null;
   private inFlight = 0;
   private subscription: Subscription | null = null;
   private generation = 0;
   private wakePump: (() => void) | null = null;
   private drained: (() => void) | null = null;
   private authTimer: NodeJS.Timeout | null = null;
-  private readonly closedPromise: Promise<void>;
-  private resolveClosed: () => void = () => {};
+  private closedPromise: Promise<void> | null = null;
+  private resolveClosed: (() => void) | null = null;
   /** Stream position of the last delta sent (the server side of `since`). */
   lastSent: string | null = null;
 
@@ -95,9 +94,6 @@ export class Connection {
     readonly ip: string,
     subprotocolToken: string | null,
   ) {
-    this.closedPromise = new Promise((r) => {
-      this.resolveClosed = r;
-    });
     if (subprotocolToken) {
       this.guard(this.authenticate(subprotocolToken), "auth");
     } else {
@@ -105,6 +101,15 @@ export class Connection {
         if (!this.auth) this.close(CloseCode.authTimeout, "authentication timeout");
       }, Limits.authTimeoutMs);
     }
+  }
+
+  /** Resolves when the socket closes (requests in flight see it as their `aborted`). */
+  private closed$(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closedPromise ??= new Promise((r) => {
+      this.resolveClosed = r;
+    });
+    return this.closedPromise;
   }
 
   isClosed(): boolean {
@@ -116,7 +121,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     if (this.authTimer) clearTimeout(this.authTimer);
-    this.resolveClosed();
+    this.resolveClosed?.();
     this.wakePump?.();
     this.drained?.();
   }
@@ -143,6 +148,7 @@ export class Connection {
       return;
     }
     if (this.authenticating) {
+      this.queued ??= [];
       if (this.queued.length >= 16) this.refuse({ errcode: "M_LIMIT_EXCEEDED", error: "Wait for ready" });
       else this.queued.push(text);
       return;
@@ -210,7 +216,9 @@ export class Connection {
     } finally {
       this.authenticating = false;
     }
-    for (const text of this.queued.splice(0)) this.onMessage(text);
+    const queued = this.queued ?? [];
+    this.queued = null;
+    for (const text of queued) this.onMessage(text);
   }
 
   private async subscribe(frame: Extract<ClientFrame, { type: "subscribe" }>): Promise<void> {
@@ -272,7 +280,7 @@ export class Connection {
         ...call,
         auth,
         ip: this.ip,
-        aborted: this.closedPromise,
+        aborted: this.closed$(),
         isAborted: () => this.closed,
       });
       this.send({ type: "reply", id: frame.id, status: out.status, body: out.body });
@@ -292,8 +300,7 @@ export class Connection {
     let first = true;
     let aheadWaits = 0;
     let rooms = await this.deps.roomsOf(auth.userId);
-    const live = () => !this.closed && this.generation === generation;
-    while (live()) {
+    while (!this.closed && this.generation === generation) {
       if (this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes) {
         // Slow consumer: hold deltas back; the next one covers everything meanwhile.
         if (!(await this.waitForDrain())) return;
@@ -318,7 +325,7 @@ export class Connection {
           fullState: first && sub.fullState,
           filter: sub.filter,
         });
-        if (!live()) return;
+        if (this.closed || this.generation !== generation) return;
         if (first || responseHasData(response)) {
           this.send({ type: "sync", since: since ? formatSyncToken(since) : null, body: response });
           this.lastSent = response.next_batch;
@@ -329,18 +336,18 @@ export class Connection {
         first = false;
         continue;
       }
-      await this.sleep(rooms, IDLE_WAIT_MS);
+      // Nothing new: sleep until the Notifier, a close or a new subscription wakes the pump.
+      await this.sleep(rooms, Number.POSITIVE_INFINITY);
     }
   }
 
   /** Waits for the notifier (or timeout, close, resubscribe). No await between check and call. */
-  private sleep(rooms: string[], timeoutMs: number): Promise<boolean> {
+  private async sleep(rooms: string[], timeoutMs: number): Promise<void> {
     const abort = new Promise<void>((r) => {
       this.wakePump = r;
     });
-    return this.deps.wait(this.auth!.userId, rooms, timeoutMs, abort).finally(() => {
-      this.wakePump = null;
-    });
+    await this.deps.wait(this.auth!.userId, rooms, timeoutMs, abort);
+    this.wakePump = null;
   }
 
   /** Resolves true once the buffer drains below the coalescing mark; closes a consumer too slow. */
@@ -372,6 +379,7 @@ export class Connection {
   private refuse(e: { errcode: string; error: string; id?: string }): void {
     this.send({ type: "error", ...(e.id ? { id: e.id } : {}), errcode: e.errcode, error: e.error });
     const now = Date.now();
+    this.abuse ??= [];
     this.abuse.push(now);
     while (this.abuse.length && this.abuse[0]! < now - 60_000) this.abuse.shift();
     if (this.abuse.length > Limits.abusePerMinute) this.close(CloseCode.abuse, "too many bad frames");

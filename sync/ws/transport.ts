@@ -46,10 +46,22 @@ export class SyncSocketTransport {
   private stopping = false;
   private readonly allClosedWaiters = new Set<() => void>();
 
+  /** One deps object shared by every connection (not a copy per socket). */
+  private readonly connectionDeps: ConnectionDeps;
+
   constructor(
-    private readonly deps: Omit<ConnectionDeps, "onAuthenticated">,
+    deps: Omit<ConnectionDeps, "onAuthenticated">,
     private readonly opts: TransportOptions,
-  ) {}
+  ) {
+    this.connectionDeps = {
+      ...deps,
+      onAuthenticated: (c) => this.index(c),
+      onDelta: (c, r) => {
+        deltasCounter.inc();
+        deps.onDelta?.(c, r);
+      },
+    };
+  }
 
   attach(app: uWS.TemplatedApp, path = WS_PATH): void {
     app.ws<SocketData>(path, {
@@ -82,24 +94,8 @@ export class SyncSocketTransport {
       },
       open: (ws) => {
         const data = ws.getUserData();
-        const socket = {
-          send: (text: string) => ws.send(text, false, this.opts.deflate),
-          getBufferedAmount: () => ws.getBufferedAmount(),
-          end: (code: number, reason: string) => ws.end(code, reason),
-        };
-        const conn = new Connection(
-          socket,
-          {
-            ...this.deps,
-            onAuthenticated: (c) => this.index(c),
-            onDelta: (c, r) => {
-              deltasCounter.inc();
-              this.deps.onDelta?.(c, r);
-            },
-          },
-          data.ip,
-          data.token,
-        );
+        const socket = new UwsSocket(ws, this.opts.deflate);
+        const conn = new Connection(socket, this.connectionDeps, data.ip, data.token);
         data.token = null;
         data.conn = conn;
         this.connections.add(conn);
@@ -170,6 +166,23 @@ export class SyncSocketTransport {
       this.byDevice.set(k, set);
     }
     set.add(c);
+  }
+}
+
+/** The connection's view of a uWS socket (methods on the prototype: no closures per socket). */
+class UwsSocket {
+  constructor(
+    private readonly ws: uWS.WebSocket<SocketData>,
+    private readonly deflate: boolean,
+  ) {}
+  send(text: string): number {
+    return this.ws.send(text, false, this.deflate);
+  }
+  getBufferedAmount(): number {
+    return this.ws.getBufferedAmount();
+  }
+  end(code: number, reason: string): void {
+    this.ws.end(code, reason);
   }
 }
 

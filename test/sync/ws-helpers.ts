@@ -67,9 +67,7 @@ export async function rawSocket(
 }
 
 /** A client-library session that records every delta it processed. */
-export async function syncClient(
-  opts: NovaSyncClientOptions,
-): Promise<{
+export async function syncClient(opts: NovaSyncClientOptions): Promise<{
   client: NovaSyncClient;
   deltas: SyncBody[];
   waitFor(pred: (b: SyncBody) => boolean, timeoutMs?: number): Promise<SyncBody>;

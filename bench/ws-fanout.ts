@@ -1,0 +1,471 @@
+/**
+ * Issue 4's benchmark: Nova's sync over WebSocket.
+ *   1. idle sockets held on one replica, and across three replicas (Redis fan-out), with the
+ *      server memory each costs;
+ *   2. fan-out: rooms × members, messages sent over the sockets against PostgreSQL — persisted
+ *      sends/s and delivered events/s at saturation, send→deliver p50/p99 at a fixed rate;
+ *   3. the ceiling in the same run with the same load generator: a bare uWebSockets.js relay
+ *      (bench/ws-relay.ts) with the same topology.
+ * The load generator runs in separate processes (bench/ws-load.ts), one per loopback source
+ * address 127.0.0.x. Writes bench/REPORT.md between `<!-- ws:start -->` and `<!-- ws:end -->`.
+ *
+ * Usage: tsx bench/ws-fanout.ts [--smoke] [--idle 19000] [--replica-idle 50000] [--rooms 1000]
+ *        [--members 10] [--rooms-per-user 10] [--seconds 10] [--rate 1000] [--workers 2]
+ */
+import { type ChildProcess, execSync, fork, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
+import { percentile, writeReportSection } from "./report.ts";
+import type { SocketSpec, WorkerCommand, WorkerReport } from "./ws-load.ts";
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    idle: { type: "string", default: "19000" },
+    "replica-idle": { type: "string", default: "50000" },
+    rooms: { type: "string", default: "1000" },
+    members: { type: "string", default: "10" },
+    "rooms-per-user": { type: "string", default: "10" },
+    seconds: { type: "string", default: "10" },
+    rate: { type: "string", default: "1000" },
+    workers: { type: "string", default: "2" },
+    window: { type: "string", default: "200" },
+    "no-report": { type: "boolean", default: false },
+    /** Comma-separated subset of idle,replicas,fanout (development). */
+    phases: { type: "string", default: "idle,replicas,fanout" },
+  },
+});
+const smoke = values.smoke;
+const IDLE = smoke ? 50 : Number(values.idle);
+const REPLICA_IDLE = smoke ? 60 : Number(values["replica-idle"]);
+const ROOMS = smoke ? 6 : Number(values.rooms);
+const MEMBERS = smoke ? 3 : Number(values.members);
+const ROOMS_PER_USER = smoke ? 2 : Number(values["rooms-per-user"]);
+const SECONDS = smoke ? 2 : Number(values.seconds);
+const RATE = smoke ? 50 : Number(values.rate);
+const WORKERS = Number(values.workers);
+const WINDOW = smoke ? 8 : Number(values.window);
+const PHASES = new Set(values.phases.split(","));
+const V3 = "/_matrix/client/v3";
+const HERE = import.meta.dirname;
+const log = (s: string) => console.log(`[ws] ${s}`);
+
+// ---- helpers --------------------------------------------------------------------------------
+
+async function api(
+  base: string,
+  method: string,
+  p: string,
+  token?: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(base + p, {
+      method,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (res.status === 429 && attempt < 20) {
+      await new Promise((r) => setTimeout(r, Number(json.retry_after_ms ?? 200)));
+      continue;
+    }
+    if (res.status !== 200) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  }
+}
+
+async function pool<T>(
+  items: T[],
+  concurrency: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+
+type Account = { userId: string; accessToken: string };
+async function registerMany(base: string, prefix: string, n: number): Promise<Account[]> {
+  const out: Account[] = new Array(n);
+  const t = Date.now();
+  await pool([...Array(n).keys()], 4, async (i) => {
+    const r = await api(base, "POST", `${V3}/register`, undefined, {
+      username: `${prefix}${i}`,
+      password: "bench password",
+      auth: { type: "m.login.dummy" },
+    });
+    out[i] = { userId: r.user_id as string, accessToken: r.access_token as string };
+    if ((i + 1) % 200 === 0) log(`registered ${i + 1}/${n}`);
+  });
+  log(`registered ${n} users in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  return out;
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+async function metric(base: string, name: string): Promise<number> {
+  const text = await fetch(`${base}/metrics`).then((r) => r.text());
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(" ").pop()) : Number.NaN;
+}
+
+/** Lowest RSS and used heap over `samples` readings 2 s apart (after V8 has collected garbage). */
+async function settledMemory(
+  servers: ServerProcess[],
+  samples: number,
+): Promise<{ rss: number; heap: number }[]> {
+  const low = servers.map(() => ({ rss: Number.POSITIVE_INFINITY, heap: Number.POSITIVE_INFINITY }));
+  for (let k = 0; k < samples; k++) {
+    await new Promise((r) => setTimeout(r, 2_000));
+    for (const [i, s] of servers.entries()) {
+      low[i]!.rss = Math.min(low[i]!.rss, rssBytes(s.child.pid!));
+      low[i]!.heap = Math.min(low[i]!.heap, await metric(s.baseUrl, "nodejs_heap_size_used_bytes"));
+    }
+  }
+  return low;
+}
+
+class Worker {
+  private readonly child: ChildProcess;
+  private readonly waiters: ((r: WorkerReport) => void)[] = [];
+  constructor(readonly localAddress: string) {
+    this.child = fork(path.join(HERE, "ws-load.ts"), [], {
+      execArgv: ["--import", "tsx", "--max-old-space-size=4096"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.child.on("message", (m: WorkerReport) => {
+      if (m.kind === "progress") {
+        log(m.text);
+        return;
+      }
+      this.waiters.shift()?.(m);
+    });
+  }
+  ask<K extends WorkerReport["kind"]>(cmd: WorkerCommand): Promise<Extract<WorkerReport, { kind: K }>> {
+    return new Promise((resolve) => {
+      this.waiters.push((r) => resolve(r as Extract<WorkerReport, { kind: K }>));
+      this.child.send(cmd);
+    });
+  }
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.send({ cmd: "close" } satisfies WorkerCommand);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+    this.child.kill("SIGKILL");
+  }
+}
+
+function workers(n: number): Worker[] {
+  return Array.from({ length: n }, (_, i) => new Worker(`127.0.0.${i + 2}`));
+}
+
+/** Splits specs over workers round-robin and connects them all. */
+async function connect(ws: Worker[], mode: "nova" | "relay", specs: SocketSpec[], concurrency = 32) {
+  const shares: SocketSpec[][] = ws.map(() => []);
+  for (const [i, s] of specs.entries()) shares[i % ws.length]!.push(s);
+  const t = Date.now();
+  const reports = await Promise.all(
+    ws.map((w, i) =>
+      w.ask<"connected">({
+        cmd: "connect",
+        mode,
+        localAddress: w.localAddress,
+        sockets: shares[i]!,
+        concurrency,
+      }),
+    ),
+  );
+  const sockets = reports.reduce((a, r) => a + r.sockets, 0);
+  const failed = reports.reduce((a, r) => a + r.failed, 0);
+  return { sockets, failed, seconds: (Date.now() - t) / 1000 };
+}
+
+type PhaseResult = {
+  sendsPerSec: number;
+  deliveredPerSec: number;
+  p50: number;
+  p99: number;
+  delivered: number;
+  errors: number;
+};
+async function runPhase(ws: Worker[], phase: string, rate: number | null): Promise<PhaseResult> {
+  const reports = await Promise.all(
+    ws.map((w) =>
+      w.ask<"ran">({
+        cmd: "run",
+        phase,
+        seconds: SECONDS,
+        window: Math.max(1, Math.round(WINDOW / ws.length)),
+        ratePerSecond: rate === null ? null : rate / ws.length,
+        drainMs: smoke ? 1_000 : 3_000,
+      }),
+    ),
+  );
+  const acked = reports.reduce((a, r) => a + r.acked, 0);
+  const inWindow = reports.reduce((a, r) => a + r.deliveredInWindow, 0);
+  const delivered = reports.reduce((a, r) => a + r.delivered, 0);
+  const errors = reports.reduce((a, r) => a + r.errors, 0);
+  const lat = reports.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  return {
+    sendsPerSec: acked / SECONDS,
+    deliveredPerSec: inWindow / SECONDS,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    delivered,
+    errors,
+  };
+}
+
+// ---- topology ------------------------------------------------------------------------------
+
+/** Room r's members are users r·M … r·M+M−1 (mod U): every user is in exactly K rooms. */
+function topology() {
+  const users = Math.round((ROOMS * MEMBERS) / ROOMS_PER_USER);
+  const members = (r: number) => Array.from({ length: MEMBERS }, (_, j) => (r * MEMBERS + j) % users);
+  const roomsOf: number[][] = Array.from({ length: users }, () => []);
+  for (let r = 0; r < ROOMS; r++) for (const u of members(r)) roomsOf[u]!.push(r);
+  return { users, members, roomsOf };
+}
+
+async function setupRooms(base: string, accounts: Account[]): Promise<string[]> {
+  const { members } = topology();
+  const roomIds: string[] = new Array(ROOMS);
+  const t = Date.now();
+  await pool([...Array(ROOMS).keys()], 8, async (r) => {
+    const [owner, ...rest] = members(r).map((u) => accounts[u]!);
+    const created = await api(base, "POST", `${V3}/createRoom`, owner!.accessToken, {
+      preset: "private_chat",
+      invite: rest.map((a) => a.userId),
+    });
+    const roomId = created.room_id as string;
+    for (const a of rest)
+      await api(base, "POST", `${V3}/rooms/${encodeURIComponent(roomId)}/join`, a.accessToken, {});
+    roomIds[r] = roomId;
+    if ((r + 1) % 100 === 0) log(`rooms ${r + 1}/${ROOMS}`);
+  });
+  log(`created ${ROOMS} rooms × ${MEMBERS} members in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  return roomIds;
+}
+
+// ---- phases ----------------------------------------------------------------------------------
+
+type IdleResult = {
+  sockets: number;
+  failed: number;
+  connectSeconds: number;
+  rssPerSocket: number;
+  heapPerSocket: number;
+};
+
+async function idlePhase(servers: ServerProcess[], total: number, nWorkers: number): Promise<IdleResult[]> {
+  const accounts = await registerMany(servers[0]!.baseUrl, `idle${Date.now().toString(36)}_`, 8);
+  const since = await Promise.all(
+    accounts.map(
+      async (a) =>
+        (await api(servers[0]!.baseUrl, "GET", `${V3}/sync?timeout=0`, a.accessToken)).next_batch as string,
+    ),
+  );
+  const before = await settledMemory(servers, smoke ? 1 : 4);
+  const specs: SocketSpec[] = Array.from({ length: total }, (_, i) => ({
+    url: servers[i % servers.length]!.baseUrl,
+    token: accounts[i % accounts.length]!.accessToken,
+    since: since[i % accounts.length]!,
+    rooms: [],
+  }));
+  const ws = workers(nWorkers);
+  try {
+    const c = await connect(ws, "nova", specs, 64);
+    // Let the servers go idle so V8 collects the garbage of connecting (its memory reducer runs
+    // a few seconds after allocation stops); keep the lowest reading.
+    const low = await settledMemory(servers, smoke ? 1 : 8);
+    const results: IdleResult[] = [];
+    for (const [i, s] of servers.entries()) {
+      const held = await metric(s.baseUrl, "nova_ws_sockets");
+      const rss = low[i]!.rss - before[i]!.rss;
+      const heap = low[i]!.heap - before[i]!.heap;
+      results.push({
+        sockets: held,
+        failed: c.failed,
+        connectSeconds: c.seconds,
+        rssPerSocket: rss / held,
+        heapPerSocket: heap / held,
+      });
+      log(
+        `replica ${i + 1}: ${held} sockets held, ${(rss / held).toFixed(0)} B RSS and ${(heap / held).toFixed(0)} B heap per socket`,
+      );
+    }
+    return results;
+  } finally {
+    await Promise.all(ws.map((w) => w.close()));
+  }
+}
+
+async function fanoutPhase(
+  base: string,
+): Promise<{ saturation: PhaseResult; fixed: PhaseResult; sockets: number }> {
+  const { users, roomsOf } = topology();
+  const accounts = await registerMany(base, `fan${Date.now().toString(36)}_`, users);
+  const roomIds = await setupRooms(base, accounts);
+  const specs = accounts.map((a, u) => ({
+    url: base,
+    token: a.accessToken,
+    rooms: roomsOf[u]!.map((r) => roomIds[r]!),
+  }));
+  const ws = workers(WORKERS);
+  try {
+    const c = await connect(ws, "nova", specs);
+    log(`nova: ${c.sockets} sockets connected in ${c.seconds.toFixed(1)} s (${c.failed} failed)`);
+    await runPhase(ws, "nova-warmup", null);
+    const saturation = await runPhase(ws, "nova-saturate", null);
+    log(
+      `nova saturation: ${saturation.sendsPerSec.toFixed(0)} persisted sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s`,
+    );
+    const fixed = await runPhase(ws, "nova-rate", RATE);
+    log(`nova at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms`);
+    return { saturation, fixed, sockets: c.sockets };
+  } finally {
+    await Promise.all(ws.map((w) => w.close()));
+  }
+}
+
+async function ceilingPhase(): Promise<{ saturation: PhaseResult; fixed: PhaseResult }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "ws-relay.ts")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve) => {
+    child.stdout!.on("data", (d: Buffer) => {
+      const m = /relay listening (\d+)/.exec(String(d));
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  const { users, roomsOf } = topology();
+  const specs = Array.from({ length: users }, (_, u) => ({
+    url: `ws://127.0.0.1:${port}/`,
+    rooms: roomsOf[u]!.map(String),
+  }));
+  const ws = workers(WORKERS);
+  try {
+    const c = await connect(ws, "relay", specs);
+    log(`relay: ${c.sockets} sockets`);
+    await runPhase(ws, "relay-warmup", null);
+    const saturation = await runPhase(ws, "relay-saturate", null);
+    log(
+      `relay saturation: ${saturation.sendsPerSec.toFixed(0)} sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s`,
+    );
+    const fixed = await runPhase(ws, "relay-rate", RATE);
+    log(`relay at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms`);
+    return { saturation, fixed };
+  } finally {
+    await Promise.all(ws.map((w) => w.close()));
+    child.kill("SIGTERM");
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+async function main() {
+  const hardLimit = execSync("ulimit -Hn", { shell: "/bin/bash" }).toString().trim();
+  const db = await freshDatabase();
+  const redisUrl = process.env.REDIS_URL;
+  const backend = db ? "PostgreSQL" : "embedded PGlite";
+  log(`backend ${backend}; ulimit -Hn ${hardLimit}; ${smoke ? "SMOKE" : "full"} run`);
+  const env = { ...(db ? { DATABASE_URL: db.url } : {}), ...(redisUrl ? { REDIS_URL: redisUrl } : {}) };
+  const servers: ServerProcess[] = [];
+  try {
+    const s1 = await startServerProcess(env);
+    servers.push(s1);
+    log(`idle: ${IDLE} sockets on one replica`);
+    const idle1 = PHASES.has("idle")
+      ? (await idlePhase([s1], IDLE, Math.max(2, Math.ceil(IDLE / 15_000))))[0]!
+      : { sockets: 0, failed: 0, connectSeconds: 0, rssPerSocket: Number.NaN, heapPerSocket: Number.NaN };
+
+    let idle3: IdleResult[] | null = null;
+    if (db && redisUrl && REPLICA_IDLE > 0 && PHASES.has("replicas")) {
+      servers.push(await startServerProcess(env), await startServerProcess(env));
+      log(`idle: ${REPLICA_IDLE} sockets across three replicas`);
+      idle3 = await idlePhase(servers, REPLICA_IDLE, Math.max(3, Math.ceil(REPLICA_IDLE / 9_000)));
+      for (const s of servers.splice(1)) await s.stop("SIGTERM");
+    }
+
+    log(`fan-out: ${ROOMS} rooms × ${MEMBERS} members, ${ROOMS_PER_USER} rooms per user`);
+    const skipped: PhaseResult = {
+      sendsPerSec: 0,
+      deliveredPerSec: 0,
+      p50: Number.NaN,
+      p99: Number.NaN,
+      delivered: 0,
+      errors: 0,
+    };
+    const nova = PHASES.has("fanout")
+      ? await fanoutPhase(s1.baseUrl)
+      : { saturation: skipped, fixed: skipped, sockets: 0 };
+    await s1.stop("SIGTERM");
+    servers.length = 0;
+    const relay = PHASES.has("fanout") ? await ceilingPhase() : { saturation: skipped, fixed: skipped };
+
+    const ratio = (a: number, b: number) => (b > 0 ? `${((a / b) * 100).toFixed(0)}%` : "n/a");
+    const ms = (x: number) => `${x.toFixed(2)} ms`;
+    const { users } = topology();
+    const idleRows = [
+      `| one replica | ${idle1.sockets} | ${(idle1.rssPerSocket / 1024).toFixed(2)} KiB | ${(idle1.heapPerSocket / 1024).toFixed(2)} KiB | ${idle1.connectSeconds.toFixed(0)} s |`,
+      ...(idle3 ?? []).map(
+        (r, i) =>
+          `| three replicas: #${i + 1} | ${r.sockets} | ${(r.rssPerSocket / 1024).toFixed(2)} KiB | ${(r.heapPerSocket / 1024).toFixed(2)} KiB | ${r.connectSeconds.toFixed(0)} s (all three) |`,
+      ),
+    ];
+    const total3 = (idle3 ?? []).reduce((a, r) => a + r.sockets, 0);
+    const md = `## WebSocket sync (bench/ws-fanout.ts)${smoke ? " — SMOKE RUN (tiny parameters, not a measurement)" : ""}
+
+Backend: ${backend}${redisUrl ? " + Redis fan-out for replicas" : ""}. \`ulimit -Hn\` = ${hardLimit} open files per process.
+Load generator: ${WORKERS}+ separate processes (bench/ws-load.ts), one per source address 127.0.0.2…, Nova sockets through the client library (sync/client).
+
+### 1. Idle sockets (authenticated and subscribed, nothing happening)
+
+| where | sockets held | server RSS / socket | JS heap / socket | connect time |
+|---|---|---|---|---|
+${idleRows.join("\n")}
+
+${idle3 ? `Three replicas held ${total3} sockets together (target 50,000).` : "Three-replica run skipped (needs DATABASE_URL and REDIS_URL)."} Target: under 4 KiB of server memory per socket.
+
+### 2. Fan-out: ${ROOMS} rooms × ${MEMBERS} members over ${users} sockets (each user in ${ROOMS_PER_USER} rooms), sends over the sockets
+
+| | Nova | bare uWS relay (ceiling) | Nova / ceiling | target |
+|---|---|---|---|---|
+| persisted sends/s at saturation | ${nova.saturation.sendsPerSec.toFixed(0)} | ${relay.saturation.sendsPerSec.toFixed(0)} (relayed, not stored) | ${ratio(nova.saturation.sendsPerSec, relay.saturation.sendsPerSec)} | ≥ 10,000/s |
+| delivered events/s at saturation | ${nova.saturation.deliveredPerSec.toFixed(0)} | ${relay.saturation.deliveredPerSec.toFixed(0)} | ${ratio(nova.saturation.deliveredPerSec, relay.saturation.deliveredPerSec)} | ≥ 50% |
+| send→deliver p50 at ${RATE} sends/s | ${ms(nova.fixed.p50)} | ${ms(relay.fixed.p50)} | ${(nova.fixed.p50 / relay.fixed.p50).toFixed(1)}× | |
+| send→deliver p99 at ${RATE} sends/s | ${ms(nova.fixed.p99)} | ${ms(relay.fixed.p99)} | ${(nova.fixed.p99 / relay.fixed.p99).toFixed(1)}× | ≤ 2× |
+| send errors (saturation / fixed rate) | ${nova.saturation.errors} / ${nova.fixed.errors} | ${relay.saturation.errors} / ${relay.fixed.errors} | | |
+
+Saturation: ${WINDOW} sends in flight across the generators, ${SECONDS} s per phase after a ${SECONDS} s warm-up; deliveries counted when they arrive within the phase. The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library).`;
+    console.log(md);
+    if (!values["no-report"]) writeReportSection("ws", md);
+  } catch (err) {
+    for (const s of servers)
+      console.error(
+        s.output
+          .filter((l) => /"level":(40|50|60)/.test(l))
+          .slice(-5)
+          .join("\n"),
+      );
+    throw err;
+  } finally {
+    for (const s of servers) await s.stop("SIGTERM").catch(() => undefined);
+    await db?.drop();
+  }
+}
+
+await main();
