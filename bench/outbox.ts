@@ -8,19 +8,19 @@
  * of same-sized messages (throughput) and at the same pace (latency).
  * Usage: `tsx bench/outbox.ts [--events 50000] [--paced-seconds 10]`.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { Kafka, logLevel } from "kafkajs";
 import { type Generated, type Kysely, sql } from "kysely";
 import pg from "pg";
 import { z } from "zod";
 import { EventConsumer, on } from "../companion-services/platform/consumer.ts";
-import { Databases, type ServiceDatabase } from "../companion-services/platform/database.ts";
+import { Databases } from "../companion-services/platform/database.ts";
 import { KafkaEventBus } from "../companion-services/platform/event-bus/kafka.ts";
 import { topicFor } from "../companion-services/platform/event-bus.ts";
-import { OutboxProcessor } from "../companion-services/platform/outbox/processor.ts";
 import type { OutboxTables } from "../companion-services/platform/outbox/tables.ts";
-import { appendEvents, type NewEvent } from "../companion-services/platform/outbox/writer.ts";
 import { createLogger } from "../server/logger.ts";
 import { writePlatformPart } from "./platform.lib.ts";
 import { percentile } from "./report.ts";
@@ -67,11 +67,17 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
   };
 }
 
-type Run = { seconds: number; rate: number; lags: number[]; aggregateType?: string };
+type Run = { seconds: number; rate: number; lags: number[]; aggregateType: string };
 
-/** One outbox pipeline: writer → outbox → processor → Kafka → idempotent consumer. */
+const wallNow = () => performance.timeOrigin + performance.now();
+
+/**
+ * One outbox pipeline: a producer process (writer + outbox processor, as a service runs them) →
+ * Kafka → this process's idempotent consumer. Lag = consumer commit − the writer's clock just
+ * before its transaction committed (both wall clocks of this machine).
+ */
 async function outboxRun(
-  producer: ServiceDatabase<unknown>,
+  dbUrl: string,
   consumerDb: Kysely<Db>,
   bus: KafkaEventBus,
   total: number,
@@ -80,11 +86,11 @@ async function outboxRun(
   const aggregateType = `bench${randomBytes(3).toString("hex")}`;
   const topic = topicFor(aggregateType);
   await bus.ensureTopics([topic]);
-  const committedAt = new Map<string, number>();
   const lags: number[] = [];
   let consumed = 0;
-  let firstCommit = 0;
+  let firstWritten = Number.POSITIVE_INFINITY;
   let lastConsumed = 0;
+  const payload = z.object({ n: z.number(), t: z.number() });
   const consumer = new EventConsumer<Db>({
     service: "feed",
     name: aggregateType,
@@ -94,7 +100,7 @@ async function outboxRun(
     topics: [topic],
     handlers: {
       "bench.event": {
-        ...on(z.object({ n: z.number() }), async (trx, p, e) => {
+        ...on(payload, async (trx, p, e) => {
           await trx!.insertInto("effects").values({ event_id: e.id, n: p.n }).execute();
         }),
         // The effect of a run of events as one INSERT, as a real projection would do it.
@@ -112,72 +118,50 @@ async function outboxRun(
     topics: [topic],
     handle: async (records) => {
       await consumer.handleBatch(records);
-      const now = performance.now();
+      const done = wallNow();
       for (const r of records) {
-        const t = committedAt.get(r.headers["event-id"] ?? "");
-        if (t !== undefined) lags.push(now - t);
+        const p = payload.safeParse((JSON.parse(r.value) as { payload: unknown }).payload);
+        if (!p.success) continue;
+        lags.push(done - p.data.t);
+        if (p.data.t < firstWritten) firstWritten = p.data.t;
       }
       consumed += records.length;
-      lastConsumed = now;
+      lastConsumed = done;
     },
+  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(import.meta.dirname, "outbox-producer.lib.ts")],
+    {
+      env: {
+        PATH: process.env.PATH ?? "",
+        BENCH_DATABASE_URL: dbUrl,
+        KAFKA_BROKERS: (brokers as string[]).join(","),
+        BENCH_AGGREGATE_TYPE: aggregateType,
+        BENCH_TOTAL: String(total),
+        BENCH_RATE: String(pace ?? 0),
+        BENCH_WRITE_BATCH: String(WRITE_BATCH),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const exited = new Promise((r) => child.once("exit", r));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on("data", (d: Buffer) => {
+      if (d.toString().includes('{"ready"')) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`producer exited with ${code}`)));
   });
   // Let the consumer group settle before the clock starts.
   await new Promise((r) => setTimeout(r, 3_000));
-  const processor = new OutboxProcessor({
-    database: producer,
-    bus,
-    logger,
-    batchSize: 1_000,
-    pollIntervalMs: 200,
-  });
-  await processor.start();
-
-  const writeBatch = async (n0: number, count: number) => {
-    const events: NewEvent[] = [];
-    for (let i = 0; i < count; i++) {
-      const n = n0 + i;
-      events.push({
-        aggregateType,
-        aggregateId: `a${n % AGGREGATES}`,
-        eventType: "bench.event",
-        payload: { n },
-      });
-    }
-    const ids = await producer.db.transaction().execute((trx) => appendEvents(trx, producer.schema, events));
-    const t = performance.now();
-    if (!firstCommit) firstCommit = t;
-    for (const id of ids) committedAt.set(id, t);
-  };
-
-  if (pace === null) {
-    // As fast as possible, 4 writers in parallel.
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (next < total) {
-          const n0 = next;
-          next += WRITE_BATCH;
-          await writeBatch(n0, Math.min(WRITE_BATCH, total - n0));
-        }
-      }),
-    );
-  } else {
-    // `pace` events per second, in 10 ms ticks.
-    const perTick = Math.max(1, Math.round(pace / 100));
-    const start = performance.now();
-    for (let n = 0; n < total; n += perTick) {
-      const due = start + (n / pace) * 1000;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      await writeBatch(n, Math.min(perTick, total - n));
-    }
-  }
-  const deadline = Date.now() + 120_000;
+  child.kill("SIGUSR2");
+  const deadline = Date.now() + 180_000;
   while (consumed < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  await processor.stop();
+  child.kill("SIGTERM");
+  await exited;
   await sub.close();
   if (consumed < total) throw new Error(`only ${consumed}/${total} consumed`);
-  const seconds = (lastConsumed - firstCommit) / 1000;
+  const seconds = (lastConsumed - firstWritten) / 1000;
   return { seconds, rate: total / seconds, lags: lags.sort((a, b) => a - b), aggregateType };
 }
 
@@ -250,7 +234,7 @@ async function rawKafka(total: number, pace: number | null, value: string): Prom
   await consumer.disconnect();
   await producer.disconnect();
   const seconds = (last - first) / 1000;
-  return { seconds, rate: consumed / seconds, lags: lags.sort((a, b) => a - b) };
+  return { seconds, rate: consumed / seconds, lags: lags.sort((a, b) => a - b), aggregateType: topic };
 }
 
 const fresh = await freshDatabase();
@@ -277,7 +261,7 @@ try {
   });
 
   console.log(`outbox throughput: ${EVENTS} events…`);
-  const fast = await outboxRun(producer, consumerDb, bus, EVENTS, null);
+  const fast = await outboxRun(fresh.url, consumerDb, bus, EVENTS, null);
   console.log(`  ${fast.rate.toFixed(0)} events/s (${fast.seconds.toFixed(2)} s)`);
   console.log(`raw kafkajs throughput: ${EVENTS} messages…`);
   const rawFast = await rawKafka(EVENTS, null, sample);
@@ -285,7 +269,7 @@ try {
 
   const pacedTotal = RATE * PACED_SECONDS;
   console.log(`outbox lag at ${RATE} events/s for ${PACED_SECONDS} s…`);
-  const paced = await outboxRun(producer, consumerDb, bus, pacedTotal, RATE);
+  const paced = await outboxRun(fresh.url, consumerDb, bus, pacedTotal, RATE);
   console.log(
     `  p50 ${percentile(paced.lags, 50).toFixed(1)} ms, p99 ${percentile(paced.lags, 99).toFixed(1)} ms`,
   );
@@ -317,10 +301,10 @@ try {
     "outbox",
     `### Outbox → Kafka → idempotent consumer (bench/outbox.ts)
 
-Real PostgreSQL and a real single-node Kafka (KRaft, .ci/kafka.sh), all on this machine. The writer commits
-outbox rows (${WRITE_BATCH} per transaction, ${AGGREGATES} aggregates, 4 writers); the processor claims batches of 1,000
-with FOR UPDATE SKIP LOCKED and publishes keyed by aggregate (acks=all); the consumer records each
-event id in processed_events and applies its effect in one transaction. Every event was applied
+Real PostgreSQL and a real single-node Kafka (KRaft, .ci/kafka.sh), all on this machine. A producer process (as a
+service runs it: its writers and its outbox processor) commits outbox rows (${WRITE_BATCH} per transaction, ${AGGREGATES} aggregates, 4 writers); the processor claims batches of 1,000
+with FOR UPDATE SKIP LOCKED and publishes keyed by aggregate (acks=all); the consumer, in another
+process, records each event id in processed_events and applies its effect in one transaction. Every event was applied
 exactly once (${expected} effect rows). Ceiling: kafkajs alone, same message size, same run.
 
 | measurement | outbox | ceiling: raw kafkajs produce → consume | outbox / ceiling | target |
