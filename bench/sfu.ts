@@ -9,6 +9,7 @@
  * `npm run bench -- sfu` (full ladder) or `tsx bench/sfu.ts --quick` (two small steps, no report).
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { createSocket, type Socket } from "node:dgram";
 import path from "node:path";
 import { CountingSubscriber, SyntheticPublisher, waitFor } from "../test/calls/helpers/werift-peer.ts";
 import { machineLine, writeReportSection } from "./report.ts";
@@ -166,12 +167,60 @@ async function step(worker: Worker, P: number, S: number): Promise<Row> {
   }
 }
 
+/**
+ * The same packet mix through plain UDP fan-out in the same worker process: what Node's sockets
+ * alone cost per forwarded packet, the floor under any JavaScript SFU.
+ */
+async function bareStep(
+  worker: Worker,
+  P: number,
+  S: number,
+): Promise<{ forwardedPps: number; core: number; usPerPacket: number }> {
+  const receivers: Socket[] = [];
+  const senders: Socket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    for (let i = 0; i < S; i++) {
+      const r = createSocket("udp4");
+      await new Promise<void>((ok) => r.bind(0, "127.0.0.1", ok));
+      r.on("message", () => {});
+      receivers.push(r);
+    }
+    const { port } = await worker.call<{ port: number }>("bare", {
+      ports: receivers.map((r) => r.address().port),
+    });
+    const video = Buffer.alloc(VIDEO_BYTES + 12, 1);
+    const audio = Buffer.alloc(132, 2);
+    for (let i = 0; i < P; i++) {
+      const s = createSocket("udp4");
+      senders.push(s);
+      timers.push(
+        setInterval(() => s.send(video, port, "127.0.0.1"), Math.round(1000 / VIDEO_PPS)),
+        setInterval(() => s.send(audio, port, "127.0.0.1"), 20),
+      );
+    }
+    await new Promise((r) => setTimeout(r, WARMUP_MS));
+    const a = { at: performance.now(), s: await worker.call<Stats>("stats") };
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    const b = { at: performance.now(), s: await worker.call<Stats>("stats") };
+    const secs = (b.at - a.at) / 1000;
+    const core = (b.s.cpuMicros - a.s.cpuMicros) / 1e6 / secs;
+    const forwardedPps = Math.round((b.s.forwarded - a.s.forwarded) / secs);
+    return { forwardedPps, core, usPerPacket: (core * 1e6) / forwardedPps };
+  } finally {
+    for (const t of timers) clearInterval(t);
+    for (const s of [...senders, ...receivers]) s.close();
+    await worker.call("reset");
+  }
+}
+
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 async function main(): Promise<void> {
   const worker = await Worker.start();
   const rows: Row[] = [];
   let stop = "";
+  let bare: { P: number; S: number; forwardedPps: number; core: number; usPerPacket: number } | undefined;
   try {
     for (const [P, S] of LADDER) {
       const r = await step(worker, P, S);
@@ -190,6 +239,15 @@ async function main(): Promise<void> {
         break;
       }
     }
+    const top = rows.filter((r) => r.loss <= MAX_LOSS && r.sfuCore <= MAX_SFU_CORE).at(-1) ?? rows[0]!;
+    bare = {
+      P: top.publishers,
+      S: top.subscribers,
+      ...(await bareStep(worker, top.publishers, top.subscribers)),
+    };
+    console.log(
+      `bare UDP fan-out P=${bare.P} S=${bare.S}: ${bare.forwardedPps} pkt/s, ${pct(bare.core)}, ${bare.usPerPacket.toFixed(1)} µs/packet`,
+    );
   } finally {
     await worker.stop();
   }
@@ -223,6 +281,7 @@ ${table}
 - **Where it stopped:** ${stop || "the ladder ended without hitting a limit"}. Largest clean step: ${best ? `${best.consumers} consumers (${best.forwardedPps} pkt/s, ${best.forwardedMbps.toFixed(1)} Mbit/s out)` : "none"}.
 - **CPU per forwarded stream:** ${perConsumer.toFixed(2)} ms of CPU per second per consumer (mean over the steps with ≥ 40 consumers), i.e. about **${projected} consumers per core** if nothing else ran on it.
 - **Against mediasoup's ~${MEDIASOUP_CONSUMERS_PER_CORE} consumers per worker core** (its documentation's figure, for its C++ worker): werift reaches ${((projected / MEDIASOUP_CONSUMERS_PER_CORE) * 100).toFixed(0)} % of that on this machine. The gap is per-packet work in JavaScript — SRTP protect/unprotect through node:crypto calls per packet, RTP header parse/serialize and a packet object per consumer, RTCP timers per sender — and one event-loop thread per SFU process; mediasoup does the same work in C++ with pooled buffers. Scaling werift beyond one core means more SFU processes (a router per call already makes calls independent).
+- **Ceiling in the same run:** the same packet mix through plain UDP fan-out in the same worker (no ICE/DTLS/SRTP/RTP handling) at ${bare ? `P=${bare.P} × S=${bare.S}: ${bare.forwardedPps} pkt/s for ${pct(bare.core)} of a core, ${bare.usPerPacket.toFixed(1)} µs per forwarded packet` : "n/a"}; werift at the same step: ${best ? `${((best.sfuCore * 1e6) / Math.max(1, best.forwardedPps)).toFixed(1)} µs per forwarded packet (${bare && best.forwardedPps > 0 ? ((best.sfuCore * 1e6) / best.forwardedPps / bare.usPerPacket).toFixed(1) : "?"}× the bare cost)` : "n/a"}. werift's per-packet cost also covers receiving and decrypting each published packet once.
 - The clients share the two cores: at the top steps their CPU, not only the SFU's, bounds what the machine can show; the per-consumer figure is the SFU process's own.`,
   );
 }
