@@ -1,15 +1,9 @@
-import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GrpcIdentityClient } from "../../companion-services/identity/grpc-client.ts";
-import {
-  dropServiceRoles,
-  type ProvisionedService,
-  type ProvisionOptions,
-  provisionServiceRoles,
-} from "../../companion-services/platform/roles.ts";
+import type { ProvisionedService } from "../../companion-services/platform/roles.ts";
+import { type DistributedCluster, startDistributedCluster } from "./cluster.ts";
 import { pgAdminUrl, waitFor } from "./helpers.ts";
-import { freePort, type Spawned, spawnReady } from "./spawn.ts";
 
 const kafka = process.env.KAFKA_BROKERS;
 const run = pgAdminUrl && kafka ? describe : describe.skip;
@@ -21,42 +15,21 @@ if (!(pgAdminUrl && kafka))
  * PostgreSQL database as its own role, talking gRPC, with identity's events on Kafka.
  */
 run("distributed mode: identity and homeserver as separate processes", () => {
-  const roles: ProvisionOptions = {
-    adminUrl: pgAdminUrl ?? "",
-    prefix: `nova_d${randomBytes(4).toString("hex")}`,
-    services: ["identity", "messaging"],
-    layout: "databases",
-  };
+  let cluster: DistributedCluster;
   let dbs: Map<string, ProvisionedService>;
-  let identity: Spawned;
-  let homeserver: Spawned;
   let grpcAddress: string;
   let base: string;
 
   beforeAll(async () => {
-    dbs = new Map((await provisionServiceRoles(roles)).map((s) => [s.service, s]));
-    grpcAddress = `127.0.0.1:${await freePort()}`;
-    const common = { KAFKA_BROKERS: kafka ?? "", NOVA_SERVER_NAME: "dist.test", NOVA_DATA_DIR: "memory://" };
-    identity = await spawnReady(["server/cli.ts", "serve", "identity"], {
-      ...common,
-      IDENTITY_DATABASE_URL: dbs.get("identity")!.url,
-      IDENTITY_GRPC_LISTEN: grpcAddress,
-      NOVA_OUTBOX_POLL_MS: "200",
-    });
-    homeserver = await spawnReady(["server/cli.ts", "serve", "homeserver"], {
-      ...common,
-      MESSAGING_DATABASE_URL: dbs.get("messaging")!.url,
-      IDENTITY_GRPC_ADDRESS: grpcAddress,
-      NOVA_PORT: "0",
-    });
-    base = `http://127.0.0.1:${homeserver.ready.port}`;
+    cluster = await startDistributedCluster({ adminUrl: pgAdminUrl ?? "", kafkaBrokers: kafka ?? "" });
+    dbs = cluster.databases;
+    grpcAddress = cluster.grpcAddress;
+    base = cluster.baseUrl;
   }, 120_000);
 
   afterAll(async () => {
-    const codes = [await homeserver?.stop(), await identity?.stop()];
-    await dropServiceRoles(roles);
     // Both shut down cleanly on SIGTERM.
-    expect(codes).toEqual([0, 0]);
+    expect(await cluster?.stop()).toEqual([0, 0]);
   }, 60_000);
 
   async function call(method: string, path: string, body?: unknown, token?: string) {
