@@ -10,10 +10,8 @@ import type { Kysely } from "kysely";
 import { IdentityService } from "../companion-services/identity/service.ts";
 import type { IdentityTables } from "../companion-services/identity/tables.ts";
 import { Databases } from "../companion-services/platform/database.ts";
-import { isServeTarget, SERVE_TARGETS, serveUntilSignal } from "../companion-services/platform/serve.ts";
 import { loadConfig, type NovaConfig } from "./config.ts";
 import { MatrixError } from "./errors.ts";
-import { createLogger } from "./logger.ts";
 
 type Flags = Record<string, string | true>;
 
@@ -59,10 +57,15 @@ function positiveInt(value: string | true | undefined, name: string): number | u
 
 export const COMMANDS: Record<string, Command> = {
   // Runs a service until SIGTERM (companion-services/platform/serve.ts; docs/distributed.md).
+  // Imported on use: the whole server graph takes seconds to load, which admin commands need not pay.
   serve: {
-    usage: `serve <${SERVE_TARGETS.join("|")}>`,
+    usage: "serve <all|homeserver|identity|graph|content|media|feed|notifications>",
     flags: {},
     async run(args, _flags, config) {
+      const { isServeTarget, SERVE_TARGETS, serveUntilSignal } = await import(
+        "../companion-services/platform/serve.ts"
+      );
+      const { createLogger } = await import("./logger.ts");
       const [target] = args;
       if (args.length !== 1 || !isServeTarget(target))
         throw new UsageError(`expected one of: ${SERVE_TARGETS.join(", ")}`);

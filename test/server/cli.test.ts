@@ -1,11 +1,13 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { COMMANDS, main } from "../../server/cli.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -14,11 +16,15 @@ type CliResult = { code: number; out: Record<string, unknown> | null; err: strin
 
 /** Runs `nova <args>` as a child process, as `npm run nova -- …` does. */
 function nova(args: string[], env: Record<string, string>): Promise<CliResult> {
+  // The child sees only the database this test chose: never the admin DATABASE_URL of the runner.
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k !== "DATABASE_URL" && !k.endsWith("_DATABASE_URL")),
+  );
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ["--import", "tsx", path.join(ROOT, "server/cli.ts"), ...args],
-      { cwd: ROOT, env: { ...process.env, NOVA_LOG_LEVEL: "silent", ...env }, timeout: 60_000 },
+      { cwd: ROOT, env: { ...inherited, NOVA_LOG_LEVEL: "silent", ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         let out: Record<string, unknown> | null = null;
@@ -31,6 +37,27 @@ function nova(args: string[], env: Record<string, string>): Promise<CliResult> {
       },
     );
   });
+}
+
+/** Runs the CLI's main() in this process, capturing what it prints. */
+async function inProcess(argv: string[], env: Record<string, string>): Promise<CliResult> {
+  let out = "";
+  let err = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((c) => {
+    out += String(c);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((c) => {
+    err += String(c);
+    return true;
+  });
+  try {
+    const code = await main(argv, { NOVA_LOG_LEVEL: "silent", ...env });
+    return { code, out: out.trim() ? (JSON.parse(out) as Record<string, unknown>) : null, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
 }
 
 describe("admin CLI against the server's data", () => {
@@ -67,23 +94,29 @@ describe("admin CLI against the server's data", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it("rejects bad usage without touching the database", async () => {
-    const none = await nova([], env);
+  it("answers --help and an empty command line as a process", async () => {
+    const [none, help] = await Promise.all([nova([], env), nova(["--help"], env)]);
     expect(none.code).toBe(2);
-    const help = await nova(["--help"], env);
     expect(help.code).toBe(0);
-    const unknown = await nova(["user", "frobnicate"], env);
+  }, 120_000);
+
+  it("rejects bad usage without touching the database", async () => {
+    // In-process (the same main() the binary runs): each case fails before any database opens.
+    const run = (argv: string[]) => inProcess(argv, { ...env, NOVA_DATA_DIR: "/nonexistent/never-created" });
+    const unknown = await run(["user", "frobnicate"]);
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain("unknown command");
-    const noPassword = await nova(["user", "create", "zed"], env);
-    expect(noPassword.code).toBe(2);
-    expect(noPassword.err).toContain("--password");
-    const badUses = await nova(["token", "create", "--uses", "zero"], env);
-    expect(badUses.code).toBe(2);
-    const badExpiry = await nova(["token", "create", "--expires", "tomorrow-ish"], env);
-    expect(badExpiry.code).toBe(2);
-    const badFlag = await nova(["token", "create", "--admin"], env);
-    expect(badFlag.code).toBe(2);
+    const noPassword = await run(["user", "create", "zed"]);
+    expect(noPassword).toMatchObject({ code: 2, err: expect.stringContaining("--password") });
+    expect((await run(["user", "create", "a", "b", "--password", "x"])).code).toBe(2);
+    expect((await run(["token", "create", "--uses", "zero"])).code).toBe(2);
+    expect((await run(["token", "create", "--uses"])).code).toBe(2);
+    expect((await run(["token", "create", "--expires", "tomorrow-ish"])).code).toBe(2);
+    expect((await run(["token", "create", "--admin"])).code).toBe(2);
+    expect(existsSync("/nonexistent/never-created")).toBe(false);
+    // `serve` loads lazily; its usage line must still name every target it serves.
+    const { SERVE_TARGETS } = await import("../../companion-services/platform/serve.ts");
+    expect(COMMANDS.serve!.usage).toBe(`serve <${SERVE_TARGETS.join("|")}>`);
   }, 60_000);
 
   it("creates an admin user and a one-use registration token", async () => {
@@ -92,7 +125,8 @@ describe("admin CLI against the server's data", () => {
     expect(user.code).toBe(0);
     expect(user.out).toEqual({ user_id: "@root:localhost", admin: true });
 
-    const dup = await nova(["user", "create", "root", "--password", "x"], env);
+    // The remaining cases run main() in-process (same code, no second process start-up).
+    const dup = await inProcess(["user", "create", "root", "--password", "x"], env);
     expect(dup.code).toBe(1);
     expect(JSON.parse(dup.err)).toMatchObject({ errcode: "M_USER_IN_USE" });
 
@@ -100,12 +134,12 @@ describe("admin CLI against the server's data", () => {
     expect(token.code).toBe(0);
     expect(token.out).toMatchObject({ token: "welcome-1", uses_allowed: 1, completed: 0, expiry_time: null });
 
-    const expired = await nova(
+    const expired = await inProcess(
       ["token", "create", "--token", "old", "--expires", "2001-01-01T00:00:00Z"],
       env,
     );
     expect(expired.out).toMatchObject({ token: "old", expiry_time: Date.parse("2001-01-01T00:00:00Z") });
-  }, 60_000);
+  }, 120_000);
 
   it("lets the created user log in to a server on the same data, and the token register exactly once", async () => {
     server = await startTestServer({ ...env, NOVA_REGISTRATION: "token" });
