@@ -367,12 +367,16 @@ export class RoomsService implements RoomMembership {
       for (let i = 0; i < outcome.events.length; i++) {
         const e = outcome.events[i]!;
         if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
-        await this.ctx.hooks.emit("membershipChanged", {
+        const change = {
           roomId,
           userId: e.pdu.state_key,
           membership: String(e.pdu.content.membership),
           prevMembership: outcome.prevMembers[i] ?? null,
           position: e.position,
+        };
+        // The event is committed: a failing listener is logged, not turned into an error for the client.
+        await this.ctx.hooks.emit("membershipChanged", change).catch((err: unknown) => {
+          this.ctx.logger.error({ err, ...change }, "membershipChanged listener failed");
         });
       }
     }

@@ -7,6 +7,7 @@ import {
   toClientEvent,
   type Viewer,
 } from "./client-events.ts";
+import type { StoredEvent } from "./events.ts";
 import { formatRoomToken } from "./pagination.ts";
 import type { EventFilter, EventRow } from "./rooms.repository.ts";
 import type { RoomsService } from "./service.ts";
@@ -73,6 +74,21 @@ function roomEntry(
 ): Record<string, unknown> {
   if (!section[roomId]) section[roomId] = {};
   return section[roomId]!;
+}
+
+/** A state event from the room snapshot in client format (no unsigned extras but age). */
+function storedToClient(e: StoredEvent, now: number): ClientEvent {
+  const ev: ClientEvent = {
+    type: e.pdu.type,
+    content: e.pdu.content,
+    event_id: e.eventId,
+    sender: e.pdu.sender,
+    origin_server_ts: e.pdu.origin_server_ts,
+    room_id: e.pdu.room_id,
+    unsigned: { age: Math.max(0, now - e.pdu.origin_server_ts) },
+  };
+  if (e.pdu.state_key !== undefined) ev.state_key = e.pdu.state_key;
+  return ev;
 }
 
 type Membership = { room_id: string; membership: string; event_id: string; stream_position: number };
@@ -258,6 +274,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     /** False when the user was joined for the whole window: every event in it is visible. */
     checkVisibility: boolean,
   ): Promise<Record<string, unknown>> {
+    const now = Date.now();
     const limited = newestFirst.length > f.timelineLimit;
     const rows = newestFirst.slice(0, f.timelineLimit).reverse();
     // Events from before the user could see the room (initial sync, new joins, leaves) are filtered.
@@ -284,6 +301,19 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     if (f.lazyLoadMembers) {
       const senders = new Set([userId, ...timeline.map((e) => e.sender)]);
       state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
+      // Lazy loading promises the member event of every timeline sender: add those the state delta
+      // lacks, from the room's current state when it is not newer than the timeline's start.
+      const have = new Set([
+        ...state.filter((e) => e.type === "m.room.member").map((e) => e.state_key),
+        ...timeline.filter((e) => e.type === "m.room.member").map((e) => e.state_key),
+      ]);
+      const snap = await this.rooms.snapshot(roomId);
+      for (const sender of senders) {
+        // The user's own member event is sent once, with the room's full state.
+        if (have.has(sender) || (sender === userId && !full)) continue;
+        const member = snap?.get("m.room.member", sender);
+        if (member && member.position <= start) state.push(storedToClient(member, now));
+      }
     }
     return {
       timeline: { events: timeline, limited, prev_batch: formatRoomToken(start) },

@@ -714,6 +714,25 @@ describe("rooms", () => {
     expect(rj.timeline.events.map((e) => [e.state_key, e.content.membership])).toEqual([
       [dave.userId, "leave"],
     ]);
+    // Lazy-loaded members: only the timeline's senders (and the user), also in incremental syncs.
+    const lazyRoom = await createRoom(alice, { preset: "public_chat" });
+    await act(bob, lazyRoom, "join");
+    await act(carol, lazyRoom, "join");
+    await act(dave, lazyRoom, "join");
+    await send(alice, lazyRoom, { body: "from alice" });
+    const lazyFilter = {
+      room: { rooms: [lazyRoom], state: { lazy_load_members: true }, timeline: { limit: 1 } },
+    };
+    const lazy1 = await sync(null, lazyFilter);
+    const members1 = (lazy1.rooms!.join![lazyRoom] as { state: { events: Ev[] } }).state.events
+      .filter((e) => e.type === "m.room.member")
+      .map((e) => e.state_key)
+      .sort();
+    expect(members1).toEqual([alice.userId, dave.userId].sort());
+    await send(bob, lazyRoom, { body: "from bob" });
+    const lazy2 = await sync(lazy1, lazyFilter);
+    const state2 = (lazy2.rooms!.join![lazyRoom] as { state: { events: Ev[] } }).state.events;
+    expect(state2.map((e) => e.state_key)).toEqual([bob.userId]);
     // Filters: timeline limit and not_rooms.
     const filtered = await sync(null, { room: { timeline: { limit: 1 }, not_rooms: [priv] } });
     expect(filtered.rooms?.invite?.[priv]).toBeUndefined();
