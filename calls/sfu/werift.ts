@@ -80,6 +80,8 @@ function peerConfig(options: SfuOptions): Partial<PeerConfig> {
       ],
     },
     headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+    // One ICE+DTLS transport per peer connection, however many streams it carries.
+    bundlePolicy: "max-bundle",
     iceUseIpv6: false,
     ...(options.iceAddress
       ? {
