@@ -146,6 +146,7 @@ describe(`outbox and idempotent consumers (${pgAdminUrl ? "PostgreSQL" : "PGlite
       retry_count: 0,
     });
     expect(events[0].payload).toEqual({ to: "@b:x" });
+    expect(events[0].metadata).toEqual({ correlation_id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     expect(events[0].created_at).toBeInstanceOf(Date);
   });
 

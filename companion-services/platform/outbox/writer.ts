@@ -29,6 +29,9 @@ export async function appendEvents<DB>(
   if (events.length === 0) return [];
   const t = trx as unknown as Transaction<OutboxTables>;
   const ids = events.map(() => randomUUID());
+  // Events written by one transaction share a correlation id unless the caller brings its own
+  // (e.g. from the request that caused them).
+  const correlationId = randomUUID();
   await t
     .insertInto("outbox_events")
     .values(
@@ -38,7 +41,10 @@ export async function appendEvents<DB>(
         aggregate_id: e.aggregateId,
         event_type: e.eventType,
         payload: JSON.stringify(e.payload ?? null),
-        metadata: JSON.stringify(e.metadata ?? {}) as unknown as Record<string, unknown>,
+        metadata: JSON.stringify({ correlation_id: correlationId, ...e.metadata }) as unknown as Record<
+          string,
+          unknown
+        >,
         published_at: null,
         last_error: null,
         next_attempt_at: null,
