@@ -1,6 +1,6 @@
 import type { NovaContext } from "../context.ts";
 import { RoomDirectory } from "./directory.ts";
-import { mountRoomRoutes } from "./routes.ts";
+import { mountKeyRoutes, mountRoomRoutes } from "./routes.ts";
 import { RoomsService } from "./service.ts";
 import { RoomsSyncProvider } from "./sync-provider.ts";
 
@@ -10,6 +10,7 @@ export { RoomsService } from "./service.ts";
 export function mountRooms(ctx: NovaContext): RoomsService {
   const rooms = new RoomsService(ctx, ctx.databases.get<unknown>("messaging").db);
   mountRoomRoutes(ctx, rooms, new RoomDirectory(ctx, rooms));
+  mountKeyRoutes(ctx, rooms);
   ctx.syncProviders.push(new RoomsSyncProvider(rooms));
   return rooms;
 }

@@ -463,3 +463,24 @@ async function lazyMembers(
   );
   return rows.map((r) => toClientEvent(normalizeRow(r), viewer));
 }
+
+/**
+ * The server's signing key as federation publishes it (spec server-server "Publishing Keys"), so
+ * the signatures on Nova's events can be checked by anyone. Nova does not federate yet.
+ */
+export function mountKeyRoutes(ctx: NovaContext, rooms: RoomsService): void {
+  ctx.router.get(
+    "/_matrix/key/v2/server",
+    async () => {
+      const key = await rooms.signingKey();
+      const body = key.signJson(ctx.config.serverName, {
+        server_name: ctx.config.serverName,
+        verify_keys: { [key.keyId]: { key: key.publicKeyBase64 } },
+        old_verify_keys: {},
+        valid_until_ts: Date.now() + 7 * 24 * 3600 * 1000,
+      });
+      return { body };
+    },
+    { auth: "none" },
+  );
+}

@@ -1,4 +1,7 @@
+import { createPublicKey, verify } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canonicalJson } from "../../server/rooms/canonical-json.ts";
+import { contentHash, redactedSigningBytes, referenceHashEventId } from "../../server/rooms/event-hashing.ts";
 import { SyncEngine } from "../../sync/engine.ts";
 import type { SyncResponse } from "../../sync/provider.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -568,6 +571,43 @@ describe("rooms", () => {
     expect((await s.call("GET", `${V3}/directory/list/room/${enc(priv)}`)).body).toEqual({
       visibility: "public",
     });
+  });
+
+  it("publishes its signing key; stored events carry their content hash, signature and reference-hash id", async () => {
+    const keys = await s.call("GET", "/_matrix/key/v2/server");
+    expect(keys.status).toBe(200);
+    const verifyKeys = keys.body.verify_keys as Record<string, { key: string }>;
+    const [keyId, { key }] = Object.entries(verifyKeys)[0]!;
+    const publicKey = createPublicKey({
+      key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(key, "base64")]),
+      format: "der",
+      type: "spki",
+    });
+    const check = (bytes: string, sig: string) =>
+      verify(null, Buffer.from(bytes), publicKey, Buffer.from(sig, "base64"));
+    const { signatures, ...unsignedKeys } = keys.body as {
+      signatures: Record<string, Record<string, string>>;
+    };
+    expect(check(canonicalJson(unsignedKeys), signatures.localhost![keyId]!)).toBe(true);
+
+    const roomId = await createRoom(alice, { room_version: "11" });
+    const id = (await send(alice, roomId, { body: "signed" })).body.event_id as string;
+    const pdu = JSON.parse((await s.rooms.repo.getEvent(id))!.pdu) as Record<string, unknown> & {
+      hashes: { sha256: string };
+      signatures: Record<string, Record<string, string>>;
+    };
+    expect(contentHash(pdu)).toBe(pdu.hashes.sha256);
+    expect(check(redactedSigningBytes(pdu, "11"), pdu.signatures.localhost![keyId]!)).toBe(true);
+    expect(referenceHashEventId(redactedSigningBytes(pdu, "11"))).toBe(id);
+    // The stored form of a redacted event keeps the same signature and id.
+    await s.call("PUT", `${V3}/rooms/${enc(roomId)}/redact/${enc(id)}/sig1`, {
+      token: alice.accessToken,
+      body: {},
+    });
+    const redacted = JSON.parse((await s.rooms.repo.getEvent(id))!.pdu) as typeof pdu;
+    expect(redacted.content).toEqual({});
+    expect(check(redactedSigningBytes(redacted, "11"), redacted.signatures.localhost![keyId]!)).toBe(true);
+    expect(referenceHashEventId(redactedSigningBytes(redacted, "11"))).toBe(id);
   });
 
   it("maps bad input to Matrix errors without writing", async () => {
