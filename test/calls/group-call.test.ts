@@ -1,5 +1,7 @@
+import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CALL_MEMBER_EVENT, memberStateKey } from "../../calls/call-service.ts";
+import { CallsRepository, type CallTables } from "../../calls/calls.repository.ts";
 import { CallClient, CallError, type CallEvent, httpRequester } from "../../calls/client.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { callRoom, type TestUser } from "./helpers/call-setup.ts";
@@ -235,4 +237,36 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
       "left",
     ]);
   }, 60_000);
+
+  it("on start, ends sessions a previous process left open and clears their members' call state", async () => {
+    const repo = new CallsRepository(server.ctx.databases.get<unknown>("messaging").db as Kysely<CallTables>);
+    // What a crashed process leaves: an open session, an open participant, their membership state.
+    await repo.startSession({ callId: "c-orphan", roomId, sfu: "werift", createdBy: carol.userId, at: 1000 });
+    await repo.addParticipant({
+      callId: "c-orphan",
+      userId: carol.userId,
+      deviceId: carol.deviceId,
+      at: 1000,
+    });
+    const put = await server.call(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/${CALL_MEMBER_EVENT}/${encodeURIComponent(memberStateKey(carol.userId, carol.deviceId))}`,
+      {
+        token: carol.accessToken,
+        body: { application: "m.call", call_id: "", scope: "m.room", device_id: carol.deviceId },
+      },
+    );
+    expect(put.status).toBe(200);
+
+    await server.calls.recover();
+    const h = await server.calls.history("c-orphan");
+    expect(h?.ended_at).toBeGreaterThan(1000);
+    expect(h?.participants).toMatchObject([{ user_id: carol.userId, leave_reason: "server_restart" }]);
+    expect((await memberState(carol)).body).toEqual({});
+    // A new call can start in the room.
+    const c = new CallClient(httpRequester(server.baseUrl, carol.accessToken));
+    await c.join(roomId);
+    expect(c.callId).not.toBe("c-orphan");
+    await c.leave();
+  });
 });
