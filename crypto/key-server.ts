@@ -26,15 +26,6 @@ export type KeyServerDeps = {
   serverName: string;
 };
 
-/** Local part of the result of /keys/query. */
-export type KeysQueryResult = {
-  device_keys: Record<string, Record<string, JsonObject>>;
-  master_keys: Record<string, JsonObject>;
-  self_signing_keys: Record<string, JsonObject>;
-  user_signing_keys: Record<string, JsonObject>;
-  failures: Record<string, JsonObject>;
-};
-
 /**
  * The key server's logic shared by its HTTP routes, /sync providers and hooks: devices and their
  * keys, one-time/fallback keys, device-list changes. It stores and relays; it never decrypts.
@@ -189,26 +180,27 @@ export class KeyServer {
 
   // ---- /keys/query -------------------------------------------------------------------------
 
-  async query(viewer: string, request: Record<string, string[]>): Promise<KeysQueryResult> {
-    const out: KeysQueryResult = {
-      device_keys: {},
-      master_keys: {},
-      self_signing_keys: {},
-      user_signing_keys: {},
-      failures: {},
-    };
+  /**
+   * /keys/query, answered as JSON text. Device keys go out as stored (plus `unsigned` and any
+   * signatures uploaded since), spliced as text: a 1,000-user query is then one SELECT and string
+   * joins rather than a thousand parsed and re-serialised objects.
+   */
+  async query(viewer: string, request: Record<string, string[]>): Promise<string> {
+    const failures: Record<string, JsonObject> = {};
     const local: string[] = [];
     for (const userId of Object.keys(request)) {
       if (this.isLocal(userId)) local.push(userId);
       else
-        out.failures[userId.slice(userId.indexOf(":") + 1)] = {
+        failures[userId.slice(userId.indexOf(":") + 1)] = {
           status: 503,
           message: "Federation is not available",
         };
     }
-    if (local.length === 0) return out;
+    const master: Record<string, JsonObject> = {};
+    const selfSigning: Record<string, JsonObject> = {};
+    const userSigning: Record<string, JsonObject> = {};
     const [devices, csKeys, signatures] = await Promise.all([
-      this.devices.ofUsers(local),
+      this.devices.keysTextOfUsers(local),
       this.crossSigning.keysOf(local),
       this.crossSigning.signaturesOn(local, viewer),
     ]);
@@ -219,27 +211,29 @@ export class KeyServer {
       const bySigner = mapEntry(extra, k, () => ({}));
       entry(bySigner, s.signerUserId, () => ({}))[s.signerKeyId] = s.signature;
     }
-    const wanted = new Map(local.map((u) => [u, new Set(request[u])]));
-    for (const u of local) out.device_keys[u] = {};
+    const byUser = new Map<string, string[]>(local.map((u) => [u, []]));
     for (const d of devices) {
-      if (!d.deviceKeys) continue;
-      const only = wanted.get(d.userId)!;
-      if (only.size > 0 && !only.has(d.deviceId)) continue;
-      out.device_keys[d.userId]![d.deviceId] = {
-        ...mergeSignatures(d.deviceKeys, extra.get(`${d.userId}|${d.deviceId}`)),
-        unsigned: d.displayName === null ? {} : { device_display_name: d.displayName },
-      };
+      const only = request[d.userId]!;
+      if (only.length > 0 && !only.includes(d.deviceId)) continue;
+      const unsigned = d.displayName === null ? {} : { device_display_name: d.displayName };
+      const sigs = extra.get(`${d.userId}|${d.deviceId}`);
+      const text = sigs
+        ? JSON.stringify({ ...mergeSignatures(JSON.parse(d.keysJson) as JsonObject, sigs), unsigned })
+        : `{"unsigned":${JSON.stringify(unsigned)},${d.keysJson.slice(1)}`;
+      byUser.get(d.userId)!.push(`${JSON.stringify(d.deviceId)}:${text}`);
     }
     for (const k of csKeys) {
-      if (k.type === "master") {
-        out.master_keys[k.userId] = mergeSignatures(k.key, extra.get(`${k.userId}|${k.publicKey}`));
-      } else if (k.type === "self_signing") {
-        out.self_signing_keys[k.userId] = k.key;
-      } else if (k.userId === viewer) {
-        out.user_signing_keys[k.userId] = k.key;
-      }
+      if (k.type === "master")
+        master[k.userId] = mergeSignatures(k.key, extra.get(`${k.userId}|${k.publicKey}`));
+      else if (k.type === "self_signing") selfSigning[k.userId] = k.key;
+      else if (k.userId === viewer) userSigning[k.userId] = k.key;
     }
-    return out;
+    const deviceKeys = [...byUser].map(([u, parts]) => `${JSON.stringify(u)}:{${parts.join(",")}}`).join(",");
+    return (
+      `{"device_keys":{${deviceKeys}},"master_keys":${JSON.stringify(master)},` +
+      `"self_signing_keys":${JSON.stringify(selfSigning)},"user_signing_keys":${JSON.stringify(userSigning)},` +
+      `"failures":${JSON.stringify(failures)}}`
+    );
   }
 
   // ---- /keys/claim -------------------------------------------------------------------------

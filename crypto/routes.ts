@@ -56,7 +56,8 @@ export function mountKeyRoutes(ctx: NovaContext, keys: KeyServer, uia: UserInter
   router.post(`${V3}/keys/query`, async (req) => {
     const body = req.json(keysQueryBody);
     checkUserIds(Object.keys(body.device_keys));
-    return { body: await keys.query(req.auth!.userId, body.device_keys) };
+    const json = await keys.query(req.auth!.userId, body.device_keys);
+    return { raw: Buffer.from(json), headers: { "Content-Type": "application/json" } };
   });
 
   router.post(`${V3}/keys/claim`, async (req) => {
