@@ -132,13 +132,20 @@ export class ClientSyncProvider implements SyncStreamProvider {
       }
     }
 
-    // Presence of users sharing a room (and the user's own).
-    if (!this.presence.changedIn(fromTyping, req.to.typing)) return;
-    const sharing = await this.rooms.usersSharingRoomsWith(req.userId);
-    const presence = filterEvents(
-      filter.presence,
-      this.presence.events(new Set([...sharing, req.userId]), fromTyping, req.to.typing),
-    );
+    // Presence of users sharing a room (and the user's own); members of rooms joined in this
+    // window are new to the client, so their current presence comes whatever its age.
+    const events = [];
+    if (this.presence.changedIn(fromTyping, req.to.typing)) {
+      const sharing = await this.rooms.usersSharingRoomsWith(req.userId);
+      events.push(...this.presence.events(new Set([...sharing, req.userId]), fromTyping, req.to.typing));
+    }
+    if (fresh.size) {
+      const newPeers = new Set<string>();
+      for (const roomId of fresh) for (const u of await this.rooms.joinedMembers(roomId)) newPeers.add(u);
+      for (const e of events) newPeers.delete(e.sender);
+      events.push(...this.presence.events(newPeers, null, req.to.typing));
+    }
+    const presence = filterEvents(filter.presence, events);
     if (presence.length > 0) response.presence = { events: presence };
   }
 }

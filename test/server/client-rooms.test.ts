@@ -125,7 +125,7 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     // Alice sees Bob's public receipt in her next sync.
     const aliceAfter = await sync(alice, `since=${aliceBefore.next_batch}`);
     const seen = joined(aliceAfter)?.ephemeral?.events.find((e) => e.type === "m.receipt");
-    expect(Object.keys((seen?.content[last] as Body)["m.read"] as Body)).toEqual([bob.userId]);
+    expect(Object.keys((seen?.content[last] as Body | undefined)?.["m.read"] ?? {})).toEqual([bob.userId]);
   });
 
   it("keeps private receipts private and stores read markers", async () => {
@@ -139,7 +139,7 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(rm.status).toBe(200);
     const bobAfter = await sync(bob, `since=${bobBefore.next_batch}`);
     const mine = joined(bobAfter)?.ephemeral?.events.find((e) => e.type === "m.receipt");
-    expect((mine?.content[id] as Body)["m.read.private"]).toBeDefined();
+    expect((mine?.content[id] as Body | undefined)?.["m.read.private"]).toBeDefined();
     expect(joined(bobAfter)?.account_data?.events).toEqual([
       { type: "m.fully_read", content: { event_id: id } },
     ]);
@@ -186,7 +186,7 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(joined(after)?.ephemeral?.events.find((e) => e.type === "m.receipt")).toBeUndefined();
     const initial = await sync(alice);
     const receipts = joined(initial)?.ephemeral?.events.find((e) => e.type === "m.receipt");
-    expect((receipts?.content[newer] as Body)["m.read"]).toHaveProperty([bob.userId]);
+    expect((receipts?.content[newer] as Body | undefined)?.["m.read"]).toHaveProperty([bob.userId]);
     expect(receipts?.content[older]).toBeUndefined();
     const fr = await call(bob, "GET", `/user/${bob.userId}/rooms/${roomId}/account_data/m.fully_read`);
     expect(fr.body).toEqual({ event_id: newer });
@@ -239,7 +239,9 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     const room = joined(after, r2);
     expect(room?.account_data?.events).toEqual([{ type: "m.tag", content: { tags: { "m.favourite": {} } } }]);
     const receipt = room?.ephemeral?.events.find((e) => e.type === "m.receipt");
-    expect(Object.keys(((receipt?.content[msg] as Body) ?? {})["m.read"] as Body)).toEqual([alice.userId]);
+    expect(Object.keys((receipt?.content[msg] as Body | undefined)?.["m.read"] ?? {})).toEqual([
+      alice.userId,
+    ]);
     expect(room?.unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
   });
 
@@ -317,5 +319,16 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(other.status).toBe(403);
     const badState = await call(alice, "PUT", `/presence/${alice.userId}/status`, { presence: "busy" });
     expect(badState.status).toBe(400);
+  });
+
+  it("sends the presence of a newly joined room's members", async () => {
+    const fiona = await s.register("fiona");
+    const before = await sync(fiona);
+    const own = (before.presence as { events: Ev[] } | undefined)?.events.map((e) => e.sender);
+    expect(own).toEqual([fiona.userId]);
+    expect((await call(fiona, "POST", `/join/${roomId}`, {})).status).toBe(200);
+    const after = await sync(fiona, `since=${before.next_batch}`);
+    const senders = ((after.presence as { events: Ev[] } | undefined)?.events ?? []).map((e) => e.sender);
+    expect(senders).toContain(alice.userId);
   });
 });
