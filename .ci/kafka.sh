@@ -102,6 +102,11 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.retention.hours=24
 PROPS
+  # Another broker already on this port (a developer's, another checkout's CI run): use it.
+  if answers; then
+    echo "Kafka already answers on 127.0.0.1:$KAFKA_PORT (not started by this script)"
+    return 0
+  fi
   if [ ! -f "$DATA/meta.properties" ]; then
     java -cp "$LIB/*" -Dlog4j.configuration="file:$INSTANCE/log4j.properties" kafka.tools.StorageTool \
       format --config "$INSTANCE/server.properties" --cluster-id "$(java -cp "$LIB/*" -Dlog4j.configuration="file:$INSTANCE/log4j.properties" kafka.tools.StorageTool random-uuid)" \

@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { type Generated, type Kysely, sql } from "kysely";
@@ -20,7 +22,7 @@ import { OutboxProcessor } from "../../companion-services/platform/outbox/proces
 import type { OutboxTables } from "../../companion-services/platform/outbox/tables.ts";
 import { withOutbox } from "../../companion-services/platform/outbox/writer.ts";
 import { freshPgDatabase, pgAdminUrl, silentLogger, waitFor } from "./helpers.ts";
-import { spawnReady } from "./spawn.ts";
+import { freePort, spawnReady } from "./spawn.ts";
 
 const brokers = process.env.KAFKA_BROKERS;
 const run = pgAdminUrl && brokers ? describe : describe.skip;
@@ -223,8 +225,13 @@ run("outbox → Kafka guarantees (real PostgreSQL and Kafka)", () => {
   }, 90_000);
 
   describe("Kafka down for 10 s while writes go on", () => {
-    // A private broker this test may stop: the shared one keeps serving the other tests.
-    const instance = { KAFKA_INSTANCE: "outage", KAFKA_PORT: "19092", KAFKA_CONTROLLER_PORT: "19093" };
+    // A private broker this test may stop (the shared one keeps serving the other tests), on
+    // free ports and its own data folder so that concurrent runs never meet.
+    const instance = {
+      KAFKA_INSTANCE: `outage-${randomBytes(3).toString("hex")}`,
+      KAFKA_PORT: "",
+      KAFKA_CONTROLLER_PORT: "",
+    };
     const kafkaSh = (cmd: string) =>
       exec("bash", [".ci/kafka.sh", cmd], {
         cwd: ROOT,
@@ -232,16 +239,19 @@ run("outbox → Kafka guarantees (real PostgreSQL and Kafka)", () => {
         timeout: 120_000,
       });
     beforeAll(async () => {
+      instance.KAFKA_PORT = String(await freePort());
+      instance.KAFKA_CONTROLLER_PORT = String(await freePort());
       await kafkaSh("start");
     }, 150_000);
     afterAll(async () => {
       await kafkaSh("stop");
+      await rm(path.join(ROOT, ".kafka", instance.KAFKA_INSTANCE), { recursive: true, force: true });
     }, 60_000);
 
     it("the backlog drains after Kafka returns, nothing lost, order kept", async () => {
       const { fresh, databases, producer, consumerDb } = await setup();
       const bus = new KafkaEventBus({
-        brokers: ["127.0.0.1:19092"],
+        brokers: [`127.0.0.1:${instance.KAFKA_PORT}`],
         clientId: "kafka-outage",
         logger: silentLogger,
       });
