@@ -153,25 +153,33 @@ export class CallService {
       throw forbidden("You are not joined to this room");
     }
     return this.withRoom(roomId, async () => {
+      // The same device joining again (a reload) replaces its old self; if it was alone, that
+      // ends the old call and a new one starts below.
+      const current = this.byRoom.get(roomId);
+      const existing = current?.participants.get(participantKey(caller.userId, caller.deviceId));
+      if (current && existing) {
+        await this.removeLocked(current, existing, "replaced", { notifySelf: false, clearState: false });
+      }
       let call = this.byRoom.get(roomId);
       if (!call) {
         const callId = `c${randomBytes(12).toString("base64url")}`;
         const router = await this.o.sfu.createRouter(callId);
+        try {
+          await this.o.repo.startSession({
+            callId,
+            roomId,
+            sfu: this.o.sfu.name,
+            createdBy: caller.userId,
+            at: Date.now(),
+          });
+        } catch (err) {
+          await router.close();
+          throw err;
+        }
         call = new ActiveCall(callId, roomId, router);
-        await this.o.repo.startSession({
-          callId,
-          roomId,
-          sfu: this.o.sfu.name,
-          createdBy: caller.userId,
-          at: Date.now(),
-        });
         this.byRoom.set(roomId, call);
         this.byId.set(callId, call);
       }
-      const existing = call.participants.get(participantKey(caller.userId, caller.deviceId));
-      // The same device joining again (a reload) replaces its old self.
-      if (existing)
-        await this.removeLocked(call, existing, "replaced", { notifySelf: false, clearState: false });
 
       const p = new Participant(
         caller.userId,

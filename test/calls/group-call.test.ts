@@ -269,4 +269,29 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
     expect(c.callId).not.toBe("c-orphan");
     await c.leave();
   });
+
+  it("the same device joining again (a reload) replaces itself", async () => {
+    const first = new CallClient(httpRequester(server.baseUrl, alice.accessToken));
+    await first.join(roomId);
+    const alone = first.callId;
+    // Alone: the old call ends with the old self, and a fresh one starts.
+    const again = new CallClient(httpRequester(server.baseUrl, alice.accessToken));
+    expect((await again.join(roomId)).participants).toHaveLength(1);
+    expect(again.callId).not.toBe(alone);
+    expect((await server.calls.history(alone!))?.ended_at).toBeGreaterThan(0);
+
+    // With company: same call, the others see the old self leave and the new one join.
+    const b = new CallClient(httpRequester(server.baseUrl, bob.accessToken));
+    await b.join(roomId);
+    const third = new CallClient(httpRequester(server.baseUrl, alice.accessToken));
+    const r = await third.join(roomId);
+    expect(third.callId).toBe(again.callId);
+    expect(r.participants).toHaveLength(2);
+    const seen = await b.poll(0);
+    expect(seen.map((e) => e.type)).toEqual(["participant_left", "participant_joined"]);
+    expect(seen[0]).toMatchObject({ user_id: alice.userId, reason: "replaced" });
+    await third.leave();
+    await b.leave();
+    expect(server.calls.callOf(roomId)).toBeUndefined();
+  });
 });
