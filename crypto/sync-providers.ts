@@ -14,6 +14,12 @@ export class ToDeviceProvider implements SyncStreamProvider {
 
   async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
     const after = req.since?.stream ?? 0;
+    // Nothing can be pending at or below a position already handed out (the safe position covers
+    // every write under it), so a sync with nothing new skips the query.
+    if (after >= req.to.stream) {
+      response.to_device = { events: [] };
+      return;
+    }
     const rows = await this.keys.toDevice.pending(req.userId, req.deviceId, after, req.to.stream);
     response.to_device = {
       events: rows.map((r) => ({ sender: r.sender, type: r.type, content: r.content })),
