@@ -15,15 +15,12 @@ export const envelopeSchema = z.object({
 export type EventEnvelope = z.infer<typeof envelopeSchema>;
 
 export function toRecord(e: EventEnvelope): BusRecord {
+  // Two headers only: they are encoded per record and cost publish throughput. The aggregate type
+  // is the topic's; correlation and trace ids travel in the envelope's metadata.
   const headers: Record<string, string> = {
     [HEADERS.eventId]: e.id,
     [HEADERS.eventType]: e.event_type,
-    [HEADERS.aggregateType]: e.aggregate_type,
   };
-  const correlation = e.metadata.correlation_id;
-  const trace = e.metadata.trace_id;
-  if (typeof correlation === "string") headers[HEADERS.correlationId] = correlation;
-  if (typeof trace === "string") headers[HEADERS.traceId] = trace;
   return { topic: topicFor(e.aggregate_type), key: e.aggregate_id, value: JSON.stringify(e), headers };
 }
 

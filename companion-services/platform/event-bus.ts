@@ -65,9 +65,6 @@ export function deadLetterTopic(topic: string): string {
 export const HEADERS = {
   eventId: "event-id",
   eventType: "event-type",
-  aggregateType: "aggregate-type",
-  correlationId: "correlation-id",
-  traceId: "trace-id",
   /** On dead letters: why, where (publish / consume:<group>), and the original topic. */
   deadLetterReason: "dead-letter-reason",
   deadLetterStage: "dead-letter-stage",

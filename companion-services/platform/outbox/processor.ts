@@ -51,6 +51,8 @@ export class OutboxProcessor {
   private unlistenPglite: (() => void) | null = null;
   private lastPrune = 0;
   private transientBackoff = 0;
+  /** Set when a batch stopped half-way because the broker became unreachable. */
+  private outageSeen: unknown = null;
   private readonly topicsReady = new Set<string>();
   /** Events published since start (for tests and metrics). */
   published = 0;
@@ -107,6 +109,11 @@ export class OutboxProcessor {
       let result = { claimed: 0, published: 0 };
       try {
         result = await this.processBatch();
+        if (this.outageSeen) {
+          const err = this.outageSeen;
+          this.outageSeen = null;
+          throw err;
+        }
         this.transientBackoff = 0;
         if (Date.now() - this.lastPrune > this.pruneIntervalMs) {
           this.lastPrune = Date.now();
@@ -186,37 +193,43 @@ export class OutboxProcessor {
   private async isolate(trx: Kysely<OutboxTables>, rows: OutboxRow[], records: BusRecord[]): Promise<number> {
     const blocked = new Set<string>();
     const done: string[] = [];
-    try {
-      for (let i = 0; i < rows.length; i++) {
-        const row = rows[i];
-        const agg = `${row.aggregate_type}\u0000${row.aggregate_id}`;
-        if (blocked.has(agg)) continue; // an earlier event of this aggregate is waiting
-        try {
-          await this.options.bus.publish([records[i]]);
-          done.push(row.id);
-        } catch (err) {
-          if (!(err instanceof PublishError && err.permanent)) throw err;
-          const attempts = row.retry_count + 1;
-          if (attempts >= this.maxAttempts) {
-            await this.deadLetter(row, records[i], err.message);
-            await this.repo.markDeadLettered(trx, row.id, err.message);
-            this.deadLettered++;
-          } else {
-            const delay = this.retryBaseMs * 2 ** (attempts - 1);
-            await this.repo.markFailed(trx, row.id, err.message, delay);
-            blocked.add(agg);
-          }
-          this.options.logger.warn(
-            { eventId: row.id, eventType: row.event_type, attempts, error: err.message },
-            attempts >= this.maxAttempts ? "outbox event dead-lettered" : "outbox event rejected; will retry",
-          );
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      const agg = `${row.aggregate_type}\u0000${row.aggregate_id}`;
+      if (blocked.has(agg)) continue; // an earlier event of this aggregate is waiting
+      try {
+        await this.options.bus.publish([records[i]]);
+        done.push(row.id);
+      } catch (err) {
+        if (!(err instanceof PublishError && err.permanent)) {
+          // The broker went away mid-way: commit what went out (so it is not resent) and what
+          // was decided about the rejected ones, then back off like any outage.
+          this.outageSeen = err;
+          break;
         }
+        const attempts = row.retry_count + 1;
+        if (attempts >= this.maxAttempts) {
+          try {
+            await this.deadLetter(row, records[i], err.message);
+          } catch (dlqErr) {
+            this.outageSeen = dlqErr;
+            break;
+          }
+          await this.repo.markDeadLettered(trx, row.id, err.message);
+          this.deadLettered++;
+        } else {
+          const delay = this.retryBaseMs * 2 ** (attempts - 1);
+          await this.repo.markFailed(trx, row.id, err.message, delay);
+          blocked.add(agg);
+        }
+        this.options.logger.warn(
+          { eventId: row.id, eventType: row.event_type, attempts, error: err.message },
+          attempts >= this.maxAttempts ? "outbox event dead-lettered" : "outbox event rejected; will retry",
+        );
       }
-    } finally {
-      // Whatever went out before a broker outage stops the loop is marked, so it is not resent.
-      await this.repo.markPublished(trx, done);
-      this.published += done.length;
     }
+    await this.repo.markPublished(trx, done);
+    this.published += done.length;
     return done.length;
   }
 
