@@ -15,6 +15,7 @@ import { ReceiptsService } from "./receipts.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 import { ClientSyncProvider } from "./sync-provider.ts";
 import type { ClientTables } from "./tables.ts";
+import { mountTagRoutes } from "./tags.routes.ts";
 import { TypingService } from "./typing.ts";
 import { UnreadCounter, type UnreadRoomsPort } from "./unread.ts";
 
@@ -64,6 +65,7 @@ export function mountClient(
   });
 
   mountAccountDataRoutes(ctx.router, accountData);
+  mountTagRoutes(ctx.router, accountData);
   mountPushRuleRoutes(ctx.router, pushRules);
   mountEphemeralRoutes(ctx, rooms, typing, receipts);
   mountDeviceRoutes(ctx, deps.uia);

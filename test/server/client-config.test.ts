@@ -100,6 +100,41 @@ describe("account data", () => {
     expect((await s.call("GET", `${base}/account_data/x.y`, { token: alice.accessToken })).status).toBe(404);
   });
 
+  it("tags rooms through the tags API, delivered as m.tag room account data", async () => {
+    const roomId = (await s.call("POST", `${V3}/createRoom`, { token: alice.accessToken, body: {} })).body
+      .room_id as string;
+    const tags = `${V3}/user/${alice.userId}/rooms/${encodeURIComponent(roomId)}/tags`;
+    expect((await s.call("GET", tags, { token: alice.accessToken })).body).toEqual({ tags: {} });
+    const first = await s.call("GET", `${V3}/sync`, { token: alice.accessToken });
+    expect(
+      (await s.call("PUT", `${tags}/m.favourite`, { token: alice.accessToken, body: { order: 0.5 } })).status,
+    ).toBe(200);
+    expect((await s.call("PUT", `${tags}/u.work`, { token: alice.accessToken, body: {} })).status).toBe(200);
+    expect((await s.call("GET", tags, { token: alice.accessToken })).body).toEqual({
+      tags: { "m.favourite": { order: 0.5 }, "u.work": {} },
+    });
+    expect((await s.call("DELETE", `${tags}/u.work`, { token: alice.accessToken })).status).toBe(200);
+    const next = await s.call("GET", `${V3}/sync?since=${first.body.next_batch}`, {
+      token: alice.accessToken,
+    });
+    const room = (next.body.rooms as { join: Record<string, { account_data?: { events: unknown[] } }> }).join[
+      roomId
+    ];
+    expect(room?.account_data?.events).toEqual([
+      { type: "m.tag", content: { tags: { "m.favourite": { order: 0.5 } } } },
+    ]);
+
+    const badOrder = await s.call("PUT", `${tags}/x`, { token: alice.accessToken, body: { order: 2 } });
+    expect(badOrder.status).toBe(400);
+    expect(badOrder.body.errcode).toBe("M_BAD_JSON");
+    expect((await s.call("GET", tags, { token: bob.accessToken })).status).toBe(403);
+    const badRoom = await s.call("GET", `${V3}/user/${alice.userId}/rooms/nope/tags`, {
+      token: alice.accessToken,
+    });
+    expect(badRoom.status).toBe(400);
+    expect(badRoom.body.errcode).toBe("M_INVALID_PARAM");
+  });
+
   it("serves m.push_rules account data from the push-rule store", async () => {
     const r = await s.call("GET", `${V3}/user/${alice.userId}/account_data/m.push_rules`, {
       token: alice.accessToken,
