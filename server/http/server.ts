@@ -172,7 +172,20 @@ export class HttpServer {
         { method, route: `ws:${route.pattern}`, status: String(status) },
         (performance.now() - started) / 1000,
       );
-      if (out.raw) return { status, body: { raw_base64: Buffer.from(out.raw).toString("base64") } };
+      if (out.raw) {
+        // Pre-serialized JSON (e.g. /keys/query keeps uploaded keys verbatim) travels as JSON;
+        // other bytes (media) as base64 with their content type.
+        const type = Object.entries(out.headers ?? {}).find(([k]) => k.toLowerCase() === "content-type")?.[1];
+        const bytes = Buffer.from(out.raw);
+        if (type?.includes("json")) {
+          try {
+            return { status, body: JSON.parse(bytes.toString("utf8")) as unknown };
+          } catch {
+            // not JSON after all: fall through
+          }
+        }
+        return { status, body: { raw_base64: bytes.toString("base64"), content_type: type ?? null } };
+      }
       return { status, body: out.body ?? {} };
     } catch (err) {
       if (err instanceof MatrixError) return asError(err);

@@ -55,6 +55,8 @@ export type NovaSyncClientOptions = {
   /** Backoff bounds for reconnecting, ms. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Subscribe as soon as authenticated (default true); else call `subscribe()`. */
+  autoSubscribe?: boolean;
   /** Acknowledge each delta once its handler resolved (default true). */
   autoAck?: boolean;
   /** Request timeout, ms (default 30 s). */
@@ -103,11 +105,13 @@ export class NovaSyncClient {
   private urlIndex = 0;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private isReady = false;
+  private subscribed: boolean;
   userId: string | null = null;
   deviceId: string | null = null;
 
   constructor(private readonly opts: NovaSyncClientOptions) {
     this.since = opts.since ?? null;
+    this.subscribed = opts.autoSubscribe !== false;
   }
 
   /** The token of the last delta processed: what a reconnect resumes from. */
@@ -221,6 +225,29 @@ export class NovaSyncClient {
     );
   }
 
+  /**
+   * (Re)subscribes from `since` with `filter` (defaults: the options'). Deltas of the previous
+   * subscription still in flight are dropped. Reconnects resume this subscription.
+   */
+  subscribe(
+    opts: { since?: string | null; filter?: string | Record<string, unknown>; fullState?: boolean } = {},
+  ): void {
+    if (opts.since !== undefined) this.since = opts.since;
+    if (opts.filter !== undefined) this.opts.filter = opts.filter;
+    if (opts.fullState !== undefined) this.opts.fullState = opts.fullState;
+    this.subscribed = true;
+    if (this.isReady) this.sendSubscribe();
+  }
+
+  private sendSubscribe(): void {
+    this.raw({
+      type: "subscribe",
+      since: this.since,
+      ...(this.opts.filter !== undefined ? { filter: this.opts.filter } : {}),
+      ...(this.opts.fullState ? { full_state: true } : {}),
+    });
+  }
+
   /** Acknowledges everything up to `nextBatch` (default: the last delta processed). */
   ack(nextBatch: string | null = this.since): void {
     if (nextBatch && this.isReady) this.raw({ type: "ack", next_batch: nextBatch });
@@ -315,15 +342,11 @@ export class NovaSyncClient {
         this.deviceId = f.device_id;
         const ws = this.ws;
         // Resume only after every delta already received has been processed.
-        void this.queue.then(() => {
-          if (this.ws !== ws) return;
-          this.raw({
-            type: "subscribe",
-            since: this.since,
-            ...(this.opts.filter !== undefined ? { filter: this.opts.filter } : {}),
-            ...(this.opts.fullState ? { full_state: true } : {}),
+        if (this.subscribed) {
+          void this.queue.then(() => {
+            if (this.ws === ws) this.sendSubscribe();
           });
-        });
+        }
         for (const h of this.readyHandlers) h({ userId: f.user_id, deviceId: f.device_id });
         for (const w of this.readyWaiters.splice(0)) w.resolve();
         return;
@@ -335,6 +358,8 @@ export class NovaSyncClient {
         // handlers finished, so a crash mid-handler re-delivers rather than loses.
         this.queue = this.queue
           .then(async () => {
+            // A delta of an earlier subscription (sent before the server saw the new one).
+            if (f.since !== this.since) return;
             for (const h of this.syncHandlers) await h(body, { since: f.since });
             this.since = body.next_batch;
             if (this.ws === ws && this.opts.autoAck !== false) this.ack(body.next_batch);

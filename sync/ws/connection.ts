@@ -297,6 +297,9 @@ export class Connection {
     const auth = this.auth!;
     const sub = this.subscription!;
     let since = sub.since;
+    // What the client holds: the subscription's token, then each sent delta's next_batch. Empty
+    // windows are not sent, so this can lag `since`; frames carry it so clients can check the chain.
+    let chain = sub.since ? formatSyncToken(sub.since) : null;
     let first = true;
     let aheadWaits = 0;
     let rooms = await this.deps.roomsOf(auth.userId);
@@ -327,7 +330,8 @@ export class Connection {
         });
         if (this.closed || this.generation !== generation) return;
         if (first || responseHasData(response)) {
-          this.send({ type: "sync", since: since ? formatSyncToken(since) : null, body: response });
+          this.send({ type: "sync", since: chain, body: response });
+          chain = response.next_batch;
           this.lastSent = response.next_batch;
           this.deps.onDelta?.(this, response);
         }

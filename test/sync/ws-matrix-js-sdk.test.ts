@@ -1,0 +1,131 @@
+import "fake-indexeddb/auto";
+import { ClientEvent, createClient, type MatrixClient, Preset, SyncState } from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NovaSyncClient } from "../../sync/client/index.ts";
+import { socketFetch } from "../../sync/client/matrix-fetch.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+/**
+ * The mixed test: Alice runs matrix-js-sdk (Rust crypto) on HTTP `/sync`; Bob runs the same SDK
+ * with every call — his `/sync` included — carried by one Nova sync socket (sync/client's
+ * `socketFetch`). In one encrypted room, messages decrypt both ways, which needs room events,
+ * device lists, one-time-key counts and to-device room keys all to arrive over the socket.
+ */
+(logger as unknown as { setLevel(level: string): void }).setLevel("error");
+console.debug = () => {};
+console.info = () => {};
+
+async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 45_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function bodies(client: MatrixClient, roomId: string): string[] {
+  return (client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [])
+    .filter((e) => e.getType() === "m.room.message")
+    .map((e) => e.getContent().body as string);
+}
+
+async function startSdk(client: MatrixClient): Promise<void> {
+  await client.initRustCrypto({ useIndexedDB: false });
+  const prepared = new Promise<void>((resolve, reject) => {
+    client.on(ClientEvent.Sync, (state: SyncState) => {
+      if (state === SyncState.Prepared) resolve();
+      if (state === SyncState.Error) reject(new Error("sync error"));
+    });
+  });
+  await client.startClient({ initialSyncLimit: 30 });
+  await prepared;
+}
+
+describe("matrix-js-sdk on HTTP /sync and on the WebSocket, one encrypted room", () => {
+  let server: TestServer;
+  let alice: MatrixClient;
+  let bob: MatrixClient;
+  let socket: NovaSyncClient;
+  const overHttp: string[] = [];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    const a = await server.register("alice");
+    const b = await server.register("bob");
+    alice = createClient({
+      baseUrl: server.baseUrl,
+      userId: a.userId,
+      accessToken: a.accessToken,
+      deviceId: a.deviceId,
+    });
+    socket = new NovaSyncClient({
+      baseUrl: server.baseUrl,
+      accessToken: b.accessToken,
+      autoAck: false,
+      autoSubscribe: false,
+    });
+    await socket.start();
+    bob = createClient({
+      baseUrl: server.baseUrl,
+      userId: b.userId,
+      accessToken: b.accessToken,
+      deviceId: b.deviceId,
+      fetchFn: socketFetch(socket, {
+        fallback: (input, init) => {
+          overHttp.push(String(input));
+          return fetch(input as string, init);
+        },
+      }) as typeof fetch,
+    });
+    await startSdk(alice);
+    await startSdk(bob);
+  }, 120_000);
+
+  afterAll(async () => {
+    alice?.stopClient();
+    bob?.stopClient();
+    socket?.close();
+    await server?.close();
+  });
+
+  it("exchanges messages that decrypt both ways", async () => {
+    const bobId = bob.getUserId()!;
+    const { room_id: roomId } = await alice.createRoom({
+      preset: Preset.PrivateChat,
+      invite: [bobId],
+      initial_state: [
+        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+      ],
+    });
+    await waitFor("bob's invite over the socket", () => bob.getRoom(roomId));
+    await bob.joinRoom(roomId);
+    await waitFor(
+      "alice to see bob joined",
+      () => alice.getRoom(roomId)?.getMember(bobId)?.membership === "join",
+    );
+    await waitFor("the room to be encrypted for bob", () =>
+      bob.getCrypto()!.isEncryptionEnabledInRoom(roomId),
+    );
+
+    await alice.sendTextMessage(roomId, "from http to socket");
+    await waitFor("bob to decrypt", () => bodies(bob, roomId).includes("from http to socket"));
+    const ev = bob
+      .getRoom(roomId)!
+      .getLiveTimeline()
+      .getEvents()
+      .find((e) => e.getContent().body === "from http to socket")!;
+    expect(ev.getWireType()).toBe("m.room.encrypted");
+
+    await bob.sendTextMessage(roomId, "from socket to http");
+    await waitFor("alice to decrypt", () => bodies(alice, roomId).includes("from socket to http"));
+    // Bob needed no second connection: nothing of his went over HTTP.
+    expect(overHttp).toEqual([]);
+  }, 120_000);
+});
