@@ -22,6 +22,8 @@ export const CALL_MEMBER_EVENT = "org.matrix.msc3401.call.member";
 const MEMBERSHIP_EXPIRES_MS = 4 * 60 * 60 * 1000;
 /** Events queued per participant before the oldest are dropped (a client that stopped polling). */
 const MAX_QUEUED_EVENTS = 1000;
+/** How long a removed participant can still collect its last events (the `removed` one). */
+const TOMBSTONE_MS = 60_000;
 
 /** What the calls area needs from rooms: membership, and writing the MatrixRTC state as the user. */
 export type CallRooms = Pick<RoomMembership, "membership"> & {
@@ -125,6 +127,8 @@ export class CallService {
   private readonly byRoom = new Map<string, ActiveCall>();
   private readonly byId = new Map<string, ActiveCall>();
   private readonly roomLocks = new Map<string, Promise<unknown>>();
+  /** Removed participants' queues by `callId|participant`, so their next poll still tells them why. */
+  private readonly tombstones = new Map<string, { p: Participant; until: number }>();
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly o: CallServiceOptions) {
@@ -358,6 +362,13 @@ export class CallService {
     timeoutMs: number,
     aborted: Promise<void>,
   ): Promise<{ events: Queued[]; next: number }> {
+    const tomb = this.tombstones.get(`${callId}|${participantKey(caller.userId, caller.deviceId)}`);
+    if (tomb && !this.byId.get(callId)?.participants.has(tomb.p.key)) {
+      // Removed since the last poll: hand over what is left (ending with `removed`), once.
+      this.tombstones.delete(`${callId}|${tomb.p.key}`);
+      const events = tomb.p.queue.filter((e) => e.seq > since);
+      return { events, next: events.at(-1)?.seq ?? since };
+    }
     const { p } = this.lookup(caller, callId);
     // What the client has seen is acknowledged and can go.
     while (p.queue.length > 0 && p.queue[0]!.seq <= since) p.queue.shift();
@@ -437,7 +448,10 @@ export class CallService {
   ): Promise<void> {
     if (call.participants.get(p.key) !== p) return;
     call.participants.delete(p.key);
-    if (notifySelf) p.push({ type: "removed", reason });
+    if (notifySelf) {
+      p.push({ type: "removed", reason });
+      this.tombstones.set(`${call.callId}|${p.key}`, { p, until: Date.now() + TOMBSTONE_MS });
+    }
     // An open poll of the removed participant returns now rather than at its timeout.
     for (const w of [...p.waiters]) w();
     await Promise.all([p.send?.close(), p.recv?.close()]);
@@ -466,6 +480,7 @@ export class CallService {
   /** Removes participants whose client went away or whose media never connected. */
   private sweep(): void {
     const now = Date.now();
+    for (const [k, t] of this.tombstones) if (t.until < now) this.tombstones.delete(k);
     for (const call of this.byId.values()) {
       for (const p of call.participants.values()) {
         let reason: string | null = null;

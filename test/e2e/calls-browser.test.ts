@@ -72,7 +72,7 @@ describe.skipIf(!hasChromium)(
           "--autoplay-policy=no-user-gesture-required",
         ],
       });
-    }, 60_000);
+    }, 180_000);
 
     afterAll(async () => {
       await browser?.close();
