@@ -7,6 +7,13 @@ if [ -x /usr/bin/chromium ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium fonts-liberation
+# Two tries: a mirror hiccup should not cost the CI run; waits for another apt holding the lock.
+for attempt in 1 2; do
+  if apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends chromium fonts-liberation; then
+    break
+  fi
+  [ "$attempt" = 2 ] && exit 1
+  sleep 10
+done
 /usr/bin/chromium --version || true
