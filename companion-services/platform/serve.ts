@@ -28,7 +28,12 @@ export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
 const COMPANIONS: ServiceName[] = ["graph", "content", "media", "feed", "notifications"];
 
-export type Running = { describe: Record<string, unknown>; close(): Promise<void> };
+export type Running = {
+  describe: Record<string, unknown>;
+  /** The databases this process opened (for admin tools and tests). */
+  databases?: Databases;
+  close(): Promise<void>;
+};
 
 /**
  * Runs one service (distributed mode: its own database via <SERVICE>_DATABASE_URL, Kafka via
@@ -41,7 +46,7 @@ export async function serve(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Running> {
   const platform = loadPlatformConfig(env);
-  if (target === "all") return serveAll(config, logger);
+  if (target === "all") return serveAll(config, logger, platform);
   if (!config.kafkaBrokers?.length)
     throw new Error(
       `nova serve ${target} runs one service of a distributed deployment and needs KAFKA_BROKERS; use \`nova serve all\` for one process`,
@@ -169,14 +174,14 @@ async function startCompanions(
 }
 
 /** The all-in-one mode: the homeserver with identity in-process and every companion service. */
-async function serveAll(config: NovaConfig, logger: Logger): Promise<Running> {
-  const platform = loadPlatformConfig();
+async function serveAll(config: NovaConfig, logger: Logger, platform: PlatformConfig): Promise<Running> {
   const bus = createEventBus(config, logger, "nova-all");
   // The companions get their schemas in the homeserver's embedded database (one PGlite).
   const nova = await createNova(config, { logger, bus, companions: COMPANIONS });
   const stop = await startCompanions(COMPANIONS, nova.ctx.databases, bus, logger, platform);
   return {
     describe: { service: "all", port: nova.port, bus: bus.kind },
+    databases: nova.ctx.databases,
     async close() {
       await stop();
       await nova.close();
