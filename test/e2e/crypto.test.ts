@@ -226,8 +226,11 @@ describe("E2EE with matrix-js-sdk and its Rust crypto", () => {
         .getDeviceVerificationStatus(aliceSession.userId, alice2Session.deviceId);
       return status?.signedByOwner;
     });
-    const own = await crypto.getDeviceVerificationStatus(aliceSession.userId, alice2Session.deviceId);
-    expect(own?.crossSigningVerified).toBe(true);
+    // Alice's own view follows once her client re-fetches her keys (device_lists.changed for herself).
+    await waitFor("alice to see her second device cross-signing verified", async () => {
+      const own = await crypto.getDeviceVerificationStatus(aliceSession.userId, alice2Session.deviceId);
+      return own?.crossSigningVerified;
+    });
   }, 120_000);
 
   it("a key backup is created, and a fresh device restores it and decrypts history", async () => {
