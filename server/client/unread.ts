@@ -51,7 +51,7 @@ export function threadOf(event: Record<string, unknown>): string {
  * `unread_notifications` per joined room: the events after the user's read position that the
  * user's push rules say notify, and of those the ones that highlight. The read position is the
  * latest unthreaded m.read / m.read.private receipt (or the join when there is none); a threaded
- * receipt also clears its own thread up to its event. Counts are kept per thread so a client that
+ * receipt also clears its own thread up to its event, and so does the user's own event. Counts are kept per thread so a client that
  * asked for `unread_thread_notifications` gets them split. Computed when a sync needs it, from the
  * previous result while the receipts have not moved (only new events are evaluated).
  *
@@ -82,6 +82,12 @@ export class UnreadCounter {
       for (const { event, redacted, position } of events) {
         if (redacted) continue;
         const thread = threadOf(event);
+        if (event.sender === userId) {
+          // Sending an event marks everything before it read, like a receipt (spec "Receiving
+          // notifications"); it counts for the thread it was sent in.
+          counts.delete(thread);
+          continue;
+        }
         const threadRead = read.threads.get(thread);
         if (threadRead !== undefined && position <= threadRead) continue;
         const outcome = evaluatePushRules(ruleset, event, {

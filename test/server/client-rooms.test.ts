@@ -128,6 +128,22 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(Object.keys((seen?.content[last] as Body | undefined)?.["m.read"] ?? {})).toEqual([bob.userId]);
   });
 
+  it("treats the user's own message as reading everything before it", async () => {
+    await send(alice, { msgtype: "m.text", body: "are you there?" });
+    const unread = joined(await sync(bob))?.unread_notifications;
+    expect(unread?.notification_count).toBeGreaterThan(0);
+    await send(bob, { msgtype: "m.text", body: "yes" });
+    expect(joined(await sync(bob))?.unread_notifications).toEqual({
+      notification_count: 0,
+      highlight_count: 0,
+    });
+    await send(alice, { msgtype: "m.text", body: "good" });
+    expect(joined(await sync(bob))?.unread_notifications).toEqual({
+      notification_count: 1,
+      highlight_count: 0,
+    });
+  });
+
   it("keeps private receipts private and stores read markers", async () => {
     const id = await send(alice, { msgtype: "m.text", body: "secret-ish" });
     const aliceBefore = await sync(alice);
