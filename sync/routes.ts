@@ -13,6 +13,7 @@ import { formatSyncToken, parseSyncToken } from "./token.ts";
 /** Longest long-poll a client may ask for; clients use 30 s. */
 const MAX_TIMEOUT_MS = 5 * 60_000;
 const PRESENCE_VALUES = new Set(["online", "offline", "unavailable"]);
+const FILTER_CACHE_MAX = 10_000;
 
 /**
  * Mounts /sync and the filter API, and creates the SyncEngine over every registered provider.
@@ -45,6 +46,7 @@ export function mountSync(
     return { body: filter };
   });
 
+  const filterCache = new Map<string, Filter>();
   const loadFilter = async (userId: string, param: string | null): Promise<Filter> => {
     if (param === null || param === "") return {};
     if (param.startsWith("{")) {
@@ -56,10 +58,17 @@ export function mountSync(
       }
       return parseFilter(parsed);
     }
+    // Stored filters never change, and clients name the same one on every sync: keep them parsed.
+    const key = `${userId}\u0000${param}`;
+    const cached = filterCache.get(key);
+    if (cached) return cached;
     const id = parseFilterId(param);
     const stored = id === null ? undefined : await filters.get(userId, id);
     if (stored === undefined) throw invalidParam(`No such filter: ${param}`);
-    return parseFilter(stored);
+    const parsed = parseFilter(stored);
+    if (filterCache.size >= FILTER_CACHE_MAX) filterCache.delete(filterCache.keys().next().value!);
+    filterCache.set(key, parsed);
+    return parsed;
   };
 
   router.get("/_matrix/client/v3/sync", async (req) => {
