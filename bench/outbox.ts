@@ -305,7 +305,7 @@ Real PostgreSQL and a real single-node Kafka (KRaft, .ci/kafka.sh), all on this 
 service runs it: its writers and its outbox processor) commits outbox rows (${WRITE_BATCH} per transaction, ${AGGREGATES} aggregates, 4 writers); the processor claims batches of 1,000
 with FOR UPDATE SKIP LOCKED and publishes keyed by aggregate (acks=all); the consumer, in another
 process, records each event id in processed_events and applies its effect in one transaction. Every event was applied
-exactly once (${expected} effect rows). Ceiling: kafkajs alone, same message size, same run.
+exactly once (${expected} effect rows for the ${EVENTS} + ${pacedTotal} events of both runs). Ceiling: kafkajs alone, same message size, same run.
 
 | measurement | outbox | ceiling: raw kafkajs produce → consume | outbox / ceiling | target |
 |---|---|---|---|---|
