@@ -121,7 +121,7 @@ export class OutboxProcessor {
           if (n > 0) this.options.logger.debug({ pruned: n }, "outbox pruned");
         }
       } catch (err) {
-        // The broker or the database is unreachable: nothing was marked, back off and retry.
+        // The broker or the database is unreachable: what was not marked stays pending; back off.
         this.transientBackoff = Math.min(Math.max(this.transientBackoff * 2, 100), 5_000);
         this.options.logger.warn(
           { err: err instanceof Error ? err.message : String(err), retryInMs: this.transientBackoff },
@@ -146,9 +146,11 @@ export class OutboxProcessor {
         clearTimeout(t);
         resolve();
       }
+      // A backoff (not wakeable) ignores notifications, which stay pending for the next sleep;
+      // stop() always ends it.
       this.wakeUp = () => {
-        this.wakeUp = null;
         if (wakeable || !this.running) {
+          this.wakeUp = null;
           this.pendingWake = false;
           done();
         }
