@@ -10,6 +10,7 @@
  * the same to-device rows. Usage: `tsx bench/keys.ts [--users 1000] [--claim-devices 100]
  * [--claim-rounds 6] [--concurrency 8]`.
  */
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import * as Olm from "@matrix-org/matrix-sdk-crypto-wasm";
 import pg from "pg";
@@ -342,6 +343,12 @@ async function main() {
       `| to-device fan-out: one Megolm key to ${messages} devices (${toDevice.length} × /sendToDevice, ${(bytes / 1024).toFixed(0)} KiB of Olm ciphertext) | **${ms(sendMs)}** (${((messages / sendMs) * 1000).toFixed(0)} messages/s) | raw INSERT of the same ${messages} rows: ${fanCeiling !== null ? ms(fanCeiling) : "n/a"} | ${fanCeiling !== null ? `${(sendMs / fanCeiling).toFixed(1)}× the time` : "n/a"} | — |`,
       "",
       `Client-side Olm encryption of the ${messages} messages (OlmMachine.shareRoomKey, not server time): ${ms(encMs)}.`,
+      "",
+      `Load average at the end of the run: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(
+          " / ",
+        )} (1/5/15 min) on this 2-core machine, which other engineers' test runs and benchmarks share: the server, PostgreSQL and the load generator compete for the same two cores, so these are floors rather than this code's ceiling. The claim path's own SQL, sent raw in the same run, is the column to compare against.`,
     );
     writeReportSection("keys", lines.join("\n"));
     console.log("bench/REPORT.md updated (keys section)");
