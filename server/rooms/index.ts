@@ -12,5 +12,11 @@ export function mountRooms(ctx: NovaContext): RoomsService {
   mountRoomRoutes(ctx, rooms, new RoomDirectory(ctx, rooms));
   mountKeyRoutes(ctx, rooms);
   ctx.syncProviders.push(new RoomsSyncProvider(rooms));
+  // Another replica wrote these rooms/users: drop what this process cached about them. (Writes
+  // stay correct without this — each checks the room's head — but reads would lag.)
+  ctx.notifier.onRemoteWrite((_position, touch) => {
+    for (const roomId of touch.roomIds ?? []) rooms.invalidateRoom(roomId);
+    for (const userId of touch.userIds ?? []) rooms.invalidateUser(userId);
+  });
   return rooms;
 }

@@ -20,7 +20,14 @@ export type EventWrite = {
   attachments: string[];
 };
 
-export type TxnGuard = { userId: string; deviceId: string; scope: string; txnId: string; eventId: string };
+export type TxnGuard = {
+  userId: string;
+  deviceId: string;
+  scope: string;
+  txnId: string;
+  eventId: string;
+  roomId: string;
+};
 
 export type RedactionWrite = {
   targetId: string;
@@ -61,7 +68,12 @@ export type ConversationRow = {
   creator: string;
   created_at: number;
   is_public: boolean;
+  /** Stream position of the room's latest event (see migration 0101). */
+  head_position: number;
 };
+
+/** A room's head moves from `expected` to `next` with the write, or the write does not happen. */
+export type HeadSwap = { roomId: string; expected: number; next: number };
 
 type Db = Kysely<unknown> | Transaction<unknown>;
 
@@ -91,17 +103,20 @@ export class RoomsRepository {
   }
 
   async insertConversation(trx: Db, row: ConversationRow): Promise<void> {
-    await sql`INSERT INTO conversations (room_id, room_version, creator, created_at, is_public)
-      VALUES (${row.room_id}, ${row.room_version}, ${row.creator}, ${row.created_at}, ${row.is_public})`.execute(
-      trx,
-    );
+    await sql`INSERT INTO conversations (room_id, room_version, creator, created_at, is_public, head_position)
+      VALUES (${row.room_id}, ${row.room_version}, ${row.creator}, ${row.created_at}, ${row.is_public},
+        ${row.head_position})`.execute(trx);
   }
 
-  async getConversation(roomId: string): Promise<ConversationRow | null> {
+  /** Locks the room's row until the transaction ends: the pessimistic path of a contended write. */
+  async lockRoom(trx: Db, roomId: string): Promise<void> {
+    await sql`SELECT 1 FROM conversations WHERE room_id = ${roomId} FOR UPDATE`.execute(trx);
+  }
+
+  async getConversation(roomId: string, db: Db = this.db): Promise<ConversationRow | null> {
     const r = await sql<ConversationRow>`
-      SELECT room_id, room_version, creator, created_at, is_public FROM conversations WHERE room_id = ${roomId}`.execute(
-      this.db,
-    );
+      SELECT room_id, room_version, creator, created_at, is_public, head_position
+      FROM conversations WHERE room_id = ${roomId}`.execute(db);
     return r.rows[0] ?? null;
   }
 
@@ -114,25 +129,39 @@ export class RoomsRepository {
   async writeEvents(
     trx: Db,
     events: EventWrite[],
-    opts: { txns?: TxnGuard[]; redaction?: RedactionWrite } = {},
-  ): Promise<Set<string>> {
+    opts: { heads: HeadSwap[]; txns?: TxnGuard[]; redaction?: RedactionWrite },
+  ): Promise<{ written: Set<string>; stale: Set<string> }> {
     const ctes: RawBuilder<unknown>[] = [];
     const txns = opts.txns ?? [];
-    // Rows of a derived table `v` pass when their event is written: with guards, `ok` lists those.
-    let guard = sql``;
+    // Compare-and-swap of each room's head. `chk` locks each room's row and keeps the rooms whose
+    // head is still what the events were built on (a concurrent writer is waited for, then
+    // re-checked); a room that moved writes nothing. The head moves only if the event is written.
+    const hv = opts.heads.map((h) => sql`(${h.roomId}::text, ${h.expected}::bigint, ${h.next}::bigint)`);
+    ctes.push(sql`hv (room_id, expected, next) AS (VALUES ${sql.join(hv)})`);
+    ctes.push(sql`chk AS (SELECT c.room_id FROM conversations c JOIN hv ON hv.room_id = c.room_id
+      AND c.head_position = hv.expected FOR UPDATE OF c)`);
     if (txns.length > 0) {
       const now = Date.now();
       const tv = txns.map(
         (t) =>
-          sql`(${t.userId}::text, ${t.deviceId}::text, ${t.scope}::text, ${t.txnId}::text, ${t.eventId}::text, ${now}::bigint)`,
+          sql`(${t.userId}::text, ${t.deviceId}::text, ${t.scope}::text, ${t.txnId}::text, ${t.eventId}::text, ${now}::bigint, ${t.roomId}::text)`,
       );
       ctes.push(sql`t AS (INSERT INTO room_txns (user_id, device_id, scope, txn_id, event_id, created_at)
-        VALUES ${sql.join(tv)} ON CONFLICT DO NOTHING RETURNING event_id)`);
-      const guarded = new Set(txns.map((t) => t.eventId));
-      const free = events.filter((e) => !guarded.has(e.eventId)).map((e) => e.eventId);
-      ctes.push(sql`ok AS (SELECT event_id FROM t UNION ALL SELECT unnest(${free}::text[]))`);
-      guard = sql` WHERE v.event_id IN (SELECT event_id FROM ok)`;
+        SELECT v.user_id, v.device_id, v.scope, v.txn_id, v.event_id, v.created_at
+        FROM (VALUES ${sql.join(tv)}) v (user_id, device_id, scope, txn_id, event_id, created_at, room_id)
+        WHERE v.room_id IN (SELECT room_id FROM chk)
+        ON CONFLICT DO NOTHING RETURNING event_id)`);
     }
+    // `ok`: the events to write — their room's head held and, if guarded, their txnId was new.
+    const guarded = new Set(txns.map((t) => t.eventId));
+    ctes.push(sql`ok AS (
+      SELECT v.event_id, v.room_id FROM unnest(${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.roomId)}::text[],
+        ${events.map((e) => guarded.has(e.eventId))}::boolean[]) AS v (event_id, room_id, guarded)
+      WHERE v.room_id IN (SELECT room_id FROM chk)
+        ${txns.length > 0 ? sql`AND (NOT v.guarded OR v.event_id IN (SELECT event_id FROM t))` : sql``})`);
+    ctes.push(sql`h AS (UPDATE conversations c SET head_position = hv.next FROM hv
+      WHERE c.room_id = hv.room_id AND hv.room_id IN (SELECT room_id FROM ok))`);
+    const guard = sql` WHERE v.event_id IN (SELECT event_id FROM ok)`;
     const values = events.map(
       (
         e,
@@ -204,8 +233,7 @@ export class RoomsRepository {
     const red = opts.redaction;
     if (red) {
       // The redaction applies only if its redaction event is written.
-      const applies =
-        txns.length > 0 ? sql` AND ${red.redactionEventId}::text IN (SELECT event_id FROM ok)` : sql``;
+      const applies = sql` AND ${red.redactionEventId}::text IN (SELECT event_id FROM ok)`;
       ctes.push(sql`ru AS (UPDATE messages SET pdu = ${red.redactedPdu}, redacted_because = ${red.redactedBecause}
         WHERE event_id = ${red.targetId}${applies})`);
       ctes.push(sql`rr AS (DELETE FROM message_reactions WHERE event_id = ${red.targetId}${applies})`);
@@ -215,8 +243,13 @@ export class RoomsRepository {
           ${red.position}::bigint WHERE true${applies}
         ON CONFLICT (event_id) DO NOTHING)`);
     }
-    const r = await sql<{ event_id: string }>`WITH ${sql.join(ctes)} SELECT event_id FROM m`.execute(trx);
-    return new Set(r.rows.map((x) => x.event_id));
+    const r = await sql<{ k: string; v: string }>`WITH ${sql.join(ctes)}
+      SELECT 'e' AS k, event_id AS v FROM m UNION ALL SELECT 'r' AS k, room_id AS v FROM chk`.execute(trx);
+    const written = new Set<string>();
+    const swapped = new Set<string>();
+    for (const row of r.rows) (row.k === "e" ? written : swapped).add(row.v);
+    const stale = new Set(opts.heads.map((h) => h.roomId).filter((id) => !swapped.has(id)));
+    return { written, stale };
   }
 
   async txnEventId(userId: string, deviceId: string, scope: string, txnId: string): Promise<string | null> {
@@ -228,18 +261,21 @@ export class RoomsRepository {
   }
 
   /** Current state events of a room, with their rows. */
-  async currentState(roomId: string): Promise<EventRow[]> {
+  async currentState(roomId: string, db: Db = this.db): Promise<EventRow[]> {
     const r = await sql`SELECT ${EVENT_COLS_M} FROM room_state s JOIN messages m ON m.event_id = s.event_id
-      WHERE s.room_id = ${roomId}`.execute(this.db);
+      WHERE s.room_id = ${roomId}`.execute(db);
     return rows<EventRow>(r);
   }
 
-  async lastEvent(
+  /** The event at a room's head: the head's position names it whatever committed since. */
+  async eventAt(
     roomId: string,
+    position: number,
+    db: Db = this.db,
   ): Promise<{ event_id: string; depth: number; stream_position: number } | null> {
     const r = await sql<{ event_id: string; depth: number; stream_position: number }>`
-      SELECT event_id, depth, stream_position FROM messages WHERE room_id = ${roomId}
-      ORDER BY stream_position DESC LIMIT 1`.execute(this.db);
+      SELECT event_id, depth, stream_position FROM messages
+      WHERE room_id = ${roomId} AND stream_position = ${position}`.execute(db);
     const row = r.rows[0];
     return row ? { ...row, depth: Number(row.depth), stream_position: Number(row.stream_position) } : null;
   }

@@ -24,6 +24,8 @@ const TXN_CACHE_SIZE = 50_000;
 const USER_CACHE_SIZE = 100_000;
 /** Rooms whose current state stays in memory (a few KB each). */
 const MAX_SNAPSHOTS = 20_000;
+/** Tries of one write when other replicas keep moving the room's head. */
+const MAX_WRITE_ATTEMPTS = 5;
 
 export type UserMembership = {
   room_id: string;
@@ -69,6 +71,18 @@ type BatchItem = {
   text: string;
   prevState: string | null;
   txn: PersistOptions["txn"];
+  /** The room head the event was built on (compare-and-swap). */
+  expectedHead: number;
+};
+
+type BatchResult = { written: boolean; stale: boolean; position: number };
+
+type WriteOutcome = {
+  events: StoredEvent[];
+  position: number;
+  eventIds: string[];
+  snap: RoomSnapshot;
+  prevMembers: (string | null)[];
 };
 
 export type PersistResult = { events: StoredEvent[]; position: number; eventIds: string[] };
@@ -82,6 +96,8 @@ export class RoomsService implements RoomMembership {
   readonly repo: RoomsRepository;
   private readonly snapshots = new Map<string, RoomSnapshot>();
   private readonly loading = new Map<string, Promise<RoomSnapshot | null>>();
+  /** Bumped when a room's cached state is dropped, so a load that raced the drop is not kept. */
+  private readonly roomGenerations = new Map<string, number>();
   private readonly locks = new KeyedMutex();
   private readonly txnCache = new Map<string, string>();
   private keyPromise: Promise<SigningKey> | null = null;
@@ -91,7 +107,7 @@ export class RoomsService implements RoomMembership {
   private readonly userVersions = new Map<string, number>();
   /** Users with a membership write in flight: their cached memberships may lag the stream. */
   private readonly pendingUsers = new Map<string, number>();
-  private readonly batcher: WriteBatcher<BatchItem, { written: boolean; position: number }>;
+  private readonly batcher: WriteBatcher<BatchItem, BatchResult>;
 
   constructor(
     private readonly ctx: NovaContext,
@@ -99,6 +115,14 @@ export class RoomsService implements RoomMembership {
   ) {
     this.repo = new RoomsRepository(db);
     this.batcher = new WriteBatcher((items) => this.writeBatch(items));
+  }
+
+  /**
+   * Several homeserver processes share the database (fan-out over Redis): in-memory views may lag
+   * writes made elsewhere, so readers that must not miss anything ask the database.
+   */
+  get multiReplica(): boolean {
+    return Boolean(this.ctx.config.redisUrl);
   }
 
   get serverName(): string {
@@ -135,11 +159,26 @@ export class RoomsService implements RoomMembership {
   }
 
   private async loadSnapshot(roomId: string): Promise<RoomSnapshot | null> {
-    const conv = await this.repo.getConversation(roomId);
+    const generation = this.roomGenerations.get(roomId) ?? 0;
+    const snap = await this.loadSnapshotFrom(this.db, roomId);
+    if (!snap) return null;
+    // A write may have cached a newer snapshot while this one loaded.
+    const existing = this.snapshots.get(roomId);
+    if (existing) return existing;
+    // Invalidated while loading (a remote write): serve it once, do not keep it.
+    if ((this.roomGenerations.get(roomId) ?? 0) !== generation) return snap;
+    this.cacheSnapshot(roomId, snap);
+    return snap;
+  }
+
+  /** Reads a room's current state and head (on `db`: the pool, or a transaction holding the room). */
+  private async loadSnapshotFrom(db: Kysely<unknown>, roomId: string): Promise<RoomSnapshot | null> {
+    const conv = await this.repo.getConversation(roomId, db);
     if (!conv || !isSupportedRoomVersion(conv.room_version)) return null;
+    const head = Number(conv.head_position);
     const [stateRows, last] = await Promise.all([
-      this.repo.currentState(roomId),
-      this.repo.lastEvent(roomId),
+      this.repo.currentState(roomId, db),
+      this.repo.eventAt(roomId, head, db),
     ]);
     const state = new Map<string, StoredEvent>();
     for (const r of stateRows.map(normalizeRow)) {
@@ -156,13 +195,28 @@ export class RoomsService implements RoomMembership {
       state,
       last?.event_id ?? null,
       last?.depth ?? 0,
-      last?.stream_position ?? 0,
+      head,
     );
-    // A write may have cached a newer snapshot while this one loaded.
-    const existing = this.snapshots.get(roomId);
-    if (existing) return existing;
-    this.cacheSnapshot(roomId, snap);
     return snap;
+  }
+
+  /** Whether the room's head in the database is past `head` (another process wrote the room). */
+  async headMoved(roomId: string, head: number): Promise<boolean> {
+    const conv = await this.repo.getConversation(roomId);
+    return conv !== null && Number(conv.head_position) !== head;
+  }
+
+  /** Drops a room's cached state (another replica wrote it); the next use reloads it. */
+  invalidateRoom(roomId: string): void {
+    this.roomGenerations.set(roomId, (this.roomGenerations.get(roomId) ?? 0) + 1);
+    this.snapshots.delete(roomId);
+    this.loading.delete(roomId);
+  }
+
+  /** Drops a user's cached memberships (another replica changed one). */
+  invalidateUser(userId: string): void {
+    this.userVersions.set(userId, (this.userVersions.get(userId) ?? 0) + 1);
+    this.userRooms.delete(userId);
   }
 
   /**
@@ -195,165 +249,23 @@ export class RoomsService implements RoomMembership {
   ): Promise<PersistResult> {
     const key = await this.signingKey();
     const outcome = await this.locks.run(roomId, async () => {
-      const snap = opts.newRoom
-        ? new RoomSnapshot(roomId, opts.newRoom.version, new Map(), null, 0, 0)
-        : await this.snapshot(roomId);
-      if (!snap) throw (opts.missing ?? (() => forbidden("You are not in this room.")))();
-      const p = await plan(snap);
-      if (p.existing)
-        return { events: [] as StoredEvent[], position: 0, eventIds: [p.existing], snap, prevMembers: [] };
-
-      const overlay = new StateOverlay(snap);
-      const now = Date.now();
-      let prev = snap.lastEventId;
-      let depth = snap.depth;
-      const built: {
-        eventId: string;
-        pdu: Pdu;
-        text: string;
-        prevState: string | null;
-        prevMembership: string | null;
-      }[] = [];
-      for (const d of p.drafts) {
-        const base: Pdu = {
-          room_id: roomId,
-          sender: d.sender,
-          type: d.type,
-          content: d.content,
-          origin_server_ts: now,
-          depth: depth + 1,
-          prev_events: prev ? [prev] : [],
-          auth_events: [],
-        };
-        if (d.stateKey !== undefined) base.state_key = d.stateKey;
-        if (d.redacts !== undefined && !snap.rules.redactsInContent) base.redacts = d.redacts;
-        base.auth_events = selectAuthEvents(base, overlay);
-        authorizeEvent(base, overlay, snap.version);
-        const { pdu, eventId } = hashAndSign(base, snap.version, this.serverName, key);
-        const text = JSON.stringify(pdu);
-        if (Buffer.byteLength(text) > MAX_PDU_BYTES) throw tooLarge("Event is larger than 65536 bytes");
-        const replaced = d.stateKey !== undefined ? overlay.get(d.type, d.stateKey) : undefined;
-        const prevState = replaced
-          ? JSON.stringify({
-              prev_content: replaced.pdu.content,
-              prev_sender: replaced.pdu.sender,
-              replaces_state: replaced.eventId,
-            })
-          : null;
-        const prevMembership =
-          d.type === "m.room.member" && d.stateKey !== undefined ? membershipIn(overlay, d.stateKey) : null;
-        overlay.set({ eventId, pdu, position: 0 });
-        built.push({ eventId, pdu, text, prevState, prevMembership });
-        prev = eventId;
-        depth++;
-      }
-      if (built.length === 0) return { events: [], position: 0, eventIds: [], snap, prevMembers: [] };
-
-      // Until this write's effects are in the caches, readers must not trust them for this room or
-      // for the members it changes: their position may already be visible (see inFlight, pendingUsers).
-      const targets = built.flatMap((b) =>
-        b.pdu.type === "m.room.member" && b.pdu.state_key !== undefined ? [b.pdu.state_key] : [],
-      );
-      snap.inFlight++;
-      for (const u of targets) this.pendingUsers.set(u, (this.pendingUsers.get(u) ?? 0) + 1);
-      try {
-        const txn = opts.txn;
-        // A lone event (the common send) joins the group commit; multi-event writes run on their own.
-        const batchable = built.length === 1 && !opts.newRoom && !p.redactTarget && !p.extra;
-        const b0 = built[0]!;
-        const { result } = batchable
-          ? {
-              result: await this.batcher
-                .submit({ eventId: b0.eventId, pdu: b0.pdu, text: b0.text, prevState: b0.prevState, txn })
-                .then((r) => ({ written: r.written, positions: [r.position], redaction: undefined })),
-            }
-          : await this.ctx.streams.write(this.db, async (trx, first) => {
-              const positions = [
-                first,
-                ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
-              ];
-              if (opts.newRoom) {
-                await this.repo.insertConversation(trx, {
-                  room_id: roomId,
-                  room_version: opts.newRoom.version,
-                  creator: opts.newRoom.creator,
-                  created_at: now,
-                  is_public: opts.newRoom.isPublic,
-                });
-              }
-              const writes: EventWrite[] = built.map((b, i) =>
-                eventWrite(b.eventId, b.pdu, b.text, b.prevState, positions[i]!, txn),
-              );
-              let redaction: RedactionWrite | undefined;
-              if (p.redactTarget) {
-                const target = p.redactTarget;
-                const redactedPdu = redactEvent(
-                  JSON.parse(target.pdu) as Record<string, unknown>,
-                  snap.version,
-                );
-                const because = toClientEvent(
-                  { ...writeAsRow(writes[0]!), redacted_because: null, prev_state: null, txn_id: null },
-                  null,
-                  now,
-                );
-                redaction = {
-                  targetId: target.event_id,
-                  roomId,
-                  redactedPdu: JSON.stringify(redactedPdu),
-                  redactedBecause: JSON.stringify(because),
-                  redactionEventId: built[0]!.eventId,
-                  sender: built[0]!.pdu.sender,
-                  position: positions[0]!,
-                };
-              }
-              if (p.extra) await p.extra(trx);
-              const written = await this.repo.writeEvents(trx, writes, {
-                txns: txn ? [{ ...txn, eventId: b0.eventId }] : [],
-                redaction,
-              });
-              return { written: written.has(b0.eventId), positions, redaction };
-            });
-        if (!result.written) {
-          // Same (device, txnId) already stored by an earlier request: return its event.
-          const existing = await this.repo.txnEventId(txn!.userId, txn!.deviceId, txn!.scope, txn!.txnId);
-          return { events: [], position: 0, eventIds: existing ? [existing] : [], snap, prevMembers: [] };
+      // Another replica may have moved the room on: then reload it and build the events again.
+      for (let attempt = 1; ; attempt++) {
+        const seen = { head: -1 };
+        let r: WriteOutcome | "stale";
+        try {
+          r = await this.attemptWrite(roomId, plan, opts, key, seen, attempt > 1);
+        } catch (err) {
+          // Refused against cached state: if the room moved on elsewhere, decide again on fresh state.
+          if (!(err instanceof MatrixError && err.status === 403) || opts.newRoom) throw err;
+          if (seen.head < 0 || attempt >= MAX_WRITE_ATTEMPTS || !(await this.headMoved(roomId, seen.head)))
+            throw err;
+          r = "stale";
         }
-        const events = built.map((b, i) => ({
-          eventId: b.eventId,
-          pdu: b.pdu,
-          position: result.positions[i]!,
-        }));
-        snap.apply(events);
-        for (const e of events) {
-          if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
-          const m = e.pdu.content.membership;
-          if (typeof m !== "string") continue;
-          this.noteMembership(e.pdu.state_key, {
-            room_id: roomId,
-            membership: m,
-            event_id: e.eventId,
-            stream_position: e.position,
-            forgotten: false,
-          });
-        }
-        if (opts.newRoom) this.cacheSnapshot(roomId, snap);
-        if (result.redaction) {
-          const content = (JSON.parse(result.redaction.redactedPdu) as Pdu).content;
-          snap.redacted(result.redaction.targetId, content);
-        }
-        return {
-          events,
-          position: result.positions[result.positions.length - 1]!,
-          eventIds: events.map((e) => e.eventId),
-          snap,
-          prevMembers: built.map((b) => b.prevMembership),
-        };
-      } finally {
-        snap.inFlight--;
-        for (const u of targets) {
-          const n = (this.pendingUsers.get(u) ?? 1) - 1;
-          if (n <= 0) this.pendingUsers.delete(u);
-          else this.pendingUsers.set(u, n);
+        if (r !== "stale") return r;
+        this.invalidateRoom(roomId);
+        if (attempt >= MAX_WRITE_ATTEMPTS) {
+          throw new MatrixError(503, "M_UNKNOWN", "The room is changing too fast; try again.");
         }
       }
     });
@@ -383,16 +295,250 @@ export class RoomsService implements RoomMembership {
     return { events: outcome.events, position: outcome.position, eventIds: outcome.eventIds };
   }
 
+  /** One try of a write under the room's lock; "stale" when the room's head moved meanwhile. */
+  private async attemptWrite(
+    roomId: string,
+    plan: (snap: RoomSnapshot) => Promise<Plan> | Plan,
+    opts: PersistOptions,
+    key: SigningKey,
+    seen: { head: number },
+    locked: boolean,
+  ): Promise<WriteOutcome | "stale"> {
+    const missing = opts.missing ?? (() => forbidden("You are not in this room."));
+    if (locked) {
+      // Pessimistic retry: hold the room's row lock from loading its state to committing, so no
+      // other process can move the room in between. Caches are updated before the commit here
+      // (ahead is safe for readers, see writeWith) and dropped if the transaction fails.
+      const touched = { users: [] as string[] };
+      try {
+        const { result } = await this.ctx.streams.write(this.db, async (trx) => {
+          await this.repo.lockRoom(trx, roomId);
+          const snap = await this.loadSnapshotFrom(trx, roomId);
+          if (!snap) throw missing();
+          return this.writeWith(roomId, snap, plan, opts, key, seen, trx, touched);
+        });
+        return result;
+      } catch (err) {
+        this.invalidateRoom(roomId);
+        for (const u of touched.users) this.invalidateUser(u);
+        throw err;
+      }
+    }
+    const snap = opts.newRoom
+      ? new RoomSnapshot(roomId, opts.newRoom.version, new Map(), null, 0, 0)
+      : await this.snapshot(roomId);
+    if (!snap) throw missing();
+    return this.writeWith(roomId, snap, plan, opts, key, seen, null, { users: [] });
+  }
+
+  /**
+   * Builds the plan's events on `snap` and writes them: inside `trx` (the locked retry) or in a
+   * transaction of their own / the group commit.
+   */
+  private async writeWith(
+    roomId: string,
+    snap: RoomSnapshot,
+    plan: (snap: RoomSnapshot) => Promise<Plan> | Plan,
+    opts: PersistOptions,
+    key: SigningKey,
+    seen: { head: number },
+    outer: Transaction<unknown> | null,
+    touched: { users: string[] },
+  ): Promise<WriteOutcome | "stale"> {
+    seen.head = snap.lastPosition;
+    const p = await plan(snap);
+    if (p.existing)
+      return { events: [] as StoredEvent[], position: 0, eventIds: [p.existing], snap, prevMembers: [] };
+
+    const overlay = new StateOverlay(snap);
+    const now = Date.now();
+    let prev = snap.lastEventId;
+    let depth = snap.depth;
+    const built: {
+      eventId: string;
+      pdu: Pdu;
+      text: string;
+      prevState: string | null;
+      prevMembership: string | null;
+    }[] = [];
+    for (const d of p.drafts) {
+      const base: Pdu = {
+        room_id: roomId,
+        sender: d.sender,
+        type: d.type,
+        content: d.content,
+        origin_server_ts: now,
+        depth: depth + 1,
+        prev_events: prev ? [prev] : [],
+        auth_events: [],
+      };
+      if (d.stateKey !== undefined) base.state_key = d.stateKey;
+      if (d.redacts !== undefined && !snap.rules.redactsInContent) base.redacts = d.redacts;
+      base.auth_events = selectAuthEvents(base, overlay);
+      authorizeEvent(base, overlay, snap.version);
+      const { pdu, eventId } = hashAndSign(base, snap.version, this.serverName, key);
+      const text = JSON.stringify(pdu);
+      if (Buffer.byteLength(text) > MAX_PDU_BYTES) throw tooLarge("Event is larger than 65536 bytes");
+      const replaced = d.stateKey !== undefined ? overlay.get(d.type, d.stateKey) : undefined;
+      const prevState = replaced
+        ? JSON.stringify({
+            prev_content: replaced.pdu.content,
+            prev_sender: replaced.pdu.sender,
+            replaces_state: replaced.eventId,
+          })
+        : null;
+      const prevMembership =
+        d.type === "m.room.member" && d.stateKey !== undefined ? membershipIn(overlay, d.stateKey) : null;
+      overlay.set({ eventId, pdu, position: 0 });
+      built.push({ eventId, pdu, text, prevState, prevMembership });
+      prev = eventId;
+      depth++;
+    }
+    if (built.length === 0) return { events: [], position: 0, eventIds: [], snap, prevMembers: [] };
+
+    // Until this write's effects are in the caches, readers must not trust them for this room or
+    // for the members it changes: their position may already be visible (see inFlight, pendingUsers).
+    const targets = built.flatMap((b) =>
+      b.pdu.type === "m.room.member" && b.pdu.state_key !== undefined ? [b.pdu.state_key] : [],
+    );
+    touched.users = targets;
+    snap.inFlight++;
+    for (const u of targets) this.pendingUsers.set(u, (this.pendingUsers.get(u) ?? 0) + 1);
+    try {
+      const txn = opts.txn;
+      // A lone event (the common send) joins the group commit; multi-event writes run on their own.
+      const batchable = built.length === 1 && !opts.newRoom && !p.redactTarget && !p.extra && !outer;
+      const b0 = built[0]!;
+      const writeTx = async (trx: Transaction<unknown>, positions: number[]) => {
+        if (opts.newRoom) {
+          await this.repo.insertConversation(trx, {
+            room_id: roomId,
+            room_version: opts.newRoom.version,
+            creator: opts.newRoom.creator,
+            created_at: now,
+            is_public: opts.newRoom.isPublic,
+            head_position: 0,
+          });
+        }
+        const writes: EventWrite[] = built.map((b, i) =>
+          eventWrite(b.eventId, b.pdu, b.text, b.prevState, positions[i]!, txn),
+        );
+        let redaction: RedactionWrite | undefined;
+        if (p.redactTarget) {
+          const target = p.redactTarget;
+          const redactedPdu = redactEvent(JSON.parse(target.pdu) as Record<string, unknown>, snap.version);
+          const because = toClientEvent(
+            { ...writeAsRow(writes[0]!), redacted_because: null, prev_state: null, txn_id: null },
+            null,
+            now,
+          );
+          redaction = {
+            targetId: target.event_id,
+            roomId,
+            redactedPdu: JSON.stringify(redactedPdu),
+            redactedBecause: JSON.stringify(because),
+            redactionEventId: built[0]!.eventId,
+            sender: built[0]!.pdu.sender,
+            position: positions[0]!,
+          };
+        }
+        if (p.extra) await p.extra(trx);
+        const { written, stale } = await this.repo.writeEvents(trx, writes, {
+          heads: [{ roomId, expected: snap.lastPosition, next: positions[positions.length - 1]! }],
+          txns: txn ? [{ ...txn, eventId: b0.eventId, roomId }] : [],
+          redaction,
+        });
+        return { written: written.has(b0.eventId), stale: stale.size > 0, positions, redaction };
+      };
+      const { result } = batchable
+        ? {
+            result: await this.batcher
+              .submit({
+                eventId: b0.eventId,
+                pdu: b0.pdu,
+                text: b0.text,
+                prevState: b0.prevState,
+                txn,
+                expectedHead: snap.lastPosition,
+              })
+              .then((r) => ({ ...r, positions: [r.position], redaction: undefined })),
+          }
+        : outer
+          ? { result: await writeTx(outer, await this.allocateMore(outer, built.length)) }
+          : await this.ctx.streams.write(this.db, async (trx, first) =>
+              writeTx(trx, [
+                first,
+                ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
+              ]),
+            );
+      if (result.stale) return "stale";
+      if (!result.written) {
+        // Same (device, txnId) already stored by an earlier request: return its event.
+        const existing = await this.repo.txnEventId(txn!.userId, txn!.deviceId, txn!.scope, txn!.txnId);
+        return { events: [], position: 0, eventIds: existing ? [existing] : [], snap, prevMembers: [] };
+      }
+      const events = built.map((b, i) => ({
+        eventId: b.eventId,
+        pdu: b.pdu,
+        position: result.positions[i]!,
+      }));
+      snap.apply(events);
+      for (const e of events) {
+        if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
+        const m = e.pdu.content.membership;
+        if (typeof m !== "string") continue;
+        this.noteMembership(e.pdu.state_key, {
+          room_id: roomId,
+          membership: m,
+          event_id: e.eventId,
+          stream_position: e.position,
+          forgotten: false,
+        });
+      }
+      if (opts.newRoom || outer) this.cacheSnapshot(roomId, snap);
+      if (result.redaction) {
+        const content = (JSON.parse(result.redaction.redactedPdu) as Pdu).content;
+        snap.redacted(result.redaction.targetId, content);
+      }
+      return {
+        events,
+        position: result.positions[result.positions.length - 1]!,
+        eventIds: events.map((e) => e.eventId),
+        snap,
+        prevMembers: built.map((b) => b.prevMembership),
+      };
+    } finally {
+      snap.inFlight--;
+      for (const u of targets) {
+        const n = (this.pendingUsers.get(u) ?? 1) - 1;
+        if (n <= 0) this.pendingUsers.delete(u);
+        else this.pendingUsers.set(u, n);
+      }
+    }
+  }
+
   /** One group commit: single events of different rooms, one transaction, one insert statement. */
-  private async writeBatch(items: BatchItem[]): Promise<{ written: boolean; position: number }[]> {
+  private async writeBatch(items: BatchItem[]): Promise<BatchResult[]> {
     const { result } = await this.ctx.streams.write(this.db, async (trx, first) => {
       const positions = [first, ...(items.length > 1 ? await this.allocateMore(trx, items.length - 1) : [])];
       const writes = items.map((it, i) =>
         eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
       );
-      const txns = items.flatMap((it) => (it.txn ? [{ ...it.txn, eventId: it.eventId }] : []));
-      const written = await this.repo.writeEvents(trx, writes, { txns });
-      return items.map((it, i) => ({ written: written.has(it.eventId), position: positions[i]! }));
+      const txns = items.flatMap((it) =>
+        it.txn ? [{ ...it.txn, eventId: it.eventId, roomId: it.pdu.room_id }] : [],
+      );
+      // One event per room: the room lock keeps a room's next write out until this one is done.
+      const heads = items.map((it, i) => ({
+        roomId: it.pdu.room_id,
+        expected: it.expectedHead,
+        next: positions[i]!,
+      }));
+      const { written, stale } = await this.repo.writeEvents(trx, writes, { heads, txns });
+      return items.map((it, i) => ({
+        written: written.has(it.eventId),
+        stale: stale.has(it.pdu.room_id),
+        position: positions[i]!,
+      }));
     });
     return result;
   }
@@ -728,6 +874,22 @@ export class RoomsService implements RoomMembership {
    * world_readable), the state when they left for a former member; otherwise 403.
    */
   async readableAt(userId: string, roomId: string): Promise<{ snap: RoomSnapshot; position: number | null }> {
+    try {
+      return await this.readableAtCached(userId, roomId);
+    } catch (err) {
+      // Refused on cached state: another replica may have let the user in since.
+      const snap = this.snapshots.get(roomId);
+      if (!(err instanceof MatrixError) || !snap || !(await this.headMoved(roomId, snap.lastPosition)))
+        throw err;
+      this.invalidateRoom(roomId);
+      return this.readableAtCached(userId, roomId);
+    }
+  }
+
+  private async readableAtCached(
+    userId: string,
+    roomId: string,
+  ): Promise<{ snap: RoomSnapshot; position: number | null }> {
     const snap = await this.snapshot(roomId);
     if (!snap) throw forbidden("You are not a member of this room.");
     const m = snap.get("m.room.member", userId);
@@ -774,7 +936,9 @@ export class RoomsService implements RoomMembership {
    * in it: while a membership write for the user is in flight the database answers instead.
    */
   async membershipsOf(userId: string, opts: { consistent?: boolean } = {}): Promise<UserMembership[]> {
-    if (opts.consistent && this.pendingUsers.has(userId)) return this.repo.membershipsOf(userId);
+    if (opts.consistent && (this.multiReplica || this.pendingUsers.has(userId))) {
+      return this.repo.membershipsOf(userId);
+    }
     const cached = this.userRooms.get(userId);
     if (cached) return [...cached.values()];
     const version = this.userVersions.get(userId) ?? 0;

@@ -232,6 +232,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
    * after the snapshot took it), so only the others are asked of the database.
    */
   private async roomsWithEvents(roomIds: string[], since: number, to: number): Promise<Set<string>> {
+    if (this.rooms.multiReplica) return this.rooms.repo.roomsWithEvents(roomIds, since, to);
     const unsure: string[] = [];
     for (const id of roomIds) {
       const snap = await this.rooms.snapshot(id);

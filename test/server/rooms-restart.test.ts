@@ -40,7 +40,7 @@ describe("rooms across a restart", () => {
     await cleanup();
   });
 
-  it("keeps rooms, state, the signing key and txn idempotency", async () => {
+  it("keeps rooms, state, the signing key and txn idempotency", { timeout: 120_000 }, async () => {
     const storage = await durableStorage();
     cleanup = storage.cleanup;
     const first = await startTestServer(storage.env);
