@@ -220,11 +220,11 @@ describe(`outbox and idempotent consumers (${pgAdminUrl ? "PostgreSQL" : "PGlite
     expect(effects.filter((e) => e.aggregate_id === "q").map((e) => e.n)).toEqual([0, 1, 2]);
     // p's later event waited for the poison one to be settled, then went out after it.
     expect(effects.filter((e) => e.aggregate_id === "p").map((e) => e.n)).toEqual([0, 2]);
-    const poison = await db
-      .selectFrom("outbox_events")
-      .selectAll()
-      .where("dead_lettered_at", "is not", null)
-      .execute();
+    // The mark commits with the processor's batch, just after the consumer saw the next event.
+    const deadRows = () =>
+      db.selectFrom("outbox_events").selectAll().where("dead_lettered_at", "is not", null).execute();
+    await waitFor(async () => (await deadRows()).length === 1, 5_000, "dead-lettered row");
+    const poison = await deadRows();
     expect(poison).toHaveLength(1);
     expect(poison[0]).toMatchObject({ aggregate_id: "p", retry_count: 3 });
     expect(poison[0].last_error).toMatch(/MESSAGE_TOO_LARGE/);
