@@ -117,7 +117,7 @@ describe("admin CLI against the server's data", () => {
     // `serve` loads lazily; its usage line must still name every target it serves.
     const { SERVE_TARGETS } = await import("../../companion-services/platform/serve.ts");
     expect(COMMANDS.serve!.usage).toBe(`serve <${SERVE_TARGETS.join("|")}>`);
-  }, 60_000);
+  }, 120_000);
 
   it("creates an admin user and a one-use registration token", async () => {
     const user = await nova(["user", "create", "Root", "--password", "s3cret pw", "--admin"], env);
@@ -196,20 +196,23 @@ describe("admin CLI against the server's data", () => {
     expect(again.body.errcode).toBe("M_FORBIDDEN");
     const taken = await server.call("GET", "/_matrix/client/v3/register/available?username=second");
     expect(taken.body.available).toBe(true);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("registration closed", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ NOVA_REGISTRATION: "closed" });
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
   it("answers 403 M_FORBIDDEN", async () => {
-    const s = await startTestServer({ NOVA_REGISTRATION: "closed" });
-    try {
-      const r = await s.call("POST", "/_matrix/client/v3/register", {
-        body: { username: "x", password: "y", auth: { type: "m.login.dummy" } },
-      });
-      expect(r.status).toBe(403);
-      expect(r.body.errcode).toBe("M_FORBIDDEN");
-    } finally {
-      await s.close();
-    }
+    const r = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { username: "x", password: "y", auth: { type: "m.login.dummy" } },
+    });
+    expect(r.status).toBe(403);
+    expect(r.body.errcode).toBe("M_FORBIDDEN");
   });
 });
