@@ -47,6 +47,8 @@ const SECONDS = smoke ? 2 : Number(values.seconds);
 const RATE = smoke ? 50 : Number(values.rate);
 const WORKERS = Number(values.workers);
 const WINDOW = smoke ? 8 : Number(values.window);
+/** A rate far below capacity, for unloaded latency. */
+const LOW_RATE = 10;
 const PHASES = new Set(values.phases.split(","));
 const V3 = "/_matrix/client/v3";
 const HERE = import.meta.dirname;
@@ -315,7 +317,7 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
 
 async function fanoutPhase(
   base: string,
-): Promise<{ saturation: PhaseResult; fixed: PhaseResult; sockets: number }> {
+): Promise<{ saturation: PhaseResult; fixed: PhaseResult; low: PhaseResult; sockets: number }> {
   const { users, roomsOf } = topology();
   const accounts = await registerMany(base, `fan${Date.now().toString(36)}_`, users);
   const roomIds = await setupRooms(base, accounts);
@@ -328,20 +330,26 @@ async function fanoutPhase(
   try {
     const c = await connect(ws, "nova", specs);
     log(`nova: ${c.sockets} sockets connected in ${c.seconds.toFixed(1)} s (${c.failed} failed)`);
-    await runPhase(ws, "nova-warmup", null);
+    // Fixed rate first (after a warm-up at that rate), so no saturation backlog skews latency.
+    // Unloaded latency first: a rate far below either side's capacity.
+    const low = await runPhase(ws, "nova-low", LOW_RATE);
+    log(`nova at ${LOW_RATE} sends/s: p50 ${low.p50.toFixed(2)} ms, p99 ${low.p99.toFixed(2)} ms`);
+    await runPhase(ws, "nova-warmup", RATE);
+    const fixed = await runPhase(ws, "nova-rate", RATE);
+    log(
+      `nova at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, ${fixed.deliveredPerSec.toFixed(0)} deliveries/s`,
+    );
     const saturation = await runPhase(ws, "nova-saturate", null);
     log(
-      `nova saturation: ${saturation.sendsPerSec.toFixed(0)} persisted sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s`,
+      `nova saturation: ${saturation.sendsPerSec.toFixed(0)} persisted sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s in the window, ${saturation.delivered} by the end of the drain`,
     );
-    const fixed = await runPhase(ws, "nova-rate", RATE);
-    log(`nova at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms`);
-    return { saturation, fixed, sockets: c.sockets };
+    return { saturation, fixed, low, sockets: c.sockets };
   } finally {
     await Promise.all(ws.map((w) => w.close()));
   }
 }
 
-async function ceilingPhase(): Promise<{ saturation: PhaseResult; fixed: PhaseResult }> {
+async function ceilingPhase(): Promise<{ saturation: PhaseResult; fixed: PhaseResult; low: PhaseResult }> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(HERE, "ws-relay.ts")], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -360,14 +368,20 @@ async function ceilingPhase(): Promise<{ saturation: PhaseResult; fixed: PhaseRe
   try {
     const c = await connect(ws, "relay", specs);
     log(`relay: ${c.sockets} sockets`);
-    await runPhase(ws, "relay-warmup", null);
+    // Fixed rate first (after a warm-up at that rate), so no saturation backlog skews latency.
+    // Unloaded latency first: a rate far below either side's capacity.
+    const low = await runPhase(ws, "relay-low", LOW_RATE);
+    log(`relay at ${LOW_RATE} sends/s: p50 ${low.p50.toFixed(2)} ms, p99 ${low.p99.toFixed(2)} ms`);
+    await runPhase(ws, "relay-warmup", RATE);
+    const fixed = await runPhase(ws, "relay-rate", RATE);
+    log(
+      `relay at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, ${fixed.deliveredPerSec.toFixed(0)} deliveries/s`,
+    );
     const saturation = await runPhase(ws, "relay-saturate", null);
     log(
-      `relay saturation: ${saturation.sendsPerSec.toFixed(0)} sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s`,
+      `relay saturation: ${saturation.sendsPerSec.toFixed(0)} relayed sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s in the window, ${saturation.delivered} by the end of the drain`,
     );
-    const fixed = await runPhase(ws, "relay-rate", RATE);
-    log(`relay at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms`);
-    return { saturation, fixed };
+    return { saturation, fixed, low };
   } finally {
     await Promise.all(ws.map((w) => w.close()));
     child.kill("SIGTERM");
@@ -411,10 +425,12 @@ async function main() {
     };
     const nova = PHASES.has("fanout")
       ? await fanoutPhase(s1.baseUrl)
-      : { saturation: skipped, fixed: skipped, sockets: 0 };
+      : { saturation: skipped, fixed: skipped, low: skipped, sockets: 0 };
     await s1.stop("SIGTERM");
     servers.length = 0;
-    const relay = PHASES.has("fanout") ? await ceilingPhase() : { saturation: skipped, fixed: skipped };
+    const relay = PHASES.has("fanout")
+      ? await ceilingPhase()
+      : { saturation: skipped, fixed: skipped, low: skipped };
 
     const ratio = (a: number, b: number) => (b > 0 ? `${((a / b) * 100).toFixed(0)}%` : "n/a");
     const ms = (x: number) => `${x.toFixed(2)} ms`;
@@ -446,11 +462,12 @@ ${idle3 ? `Three replicas held ${total3} sockets together (target 50,000).` : "T
 |---|---|---|---|---|
 | persisted sends/s at saturation | ${nova.saturation.sendsPerSec.toFixed(0)} | ${relay.saturation.sendsPerSec.toFixed(0)} (relayed, not stored) | ${ratio(nova.saturation.sendsPerSec, relay.saturation.sendsPerSec)} | ≥ 10,000/s |
 | delivered events/s at saturation | ${nova.saturation.deliveredPerSec.toFixed(0)} | ${relay.saturation.deliveredPerSec.toFixed(0)} | ${ratio(nova.saturation.deliveredPerSec, relay.saturation.deliveredPerSec)} | ≥ 50% |
+| send→deliver p50 / p99 at ${LOW_RATE} sends/s (unloaded) | ${ms(nova.low.p50)} / ${ms(nova.low.p99)} | ${ms(relay.low.p50)} / ${ms(relay.low.p99)} | ${(nova.low.p99 / relay.low.p99).toFixed(1)}× (p99) | |
 | send→deliver p50 at ${RATE} sends/s | ${ms(nova.fixed.p50)} | ${ms(relay.fixed.p50)} | ${(nova.fixed.p50 / relay.fixed.p50).toFixed(1)}× | |
 | send→deliver p99 at ${RATE} sends/s | ${ms(nova.fixed.p99)} | ${ms(relay.fixed.p99)} | ${(nova.fixed.p99 / relay.fixed.p99).toFixed(1)}× | ≤ 2× |
 | send errors (saturation / fixed rate) | ${nova.saturation.errors} / ${nova.fixed.errors} | ${relay.saturation.errors} / ${relay.fixed.errors} | | |
 
-Saturation: ${WINDOW} sends in flight across the generators, ${SECONDS} s per phase after a ${SECONDS} s warm-up; deliveries counted when they arrive within the phase. The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library).`;
+Order: ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library).`;
     console.log(md);
     if (!values["no-report"]) writeReportSection("ws", md);
   } catch (err) {

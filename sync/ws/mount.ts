@@ -10,6 +10,26 @@ import type { Fanout } from "../fanout.ts";
 import { applyEventFields, parseFilter } from "../filter.ts";
 import { SyncSocketTransport } from "./transport.ts";
 
+/** Deltas computed at once for all sockets of this process (each is several database reads). */
+const COMPUTE_CONCURRENCY = 8;
+
+/** A FIFO semaphore. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 export type WebSocketSyncDeps = {
   /** The same engine /sync asks: the socket carries exactly what /sync carries. */
   engine: Pick<SyncEngine, "compute" | "currentToken" | "acknowledge">;
@@ -61,6 +81,7 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
     return parseFilter(typeof stored === "string" ? JSON.parse(stored) : stored) as Record<string, unknown>;
   };
 
+  const computeSlots = new Limiter(COMPUTE_CONCURRENCY);
   let transport: SyncSocketTransport | null = null;
   ctx.hooks.on("deviceRevoked", ({ userId, deviceId }) => transport?.closeDevice(userId, deviceId));
 
@@ -73,7 +94,9 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
           authenticate: (token) => ctx.identity.verifyToken(token),
           currentToken: () => deps.engine.currentToken(),
           compute: async (req) => {
-            const response = await deps.engine.compute(req);
+            // Bounded concurrency: a burst that wakes thousands of sockets queues here instead of
+            // thrashing the database; each waiting socket's next delta then covers more events.
+            const response = await computeSlots.run(() => deps.engine.compute(req));
             // As /sync does: the filter's event_fields apply to the finished response.
             applyEventFields(response, (req.filter as { event_fields?: string[] }).event_fields);
             return response;
