@@ -138,8 +138,9 @@ export class RoomsRepository {
     // re-checked); a room that moved writes nothing. The head moves only if the event is written.
     const hv = opts.heads.map((h) => sql`(${h.roomId}::text, ${h.expected}::bigint, ${h.next}::bigint)`);
     ctes.push(sql`hv (room_id, expected, next) AS (VALUES ${sql.join(hv)})`);
+    // Rows are locked in room id order, so two processes batching the same rooms cannot deadlock.
     ctes.push(sql`chk AS (SELECT c.room_id FROM conversations c JOIN hv ON hv.room_id = c.room_id
-      AND c.head_position = hv.expected FOR UPDATE OF c)`);
+      AND c.head_position = hv.expected ORDER BY c.room_id FOR UPDATE OF c)`);
     if (txns.length > 0) {
       const now = Date.now();
       const tv = txns.map(

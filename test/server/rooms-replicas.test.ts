@@ -85,4 +85,29 @@ describe.skipIf(!onPostgres)("rooms written by two homeserver processes (needs D
     });
     expect(Object.keys(fromB.body.joined as object).sort()).toEqual([alice.userId, bob.userId].sort());
   });
+
+  it("commits batches spanning the same rooms from both processes without deadlock", async () => {
+    const carol = await a.register("carol");
+    const rooms: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await a.call("POST", `${V3}/createRoom`, { token: carol.accessToken, body: {} });
+      rooms.push(r.body.room_id as string);
+    }
+    const sends = await Promise.all(
+      Array.from({ length: 80 }, (_, i) =>
+        (i % 2 === 0 ? a : b).call("PUT", `${V3}/rooms/${enc(rooms[i % 4]!)}/send/m.room.message/d${i}`, {
+          token: carol.accessToken,
+          body: { body: `d${i}` },
+        }),
+      ),
+    );
+    expect(sends.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
+    for (const roomId of rooms) {
+      const rows = await b.rooms.repo.page(roomId, { from: 0, dir: "f", limit: 100 });
+      expect(rows.filter((r) => r.type === "m.room.message")).toHaveLength(20);
+      for (let i = 1; i < rows.length; i++) {
+        expect(JSON.parse(rows[i]!.pdu).prev_events).toEqual([rows[i - 1]!.event_id]);
+      }
+    }
+  });
 });
