@@ -127,3 +127,35 @@ describe("WebSocket sync: shutdown", () => {
     await expect(rawSocket(own.baseUrl)).rejects.toThrow();
   });
 });
+
+describe("WebSocket sync: permessage-deflate", () => {
+  it("negotiates compression when NOVA_WS_DEFLATE=1 and still carries deltas and replies", async () => {
+    const own = await startTestServer({ NOVA_WS_DEFLATE: "1" });
+    try {
+      const u = await own.register();
+      const s = await rawSocket(own.baseUrl);
+      expect(s.ws.extensions).toContain("permessage-deflate");
+      s.send({ type: "auth", access_token: u.accessToken });
+      await s.next((f) => f.type === "ready");
+      s.send({ type: "subscribe", since: null });
+      expect(((await s.next((f) => f.type === "sync")).body as { next_batch: string }).next_batch).toMatch(
+        /^s/,
+      );
+      s.send({ type: "request", id: "w", method: "GET", path: "/_matrix/client/v3/account/whoami" });
+      expect(await s.next((f) => f.type === "reply")).toMatchObject({
+        id: "w",
+        status: 200,
+        body: { user_id: u.userId },
+      });
+      s.ws.close();
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("does not negotiate it by default", async () => {
+    const s = await rawSocket(server.baseUrl);
+    expect(s.ws.extensions).toBe("");
+    s.ws.close();
+  });
+});
