@@ -50,4 +50,16 @@ export class ReceiptsRepository {
       .where("user_id", "=", userId)
       .execute();
   }
+
+  /** The user's m.read / m.read.private receipts in several rooms (one query for a whole sync). */
+  async readReceiptsIn(roomIds: string[], userId: string): Promise<ReceiptRow[]> {
+    if (roomIds.length === 0) return [];
+    return this.db
+      .selectFrom("receipts")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("room_id", "in", roomIds)
+      .where("receipt_type", "in", ["m.read", "m.read.private"])
+      .execute();
+  }
 }

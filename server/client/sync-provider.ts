@@ -3,7 +3,6 @@ import type { SyncRequest, SyncResponse, SyncStreamProvider } from "../../sync/p
 import type { AccountDataService } from "./account-data.ts";
 import type { PresenceService } from "./presence.ts";
 import type { PushRulesService } from "./push-rules/push-rules.ts";
-import type { PushRuleset } from "./push-rules/types.ts";
 import type { ReceiptsService } from "./receipts.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 import type { TypingService } from "./typing.ts";
@@ -118,18 +117,13 @@ export class ClientSyncProvider implements SyncStreamProvider {
     }
 
     // Unread notification counts for every joined room present in the response.
-    if (this.unread) {
-      let ruleset: PushRuleset | undefined;
-      for (const roomId of Object.keys(response.rooms?.join ?? {})) {
-        if (!joinedSet.has(roomId)) continue;
-        ruleset ??= await this.pushRules.ruleset(req.userId);
-        const room = response.rooms!.join![roomId]!;
-        const counts = await this.unread.count(req.userId, roomId, req.to.stream, ruleset);
-        Object.assign(
-          room,
-          renderCounts(counts, filter.room?.timeline?.unread_thread_notifications === true),
-        );
-      }
+    const countRooms = Object.keys(response.rooms?.join ?? {}).filter((r) => joinedSet.has(r));
+    if (this.unread && countRooms.length > 0) {
+      const ruleset = await this.pushRules.ruleset(req.userId);
+      const all = await this.unread.countMany(req.userId, countRooms, req.to.stream, ruleset);
+      const split = filter.room?.timeline?.unread_thread_notifications === true;
+      for (const [roomId, counts] of all)
+        Object.assign(response.rooms!.join![roomId]!, renderCounts(counts, split));
     }
 
     // Presence of users sharing a room (and the user's own); members of rooms joined in this

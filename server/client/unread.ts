@@ -2,7 +2,7 @@ import { userLevel } from "../rooms/power-levels.ts";
 import type { RoomsService } from "../rooms/service.ts";
 import { evaluatePushRules, type PushContext } from "./push-rules/evaluator.ts";
 import type { PushRuleset } from "./push-rules/types.ts";
-import type { ReceiptsRepository } from "./receipts.repository.ts";
+import type { ReceiptRow, ReceiptsRepository } from "./receipts.repository.ts";
 
 export type UnreadCounts = { notification_count: number; highlight_count: number };
 
@@ -60,14 +60,46 @@ export function threadOf(event: Record<string, unknown>): string {
  */
 export class UnreadCounter {
   private readonly cache = new Map<string, Cached>();
+  /** Event id → stream position (positions never change; receipts name few distinct events). */
+  private readonly positions = new Map<string, number>();
 
   constructor(
     private readonly rooms: UnreadRoomsPort,
     private readonly receipts: ReceiptsRepository,
   ) {}
 
-  async count(userId: string, roomId: string, upTo: number, ruleset: PushRuleset): Promise<ThreadCounts> {
-    const read = await this.readState(userId, roomId);
+  /** Counts for several rooms, reading the user's receipts in one query. */
+  async countMany(
+    userId: string,
+    roomIds: string[],
+    upTo: number,
+    ruleset: PushRuleset,
+  ): Promise<Map<string, ThreadCounts>> {
+    const byRoom = new Map<string, ReceiptRow[]>();
+    for (const r of await this.receipts.readReceiptsIn(roomIds, userId)) {
+      const list = byRoom.get(r.room_id) ?? [];
+      list.push(r);
+      byRoom.set(r.room_id, list);
+    }
+    const out = new Map<string, ThreadCounts>();
+    for (const roomId of roomIds) {
+      out.set(roomId, await this.count(userId, roomId, upTo, ruleset, byRoom.get(roomId) ?? []));
+    }
+    return out;
+  }
+
+  async count(
+    userId: string,
+    roomId: string,
+    upTo: number,
+    ruleset: PushRuleset,
+    receipts?: ReceiptRow[],
+  ): Promise<ThreadCounts> {
+    const read = await this.readState(
+      userId,
+      roomId,
+      receipts ?? (await this.receipts.readReceipts(roomId, userId)),
+    );
     const key = `${userId}\u0000${roomId}`;
     const cached = this.cache.get(key);
     let counts: ThreadCounts = new Map();
@@ -108,11 +140,11 @@ export class UnreadCounter {
     return counts;
   }
 
-  private async readState(userId: string, roomId: string): Promise<ReadState> {
+  private async readState(userId: string, roomId: string, receipts: ReceiptRow[]): Promise<ReadState> {
     let from: number | null = null;
     const threads = new Map<string, number>();
-    for (const r of await this.receipts.readReceipts(roomId, userId)) {
-      const p = await this.rooms.eventPosition(roomId, r.event_id);
+    for (const r of receipts) {
+      const p = await this.positionOf(roomId, r.event_id);
       if (p === null) continue;
       if (r.thread_id === "") {
         if (from === null || p > from) from = p;
@@ -123,6 +155,18 @@ export class UnreadCounter {
     from ??= (await this.rooms.membershipPosition(roomId, userId)) ?? 0;
     const signature = [from, ...[...threads].sort().map(([t, p]) => `${t}=${p}`)].join("|");
     return { from, threads, signature };
+  }
+
+  private async positionOf(roomId: string, eventId: string): Promise<number | null> {
+    const key = `${roomId}\u0000${eventId}`;
+    const known = this.positions.get(key);
+    if (known !== undefined) return known;
+    const p = await this.rooms.eventPosition(roomId, eventId);
+    if (p !== null) {
+      if (this.positions.size >= 100_000) this.positions.clear();
+      this.positions.set(key, p);
+    }
+    return p;
   }
 }
 
