@@ -12,11 +12,11 @@ describe("bench/ws-fanout.ts smoke run", () => {
       {
         cwd: root,
         encoding: "utf8",
-        timeout: 170_000,
+        timeout: 290_000,
       },
     );
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain("delivered events/s at saturation");
     expect(r.stdout).toMatch(/\| one replica \| 50 \|/);
-  }, 180_000);
+  }, 300_000);
 });
