@@ -15,6 +15,7 @@ import {
   usePLI,
   useREMB,
   useSdesMid,
+  useSdesRTPStreamId,
 } from "werift";
 import {
   type Consumer,
@@ -74,12 +75,15 @@ function peerConfig(options: SfuOptions): Partial<PeerConfig> {
           mimeType: "video/VP8",
           clockRate: 90000,
           payloadType: 96,
+          // Chrome otherwise starts at 300 kbit/s and climbs slowly, too low for a simulcast high layer.
+          parameters: "x-google-start-bitrate=800",
           // goog-remb without transport-cc: publishers then take the SFU's REMB as their ceiling.
           rtcpFeedback: [useNACK(), usePLI(), useREMB()],
         }),
       ],
     },
-    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+    // rtp-stream-id lets a publisher send simulcast (one RTP stream per `rid` layer).
+    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid(), useSdesRTPStreamId()] },
     // One ICE+DTLS transport per peer connection, however many streams it carries.
     bundlePolicy: "max-bundle",
     iceUseIpv6: false,
@@ -175,6 +179,12 @@ class WeriftRouter implements SfuRouter {
   private sendRembs(): void {
     for (const p of this.producerMap.values()) {
       if (p.kind !== "video") continue;
+      if (p.layers.length > 1) {
+        // Simulcast: the publisher sends every layer; each subscriber gets the best that fits.
+        p.sendRemb(this.options.maxVideoBitrate);
+        p.chooseLayers();
+        continue;
+      }
       let ceiling = this.options.maxVideoBitrate;
       for (const c of p.consumers) ceiling = Math.min(ceiling, c.ceiling());
       p.sendRemb(ceiling);
@@ -275,10 +285,12 @@ class WeriftSendTransport extends WeriftTransportBase implements SendTransport {
       if (!transceiver) return;
       const mid = transceiver.mid ?? randomUUID();
       if (this.producerByMid.has(mid)) return;
+      // Simulcast: one track per rid, in the offer's order (clients list them low to high).
+      const byRid = Object.values(transceiver.receiver.trackByRID);
       const producer = new WeriftProducer(
         participantId,
         track.kind as MediaKind,
-        track,
+        byRid.length > 0 ? byRid : [track],
         transceiver.receiver,
       );
       this.producerByMid.set(mid, producer);
@@ -372,28 +384,86 @@ class WeriftRecvTransport extends WeriftTransportBase implements RecvTransport {
   }
 }
 
+/** Whether an RTP payload starts a VP8 keyframe (RFC 7741 payload descriptor, then the VP8 header). */
+export function isVp8Keyframe(payload: Buffer): boolean {
+  if (payload.length < 2) return false;
+  const b0 = payload[0]!;
+  const start = (b0 & 0x10) !== 0;
+  const partition = b0 & 0x07;
+  if (!start || partition !== 0) return false;
+  let i = 1;
+  if (b0 & 0x80) {
+    const x = payload[i++]!;
+    if (x & 0x80) i += (payload[i]! & 0x80) !== 0 ? 2 : 1; // PictureID, 7 or 15 bits
+    if (x & 0x40) i += 1; // TL0PICIDX
+    if (x & 0x30) i += 1; // TID/KEYIDX
+  }
+  return i < payload.length && (payload[i]! & 0x01) === 0;
+}
+
 class WeriftProducer implements Producer {
   readonly id = randomUUID();
   readonly consumers = new Set<WeriftConsumer>();
   private closeListeners: (() => void)[] = [];
   private isPaused = false;
   private closed = false;
-  private lastPli = 0;
+  private readonly lastPli: number[];
+  /** Bytes received per layer since the last `chooseLayers`, and the rates measured then (bit/s). */
+  private readonly layerBytes: number[];
+  private layerRates: number[];
+  /** Each layer's SSRC as seen on the wire (simulcast tracks are found by rid, not SSRC). */
+  private readonly layerSsrc: (number | undefined)[];
+  private lastMeasure = Date.now();
   packetsReceived = 0;
 
   constructor(
     readonly participantId: string,
     readonly kind: MediaKind,
-    private readonly track: MediaStreamTrack,
+    /** One track, or the simulcast layers from lowest to highest. */
+    readonly layers: MediaStreamTrack[],
     private readonly receiver: RTCRtpReceiver,
   ) {
-    track.onReceiveRtp.subscribe((rtp) => this.forward(rtp));
+    this.lastPli = layers.map(() => 0);
+    this.layerBytes = layers.map(() => 0);
+    this.layerRates = layers.map(() => 0);
+    this.layerSsrc = layers.map((t) => t.ssrc);
+    layers.forEach((track, layer) => {
+      track.onReceiveRtp.subscribe((rtp) => this.forward(rtp, layer));
+    });
   }
 
-  private forward(rtp: RtpPacket): void {
+  private forward(rtp: RtpPacket, layer: number): void {
     this.packetsReceived++;
+    this.layerBytes[layer]! += rtp.payload.length;
+    this.layerSsrc[layer] = rtp.header.ssrc;
     if (this.isPaused || this.closed) return;
-    for (const c of this.consumers) c.send(rtp);
+    for (const c of this.consumers) c.offer(rtp, layer);
+  }
+
+  /**
+   * Simulcast layer choice, once a second: each consumer moves to the highest layer whose
+   * measured bitrate fits its ceiling (or the lowest sending one), switching at that layer's next
+   * keyframe, which is asked for at once.
+   */
+  chooseLayers(): void {
+    const now = Date.now();
+    const secs = Math.max(0.1, (now - this.lastMeasure) / 1000);
+    this.layerRates = this.layerBytes.map((b) => (b * 8) / secs);
+    this.layerBytes.fill(0);
+    this.lastMeasure = now;
+    const sending = this.layerRates.map((r, i) => (r > 0 ? i : -1)).filter((i) => i >= 0);
+    if (sending.length === 0) return;
+    for (const c of this.consumers) {
+      const ceiling = c.ceiling();
+      let target = sending[0]!;
+      for (const i of sending) if (this.layerRates[i]! <= ceiling) target = i;
+      if (c.wants(target)) this.requestKeyFrame(target);
+    }
+  }
+
+  /** The layer a consumer starting now should get: the lowest sending one (it fits everyone). */
+  initialLayer(): number {
+    return 0;
   }
 
   get paused(): boolean {
@@ -407,20 +477,24 @@ class WeriftProducer implements Producer {
   resume(): void {
     if (!this.isPaused) return;
     this.isPaused = false;
-    this.requestKeyFrame();
+    for (let i = 0; i < this.layers.length; i++) this.requestKeyFrame(i);
   }
 
-  requestKeyFrame(): void {
-    if (this.kind !== "video" || this.closed || this.track.ssrc === undefined) return;
+  requestKeyFrame(layer?: number): void {
+    if (this.kind !== "video" || this.closed) return;
+    const which = layer === undefined ? this.layers.map((_, i) => i) : [layer];
     const now = Date.now();
-    if (now - this.lastPli < PLI_MIN_INTERVAL_MS) return;
-    this.lastPli = now;
-    this.receiver.sendRtcpPLI(this.track.ssrc).catch(() => {});
+    for (const i of which) {
+      const ssrc = this.layerSsrc[i];
+      if (ssrc === undefined || now - this.lastPli[i]! < PLI_MIN_INTERVAL_MS) continue;
+      this.lastPli[i] = now;
+      this.receiver.sendRtcpPLI(ssrc).catch(() => {});
+    }
   }
 
   sendRemb(bitrate: number): void {
-    const ssrc = this.track.ssrc;
-    if (this.closed || ssrc === undefined) return;
+    const ssrcs = this.layerSsrc.filter((x): x is number => x !== undefined);
+    if (this.closed || ssrcs.length === 0) return;
     let mantissa = Math.max(0, Math.floor(bitrate));
     let exp = 0;
     while (mantissa >= 1 << 18) {
@@ -430,11 +504,11 @@ class WeriftProducer implements Producer {
     const remb = new ReceiverEstimatedMaxBitrate({
       senderSsrc: this.receiver.rtcpSsrc,
       mediaSsrc: 0,
-      ssrcNum: 1,
+      ssrcNum: ssrcs.length,
       brExp: exp,
       brMantissa: mantissa,
       bitrate: BigInt(mantissa) << BigInt(exp),
-      ssrcFeedbacks: [ssrc],
+      ssrcFeedbacks: ssrcs,
     });
     this.receiver.dtlsTransport
       .sendRtcp([new RtcpPayloadSpecificFeedback({ feedback: remb })])
@@ -460,6 +534,14 @@ class WeriftConsumer implements Consumer {
   private closed = false;
   private estimate = Number.POSITIVE_INFINITY;
   private readonly sender: RTCRtpSender;
+  /** Simulcast: the layer forwarded now (null before the first keyframe) and the one to switch to. */
+  private current: number | null;
+  private pending: number | null = null;
+  /** Sequence number and timestamp rewriting, so switching layers looks like one stream. */
+  private seqDelta = 0;
+  private tsDelta = 0;
+  private lastSeq = -1;
+  private lastTs = 0;
 
   constructor(
     private readonly transport: WeriftRecvTransport,
@@ -469,6 +551,9 @@ class WeriftConsumer implements Consumer {
   ) {
     this.sender = transceiver.sender;
     this.sender.onRtcp.subscribe((p) => this.onRtcp(p));
+    const simulcast = producer.layers.length > 1;
+    this.current = simulcast ? null : 0;
+    if (simulcast) this.pending = producer.initialLayer();
   }
 
   get producerId(): string {
@@ -483,27 +568,55 @@ class WeriftConsumer implements Consumer {
     return this.transceiver.mid;
   }
 
+  /** The simulcast layer this consumer forwards (or waits to forward); 0 without simulcast. */
+  get layer(): number {
+    return this.pending ?? this.current ?? 0;
+  }
+
   /** This subscriber's ceiling: its configured maximum, or less if its browser estimates less. */
   ceiling(): number {
     return Math.min(this.transport.maxBitrate, this.estimate);
   }
 
-  send(rtp: RtpPacket): void {
+  /** Asks to move to `layer`; true when that is a change (the caller asks for a keyframe). */
+  wants(layer: number): boolean {
+    if (layer === (this.pending ?? this.current)) return false;
+    this.pending = layer === this.current ? null : layer;
+    return this.pending !== null;
+  }
+
+  /** A packet of the producer's `layer`: forwarded if it is this consumer's layer. */
+  offer(rtp: RtpPacket, layer: number): void {
     if (this.closed) return;
+    if (this.pending === layer && (this.producer.kind !== "video" || isVp8Keyframe(rtp.payload))) {
+      // Switch at a keyframe, continuing the outgoing sequence numbers and timestamps.
+      if (this.lastSeq >= 0) {
+        this.seqDelta = (this.lastSeq + 1 - rtp.header.sequenceNumber) & 0xffff;
+        this.tsDelta = (this.lastTs + 3000 - rtp.header.timestamp) >>> 0;
+      }
+      this.current = layer;
+      this.pending = null;
+    }
+    if (this.current !== layer) return;
     // The sender rewrites the header in place, so every consumer gets its own copy.
-    this.sender.sendRtp(rtp.clone()).catch(() => {});
+    const copy = rtp.clone();
+    copy.header.sequenceNumber = (copy.header.sequenceNumber + this.seqDelta) & 0xffff;
+    copy.header.timestamp = (copy.header.timestamp + this.tsDelta) >>> 0;
+    this.lastSeq = copy.header.sequenceNumber;
+    this.lastTs = copy.header.timestamp;
+    this.sender.sendRtp(copy).catch(() => {});
     this.transport.router.forwarded++;
   }
 
   requestKeyFrame(): void {
-    this.producer.requestKeyFrame();
+    this.producer.requestKeyFrame(this.layer);
   }
 
   private onRtcp(packet: RtcpPacket): void {
     if (!(packet instanceof RtcpPayloadSpecificFeedback)) return;
     const fb = packet.feedback;
     if (fb instanceof ReceiverEstimatedMaxBitrate) this.estimate = Number(fb.bitrate);
-    else this.producer.requestKeyFrame(); // PLI or FIR from the subscriber, relayed upstream
+    else this.producer.requestKeyFrame(this.layer); // PLI or FIR from the subscriber, relayed upstream
   }
 
   close(): void {

@@ -11,7 +11,13 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
 
-type Inbound = { kind: string; framesDecoded: number; packetsReceived: number; ssrc: number };
+type Inbound = {
+  kind: string;
+  framesDecoded: number;
+  packetsReceived: number;
+  ssrc: number;
+  frameWidth: number;
+};
 
 /** Serves the test page and its bundle (Nova's call and sync clients, built for the browser). */
 async function servePage(): Promise<{ url: string; server: Server }> {
@@ -190,6 +196,42 @@ describe.skipIf(!hasChromium)(
         });
         expect(progressing.length, `page ${i} still decoding after the leave`).toBe(1);
       }
+      for (const p of pages.splice(0)) await p.close();
+    }, 120_000);
+
+    it("simulcast: each subscriber gets the layer that fits its ceiling", async () => {
+      const [s, u, c] = [await nova.register(), await nova.register(), await nova.register()];
+      const room = await callRoom(nova, s, [u, c]);
+      // s sends 640×480 and 320×240 layers; u takes anything; c takes at most 250 kbit/s.
+      const configs = [{ simulcast: true }, {}, { maxBitrate: 250_000 }];
+      const who = [s, u, c];
+      for (let i = 0; i < 3; i++) {
+        const p = await browser.newPage();
+        pages.push(p);
+        await p.goto(page.url);
+        await p.evaluate((cfg) => window.novaCall.join(cfg), {
+          baseUrl: nova.baseUrl,
+          accessToken: who[i]!.accessToken,
+          roomId: room,
+          ...configs[i],
+        });
+      }
+      const [, uPage, cPage] = pages as [Page, Page, Page];
+      // Only s can deliver 640-wide video. u gets its high layer; c, under its ceiling, the low one.
+      await waitUntil(
+        "u decoding s's 640 layer while c decodes only 320-wide streams",
+        async () => {
+          const [us, cs] = [await inbound(uPage), await inbound(cPage)];
+          const cVideo = cs.filter((x) => x.kind === "video" && x.framesDecoded > 0);
+          return (
+            us.some((x) => x.kind === "video" && x.frameWidth === 640 && x.framesDecoded > 0) &&
+            cVideo.length === 2 &&
+            cVideo.every((x) => x.frameWidth > 0 && x.frameWidth <= 320)
+          );
+        },
+        60_000,
+      );
+      for (const p of pages.splice(0)) await p.close();
     }, 120_000);
   },
 );

@@ -6,7 +6,14 @@
 import { CallClient, type CallEvent } from "../../../calls/client.ts";
 import { NovaSyncClient } from "../../../sync/client/index.ts";
 
-type JoinConfig = { baseUrl: string; accessToken: string; roomId: string; maxBitrate?: number };
+type JoinConfig = {
+  baseUrl: string;
+  accessToken: string;
+  roomId: string;
+  maxBitrate?: number;
+  /** Publish video as two simulcast layers (320×240 and 640×480) instead of one 320×240 stream. */
+  simulcast?: boolean;
+};
 
 /** Waits until ICE gathering is done, so the SDP carries every candidate (no trickle needed). */
 function gathered(pc: RTCPeerConnection): Promise<void> {
@@ -31,13 +38,22 @@ async function join(cfg: JoinConfig) {
   const events: CallEvent[] = [];
   const { participants } = await client.join(cfg.roomId, { maxBitrate: cfg.maxBitrate });
 
-  const media = await navigator.mediaDevices.getUserMedia({
-    audio: true,
-    video: { width: 320, height: 240 },
-  });
+  const size = cfg.simulcast ? { width: 640, height: 480 } : { width: 320, height: 240 };
+  const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: size });
   const sendPc = new RTCPeerConnection();
-  for (const track of media.getTracks())
-    sendPc.addTransceiver(track, { direction: "sendonly", streams: [media] });
+  for (const track of media.getTracks()) {
+    const layers =
+      cfg.simulcast && track.kind === "video"
+        ? {
+            // Lowest first: the SFU takes the offer's order as low → high.
+            sendEncodings: [
+              { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 150_000 },
+              { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 700_000 },
+            ],
+          }
+        : {};
+    sendPc.addTransceiver(track, { direction: "sendonly", streams: [media], ...layers });
+  }
   await sendPc.setLocalDescription(await sendPc.createOffer());
   await gathered(sendPc);
   const answer = await client.publish(sendPc.localDescription!.sdp);
@@ -79,7 +95,14 @@ async function join(cfg: JoinConfig) {
     /** Inbound RTP per kind, from the receiving peer connection's getStats(). */
     async inbound() {
       const report = await recvPc.getStats();
-      const out: { kind: string; framesDecoded: number; packetsReceived: number; ssrc: number }[] = [];
+      const out: {
+        kind: string;
+        framesDecoded: number;
+        packetsReceived: number;
+        ssrc: number;
+        frameWidth: number;
+        mid: string;
+      }[] = [];
       report.forEach((s) => {
         if (s.type === "inbound-rtp") {
           out.push({
@@ -87,6 +110,8 @@ async function join(cfg: JoinConfig) {
             framesDecoded: s.framesDecoded ?? 0,
             packetsReceived: s.packetsReceived ?? 0,
             ssrc: s.ssrc,
+            frameWidth: s.frameWidth ?? 0,
+            mid: s.mid ?? "",
           });
         }
       });
