@@ -204,13 +204,14 @@ export class Connection {
         limits: { max_frame_bytes: Limits.maxFrameBytes, idle_timeout_seconds: Limits.idleTimeoutSeconds },
       });
     } catch (err) {
-      const e = err instanceof MatrixError ? err : null;
-      if (!e) this.deps.logger.error({ err }, "ws authentication failed unexpectedly");
-      this.send({
-        type: "error",
-        errcode: e?.errcode ?? "M_UNKNOWN_TOKEN",
-        error: e?.message ?? "Authentication failed",
-      });
+      if (!(err instanceof MatrixError)) {
+        // Not the token's fault (e.g. the identity store is unreachable): retryable.
+        this.deps.logger.error({ err }, "ws authentication failed unexpectedly");
+        this.send({ type: "error", errcode: "M_UNKNOWN", error: "Authentication unavailable, retry" });
+        this.close(1011, "authentication unavailable");
+        return;
+      }
+      this.send({ type: "error", errcode: err.errcode, error: err.message });
       this.close(CloseCode.unknownToken, "authentication failed");
       return;
     } finally {
@@ -269,8 +270,9 @@ export class Connection {
         try {
           await this.deps.authenticate(this.token!);
           this.verifiedAt = Date.now();
-        } catch {
-          this.send({ type: "error", errcode: "M_UNKNOWN_TOKEN", error: "Access token is no longer valid" });
+        } catch (err) {
+          if (!(err instanceof MatrixError)) throw err;
+          this.send({ type: "error", errcode: err.errcode, error: "Access token is no longer valid" });
           this.close(CloseCode.unknownToken, "token no longer valid");
           return;
         }

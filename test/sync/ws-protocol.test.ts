@@ -52,6 +52,17 @@ describe("WebSocket sync: authentication", () => {
     expect(Date.now() - started).toBeLessThan(Limits.authTimeoutMs + 2_000);
   }, 15_000);
 
+  it("closes a device's sockets with 4001 when it logs out", async () => {
+    const u = await server.register();
+    const s = await rawSocket(server.baseUrl);
+    s.send({ type: "auth", access_token: u.accessToken });
+    await s.next((f) => f.type === "ready");
+    expect(
+      (await server.call("POST", "/_matrix/client/v3/logout", { token: u.accessToken, body: {} })).status,
+    ).toBe(200);
+    expect((await s.closed).code).toBe(CloseCode.unknownToken);
+  });
+
   it("rejects an upgrade offering only foreign subprotocols", async () => {
     await expect(rawSocket(server.baseUrl, ["chat"])).rejects.toThrow();
   });
