@@ -1,8 +1,16 @@
-import { type Kysely, type Selectable, sql } from "kysely";
-import type { EventEnvelope } from "../envelope.ts";
+import { type Kysely, sql } from "kysely";
 import type { OutboxTables } from "./tables.ts";
 
-export type OutboxRow = Selectable<OutboxTables["outbox_events"]>;
+/** A claimed event: what the processor needs, with the envelope already serialised. */
+export type ClaimedEvent = {
+  id: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  event_type: string;
+  retry_count: number;
+  /** The EventEnvelope as JSON text. */
+  envelope: string;
+};
 type Db = Kysely<OutboxTables>;
 
 export class OutboxRepository {
@@ -16,10 +24,18 @@ export class OutboxRepository {
    * time per service across replicas) and claims nothing if another processor holds it — all in
    * one round trip.
    */
-  async claim(trx: Db, limit: number, lockKey: number | null): Promise<OutboxRow[]> {
+  async claim(trx: Db, limit: number, lockKey: number | null): Promise<ClaimedEvent[]> {
     let q = trx
       .selectFrom("outbox_events as o")
-      .selectAll()
+      .select(["o.id", "o.aggregate_type", "o.aggregate_id", "o.event_type", "o.retry_count"])
+      // The envelope is serialised by PostgreSQL: the processor forwards the text untouched
+      // instead of parsing jsonb and stringifying it again.
+      .select(
+        sql<string>`json_build_object('id', o.id, 'aggregate_type', o.aggregate_type,
+          'aggregate_id', o.aggregate_id, 'event_type', o.event_type, 'payload', o.payload,
+          'metadata', o.metadata,
+          'created_at', (extract(epoch FROM o.created_at) * 1000)::bigint)::text`.as("envelope"),
+      )
       .where("o.published_at", "is", null)
       .where((eb) =>
         eb.or([eb("o.next_attempt_at", "is", null), eb("o.next_attempt_at", "<=", sql<Date>`now()`)]),
@@ -96,16 +112,4 @@ export class OutboxRepository {
       .executeTakeFirstOrThrow();
     return Number(r.n);
   }
-}
-
-export function toEnvelope(r: OutboxRow): EventEnvelope {
-  return {
-    id: r.id,
-    aggregate_type: r.aggregate_type,
-    aggregate_id: r.aggregate_id,
-    event_type: r.event_type,
-    payload: r.payload,
-    metadata: r.metadata ?? {},
-    created_at: new Date(r.created_at).getTime(),
-  };
 }

@@ -3,9 +3,15 @@ import { type Kysely, sql } from "kysely";
 import pg from "pg";
 import type { Logger } from "../../../server/logger.ts";
 import type { ServiceDatabase } from "../database.ts";
-import { toRecord } from "../envelope.ts";
-import { type BusRecord, deadLetterTopic, type EventBus, HEADERS, PublishError } from "../event-bus.ts";
-import { OutboxRepository, type OutboxRow, toEnvelope } from "./outbox.repository.ts";
+import {
+  type BusRecord,
+  deadLetterTopic,
+  type EventBus,
+  HEADERS,
+  PublishError,
+  topicFor,
+} from "../event-bus.ts";
+import { type ClaimedEvent, OutboxRepository } from "./outbox.repository.ts";
 import type { OutboxTables } from "./tables.ts";
 import { outboxChannel } from "./writer.ts";
 
@@ -174,7 +180,7 @@ export class OutboxProcessor {
   ): Promise<{ claimed: number; published: number }> {
     const rows = await this.repo.claim(trx, this.batchSize, lock);
     if (rows.length === 0) return { claimed: 0, published: 0 };
-    const records = rows.map((r) => toRecord(toEnvelope(r)));
+    const records = rows.map(toRecord);
     await this.ensureTopics(records);
     try {
       await this.options.bus.publish(records);
@@ -192,7 +198,11 @@ export class OutboxProcessor {
     return { claimed: rows.length, published };
   }
 
-  private async isolate(trx: Kysely<OutboxTables>, rows: OutboxRow[], records: BusRecord[]): Promise<number> {
+  private async isolate(
+    trx: Kysely<OutboxTables>,
+    rows: ClaimedEvent[],
+    records: BusRecord[],
+  ): Promise<number> {
     const blocked = new Set<string>();
     const done: string[] = [];
     for (let i = 0; i < rows.length; i++) {
@@ -235,8 +245,7 @@ export class OutboxProcessor {
     return done.length;
   }
 
-  private async deadLetter(row: OutboxRow, record: BusRecord, reason: string): Promise<void> {
-    const envelope = toEnvelope(row);
+  private async deadLetter(row: ClaimedEvent, record: BusRecord, reason: string): Promise<void> {
     const topic = deadLetterTopic(record.topic);
     await this.ensureTopics([{ ...record, topic }]);
     const letter = (value: string): BusRecord => ({
@@ -251,7 +260,10 @@ export class OutboxProcessor {
       },
     });
     const withoutPayload = () =>
-      JSON.stringify({ ...envelope, payload: { omitted: true, bytes: record.value.length } });
+      JSON.stringify({
+        ...(JSON.parse(row.envelope) as Record<string, unknown>),
+        payload: { omitted: true, bytes: record.value.length },
+      });
     if (record.value.length > MAX_DEAD_LETTER_PAYLOAD) {
       await this.options.bus.publish([letter(withoutPayload())]);
       return;
@@ -311,4 +323,14 @@ function lockKey(schema: string): number {
   let h = 0x811c9dc5;
   for (const ch of `nova-outbox:${schema}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193);
   return h | 0;
+}
+
+/** The bus record of a claimed event: keyed by aggregate, event id and type in headers. */
+function toRecord(e: ClaimedEvent): BusRecord {
+  return {
+    topic: topicFor(e.aggregate_type),
+    key: e.aggregate_id,
+    value: e.envelope,
+    headers: { [HEADERS.eventId]: e.id, [HEADERS.eventType]: e.event_type },
+  };
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { type Kysely, sql, type Transaction } from "kysely";
-import type { OutboxTables } from "./tables.ts";
 
 export type NewEvent = {
   aggregateType: string;
@@ -27,32 +26,20 @@ export async function appendEvents<DB>(
   events: NewEvent[],
 ): Promise<string[]> {
   if (events.length === 0) return [];
-  const t = trx as unknown as Transaction<OutboxTables>;
   const ids = events.map(() => randomUUID());
   // Events written by one transaction share a correlation id unless the caller brings its own
   // (e.g. from the request that caused them).
   const correlationId = randomUUID();
-  await t
-    .insertInto("outbox_events")
-    .values(
-      events.map((e, i) => ({
-        id: ids[i],
-        aggregate_type: e.aggregateType,
-        aggregate_id: e.aggregateId,
-        event_type: e.eventType,
-        payload: JSON.stringify(e.payload ?? null),
-        metadata: JSON.stringify({ correlation_id: correlationId, ...e.metadata }) as unknown as Record<
-          string,
-          unknown
-        >,
-        published_at: null,
-        last_error: null,
-        next_attempt_at: null,
-        dead_lettered_at: null,
-      })),
-    )
-    .execute();
-  await sql`SELECT pg_notify(${outboxChannel(schema)}, '')`.execute(t);
+  // One statement, one round trip, six array parameters however many events: the rows come from
+  // unnest(), and the NOTIFY rides along (a data-modifying CTE always runs to completion).
+  await sql`WITH inserted AS (
+      INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload, metadata)
+      SELECT * FROM unnest(
+        ${ids}::uuid[], ${events.map((e) => e.aggregateType)}::text[], ${events.map((e) => e.aggregateId)}::text[],
+        ${events.map((e) => e.eventType)}::text[], ${events.map((e) => JSON.stringify(e.payload ?? null))}::jsonb[],
+        ${events.map((e) => JSON.stringify({ correlation_id: correlationId, ...e.metadata }))}::jsonb[])
+      RETURNING 1)
+    SELECT pg_notify(${outboxChannel(schema)}, '')`.execute(trx);
   return ids;
 }
 
