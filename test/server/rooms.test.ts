@@ -610,6 +610,22 @@ describe("rooms", () => {
     expect(referenceHashEventId(redactedSigningBytes(redacted, "11"))).toBe(id);
   });
 
+  it("creates a room all or nothing when two creations race for one alias", async () => {
+    const erin = await s.register("erin");
+    const body = { room_alias_name: "contested", name: "race" };
+    const results = await Promise.all([
+      s.call("POST", `${V3}/createRoom`, { token: erin.accessToken, body }),
+      s.call("POST", `${V3}/createRoom`, { token: erin.accessToken, body }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 400]);
+    expect(results.find((r) => r.status === 400)!.body.errcode).toBe("M_ROOM_IN_USE");
+    // The loser left nothing behind: erin is in exactly one room, and it owns the alias.
+    const winner = results.find((r) => r.status === 200)!.body.room_id;
+    expect((await get(erin, "/joined_rooms")).body.joined_rooms).toEqual([winner]);
+    const rooms = await s.rooms.repo.membershipsOf(erin.userId);
+    expect(rooms.map((m) => m.room_id)).toEqual([winner]);
+  });
+
   it("maps bad input to Matrix errors without writing", async () => {
     const roomId = await createRoom(alice);
     const before = await messages(alice, roomId, "dir=b&limit=100");
