@@ -36,6 +36,11 @@ const MEDIA_CODECS: ms.RouterRtpCodecCapability[] = [
 
 type Media = sdpTransform.MediaDescription;
 
+const SUPPORTED_EXTENSIONS = new Set([
+  "urn:ietf:params:rtp-hdrext:sdes:mid",
+  "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+]);
+
 export class MediasoupSfu implements Sfu {
   readonly name = "mediasoup";
   private readonly routers = new Set<MediasoupRouter>();
@@ -115,6 +120,8 @@ function producerRtpParameters(m: Media, cname: string | undefined): ms.RtpParam
   );
   const ssrc = (m.ssrcs ?? []).map((s) => Number(s.id)).find((id) => !rtx.has(id));
   const mid = m.mid === undefined ? undefined : String(m.mid);
+  // Simulcast: one encoding per sending rid (mediasoup then picks a layer per consumer).
+  const rids = (m.rids ?? []).filter((r) => r.direction === "send").map((r) => ({ rid: String(r.id) }));
   return {
     mid,
     codecs: [
@@ -128,9 +135,9 @@ function producerRtpParameters(m: Media, cname: string | undefined): ms.RtpParam
       },
     ],
     headerExtensions: (m.ext ?? [])
-      .filter((e) => e.uri === "urn:ietf:params:rtp-hdrext:sdes:mid")
+      .filter((e) => SUPPORTED_EXTENSIONS.has(e.uri))
       .map((e) => ({ uri: e.uri as ms.RtpHeaderExtensionUri, id: e.value })),
-    encodings: ssrc === undefined ? [{}] : [{ ssrc }],
+    encodings: rids.length > 0 ? rids : ssrc === undefined ? [{}] : [{ ssrc }],
     rtcp: { cname, reducedSize: true },
   };
 }
@@ -410,9 +417,20 @@ class MediasoupSendTransport extends MediasoupTransportBase implements SendTrans
         this.router.addProducer(p);
         for (const l of this.producerListeners) l(p);
       }
-      answer.media.push(
-        mediaSection(this.transport, kind, mid, rtp, sending ? "recvonly" : "inactive", "passive"),
+      const section = mediaSection(
+        this.transport,
+        kind,
+        mid,
+        rtp,
+        sending ? "recvonly" : "inactive",
+        "passive",
       );
+      const rids = (rtp.encodings ?? []).map((e) => e.rid).filter((r): r is string => r !== undefined);
+      if (rids.length > 0) {
+        section.rids = rids.map((id) => ({ id, direction: "recv" }));
+        section.simulcast = { dir1: "recv", list1: rids.join(";") };
+      }
+      answer.media.push(section);
     }
     answer.groups = [{ type: "BUNDLE", mids: mids.join(" ") }];
     return sdpTransform.write(answer);
