@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import type { EventEnvelope } from "../envelope.ts";
 import type { OutboxTables } from "./tables.ts";
 
 /** A claimed event: what the processor needs, with the envelope already serialised. */
@@ -8,7 +9,7 @@ export type ClaimedEvent = {
   aggregate_id: string;
   event_type: string;
   retry_count: number;
-  /** The EventEnvelope as JSON text. */
+  /** The EventEnvelope as JSON text, as it goes on the bus. */
   envelope: string;
 };
 type Db = Kysely<OutboxTables>;
@@ -25,17 +26,31 @@ export class OutboxRepository {
    * one round trip.
    */
   async claim(trx: Db, limit: number, lockKey: number | null): Promise<ClaimedEvent[]> {
+    const rows = await this.claimRows(trx, limit, lockKey);
+    return rows.map((r) => ({
+      id: r.id,
+      aggregate_type: r.aggregate_type,
+      aggregate_id: r.aggregate_id,
+      event_type: r.event_type,
+      retry_count: r.retry_count,
+      envelope: JSON.stringify({
+        id: r.id,
+        aggregate_type: r.aggregate_type,
+        aggregate_id: r.aggregate_id,
+        event_type: r.event_type,
+        payload: r.payload,
+        metadata: r.metadata ?? {},
+        created_at: new Date(r.created_at).getTime(),
+      } satisfies EventEnvelope),
+    }));
+  }
+
+  private async claimRows(trx: Db, limit: number, lockKey: number | null) {
     let q = trx
       .selectFrom("outbox_events as o")
-      .select(["o.id", "o.aggregate_type", "o.aggregate_id", "o.event_type", "o.retry_count"])
-      // The envelope is serialised by PostgreSQL: the processor forwards the text untouched
-      // instead of parsing jsonb and stringifying it again.
-      .select(
-        sql<string>`json_build_object('id', o.id, 'aggregate_type', o.aggregate_type,
-          'aggregate_id', o.aggregate_id, 'event_type', o.event_type, 'payload', o.payload,
-          'metadata', o.metadata,
-          'created_at', (extract(epoch FROM o.created_at) * 1000)::bigint)::text`.as("envelope"),
-      )
+      // All columns, parsed and re-serialised in JS: measured faster than having PostgreSQL build
+      // the envelope (json_build_object) or return jsonb as text.
+      .selectAll()
       .where("o.published_at", "is", null)
       .where((eb) =>
         eb.or([eb("o.next_attempt_at", "is", null), eb("o.next_attempt_at", "<=", sql<Date>`now()`)]),
