@@ -85,6 +85,7 @@ export class Connection {
   private authTimer: NodeJS.Timeout | null = null;
   private closedPromise: Promise<void> | null = null;
   private resolveClosed: (() => void) | null = null;
+  private finishing: { code: number; reason: string } | null = null;
   /** Stream position of the last delta sent (the server side of `since`). */
   lastSent: string | null = null;
 
@@ -128,6 +129,20 @@ export class Connection {
 
   onDrain(): void {
     if (this.ws.getBufferedAmount() < Limits.coalesceAboveBytes) this.drained?.();
+  }
+
+  /**
+   * Graceful close (shutdown): first push what has committed up to now (the pump sends its last
+   * delta), then close with `code`. Without a subscription, closes at once.
+   */
+  finish(code: number, reason: string): void {
+    if (this.closed) return;
+    if (!this.subscription || !this.auth) {
+      this.close(code, reason);
+      return;
+    }
+    this.finishing = { code, reason };
+    this.wakePump?.();
   }
 
   /** Server-initiated close; safe to call more than once. */
@@ -307,6 +322,8 @@ export class Connection {
     let rooms = await this.deps.roomsOf(auth.userId);
     while (!this.closed && this.generation === generation) {
       if (this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes) {
+        // Shutting down: no time to wait for a slow reader; it resumes elsewhere from its token.
+        if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
         // Slow consumer: hold deltas back; the next one covers everything meanwhile.
         if (!(await this.waitForDrain())) return;
         continue;
@@ -315,6 +332,7 @@ export class Connection {
       if (since && now.stream < since.stream) {
         // A token from a replica slightly ahead of this one: wait until this one catches up,
         // but not forever for a token that no replica issued (then clamp, as /sync does).
+        if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
         if (++aheadWaits <= AHEAD_WAITS) {
           await this.sleep(rooms, 250);
           continue;
@@ -342,6 +360,8 @@ export class Connection {
         first = false;
         continue;
       }
+      // Everything committed has been sent: a shutdown may close now.
+      if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
       // Nothing new: sleep until the Notifier, a close or a new subscription wakes the pump.
       await this.sleep(rooms, Number.POSITIVE_INFINITY);
     }

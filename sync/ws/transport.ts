@@ -147,15 +147,17 @@ export class SyncSocketTransport {
   }
 
   /**
-   * Graceful shutdown: refuse new sockets, tell every client to reconnect (1012) after what is
-   * already queued, and wait (bounded) for the sockets to go.
+   * Graceful shutdown: refuse new sockets, push each subscribed socket what has committed, tell
+   * every client to reconnect (1012), and wait (bounded) for the sockets to go.
    */
   async shutdown(timeoutMs = 3_000): Promise<void> {
     this.stopping = true;
     if (this.connections.size === 0) return;
     const allClosed = new Promise<void>((r) => this.allClosedWaiters.add(r));
-    for (const c of [...this.connections]) c.close(CloseCode.serviceRestart, "server restarting: reconnect");
+    // Each subscribed socket first gets what has committed, then 1012.
+    for (const c of [...this.connections]) c.finish(CloseCode.serviceRestart, "server restarting: reconnect");
     await Promise.race([allClosed, new Promise((r) => setTimeout(r, timeoutMs))]);
+    for (const c of [...this.connections]) c.close(CloseCode.serviceRestart, "server restarting: reconnect");
   }
 
   private index(c: Connection): void {

@@ -129,11 +129,31 @@ describe("WebSocket sync: shutdown", () => {
     const u = await own.register();
     const c = new NovaSyncClient({ baseUrl: own.baseUrl, accessToken: u.accessToken, reconnect: false });
     const closed = new Promise<{ code: number; willReconnect: boolean }>((r) => c.onClose(r));
+    const seen: string[] = [];
+    c.onSync((body) => {
+      const join = (
+        body.rooms as { join?: Record<string, { timeline?: { events?: { event_id: string }[] } }> }
+      )?.join;
+      for (const r of Object.values(join ?? {}))
+        for (const e of r.timeline?.events ?? []) seen.push(e.event_id);
+    });
     await c.start();
+    const room = (await own.call("POST", "/_matrix/client/v3/createRoom", { token: u.accessToken, body: {} }))
+      .body.room_id as string;
+    const sent = await own.call(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/send/m.room.message/t1`,
+      {
+        token: u.accessToken,
+        body: { msgtype: "m.text", body: "last words" },
+      },
+    );
     const started = Date.now();
     await own.close();
     const info = await closed;
     expect(info.code).toBe(CloseCode.serviceRestart);
+    // What had committed before the shutdown was pushed before the close.
+    expect(seen).toContain(sent.body.event_id);
     expect(Date.now() - started).toBeLessThan(10_000);
     await expect(rawSocket(own.baseUrl)).rejects.toThrow();
   });
