@@ -134,7 +134,7 @@ run("outbox → Kafka guarantees (real PostgreSQL and Kafka)", () => {
       WORKER_SERVICE: "graph",
       WORKER_DATABASE_URL: fresh.url,
       KAFKA_BROKERS: brokers ?? "",
-      WORKER_BATCH: "100",
+      WORKER_BATCH: "500",
     };
     try {
       for (let n = 0; n < 100; n++) await write(producer, aggregateType, aggregates, n);

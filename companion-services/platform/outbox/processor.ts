@@ -182,19 +182,40 @@ export class OutboxProcessor {
     if (rows.length === 0) return { claimed: 0, published: 0 };
     const records = rows.map(toRecord);
     await this.ensureTopics(records);
-    try {
-      await this.options.bus.publish(records);
-      await this.repo.markPublished(
-        trx,
-        rows.map((r) => r.id),
+    // A large batch goes out in two chunks, and the first chunk's mark runs while the second is
+    // being published. The second starts only once the first is acknowledged: order holds.
+    const chunk = rows.length >= 400 ? Math.ceil(rows.length / 2) : rows.length;
+    let published = 0;
+    let marking: Promise<unknown> = Promise.resolve(null);
+    const settle = async () => {
+      const err = await marking;
+      if (err) throw err;
+    };
+    for (let i = 0; i < rows.length; i += chunk) {
+      const ids = rows.slice(i, i + chunk).map((r) => r.id);
+      try {
+        await this.options.bus.publish(records.slice(i, i + chunk));
+      } catch (err) {
+        await settle();
+        if (err instanceof PublishError && err.permanent) {
+          // The broker rejected something: publish the rest one by one to find which.
+          const n = await this.isolate(trx, rows.slice(i), records.slice(i));
+          return { claimed: rows.length, published: published + n };
+        }
+        if (published === 0) throw err;
+        // The broker went away after the first chunk: commit its mark, then back off.
+        this.outageSeen = err;
+        return { claimed: rows.length, published };
+      }
+      await settle();
+      marking = this.repo.markPublished(trx, ids).then(
+        () => null,
+        (e: unknown) => e ?? new Error("mark failed"),
       );
-      this.published += rows.length;
-      return { claimed: rows.length, published: rows.length };
-    } catch (err) {
-      if (!(err instanceof PublishError && err.permanent)) throw err;
+      published += ids.length;
+      this.published += ids.length;
     }
-    // The broker rejected something in the batch: publish one by one to find which.
-    const published = await this.isolate(trx, rows, records);
+    await settle();
     return { claimed: rows.length, published };
   }
 
