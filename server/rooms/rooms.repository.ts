@@ -281,6 +281,64 @@ export class RoomsRepository {
     return row ? { ...row, depth: Number(row.depth), stream_position: Number(row.stream_position) } : null;
   }
 
+  /** The state of several rooms, each at its own position, in one query (initial syncs). */
+  async stateAtMany(targets: { roomId: string; position: number }[]): Promise<Map<string, EventRow[]>> {
+    const out = new Map<string, EventRow[]>();
+    if (targets.length === 0) return out;
+    const r = await sql`SELECT ${EVENT_COLS_M} FROM unnest(${targets.map((t) => t.roomId)}::text[],
+        ${targets.map((t) => t.position)}::bigint[]) AS r(room_id, upto)
+      CROSS JOIN LATERAL (SELECT DISTINCT ON (type, state_key) * FROM messages x
+        WHERE x.room_id = r.room_id AND x.state_key IS NOT NULL AND x.stream_position <= r.upto
+        ORDER BY type, state_key, stream_position DESC) m`.execute(this.db);
+    for (const row of rows<EventRow>(r)) {
+      const list = out.get(row.room_id) ?? [];
+      list.push(row);
+      out.set(row.room_id, list);
+    }
+    return out;
+  }
+
+  /** The user's member events and the rooms' history-visibility events, for several rooms at once. */
+  async visibilityInputsMany(
+    userId: string,
+    roomIds: string[],
+  ): Promise<{
+    memberships: Map<string, { membership: string; stream_position: number }[]>;
+    visibilities: Map<string, { visibility: string; stream_position: number }[]>;
+  }> {
+    const memberships = new Map<string, { membership: string; stream_position: number }[]>();
+    const visibilities = new Map<string, { visibility: string; stream_position: number }[]>();
+    if (roomIds.length === 0) return { memberships, visibilities };
+    const r = await sql<{
+      room_id: string;
+      type: string;
+      membership: string | null;
+      pdu: string;
+      stream_position: number;
+    }>`
+      SELECT room_id, type, membership, pdu, stream_position FROM messages
+      WHERE room_id = ANY(${roomIds}::text[]) AND (
+        (type = 'm.room.member' AND state_key = ${userId}) OR (type = 'm.room.history_visibility' AND state_key = ''))
+      ORDER BY stream_position`.execute(this.db);
+    for (const x of r.rows) {
+      const position = Number(x.stream_position);
+      if (x.type === "m.room.member") {
+        const list = memberships.get(x.room_id) ?? [];
+        list.push({ membership: x.membership ?? "leave", stream_position: position });
+        memberships.set(x.room_id, list);
+      } else {
+        const c = (JSON.parse(x.pdu) as { content?: { history_visibility?: unknown } }).content;
+        const list = visibilities.get(x.room_id) ?? [];
+        list.push({
+          visibility: typeof c?.history_visibility === "string" ? c.history_visibility : "shared",
+          stream_position: position,
+        });
+        visibilities.set(x.room_id, list);
+      }
+    }
+    return { memberships, visibilities };
+  }
+
   /** The room's state after every event at or below `position`. */
   async stateAt(roomId: string, position: number, types?: string[]): Promise<EventRow[]> {
     const typeFilter = types && types.length > 0 ? sql` AND type IN (${sql.join(types)})` : sql``;

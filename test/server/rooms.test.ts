@@ -792,6 +792,21 @@ describe("rooms", () => {
     // Filters: timeline limit and not_rooms.
     const filtered = await sync(null, { room: { timeline: { limit: 1 }, not_rooms: [priv] } });
     expect(filtered.rooms?.invite?.[priv]).toBeUndefined();
+    // Rooms read together (one query for all) answer as rooms read one by one.
+    const together = await sync(null, { room: { timeline: { limit: 3 } } });
+    const joinedIds = Object.keys(together.rooms!.join!);
+    expect(joinedIds.length).toBeGreaterThan(1);
+    for (const id of joinedIds) {
+      const alone = await sync(null, { room: { rooms: [id], timeline: { limit: 3 } } });
+      const ids = (r: SyncResponse) => {
+        const room = r.rooms!.join![id] as { timeline: { events: Ev[] }; state: { events: Ev[] } };
+        return {
+          timeline: room.timeline.events.map((e) => e.event_id),
+          state: room.state.events.map((e) => e.event_id).sort(),
+        };
+      };
+      expect(ids(together)).toEqual(ids(alone));
+    }
     const withLeaveFilter = await sync(null, { room: { include_leave: true, timeline: { limit: 3 } } });
     expect(
       (withLeaveFilter.rooms!.leave![roomId] as { timeline: { events: Ev[] } }).timeline.events,
