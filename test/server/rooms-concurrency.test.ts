@@ -19,7 +19,7 @@ describe("rooms under concurrent writers", () => {
     await s.close();
   });
 
-  it("never lets an incremental sync skip an event", async () => {
+  it("never lets an incremental sync skip an event", { timeout: 120_000 }, async () => {
     const users = await Promise.all([0, 1, 2, 3].map((i) => s.register(`writer${i}`)));
     const reader = users[0]!;
     const roomIds: string[] = [];

@@ -37,7 +37,7 @@ describe.skipIf(!onPostgres)("rooms written by two homeserver processes (needs D
     await c.end();
   });
 
-  it("authorises on fresh state and keeps one linear history", async () => {
+  it("authorises on fresh state and keeps one linear history", { timeout: 90_000 }, async () => {
     const alice = await a.register("alice");
     const bob = await b.register("bob");
     const created = await a.call("POST", `${V3}/createRoom`, {
@@ -86,7 +86,9 @@ describe.skipIf(!onPostgres)("rooms written by two homeserver processes (needs D
     expect(Object.keys(fromB.body.joined as object).sort()).toEqual([alice.userId, bob.userId].sort());
   });
 
-  it("commits batches spanning the same rooms from both processes without deadlock", async () => {
+  it("commits batches spanning the same rooms from both processes without deadlock", {
+    timeout: 90_000,
+  }, async () => {
     const carol = await a.register("carol");
     const rooms: string[] = [];
     for (let i = 0; i < 4; i++) {
