@@ -6,7 +6,7 @@ import { authorizeEvent, selectAuthEvents } from "./auth-rules.ts";
 import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "./client-events.ts";
 import { hashAndSign, type SigningKey } from "./event-hashing.ts";
 import { membershipIn, type Pdu, type StoredEvent } from "./events.ts";
-import { newRoomId, parseRoomId, parseUserId } from "./ids.ts";
+import { newRoomId, parseRoomId, parseUserId, serverNameOf } from "./ids.ts";
 import type { RoomMembership } from "./membership.ts";
 import { userLevel } from "./power-levels.ts";
 import { redactEvent } from "./redaction.ts";
@@ -698,6 +698,7 @@ export class RoomsService implements RoomMembership {
     }
     const rules = rulesFor(version);
     const invites = (req.invite ?? []).map(parseUserId);
+    for (const u of invites) this.checkLocalUser(u);
     if (req.invite3pidCount)
       throw invalidParam("Third-party (3PID) invites are not supported by this server.");
     const preset = req.preset ?? (req.visibility === "public" ? "public_chat" : "private_chat");
@@ -742,6 +743,13 @@ export class RoomsService implements RoomMembership {
       { newRoom: { version, creator, isPublic: req.visibility === "public" } },
     );
     return { roomId, alias };
+  }
+
+  /** Nova does not federate: an invite to another server's user could never be delivered. */
+  private checkLocalUser(userId: string): void {
+    if (serverNameOf(userId) !== this.serverName) {
+      throw forbidden(`Cannot invite ${userId}: this server does not federate with other servers.`);
+    }
   }
 
   /** displayname/avatar_url for a member event, from the identity service. */
@@ -797,6 +805,7 @@ export class RoomsService implements RoomMembership {
     reason?: string,
     isDirect?: boolean,
   ): Promise<void> {
+    this.checkLocalUser(target);
     const profile = await this.memberProfile(target);
     await this.persist(roomId, (snap) => {
       const current = membershipIn(snap, target);

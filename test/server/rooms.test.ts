@@ -635,6 +635,7 @@ describe("rooms", () => {
     expectError(await act(alice, "!unknown:localhost", "join"), 404, "M_NOT_FOUND");
     expectError(await get(alice, `/rooms/${enc("!unknown:localhost")}/messages`), 403, "M_FORBIDDEN");
     expectError(await act(alice, roomId, "invite", { user_id: "bob" }), 400, "M_INVALID_PARAM");
+    expectError(await act(alice, roomId, "invite", { user_id: "@bob:elsewhere.org" }), 403, "M_FORBIDDEN");
     expectError(await act(alice, roomId, "invite", {}), 400, "M_BAD_JSON");
     expectError(
       await s.call("PUT", `${V3}/rooms/${enc(roomId)}/send/m.room.message/bad1`, {
