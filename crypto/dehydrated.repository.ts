@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { CryptoTables, JsonObject } from "./tables.ts";
 
 /** olm_accounts: each user's (at most one) dehydrated device and its encrypted pickle. */
@@ -17,8 +17,12 @@ export class DehydratedRepository {
     return row ? { deviceId: row.device_id, deviceData: row.device_data } : null;
   }
 
-  /** Locks the user's row (if any) so concurrent replacements serialise. */
+  /**
+   * Serialises replacements of the user's dehydrated device for the rest of the transaction (an
+   * advisory lock, since there may be no row to lock yet) and returns the current one.
+   */
   async getForUpdate(db: Kysely<CryptoTables>, userId: string): Promise<{ deviceId: string } | null> {
+    await sql`SELECT pg_advisory_xact_lock(hashtext(${`dehydrated:${userId}`}))`.execute(db);
     const row = await db
       .selectFrom("olm_accounts")
       .select(["device_id"])

@@ -105,6 +105,17 @@ describe("dehydrated devices (MSC3814)", () => {
     expect(Object.keys(await queryDevices(bob.accessToken, alice.userId))).not.toContain("DEHYDRATED2");
   });
 
+  it("leaves exactly one dehydrated device after concurrent replacements", async () => {
+    const alice = await s.register();
+    const devs = Array.from({ length: 4 }, (_, i) => new TestDevice(alice.userId, `RACE${i}`));
+    const puts = await Promise.all(
+      devs.map((d) => s.call("PUT", DD, { token: alice.accessToken, body: dehydratedBody(d) })),
+    );
+    expect(puts.map((p) => p.status)).toEqual([200, 200, 200, 200]);
+    const current = (await s.call("GET", DD, { token: alice.accessToken })).body.device_id as string;
+    expect(Object.keys(await queryDevices(alice.accessToken, alice.userId))).toEqual([current]);
+  });
+
   it("rejects bad dehydrated devices and stores nothing", async () => {
     const alice = await s.register();
     const dev = new TestDevice(alice.userId, "DEHYD");
