@@ -51,6 +51,7 @@ export function mountCrypto(
 
   ctx.hooks.on("deviceCreated", (e) => keys.deviceCreated(e.userId, e.deviceId));
   ctx.hooks.on("deviceRevoked", (e) => keys.deviceRevoked(e.userId, e.deviceId));
+  ctx.hooks.on("deviceRenamed", (e) => keys.deviceRenamed(e.userId, e.deviceId, e.displayName));
   ctx.hooks.on("membershipChanged", (e) => keys.membershipChanged(e));
 
   const prune = setInterval(() => {

@@ -14,6 +14,12 @@ export type HomeserverHooks = {
   }) => Promise<void> | void;
   /** A device logged in for the first time. */
   deviceCreated: (e: { userId: string; deviceId: string }) => Promise<void> | void;
+  /** A device's display name changed (other users see it in /keys/query). */
+  deviceRenamed: (e: {
+    userId: string;
+    deviceId: string;
+    displayName: string | null;
+  }) => Promise<void> | void;
   /** A device was deleted or logged out: its keys and queues go. */
   deviceRevoked: (e: { userId: string; deviceId: string }) => Promise<void> | void;
 };
@@ -22,6 +28,7 @@ export class Hooks {
   private readonly handlers: { [K in keyof HomeserverHooks]: HomeserverHooks[K][] } = {
     membershipChanged: [],
     deviceCreated: [],
+    deviceRenamed: [],
     deviceRevoked: [],
   };
 

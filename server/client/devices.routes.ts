@@ -54,6 +54,11 @@ export function mountDeviceRoutes(ctx: NovaContext, uia: UserInteractiveAuth): v
     if (!(await identity.getDevice(userId, req.params.deviceId!))) throw notFound("Unknown device");
     if (body.display_name !== undefined) {
       await identity.updateDevice(userId, req.params.deviceId!, body.display_name);
+      await ctx.hooks.emit("deviceRenamed", {
+        userId,
+        deviceId: req.params.deviceId!,
+        displayName: body.display_name,
+      });
     }
     return { body: {} };
   });

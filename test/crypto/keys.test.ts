@@ -30,6 +30,22 @@ describe("keys: upload, query, claim", () => {
     return { ...a, dev };
   }
 
+  it("shows a renamed device's new display name to other users", async () => {
+    const a = await withKeys(1);
+    const b = await s.register();
+    const put = await s.call("PUT", `${V3}/devices/${a.deviceId}`, {
+      token: a.accessToken,
+      body: { display_name: "Kitchen tablet" },
+    });
+    expect(put.status).toBe(200);
+    const q = await s.call("POST", `${V3}/keys/query`, {
+      token: b.accessToken,
+      body: { device_keys: { [a.userId]: [a.deviceId] } },
+    });
+    const dk = (q.body.device_keys as Record<string, Record<string, Record<string, unknown>>>)[a.userId]!;
+    expect(dk[a.deviceId]!.unsigned).toEqual({ device_display_name: "Kitchen tablet" });
+  });
+
   it("reports signed_curve25519: 0 for a device without keys", async () => {
     const a = await s.register();
     const r = await s.call("POST", `${V3}/keys/upload`, { token: a.accessToken, body: {} });
