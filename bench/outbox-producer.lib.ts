@@ -33,7 +33,7 @@ const processor = new OutboxProcessor({
   database: producer,
   bus,
   logger,
-  batchSize: 1_000,
+  batchSize: Number(env.BENCH_OUTBOX_BATCH ?? 1_000),
   pollIntervalMs: 200,
 });
 await processor.start();

@@ -26,7 +26,7 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
     .optional(),
-  NOVA_OUTBOX_BATCH: z.coerce.number().int().positive().default(500),
+  NOVA_OUTBOX_BATCH: z.coerce.number().int().positive().default(4_000),
   NOVA_OUTBOX_POLL_MS: z.coerce.number().int().positive().default(1_000),
   NOVA_OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
   NOVA_OUTBOX_RETENTION_HOURS: z.coerce.number().positive().default(168),
