@@ -408,9 +408,11 @@ async function main() {
 
     let idle3: IdleResult[] | null = null;
     if (db && redisUrl && REPLICA_IDLE > 0 && PHASES.has("replicas")) {
-      servers.push(await startServerProcess(env), await startServerProcess(env));
+      // Three fresh processes (the first replica's memory baseline would include what it kept
+      // from the run above); the first replica stays up, idle, as a fourth peer.
+      for (let i = 0; i < 3; i++) servers.push(await startServerProcess(env));
       log(`idle: ${REPLICA_IDLE} sockets across three replicas`);
-      idle3 = await idlePhase(servers, REPLICA_IDLE, Math.max(3, Math.ceil(REPLICA_IDLE / 9_000)));
+      idle3 = await idlePhase(servers.slice(1), REPLICA_IDLE, Math.max(3, Math.ceil(REPLICA_IDLE / 9_000)));
       for (const s of servers.splice(1)) await s.stop("SIGTERM");
     }
 

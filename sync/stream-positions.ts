@@ -7,12 +7,18 @@ import { type Kysely, sql, type Transaction } from "kysely";
  * commits late with a low position is never skipped (DESIGN §5).
  *
  * Allocation goes through a database sequence so that several processes on one database get
- * distinct positions; within this process, `pendingAllocations` freezes the safe position while a
- * position is being fetched whose value is not yet known.
+ * distinct positions; within this process, a position being fetched (value not yet known) holds
+ * the safe position at the highest position known when its fetch began.
  */
 export class StreamPositions {
   private readonly inFlight = new Set<number>();
-  private pendingAllocations = 0;
+  /**
+   * Allocations whose `nextval` has not returned yet, by the highest position known when each
+   * started: the value it returns is above that, so readers may still advance up to it. (Freezing
+   * the safe position while any allocation is pending would stall readers for as long as writes
+   * keep overlapping — i.e. forever under sustained load.)
+   */
+  private readonly pendingFloors = new Map<number, number>();
   private maxAllocated = 0;
   /** What this process guarantees: every position at or below it that it allocated has finished. */
   private localSafe = 0;
@@ -65,7 +71,8 @@ export class StreamPositions {
 
   /** Allocates `count` positions in one round trip (batch writers); each must be finished. */
   async allocate(trx: Kysely<unknown>): Promise<number> {
-    this.pendingAllocations++;
+    const floor = this.maxAllocated;
+    this.pendingFloors.set(floor, (this.pendingFloors.get(floor) ?? 0) + 1);
     try {
       const r = await sql<{ p: number }>`SELECT nextval('stream_position_seq') AS p`.execute(trx);
       const p = Number(r.rows[0]!.p);
@@ -73,7 +80,9 @@ export class StreamPositions {
       if (p > this.maxAllocated) this.maxAllocated = p;
       return p;
     } finally {
-      this.pendingAllocations--;
+      const n = this.pendingFloors.get(floor)! - 1;
+      if (n === 0) this.pendingFloors.delete(floor);
+      else this.pendingFloors.set(floor, n);
     }
   }
 
@@ -120,13 +129,12 @@ export class StreamPositions {
   }
 
   private advance(): void {
-    if (this.pendingAllocations === 0) {
-      let local = this.maxAllocated;
-      for (const p of this.inFlight) if (p - 1 < local) local = p - 1;
-      if (local > this.localSafe) {
-        this.localSafe = local;
-        for (const l of this.localListeners) l(local);
-      }
+    let local = this.maxAllocated;
+    for (const p of this.inFlight) if (p - 1 < local) local = p - 1;
+    for (const floor of this.pendingFloors.keys()) if (floor < local) local = floor;
+    if (local > this.localSafe) {
+      this.localSafe = local;
+      for (const l of this.localListeners) l(local);
     }
     const next = this.remoteFloor === null ? this.localSafe : Math.min(this.localSafe, this.remoteFloor);
     if (next > this.safe) {
