@@ -277,6 +277,12 @@ async function main(): Promise<void> {
   const usPerPacket = basis.reduce((n, r) => n + r.usPerPacket, 0) / basis.length;
   const perConsumer = (usPerPacket * 70) / 1000;
   const projected = Math.floor(1e6 / (usPerPacket * 70));
+  // Loss while the SFU thread still had headroom means the shared cores, not the SFU, gave out.
+  const last = rows.at(-1);
+  const lossNote =
+    last && last.loss > MAX_LOSS && last.sfuCore < MAX_SFU_CORE
+      ? ` — with the SFU thread at only ${pct(last.sfuCore)} of a core and the clients at ${pct(last.clientCore)}, at a load average of ${last.load.toFixed(1)} on 2 cores: the oversubscribed machine, not the SFU thread, was the limit there`
+      : "";
   const table = [
     "| publishers | subscribers | consumers | forwarded pkt/s | forwarded Mbit/s | SFU CPU (of 1 core) | clients CPU | loss | SFU RSS | SFU CPU per consumer | SFU CPU per packet | load avg |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -293,7 +299,7 @@ Each publisher sends video (${VIDEO_PPS} pkt/s × ${VIDEO_BYTES} B ≈ ${((VIDEO
 
 ${table}
 
-- **Where it stopped:** ${stop || "the ladder ended without hitting a limit"}. Largest clean step: ${best ? `${best.consumers} consumers (${best.forwardedPps} pkt/s, ${best.forwardedMbps.toFixed(1)} Mbit/s out)` : "none"}.
+- **Where it stopped:** ${stop || "the ladder ended without hitting a limit"}${lossNote}. Largest clean step: ${best ? `${best.consumers} consumers (${best.forwardedPps} pkt/s, ${best.forwardedMbps.toFixed(1)} Mbit/s out)` : "none"}.
 - **CPU per forwarded stream:** ${usPerPacket.toFixed(1)} µs of SFU CPU per forwarded packet (mean over the steps with ≥ 40 consumers), so ${perConsumer.toFixed(2)} ms of CPU per second for a consumer at the nominal 70 packets/s, i.e. about **${projected} consumers per core** if nothing else ran on it.
 - **Against mediasoup's ~${MEDIASOUP_CONSUMERS_PER_CORE} consumers per worker core** (its documentation's figure, for its C++ worker): werift reaches ${((projected / MEDIASOUP_CONSUMERS_PER_CORE) * 100).toFixed(0)} % of that on this machine. The gap is per-packet work in JavaScript — SRTP protect/unprotect through node:crypto calls per packet, RTP header parse/serialize and a packet object per consumer, RTCP timers per sender — and one event-loop thread per SFU process; mediasoup does the same work in C++ with pooled buffers. Scaling werift beyond one core means more SFU processes (a router per call already makes calls independent).
 - **Ceiling in the same run:** the same packet mix through plain UDP fan-out in the same worker (no ICE/DTLS/SRTP/RTP handling) at ${bare ? `P=${bare.P} × S=${bare.S}: ${bare.forwardedPps} pkt/s for ${pct(bare.core)} of a core, ${bare.usPerPacket.toFixed(1)} µs per forwarded packet` : "n/a"}; werift at the same step: ${best ? `${((best.sfuCore * 1e6) / Math.max(1, best.forwardedPps)).toFixed(1)} µs per forwarded packet (${bare && best.forwardedPps > 0 ? ((best.sfuCore * 1e6) / best.forwardedPps / bare.usPerPacket).toFixed(1) : "?"}× the bare cost)` : "n/a"}. werift's per-packet cost also covers receiving and decrypting each published packet once.
