@@ -30,9 +30,10 @@ bash .ci/chromium.sh
 # A real Kafka broker (KRaft, no Docker): jars fetched with Maven and cached in .kafka/.
 bash .ci/kafka.sh start
 
-# The database the tests create their own per-test databases from.
-psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nova_ci'" | grep -q 1 ||
-  psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE nova_ci"
+# The database the tests create their own per-test databases from, new for every run (the
+# machine keeps PostgreSQL's state between runs).
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS nova_ci WITH (FORCE)"
+psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE nova_ci"
 
 cat > .ci/env.sh <<ENV
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/nova_ci

@@ -34,6 +34,9 @@ export async function migrateService(service: ServiceName, db: Kysely<unknown>):
     db,
     provider: new ServiceMigrationProvider(service),
     migrationTableSchema: service,
+    // Areas of one service number their migrations in ranges of their own (rooms 01xx, crypto
+    // 02xx…), so a newer migration can sort before one a database already ran.
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

@@ -18,6 +18,16 @@ export type ServerProcess = {
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
+/**
+ * The runner's environment without database URLs: a child server gets a database only when the
+ * test hands it one, so it never writes into the runner's admin database.
+ */
+export function backendFreeEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k === "DATABASE_URL" || k.endsWith("_DATABASE_URL")) delete env[k];
+  return env;
+}
+
 /** Creates a fresh PostgreSQL database when DATABASE_URL is set; returns its URL and a dropper. */
 export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {
   const adminUrl = process.env.DATABASE_URL;
@@ -51,7 +61,7 @@ export async function startServerProcess(
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), "nova-e2e-"));
   const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
     cwd: ROOT,
-    env: { ...process.env, NOVA_PORT: "0", NOVA_DATA_DIR: dataDir, NOVA_LOG_LEVEL: "info", ...env },
+    env: { ...backendFreeEnv(), NOVA_PORT: "0", NOVA_DATA_DIR: dataDir, NOVA_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
