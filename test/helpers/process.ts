@@ -1,9 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pg from "pg";
 
 export type ServerProcess = {
   baseUrl: string;
@@ -26,28 +24,6 @@ export function backendFreeEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k === "DATABASE_URL" || k.endsWith("_DATABASE_URL")) delete env[k];
   return env;
-}
-
-/** Creates a fresh PostgreSQL database when DATABASE_URL is set; returns its URL and a dropper. */
-export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {
-  const adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl || process.env.NOVA_TEST_BACKEND === "pglite") return null;
-  const name = `nova_p_${randomBytes(6).toString("hex")}`;
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const d = new pg.Client({ connectionString: adminUrl });
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await d.end();
-    },
-  };
 }
 
 /**
@@ -112,3 +88,5 @@ export async function startServerProcess(
     },
   };
 }
+
+export { freshDatabase } from "./database.ts";

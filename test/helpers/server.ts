@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { createNova, type Nova } from "../../server/app.ts";
 import { loadConfig } from "../../server/config.ts";
 import { createLogger } from "../../server/logger.ts";
+import { freshDatabase } from "./database.ts";
 
 export type TestServer = Nova & {
   /** Calls the server's HTTP API; returns status and parsed JSON. */
@@ -22,24 +22,12 @@ export type TestServer = Nova & {
  * DATABASE_URL is set (CI) — a freshly created PostgreSQL database, dropped by `close()`.
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const adminUrl = process.env.DATABASE_URL;
-  let dbName: string | undefined;
-  let dbUrl: string | undefined;
-  if (adminUrl && process.env.NOVA_TEST_BACKEND !== "pglite") {
-    dbName = `nova_t_${randomBytes(6).toString("hex")}`;
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${dbName}`);
-    await c.end();
-    const u = new URL(adminUrl);
-    u.pathname = `/${dbName}`;
-    dbUrl = u.toString();
-  }
+  const db = await freshDatabase();
   const config = loadConfig({
     NOVA_PORT: "0",
     NOVA_DATA_DIR: "memory://",
     NOVA_LOG_LEVEL: "silent",
-    ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
+    ...(db ? { DATABASE_URL: db.url } : {}),
     ...env,
   });
   const nova = await createNova(config, { logger: createLogger(process.env.NOVA_TEST_LOG ?? "silent") });
@@ -77,12 +65,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const closeNova = nova.close.bind(nova);
   const close = async () => {
     await closeNova();
-    if (dbName && adminUrl) {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-      await c.end();
-    }
+    await db?.drop();
   };
   return Object.assign(nova, { baseUrl, call, register, close });
 }
