@@ -48,9 +48,7 @@ async function bareUws(body: string): Promise<{ url: string; close(): void }> {
 async function main() {
   const db = await freshDatabase();
   const backend = db ? "PostgreSQL" : "embedded PGlite";
-  const server = await startServerProcess(
-    db ? { DATABASE_URL: db.url, NOVA_LOG_LEVEL: "warn" } : { NOVA_LOG_LEVEL: "warn" },
-  );
+  const server = await startServerProcess(db ? { DATABASE_URL: db.url } : {});
   try {
     const reg = await fetch(`${server.baseUrl}/_matrix/client/v3/register`, {
       method: "POST",
