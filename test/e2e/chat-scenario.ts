@@ -9,24 +9,10 @@ import {
 } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshDatabase, type ServerProcess, startServerProcess } from "../helpers/process.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 // matrix-js-sdk logs through loglevel, whose setLevel its typings do not expose.
 (logger as unknown as { setLevel(level: string): void }).setLevel("error");
-
-async function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | null | false,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function registeredClient(baseUrl: string, localpart: string): Promise<MatrixClient> {
   const res = await fetch(`${baseUrl}/_matrix/client/v3/register`, {

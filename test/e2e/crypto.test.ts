@@ -7,6 +7,7 @@ import { logger } from "matrix-js-sdk/lib/logger.js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../helpers/process.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 // matrix-js-sdk logs through loglevel, whose setLevel its typings do not expose.
 (logger as unknown as { setLevel(level: string): void }).setLevel("error");
@@ -23,20 +24,6 @@ const SECRETS = {
   history: "plaintext-5e6f90: before the backup",
   dehydrated: "plaintext-0d4a2b: sent while you slept",
 };
-
-async function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  timeoutMs = 45_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 type Session = { userId: string; deviceId: string; accessToken: string };
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NovaSyncClient } from "../../sync/client/index.ts";
 import { socketFetch } from "../../sync/client/matrix-fetch.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /**
  * The mixed test: Alice runs matrix-js-sdk (Rust crypto) on HTTP `/sync`; Bob runs the same SDK
@@ -15,20 +16,6 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 (logger as unknown as { setLevel(level: string): void }).setLevel("error");
 console.debug = () => {};
 console.info = () => {};
-
-async function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  timeoutMs = 45_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function bodies(client: MatrixClient, roomId: string): string[] {
   return (client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [])
