@@ -24,7 +24,14 @@ export type KeyServerDeps = {
   identity: IdentityClient;
   rooms: RoomMembership;
   serverName: string;
+  /** Other replicas claim keys too: cached key counts then live at most a second. */
+  multiReplica?: boolean;
 };
+
+type KeyCounts = { counts: Record<string, number>; unusedFallback: string[] };
+/** Devices whose key counts are kept in memory. */
+const MAX_CACHED_COUNTS = 100_000;
+const REPLICA_COUNTS_TTL_MS = 1_000;
 
 /**
  * The key server's logic shared by its HTTP routes, /sync providers and hooks: devices and their
@@ -37,12 +44,46 @@ export class KeyServer {
   readonly toDevice: ToDeviceRepository;
   readonly crossSigning: CrossSigningRepository;
 
+  /** Bumped whenever a user's one-time or fallback keys change here (upload, claim, deletion). */
+  private readonly countVersions = new Map<string, number>();
+  private readonly countCache = new Map<string, { version: number; at: number; value: KeyCounts }>();
+
   constructor(readonly deps: KeyServerDeps) {
     this.devices = new DevicesRepository(deps.db);
     this.otks = new OneTimeKeysRepository(deps.db);
     this.lists = new DeviceListsRepository(deps.db);
     this.toDevice = new ToDeviceRepository(deps.db);
     this.crossSigning = new CrossSigningRepository(deps.db);
+  }
+
+  /**
+   * The device's one-time key counts and unused fallback key types, which every sync response
+   * carries: from memory until an upload or claim changes them.
+   */
+  async keyCounts(userId: string, deviceId: string): Promise<KeyCounts> {
+    const key = `${userId}\u0000${deviceId}`;
+    const version = this.countVersions.get(userId) ?? 0;
+    const c = this.countCache.get(key);
+    if (
+      c &&
+      c.version === version &&
+      (!this.deps.multiReplica || Date.now() - c.at < REPLICA_COUNTS_TTL_MS)
+    ) {
+      return c.value;
+    }
+    const value = await this.otks.syncState({ userId, deviceId });
+    this.countCache.delete(key);
+    this.countCache.set(key, { version, at: Date.now(), value });
+    if (this.countCache.size > MAX_CACHED_COUNTS) {
+      const oldest = this.countCache.keys().next().value;
+      if (oldest !== undefined) this.countCache.delete(oldest);
+    }
+    return value;
+  }
+
+  /** The user's key counts changed (call after the change commits, and before if inside a write). */
+  keyCountsChanged(userId: string): void {
+    this.countVersions.set(userId, (this.countVersions.get(userId) ?? 0) + 1);
   }
 
   isLocal(userId: string): boolean {
@@ -60,30 +101,33 @@ export class KeyServer {
       position: number,
     ) => Promise<{ result: T; changed?: string[]; changedFor?: { userIds: string[]; viewer: string } }>,
   ): Promise<T> {
-    const { result, position } = await this.deps.streams.write(
+    const { result } = await this.deps.streams.write(
       this.deps.db as Kysely<unknown>,
-      async (trx, pos) => {
+      async (trx, pos, touch) => {
         const db = trx as unknown as Kysely<CryptoTables>;
         const out = await fn(db, pos);
         if (out.changed?.length) await this.lists.recordChange(db, pos, out.changed);
         if (out.changedFor?.userIds.length) {
           await this.lists.recordChange(db, pos, out.changedFor.userIds, out.changedFor.viewer);
         }
+        touch(async () => ({
+          userIds: await this.viewersOf(out.changed ?? [], out.changedFor?.viewer),
+          kinds: ["device_list"],
+        }));
         return out;
       },
     );
-    await this.wakeFor(position, result.changed ?? [], result.changedFor?.viewer);
     return result.result;
   }
 
-  /** Wakes the syncs of everyone who sees `changed` users' device lists (and `viewer`). */
-  async wakeFor(position: number, changed: string[], viewer?: string): Promise<void> {
+  /** Everyone who sees `changed` users' device lists (and `viewer`): whose syncs to wake. */
+  private async viewersOf(changed: string[], viewer?: string): Promise<Set<string>> {
     const userIds = new Set<string>(viewer ? [viewer] : []);
     for (const u of changed) {
       userIds.add(u);
       for (const other of await this.deps.rooms.usersSharingRoomsWith(u)) userIds.add(other);
     }
-    if (userIds.size > 0) this.deps.notifier.notify(position, { userIds });
+    return userIds;
   }
 
   // ---- /keys/upload ------------------------------------------------------------------------
@@ -133,10 +177,14 @@ export class KeyServer {
       await this.storeFallbackKeys(db, userId, deviceId, fallbacks);
       return this.otks.counts({ userId, deviceId }, db);
     };
-    const counts = keysChanged
-      ? await this.writeWithChanges(async (db) => ({ result: await apply(db), changed: [userId] }))
-      : await this.deps.db.transaction().execute(apply);
-    return { one_time_key_counts: counts };
+    try {
+      const counts = keysChanged
+        ? await this.writeWithChanges(async (db) => ({ result: await apply(db), changed: [userId] }))
+        : await this.deps.db.transaction().execute(apply);
+      return { one_time_key_counts: counts };
+    } finally {
+      this.keyCountsChanged(userId);
+    }
   }
 
   /** Inserts one-time keys; a different key under an existing id aborts the whole upload. */
@@ -255,7 +303,12 @@ export class KeyServer {
       for (const [deviceId, algorithm] of Object.entries(devices))
         wanted.push({ userId, deviceId, algorithm });
     }
-    const claimed = await this.otks.claim(wanted);
+    let claimed: Awaited<ReturnType<OneTimeKeysRepository["claim"]>>;
+    try {
+      claimed = await this.otks.claim(wanted);
+    } finally {
+      for (const w of wanted) this.keyCountsChanged(w.userId);
+    }
     const one_time_keys: Record<string, Record<string, Record<string, JsonObject | string>>> = {};
     for (const c of claimed) {
       const byDevice = entry(one_time_keys, c.userId, () => ({}));
@@ -325,17 +378,20 @@ export class KeyServer {
   async removeDevice(db: Kysely<CryptoTables>, userId: string, deviceId: string): Promise<void> {
     await this.devices.delete(db, userId, deviceId);
     await this.otks.deleteDevice(db, { userId, deviceId });
+    this.keyCountsChanged(userId);
     await this.toDevice.deleteInbox(db, userId, deviceId);
     await this.crossSigning.deleteSignaturesOn(db, userId, deviceId);
   }
 
   /** A room membership changed: users may start or stop sharing a room. */
   async membershipChanged(e: { roomId: string; userId: string; membership: string }): Promise<void> {
-    const { position } = await this.deps.streams.write(this.deps.db as Kysely<unknown>, async (trx, pos) => {
+    await this.deps.streams.write(this.deps.db as Kysely<unknown>, async (trx, pos, touch) => {
       await this.lists.recordMembership(trx as unknown as Kysely<CryptoTables>, pos, e);
+      touch(async () => ({
+        userIds: [...(await this.deps.rooms.joinedMembers(e.roomId)), e.userId],
+        kinds: ["device_list"],
+      }));
     });
-    const members = await this.deps.rooms.joinedMembers(e.roomId);
-    this.deps.notifier.notify(position, { userIds: [...members, e.userId] });
   }
 
   /** The device's display name changed (shown in /keys/query). */

@@ -1,6 +1,8 @@
 import type { SyncRequest, SyncResponse, SyncStreamProvider } from "../sync/provider.ts";
 import type { KeyServer } from "./key-server.ts";
 
+const MAX_REMEMBERED_DEVICES = 100_000;
+
 /**
  * to_device.events: the device's inbox in arrival order, up to the window's end. Messages are
  * deleted only in `acknowledge`, when the device presents a `since` at or past them, so a lost
@@ -10,13 +12,16 @@ import type { KeyServer } from "./key-server.ts";
  */
 export class ToDeviceProvider implements SyncStreamProvider {
   readonly name = "to_device";
+  /** Per device: the position up to which its inbox was last emptied. */
+  private readonly deletedUpTo = new Map<string, number>();
   constructor(private readonly keys: KeyServer) {}
 
   async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
     const after = req.since?.stream ?? 0;
     // Nothing can be pending at or below a position already handed out (the safe position covers
-    // every write under it), so a sync with nothing new skips the query.
-    if (after >= req.to.stream) {
+    // every write under it), so a sync with nothing new skips the query; so does one whose window
+    // no to-device write touched the user in.
+    if (after >= req.to.stream || (req.changes && !req.changes.forUser(req.userId, "to_device"))) {
       response.to_device = { events: [] };
       return;
     }
@@ -26,8 +31,30 @@ export class ToDeviceProvider implements SyncStreamProvider {
     };
   }
 
+  /**
+   * Deletes what the device has received. Each device's last deletion is remembered: with no
+   * to-device write for the user since, there is nothing to delete (one query saved per delta).
+   */
   async acknowledge(userId: string, deviceId: string, position: number): Promise<void> {
+    const key = `${userId}\u0000${deviceId}`;
+    const done = this.deletedUpTo.get(key);
+    const changes = this.keys.deps.notifier.changes;
+    if (done !== undefined && position <= done) return;
+    if (done !== undefined && changes.covers(done) && changes.lastForUser(userId, "to_device") <= done) {
+      this.remember(key, position);
+      return;
+    }
     await this.keys.toDevice.acknowledge(userId, deviceId, position);
+    this.remember(key, position);
+  }
+
+  private remember(key: string, position: number): void {
+    this.deletedUpTo.delete(key);
+    this.deletedUpTo.set(key, position);
+    if (this.deletedUpTo.size > MAX_REMEMBERED_DEVICES) {
+      const oldest = this.deletedUpTo.keys().next().value;
+      if (oldest !== undefined) this.deletedUpTo.delete(oldest);
+    }
   }
 }
 
@@ -38,6 +65,10 @@ export class DeviceListsProvider implements SyncStreamProvider {
 
   async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
     if (!req.since) return;
+    if (req.changes && !req.changes.forUser(req.userId, "device_list")) {
+      response.device_lists = { changed: [], left: [] };
+      return;
+    }
     response.device_lists = await this.keys.deviceListChanges(req.userId, req.since.stream, req.to.stream);
   }
 }
@@ -52,7 +83,7 @@ export class KeyCountsProvider implements SyncStreamProvider {
   constructor(private readonly keys: KeyServer) {}
 
   async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
-    const s = await this.keys.otks.syncState({ userId: req.userId, deviceId: req.deviceId });
+    const s = await this.keys.keyCounts(req.userId, req.deviceId);
     response.device_one_time_keys_count = s.counts;
     response.device_unused_fallback_key_types = s.unusedFallback;
   }

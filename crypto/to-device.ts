@@ -47,31 +47,27 @@ export async function sendToDevice(
     throw new MatrixError(400, "M_INVALID_PARAM", `at most ${MAX_TO_DEVICE_TARGETS} messages per request`);
   }
   const txnKey = `${eventType}/${txnId}`;
-  const { queued, position } = await keys.deps.streams
-    .write(keys.deps.db as unknown as Kysely<unknown>, async (trx, pos) => {
-      const db = trx as unknown as Kysely<CryptoTables>;
-      if (!(await keys.toDevice.claimTxn(db, sender.userId, sender.deviceId, txnKey))) return [];
-      const existing = await keys.devices.deviceIds(local, db);
-      const devicesOf = new Map<string, string[]>();
-      for (const d of existing) {
-        mapEntry(devicesOf, d.userId, () => [] as string[]).push(d.deviceId);
+  await keys.deps.streams.write(keys.deps.db as unknown as Kysely<unknown>, async (trx, pos, touch) => {
+    const db = trx as unknown as Kysely<CryptoTables>;
+    if (!(await keys.toDevice.claimTxn(db, sender.userId, sender.deviceId, txnKey))) return [];
+    const existing = await keys.devices.deviceIds(local, db);
+    const devicesOf = new Map<string, string[]>();
+    for (const d of existing) {
+      mapEntry(devicesOf, d.userId, () => [] as string[]).push(d.deviceId);
+    }
+    const out: QueuedMessage[] = [];
+    for (const userId of local) {
+      const byDevice = messages[userId]!;
+      const have = devicesOf.get(userId) ?? [];
+      const wildcard = byDevice["*"] as JsonObject | undefined;
+      for (const deviceId of have) {
+        // A message for the device itself wins over `*`: one message per device per request.
+        const content = (byDevice[deviceId] as JsonObject | undefined) ?? wildcard;
+        if (content) out.push({ userId, deviceId, content });
       }
-      const out: QueuedMessage[] = [];
-      for (const userId of local) {
-        const byDevice = messages[userId]!;
-        const have = devicesOf.get(userId) ?? [];
-        const wildcard = byDevice["*"] as JsonObject | undefined;
-        for (const deviceId of have) {
-          // A message for the device itself wins over `*`: one message per device per request.
-          const content = (byDevice[deviceId] as JsonObject | undefined) ?? wildcard;
-          if (content) out.push({ userId, deviceId, content });
-        }
-      }
-      await keys.toDevice.enqueue(db, pos, sender.userId, eventType, out);
-      return out;
-    })
-    .then(({ result, position }) => ({ queued: result, position }));
-  if (queued.length > 0) {
-    keys.deps.notifier.notify(position, { userIds: new Set(queued.map((m) => m.userId)) });
-  }
+    }
+    await keys.toDevice.enqueue(db, pos, sender.userId, eventType, out);
+    if (out.length > 0) touch({ userIds: new Set(out.map((m) => m.userId)), kinds: ["to_device"] });
+    return out;
+  });
 }

@@ -69,6 +69,12 @@ export class SyncEngine {
   /** One window's response, without waiting. */
   async compute(req: SyncRequest): Promise<SyncResponse> {
     const response: SyncResponse = { next_batch: formatSyncToken(req.to) };
+    if (req.changes === undefined) {
+      req.changes =
+        req.since && !req.fullState
+          ? this.notifier.changes.since(Math.min(req.since.stream, req.to.stream))
+          : null;
+    }
     for (const p of this.providers) await p.fill(req, response);
     return response;
   }

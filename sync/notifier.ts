@@ -1,7 +1,7 @@
+import { ChangeIndex, type Touch } from "./changes.ts";
 import type { StreamPositions } from "./stream-positions.ts";
 
-/** What a write touched: the users and rooms whose syncing devices should wake. */
-export type Touch = { userIds?: Iterable<string>; roomIds?: Iterable<string> };
+export type { Touch } from "./changes.ts";
 
 type Waiter = { wake: () => void; userId: string; roomIds: ReadonlySet<string> };
 
@@ -17,12 +17,22 @@ export class Notifier {
   private readonly remoteListeners = new Set<(position: number, touch: Touch) => void>();
   private readonly remoteWriteListeners = new Set<(position: number, touch: Touch) => void>();
 
+  /** What each write touched, by kind: lets sync providers skip streams that did not move. */
+  readonly changes: ChangeIndex;
+
   constructor(private readonly streams: StreamPositions) {
+    this.changes = new ChangeIndex(streams.current());
     streams.onAdvance((safe) => this.release(safe));
+    streams.onCommit((position, touch) => this.notify(position, touch));
+    streams.onUnknownCommit((position) => this.changes.forget(position));
   }
 
-  /** A persisted write at `position` touched these users/rooms. */
+  /**
+   * A persisted write at `position` touched these users/rooms. Writes through `streams.write`
+   * are announced by their touches; call this only for a position that is still in flight.
+   */
   notify(position: number, touch: Touch): void {
+    this.changes.record(position, touch);
     for (const l of this.remoteListeners) l(position, touch);
     if (position <= this.streams.current()) this.wakeMatching(touch);
     else this.pending.push({ position, touch });
@@ -51,6 +61,7 @@ export class Notifier {
 
   /** A write committed on another replica: make it visible and wake its readers here. */
   notifyRemote(position: number, touch: Touch): void {
+    this.changes.record(position, touch);
     for (const l of this.remoteWriteListeners) l(position, touch);
     this.pending.push({ position, touch });
     this.streams.observeRemote(position);

@@ -1,3 +1,4 @@
+import type { ChangesSince } from "./changes.ts";
 import type { SyncToken } from "./token.ts";
 
 /** JSON object of a /sync response, built up by the stream providers. */
@@ -28,6 +29,12 @@ export type SyncRequest = {
   fullState: boolean;
   /** The parsed filter (the spec's filter JSON, validated by the sync module). */
   filter: Record<string, unknown>;
+  /**
+   * What changed after `since`, by stream kind (set by the engine on incremental syncs the change
+   * index covers; null: unknown, read everything). A provider may skip reads of a kind that did
+   * not move for this user or their rooms.
+   */
+  changes?: ChangesSince | null;
 };
 
 /**

@@ -1,4 +1,8 @@
 import { type Kysely, sql, type Transaction } from "kysely";
+import type { Touch } from "./changes.ts";
+
+/** A touch, or a function working it out after the commit. */
+export type LazyTouch = Touch | (() => Promise<Touch>);
 
 /**
  * Positions on the homeserver's one persisted stream (room events, state, receipts, account data,
@@ -30,6 +34,8 @@ export class StreamPositions {
   private safe = 0;
   private readonly listeners = new Set<(position: number) => void>();
   private readonly localListeners = new Set<(position: number) => void>();
+  private readonly commitListeners = new Set<(position: number, touch: Touch) => void>();
+  private readonly unknownListeners = new Set<(position: number) => void>();
 
   constructor(private readonly db: Kysely<unknown>) {}
 
@@ -52,21 +58,55 @@ export class StreamPositions {
   /**
    * Runs `fn` in a transaction holding a fresh stream position. The position becomes visible to
    * readers only once this and every lower in-flight write have finished (committed or failed).
+   * What `fn` says it touched (`touch`) is announced once the transaction commits and before the
+   * position can become visible, so no reader can pass the write without its wake-up and its
+   * entry in the change index. A touch that needs reads to work out (who shares a room with
+   * whom) is given as a function, run after the commit: reads inside the transaction would wait
+   * for it on a single-connection database.
    */
   async write<T>(
     db: Kysely<unknown>,
-    fn: (trx: Transaction<unknown>, position: number) => Promise<T>,
+    fn: (trx: Transaction<unknown>, position: number, touch: (t: LazyTouch) => void) => Promise<T>,
   ): Promise<{ result: T; position: number }> {
     let position = -1;
     try {
+      const touches: LazyTouch[] = [];
       const result = await db.transaction().execute(async (trx) => {
+        touches.length = 0;
         position = await this.allocate(trx);
-        return fn(trx, position);
+        return fn(trx, position, (t) => touches.push(t));
       });
+      const resolved: Touch[] = [];
+      for (const t of touches) {
+        try {
+          resolved.push(typeof t === "function" ? await t() : t);
+        } catch {
+          // Who it touched is unknown: no reader may skip this position on the change index's word.
+          for (const l of this.unknownListeners) l(position);
+        }
+      }
+      this.committed(position, resolved);
       return { result, position };
     } finally {
       if (position >= 0) this.finish(position);
     }
+  }
+
+  /** Announces a committed write (see `write`); for writers that allocate with `allocate`. */
+  committed(position: number, touches: readonly Touch[]): void {
+    for (const t of touches) for (const l of this.commitListeners) l(t.at ?? position, t);
+  }
+
+  /** Fires for a committed write whose touches could not be worked out. */
+  onUnknownCommit(listener: (position: number) => void): () => void {
+    this.unknownListeners.add(listener);
+    return () => this.unknownListeners.delete(listener);
+  }
+
+  /** Fires for each touch of a committed write, before its position can become safe. */
+  onCommit(listener: (position: number, touch: Touch) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
   }
 
   /** Allocates `count` positions in one round trip (batch writers); each must be finished. */

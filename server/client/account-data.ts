@@ -1,5 +1,4 @@
 import type { Kysely } from "kysely";
-import type { Notifier } from "../../sync/notifier.ts";
 import type { StreamPositions } from "../../sync/stream-positions.ts";
 import { AccountDataRepository, type AccountDataRow } from "./account-data.repository.ts";
 import { asClientTrx, type ClientDb } from "./tables.ts";
@@ -22,7 +21,6 @@ export class AccountDataService {
     db: ClientDb,
     private readonly rawDb: Kysely<unknown>,
     private readonly streams: StreamPositions,
-    private readonly notifier: Notifier,
   ) {
     this.repo = new AccountDataRepository(db);
   }
@@ -33,7 +31,7 @@ export class AccountDataService {
   }
 
   async set(userId: string, roomId: string | null, type: string, content: unknown): Promise<number> {
-    const { position } = await this.streams.write(this.rawDb, async (trx, pos) => {
+    const { position } = await this.streams.write(this.rawDb, async (trx, pos, touch) => {
       await this.repo.upsert(asClientTrx(trx), {
         userId,
         roomId: roomId ?? "",
@@ -41,8 +39,8 @@ export class AccountDataService {
         content,
         position: pos,
       });
+      touch({ userIds: [userId], kinds: ["account_data"] });
     });
-    this.notifier.notify(position, { userIds: [userId] });
     return position;
   }
 

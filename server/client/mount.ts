@@ -41,7 +41,7 @@ export function mountClient(
   const db = raw as unknown as Kysely<ClientTables>;
   const { rooms } = deps;
 
-  const accountData = new AccountDataService(db, raw, ctx.streams, ctx.notifier);
+  const accountData = new AccountDataService(db, raw, ctx.streams);
   const pushRules = new PushRulesService(db, raw, ctx.streams, ctx.notifier);
   accountData.setLiveContent(async (userId, type) =>
     type === "m.push_rules" ? { global: await pushRules.ruleset(userId) } : undefined,
@@ -51,7 +51,6 @@ export function mountClient(
     db,
     raw,
     ctx.streams,
-    ctx.notifier,
     deps.unreadPort ? (roomId, eventId) => deps.unreadPort!.eventPosition(roomId, eventId) : null,
   );
   const presence = new PresenceService(ctx.ephemeral, ctx.notifier, (u) => rooms.joinedRoomIds(u));
@@ -73,7 +72,12 @@ export function mountClient(
   mountProfileRoutes(ctx, rooms, deps.unreadPort ? () => deps.unreadPort!.publicRoomIds() : null);
   mountPresenceRoutes(ctx, presence, rooms);
 
-  const unread = deps.unreadPort ? new UnreadCounter(deps.unreadPort, receipts.repo) : null;
+  const unread = deps.unreadPort
+    ? new UnreadCounter(deps.unreadPort, receipts.repo, {
+        index: ctx.notifier.changes,
+        current: () => ctx.streams.current(),
+      })
+    : null;
   ctx.syncProviders.push(
     new ClientSyncProvider(
       rooms,

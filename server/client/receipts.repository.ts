@@ -52,6 +52,16 @@ export class ReceiptsRepository {
   }
 
   /** The user's m.read / m.read.private receipts in several rooms (one query for a whole sync). */
+  /** The user's read receipts (public and private) in every room. */
+  async readReceiptsOf(userId: string): Promise<ReceiptRow[]> {
+    return this.db
+      .selectFrom("receipts")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("receipt_type", "in", ["m.read", "m.read.private"])
+      .execute();
+  }
+
   async readReceiptsIn(roomIds: string[], userId: string): Promise<ReceiptRow[]> {
     if (roomIds.length === 0) return [];
     return this.db

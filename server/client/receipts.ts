@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { Notifier } from "../../sync/notifier.ts";
+import type { StreamKind } from "../../sync/changes.ts";
 import type { StreamPositions } from "../../sync/stream-positions.ts";
 import { AccountDataRepository } from "./account-data.repository.ts";
 import { type ReceiptRow, ReceiptsRepository } from "./receipts.repository.ts";
@@ -25,7 +25,6 @@ export class ReceiptsService {
     db: ClientDb,
     private readonly rawDb: Kysely<unknown>,
     private readonly streams: StreamPositions,
-    private readonly notifier: Notifier,
     /** Stream position of an event in a room (null if unknown): markers only move forward. */
     private readonly positionOf: ((roomId: string, eventId: string) => Promise<number | null>) | null = null,
   ) {
@@ -37,7 +36,8 @@ export class ReceiptsService {
     const markers = await this.forwardOnly(roomId, userId, requested);
     if (!markers.fullyRead && markers.receipts.length === 0) return;
     const ts = Date.now();
-    const { position } = await this.streams.write(this.rawDb, async (trx, pos) => {
+    const isPublic = markers.receipts.some((r) => r.type === "m.read");
+    await this.streams.write(this.rawDb, async (trx, pos, touch) => {
       const db = asClientTrx(trx);
       for (const r of markers.receipts) {
         await this.repo.upsert(db, {
@@ -59,12 +59,11 @@ export class ReceiptsService {
           position: pos,
         });
       }
+      const kinds: StreamKind[] = [];
+      if (markers.receipts.length > 0) kinds.push("receipt");
+      if (markers.fullyRead) kinds.push("account_data");
+      touch(isPublic ? { roomIds: [roomId], userIds: [userId], kinds } : { userIds: [userId], kinds });
     });
-    const isPublic = markers.receipts.some((r) => r.type === "m.read");
-    this.notifier.notify(
-      position,
-      isPublic ? { roomIds: [roomId], userIds: [userId] } : { userIds: [userId] },
-    );
   }
 
   /**

@@ -39,9 +39,12 @@ export class ClientSyncProvider implements SyncStreamProvider {
     const fromStream = initial ? null : req.since!.stream;
     const fromTyping = initial ? null : req.since!.typing;
     // Independent reads go out together (a PostgreSQL pool runs them in parallel).
+    const changes = req.changes ?? null;
     const [joinedAll, rows] = await Promise.all([
       this.rooms.joinedRoomIds(req.userId),
-      this.accountData.changed(req.userId, fromStream, req.to.stream),
+      changes && !changes.forUser(req.userId, "account_data")
+        ? []
+        : this.accountData.changed(req.userId, fromStream, req.to.stream),
     ]);
     const joined = joinedAll.filter((r) => roomAllowed(filter, r));
     const joinedSet = new Set(joined);
@@ -89,9 +92,13 @@ export class ClientSyncProvider implements SyncStreamProvider {
     }
 
     // Ephemeral: typing and receipts.
+    // Receipts: only rooms a receipt touched (all of them after the user's own private receipt).
+    const receiptRooms = joined.filter((r) => !fresh.has(r));
     const receipts = await this.receipts.events(
       req.userId,
-      joined.filter((r) => !fresh.has(r)),
+      changes && !changes.forUser(req.userId, "receipt")
+        ? changes.roomsWith(receiptRooms, "receipt")
+        : receiptRooms,
       fromStream,
       req.to.stream,
     );
@@ -119,7 +126,7 @@ export class ClientSyncProvider implements SyncStreamProvider {
     // Unread notification counts for every joined room present in the response.
     const countRooms = Object.keys(response.rooms?.join ?? {}).filter((r) => joinedSet.has(r));
     if (this.unread && countRooms.length > 0) {
-      const ruleset = await this.pushRules.ruleset(req.userId);
+      const ruleset = await this.pushRules.cachedRuleset(req.userId);
       const all = await this.unread.countMany(req.userId, countRooms, req.to.stream, ruleset);
       const split = filter.room?.timeline?.unread_thread_notifications === true;
       for (const [roomId, counts] of all)

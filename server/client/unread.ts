@@ -1,3 +1,5 @@
+import type { ChangeIndex } from "../../sync/changes.ts";
+import { ChangeGuardedCache } from "../../sync/changes.ts";
 import { userLevel } from "../rooms/power-levels.ts";
 import type { RoomsService } from "../rooms/service.ts";
 import { evaluatePushRules, type PushContext } from "./push-rules/evaluator.ts";
@@ -63,10 +65,25 @@ export class UnreadCounter {
   /** Event id → stream position (positions never change; receipts name few distinct events). */
   private readonly positions = new Map<string, number>();
 
+  /** Each user's read receipts, kept until the user writes a receipt. */
+  private readonly readReceipts: ChangeGuardedCache<Map<string, ReceiptRow[]>> | null;
+
   constructor(
     private readonly rooms: UnreadRoomsPort,
     private readonly receipts: ReceiptsRepository,
-  ) {}
+    changes?: { index: ChangeIndex; current(): number },
+  ) {
+    this.readReceipts = changes ? new ChangeGuardedCache(changes.index, changes.current, "receipt") : null;
+  }
+
+  private async readReceiptsIn(roomIds: string[], userId: string): Promise<Map<string, ReceiptRow[]>> {
+    if (this.readReceipts) {
+      return this.readReceipts.get(userId, async () =>
+        groupByRoom(await this.receipts.readReceiptsOf(userId)),
+      );
+    }
+    return groupByRoom(await this.receipts.readReceiptsIn(roomIds, userId));
+  }
 
   /** Counts for several rooms, reading the user's receipts in one query. */
   async countMany(
@@ -75,12 +92,7 @@ export class UnreadCounter {
     upTo: number,
     ruleset: PushRuleset,
   ): Promise<Map<string, ThreadCounts>> {
-    const byRoom = new Map<string, ReceiptRow[]>();
-    for (const r of await this.receipts.readReceiptsIn(roomIds, userId)) {
-      const list = byRoom.get(r.room_id) ?? [];
-      list.push(r);
-      byRoom.set(r.room_id, list);
-    }
+    const byRoom = await this.readReceiptsIn(roomIds, userId);
     const out = new Map<string, ThreadCounts>();
     for (const roomId of roomIds) {
       out.set(roomId, await this.count(userId, roomId, upTo, ruleset, byRoom.get(roomId) ?? []));
@@ -170,6 +182,16 @@ export class UnreadCounter {
   }
 }
 
+function groupByRoom(rows: ReceiptRow[]): Map<string, ReceiptRow[]> {
+  const byRoom = new Map<string, ReceiptRow[]>();
+  for (const r of rows) {
+    const list = byRoom.get(r.room_id) ?? [];
+    list.push(r);
+    byRoom.set(r.room_id, list);
+  }
+  return byRoom;
+}
+
 function cloneCounts(c: ThreadCounts): ThreadCounts {
   return new Map([...c].map(([k, v]) => [k, { ...v }]));
 }
@@ -208,7 +230,12 @@ export function unreadPortOf(rooms: RoomsService): UnreadRoomsPort {
       return snap?.get("m.room.member", userId)?.position ?? null;
     },
     async eventsAfter(roomId, after, upTo, limit) {
-      const rows = await rooms.repo.page(roomId, { from: after, dir: "f", to: upTo, limit });
+      // The room's newest events are usually in memory (every member's sync counts the same ones).
+      const cached = rooms.timelines.get(roomId, after, upTo, limit);
+      const rows =
+        cached && cached.length < limit
+          ? cached.reverse()
+          : await rooms.repo.page(roomId, { from: after, dir: "f", to: upTo, limit });
       return rows.map((r) => {
         const pdu = JSON.parse(r.pdu) as Record<string, unknown>;
         return {

@@ -22,8 +22,23 @@ export function normalizeRow(r: EventRow): EventRow {
   return typeof r.stream_position === "number" ? r : { ...r, stream_position: Number(r.stream_position) };
 }
 
+/**
+ * Parsed PDUs of rows held in memory (the rooms' timeline cache hands the same row to every
+ * member's delta): parsed once, not once per viewer. Rows are never modified; nor is what this returns.
+ */
+const parsedPdus = new WeakMap<EventRow, Pdu>();
+
+function pduOf(row: EventRow): Pdu {
+  let pdu = parsedPdus.get(row);
+  if (!pdu) {
+    pdu = JSON.parse(row.pdu) as Pdu;
+    parsedPdus.set(row, pdu);
+  }
+  return pdu;
+}
+
 export function toClientEvent(row: EventRow, viewer: Viewer | null, now = Date.now()): ClientEvent {
-  const pdu = JSON.parse(row.pdu) as Pdu;
+  const pdu = pduOf(row);
   const ev: ClientEvent = {
     type: pdu.type,
     content: pdu.content ?? {},

@@ -21,12 +21,12 @@ export class RoomDirectory {
     const snap = await this.rooms.snapshot(roomId);
     if (!snap) throw notFound("Room not found.");
     if (membershipIn(snap, userId) !== "join") throw forbidden("You are not joined to this room.");
-    const { position } = await this.ctx.streams.write(this.rooms.repo.kysely, async (trx) => {
+    await this.ctx.streams.write(this.rooms.repo.kysely, async (trx, _position, touch) => {
       if (!(await this.rooms.repo.insertAlias(trx, alias, roomId, userId))) {
         throw new MatrixError(409, "M_UNKNOWN", "Room alias already exists.");
       }
+      touch({ roomIds: [roomId], kinds: ["room"] });
     });
-    this.ctx.notifier.notify(position, { roomIds: [roomId] });
   }
 
   async deleteAlias(userId: string, alias: string): Promise<void> {
@@ -42,10 +42,10 @@ export class RoomDirectory {
         userLevel(pl, userId) >= eventLevel(pl, "m.room.canonical_alias", true);
       if (!allowed) throw forbidden("You may not delete this alias.");
     }
-    const { position } = await this.ctx.streams.write(this.rooms.repo.kysely, async (trx) => {
+    await this.ctx.streams.write(this.rooms.repo.kysely, async (trx, _position, touch) => {
       await this.rooms.repo.deleteAlias(trx, alias);
+      touch({ roomIds: [row.room_id], kinds: ["room"] });
     });
-    this.ctx.notifier.notify(position, { roomIds: [row.room_id] });
   }
 
   async setDirectoryVisibility(
@@ -62,10 +62,10 @@ export class RoomDirectory {
     ) {
       throw forbidden("You may not change this room's directory visibility.");
     }
-    const { position } = await this.ctx.streams.write(this.rooms.repo.kysely, async (trx) => {
+    await this.ctx.streams.write(this.rooms.repo.kysely, async (trx, _position, touch) => {
       await this.rooms.repo.setPublic(trx, roomId, visibility === "public");
+      touch({ roomIds: [roomId], kinds: ["room"] });
     });
-    this.ctx.notifier.notify(position, { roomIds: [roomId] });
   }
 
   async publicRooms(opts: {

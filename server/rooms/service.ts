@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { type Kysely, sql, type Transaction } from "kysely";
+import type { Touch } from "../../sync/changes.ts";
 import type { NovaContext } from "../context.ts";
 import { forbidden, invalidParam, MatrixError, notFound, tooLarge } from "../errors.ts";
 import { authorizeEvent, selectAuthEvents } from "./auth-rules.ts";
@@ -15,6 +16,7 @@ import { KeyedMutex, RoomSnapshot, StateOverlay } from "./room-snapshot.ts";
 import { DEFAULT_ROOM_VERSION, isSupportedRoomVersion, type RoomVersion, rulesFor } from "./room-versions.ts";
 import { type EventRow, type EventWrite, type RedactionWrite, RoomsRepository } from "./rooms.repository.ts";
 import { loadOrCreateSigningKey } from "./signing-key-store.ts";
+import { RoomTimelineCache } from "./timeline-cache.ts";
 import { visibilityFilter } from "./visibility.ts";
 import { WriteBatcher } from "./write-batcher.ts";
 
@@ -94,6 +96,8 @@ export type PersistResult = { events: StoredEvent[]; position: number; eventIds:
  */
 export class RoomsService implements RoomMembership {
   readonly repo: RoomsRepository;
+  /** Rooms' newest events, shared by the deltas of their members. */
+  readonly timelines = new RoomTimelineCache();
   private readonly snapshots = new Map<string, RoomSnapshot>();
   private readonly loading = new Map<string, Promise<RoomSnapshot | null>>();
   /** Bumped when a room's cached state is dropped, so a load that raced the drop is not kept. */
@@ -211,6 +215,7 @@ export class RoomsService implements RoomMembership {
     this.roomGenerations.set(roomId, (this.roomGenerations.get(roomId) ?? 0) + 1);
     this.snapshots.delete(roomId);
     this.loading.delete(roomId);
+    this.timelines.drop(roomId);
   }
 
   /** Drops a user's cached memberships (another replica changed one). */
@@ -271,11 +276,6 @@ export class RoomsService implements RoomMembership {
     });
 
     if (outcome.events.length > 0) {
-      const affected = new Set<string>();
-      for (const e of outcome.events) {
-        if (e.pdu.type === "m.room.member" && e.pdu.state_key) affected.add(e.pdu.state_key);
-      }
-      this.ctx.notifier.notify(outcome.position, { roomIds: [roomId], userIds: affected });
       for (let i = 0; i < outcome.events.length; i++) {
         const e = outcome.events[i]!;
         if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
@@ -311,11 +311,11 @@ export class RoomsService implements RoomMembership {
       // (ahead is safe for readers, see writeWith) and dropped if the transaction fails.
       const touched = { users: [] as string[] };
       try {
-        const { result } = await this.ctx.streams.write(this.db, async (trx) => {
+        const { result } = await this.ctx.streams.write(this.db, async (trx, _position, touch) => {
           await this.repo.lockRoom(trx, roomId);
           const snap = await this.loadSnapshotFrom(trx, roomId);
           if (!snap) throw missing();
-          return this.writeWith(roomId, snap, plan, opts, key, seen, trx, touched);
+          return this.writeWith(roomId, snap, plan, opts, key, seen, { trx, touch }, touched);
         });
         return result;
       } catch (err) {
@@ -342,7 +342,7 @@ export class RoomsService implements RoomMembership {
     opts: PersistOptions,
     key: SigningKey,
     seen: { head: number },
-    outer: Transaction<unknown> | null,
+    outer: { trx: Transaction<unknown>; touch: (t: Touch) => void } | null,
     touched: { users: string[] },
   ): Promise<WriteOutcome | "stale"> {
     seen.head = snap.lastPosition;
@@ -409,7 +409,7 @@ export class RoomsService implements RoomMembership {
       // A lone event (the common send) joins the group commit; multi-event writes run on their own.
       const batchable = built.length === 1 && !opts.newRoom && !p.redactTarget && !p.extra && !outer;
       const b0 = built[0]!;
-      const writeTx = async (trx: Transaction<unknown>, positions: number[]) => {
+      const writeTx = async (trx: Transaction<unknown>, positions: number[], touch: (t: Touch) => void) => {
         if (opts.newRoom) {
           await this.repo.insertConversation(trx, {
             room_id: roomId,
@@ -448,6 +448,8 @@ export class RoomsService implements RoomMembership {
           txns: txn ? [{ ...txn, eventId: b0.eventId, roomId }] : [],
           redaction,
         });
+        const ok = written.has(b0.eventId) && stale.size === 0;
+        if (ok) touch({ ...roomTouch(roomId, built), at: positions[positions.length - 1]! });
         return { written: written.has(b0.eventId), stale: stale.size > 0, positions, redaction };
       };
       const { result } = batchable
@@ -464,12 +466,15 @@ export class RoomsService implements RoomMembership {
               .then((r) => ({ ...r, positions: [r.position], redaction: undefined })),
           }
         : outer
-          ? { result: await writeTx(outer, await this.allocateMore(outer, built.length)) }
-          : await this.ctx.streams.write(this.db, async (trx, first) =>
-              writeTx(trx, [
-                first,
-                ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : []),
-              ]),
+          ? {
+              result: await writeTx(outer.trx, await this.allocateMore(outer.trx, built.length), outer.touch),
+            }
+          : await this.ctx.streams.write(this.db, async (trx, first, touch) =>
+              writeTx(
+                trx,
+                [first, ...(built.length > 1 ? await this.allocateMore(trx, built.length - 1) : [])],
+                touch,
+              ),
             );
       if (result.stale) return "stale";
       if (!result.written) {
@@ -482,6 +487,16 @@ export class RoomsService implements RoomMembership {
         pdu: b.pdu,
         position: result.positions[i]!,
       }));
+      if (result.redaction) this.timelines.drop(roomId);
+      else {
+        this.timelines.append(
+          roomId,
+          snap.lastPosition,
+          built.map((b, i) =>
+            writeAsRow(eventWrite(b.eventId, b.pdu, b.text, b.prevState, result.positions[i]!, txn)),
+          ),
+        );
+      }
       snap.apply(events);
       for (const e of events) {
         if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
@@ -519,7 +534,7 @@ export class RoomsService implements RoomMembership {
 
   /** One group commit: single events of different rooms, one transaction, one insert statement. */
   private async writeBatch(items: BatchItem[]): Promise<BatchResult[]> {
-    const { result } = await this.ctx.streams.write(this.db, async (trx, first) => {
+    const { result } = await this.ctx.streams.write(this.db, async (trx, first, touch) => {
       const positions = [first, ...(items.length > 1 ? await this.allocateMore(trx, items.length - 1) : [])];
       const writes = items.map((it, i) =>
         eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
@@ -534,6 +549,11 @@ export class RoomsService implements RoomMembership {
         next: positions[i]!,
       }));
       const { written, stale } = await this.repo.writeEvents(trx, writes, { heads, txns });
+      items.forEach((it, i) => {
+        if (written.has(it.eventId) && !stale.has(it.pdu.room_id)) {
+          touch({ ...roomTouch(it.pdu.room_id, [it]), at: positions[i]! });
+        }
+      });
       return items.map((it, i) => ({
         written: written.has(it.eventId),
         stale: stale.has(it.pdu.room_id),
@@ -867,13 +887,13 @@ export class RoomsService implements RoomMembership {
     if (m === "join" || m === "invite" || m === "knock") {
       throw new MatrixError(400, "M_UNKNOWN", "User must leave the room before forgetting it.");
     }
-    const { position } = await this.ctx.streams.write(this.db, async (trx) => {
+    await this.ctx.streams.write(this.db, async (trx, _position, touch) => {
       await this.repo.setForgotten(trx, roomId, userId);
+      touch({ userIds: [userId], kinds: ["room"] });
     });
     const row = this.userRooms.get(userId)?.get(roomId);
     this.userVersions.set(userId, (this.userVersions.get(userId) ?? 0) + 1);
     if (row) row.forgotten = true;
-    this.ctx.notifier.notify(position, { userIds: [userId] });
   }
 
   // ---------------------------------------------------------------- reads with permission checks
@@ -1006,6 +1026,15 @@ export class RoomsService implements RoomMembership {
 function checkEventType(type: string): void {
   if (type.length === 0 || Buffer.byteLength(type) > 255)
     throw invalidParam("Event type must be 1–255 bytes.");
+}
+
+/** What a room write touched: the room, and the targets of membership events. */
+function roomTouch(roomId: string, events: readonly { pdu: Pdu }[]): Touch {
+  const userIds: string[] = [];
+  for (const e of events) {
+    if (e.pdu.type === "m.room.member" && e.pdu.state_key) userIds.push(e.pdu.state_key);
+  }
+  return { roomIds: [roomId], userIds, kinds: ["room"] };
 }
 
 function eventWrite(

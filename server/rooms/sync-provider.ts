@@ -54,6 +54,11 @@ export function readRoomFilter(filter: Record<string, unknown>): RoomSyncFilter 
   };
 }
 
+function timelineFiltered(f: RoomSyncFilter): boolean {
+  const tf = f.timeline;
+  return Boolean(tf.types || tf.notTypes?.length || tf.senders || tf.notSenders?.length);
+}
+
 function typeMatches(type: string, patterns: string[]): boolean {
   return patterns.some((p) => (p.endsWith("*") ? type.startsWith(p.slice(0, -1)) : p === type));
 }
@@ -118,6 +123,13 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const to = req.to.stream;
     const viewer: Viewer = { userId: req.userId, deviceId: req.deviceId };
 
+    // Nothing moved for the user (no membership change) nor in any of their rooms: nothing to say.
+    // The cached memberships suffice here: a change to them would have touched the user.
+    if (req.changes && !req.fullState && !req.changes.forUser(req.userId, "room")) {
+      const active = (await this.rooms.membershipsOf(req.userId)).map((m) => m.room_id);
+      if (req.changes.roomsWith(active, "room").length === 0) return;
+    }
+
     // Membership as of `to` (rows changed after `to` are looked up in the history).
     const current = await this.rooms.membershipsOf(req.userId, { consistent: true });
     const forgotten = new Set(current.filter((m) => m.forgotten).map((m) => m.room_id));
@@ -156,11 +168,18 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         for (const id of changed) if (before.get(id)?.membership !== "join") newlyJoined.add(id);
       }
       if (!req.fullState) {
-        const active = await this.roomsWithEvents(
-          joined.map((m) => m.room_id),
-          since,
-          to,
-        );
+        const active = req.changes
+          ? new Set(
+              req.changes.roomsWith(
+                joined.map((m) => m.room_id),
+                "room",
+              ),
+            )
+          : await this.roomsWithEvents(
+              joined.map((m) => m.room_id),
+              since,
+              to,
+            );
         joinedToSend = joined.filter((m) => active.has(m.room_id) || newlyJoined.has(m.room_id));
       }
     }
@@ -293,8 +312,21 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     f: RoomSyncFilter,
   ): Promise<Map<string, EventRow[]>> {
     const out = new Map<string, EventRow[]>();
-    if (f.timelineLimit === 0) return out;
-    const rows = await this.rooms.repo.recentEvents(roomIds, since, upto, f.timelineLimit + 1, f.timeline);
+    if (f.timelineLimit === 0 || roomIds.length === 0) return out;
+    const limit = f.timelineLimit + 1;
+    // Unfiltered windows ending at one position are shared by every member of a room: from memory.
+    const cache = typeof upto === "number" && !timelineFiltered(f) ? this.rooms.timelines : null;
+    let misses = roomIds;
+    if (cache) {
+      misses = [];
+      for (const id of roomIds) {
+        const hit = cache.get(id, since, upto as number, limit);
+        if (!hit) misses.push(id);
+        else if (hit.length > 0) out.set(id, hit);
+      }
+      if (misses.length === 0) return out;
+    }
+    const rows = await this.rooms.repo.recentEvents(misses, since, upto, limit, f.timeline);
     for (const raw of rows) {
       const r = normalizeRow(raw);
       let list = out.get(r.room_id);
@@ -304,6 +336,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       }
       list.push(r);
     }
+    if (cache) for (const id of misses) cache.put(id, since, upto as number, out.get(id) ?? [], limit);
     return out;
   }
 
@@ -329,12 +362,10 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       : (pre.visibility.get(roomId) ?? (await this.rooms.visibleTo(userId, roomId)));
     const timeline = rows.filter(visible).map((r) => toClientEvent(r, viewer));
     const start = rows.length > 0 ? rows[0]!.stream_position - 1 : upto;
-    const tf = f.timeline;
-    const timelineFiltered = Boolean(tf.types || tf.notTypes?.length || tf.senders || tf.notSenders?.length);
     let stateRows: EventRow[] = [];
     if (full) {
       stateRows = pre.state.get(roomId) ?? (await this.rooms.repo.stateAt(roomId, start));
-    } else if (since !== null && start > since && (limited || timelineFiltered)) {
+    } else if (since !== null && start > since && (limited || timelineFiltered(f))) {
       // State changes the timeline does not show: those between `since` and the timeline's start.
       stateRows = (await this.rooms.repo.stateAt(roomId, start)).filter(
         (r) => Number(r.stream_position) > since,

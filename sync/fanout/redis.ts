@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { z } from "zod";
 import type { Logger } from "../../server/logger.ts";
+import { ALL_KINDS, type StreamKind } from "../changes.ts";
 import type { Fanout } from "../fanout.ts";
 import type { Notifier, Touch } from "../notifier.ts";
 import type { StreamPositions } from "../stream-positions.ts";
@@ -28,6 +29,8 @@ const message = z.object({
         p: z.number().int().positive(),
         u: z.array(z.string()).optional(),
         rm: z.array(z.string()).optional(),
+        /** Stream kinds (absent: all); unknown ones from a newer replica count as all. */
+        k: z.array(z.string()).optional(),
       }),
     )
     .optional(),
@@ -165,7 +168,9 @@ export class RedisFanout implements Fanout {
     // The peer's safe position was allocated: an idle replica adopts it as its own (and echoes
     // it), so idle replicas never hold the others back.
     streams.observeRemote(m.s);
-    for (const w of m.w ?? []) notifier.notifyRemote(w.p, { userIds: w.u ?? [], roomIds: w.rm ?? [] });
+    for (const w of m.w ?? []) {
+      notifier.notifyRemote(w.p, { userIds: w.u ?? [], roomIds: w.rm ?? [], kinds: decodeKinds(w.k) });
+    }
     streams.setRemoteFloor(this.minPeerSafe());
   }
 
@@ -189,10 +194,23 @@ export class RedisFanout implements Fanout {
   }
 }
 
-function encodeTouch(position: number, touch: Touch): { p: number; u?: string[]; rm?: string[] } {
+function encodeTouch(
+  position: number,
+  touch: Touch,
+): { p: number; u?: string[]; rm?: string[]; k?: string[] } {
   const u = [...(touch.userIds ?? [])];
   const rm = [...(touch.roomIds ?? [])];
-  return { p: position, ...(u.length ? { u } : {}), ...(rm.length ? { rm } : {}) };
+  return {
+    p: position,
+    ...(u.length ? { u } : {}),
+    ...(rm.length ? { rm } : {}),
+    ...(touch.kinds ? { k: [...touch.kinds] } : {}),
+  };
+}
+
+function decodeKinds(k: string[] | undefined): readonly StreamKind[] | undefined {
+  if (!k) return undefined;
+  return k.every((x) => (ALL_KINDS as readonly string[]).includes(x)) ? (k as StreamKind[]) : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { ChangeGuardedCache } from "../../../sync/changes.ts";
 import type { Notifier } from "../../../sync/notifier.ts";
 import type { StreamPositions } from "../../../sync/stream-positions.ts";
 import { MatrixError, notFound } from "../../errors.ts";
@@ -25,15 +26,25 @@ export class PushRulesService {
   private readonly repo: PushRulesRepository;
   private readonly accountData: AccountDataRepository;
   private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly forSync: ChangeGuardedCache<PushRuleset>;
 
   constructor(
     db: ClientDb,
     private readonly rawDb: Kysely<unknown>,
     private readonly streams: StreamPositions,
-    private readonly notifier: Notifier,
+    notifier: Notifier,
   ) {
     this.repo = new PushRulesRepository(db);
     this.accountData = new AccountDataRepository(db);
+    this.forSync = new ChangeGuardedCache(notifier.changes, () => streams.current(), "account_data");
+  }
+
+  /**
+   * The ruleset shared by every sync of the user until a push-rule change (which writes account
+   * data) touches them. Read-only: callers must not modify it.
+   */
+  cachedRuleset(userId: string): Promise<PushRuleset> {
+    return this.forSync.get(userId, () => this.ruleset(userId));
   }
 
   /** The user's full ruleset: master first, then per kind user rules before the defaults. */
@@ -135,7 +146,7 @@ export class PushRulesService {
     const run = prev
       .catch(() => undefined)
       .then(async () => {
-        const { position } = await this.streams.write(this.rawDb, async (trx, pos) => {
+        await this.streams.write(this.rawDb, async (trx, pos, touch) => {
           const db = asClientTrx(trx);
           await fn(db);
           await this.accountData.upsert(db, {
@@ -145,8 +156,8 @@ export class PushRulesService {
             content: {},
             position: pos,
           });
+          touch({ userIds: [userId], kinds: ["account_data"] });
         });
-        this.notifier.notify(position, { userIds: [userId] });
       });
     this.queues.set(userId, run);
     try {
