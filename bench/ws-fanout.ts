@@ -13,7 +13,8 @@
  *        [--members 10] [--rooms-per-user 10] [--seconds 10] [--rate 1000] [--workers 2]
  */
 import { type ChildProcess, execSync, fork, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
@@ -139,8 +140,60 @@ async function settledMemory(
   return low;
 }
 
+/** CPU seconds (user + system) a process has used, from /proc (0 once it is gone). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** PostgreSQL's processes (the server and its backends), by command name. */
+function postgresPids(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, "utf8").trim().startsWith("postgres")) out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Cores used during a phase by the server, PostgreSQL and the load generators. */
+type CpuUse = { server: number; postgres: number; generators: number };
+
+function cpuSnapshot(serverPid: number | null, ws: Worker[]) {
+  const pg = postgresPids();
+  return {
+    t: performance.now(),
+    server: serverPid ? cpuSeconds(serverPid) : 0,
+    postgres: pg.reduce((a, p) => a + cpuSeconds(p), 0),
+    generators: ws.reduce((a, w) => a + cpuSeconds(w.pid), 0),
+  };
+}
+
+function cpuSince(before: ReturnType<typeof cpuSnapshot>, serverPid: number | null, ws: Worker[]): CpuUse {
+  const after = cpuSnapshot(serverPid, ws);
+  const secs = (after.t - before.t) / 1000;
+  return {
+    server: (after.server - before.server) / secs,
+    // Backends that exited during the phase are missed: a lower bound.
+    postgres: Math.max(0, after.postgres - before.postgres) / secs,
+    generators: (after.generators - before.generators) / secs,
+  };
+}
+
 class Worker {
   private readonly child: ChildProcess;
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
   private readonly waiters: ((r: WorkerReport) => void)[] = [];
   constructor(readonly localAddress: string) {
     this.child = fork(path.join(HERE, "ws-load.ts"), [], {
@@ -196,6 +249,7 @@ async function connect(ws: Worker[], mode: "nova" | "relay", specs: SocketSpec[]
 }
 
 type PhaseResult = {
+  cpu?: CpuUse;
   sendsPerSec: number;
   deliveredPerSec: number;
   p50: number;
@@ -203,7 +257,13 @@ type PhaseResult = {
   delivered: number;
   errors: number;
 };
-async function runPhase(ws: Worker[], phase: string, rate: number | null): Promise<PhaseResult> {
+async function runPhase(
+  ws: Worker[],
+  phase: string,
+  rate: number | null,
+  serverPid: number | null = null,
+): Promise<PhaseResult> {
+  const cpuBefore = cpuSnapshot(serverPid, ws);
   const reports = await Promise.all(
     ws.map((w) =>
       w.ask<"ran">({
@@ -222,6 +282,7 @@ async function runPhase(ws: Worker[], phase: string, rate: number | null): Promi
   const errors = reports.reduce((a, r) => a + r.errors, 0);
   const lat = reports.flatMap((r) => r.latencies).sort((a, b) => a - b);
   return {
+    cpu: cpuSince(cpuBefore, serverPid, ws),
     sendsPerSec: acked / SECONDS,
     deliveredPerSec: inWindow / SECONDS,
     p50: percentile(lat, 50),
@@ -317,6 +378,7 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
 
 async function fanoutPhase(
   base: string,
+  serverPid: number,
 ): Promise<{ saturation: PhaseResult; fixed: PhaseResult; low: PhaseResult; sockets: number }> {
   const { users, roomsOf } = topology();
   const accounts = await registerMany(base, `fan${Date.now().toString(36)}_`, users);
@@ -335,14 +397,20 @@ async function fanoutPhase(
     const low = await runPhase(ws, "nova-low", LOW_RATE);
     log(`nova at ${LOW_RATE} sends/s: p50 ${low.p50.toFixed(2)} ms, p99 ${low.p99.toFixed(2)} ms`);
     await runPhase(ws, "nova-warmup", RATE);
-    const fixed = await runPhase(ws, "nova-rate", RATE);
+    const fixed = await runPhase(ws, "nova-rate", RATE, serverPid);
     log(
       `nova at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, ${fixed.deliveredPerSec.toFixed(0)} deliveries/s`,
     );
-    const saturation = await runPhase(ws, "nova-saturate", null);
+    const saturation = await runPhase(ws, "nova-saturate", null, serverPid);
     log(
       `nova saturation: ${saturation.sendsPerSec.toFixed(0)} persisted sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s in the window, ${saturation.delivered} by the end of the drain`,
     );
+    for (const [name, r] of [
+      ["fixed rate", fixed],
+      ["saturation", saturation],
+    ] as const) {
+      log(`cores used at ${name}: ${cpuText(r.cpu)}`);
+    }
     return { saturation, fixed, low, sockets: c.sockets };
   } finally {
     await Promise.all(ws.map((w) => w.close()));
@@ -390,6 +458,11 @@ async function ceilingPhase(): Promise<{ saturation: PhaseResult; fixed: PhaseRe
 
 // ---- main ------------------------------------------------------------------------------------
 
+function cpuText(c: CpuUse | undefined): string {
+  if (!c) return "n/a";
+  return `server ${c.server.toFixed(2)}, PostgreSQL ${c.postgres.toFixed(2)}, load generators ${c.generators.toFixed(2)}`;
+}
+
 async function main() {
   const hardLimit = execSync("ulimit -Hn", { shell: "/bin/bash" }).toString().trim();
   const db = await freshDatabase();
@@ -426,7 +499,7 @@ async function main() {
       errors: 0,
     };
     const nova = PHASES.has("fanout")
-      ? await fanoutPhase(s1.baseUrl)
+      ? await fanoutPhase(s1.baseUrl, s1.child.pid!)
       : { saturation: skipped, fixed: skipped, low: skipped, sockets: 0 };
     await s1.stop("SIGTERM");
     servers.length = 0;
@@ -468,6 +541,8 @@ ${idle3 ? `Three replicas held ${total3} sockets together (target 50,000).` : "T
 | send→deliver p50 at ${RATE} sends/s | ${ms(nova.fixed.p50)} | ${ms(relay.fixed.p50)} | ${(nova.fixed.p50 / relay.fixed.p50).toFixed(1)}× | |
 | send→deliver p99 at ${RATE} sends/s | ${ms(nova.fixed.p99)} | ${ms(relay.fixed.p99)} | ${(nova.fixed.p99 / relay.fixed.p99).toFixed(1)}× | ≤ 2× |
 | send errors (saturation / fixed rate) | ${nova.saturation.errors} / ${nova.fixed.errors} | ${relay.saturation.errors} / ${relay.fixed.errors} | | |
+| cores used at ${RATE} sends/s | ${cpuText(nova.fixed.cpu)} | | | of ${availableParallelism()} |
+| cores used at saturation | ${cpuText(nova.saturation.cpu)} | | | of ${availableParallelism()} |
 
 Order: ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library).`;
     console.log(md);

@@ -124,6 +124,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   const wsSync = await mountWebSocketSync(ctx, {
     engine: sync,
     roomsOf: (u) => rooms.activeRoomIds(u),
+    holdPresence: (u, p) => client.presence.hold(u, p),
   });
   const calls = await mountCalls(ctx, { rooms });
 

@@ -16,6 +16,8 @@ export class Notifier {
   private pending: { position: number; touch: Touch }[] = [];
   private readonly remoteListeners = new Set<(position: number, touch: Touch) => void>();
   private readonly remoteWriteListeners = new Set<(position: number, touch: Touch) => void>();
+  private readonly sharedListeners = new Set<(topic: string, data: unknown) => void>();
+  private readonly ephemeralHandlers = new Map<string, (data: unknown) => void>();
 
   /** What each write touched, by kind: lets sync providers skip streams that did not move. */
   readonly changes: ChangeIndex;
@@ -41,6 +43,30 @@ export class Notifier {
   /** An ephemeral change (typing, presence) that needs no stream position. */
   notifyEphemeral(touch: Touch): void {
     this.wakeMatching(touch);
+  }
+
+  /**
+   * An ephemeral change made here (typing, presence) that the other replicas must apply too: they
+   * keep their own in-memory copy and wake their own sockets. Without fan-out it goes nowhere.
+   */
+  shareEphemeral(topic: string, data: unknown): void {
+    for (const l of this.sharedListeners) l(topic, data);
+  }
+
+  /** Cross-replica fan-out subscribes here to forward shared ephemeral changes. */
+  onShareEphemeral(listener: (topic: string, data: unknown) => void): () => void {
+    this.sharedListeners.add(listener);
+    return () => this.sharedListeners.delete(listener);
+  }
+
+  /** The area owning `topic` applies what another replica shared (validating `data` itself). */
+  handleEphemeral(topic: string, handler: (data: unknown) => void): void {
+    this.ephemeralHandlers.set(topic, handler);
+  }
+
+  /** Another replica shared an ephemeral change. */
+  receiveEphemeral(topic: string, data: unknown): void {
+    this.ephemeralHandlers.get(topic)?.(data);
   }
 
   /** Cross-replica fan-out subscribes here to forward local writes to other replicas. */

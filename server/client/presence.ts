@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { Notifier } from "../../sync/notifier.ts";
 import type { EphemeralClock } from "../../sync/token.ts";
 
@@ -19,6 +20,13 @@ export type PresenceEvent = { type: "m.presence"; sender: string; content: Recor
 /** A user counts as online while syncing; this long after their last sync they go offline. */
 const SYNC_ONLINE_TIMEOUT_MS = 5 * 60_000;
 
+const sharedPresence = z.object({
+  user: z.string().max(255),
+  presence: z.enum(PRESENCE_STATES),
+  status_msg: z.string().max(4096).nullable(),
+  last_active: z.number().int().nonnegative(),
+});
+
 /**
  * Presence in memory (it is ephemeral, like typing): changes take a serial of the ephemeral clock
  * and wake the syncs of the user's rooms (`roomsOf`).
@@ -28,6 +36,8 @@ export class PresenceService {
   /** Serial of the latest change of anyone. */
   private lastChange = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Open WebSocket subscriptions per user: a held user is not swept offline. */
+  private readonly holds = new Map<string, number>();
 
   constructor(
     private readonly clock: EphemeralClock,
@@ -36,6 +46,21 @@ export class PresenceService {
   ) {
     this.sweeper = setInterval(() => void this.sweep(), 30_000);
     this.sweeper.unref();
+    // Another replica's change. Its owner (where the user syncs) sweeps it offline and shares that,
+    // so it is kept here with no local sync time.
+    notifier.handleEphemeral("presence", (data) => {
+      const p = sharedPresence.parse(data);
+      const changedAt = this.clock.next();
+      this.lastChange = changedAt;
+      this.entries.set(p.user, {
+        presence: p.presence,
+        statusMsg: p.status_msg,
+        lastActive: p.last_active,
+        changedAt,
+        lastSync: 0,
+      });
+      void this.announce(p.user);
+    });
   }
 
   get(userId: string): Omit<Entry, "changedAt" | "lastSync"> | null {
@@ -56,7 +81,7 @@ export class PresenceService {
     };
     this.lastChange = next.changedAt;
     this.entries.set(userId, next);
-    await this.announce(userId);
+    await this.announceAndShare(userId);
   }
 
   /** A /sync with `set_presence`: announced only when the state changes. */
@@ -79,7 +104,26 @@ export class PresenceService {
       changedAt,
       lastSync: now,
     });
-    await this.announce(userId);
+    await this.announceAndShare(userId);
+  }
+
+  /**
+   * An open WebSocket subscription: the user is syncing for as long as it lasts. The release
+   * starts the idle countdown to offline, as a last /sync would.
+   */
+  hold(userId: string, presence: PresenceState): () => void {
+    this.holds.set(userId, (this.holds.get(userId) ?? 0) + 1);
+    void this.syncing(userId, presence);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.holds.get(userId) ?? 1) - 1;
+      if (n <= 0) this.holds.delete(userId);
+      else this.holds.set(userId, n);
+      const e = this.entries.get(userId);
+      if (e) e.lastSync = Date.now();
+    };
   }
 
   /** Whether any user's presence changed in (since, to]: lets a sync skip looking up room peers. */
@@ -115,6 +159,20 @@ export class PresenceService {
     clearInterval(this.sweeper);
   }
 
+  /** Wakes the syncs here of those who see the user, and tells the other replicas. */
+  private async announceAndShare(userId: string): Promise<void> {
+    const e = this.entries.get(userId);
+    if (e) {
+      this.notifier.shareEphemeral("presence", {
+        user: userId,
+        presence: e.presence,
+        status_msg: e.statusMsg,
+        last_active: e.lastActive,
+      });
+    }
+    await this.announce(userId);
+  }
+
   private async announce(userId: string): Promise<void> {
     const rooms = await this.roomsOf(userId).catch(() => []);
     this.notifier.notifyEphemeral({ userIds: [userId], roomIds: rooms });
@@ -123,11 +181,11 @@ export class PresenceService {
   private async sweep(): Promise<void> {
     const cutoff = Date.now() - SYNC_ONLINE_TIMEOUT_MS;
     for (const [userId, e] of this.entries) {
-      if (e.presence !== "offline" && e.lastSync > 0 && e.lastSync < cutoff) {
+      if (e.presence !== "offline" && e.lastSync > 0 && e.lastSync < cutoff && !this.holds.has(userId)) {
         e.presence = "offline";
         e.changedAt = this.clock.next();
         this.lastChange = e.changedAt;
-        await this.announce(userId);
+        await this.announceAndShare(userId);
       }
     }
   }

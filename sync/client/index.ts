@@ -48,6 +48,8 @@ export type NovaSyncClientOptions = {
   /** Filter id or inline filter JSON, as for /sync. */
   filter?: string | Record<string, unknown>;
   fullState?: boolean;
+  /** The presence the subscription keeps while it is open, as /sync's set_presence (server default online). */
+  setPresence?: "online" | "offline" | "unavailable";
   /** How the token travels: an `auth` frame (default) or the subprotocol header. Never the URL. */
   authVia?: "frame" | "subprotocol";
   /** Reconnect after a non-fatal close (default on). */
@@ -245,6 +247,7 @@ export class NovaSyncClient {
       since: this.since,
       ...(this.opts.filter !== undefined ? { filter: this.opts.filter } : {}),
       ...(this.opts.fullState ? { full_state: true } : {}),
+      ...(this.opts.setPresence ? { set_presence: this.opts.setPresence } : {}),
     });
   }
 

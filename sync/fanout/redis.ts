@@ -34,6 +34,8 @@ const message = z.object({
       }),
     )
     .optional(),
+  /** Ephemeral changes (typing, presence) shared since the last message: topic and data. */
+  e: z.array(z.object({ t: z.string().min(1).max(64), d: z.unknown() })).optional(),
   bye: z.literal(true).optional(),
 });
 type Message = z.infer<typeof message>;
@@ -64,6 +66,7 @@ export class RedisFanout implements Fanout {
   private sub: Redis | null = null;
   private readonly peerState = new Map<string, { safe: number; seen: number }>();
   private outbox: NonNullable<Message["w"]> = [];
+  private shared: { t: string; d: unknown }[] = [];
   private flushScheduled = false;
   private lastPublishedSafe = -1;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -90,6 +93,10 @@ export class RedisFanout implements Fanout {
         this.scheduleFlush();
       }),
       streams.onLocalAdvance(() => this.scheduleFlush()),
+      notifier.onShareEphemeral((t, d) => {
+        this.shared.push({ t, d });
+        this.scheduleFlush();
+      }),
     );
     this.heartbeat = setInterval(() => {
       this.expirePeers();
@@ -134,12 +141,14 @@ export class RedisFanout implements Fanout {
     setImmediate(() => {
       this.flushScheduled = false;
       const s = this.opts.streams.currentLocal();
-      if (this.outbox.length === 0 && s === this.lastPublishedSafe) return;
+      if (this.outbox.length === 0 && this.shared.length === 0 && s === this.lastPublishedSafe) return;
       const w = this.outbox;
+      const e = this.shared;
       this.outbox = [];
+      this.shared = [];
       this.lastPublishedSafe = s;
-      this.publish({ r: this.replicaId, s, ...(w.length ? { w } : {}) }).catch((err: unknown) =>
-        this.opts.logger.warn({ err }, "redis fan-out publish failed"),
+      this.publish({ r: this.replicaId, s, ...(w.length ? { w } : {}), ...(e.length ? { e } : {}) }).catch(
+        (err: unknown) => this.opts.logger.warn({ err }, "redis fan-out publish failed"),
       );
     });
   }
@@ -172,6 +181,13 @@ export class RedisFanout implements Fanout {
       notifier.notifyRemote(w.p, { userIds: w.u ?? [], roomIds: w.rm ?? [], kinds: decodeKinds(w.k) });
     }
     streams.setRemoteFloor(this.minPeerSafe());
+    for (const e of m.e ?? []) {
+      try {
+        notifier.receiveEphemeral(e.t, e.d);
+      } catch (err) {
+        this.opts.logger.warn({ err, topic: e.t }, "shared ephemeral change ignored");
+      }
+    }
   }
 
   private expirePeers(): void {

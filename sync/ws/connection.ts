@@ -52,6 +52,11 @@ export type ConnectionDeps = {
     isAborted: () => boolean;
   }): Promise<{ status: number; body: unknown }>;
   onAuthenticated(conn: Connection): void;
+  /**
+   * A subscription holds the user's presence (as /sync's set_presence does, but for as long as
+   * the socket is subscribed); the returned function releases it.
+   */
+  holdPresence?(userId: string, presence: "online" | "offline" | "unavailable"): () => void;
   /** Delivered-delta counter (metrics, benchmark). */
   onDelta?(conn: Connection, response: SyncResponse): void;
 };
@@ -86,6 +91,7 @@ export class Connection {
   private closedPromise: Promise<void> | null = null;
   private resolveClosed: (() => void) | null = null;
   private finishing: { code: number; reason: string } | null = null;
+  private releasePresence: (() => void) | null = null;
   /** Stream position of the last delta sent (the server side of `since`). */
   lastSent: string | null = null;
 
@@ -122,6 +128,8 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     if (this.authTimer) clearTimeout(this.authTimer);
+    this.releasePresence?.();
+    this.releasePresence = null;
     this.resolveClosed?.();
     this.wakePump?.();
     this.drained?.();
@@ -251,6 +259,9 @@ export class Connection {
     }
     if (this.closed) return;
     this.subscription = { since, filter, fullState: frame.full_state ?? false };
+    const release = this.releasePresence;
+    this.releasePresence = this.deps.holdPresence?.(auth.userId, frame.set_presence ?? "online") ?? null;
+    release?.();
     this.generation++;
     this.wakePump?.();
     void this.pump(this.generation).catch((err: unknown) => {

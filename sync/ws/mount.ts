@@ -35,6 +35,8 @@ export type WebSocketSyncDeps = {
   engine: Pick<SyncEngine, "compute" | "currentToken" | "acknowledge">;
   /** Rooms whose writes wake the user (joined + invited), as /sync's long-poll uses. */
   roomsOf(userId: string): Promise<string[]>;
+  /** Keeps a subscribed user's presence (see ConnectionDeps.holdPresence). */
+  holdPresence?(userId: string, presence: "online" | "offline" | "unavailable"): () => void;
   /** Resolves a stored filter id (default: the filters stored by POST /user/{userId}/filter). */
   loadFilter?(userId: string, filterId: string): Promise<unknown | undefined>;
 };
@@ -105,6 +107,7 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
           wait: (u, rooms, timeout, abort) => ctx.notifier.wait(u, rooms, timeout, abort),
           roomsOf: deps.roomsOf,
           resolveFilter,
+          ...(deps.holdPresence ? { holdPresence: deps.holdPresence } : {}),
           dispatch: (call) => http.dispatch(call),
         },
         { deflate: config.wsDeflate, isDraining: () => http.isDraining() },

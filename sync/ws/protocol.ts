@@ -67,6 +67,8 @@ export const subscribeFrame = z.object({
   since: z.string().max(256).nullish(),
   filter: filter.optional(),
   full_state: z.boolean().optional(),
+  /** As /sync's `set_presence`: the presence the open subscription keeps (default online). */
+  set_presence: z.enum(["online", "offline", "unavailable"]).optional(),
 });
 export const ackFrame = z.object({ type: z.literal("ack"), next_batch: z.string().min(1).max(256) });
 export const pingFrame = z.object({ type: z.literal("ping"), id: id.optional() });

@@ -35,7 +35,9 @@ export async function startServerProcess(
   opts: { dataDir?: string } = {},
 ): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), "nova-e2e-"));
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+  // NOVA_SERVER_NODE_ARGS: extra node flags for the server only (e.g. --cpu-prof when profiling a bench).
+  const nodeArgs = (process.env.NOVA_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server/main.ts"], {
     cwd: ROOT,
     env: { ...backendFreeEnv(), NOVA_PORT: "0", NOVA_DATA_DIR: dataDir, NOVA_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -36,6 +36,23 @@ async function register(base: string, name: string): Promise<Account> {
   };
 }
 
+/** The users in the room's latest m.typing event across the deltas (empty when none). */
+function typers(deltas: Record<string, unknown>[], roomId: string): string[] {
+  let last: string[] = [];
+  for (const d of deltas) {
+    const room = (
+      d.rooms as {
+        join?: Record<
+          string,
+          { ephemeral?: { events?: { type: string; content: { user_ids?: string[] } }[] } }
+        >;
+      }
+    )?.join?.[roomId];
+    for (const e of room?.ephemeral?.events ?? []) if (e.type === "m.typing") last = e.content.user_ids ?? [];
+  }
+  return last;
+}
+
 describe.skipIf(!redisUrl || !pgUrl)("replicas over Redis fan-out (needs REDIS_URL and DATABASE_URL)", () => {
   let db: { url: string; drop(): Promise<void> };
   let r1: ServerProcess;
@@ -81,6 +98,37 @@ describe.skipIf(!redisUrl || !pgUrl)("replicas over Redis fan-out (needs REDIS_U
     const fromBob = (await b.client.sendEvent(roomId, "m.room.message", { msgtype: "m.text", body: "2→1" }))
       .event_id;
     await a.waitFor(() => timeline(a.deltas, roomId).some((e) => e.event_id === fromBob), 10_000);
+
+    // Typing and presence are in memory on each replica: shared over Redis, they reach the other.
+    await a.client.setTyping(roomId, true, 30_000);
+    await b.waitFor(() => typers(b.deltas, roomId).includes(alice.userId), 10_000);
+    await a.client.setTyping(roomId, false);
+    await b.waitFor(() => typers(b.deltas, roomId).length === 0, 10_000);
+    const presence = await call(
+      r2.baseUrl,
+      "PUT",
+      `${V3}/presence/${encodeURIComponent(bob.userId)}/status`,
+      bob.accessToken,
+      { presence: "unavailable", status_msg: "on replica 2" },
+    );
+    expect(presence.status).toBe(200);
+    await a.waitFor(
+      () =>
+        a.deltas.some((d) =>
+          (
+            (d.presence as { events?: { sender: string; content: { status_msg?: string } }[] })?.events ?? []
+          ).some((e) => e.sender === bob.userId && e.content.status_msg === "on replica 2"),
+        ),
+      10_000,
+    );
+    // Asked on replica 1, Bob's presence is what he set on replica 2.
+    const seen = await call(
+      r1.baseUrl,
+      "GET",
+      `${V3}/presence/${encodeURIComponent(bob.userId)}/status`,
+      alice.accessToken,
+    );
+    expect(seen.body).toMatchObject({ presence: "unavailable", status_msg: "on replica 2" });
 
     // Replica 1 dies without a word; Bob keeps talking on replica 2.
     let aliceClose = 0;

@@ -118,6 +118,32 @@ describe("WebSocket sync end to end (client library)", () => {
     b.client.close();
   });
 
+  it("keeps a subscribed user's presence, as /sync's set_presence does", async () => {
+    const a = await syncClient({
+      baseUrl: server.baseUrl,
+      accessToken: alice.accessToken,
+      setPresence: "unavailable",
+    });
+    const b = await syncClient({ baseUrl: server.baseUrl, accessToken: bob.accessToken });
+    const seen = await b.waitFor((d) =>
+      (
+        (d.presence as { events?: { sender: string; content: { presence: string } }[] } | undefined)
+          ?.events ?? []
+      ).some((e) => e.sender === alice.userId && e.content.presence === "unavailable"),
+    );
+    expect(seen).toBeDefined();
+    const status = await server.call(
+      "GET",
+      `/_matrix/client/v3/presence/${encodeURIComponent(alice.userId)}/status`,
+      {
+        token: bob.accessToken,
+      },
+    );
+    expect(status.body).toMatchObject({ presence: "unavailable" });
+    a.client.close();
+    b.client.close();
+  });
+
   it("delivers to-device messages and deletes them only once acknowledged", async () => {
     const a = await syncClient({ baseUrl: server.baseUrl, accessToken: alice.accessToken });
     const b = await syncClient({ baseUrl: server.baseUrl, accessToken: bob.accessToken, autoAck: false });
