@@ -112,8 +112,8 @@ export class Notifier {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        this.byUser.get(userId)?.delete(waiter);
-        for (const r of rooms) this.byRoom.get(r)?.delete(waiter);
+        removeFrom(this.byUser, userId, waiter);
+        for (const r of rooms) removeFrom(this.byRoom, r, waiter);
         resolve(woken);
       };
       const waiter: Waiter = { wake: () => finish(true), userId, roomIds: rooms };
@@ -125,6 +125,38 @@ export class Notifier {
       for (const r of rooms) addTo(this.byRoom, r, waiter);
       abort?.then(() => finish(false));
     });
+  }
+
+  /**
+   * A standing registration (WebSocket pushers): `onWake` runs for every committed write or
+   * ephemeral change touching the user or one of `roomIds`, until closed. Unlike `wait`, nothing
+   * that happens while the caller is busy is missed.
+   */
+  subscribe(
+    userId: string,
+    roomIds: Iterable<string>,
+    onWake: () => void,
+  ): { setRooms(roomIds: Iterable<string>): void; close(): void } {
+    let rooms = new Set(roomIds);
+    const waiter: Waiter = { wake: onWake, userId, roomIds: rooms };
+    addTo(this.byUser, userId, waiter);
+    for (const r of rooms) addTo(this.byRoom, r, waiter);
+    let closed = false;
+    return {
+      setRooms: (next) => {
+        if (closed) return;
+        const nextSet = new Set(next);
+        for (const r of rooms) if (!nextSet.has(r)) removeFrom(this.byRoom, r, waiter);
+        for (const r of nextSet) if (!rooms.has(r)) addTo(this.byRoom, r, waiter);
+        rooms = nextSet;
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        removeFrom(this.byUser, userId, waiter);
+        for (const r of rooms) removeFrom(this.byRoom, r, waiter);
+      },
+    };
   }
 
   /** Number of registered waiters (metrics, tests). */
@@ -148,6 +180,13 @@ export class Notifier {
     for (const r of touch.roomIds ?? []) for (const w of this.byRoom.get(r) ?? []) toWake.add(w);
     for (const w of toWake) w.wake();
   }
+}
+
+function removeFrom(map: Map<string, Set<Waiter>>, key: string, w: Waiter): void {
+  const s = map.get(key);
+  if (!s) return;
+  s.delete(w);
+  if (s.size === 0) map.delete(key);
 }
 
 function addTo(map: Map<string, Set<Waiter>>, key: string, w: Waiter): void {

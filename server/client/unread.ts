@@ -1,6 +1,8 @@
 import type { ChangeIndex } from "../../sync/changes.ts";
 import { ChangeGuardedCache } from "../../sync/changes.ts";
+import { pduOf } from "../rooms/client-events.ts";
 import { userLevel } from "../rooms/power-levels.ts";
+import type { EventRow } from "../rooms/rooms.repository.ts";
 import type { RoomsService } from "../rooms/service.ts";
 import { evaluatePushRules, type PushContext } from "./push-rules/evaluator.ts";
 import type { PushRuleset } from "./push-rules/types.ts";
@@ -182,6 +184,29 @@ export class UnreadCounter {
   }
 }
 
+/**
+ * The event as push rules see it. Rows from the rooms' timeline cache are shared by every member's
+ * count, so their event (and its flattened form, see the evaluator) is built once.
+ */
+const pushEvents = new WeakMap<EventRow, Record<string, unknown>>();
+
+function pushEventOf(r: EventRow): Record<string, unknown> {
+  let event = pushEvents.get(r);
+  if (!event) {
+    const pdu = pduOf(r);
+    event = {
+      event_id: r.event_id,
+      room_id: r.room_id,
+      type: pdu.type,
+      sender: pdu.sender,
+      content: pdu.content,
+      ...(pdu.state_key !== undefined ? { state_key: pdu.state_key } : {}),
+    };
+    pushEvents.set(r, event);
+  }
+  return event;
+}
+
 function groupByRoom(rows: ReceiptRow[]): Map<string, ReceiptRow[]> {
   const byRoom = new Map<string, ReceiptRow[]>();
   for (const r of rows) {
@@ -236,21 +261,11 @@ export function unreadPortOf(rooms: RoomsService): UnreadRoomsPort {
         cached && cached.length < limit
           ? cached.reverse()
           : await rooms.repo.page(roomId, { from: after, dir: "f", to: upTo, limit });
-      return rows.map((r) => {
-        const pdu = JSON.parse(r.pdu) as Record<string, unknown>;
-        return {
-          position: Number(r.stream_position),
-          redacted: r.redacted_because !== null,
-          event: {
-            event_id: r.event_id,
-            room_id: r.room_id,
-            type: pdu.type,
-            sender: pdu.sender,
-            content: pdu.content,
-            ...(pdu.state_key !== undefined ? { state_key: pdu.state_key } : {}),
-          },
-        };
-      });
+      return rows.map((r) => ({
+        position: Number(r.stream_position),
+        redacted: r.redacted_because !== null,
+        event: pushEventOf(r),
+      }));
     },
     async context(roomId, userId) {
       const snap = await rooms.snapshot(roomId);

@@ -28,7 +28,7 @@ export function normalizeRow(r: EventRow): EventRow {
  */
 const parsedPdus = new WeakMap<EventRow, Pdu>();
 
-function pduOf(row: EventRow): Pdu {
+export function pduOf(row: EventRow): Pdu {
   let pdu = parsedPdus.get(row);
   if (!pdu) {
     pdu = JSON.parse(row.pdu) as Pdu;

@@ -35,7 +35,12 @@ export type ConnectionDeps = {
     filter: Record<string, unknown>;
   }): Promise<SyncResponse>;
   acknowledge(userId: string, deviceId: string, position: number): Promise<void>;
-  wait(userId: string, roomIds: Iterable<string>, timeoutMs: number, abort: Promise<void>): Promise<boolean>;
+  /** A standing registration with the Notifier (see Notifier.subscribe). */
+  subscribe(
+    userId: string,
+    roomIds: Iterable<string>,
+    onWake: () => void,
+  ): { setRooms(roomIds: Iterable<string>): void; close(): void };
   roomsOf(userId: string): Promise<string[]>;
   /** A filter id or inline filter JSON → the filter the engine understands. */
   resolveFilter(
@@ -330,60 +335,85 @@ export class Connection {
     let chain = sub.since ? formatSyncToken(sub.since) : null;
     let first = true;
     let aheadWaits = 0;
-    let rooms = await this.deps.roomsOf(auth.userId);
-    while (!this.closed && this.generation === generation) {
-      if (this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes) {
-        // Shutting down: no time to wait for a slow reader; it resumes elsewhere from its token.
-        if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
-        // Slow consumer: hold deltas back; the next one covers everything meanwhile.
-        if (!(await this.waitForDrain())) return;
-        continue;
-      }
-      const now = this.deps.currentToken();
-      if (since && now.stream < since.stream) {
-        // A token from a replica slightly ahead of this one: wait until this one catches up,
-        // but not forever for a token that no replica issued (then clamp, as /sync does).
-        if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
-        if (++aheadWaits <= AHEAD_WAITS) {
-          await this.sleep(rooms, 250);
+    // Set by every write or ephemeral change touching the user or their rooms, including those
+    // made while a delta is being computed: a window is computed only when something may be in it
+    // (the stream's position moves with everyone's writes; most of them are not this user's).
+    let dirty = true;
+    const registration = this.deps.subscribe(auth.userId, [], () => {
+      dirty = true;
+      this.wakePump?.();
+    });
+    try {
+      let rooms = await this.deps.roomsOf(auth.userId);
+      registration.setRooms(rooms);
+      while (!this.closed && this.generation === generation) {
+        if (this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes) {
+          // Shutting down: no time to wait for a slow reader; it resumes elsewhere from its token.
+          if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
+          // Slow consumer: hold deltas back; the next one covers everything meanwhile.
+          if (!(await this.waitForDrain())) return;
           continue;
         }
-        since = { stream: now.stream, typing: since.typing };
-      }
-      if (first || !since || now.stream !== since.stream || now.typing !== since.typing) {
-        const response = await this.deps.compute({
-          userId: auth.userId,
-          deviceId: auth.deviceId,
-          since,
-          to: now,
-          fullState: first && sub.fullState,
-          filter: sub.filter,
-        });
-        if (this.closed || this.generation !== generation) return;
-        if (first || responseHasData(response)) {
-          this.send({ type: "sync", since: chain, body: response });
-          chain = response.next_batch;
-          this.lastSent = response.next_batch;
-          this.deps.onDelta?.(this, response);
+        const now = this.deps.currentToken();
+        if (since && now.stream < since.stream) {
+          // A token from a replica slightly ahead of this one: wait until this one catches up,
+          // but not forever for a token that no replica issued (then clamp, as /sync does).
+          if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
+          if (++aheadWaits <= AHEAD_WAITS) {
+            await this.sleep(250);
+            continue;
+          }
+          since = { stream: now.stream, typing: since.typing };
         }
-        if (membershipMayHaveChanged(response, rooms)) rooms = await this.deps.roomsOf(auth.userId);
-        since = now;
-        first = false;
-        continue;
+        if (first || dirty) {
+          dirty = false;
+          const response = await this.deps.compute({
+            userId: auth.userId,
+            deviceId: auth.deviceId,
+            since,
+            to: now,
+            fullState: first && sub.fullState,
+            filter: sub.filter,
+          });
+          if (this.closed || this.generation !== generation) return;
+          if (first || responseHasData(response)) {
+            this.send({ type: "sync", since: chain, body: response });
+            chain = response.next_batch;
+            this.lastSent = response.next_batch;
+            this.deps.onDelta?.(this, response);
+          }
+          if (membershipMayHaveChanged(response, rooms)) {
+            rooms = await this.deps.roomsOf(auth.userId);
+            registration.setRooms(rooms);
+            // Writes in a newly joined room before the registration covered it: look once more.
+            dirty = true;
+          }
+          since = now;
+          first = false;
+          continue;
+        }
+        // Everything committed that touches the user has been sent: a shutdown may close now.
+        if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
+        // Nothing new: sleep until the registration, a close or a new subscription wakes the pump.
+        await this.sleep(Number.POSITIVE_INFINITY);
       }
-      // Everything committed has been sent: a shutdown may close now.
-      if (this.finishing) return this.close(this.finishing.code, this.finishing.reason);
-      // Nothing new: sleep until the Notifier, a close or a new subscription wakes the pump.
-      await this.sleep(rooms, Number.POSITIVE_INFINITY);
+    } finally {
+      registration.close();
     }
   }
 
-  /** Waits for the notifier (or timeout, close, resubscribe). No await between check and call. */
-  private async sleep(rooms: string[], timeoutMs: number): Promise<void> {
-    const abort = new Promise<void>((r) => {
-      this.wakePump = r;
+  /**
+   * Sleeps until woken (a touching write, close, resubscribe) or `timeoutMs`. The caller checks
+   * `dirty` first with no await in between, and the registration sets it before waking.
+   */
+  private async sleep(timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(resolve, timeoutMs) : undefined;
+      this.wakePump = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
     });
-    await this.deps.wait(this.auth!.userId, rooms, timeoutMs, abort);
     this.wakePump = null;
   }
 

@@ -104,7 +104,7 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
             return response;
           },
           acknowledge: (u, d, p) => deps.engine.acknowledge(u, d, p),
-          wait: (u, rooms, timeout, abort) => ctx.notifier.wait(u, rooms, timeout, abort),
+          subscribe: (u, rooms, onWake) => ctx.notifier.subscribe(u, rooms, onWake),
           roomsOf: deps.roomsOf,
           resolveFilter,
           ...(deps.holdPresence ? { holdPresence: deps.holdPresence } : {}),

@@ -136,9 +136,28 @@ function matchCondition(
 }
 
 /** The display name taken literally (it may hold glob or regex characters), at word boundaries. */
+const wordRegexCache = new Map<string, RegExp>();
+
 function literalWordRegex(name: string): RegExp {
+  let re = wordRegexCache.get(name);
+  if (re) return re;
   const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`(?:^|\\W|\\b)${escaped}(?:\\b|\\W|$)`, "is");
+  re = new RegExp(`(?:^|\\W|\\b)${escaped}(?:\\b|\\W|$)`, "is");
+  if (wordRegexCache.size > 5000) wordRegexCache.clear();
+  wordRegexCache.set(name, re);
+  return re;
+}
+
+/** Flattened events, kept while the event object lives (one event is evaluated for every member). */
+const flatCache = new WeakMap<Record<string, unknown>, Map<string, Scalar | Scalar[]>>();
+
+function flattenCached(event: Record<string, unknown>): Map<string, Scalar | Scalar[]> {
+  let flat = flatCache.get(event);
+  if (!flat) {
+    flat = flattenEvent(event);
+    flatCache.set(event, flat);
+  }
+  return flat;
 }
 
 function ruleMatches(
@@ -193,7 +212,7 @@ export function evaluatePushRules(
 ): PushOutcome {
   const none: PushOutcome = { notify: false, highlight: false, actions: [], ruleId: null };
   if (event.sender === ctx.userId) return none;
-  const flat = flattenEvent(event);
+  const flat = flattenCached(event);
   const content = event.content;
   const hasMentions =
     content !== null && typeof content === "object" && Object.hasOwn(content as object, "m.mentions");
