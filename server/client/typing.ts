@@ -35,7 +35,8 @@ export class TypingService {
 
   /** Starts (with a timeout) or stops typing; a no-op change is not announced again. */
   set(roomId: string, userId: string, typing: boolean, timeoutMs: number, share = true): void {
-    if (share) this.notifier.shareEphemeral("typing", { room: roomId, user: userId, typing, timeout: timeoutMs });
+    if (share)
+      this.notifier.shareEphemeral("typing", { room: roomId, user: userId, typing, timeout: timeoutMs });
     let room = this.rooms.get(roomId);
     const existing = room?.users.get(userId);
     if (existing) clearTimeout(existing);

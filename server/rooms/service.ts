@@ -97,7 +97,7 @@ export type PersistResult = { events: StoredEvent[]; position: number; eventIds:
 export class RoomsService implements RoomMembership {
   readonly repo: RoomsRepository;
   /** Rooms' newest events, shared by the deltas of their members. */
-  readonly timelines = new RoomTimelineCache();
+  readonly timelines: RoomTimelineCache;
   private readonly snapshots = new Map<string, RoomSnapshot>();
   private readonly loading = new Map<string, Promise<RoomSnapshot | null>>();
   /** Bumped when a room's cached state is dropped, so a load that raced the drop is not kept. */
@@ -118,6 +118,10 @@ export class RoomsService implements RoomMembership {
     private readonly db: Kysely<unknown>,
   ) {
     this.repo = new RoomsRepository(db);
+    const changes = ctx.notifier.changes;
+    this.timelines = new RoomTimelineCache((roomId, after) =>
+      changes.covers(after) ? changes.lastForRoom(roomId, "room") : null,
+    );
     this.batcher = new WriteBatcher((items) => this.writeBatch(items));
   }
 

@@ -21,12 +21,25 @@ export class RoomTimelineCache {
   private readonly rooms = new Map<string, Entry>();
 
   /**
+   * `lastChange(roomId, after)`: the last position a write touched the room at, if known for
+   * every position after `after` (the change index), else null. An entry then also covers
+   * (its end, any safe position] when nothing touched the room since its end: the room is quiet
+   * while the stream moves on with other rooms' writes.
+   */
+  constructor(private readonly lastChange: (roomId: string, after: number) => number | null = () => null) {}
+
+  /**
    * Up to `limit` newest rows in (since, to], newest first; null when the entry does not cover
    * that window (ask the database, then `put`).
    */
   get(roomId: string, since: number, to: number, limit: number): EventRow[] | null {
     const e = this.rooms.get(roomId);
-    if (!e || since < e.from || to > e.to) return null;
+    if (!e || since < e.from) return null;
+    if (to > e.to) {
+      const last = this.lastChange(roomId, e.to);
+      if (last === null || last > e.to) return null;
+      e.to = to;
+    }
     this.rooms.delete(roomId);
     this.rooms.set(roomId, e);
     const out: EventRow[] = [];

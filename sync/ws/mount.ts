@@ -11,7 +11,7 @@ import { applyEventFields, parseFilter } from "../filter.ts";
 import { SyncSocketTransport } from "./transport.ts";
 
 /** Deltas computed at once for all sockets of this process (each is several database reads). */
-const COMPUTE_CONCURRENCY = 8;
+const COMPUTE_CONCURRENCY = 16;
 
 /** A FIFO semaphore. */
 class Limiter {

@@ -58,4 +58,16 @@ describe("RoomTimelineCache", () => {
     expect(c.get("!r", 20, 100, 50)).toBeNull(); // the oldest rows were dropped
     expect(positions(c.get("!r", 90, 100, 50))).toEqual([100, 99, 98, 97, 96, 95, 94, 93, 92, 91]);
   });
+
+  it("extends past its end while the change index shows the room quiet, and not otherwise", () => {
+    let last: number | null = 7;
+    const c = new RoomTimelineCache(() => last);
+    c.put("!r", 0, 10, [row(7)], 11);
+    expect(positions(c.get("!r", 0, 20, 11))).toEqual([7]); // nothing touched the room after 10
+    last = 25;
+    expect(c.get("!r", 0, 30, 11)).toBeNull(); // something did, at 25: ask the database
+    expect(positions(c.get("!r", 5, 20, 11))).toEqual([7]); // still covered up to 20
+    last = null;
+    expect(c.get("!r", 0, 21, 11)).toBeNull(); // the index does not know: ask the database
+  });
 });
