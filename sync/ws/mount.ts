@@ -13,19 +13,25 @@ import { SyncSocketTransport } from "./transport.ts";
 /** Deltas computed at once for all sockets of this process (each is several database reads). */
 const COMPUTE_CONCURRENCY = 16;
 
-/** A FIFO semaphore. */
+/**
+ * A FIFO semaphore that hands a freed slot on in a later turn of the event loop. Deltas computed
+ * from memory never wait for I/O, so handing slots on as microtasks would run a whole burst of
+ * woken sockets (thousands of deltas) in one go, starving sends and database replies meanwhile.
+ */
 class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly max: number) {}
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
+    else this.active++;
     try {
       return await fn();
     } finally {
-      this.active--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      // The slot passes to `next` as it is (still counted active), so no newcomer overtakes it.
+      if (next) setImmediate(next);
+      else this.active--;
     }
   }
 }
