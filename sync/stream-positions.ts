@@ -76,20 +76,69 @@ export class StreamPositions {
         position = await this.allocate(trx);
         return fn(trx, position, (t) => touches.push(t));
       });
-      const resolved: Touch[] = [];
-      for (const t of touches) {
-        try {
-          resolved.push(typeof t === "function" ? await t() : t);
-        } catch {
-          // Who it touched is unknown: no reader may skip this position on the change index's word.
-          for (const l of this.unknownListeners) l(position);
-        }
-      }
-      this.committed(position, resolved);
+      await this.announce(position, touches);
       return { result, position };
     } finally {
       if (position >= 0) this.finish(position);
     }
+  }
+
+  /**
+   * A write that is one SQL statement (atomic on its own, so no transaction): `count` positions
+   * in one round trip, then `fn`'s statement in another — two round trips where a transaction
+   * takes five. The positions stay in flight until the statement has finished; its touches are
+   * announced, as in `write`, before any can become safe.
+   */
+  async writeStatement<T>(
+    db: Kysely<unknown>,
+    count: number,
+    fn: (db: Kysely<unknown>, positions: number[], touch: (t: LazyTouch) => void) => Promise<T>,
+  ): Promise<{ result: T; positions: number[] }> {
+    let positions: number[] = [];
+    try {
+      positions = await this.allocateMany(db, count);
+      const touches: LazyTouch[] = [];
+      const result = await fn(db, positions, (t) => touches.push(t));
+      await this.announce(positions[0]!, touches);
+      return { result, positions };
+    } finally {
+      for (const p of positions) this.inFlight.delete(p);
+      if (positions.length > 0) this.advance();
+    }
+  }
+
+  /** `count` fresh positions, ascending, all in flight (see `allocate`). */
+  private async allocateMany(db: Kysely<unknown>, count: number): Promise<number[]> {
+    const floor = this.maxAllocated;
+    this.pendingFloors.set(floor, (this.pendingFloors.get(floor) ?? 0) + 1);
+    try {
+      const r = await sql<{
+        p: number;
+      }>`SELECT nextval('stream_position_seq') AS p FROM generate_series(1, ${count})`.execute(db);
+      const ps = r.rows.map((x) => Number(x.p)).sort((a, b) => a - b);
+      for (const p of ps) this.inFlight.add(p);
+      const max = ps[ps.length - 1]!;
+      if (max > this.maxAllocated) this.maxAllocated = max;
+      return ps;
+    } finally {
+      const n = this.pendingFloors.get(floor)! - 1;
+      if (n === 0) this.pendingFloors.delete(floor);
+      else this.pendingFloors.set(floor, n);
+    }
+  }
+
+  /** Works out lazy touches and announces them (see `write`). */
+  private async announce(position: number, touches: readonly LazyTouch[]): Promise<void> {
+    const resolved: Touch[] = [];
+    for (const t of touches) {
+      try {
+        resolved.push(typeof t === "function" ? await t() : t);
+      } catch {
+        // Who it touched is unknown: no reader may skip this position on the change index's word.
+        for (const l of this.unknownListeners) l(position);
+      }
+    }
+    this.committed(position, resolved);
   }
 
   /** Announces a committed write (see `write`); for writers that allocate with `allocate`. */

@@ -536,34 +536,40 @@ export class RoomsService implements RoomMembership {
     }
   }
 
-  /** One group commit: single events of different rooms, one transaction, one insert statement. */
+  /**
+   * One group commit: single events of different rooms in one statement (atomic without a
+   * transaction: two round trips with the positions' allocation).
+   */
   private async writeBatch(items: BatchItem[]): Promise<BatchResult[]> {
-    const { result } = await this.ctx.streams.write(this.db, async (trx, first, touch) => {
-      const positions = [first, ...(items.length > 1 ? await this.allocateMore(trx, items.length - 1) : [])];
-      const writes = items.map((it, i) =>
-        eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
-      );
-      const txns = items.flatMap((it) =>
-        it.txn ? [{ ...it.txn, eventId: it.eventId, roomId: it.pdu.room_id }] : [],
-      );
-      // One event per room: the room lock keeps a room's next write out until this one is done.
-      const heads = items.map((it, i) => ({
-        roomId: it.pdu.room_id,
-        expected: it.expectedHead,
-        next: positions[i]!,
-      }));
-      const { written, stale } = await this.repo.writeEvents(trx, writes, { heads, txns });
-      items.forEach((it, i) => {
-        if (written.has(it.eventId) && !stale.has(it.pdu.room_id)) {
-          touch({ ...roomTouch(it.pdu.room_id, [it]), at: positions[i]! });
-        }
-      });
-      return items.map((it, i) => ({
-        written: written.has(it.eventId),
-        stale: stale.has(it.pdu.room_id),
-        position: positions[i]!,
-      }));
-    });
+    const { result } = await this.ctx.streams.writeStatement(
+      this.db,
+      items.length,
+      async (db, positions, touch) => {
+        const writes = items.map((it, i) =>
+          eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
+        );
+        const txns = items.flatMap((it) =>
+          it.txn ? [{ ...it.txn, eventId: it.eventId, roomId: it.pdu.room_id }] : [],
+        );
+        // One event per room: the room lock keeps a room's next write out until this one is done.
+        const heads = items.map((it, i) => ({
+          roomId: it.pdu.room_id,
+          expected: it.expectedHead,
+          next: positions[i]!,
+        }));
+        const { written, stale } = await this.repo.writeEvents(db, writes, { heads, txns });
+        items.forEach((it, i) => {
+          if (written.has(it.eventId) && !stale.has(it.pdu.room_id)) {
+            touch({ ...roomTouch(it.pdu.room_id, [it]), at: positions[i]! });
+          }
+        });
+        return items.map((it, i) => ({
+          written: written.has(it.eventId),
+          stale: stale.has(it.pdu.room_id),
+          position: positions[i]!,
+        }));
+      },
+    );
     return result;
   }
 
