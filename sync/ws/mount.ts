@@ -11,16 +11,22 @@ import { applyEventFields, parseFilter } from "../filter.ts";
 import { SyncSocketTransport } from "./transport.ts";
 
 /** Deltas computed at once for all sockets of this process (each is several database reads). */
-const COMPUTE_CONCURRENCY = 16;
+const COMPUTE_CONCURRENCY = 32;
+
+/** How long a burst of deltas may keep the event loop before it lets I/O in. */
+const SLICE_MS = 2;
 
 /**
- * A FIFO semaphore that hands a freed slot on in a later turn of the event loop. Deltas computed
- * from memory never wait for I/O, so handing slots on as microtasks would run a whole burst of
- * woken sockets (thousands of deltas) in one go, starving sends and database replies meanwhile.
+ * A FIFO semaphore that hands freed slots on at once for up to SLICE_MS, then in a later turn of
+ * the event loop. Deltas computed from memory never wait for I/O, so handing slots on as
+ * microtasks only would run a whole burst of woken sockets (thousands of deltas) in one go,
+ * starving sends and database replies meanwhile; yielding after every one would leave the loop
+ * mostly turning.
  */
 class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
+  private sliceStart = 0;
   constructor(private readonly max: number) {}
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
@@ -30,8 +36,14 @@ class Limiter {
     } finally {
       const next = this.waiting.shift();
       // The slot passes to `next` as it is (still counted active), so no newcomer overtakes it.
-      if (next) setImmediate(next);
-      else this.active--;
+      if (!next) this.active--;
+      else if (performance.now() - this.sliceStart < SLICE_MS) next();
+      else {
+        setImmediate(() => {
+          this.sliceStart = performance.now();
+          next();
+        });
+      }
     }
   }
 }
