@@ -975,7 +975,9 @@ export class RoomsService implements RoomMembership {
    * in it: while a membership write for the user is in flight the database answers instead.
    */
   async membershipsOf(userId: string, opts: { consistent?: boolean } = {}): Promise<UserMembership[]> {
-    if (opts.consistent && (this.multiReplica || this.pendingUsers.has(userId))) {
+    // With other replicas, their membership writes drop the cached user (Notifier.onRemoteWrite)
+    // before readers here may pass them, so the cache is as good as the database for any window.
+    if (opts.consistent && this.pendingUsers.has(userId)) {
       return this.repo.membershipsOf(userId);
     }
     const cached = this.userRooms.get(userId);

@@ -130,6 +130,25 @@ describe.skipIf(!redisUrl || !pgUrl)("replicas over Redis fan-out (needs REDIS_U
     );
     expect(seen.body).toMatchObject({ presence: "unavailable", status_msg: "on replica 2" });
 
+    // A membership made on replica 1 reaches Bob's socket on replica 2 (his cached rooms there are
+    // dropped by the fan-out), and his join on replica 2 lets him see the room's messages.
+    const second = await call(r1.baseUrl, "POST", `${V3}/createRoom`, alice.accessToken, {
+      preset: "private_chat",
+      invite: [bob.userId],
+    });
+    const room2 = second.body.room_id as string;
+    await b.waitFor(
+      () => b.deltas.some((d) => Boolean((d.rooms as { invite?: Record<string, unknown> })?.invite?.[room2])),
+      10_000,
+    );
+    expect(
+      (await call(r2.baseUrl, "POST", `${V3}/rooms/${encodeURIComponent(room2)}/join`, bob.accessToken, {}))
+        .status,
+    ).toBe(200);
+    const inRoom2 = (await a.client.sendEvent(room2, "m.room.message", { msgtype: "m.text", body: "room 2" }))
+      .event_id;
+    await b.waitFor(() => timeline(b.deltas, room2).some((e) => e.event_id === inRoom2), 10_000);
+
     // Replica 1 dies without a word; Bob keeps talking on replica 2.
     let aliceClose = 0;
     a.client.onClose(({ code }) => {
