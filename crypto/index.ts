@@ -36,7 +36,6 @@ export function mountCrypto(
     identity: ctx.identity,
     rooms: deps.rooms,
     serverName: ctx.config.serverName,
-    multiReplica: Boolean(ctx.config.redisUrl),
   });
   const backup = new KeyBackup(db);
   const dehydrated = new DehydratedDevices(keys, db);

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { z } from "zod";
+import { z } from "zod";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import { MatrixError } from "../server/errors.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
@@ -24,14 +24,12 @@ export type KeyServerDeps = {
   identity: IdentityClient;
   rooms: RoomMembership;
   serverName: string;
-  /** Other replicas claim keys too: cached key counts then live at most a second. */
-  multiReplica?: boolean;
 };
 
 type KeyCounts = { counts: Record<string, number>; unusedFallback: string[] };
 /** Devices whose key counts are kept in memory. */
 const MAX_CACHED_COUNTS = 100_000;
-const REPLICA_COUNTS_TTL_MS = 1_000;
+const sharedKeyCounts = z.object({ user: z.string().max(255) });
 
 /**
  * The key server's logic shared by its HTTP routes, /sync providers and hooks: devices and their
@@ -46,9 +44,13 @@ export class KeyServer {
 
   /** Bumped whenever a user's one-time or fallback keys change here (upload, claim, deletion). */
   private readonly countVersions = new Map<string, number>();
-  private readonly countCache = new Map<string, { version: number; at: number; value: KeyCounts }>();
+  private readonly countCache = new Map<string, { version: number; value: KeyCounts }>();
 
   constructor(readonly deps: KeyServerDeps) {
+    // Another replica uploaded or handed out this user's keys: counts cached here are stale.
+    deps.notifier.handleEphemeral("key_counts", (data) => {
+      this.bumpCounts(sharedKeyCounts.parse(data).user);
+    });
     this.devices = new DevicesRepository(deps.db);
     this.otks = new OneTimeKeysRepository(deps.db);
     this.lists = new DeviceListsRepository(deps.db);
@@ -64,16 +66,10 @@ export class KeyServer {
     const key = `${userId}\u0000${deviceId}`;
     const version = this.countVersions.get(userId) ?? 0;
     const c = this.countCache.get(key);
-    if (
-      c &&
-      c.version === version &&
-      (!this.deps.multiReplica || Date.now() - c.at < REPLICA_COUNTS_TTL_MS)
-    ) {
-      return c.value;
-    }
+    if (c && c.version === version) return c.value;
     const value = await this.otks.syncState({ userId, deviceId });
     this.countCache.delete(key);
-    this.countCache.set(key, { version, at: Date.now(), value });
+    this.countCache.set(key, { version, value });
     if (this.countCache.size > MAX_CACHED_COUNTS) {
       const oldest = this.countCache.keys().next().value;
       if (oldest !== undefined) this.countCache.delete(oldest);
@@ -83,6 +79,11 @@ export class KeyServer {
 
   /** The user's key counts changed (call after the change commits, and before if inside a write). */
   keyCountsChanged(userId: string): void {
+    this.bumpCounts(userId);
+    this.deps.notifier.shareEphemeral("key_counts", { user: userId });
+  }
+
+  private bumpCounts(userId: string): void {
     this.countVersions.set(userId, (this.countVersions.get(userId) ?? 0) + 1);
   }
 
@@ -307,7 +308,7 @@ export class KeyServer {
     try {
       claimed = await this.otks.claim(wanted);
     } finally {
-      for (const w of wanted) this.keyCountsChanged(w.userId);
+      for (const u of new Set(wanted.map((w) => w.userId))) this.keyCountsChanged(u);
     }
     const one_time_keys: Record<string, Record<string, Record<string, JsonObject | string>>> = {};
     for (const c of claimed) {

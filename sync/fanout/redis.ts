@@ -153,11 +153,18 @@ export class RedisFanout implements Fanout {
     });
   }
 
+  /** `publish` writes `r` first, so a message of ours starts with this. */
+  private get ownPrefix(): string {
+    return `{"r":${JSON.stringify(this.replicaId)},`;
+  }
+
   private async publish(m: Message): Promise<void> {
     await this.pub?.publish(this.channel, JSON.stringify(m));
   }
 
   private onMessage(text: string): void {
+    // Our own messages come back on the channel: skip them before parsing (see `publish`).
+    if (text.startsWith(this.ownPrefix)) return;
     let m: Message;
     try {
       m = message.parse(JSON.parse(text));
