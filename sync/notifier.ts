@@ -128,35 +128,12 @@ export class Notifier {
   }
 
   /**
-   * A standing registration (WebSocket pushers): `onWake` runs for every committed write or
-   * ephemeral change touching the user or one of `roomIds`, until closed. Unlike `wait`, nothing
-   * that happens while the caller is busy is missed.
+   * A standing registration (WebSocket pushers): `target.wake()` runs for every committed write
+   * or ephemeral change touching the user or one of the rooms, until closed. Unlike `wait`,
+   * nothing that happens while the caller is busy is missed. One small object per socket.
    */
-  subscribe(
-    userId: string,
-    roomIds: Iterable<string>,
-    onWake: () => void,
-  ): { setRooms(roomIds: Iterable<string>): void; close(): void } {
-    let rooms = new Set(roomIds);
-    const waiter: Waiter = { wake: onWake, userId, roomIds: rooms };
-    addTo(this.byUser, userId, waiter);
-    for (const r of rooms) addTo(this.byRoom, r, waiter);
-    let closed = false;
-    return {
-      setRooms: (next) => {
-        if (closed) return;
-        const nextSet = new Set(next);
-        for (const r of rooms) if (!nextSet.has(r)) removeFrom(this.byRoom, r, waiter);
-        for (const r of nextSet) if (!rooms.has(r)) addTo(this.byRoom, r, waiter);
-        rooms = nextSet;
-      },
-      close: () => {
-        if (closed) return;
-        closed = true;
-        removeFrom(this.byUser, userId, waiter);
-        for (const r of rooms) removeFrom(this.byRoom, r, waiter);
-      },
-    };
+  subscribe(userId: string, roomIds: Iterable<string>, target: { wake(): void }): StandingWaiter {
+    return new StandingWaiter(this.byUser, this.byRoom, userId, roomIds, target);
   }
 
   /** Number of registered waiters (metrics, tests). */
@@ -179,6 +156,46 @@ export class Notifier {
     for (const u of touch.userIds ?? []) for (const w of this.byUser.get(u) ?? []) toWake.add(w);
     for (const r of touch.roomIds ?? []) for (const w of this.byRoom.get(r) ?? []) toWake.add(w);
     for (const w of toWake) w.wake();
+  }
+}
+
+const NO_ROOMS: ReadonlySet<string> = new Set();
+
+/** See Notifier.subscribe. */
+export class StandingWaiter implements Waiter {
+  roomIds: ReadonlySet<string>;
+  private closed = false;
+
+  constructor(
+    private readonly byUser: Map<string, Set<Waiter>>,
+    private readonly byRoom: Map<string, Set<Waiter>>,
+    readonly userId: string,
+    roomIds: Iterable<string>,
+    private readonly target: { wake(): void },
+  ) {
+    const rooms = new Set(roomIds);
+    this.roomIds = rooms.size > 0 ? rooms : NO_ROOMS;
+    addTo(byUser, userId, this);
+    for (const r of this.roomIds) addTo(byRoom, r, this);
+  }
+
+  wake(): void {
+    this.target.wake();
+  }
+
+  setRooms(roomIds: Iterable<string>): void {
+    if (this.closed) return;
+    const next = new Set(roomIds);
+    for (const r of this.roomIds) if (!next.has(r)) removeFrom(this.byRoom, r, this);
+    for (const r of next) if (!this.roomIds.has(r)) addTo(this.byRoom, r, this);
+    this.roomIds = next.size > 0 ? next : NO_ROOMS;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    removeFrom(this.byUser, this.userId, this);
+    for (const r of this.roomIds) removeFrom(this.byRoom, r, this);
   }
 }
 

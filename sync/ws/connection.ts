@@ -39,7 +39,7 @@ export type ConnectionDeps = {
   subscribe(
     userId: string,
     roomIds: Iterable<string>,
-    onWake: () => void,
+    target: { wake(): void },
   ): { setRooms(roomIds: Iterable<string>): void; close(): void };
   roomsOf(userId: string): Promise<string[]>;
   /** A filter id or inline filter JSON → the filter the engine understands. */
@@ -97,6 +97,12 @@ export class Connection {
   private resolveClosed: (() => void) | null = null;
   private finishing: { code: number; reason: string } | null = null;
   private releasePresence: (() => void) | null = null;
+  /**
+   * Set by every write or ephemeral change touching the user or their rooms (the Notifier calls
+   * `wake`), including those made while a delta is being computed: a window is computed only when
+   * something may be in it (the stream moves with everyone's writes; most are not this user's).
+   */
+  private dirty = false;
   /** Stream position of the last delta sent (the server side of `since`). */
   lastSent: string | null = null;
 
@@ -138,6 +144,12 @@ export class Connection {
     this.resolveClosed?.();
     this.wakePump?.();
     this.drained?.();
+  }
+
+  /** The Notifier's standing registration: something touching this user committed. */
+  wake(): void {
+    this.dirty = true;
+    this.wakePump?.();
   }
 
   onDrain(): void {
@@ -335,14 +347,8 @@ export class Connection {
     let chain = sub.since ? formatSyncToken(sub.since) : null;
     let first = true;
     let aheadWaits = 0;
-    // Set by every write or ephemeral change touching the user or their rooms, including those
-    // made while a delta is being computed: a window is computed only when something may be in it
-    // (the stream's position moves with everyone's writes; most of them are not this user's).
-    let dirty = true;
-    const registration = this.deps.subscribe(auth.userId, [], () => {
-      dirty = true;
-      this.wakePump?.();
-    });
+    this.dirty = true;
+    const registration = this.deps.subscribe(auth.userId, [], this);
     try {
       let rooms = await this.deps.roomsOf(auth.userId);
       registration.setRooms(rooms);
@@ -365,8 +371,8 @@ export class Connection {
           }
           since = { stream: now.stream, typing: since.typing };
         }
-        if (first || dirty) {
-          dirty = false;
+        if (first || this.dirty) {
+          this.dirty = false;
           const response = await this.deps.compute({
             userId: auth.userId,
             deviceId: auth.deviceId,
@@ -386,7 +392,7 @@ export class Connection {
             rooms = await this.deps.roomsOf(auth.userId);
             registration.setRooms(rooms);
             // Writes in a newly joined room before the registration covered it: look once more.
-            dirty = true;
+            this.dirty = true;
           }
           since = now;
           first = false;

@@ -122,7 +122,7 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
             return response;
           },
           acknowledge: (u, d, p) => deps.engine.acknowledge(u, d, p),
-          subscribe: (u, rooms, onWake) => ctx.notifier.subscribe(u, rooms, onWake),
+          subscribe: (u, rooms, target) => ctx.notifier.subscribe(u, rooms, target),
           roomsOf: deps.roomsOf,
           resolveFilter,
           ...(deps.holdPresence ? { holdPresence: deps.holdPresence } : {}),
