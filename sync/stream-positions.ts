@@ -107,7 +107,11 @@ export class StreamPositions {
     }
   }
 
-  /** `count` fresh positions, ascending, all in flight (see `allocate`). */
+  /**
+   * `count` fresh positions in one round trip, ascending, all in flight. While `nextval` is
+   * outstanding its value is unknown, so readers may advance only up to the highest position
+   * known when it started (pendingFloors).
+   */
   private async allocateMany(db: Kysely<unknown>, count: number): Promise<number[]> {
     const floor = this.maxAllocated;
     this.pendingFloors.set(floor, (this.pendingFloors.get(floor) ?? 0) + 1);
@@ -158,21 +162,9 @@ export class StreamPositions {
     return () => this.commitListeners.delete(listener);
   }
 
-  /** Allocates `count` positions in one round trip (batch writers); each must be finished. */
+  /** Allocates one position for a write in `trx`; it must be finished. */
   async allocate(trx: Kysely<unknown>): Promise<number> {
-    const floor = this.maxAllocated;
-    this.pendingFloors.set(floor, (this.pendingFloors.get(floor) ?? 0) + 1);
-    try {
-      const r = await sql<{ p: number }>`SELECT nextval('stream_position_seq') AS p`.execute(trx);
-      const p = Number(r.rows[0]!.p);
-      this.inFlight.add(p);
-      if (p > this.maxAllocated) this.maxAllocated = p;
-      return p;
-    } finally {
-      const n = this.pendingFloors.get(floor)! - 1;
-      if (n === 0) this.pendingFloors.delete(floor);
-      else this.pendingFloors.set(floor, n);
-    }
+    return (await this.allocateMany(trx, 1))[0]!;
   }
 
   /** Marks a position finished (after commit or rollback) and advances the safe position. */
