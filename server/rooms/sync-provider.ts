@@ -168,18 +168,10 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         for (const id of changed) if (before.get(id)?.membership !== "join") newlyJoined.add(id);
       }
       if (!req.fullState) {
+        const joinedIds = joined.map((m) => m.room_id);
         const active = req.changes
-          ? new Set(
-              req.changes.roomsWith(
-                joined.map((m) => m.room_id),
-                "room",
-              ),
-            )
-          : await this.roomsWithEvents(
-              joined.map((m) => m.room_id),
-              since,
-              to,
-            );
+          ? new Set(req.changes.roomsWith(joinedIds, "room"))
+          : await this.roomsWithEvents(joinedIds, since, to);
         joinedToSend = joined.filter((m) => active.has(m.room_id) || newlyJoined.has(m.room_id));
       }
     }
