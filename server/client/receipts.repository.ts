@@ -51,24 +51,12 @@ export class ReceiptsRepository {
       .execute();
   }
 
-  /** The user's m.read / m.read.private receipts in several rooms (one query for a whole sync). */
-  /** The user's read receipts (public and private) in every room. */
+  /** The user's m.read / m.read.private receipts in every room (one query, cached by unread counting). */
   async readReceiptsOf(userId: string): Promise<ReceiptRow[]> {
     return this.db
       .selectFrom("receipts")
       .selectAll()
       .where("user_id", "=", userId)
-      .where("receipt_type", "in", ["m.read", "m.read.private"])
-      .execute();
-  }
-
-  async readReceiptsIn(roomIds: string[], userId: string): Promise<ReceiptRow[]> {
-    if (roomIds.length === 0) return [];
-    return this.db
-      .selectFrom("receipts")
-      .selectAll()
-      .where("user_id", "=", userId)
-      .where("room_id", "in", roomIds)
       .where("receipt_type", "in", ["m.read", "m.read.private"])
       .execute();
   }

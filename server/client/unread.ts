@@ -67,34 +67,27 @@ export class UnreadCounter {
   /** Event id → stream position (positions never change; receipts name few distinct events). */
   private readonly positions = new Map<string, number>();
 
-  /** Each user's read receipts, kept until the user writes a receipt. */
-  private readonly readReceipts: ChangeGuardedCache<Map<string, ReceiptRow[]>> | null;
+  /** Each user's read receipts in every room, kept until the user writes a receipt. */
+  private readonly readReceipts: ChangeGuardedCache<Map<string, ReceiptRow[]>>;
 
   constructor(
     private readonly rooms: UnreadRoomsPort,
     private readonly receipts: ReceiptsRepository,
-    changes?: { index: ChangeIndex; current(): number },
+    changes: { index: ChangeIndex; current(): number },
   ) {
-    this.readReceipts = changes ? new ChangeGuardedCache(changes.index, changes.current, "receipt") : null;
+    this.readReceipts = new ChangeGuardedCache(changes.index, changes.current, "receipt");
   }
 
-  private async readReceiptsIn(roomIds: string[], userId: string): Promise<Map<string, ReceiptRow[]>> {
-    if (this.readReceipts) {
-      return this.readReceipts.get(userId, async () =>
-        groupByRoom(await this.receipts.readReceiptsOf(userId)),
-      );
-    }
-    return groupByRoom(await this.receipts.readReceiptsIn(roomIds, userId));
-  }
-
-  /** Counts for several rooms, reading the user's receipts in one query. */
+  /** Counts for several rooms, from the user's read receipts (one query, then cached). */
   async countMany(
     userId: string,
     roomIds: string[],
     upTo: number,
     ruleset: PushRuleset,
   ): Promise<Map<string, ThreadCounts>> {
-    const byRoom = await this.readReceiptsIn(roomIds, userId);
+    const byRoom = await this.readReceipts.get(userId, async () =>
+      groupByRoom(await this.receipts.readReceiptsOf(userId)),
+    );
     const out = new Map<string, ThreadCounts>();
     for (const roomId of roomIds) {
       out.set(roomId, await this.count(userId, roomId, upTo, ruleset, byRoom.get(roomId) ?? []));
