@@ -16,15 +16,29 @@ const pgliteAgain = [
   "test/e2e/matrix-js-sdk.test.ts",
 ];
 
+/**
+ * Tests whose outcome depends on having the CPU: browsers adapting their encoders and bandwidth
+ * estimates to a starved SFU, and the benchmark smoke run that saturates both cores on purpose.
+ * They run after everything else, one file at a time, so neither starves the other or the suite.
+ */
+const alone = ["test/e2e/calls-browser.test.ts", "test/sync/ws-bench-smoke.test.ts"];
+const aloneProject = (name: string) => ({
+  test: { ...shared, name, include: alone, fileParallelism: false, sequence: { groupOrder: 1 } },
+});
+
 export default defineConfig({
   test: {
     pool: "forks",
     maxWorkers: 2,
     projects: process.env.DATABASE_URL
       ? [
-          { test: { ...shared, name: "postgres", include: ["test/**/*.test.ts"] } },
+          { test: { ...shared, name: "postgres", include: ["test/**/*.test.ts"], exclude: alone } },
           { test: { ...shared, name: "pglite", include: pgliteAgain, env: { NOVA_TEST_BACKEND: "pglite" } } },
+          aloneProject("postgres-alone"),
         ]
-      : [{ test: { ...shared, name: "pglite", include: ["test/**/*.test.ts"] } }],
+      : [
+          { test: { ...shared, name: "pglite", include: ["test/**/*.test.ts"], exclude: alone } },
+          aloneProject("pglite-alone"),
+        ],
   },
 });

@@ -87,10 +87,16 @@ describe.skipIf(!hasChromium)(
     });
 
     const inbound = (p: Page) => p.evaluate(() => window.novaCall.session!.inbound()) as Promise<Inbound[]>;
-    const waitUntil = async (what: string, cond: () => Promise<boolean>, timeoutMs: number) => {
+    /** Polls `cond`; on timeout the error carries what `seen` last described. */
+    const waitUntil = async (
+      what: string,
+      cond: () => Promise<boolean>,
+      timeoutMs: number,
+      seen?: () => string,
+    ) => {
       const until = Date.now() + timeoutMs;
       while (!(await cond())) {
-        if (Date.now() > until) throw new Error(`timed out: ${what}`);
+        if (Date.now() > until) throw new Error(`timed out: ${what}${seen ? `; last seen ${seen()}` : ""}`);
         await new Promise((r) => setTimeout(r, 500));
       }
     };
@@ -217,11 +223,13 @@ describe.skipIf(!hasChromium)(
         });
       }
       const [, uPage, cPage] = pages as [Page, Page, Page];
+      let last: unknown = null;
       // Only s can deliver 640-wide video. u gets its high layer; c, under its ceiling, the low one.
       await waitUntil(
         "u decoding s's 640 layer while c decodes only 320-wide streams",
         async () => {
           const [us, cs] = [await inbound(uPage), await inbound(cPage)];
+          last = { u: us.filter((x) => x.kind === "video"), c: cs.filter((x) => x.kind === "video") };
           const cVideo = cs.filter((x) => x.kind === "video" && x.framesDecoded > 0);
           return (
             us.some((x) => x.kind === "video" && x.frameWidth === 640 && x.framesDecoded > 0) &&
@@ -230,6 +238,7 @@ describe.skipIf(!hasChromium)(
           );
         },
         60_000,
+        () => JSON.stringify(last),
       );
       for (const p of pages.splice(0)) await p.close();
     }, 120_000);
