@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -16,6 +16,16 @@ export type ServerProcess = {
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
+/** `npm start`'s node arguments (its flags, then the entry point), read from package.json. */
+function startArgs(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+    scripts: { start: string };
+  };
+  const [bin, ...args] = pkg.scripts.start.split(/\s+/);
+  if (bin !== "node") throw new Error(`package.json start script no longer runs node: ${pkg.scripts.start}`);
+  return args;
+}
+
 /**
  * The runner's environment without database URLs: a child server gets a database only when the
  * test hands it one, so it never writes into the runner's admin database.
@@ -27,8 +37,8 @@ export function backendFreeEnv(): NodeJS.ProcessEnv {
 }
 
 /**
- * Starts the server the way `npm start` does (tsx server/main.ts) as a child process on a free
- * port with its own data directory, and resolves once it logs that it listens.
+ * Starts the server the way `npm start` does (same node flags and entry point) as a child process
+ * on a free port with its own data directory, and resolves once it logs that it listens.
  */
 export async function startServerProcess(
   env: Record<string, string> = {},
@@ -37,7 +47,7 @@ export async function startServerProcess(
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), "nova-e2e-"));
   // NOVA_SERVER_NODE_ARGS: extra node flags for the server only (e.g. --cpu-prof when profiling a bench).
   const nodeArgs = (process.env.NOVA_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server/main.ts"], {
+  const child = spawn(process.execPath, [...nodeArgs, ...startArgs()], {
     cwd: ROOT,
     env: { ...backendFreeEnv(), NOVA_PORT: "0", NOVA_DATA_DIR: dataDir, NOVA_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
