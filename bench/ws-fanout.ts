@@ -330,8 +330,16 @@ type IdleResult = {
   sockets: number;
   failed: number;
   connectSeconds: number;
+  /** Memory growth from no sockets to all of them, divided by the sockets held. */
   rssPerSocket: number;
   heapPerSocket: number;
+  /**
+   * Growth from half the sockets to all of them, per socket added: the cost of one more socket,
+   * without the process's fixed growth under load (V8's young generation grows to its maximum
+   * while the first half connects and stays there).
+   */
+  rssMarginal: number;
+  heapMarginal: number;
 };
 
 async function idlePhase(servers: ServerProcess[], total: number, nWorkers: number): Promise<IdleResult[]> {
@@ -350,26 +358,36 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
     since: since[i % accounts.length]!,
     rooms: [],
   }));
+  const half = Math.floor(total / 2);
   const ws = workers(nWorkers);
   try {
-    const c = await connect(ws, "nova", specs, 64);
+    const c1 = await connect(ws, "nova", specs.slice(0, half), 64);
     // Let the servers go idle so V8 collects the garbage of connecting (its memory reducer runs
     // a few seconds after allocation stops); keep the lowest reading.
+    const mid = await settledMemory(servers, smoke ? 1 : 8);
+    const heldMid = await Promise.all(servers.map((s) => metric(s.baseUrl, "nova_ws_sockets")));
+    const c2 = await connect(ws, "nova", specs.slice(half), 64);
     const low = await settledMemory(servers, smoke ? 1 : 8);
     const results: IdleResult[] = [];
     for (const [i, s] of servers.entries()) {
       const held = await metric(s.baseUrl, "nova_ws_sockets");
+      const newSpace = await metric(s.baseUrl, 'nodejs_heap_space_size_total_bytes{space="new"}');
+      log(`replica ${i + 1}: V8 young generation ${(newSpace / 2 ** 20).toFixed(0)} MiB after connecting`);
       const rss = low[i]!.rss - before[i]!.rss;
       const heap = low[i]!.heap - before[i]!.heap;
-      results.push({
+      const added = held - heldMid[i]!;
+      const r: IdleResult = {
         sockets: held,
-        failed: c.failed,
-        connectSeconds: c.seconds,
+        failed: c1.failed + c2.failed,
+        connectSeconds: c1.seconds + c2.seconds,
         rssPerSocket: rss / held,
         heapPerSocket: heap / held,
-      });
+        rssMarginal: (low[i]!.rss - mid[i]!.rss) / added,
+        heapMarginal: (low[i]!.heap - mid[i]!.heap) / added,
+      };
+      results.push(r);
       log(
-        `replica ${i + 1}: ${held} sockets held, ${(rss / held).toFixed(0)} B RSS and ${(heap / held).toFixed(0)} B heap per socket`,
+        `replica ${i + 1}: ${held} sockets held; per socket ${r.rssPerSocket.toFixed(0)} B RSS and ${r.heapPerSocket.toFixed(0)} B heap on average, ${r.rssMarginal.toFixed(0)} B RSS and ${r.heapMarginal.toFixed(0)} B heap marginal`,
       );
     }
     return results;
@@ -479,7 +497,15 @@ async function main() {
     log(`idle: ${IDLE} sockets on one replica`);
     const idle1 = PHASES.has("idle")
       ? (await idlePhase([s1], IDLE, Math.max(2, Math.ceil(IDLE / 15_000))))[0]!
-      : { sockets: 0, failed: 0, connectSeconds: 0, rssPerSocket: Number.NaN, heapPerSocket: Number.NaN };
+      : {
+          sockets: 0,
+          failed: 0,
+          connectSeconds: 0,
+          rssPerSocket: Number.NaN,
+          heapPerSocket: Number.NaN,
+          rssMarginal: Number.NaN,
+          heapMarginal: Number.NaN,
+        };
 
     let idle3: IdleResult[] | null = null;
     if (db && redisUrl && REPLICA_IDLE > 0 && PHASES.has("replicas")) {
@@ -512,11 +538,13 @@ async function main() {
     const ratio = (a: number, b: number) => (b > 0 ? `${((a / b) * 100).toFixed(0)}%` : "n/a");
     const ms = (x: number) => `${x.toFixed(2)} ms`;
     const { users } = topology();
+    const kib = (b: number) => `${(b / 1024).toFixed(2)} KiB`;
+    const idleRow = (where: string, r: IdleResult, connect: string) =>
+      `| ${where} | ${r.sockets} | ${kib(r.rssMarginal)} | ${kib(r.heapMarginal)} | ${kib(r.rssPerSocket)} | ${kib(r.heapPerSocket)} | ${connect} |`;
     const idleRows = [
-      `| one replica | ${idle1.sockets} | ${(idle1.rssPerSocket / 1024).toFixed(2)} KiB | ${(idle1.heapPerSocket / 1024).toFixed(2)} KiB | ${idle1.connectSeconds.toFixed(0)} s |`,
-      ...(idle3 ?? []).map(
-        (r, i) =>
-          `| three replicas: #${i + 1} | ${r.sockets} | ${(r.rssPerSocket / 1024).toFixed(2)} KiB | ${(r.heapPerSocket / 1024).toFixed(2)} KiB | ${r.connectSeconds.toFixed(0)} s (all three) |`,
+      idleRow("one replica", idle1, `${idle1.connectSeconds.toFixed(0)} s`),
+      ...(idle3 ?? []).map((r, i) =>
+        idleRow(`three replicas: #${i + 1}`, r, `${r.connectSeconds.toFixed(0)} s (all three)`),
       ),
     ];
     const total3 = (idle3 ?? []).reduce((a, r) => a + r.sockets, 0);
@@ -527,11 +555,12 @@ Load generator: ${WORKERS}+ separate processes (bench/ws-load.ts), one per sourc
 
 ### 1. Idle sockets (authenticated and subscribed, nothing happening)
 
-| where | sockets held | server RSS / socket | JS heap / socket | connect time |
-|---|---|---|---|---|
+| where | sockets held | RSS / socket, marginal | heap / socket, marginal | RSS / socket, average | heap / socket, average | connect time |
+|---|---|---|---|---|---|---|
 ${idleRows.join("\n")}
 
 ${idle3 ? `Three replicas held ${total3} sockets together (target 50,000).` : "Three-replica run skipped (needs DATABASE_URL and REDIS_URL)."} Target: under 4 KiB of server memory per socket.
+Sockets connect in two halves, each followed by ${smoke ? 2 : 16} s of idling (memory read as the lowest of the readings 2 s apart). *Marginal*: growth from half the sockets to all of them, per socket added, the cost of one more socket. *Average*: growth from none to all, per socket; it also holds the process's fixed growth under load, chiefly V8's young generation, which \`npm start\` lets grow to 2 × 64 MiB (\`--max-semi-space-size=64\`) and which stays grown once the first sockets have connected.
 
 ### 2. Fan-out: ${ROOMS} rooms × ${MEMBERS} members over ${users} sockets (each user in ${ROOMS_PER_USER} rooms), sends over the sockets
 

@@ -187,7 +187,8 @@ async function connectAll(c: Extract<WorkerCommand, { cmd: "connect" }>): Promis
     }
   };
   await Promise.all(Array.from({ length: c.concurrency }, lane));
-  sessions = out;
+  // A worker may be asked to connect more sockets later (the idle phase connects in two halves).
+  sessions = sessions.concat(out);
   send({ kind: "connected", sockets: out.length, failed, ms: Date.now() - started });
 }
 
