@@ -17,6 +17,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import WebSocket from "ws";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
 import { percentile, writeReportSection } from "./report.ts";
 import type { SocketSpec, WorkerCommand, WorkerReport } from "./ws-load.ts";
@@ -124,7 +125,32 @@ async function metric(base: string, name: string): Promise<number> {
   return line ? Number(line.split(" ").pop()) : Number.NaN;
 }
 
-/** Lowest RSS and used heap over `samples` readings 2 s apart (after V8 has collected garbage). */
+/**
+ * A full garbage collection in a server started with `--inspect` (through the DevTools protocol),
+ * so memory readings hold what is live, not whatever garbage the young generation held when
+ * allocation stopped.
+ */
+async function collectGarbage(server: ServerProcess): Promise<void> {
+  const url = /Debugger listening on (ws:\/\/\S+)/.exec(server.output.join("\n"))?.[1];
+  if (!url) throw new Error("server was not started with --inspect");
+  const ws = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    ws.once("error", reject);
+    ws.once("open", () => ws.send(JSON.stringify({ id: 1, method: "HeapProfiler.collectGarbage" })));
+    ws.on("message", (data) => {
+      if ((JSON.parse(data.toString()) as { id?: number }).id === 1) resolve();
+    });
+  });
+  ws.close();
+}
+
+/** Node flags for benchmark servers whose memory is read (see collectGarbage). */
+const INSPECTABLE = { nodeArgs: ["--inspect=127.0.0.1:0"] };
+
+/**
+ * Lowest RSS and used heap over `samples` readings 2 s apart, each right after a full garbage
+ * collection.
+ */
 async function settledMemory(
   servers: ServerProcess[],
   samples: number,
@@ -133,6 +159,7 @@ async function settledMemory(
   for (let k = 0; k < samples; k++) {
     await new Promise((r) => setTimeout(r, 2_000));
     for (const [i, s] of servers.entries()) {
+      await collectGarbage(s);
       low[i]!.rss = Math.min(low[i]!.rss, rssBytes(s.child.pid!));
       low[i]!.heap = Math.min(low[i]!.heap, await metric(s.baseUrl, "nodejs_heap_size_used_bytes"));
     }
@@ -492,7 +519,7 @@ async function main() {
   const env = { ...(db ? { DATABASE_URL: db.url } : {}), ...(redisUrl ? { REDIS_URL: redisUrl } : {}) };
   const servers: ServerProcess[] = [];
   try {
-    const s1 = await startServerProcess(env);
+    const s1 = await startServerProcess(env, INSPECTABLE);
     servers.push(s1);
     log(`idle: ${IDLE} sockets on one replica`);
     const idle1 = PHASES.has("idle")
@@ -511,7 +538,7 @@ async function main() {
     if (db && redisUrl && REPLICA_IDLE > 0 && PHASES.has("replicas")) {
       // Three fresh processes (the first replica's memory baseline would include what it kept
       // from the run above); the first replica stays up, idle, as a fourth peer.
-      for (let i = 0; i < 3; i++) servers.push(await startServerProcess(env));
+      for (let i = 0; i < 3; i++) servers.push(await startServerProcess(env, INSPECTABLE));
       log(`idle: ${REPLICA_IDLE} sockets across three replicas`);
       idle3 = await idlePhase(servers.slice(1), REPLICA_IDLE, Math.max(3, Math.ceil(REPLICA_IDLE / 9_000)));
       for (const s of servers.splice(1)) await s.stop("SIGTERM");
@@ -560,7 +587,7 @@ Load generator: ${WORKERS}+ separate processes (bench/ws-load.ts), one per sourc
 ${idleRows.join("\n")}
 
 ${idle3 ? `Three replicas held ${total3} sockets together (target 50,000).` : "Three-replica run skipped (needs DATABASE_URL and REDIS_URL)."} Target: under 4 KiB of server memory per socket.
-Sockets connect in two halves, each followed by ${smoke ? 2 : 16} s of idling (memory read as the lowest of the readings 2 s apart). *Marginal*: growth from half the sockets to all of them, per socket added, the cost of one more socket. *Average*: growth from none to all, per socket; it also holds the process's fixed growth under load, chiefly V8's young generation, which \`npm start\` lets grow to 2 × 64 MiB (\`--max-semi-space-size=64\`) and which stays grown once the first sockets have connected.
+Sockets connect in two halves, each followed by ${smoke ? 2 : 16} s of idling; memory is read as the lowest of readings 2 s apart, each right after a full garbage collection (forced through the inspector). *Marginal*: growth from half the sockets to all of them, per socket added, the cost of one more socket. *Average*: growth from none to all, per socket; it also holds whatever the process keeps once it has been busy (heap pages and malloc arenas not handed back).
 
 ### 2. Fan-out: ${ROOMS} rooms × ${MEMBERS} members over ${users} sockets (each user in ${ROOMS_PER_USER} rooms), sends over the sockets
 

@@ -37,6 +37,8 @@ const MAX_SCAN = 1000;
 
 /** Counts per thread: "main" for the main timeline, else the thread root's event id. */
 export type ThreadCounts = Map<string, UnreadCounts>;
+/** Counts as handed out: shared with the cache, so never changed by their reader. */
+export type ThreadCountsView = ReadonlyMap<string, Readonly<UnreadCounts>>;
 
 /** Where the user has read up to: unthreaded receipts cover everything, threaded ones their thread. */
 type ReadState = { from: number; threads: Map<string, number>; signature: string };
@@ -84,11 +86,11 @@ export class UnreadCounter {
     roomIds: string[],
     upTo: number,
     ruleset: PushRuleset,
-  ): Promise<Map<string, ThreadCounts>> {
+  ): Promise<Map<string, ThreadCountsView>> {
     const byRoom = await this.readReceipts.get(userId, async () =>
       groupByRoom(await this.receipts.readReceiptsOf(userId)),
     );
-    const out = new Map<string, ThreadCounts>();
+    const out = new Map<string, ThreadCountsView>();
     for (const roomId of roomIds) {
       out.set(roomId, await this.count(userId, roomId, upTo, ruleset, byRoom.get(roomId) ?? []));
     }
@@ -101,7 +103,7 @@ export class UnreadCounter {
     upTo: number,
     ruleset: PushRuleset,
     receipts?: ReceiptRow[],
-  ): Promise<ThreadCounts> {
+  ): Promise<ThreadCountsView> {
     const read = await this.readState(
       userId,
       roomId,
@@ -109,41 +111,39 @@ export class UnreadCounter {
     );
     const key = `${userId}\u0000${roomId}`;
     const cached = this.cache.get(key);
-    let counts: ThreadCounts = new Map();
     let after = read.from;
-    if (cached && cached.signature === read.signature && cached.upTo <= upTo) {
-      counts = cloneCounts(cached.counts);
-      after = cached.upTo;
-    }
-    if (after < upTo) {
-      const ctx = await this.rooms.context(roomId, userId);
-      const events = ctx ? await this.rooms.eventsAfter(roomId, after, upTo, MAX_SCAN) : [];
-      for (const { event, redacted, position } of events) {
-        if (redacted) continue;
-        const thread = threadOf(event);
-        if (event.sender === userId) {
-          // Sending an event marks everything before it read, like a receipt (spec "Receiving
-          // notifications"); it counts for the thread it was sent in.
-          counts.delete(thread);
-          continue;
-        }
-        const threadRead = read.threads.get(thread);
-        if (threadRead !== undefined && position <= threadRead) continue;
-        const outcome = evaluatePushRules(ruleset, event, {
-          ...ctx!,
-          senderPowerLevel: ctx!.powerOf(String(event.sender)),
-        });
-        if (!outcome.notify) continue;
-        const c = counts.get(thread) ?? { notification_count: 0, highlight_count: 0 };
-        c.notification_count++;
-        if (outcome.highlight) c.highlight_count++;
-        counts.set(thread, c);
+    const current = cached && cached.signature === read.signature && cached.upTo <= upTo;
+    if (current) after = cached.upTo;
+    if (after >= upTo) return current ? cached.counts : new Map();
+    // Counted on a copy: the cached counts may be in a response being built.
+    const counts: ThreadCounts = current ? cloneCounts(cached.counts) : new Map();
+    const ctx = await this.rooms.context(roomId, userId);
+    const events = ctx ? await this.rooms.eventsAfter(roomId, after, upTo, MAX_SCAN) : [];
+    for (const { event, redacted, position } of events) {
+      if (redacted) continue;
+      const thread = threadOf(event);
+      if (event.sender === userId) {
+        // Sending an event marks everything before it read, like a receipt (spec "Receiving
+        // notifications"); it counts for the thread it was sent in.
+        counts.delete(thread);
+        continue;
       }
-      // A capped scan stops at the last event seen, so the next sync continues from there.
-      const last = events.length === MAX_SCAN ? events[events.length - 1]!.position : upTo;
-      if (this.cache.size > 100_000) this.cache.clear();
-      this.cache.set(key, { signature: read.signature, upTo: last, counts: cloneCounts(counts) });
+      const threadRead = read.threads.get(thread);
+      if (threadRead !== undefined && position <= threadRead) continue;
+      const outcome = evaluatePushRules(ruleset, event, {
+        ...ctx!,
+        senderPowerLevel: ctx!.powerOf(String(event.sender)),
+      });
+      if (!outcome.notify) continue;
+      const c = counts.get(thread) ?? { notification_count: 0, highlight_count: 0 };
+      c.notification_count++;
+      if (outcome.highlight) c.highlight_count++;
+      counts.set(thread, c);
     }
+    // A capped scan stops at the last event seen, so the next sync continues from there.
+    const last = events.length === MAX_SCAN ? events[events.length - 1]!.position : upTo;
+    if (this.cache.size > 100_000) this.cache.clear();
+    this.cache.set(key, { signature: read.signature, upTo: last, counts });
     return counts;
   }
 
@@ -216,7 +216,7 @@ function cloneCounts(c: ThreadCounts): ThreadCounts {
 
 /** The room total, or the main timeline plus per-thread counts (`unread_thread_notifications`). */
 export function renderCounts(
-  counts: ThreadCounts,
+  counts: ThreadCountsView,
   splitThreads: boolean,
 ): { unread_notifications: UnreadCounts; unread_thread_notifications?: Record<string, UnreadCounts> } {
   const total: UnreadCounts = { notification_count: 0, highlight_count: 0 };

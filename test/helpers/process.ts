@@ -42,11 +42,14 @@ export function backendFreeEnv(): NodeJS.ProcessEnv {
  */
 export async function startServerProcess(
   env: Record<string, string> = {},
-  opts: { dataDir?: string } = {},
+  opts: { dataDir?: string; nodeArgs?: string[] } = {},
 ): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), "nova-e2e-"));
   // NOVA_SERVER_NODE_ARGS: extra node flags for the server only (e.g. --cpu-prof when profiling a bench).
-  const nodeArgs = (process.env.NOVA_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const nodeArgs = [
+    ...(process.env.NOVA_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean),
+    ...(opts.nodeArgs ?? []),
+  ];
   const child = spawn(process.execPath, [...nodeArgs, ...startArgs()], {
     cwd: ROOT,
     env: { ...backendFreeEnv(), NOVA_PORT: "0", NOVA_DATA_DIR: dataDir, NOVA_LOG_LEVEL: "info", ...env },

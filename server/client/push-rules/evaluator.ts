@@ -49,23 +49,24 @@ export function flattenEvent(event: Record<string, unknown>): Map<string, Scalar
   return out;
 }
 
-const regexCache = new Map<string, RegExp>();
+/** Compiled globs, one map per matching mode (no key string built on the hot path). */
+const regexCache = { word: new Map<string, RegExp>(), whole: new Map<string, RegExp>() };
 
 /**
  * Glob to regex: `*` any run, `?` one character, case-insensitive. `word` matches at word
  * boundaries anywhere (content.body), otherwise the whole value must match.
  */
 export function globRegex(glob: string, word: boolean): RegExp {
-  const cacheKey = `${word ? "w" : "a"}:${glob}`;
-  let re = regexCache.get(cacheKey);
+  const cache = word ? regexCache.word : regexCache.whole;
+  let re = cache.get(glob);
   if (re) return re;
   const body = glob
     .split("")
     .map((c) => (c === "*" ? ".*?" : c === "?" ? "." : c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
     .join("");
   re = word ? new RegExp(`(?:^|\\W|\\b)${body}(?:\\b|\\W|$)`, "is") : new RegExp(`^${body}$`, "is");
-  if (regexCache.size > 5000) regexCache.clear();
-  regexCache.set(cacheKey, re);
+  if (cache.size > 5000) cache.clear();
+  cache.set(glob, re);
   return re;
 }
 
