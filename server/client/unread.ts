@@ -160,7 +160,10 @@ export class UnreadCounter {
       }
     }
     from ??= (await this.rooms.membershipPosition(roomId, userId)) ?? 0;
-    const signature = [from, ...[...threads].sort().map(([t, p]) => `${t}=${p}`)].join("|");
+    const signature =
+      threads.size === 0
+        ? String(from)
+        : [from, ...[...threads].sort().map(([t, p]) => `${t}=${p}`)].join("|");
     return { from, threads, signature };
   }
 
@@ -269,7 +272,7 @@ export function unreadPortOf(rooms: RoomsService): UnreadRoomsPort {
       return {
         userId,
         displayName,
-        memberCount: snap.members("join").length,
+        memberCount: snap.count("join"),
         notificationLevels: pl.notifications,
         powerOf: (sender: string) => userLevel(pl, sender),
       };

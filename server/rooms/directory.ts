@@ -94,7 +94,7 @@ export class RoomDirectory {
       };
       const entry: Record<string, unknown> = {
         room_id: id,
-        num_joined_members: snap.members("join").length,
+        num_joined_members: snap.count("join"),
         world_readable: str("m.room.history_visibility", "history_visibility") === "world_readable",
         guest_can_join: str("m.room.guest_access", "guest_access") === "can_join",
         join_rule: str("m.room.join_rules", "join_rule") ?? "invite",

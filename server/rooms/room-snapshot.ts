@@ -14,6 +14,10 @@ export class RoomSnapshot implements StateView {
   inFlight = 0;
   /** Current membership per user, kept beside the state so member lists cost no scan. */
   private readonly memberships = new Map<string, string>();
+  /** Members per membership, counted when first asked after a membership change. */
+  private memberCounts: Map<string, number> | null = null;
+  /** Stream position of the newest membership event in the current state. */
+  lastMembershipChange = 0;
 
   constructor(
     readonly roomId: string,
@@ -31,6 +35,8 @@ export class RoomSnapshot implements StateView {
     if (e.pdu.type !== "m.room.member" || !e.pdu.state_key) return;
     const m = e.pdu.content.membership;
     if (typeof m === "string") this.memberships.set(e.pdu.state_key, m);
+    this.memberCounts = null;
+    if (e.position > this.lastMembershipChange) this.lastMembershipChange = e.position;
   }
 
   get(type: string, stateKey: string): StoredEvent | undefined {
@@ -71,6 +77,16 @@ export class RoomSnapshot implements StateView {
     const out: string[] = [];
     for (const [user, m] of this.memberships) if (m === membership) out.push(user);
     return out;
+  }
+
+  /** How many users' current membership is `membership`. */
+  count(membership: string): number {
+    if (!this.memberCounts) {
+      const counts = new Map<string, number>();
+      for (const m of this.memberships.values()) counts.set(m, (counts.get(m) ?? 0) + 1);
+      this.memberCounts = counts;
+    }
+    return this.memberCounts.get(membership) ?? 0;
   }
 
   /** Whether the user's current membership is `membership`. */

@@ -202,7 +202,8 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         );
         const target = roomEntry(joinSection, m.room_id);
         Object.assign(target, section);
-        target.summary = await this.summary(m.room_id, req.userId);
+        const summary = await this.summary(m.room_id, req.userId, full(m.room_id) ? null : since);
+        if (summary) target.summary = summary;
       }
     }
 
@@ -392,10 +393,19 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     };
   }
 
-  /** m.heroes and member counts (spec "RoomSummary"), from the current state. */
-  private async summary(roomId: string, userId: string): Promise<Record<string, unknown>> {
+  /**
+   * m.heroes and member counts (spec "RoomSummary"), from the current state. In a delta (`since`
+   * given) the spec lets unchanged fields be left out, and all three derive from membership: a
+   * room whose membership did not change after `since` gets none (null).
+   */
+  private async summary(
+    roomId: string,
+    userId: string,
+    since: number | null,
+  ): Promise<Record<string, unknown> | null> {
     const snap = await this.rooms.snapshot(roomId);
-    if (!snap) return {};
+    if (!snap) return since === null ? {} : null;
+    if (since !== null && snap.lastMembershipChange <= since) return null;
     const joined = snap.members("join");
     const invited = snap.members("invite");
     const heroes = [...joined, ...invited]

@@ -731,9 +731,20 @@ describe("rooms", () => {
     expect(incRoom.timeline.events.map((e) => e.event_id)).toEqual([e1]);
     expect(incRoom.timeline.limited).toBe(false);
     expect(incRoom.state.events).toEqual([]);
+    // Membership did not change, so the summary is left out (the spec allows omitting unchanged fields)...
+    expect((incRoom as { summary?: unknown }).summary).toBeUndefined();
+    // ...and comes back, with the new counts, once it does.
+    const frank = await s.register("frank");
+    await act(frank, roomId, "join");
+    const withJoin = await sync(inc);
+    expect((withJoin.rooms!.join![roomId] as { summary?: unknown }).summary).toEqual({
+      "m.heroes": [alice.userId, frank.userId].sort(),
+      "m.joined_member_count": 3,
+      "m.invited_member_count": 0,
+    });
     // An invite appears with stripped state; a leave appears in rooms.leave.
     const priv = await createRoom(alice, { name: "private", invite: [dave.userId] });
-    const withInvite = await sync(inc);
+    const withInvite = await sync(withJoin);
     const inv = withInvite.rooms!.invite![priv] as {
       invite_state: { events: { type: string; state_key?: string; content: Record<string, unknown> }[] };
     };

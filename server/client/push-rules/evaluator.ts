@@ -182,14 +182,16 @@ function ruleMatches(
       return event.room_id === rule.rule_id;
     case "sender":
       return event.sender === rule.rule_id;
-    default:
-      return (rule.conditions ?? []).every((c) => {
+    default: {
+      for (const c of rule.conditions ?? []) {
         try {
-          return matchCondition(c, flat, ctx);
+          if (!matchCondition(c, flat, ctx)) return false;
         } catch {
           return false;
         }
-      });
+      }
+      return true;
+    }
   }
 }
 
