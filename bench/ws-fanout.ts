@@ -587,7 +587,7 @@ Load generator: ${WORKERS}+ separate processes (bench/ws-load.ts), one per sourc
 ${idleRows.join("\n")}
 
 ${idle3 ? `Three replicas held ${total3} sockets together (target 50,000).` : "Three-replica run skipped (needs DATABASE_URL and REDIS_URL)."} Target: under 4 KiB of server memory per socket.
-Sockets connect in two halves, each followed by ${smoke ? 2 : 16} s of idling; memory is read as the lowest of readings 2 s apart, each right after a full garbage collection (forced through the inspector). *Marginal*: growth from half the sockets to all of them, per socket added, the cost of one more socket. *Average*: growth from none to all, per socket; it also holds whatever the process keeps once it has been busy (heap pages and malloc arenas not handed back).
+Sockets connect in two halves, each followed by ${smoke ? 2 : 16} s of idling; memory is read as the lowest of readings 2 s apart, each right after a full garbage collection (forced through the inspector). *Marginal*: growth from half the sockets to all of them, per socket added, the cost of one more socket. *Average*: growth from none to all, per socket; it also holds whatever the process keeps once it has been busy (heap pages and malloc arenas not handed back). The forced collection also shrinks V8's young generation, which \`npm start\` lets grow to 2 × 64 MiB under load (\`--max-semi-space-size=64\`); an idle server that is not made to collect may keep up to about 96 MiB more than these readings, whatever its number of sockets.
 
 ### 2. Fan-out: ${ROOMS} rooms × ${MEMBERS} members over ${users} sockets (each user in ${ROOMS_PER_USER} rooms), sends over the sockets
 
