@@ -362,8 +362,7 @@ type IdleResult = {
   heapPerSocket: number;
   /**
    * Growth from half the sockets to all of them, per socket added: the cost of one more socket,
-   * without the process's fixed growth under load (V8's young generation grows to its maximum
-   * while the first half connects and stays there).
+   * without what the process keeps once it has been busy (heap pages, malloc arenas).
    */
   rssMarginal: number;
   heapMarginal: number;
@@ -389,8 +388,8 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
   const ws = workers(nWorkers);
   try {
     const c1 = await connect(ws, "nova", specs.slice(0, half), 64);
-    // Let the servers go idle so V8 collects the garbage of connecting (its memory reducer runs
-    // a few seconds after allocation stops); keep the lowest reading.
+    // Let the servers go idle (timers fire, writes drain), then read memory after forced
+    // collections; keep the lowest reading.
     const mid = await settledMemory(servers, smoke ? 1 : 8);
     const heldMid = await Promise.all(servers.map((s) => metric(s.baseUrl, "nova_ws_sockets")));
     const c2 = await connect(ws, "nova", specs.slice(half), 64);
@@ -399,7 +398,7 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
     for (const [i, s] of servers.entries()) {
       const held = await metric(s.baseUrl, "nova_ws_sockets");
       const newSpace = await metric(s.baseUrl, 'nodejs_heap_space_size_total_bytes{space="new"}');
-      log(`replica ${i + 1}: V8 young generation ${(newSpace / 2 ** 20).toFixed(0)} MiB after connecting`);
+      log(`replica ${i + 1}: V8 young generation ${(newSpace / 2 ** 20).toFixed(0)} MiB after connecting and collecting`);
       const rss = low[i]!.rss - before[i]!.rss;
       const heap = low[i]!.heap - before[i]!.heap;
       const added = held - heldMid[i]!;
