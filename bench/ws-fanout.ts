@@ -398,7 +398,9 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
     for (const [i, s] of servers.entries()) {
       const held = await metric(s.baseUrl, "nova_ws_sockets");
       const newSpace = await metric(s.baseUrl, 'nodejs_heap_space_size_total_bytes{space="new"}');
-      log(`replica ${i + 1}: V8 young generation ${(newSpace / 2 ** 20).toFixed(0)} MiB after connecting and collecting`);
+      log(
+        `replica ${i + 1}: V8 young generation ${(newSpace / 2 ** 20).toFixed(0)} MiB after connecting and collecting`,
+      );
       const rss = low[i]!.rss - before[i]!.rss;
       const heap = low[i]!.heap - before[i]!.heap;
       const added = held - heldMid[i]!;
