@@ -6,9 +6,9 @@
  */
 import { Databases } from "../companion-services/platform/database.ts";
 import { KafkaEventBus } from "../companion-services/platform/event-bus/kafka.ts";
+import { createLogger } from "../companion-services/platform/logger.ts";
 import { OutboxProcessor } from "../companion-services/platform/outbox/processor.ts";
 import { appendEvents, type NewEvent } from "../companion-services/platform/outbox/writer.ts";
-import { createLogger } from "../server/logger.ts";
 
 const env = process.env;
 const total = Number(env.BENCH_TOTAL);

@@ -20,8 +20,8 @@ import { EventConsumer, on } from "../companion-services/platform/consumer.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import { KafkaEventBus } from "../companion-services/platform/event-bus/kafka.ts";
 import { topicFor } from "../companion-services/platform/event-bus.ts";
+import { createLogger } from "../companion-services/platform/logger.ts";
 import type { OutboxTables } from "../companion-services/platform/outbox/tables.ts";
-import { createLogger } from "../server/logger.ts";
 import { writePlatformPart } from "./platform.lib.ts";
 import { percentile } from "./report.ts";
 

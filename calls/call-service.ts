@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { forbidden, invalidParam, MatrixError, notFound } from "../server/errors.ts";
-import type { Logger } from "../server/logger.ts";
+import { forbidden, invalidParam, MatrixError, notFound } from "../companion-services/platform/errors.ts";
+import type { Logger } from "../companion-services/platform/logger.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
 import type { CallsRepository } from "./calls.repository.ts";
 import type { CallStats } from "./metrics.ts";

@@ -1,7 +1,7 @@
 import { z } from "zod";
+import { invalidParam } from "../companion-services/platform/errors.ts";
+import type { Request } from "../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../server/context.ts";
-import { invalidParam } from "../server/errors.ts";
-import type { Request } from "../server/http/router.ts";
 import type { CallService } from "./call-service.ts";
 
 /**

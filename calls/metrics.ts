@@ -1,5 +1,5 @@
 import { Gauge } from "prom-client";
-import { registry } from "../server/metrics.ts";
+import { registry } from "../companion-services/platform/metrics.ts";
 
 export type CallStats = { calls: number; participants: number; forwardedPackets: number };
 

@@ -1,6 +1,6 @@
+import { forbidden, notFound } from "../companion-services/platform/errors.ts";
+import type { Request } from "../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../server/context.ts";
-import { forbidden, notFound } from "../server/errors.ts";
-import type { Request } from "../server/http/router.ts";
 import { type KeyBackup, toKeyBackupData } from "./backup.ts";
 import { entry } from "./collections.ts";
 import { backupVersionBody, keyBackupDataSchema, roomKeyBackupSchema, roomKeysBody } from "./schemas.ts";

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { z } from "zod";
-import { MatrixError, notFound } from "../server/errors.ts";
+import { MatrixError, notFound } from "../companion-services/platform/errors.ts";
 import { type BackedUpSession, BackupRepository, type BackupVersion } from "./backup.repository.ts";
 import type { keyBackupDataSchema } from "./schemas.ts";
 import type { CryptoTables, JsonObject } from "./tables.ts";

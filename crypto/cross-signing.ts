@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { z } from "zod";
-import { forbidden, MatrixError, missingParam } from "../server/errors.ts";
+import { forbidden, MatrixError, missingParam } from "../companion-services/platform/errors.ts";
 import { canonicalJson, signedPart } from "./canonical-json.ts";
 import { entry } from "./collections.ts";
 import type { KeyType, StoredCrossSigningKey, StoredSignature } from "./cross-signing.repository.ts";

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { z } from "zod";
-import { forbidden, MatrixError, notFound } from "../server/errors.ts";
+import { forbidden, MatrixError, notFound } from "../companion-services/platform/errors.ts";
 import { DehydratedRepository } from "./dehydrated.repository.ts";
 import type { KeyServer } from "./key-server.ts";
 import { validateDeviceKeys, validateKeyMap } from "./key-validation.ts";

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
-import { MatrixError } from "../server/errors.ts";
+import { MatrixError } from "../companion-services/platform/errors.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
 import type { Notifier } from "../sync/notifier.ts";
 import type { StreamPositions } from "../sync/stream-positions.ts";

@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import type { z } from "zod";
-import { MatrixError } from "../server/errors.ts";
+import { MatrixError } from "../companion-services/platform/errors.ts";
 import { canonicalJson, signedPart } from "./canonical-json.ts";
 import type { UploadedKey } from "./one-time-keys.repository.ts";
 import type { deviceKeysSchema, keyObjectSchema } from "./schemas.ts";

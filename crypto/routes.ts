@@ -1,7 +1,7 @@
 import { z } from "zod";
+import { MatrixError, missingParam } from "../companion-services/platform/errors.ts";
+import type { AuthInfo, Request } from "../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../server/context.ts";
-import { MatrixError, missingParam } from "../server/errors.ts";
-import type { AuthInfo, Request } from "../server/http/router.ts";
 import { passwordStage } from "../server/routes/account.ts";
 import { type UserInteractiveAuth, uiaAuthSchema } from "../server/uia.ts";
 import { parseSyncToken } from "../sync/token.ts";

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { MatrixError, tooLarge } from "../server/errors.ts";
+import { MatrixError, tooLarge } from "../companion-services/platform/errors.ts";
 import { mapEntry } from "./collections.ts";
 import type { KeyServer } from "./key-server.ts";
 import { userIdSchema } from "./schemas.ts";

@@ -1,11 +1,13 @@
-import type { Kysely } from "kysely";
 import { type CallService, mountCalls } from "../calls/index.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
-import { IdentityService } from "../companion-services/identity/service.ts";
-import type { IdentityTables } from "../companion-services/identity/tables.ts";
+import { createIdentity } from "../companion-services/identity/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import { Router } from "../companion-services/platform/http/router.ts";
+import { HttpServer } from "../companion-services/platform/http/server.ts";
+import { createLogger, type Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
+import type { ServiceName } from "../companion-services/platform/services.ts";
 import { type CryptoService, mountCrypto } from "../crypto/index.ts";
 import type { SyncEngine } from "../sync/engine.ts";
 import { Notifier } from "../sync/notifier.ts";
@@ -15,12 +17,9 @@ import { EphemeralClock } from "../sync/token.ts";
 import { mountWebSocketSync } from "../sync/ws/mount.ts";
 import { mountClient } from "./client/mount.ts";
 import { unreadPortOf } from "./client/unread.ts";
-import type { NovaConfig, ServiceName } from "./config.ts";
+import type { NovaConfig } from "./config.ts";
 import type { NovaContext } from "./context.ts";
 import { Hooks } from "./hooks.ts";
-import { Router } from "./http/router.ts";
-import { HttpServer } from "./http/server.ts";
-import { createLogger, type Logger } from "./logger.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
@@ -80,7 +79,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   if (opts.remoteIdentity) {
     identity = await opts.remoteIdentity({ hooks, logger, onClose: (fn) => closers.push(fn) });
   } else {
-    identity = new IdentityService(databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>, {
+    identity = createIdentity(databases.get("identity"), {
       serverName: config.serverName,
       accessTokenTtlMs: config.accessTokenTtlMs,
       loginFailuresPerMinute: config.loginFailuresPerMinute,
@@ -88,7 +87,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
       onDeviceRevoked: (userId, deviceId) => hooks.emit("deviceRevoked", { userId, deviceId }),
     });
     // Identity's events (user.registered, device.revoked…) leave its outbox on the bus.
-    const bus = opts.bus ?? createEventBus(config, logger, "nova-identity");
+    const bus = opts.bus ?? createEventBus(config.kafkaBrokers, logger, "nova-identity");
     const outbox = await startOutbox(databases.get("identity"), bus, logger);
     closers.push(async () => {
       await outbox.stop();

@@ -6,12 +6,11 @@
  *
  * Commands are a table: adding one (e.g. `serve`) is adding an entry to COMMANDS.
  */
-import type { Kysely } from "kysely";
-import { IdentityService } from "../companion-services/identity/service.ts";
-import type { IdentityTables } from "../companion-services/identity/tables.ts";
+import { createIdentity } from "../companion-services/identity/index.ts";
+import type { IdentityService } from "../companion-services/identity/service.ts";
 import { Databases } from "../companion-services/platform/database.ts";
+import { MatrixError } from "../companion-services/platform/errors.ts";
 import { loadConfig, type NovaConfig } from "./config.ts";
-import { MatrixError } from "./errors.ts";
 
 type Flags = Record<string, string | true>;
 
@@ -34,14 +33,11 @@ async function withIdentity<T>(
     urls: config.databaseUrls,
   });
   try {
-    const identity = new IdentityService(
-      databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>,
-      {
-        serverName: config.serverName,
-        accessTokenTtlMs: config.accessTokenTtlMs,
-        loginFailuresPerMinute: config.loginFailuresPerMinute,
-      },
-    );
+    const identity = createIdentity(databases.get("identity"), {
+      serverName: config.serverName,
+      accessTokenTtlMs: config.accessTokenTtlMs,
+      loginFailuresPerMinute: config.loginFailuresPerMinute,
+    });
     return await fn(identity);
   } finally {
     await databases.close();
@@ -62,10 +58,8 @@ export const COMMANDS: Record<string, Command> = {
     usage: "serve <all|homeserver|identity|graph|content|media|feed|notifications>",
     flags: {},
     async run(args, _flags, config) {
-      const { isServeTarget, SERVE_TARGETS, serveUntilSignal } = await import(
-        "../companion-services/platform/serve.ts"
-      );
-      const { createLogger } = await import("./logger.ts");
+      const { isServeTarget, SERVE_TARGETS, serveUntilSignal } = await import("./serve.ts");
+      const { createLogger } = await import("../companion-services/platform/logger.ts");
       const [target] = args;
       if (args.length !== 1 || !isServeTarget(target))
         throw new UsageError(`expected one of: ${SERVE_TARGETS.join(", ")}`);

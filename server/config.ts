@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { parseEnv, splitList } from "../companion-services/platform/config.ts";
+import { SERVICE_NAMES } from "../companion-services/platform/services.ts";
 
 /** Every setting Nova reads from the environment, parsed once at start. */
 const envSchema = z.object({
@@ -71,24 +73,8 @@ export type NovaConfig = {
   wsDeflate: boolean;
 };
 
-export const SERVICE_NAMES = [
-  "identity",
-  "messaging",
-  "graph",
-  "content",
-  "media",
-  "feed",
-  "notifications",
-] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
-
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`invalid configuration: ${issues}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env);
   const databaseUrls: Record<string, string | undefined> = {};
   for (const name of SERVICE_NAMES) {
     const key = `${name.toUpperCase()}_DATABASE_URL` as keyof typeof e;
@@ -107,9 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
     accessTokenTtlMs: e.NOVA_ACCESS_TOKEN_TTL_MS,
     loginFailuresPerMinute: e.NOVA_LOGIN_FAILURES_PER_MINUTE,
     turn: {
-      uris: e.NOVA_TURN_URIS.split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
+      uris: splitList(e.NOVA_TURN_URIS),
       secret: e.NOVA_TURN_SECRET,
       ttl: e.NOVA_TURN_TTL,
     },
@@ -121,7 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
       iceTimeoutMs: e.NOVA_CALL_ICE_TIMEOUT_MS,
     },
     databaseUrls,
-    kafkaBrokers: e.KAFKA_BROKERS ? e.KAFKA_BROKERS.split(",").map((s) => s.trim()) : undefined,
+    kafkaBrokers: e.KAFKA_BROKERS ? splitList(e.KAFKA_BROKERS) : undefined,
     redisUrl: e.REDIS_URL,
     wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
   };

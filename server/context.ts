@@ -1,13 +1,13 @@
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import type { Databases } from "../companion-services/platform/database.ts";
+import type { Router } from "../companion-services/platform/http/router.ts";
+import type { Logger } from "../companion-services/platform/logger.ts";
 import type { Notifier } from "../sync/notifier.ts";
 import type { SyncStreamProvider } from "../sync/provider.ts";
 import type { StreamPositions } from "../sync/stream-positions.ts";
 import type { EphemeralClock } from "../sync/token.ts";
 import type { NovaConfig } from "./config.ts";
 import type { Hooks } from "./hooks.ts";
-import type { Router } from "./http/router.ts";
-import type { Logger } from "./logger.ts";
 
 /**
  * What every homeserver area is given at wiring time. Areas register their HTTP routes on `router`

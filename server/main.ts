@@ -1,6 +1,6 @@
+import { createLogger } from "../companion-services/platform/logger.ts";
 import { createNova } from "./app.ts";
 import { loadConfig } from "./config.ts";
-import { createLogger } from "./logger.ts";
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { MatrixError } from "./errors.ts";
+import { MatrixError } from "../companion-services/platform/errors.ts";
 
 /** The `auth` dict of a User-Interactive Auth request. */
 export const uiaAuthSchema = z

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { badJson, fromZod } from "../server/errors.ts";
+import { badJson, fromZod } from "../companion-services/platform/errors.ts";
 
 /**
  * The Client-Server API's Filter (spec v1.11 §"Filtering"), validated with zod, and the helpers

@@ -1,10 +1,16 @@
 import type { Kysely } from "kysely";
+import {
+  badJson,
+  forbidden,
+  invalidParam,
+  MatrixError,
+  notFound,
+} from "../companion-services/platform/errors.ts";
 import { FiltersRepository } from "../server/client/filters.repository.ts";
 import { parseUserIdParam, requireSelf } from "../server/client/ids.ts";
 import type { PresenceService, PresenceState } from "../server/client/presence.ts";
 import type { ClientTables } from "../server/client/tables.ts";
 import type { NovaContext } from "../server/context.ts";
-import { badJson, forbidden, invalidParam, MatrixError, notFound } from "../server/errors.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
 import { SyncEngine } from "./engine.ts";
 import { applyEventFields, canonicalJson, type Filter, parseFilter } from "./filter.ts";

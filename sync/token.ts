@@ -1,4 +1,4 @@
-import { invalidParam } from "../server/errors.ts";
+import { invalidParam } from "../companion-services/platform/errors.ts";
 
 /**
  * A sync token: the persisted stream position and the typing serial. Typing is ephemeral, so its

@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
-import type { Logger } from "../../server/logger.ts";
 import { userRegistered } from "../identity/events.ts";
 import { EventConsumer, on } from "../platform/consumer.ts";
 import { type EventBus, topicFor } from "../platform/event-bus.ts";
+import type { Logger } from "../platform/logger.ts";
 import { SocialMetadataRepository } from "./social-metadata.repository.ts";
 import type { GraphTables } from "./tables.ts";
 

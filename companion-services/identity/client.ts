@@ -1,4 +1,4 @@
-import type { AuthInfo } from "../../server/http/router.ts";
+import type { AuthInfo } from "../platform/http/router.ts";
 
 /** A user as other services see it (never the password hash). */
 export type User = {

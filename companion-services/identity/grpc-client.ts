@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import type { AuthInfo } from "../../server/http/router.ts";
+import type { AuthInfo } from "../platform/http/router.ts";
 import { type CallOptions, callUnary } from "../platform/rpc/client.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import type {

@@ -1,11 +1,15 @@
+import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { z } from "zod";
-import type { Logger } from "../../server/logger.ts";
+import type { Logger } from "../platform/logger.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import { listen, shutdown, unary } from "../platform/rpc/server.ts";
 import type { Device, IdentityClient, LoginResult, RegistrationToken, User } from "./client.ts";
 
-export const IDENTITY_PROTO = { file: "identity.proto", service: "nova.identity.v1.Identity" } as const;
+export const IDENTITY_PROTO = {
+  file: fileURLToPath(new URL("./identity.proto", import.meta.url)),
+  service: "nova.identity.v1.Identity",
+} as const;
 
 // Request schemas: what the proto allows is not enough (proto3 has no "required"); these say
 // which fields must be present and within bounds before identity sees the call.

@@ -1,4 +1,4 @@
-import { limitExceeded } from "../../server/errors.ts";
+import { limitExceeded } from "../platform/errors.ts";
 
 /** Failed-login throttle per account and per address: a sliding one-minute window. */
 export class LoginLimiter {

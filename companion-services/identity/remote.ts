@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import type { AuthInfo } from "../../server/http/router.ts";
-import type { Logger } from "../../server/logger.ts";
 import { EventConsumer, on } from "../platform/consumer.ts";
 import { type EventBus, topicFor } from "../platform/event-bus.ts";
+import type { AuthInfo } from "../platform/http/router.ts";
+import type { Logger } from "../platform/logger.ts";
 import type {
   Device,
   IdentityClient,

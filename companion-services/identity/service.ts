@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { hash as argonHash, verify as argonVerify } from "@node-rs/argon2";
 import type { Kysely, Transaction } from "kysely";
-import { forbidden, invalidParam, MatrixError, notFound, unknownToken } from "../../server/errors.ts";
-import type { AuthInfo } from "../../server/http/router.ts";
+import { forbidden, invalidParam, MatrixError, notFound, unknownToken } from "../platform/errors.ts";
+import type { AuthInfo } from "../platform/http/router.ts";
 import { appendEvents, type NewEvent } from "../platform/outbox/writer.ts";
 import type {
   Device,

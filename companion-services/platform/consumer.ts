@@ -1,6 +1,5 @@
 import { type Kysely, sql, type Transaction } from "kysely";
 import type { ZodType } from "zod";
-import type { Logger } from "../../server/logger.ts";
 import { type EventEnvelope, fromRecord } from "./envelope.ts";
 import {
   type DeliveredRecord,
@@ -9,6 +8,7 @@ import {
   HEADERS,
   type Subscription,
 } from "./event-bus.ts";
+import type { Logger } from "./logger.ts";
 import type { OutboxTables } from "./outbox/tables.ts";
 
 /** What a consumer does with one event type: its payload schema and its effect. */

@@ -3,9 +3,9 @@ import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import type { ServiceName } from "../../server/config.ts";
 import { PgliteDialect } from "./database/pglite-dialect.ts";
 import { migrateService } from "./migrator.ts";
+import type { ServiceName } from "./services.ts";
 
 // BIGINT (int8) comes back as a JS number: Nova's stream positions and counters stay far below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));

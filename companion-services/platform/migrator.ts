@@ -2,7 +2,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
-import type { ServiceName } from "../../server/config.ts";
+import type { ServiceName } from "./services.ts";
 
 const MIGRATIONS_ROOT = fileURLToPath(new URL("../../migrations/", import.meta.url));
 

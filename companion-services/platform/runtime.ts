@@ -1,11 +1,11 @@
 import { hostname } from "node:os";
 import { z } from "zod";
-import type { NovaConfig } from "../../server/config.ts";
-import type { Logger } from "../../server/logger.ts";
+import { parseEnv } from "./config.ts";
 import type { ServiceDatabase } from "./database.ts";
 import { KafkaEventBus } from "./event-bus/kafka.ts";
 import { MemoryEventBus } from "./event-bus/memory.ts";
 import type { EventBus } from "./event-bus.ts";
+import type { Logger } from "./logger.ts";
 import { OutboxProcessor } from "./outbox/processor.ts";
 
 /**
@@ -42,12 +42,7 @@ export type PlatformConfig = {
 };
 
 export function loadPlatformConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new Error(`invalid configuration: ${issues}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env);
   return {
     identityGrpcListen: e.IDENTITY_GRPC_LISTEN,
     identityGrpcAddress: e.IDENTITY_GRPC_ADDRESS,
@@ -64,9 +59,13 @@ export function loadPlatformConfig(env: NodeJS.ProcessEnv = process.env): Platfo
 }
 
 /** Kafka when KAFKA_BROKERS is set, otherwise the in-process bus. */
-export function createEventBus(config: NovaConfig, logger: Logger, clientId: string): EventBus {
-  if (config.kafkaBrokers && config.kafkaBrokers.length > 0) {
-    return new KafkaEventBus({ brokers: config.kafkaBrokers, clientId, logger });
+export function createEventBus(
+  kafkaBrokers: readonly string[] | undefined,
+  logger: Logger,
+  clientId: string,
+): EventBus {
+  if (kafkaBrokers && kafkaBrokers.length > 0) {
+    return new KafkaEventBus({ brokers: [...kafkaBrokers], clientId, logger });
   }
   return new MemoryEventBus();
 }

@@ -1,5 +1,5 @@
-import { badJson, MatrixError, notFound } from "../errors.ts";
-import type { Request, Router } from "../http/router.ts";
+import { badJson, MatrixError, notFound } from "../../companion-services/platform/errors.ts";
+import type { Request, Router } from "../../companion-services/platform/http/router.ts";
 import { type AccountDataService, SERVER_MANAGED_TYPES } from "./account-data.ts";
 import { parseRoomIdParam, requireSelf } from "./ids.ts";
 

@@ -1,5 +1,5 @@
-import { forbidden, invalidParam } from "../errors.ts";
-import type { Request } from "../http/router.ts";
+import { forbidden, invalidParam } from "../../companion-services/platform/errors.ts";
+import type { Request } from "../../companion-services/platform/http/router.ts";
 
 const USER_ID_RE = /^@[^:]+:.+$/;
 const ROOM_ID_RE = /^![^:]+:.+$/;

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { User } from "../../companion-services/identity/client.ts";
+import { notFound } from "../../companion-services/platform/errors.ts";
+import type { Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
-import { notFound } from "../errors.ts";
-import type { Request } from "../http/router.ts";
 import { parseUserIdParam, requireSelf } from "./ids.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { invalidParam } from "../errors.ts";
-import type { Router } from "../http/router.ts";
+import { invalidParam } from "../../companion-services/platform/errors.ts";
+import type { Router } from "../../companion-services/platform/http/router.ts";
 import type { AccountDataService } from "./account-data.ts";
 import { parseRoomIdParam, requireSelf } from "./ids.ts";
 

@@ -1,4 +1,4 @@
-import { forbidden } from "../errors.ts";
+import { forbidden } from "../../companion-services/platform/errors.ts";
 import { membershipIn, type Pdu, type StateView } from "./events.ts";
 import { isValidUserId, serverNameOf } from "./ids.ts";
 import { eventLevel, type PowerLevels, powerLevelsOf, roomCreator, userLevel } from "./power-levels.ts";

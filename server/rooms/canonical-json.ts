@@ -1,4 +1,4 @@
-import { badJson } from "../errors.ts";
+import { badJson } from "../../companion-services/platform/errors.ts";
 
 /** Largest magnitude an integer may have in canonical JSON (the spec's [-(2^53)+1, 2^53-1]). */
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;

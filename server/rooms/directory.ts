@@ -1,5 +1,5 @@
+import { forbidden, invalidParam, MatrixError, notFound } from "../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../context.ts";
-import { forbidden, invalidParam, MatrixError, notFound } from "../errors.ts";
 import { membershipIn } from "./events.ts";
 import { serverNameOf } from "./ids.ts";
 import { eventLevel, userLevel } from "./power-levels.ts";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { invalidParam } from "../errors.ts";
+import { invalidParam } from "../../companion-services/platform/errors.ts";
 
 /** Server name grammar (spec "Server Name"): hostname, IPv4 or [IPv6], optional port. */
 const SERVER_NAME = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(:\d{1,5})?$/;

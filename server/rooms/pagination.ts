@@ -1,4 +1,4 @@
-import { invalidParam } from "../errors.ts";
+import { invalidParam } from "../../companion-services/platform/errors.ts";
 
 /**
  * Room pagination tokens name a gap in the room's stream: `t<N>` sits just after the event at

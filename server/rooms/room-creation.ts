@@ -1,6 +1,6 @@
-import { invalidParam } from "../errors.ts";
+import { invalidParam } from "../../companion-services/platform/errors.ts";
+import type { Draft } from "./draft.ts";
 import type { RoomVersion, RoomVersionRules } from "./room-versions.ts";
-import type { Draft } from "./service.ts";
 
 export type Preset = "private_chat" | "public_chat" | "trusted_private_chat";
 

@@ -1,7 +1,13 @@
 import { z } from "zod";
+import {
+  badJson,
+  forbidden,
+  fromZod,
+  invalidParam,
+  notFound,
+} from "../../companion-services/platform/errors.ts";
+import type { Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
-import { badJson, forbidden, fromZod, invalidParam, notFound } from "../errors.ts";
-import type { Request } from "../http/router.ts";
 import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "./client-events.ts";
 import type { RoomDirectory } from "./directory.ts";
 import { membershipIn } from "./events.ts";

@@ -1,10 +1,17 @@
 import { isDeepStrictEqual } from "node:util";
 import { type Kysely, sql, type Transaction } from "kysely";
+import {
+  forbidden,
+  invalidParam,
+  MatrixError,
+  notFound,
+  tooLarge,
+} from "../../companion-services/platform/errors.ts";
 import type { Touch } from "../../sync/changes.ts";
 import type { NovaContext } from "../context.ts";
-import { forbidden, invalidParam, MatrixError, notFound, tooLarge } from "../errors.ts";
 import { authorizeEvent, selectAuthEvents } from "./auth-rules.ts";
 import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "./client-events.ts";
+import type { Draft } from "./draft.ts";
 import { hashAndSign, type SigningKey } from "./event-hashing.ts";
 import { membershipIn, type Pdu, type StoredEvent } from "./events.ts";
 import { newRoomId, parseRoomId, parseUserId, serverNameOf } from "./ids.ts";
@@ -41,14 +48,7 @@ export type { CreateRoomRequest } from "./room-creation.ts";
 
 export type SendOptions = { txnId?: string; deviceId?: string };
 
-/** An event to be built, authorised and signed under the room's lock. */
-export type Draft = {
-  type: string;
-  stateKey?: string;
-  content: Record<string, unknown>;
-  sender: string;
-  redacts?: string;
-};
+export type { Draft } from "./draft.ts";
 
 type Plan = {
   drafts: Draft[];

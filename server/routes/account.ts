@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { LoginResult } from "../../companion-services/identity/client.ts";
+import { forbidden, invalidParam, MatrixError } from "../../companion-services/platform/errors.ts";
+import type { AuthInfo, Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
-import { forbidden, invalidParam, MatrixError } from "../errors.ts";
-import type { AuthInfo, Request } from "../http/router.ts";
 import { type UiaAuth, UserInteractiveAuth, uiaAuthSchema } from "../uia.ts";
 
 const registerBody = z.object({

@@ -1,5 +1,5 @@
+import { registry } from "../../companion-services/platform/metrics.ts";
 import type { NovaContext } from "../context.ts";
-import { registry } from "../metrics.ts";
 
 /** Spec versions whose every endpoint Nova serves (matrix-js-sdk needs at least v1.1). */
 export const SUPPORTED_VERSIONS = [

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { z } from "zod";
-import type { Logger } from "../../server/logger.ts";
+import type { Logger } from "../../companion-services/platform/logger.ts";
 import { ALL_KINDS, type StreamKind } from "../changes.ts";
 import type { Fanout } from "../fanout.ts";
 import type { Notifier, Touch } from "../notifier.ts";

@@ -1,6 +1,6 @@
-import { MatrixError } from "../../server/errors.ts";
-import type { AuthInfo } from "../../server/http/router.ts";
-import type { Logger } from "../../server/logger.ts";
+import { MatrixError } from "../../companion-services/platform/errors.ts";
+import type { AuthInfo } from "../../companion-services/platform/http/router.ts";
+import type { Logger } from "../../companion-services/platform/logger.ts";
 import { responseHasData, type SyncResponse } from "../provider.ts";
 import { formatSyncToken, parseSyncToken, type SyncToken } from "../token.ts";
 import {

@@ -1,8 +1,8 @@
+import { invalidParam } from "../../companion-services/platform/errors.ts";
+import type { HttpServer } from "../../companion-services/platform/http/server.ts";
 import { FiltersRepository } from "../../server/client/filters.repository.ts";
 import type { ClientDb } from "../../server/client/tables.ts";
 import type { NovaContext } from "../../server/context.ts";
-import { invalidParam } from "../../server/errors.ts";
-import type { HttpServer } from "../../server/http/server.ts";
 import type { SyncEngine } from "../engine.ts";
 import { LocalFanout } from "../fanout/local.ts";
 import { RedisFanout } from "../fanout/redis.ts";

@@ -1,6 +1,6 @@
 import uWS from "uWebSockets.js";
 import { Counter, Gauge } from "prom-client";
-import { registry } from "../../server/metrics.ts";
+import { registry } from "../../companion-services/platform/metrics.ts";
 import { Connection, type ConnectionDeps } from "./connection.ts";
 import {
   CloseCode,

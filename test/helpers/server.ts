@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { createLogger } from "../../companion-services/platform/logger.ts";
 import { createNova, type Nova } from "../../server/app.ts";
 import { loadConfig } from "../../server/config.ts";
-import { createLogger } from "../../server/logger.ts";
 import { freshDatabase } from "./database.ts";
 
 export type TestServer = Nova & {

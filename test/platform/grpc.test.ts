@@ -7,12 +7,12 @@ import { RemoteIdentity } from "../../companion-services/identity/remote.ts";
 import { IdentityService } from "../../companion-services/identity/service.ts";
 import type { IdentityTables } from "../../companion-services/identity/tables.ts";
 import type { ServiceDatabase } from "../../companion-services/platform/database.ts";
+import { MatrixError } from "../../companion-services/platform/errors.ts";
 import { MemoryEventBus } from "../../companion-services/platform/event-bus/memory.ts";
 import { OutboxProcessor } from "../../companion-services/platform/outbox/processor.ts";
 import type { OutboxTables } from "../../companion-services/platform/outbox/tables.ts";
 import { RpcUnavailableError } from "../../companion-services/platform/rpc/errors.ts";
 import { loadService } from "../../companion-services/platform/rpc/proto.ts";
-import { MatrixError } from "../../server/errors.ts";
 import { openFresh, pgAdminUrl, silentLogger, waitFor } from "./helpers.ts";
 
 describe(`identity over gRPC (${pgAdminUrl ? "PostgreSQL" : "PGlite"})`, () => {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { Databases } from "../../companion-services/platform/database.ts";
-import type { ServiceName } from "../../server/config.ts";
-import { createLogger } from "../../server/logger.ts";
+import { createLogger } from "../../companion-services/platform/logger.ts";
+import type { ServiceName } from "../../companion-services/platform/services.ts";
 
 export const silentLogger = createLogger(process.env.NOVA_TEST_LOG ?? "silent");
 

@@ -11,7 +11,7 @@ import {
   OWNERSHIP,
 } from "../../companion-services/platform/ownership.ts";
 import { OWNERSHIP_DOC_PATH, renderOwnershipDoc } from "../../companion-services/platform/ownership-doc.ts";
-import { SERVICE_NAMES, type ServiceName } from "../../server/config.ts";
+import { SERVICE_NAMES, type ServiceName } from "../../companion-services/platform/services.ts";
 
 const adminUrl = process.env.NOVA_TEST_BACKEND === "pglite" ? undefined : process.env.DATABASE_URL;
 

@@ -9,7 +9,7 @@ import {
   type ProvisionOptions,
   provisionServiceRoles,
 } from "../../companion-services/platform/roles.ts";
-import { SERVICE_NAMES, type ServiceName } from "../../server/config.ts";
+import { SERVICE_NAMES, type ServiceName } from "../../companion-services/platform/services.ts";
 import { pgAdminUrl } from "./helpers.ts";
 
 const run = pgAdminUrl ? describe : describe.skip;

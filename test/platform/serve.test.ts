@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GraphTables } from "../../companion-services/graph/tables.ts";
-import { type Running, serve } from "../../companion-services/platform/serve.ts";
 import { main } from "../../server/cli.ts";
 import { loadConfig } from "../../server/config.ts";
+import { type Running, serve } from "../../server/serve.ts";
 import { silentLogger, waitFor } from "./helpers.ts";
 
 describe("nova serve", () => {

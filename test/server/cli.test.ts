@@ -115,7 +115,7 @@ describe("admin CLI against the server's data", () => {
     expect((await run(["token", "create", "--admin"])).code).toBe(2);
     expect(existsSync("/nonexistent/never-created")).toBe(false);
     // `serve` loads lazily; its usage line must still name every target it serves.
-    const { SERVE_TARGETS } = await import("../../companion-services/platform/serve.ts");
+    const { SERVE_TARGETS } = await import("../../server/serve.ts");
     expect(COMMANDS.serve!.usage).toBe(`serve <${SERVE_TARGETS.join("|")}>`);
   }, 120_000);
 

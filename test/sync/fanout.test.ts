@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Databases } from "../../companion-services/platform/database.ts";
-import { createLogger } from "../../server/logger.ts";
+import { createLogger } from "../../companion-services/platform/logger.ts";
 import { RedisFanout } from "../../sync/fanout/redis.ts";
 import { Notifier } from "../../sync/notifier.ts";
 import { StreamPositions } from "../../sync/stream-positions.ts";

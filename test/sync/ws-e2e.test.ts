@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registry } from "../../server/metrics.ts";
+import { registry } from "../../companion-services/platform/metrics.ts";
 import type { SyncBody } from "../../sync/client/index.ts";
 import { CloseCode, Limits } from "../../sync/ws/protocol.ts";
 import { TestDevice } from "../crypto/olm-keys.ts";

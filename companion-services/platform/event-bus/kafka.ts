@@ -1,5 +1,4 @@
 import { type Admin, type Consumer, Kafka, logLevel, Partitioners, type Producer } from "kafkajs";
-import type { Logger } from "../../../server/logger.ts";
 import {
   type BusRecord,
   type DeliveredRecord,
@@ -8,6 +7,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "../event-bus.ts";
+import type { Logger } from "../logger.ts";
 
 export type KafkaBusOptions = {
   brokers: string[];

@@ -1,7 +1,6 @@
 import type { PGlite } from "@electric-sql/pglite";
 import { type Kysely, sql } from "kysely";
 import pg from "pg";
-import type { Logger } from "../../../server/logger.ts";
 import type { ServiceDatabase } from "../database.ts";
 import {
   type BusRecord,
@@ -11,6 +10,7 @@ import {
   PublishError,
   topicFor,
 } from "../event-bus.ts";
+import type { Logger } from "../logger.ts";
 import { type ClaimedEvent, OutboxRepository } from "./outbox.repository.ts";
 import type { OutboxTables } from "./tables.ts";
 import { outboxChannel } from "./writer.ts";

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { MatrixError } from "../../../server/errors.ts";
+import { MatrixError } from "../errors.ts";
 
 const ERRCODE = "matrix-errcode";
 const STATUS = "matrix-status";

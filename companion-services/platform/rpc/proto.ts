@@ -1,16 +1,13 @@
-import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
-const PROTO_DIR = fileURLToPath(new URL("../proto/", import.meta.url));
-
 /**
- * Loads a .proto contract from companion-services/platform/proto. Field names stay snake_case,
+ * Loads a .proto contract (each service keeps its own beside its code: `<service>/<service>.proto`). Field names stay snake_case,
  * int64 become numbers (ids and times stay far below 2^53), and absent fields stay absent
  * (defaults: false) so a missing required field is detected, not read as "" or 0.
  */
 export function loadService(file: string, qualifiedName: string): grpc.ServiceClientConstructor {
-  const def = protoLoader.loadSync(`${PROTO_DIR}${file}`, {
+  const def = protoLoader.loadSync(file, {
     keepCase: true,
     longs: Number,
     enums: String,

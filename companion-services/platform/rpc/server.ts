@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ZodType } from "zod";
-import { MatrixError } from "../../../server/errors.ts";
-import type { Logger } from "../../../server/logger.ts";
+import { MatrixError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
 import { toServiceError } from "./errors.ts";
 
 /**

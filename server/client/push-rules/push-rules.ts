@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
+import { MatrixError, notFound } from "../../../companion-services/platform/errors.ts";
 import { ChangeGuardedCache } from "../../../sync/changes.ts";
 import type { Notifier } from "../../../sync/notifier.ts";
 import type { StreamPositions } from "../../../sync/stream-positions.ts";
-import { MatrixError, notFound } from "../../errors.ts";
 import { AccountDataRepository } from "../account-data.repository.ts";
 import { asClientTrx, type ClientDb } from "../tables.ts";
 import { defaultRules } from "./defaults.ts";

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { fromZod, MatrixError } from "../../errors.ts";
-import type { Request, Router } from "../../http/router.ts";
+import { fromZod, MatrixError } from "../../../companion-services/platform/errors.ts";
+import type { Request, Router } from "../../../companion-services/platform/http/router.ts";
 import type { PushRulesService } from "./push-rules.ts";
 import { PUSH_RULE_KINDS, type PushRuleKind, pushActionSchema, pushConditionSchema } from "./types.ts";
 

@@ -1,17 +1,20 @@
-import type { Kysely } from "kysely";
-import { createNova } from "../../server/app.ts";
-import type { NovaConfig, ServiceName } from "../../server/config.ts";
-import type { Logger } from "../../server/logger.ts";
-import { graphIdentityConsumer } from "../graph/consumers.ts";
-import type { GraphTables } from "../graph/tables.ts";
-import { startIdentityGrpc } from "../identity/grpc.ts";
-import { GrpcIdentityClient } from "../identity/grpc-client.ts";
-import { RemoteIdentity } from "../identity/remote.ts";
-import { IdentityService } from "../identity/service.ts";
-import type { IdentityTables } from "../identity/tables.ts";
-import { Databases } from "./database.ts";
-import type { EventBus } from "./event-bus.ts";
-import { createEventBus, loadPlatformConfig, type PlatformConfig, startOutbox } from "./runtime.ts";
+import { createGraphConsumers } from "../companion-services/graph/index.ts";
+import { startIdentityGrpc } from "../companion-services/identity/grpc.ts";
+import { GrpcIdentityClient } from "../companion-services/identity/grpc-client.ts";
+import { createIdentity } from "../companion-services/identity/index.ts";
+import { RemoteIdentity } from "../companion-services/identity/remote.ts";
+import { Databases } from "../companion-services/platform/database.ts";
+import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import type { Logger } from "../companion-services/platform/logger.ts";
+import {
+  createEventBus,
+  loadPlatformConfig,
+  type PlatformConfig,
+  startOutbox,
+} from "../companion-services/platform/runtime.ts";
+import type { ServiceName } from "../companion-services/platform/services.ts";
+import { createNova } from "./app.ts";
+import type { NovaConfig } from "./config.ts";
 
 /** What `nova serve` can run. `homeserver` is the messaging service (the Matrix front). */
 export const SERVE_TARGETS = [
@@ -51,7 +54,7 @@ export async function serve(
     throw new Error(
       `nova serve ${target} runs one service of a distributed deployment and needs KAFKA_BROKERS; use \`nova serve all\` for one process`,
     );
-  const bus = createEventBus(config, logger, `nova-${target}-${platform.instanceId}`);
+  const bus = createEventBus(config.kafkaBrokers, logger, `nova-${target}-${platform.instanceId}`);
   if (target === "identity") return serveIdentity(config, logger, bus, platform);
   if (target === "homeserver") return serveHomeserver(config, logger, bus, platform);
   return serveCompanion(target, config, logger, bus, platform);
@@ -72,14 +75,11 @@ async function serveIdentity(
   platform: PlatformConfig,
 ): Promise<Running> {
   const databases = await openOwn(["identity"], config, "identity");
-  const identity = new IdentityService(
-    databases.get<IdentityTables>("identity").db as Kysely<IdentityTables>,
-    {
-      serverName: config.serverName,
-      accessTokenTtlMs: config.accessTokenTtlMs,
-      loginFailuresPerMinute: config.loginFailuresPerMinute,
-    },
-  );
+  const identity = createIdentity(databases.get("identity"), {
+    serverName: config.serverName,
+    accessTokenTtlMs: config.accessTokenTtlMs,
+    loginFailuresPerMinute: config.loginFailuresPerMinute,
+  });
   const outbox = await startOutbox(databases.get("identity"), bus, logger, platform);
   const rpc = await startIdentityGrpc(identity, logger, platform.identityGrpcListen);
   return {
@@ -163,9 +163,10 @@ async function startCompanions(
     const outbox = await startOutbox(databases.get(service), bus, logger, platform);
     stops.push(() => outbox.stop());
     if (service === "graph") {
-      const c = graphIdentityConsumer(databases.get<GraphTables>("graph").db, bus, logger);
-      await c.start();
-      stops.push(() => c.stop());
+      for (const c of createGraphConsumers(databases.get("graph"), bus, logger)) {
+        await c.start();
+        stops.push(() => c.stop());
+      }
     }
   }
   return async () => {
@@ -175,7 +176,7 @@ async function startCompanions(
 
 /** The all-in-one mode: the homeserver with identity in-process and every companion service. */
 async function serveAll(config: NovaConfig, logger: Logger, platform: PlatformConfig): Promise<Running> {
-  const bus = createEventBus(config, logger, "nova-all");
+  const bus = createEventBus(config.kafkaBrokers, logger, "nova-all");
   // The companions get their schemas in the homeserver's embedded database (one PGlite).
   const nova = await createNova(config, { logger, bus, companions: COMPANIONS });
   const stop = await startCompanions(COMPANIONS, nova.ctx.databases, bus, logger, platform);
