@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { OWNERSHIP, RESOLUTIONS } from "./ownership.ts";
+import { OWNERSHIP, type OwnedTable, RESOLUTIONS } from "./ownership.ts";
 
 export const OWNERSHIP_DOC_PATH = fileURLToPath(new URL("../../docs/data-ownership.md", import.meta.url));
 
@@ -16,28 +16,34 @@ export function renderOwnershipDoc(): string {
   out.push(
     "Every table has exactly one owning service, which alone writes it; other services read it through " +
       "the owner's gRPC API or react to the owner's events. Each service's migrations create exactly its " +
-      "`built` tables in its own schema (or database), no foreign key crosses services, and on PostgreSQL " +
+      "written and created tables in its own schema (or database), no foreign key crosses services, and on PostgreSQL " +
       "each service connects as its own role that cannot touch another service's schema " +
       "(test/platform/ownership.test.ts, test/platform/roles.test.ts).",
   );
   out.push("");
+  out.push(
+    "A service is **running** only when code in its folders writes its tables; a **planned** service " +
+      "has its tables reserved (its migrations may already create them) and no code writing them. A " +
+      "table is **written** when its owner's code writes it, **created** when only its migration " +
+      "exists, **planned** when not even that, **dropped** when it will not exist. The ownership test " +
+      "reads each service's code for its write statements and fails when this page claims more or " +
+      "less than the code does.",
+  );
+  out.push("");
   out.push("## Summary");
   out.push("");
-  out.push("| service | seed name(s) | status | built | planned | dropped |");
-  out.push("|---|---|---|---|---|---|");
-  let totals = { built: 0, planned: 0, dropped: 0 };
+  out.push("| service | seed name(s) | status | code | written | created | planned | dropped |");
+  out.push("|---|---|---|---|---|---|---|---|");
+  const totals: Record<DocStatus, number> = { written: 0, created: 0, planned: 0, dropped: 0 };
   for (const s of OWNERSHIP) {
-    const count = (st: string) => s.tables.filter((t) => t.status === st).length;
-    totals = {
-      built: totals.built + count("built"),
-      planned: totals.planned + count("planned"),
-      dropped: totals.dropped + count("dropped"),
-    };
+    const count = (st: DocStatus) => s.tables.filter((t) => docStatus(t) === st).length;
+    for (const st of DOC_STATUSES) totals[st] += count(st);
+    const code = s.code.length > 0 ? s.code.map((c) => `\`${c}/\``).join(", ") : "—";
     out.push(
-      `| ${s.service} | ${s.seedNames.join(", ")} | ${s.status} | ${count("built")} | ${count("planned")} | ${count("dropped")} |`,
+      `| ${s.service} | ${s.seedNames.join(", ")} | ${s.status} | ${code} | ${DOC_STATUSES.map(count).join(" | ")} |`,
     );
   }
-  out.push(`| **total** | | | ${totals.built} | ${totals.planned} | ${totals.dropped} |`);
+  out.push(`| **total** | | | | ${DOC_STATUSES.map((st) => totals[st]).join(" | ")} |`);
   out.push("");
   out.push("## Contradictions in the seed, resolved");
   out.push("");
@@ -59,11 +65,21 @@ export function renderOwnershipDoc(): string {
     out.push("| table | status | in seed | holds | note |");
     out.push("|---|---|---|---|---|");
     for (const t of s.tables) {
-      out.push(`| \`${t.name}\` | ${t.status} | ${t.seed ? "yes" : "no"} | ${t.purpose} | ${t.note ?? ""} |`);
+      out.push(
+        `| \`${t.name}\` | ${docStatus(t)} | ${t.seed ? "yes" : "no"} | ${t.purpose} | ${t.note ?? ""} |`,
+      );
     }
     out.push("");
   }
   return out.join("\n");
+}
+
+const DOC_STATUSES = ["written", "created", "planned", "dropped"] as const;
+type DocStatus = (typeof DOC_STATUSES)[number];
+
+function docStatus(t: OwnedTable): DocStatus {
+  if (t.status === "built") return t.written === false ? "created" : "written";
+  return t.status;
 }
 
 function capitalize(s: string): string {

@@ -2,8 +2,10 @@
  * Who owns which table: the seed's ownership matrix (../shared/seed/service-data-ownership.md)
  * made concrete and checkable. Every table of the seed appears exactly once, under the one service
  * that writes it. `built` tables are created by that service's migrations (and only by them: see
- * test/platform/ownership.test.ts); `planned` ones belong to a service not built yet; `dropped`
- * ones will not exist, each with the reason. docs/data-ownership.md is generated from this file
+ * test/platform/ownership.test.ts); of those, `written: false` ones exist but no code writes them
+ * yet; `planned` ones are not created yet; `dropped` ones will not exist, each with the reason.
+ * A service is `running` only when code in its folders writes its tables (the same test reads the
+ * code to hold this file to it). docs/data-ownership.md is generated from this file
  * (`npm run docs:ownership`).
  */
 
@@ -18,6 +20,8 @@ export type OwnedTable = {
   seed: boolean;
   /** Why a table is planned/dropped, or how it departs from the seed. */
   note?: string;
+  /** False for a built table that no code writes yet (its migration reserved it). */
+  written?: false;
 };
 
 export type ServiceOwnership = {
@@ -25,8 +29,13 @@ export type ServiceOwnership = {
   service: string;
   /** The name(s) the seed uses for it. */
   seedNames: string[];
-  /** running: a Nova process runs it; planned: its tables are reserved but nothing runs yet. */
+  /**
+   * running: code in `code` writes its tables; planned: its tables are reserved (and perhaps
+   * created by migrations) but no code writes them; none: it owns no table.
+   */
   status: "running" | "planned" | "none";
+  /** The folders holding the code that writes its tables (empty while planned). */
+  code: string[];
   /** Migrations folder under migrations/ (absent for planned services). */
   migrations?: string;
   tables: OwnedTable[];
@@ -46,6 +55,14 @@ const added = (name: string, purpose: string): OwnedTable => ({
   purpose,
   seed: false,
 });
+/** Created by the service's migration so nobody else takes it; no code writes it yet. */
+const reserved = (name: string, purpose: string): OwnedTable => ({
+  name,
+  status: "built",
+  purpose,
+  seed: true,
+  written: false,
+});
 const planned = (name: string, purpose: string, note?: string): OwnedTable => ({
   name,
   status: "planned",
@@ -61,13 +78,20 @@ const dropped = (name: string, purpose: string, note: string): OwnedTable => ({
   note,
 });
 
-/** The outbox and inbox every event-publishing service owns in its own schema. */
-const outboxTables = (status: TableStatus = "built"): OwnedTable[] => [
+/**
+ * The outbox and inbox every service owns in its own schema. The platform's outbox writer and
+ * event consumer write them on the service's behalf, in the service's own transactions.
+ */
+const outboxTables = (
+  uses: { publishes: boolean; consumes: boolean },
+  status: TableStatus = "built",
+): OwnedTable[] => [
   {
     name: "outbox_events",
     status,
     seed: true,
     purpose: "transactional outbox: events written with the business rows, published to Kafka",
+    ...(status === "built" && !uses.publishes ? { written: false as const } : {}),
   },
   {
     name: "processed_events",
@@ -75,6 +99,7 @@ const outboxTables = (status: TableStatus = "built"): OwnedTable[] => [
     seed: false,
     purpose:
       "event ids this service's consumers applied (idempotent consumers), same transaction as the effect",
+    ...(status === "built" && !uses.consumes ? { written: false as const } : {}),
   },
 ];
 
@@ -83,13 +108,17 @@ export const OWNERSHIP: ServiceOwnership[] = [
     service: "identity",
     seedNames: ["Auth Service", "identity-service"],
     status: "running",
+    code: ["companion-services/identity"],
     migrations: "identity",
     tables: [
       built("users", "Matrix accounts: localpart, argon2id password hash, profile, admin/guest/deactivated"),
       built("sessions", "one row per logged-in device; the access token only as its SHA-256"),
       built("refresh_tokens", "single-use refresh tokens (hashed), rotated on /refresh"),
       built("auth_logs", "login/registration attempts, for audit and throttling"),
-      built("user_settings", "server-side per-user settings that are not Matrix account data"),
+      {
+        ...reserved("user_settings", "server-side per-user settings that are not Matrix account data"),
+        note: "no setting lives outside Matrix account data yet",
+      },
       built("invite_codes", "registration tokens (m.login.registration_token)"),
       planned("email_verifications", "3PID email validation sessions", "needs an email sender"),
       planned("password_resets", "password reset via a validated email", "needs email_verifications"),
@@ -102,13 +131,14 @@ export const OWNERSHIP: ServiceOwnership[] = [
       ),
       planned("oauth_connections", "SSO/OIDC provider links (m.login.sso)", "no SSO provider configured yet"),
       planned("passkey_credentials", "WebAuthn credentials", "no passkey login flow yet"),
-      ...outboxTables(),
+      ...outboxTables({ publishes: true, consumes: false }),
     ],
   },
   {
     service: "messaging",
     seedNames: ["Messaging Service", "realtime-chat-service"],
     status: "running",
+    code: ["server", "sync", "crypto", "calls"],
     migrations: "messaging",
     note: "the homeserver itself (server/, sync/, crypto/, calls/)",
     tables: [
@@ -167,7 +197,7 @@ export const OWNERSHIP: ServiceOwnership[] = [
       added("push_rules", "per-user push rules"),
       added("push_rule_default_overrides", "enabled/actions overrides of the server-default push rules"),
       added("receipts", "read receipts (m.read, m.read.private)"),
-      ...outboxTables("planned").map((t) => ({
+      ...outboxTables({ publishes: false, consumes: false }, "planned").map((t) => ({
         ...t,
         note: "the homeserver publishes nothing to other services yet; it consumes identity's events",
       })),
@@ -177,80 +207,94 @@ export const OWNERSHIP: ServiceOwnership[] = [
     service: "graph",
     seedNames: ["User Service", "graph-service", "social-service"],
     status: "running",
+    code: ["companion-services/graph"],
     migrations: "graph",
+    note: "only its consumer of identity's events runs: nothing follows anyone yet",
     tables: [
-      built("follows", "who follows whom, by Matrix user id"),
+      { ...reserved("follows", "who follows whom, by Matrix user id"), note: "no follow API yet" },
       built("social_metadata", "follower/following counts per user, created from identity's user.registered"),
-      ...outboxTables(),
+      ...outboxTables({ publishes: false, consumes: true }),
     ],
   },
   {
     service: "content",
     seedNames: ["Content Service", "content-service"],
-    status: "running",
+    status: "planned",
+    code: [],
     migrations: "content",
+    note: "its migrations create its tables; no code writes them yet",
     tables: [
-      built("posts", "posts: author, body, status"),
-      built("post_metadata", "like/comment/share counts"),
-      built("comments", "threaded comments on posts"),
-      built("post_images", "images of a post (mxc:// URIs)"),
-      built("post_videos", "videos of a post (media-service video ids, by value)"),
-      built("post_shares", "reposts"),
-      built("likes", "likes of posts"),
-      built("bookmarks", "saved posts"),
-      built("bookmark_collections", "bookmark folders"),
-      ...outboxTables(),
+      reserved("posts", "posts: author, body, status"),
+      reserved("post_metadata", "like/comment/share counts"),
+      reserved("comments", "threaded comments on posts"),
+      reserved("post_images", "images of a post (mxc:// URIs)"),
+      reserved("post_videos", "videos of a post (media-service video ids, by value)"),
+      reserved("post_shares", "reposts"),
+      reserved("likes", "likes of posts"),
+      reserved("bookmarks", "saved posts"),
+      reserved("bookmark_collections", "bookmark folders"),
+      ...outboxTables({ publishes: false, consumes: false }),
     ],
   },
   {
     service: "media",
     seedNames: ["Media Service", "Video Service (deprecated)"],
-    status: "running",
+    status: "planned",
+    code: [],
     migrations: "media",
+    note: "its migrations create its tables; no code writes them yet",
     tables: [
-      built("uploads", "completed uploads: owner, type, size, hash, storage key"),
-      built("upload_sessions", "resumable uploads in progress"),
-      built("upload_chunks", "received parts of a resumable upload"),
-      built("videos", "video metadata"),
-      built("video_embeddings", "vector embeddings for recommendations"),
-      built("video_pipeline_state", "processing stage of each video"),
-      built("video_engagement", "view counts and watch time"),
-      built("reels", "short-form videos"),
-      built("reel_transcode_jobs", "transcoding queue"),
-      built("reel_variants", "transcoded renditions"),
-      ...outboxTables(),
+      reserved("uploads", "completed uploads: owner, type, size, hash, storage key"),
+      reserved("upload_sessions", "resumable uploads in progress"),
+      reserved("upload_chunks", "received parts of a resumable upload"),
+      reserved("videos", "video metadata"),
+      reserved("video_embeddings", "vector embeddings for recommendations"),
+      reserved("video_pipeline_state", "processing stage of each video"),
+      reserved("video_engagement", "view counts and watch time"),
+      reserved("reels", "short-form videos"),
+      reserved("reel_transcode_jobs", "transcoding queue"),
+      reserved("reel_variants", "transcoded renditions"),
+      ...outboxTables({ publishes: false, consumes: false }),
     ],
   },
   {
     service: "feed",
     seedNames: ["Feed Service"],
-    status: "running",
+    status: "planned",
+    code: [],
     migrations: "feed",
-    tables: [built("user_feed_preferences", "per-user feed settings"), ...outboxTables()],
+    note: "its migrations create its tables; no code writes them yet",
+    tables: [
+      reserved("user_feed_preferences", "per-user feed settings"),
+      ...outboxTables({ publishes: false, consumes: false }),
+    ],
   },
   {
     service: "notifications",
     seedNames: ["Notification Service"],
-    status: "running",
+    status: "planned",
+    code: [],
     migrations: "notifications",
+    note: "its migrations create its tables; no code writes them yet",
     tables: [
-      built("notifications", "in-app notifications with read state"),
-      built("push_tokens", "device push tokens (FCM/APNs)"),
-      built("push_delivery_logs", "push attempts and errors"),
-      built("notification_preferences", "per-type toggles"),
-      built("notification_dedup", "one-minute deduplication window"),
+      reserved("notifications", "in-app notifications with read state"),
+      reserved("push_tokens", "device push tokens (FCM/APNs)"),
+      reserved("push_delivery_logs", "push attempts and errors"),
+      reserved("notification_preferences", "per-type toggles"),
+      reserved("notification_dedup", "one-minute deduplication window"),
       dropped(
         "notification_jobs",
         "legacy job queue",
         "exists only in the seed's pending migrations; the consumer of events replaces it",
       ),
-      ...outboxTables(),
+      ...outboxTables({ publishes: false, consumes: false }),
     ],
   },
   {
     service: "streaming",
     seedNames: ["Streaming Service"],
     status: "planned",
+    code: [],
     note: "no live streaming in Nova yet; its tables are reserved here so nobody else takes them",
     tables: [
       planned("streams", "live streams"),
@@ -264,6 +308,7 @@ export const OWNERSHIP: ServiceOwnership[] = [
     service: "experiments",
     seedNames: ["Experiments/Analytics"],
     status: "planned",
+    code: [],
     note: "a separate service when built, not folded into another (its writers would otherwise be two)",
     tables: [
       planned("experiments", "A/B test definitions"),
@@ -277,6 +322,7 @@ export const OWNERSHIP: ServiceOwnership[] = [
     service: "search",
     seedNames: ["Search Service"],
     status: "none",
+    code: [],
     note: "owns no table: indexes built from Kafka events (seed: read replicas, which would bypass ownership)",
     tables: [],
   },
@@ -284,6 +330,7 @@ export const OWNERSHIP: ServiceOwnership[] = [
     service: "cdn",
     seedNames: ["CDN Service"],
     status: "none",
+    code: [],
     note: "owns no table: configuration lives with the CDN provider",
     tables: [],
   },

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +14,33 @@ import {
 } from "../../companion-services/platform/ownership.ts";
 import { OWNERSHIP_DOC_PATH, renderOwnershipDoc } from "../../companion-services/platform/ownership-doc.ts";
 import { SERVICE_NAMES, type ServiceName } from "../../companion-services/platform/services.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The production source of a service's folders, as one text. */
+function codeOf(folders: string[]): string {
+  return folders
+    .flatMap((folder) =>
+      readdirSync(path.join(ROOT, folder), { recursive: true, encoding: "utf8" })
+        .filter((f) => f.endsWith(".ts"))
+        .map((f) => readFileSync(path.join(ROOT, folder, f), "utf8")),
+    )
+    .join("\n");
+}
+
+/**
+ * Whether code writes a table: a kysely write on it, a raw INSERT/UPDATE/DELETE naming it, or (for
+ * the outbox and inbox the platform writes on a service's behalf) appending events / consuming them.
+ */
+function writes(code: string, table: string): boolean {
+  if (table === "outbox_events") return /\bappendEvents\(/.test(code);
+  // A consumer records what it applied only when given the service's database (`db`).
+  if (table === "processed_events")
+    return [...code.matchAll(/new EventConsumer\b[^]*?handlers:/g)].some((m) => /\bdb\b/.test(m[0]));
+  const kysely = new RegExp(`\\b(insertInto|updateTable|deleteFrom|mergeInto)\\(\\s*"${table}"`);
+  const raw = new RegExp(`\\b(INSERT INTO|UPDATE|DELETE FROM)\\s+${table}\\b`, "i");
+  return kysely.test(code) || raw.test(code);
+}
 
 const adminUrl = process.env.NOVA_TEST_BACKEND === "pglite" ? undefined : process.env.DATABASE_URL;
 
@@ -45,6 +74,19 @@ describe("ownership manifest", () => {
     expect(
       OWNERSHIP.find((s) => s.service === "messaging")?.tables.find((t) => t.name === "olm_sessions")?.status,
     ).toBe("dropped");
+  });
+
+  it("marks a table written exactly when its owner's code writes it, and a service running only then", () => {
+    for (const s of OWNERSHIP) {
+      const code = codeOf(s.code);
+      const written = s.tables.filter((t) => t.status === "built" && t.written !== false);
+      for (const t of s.tables.filter((t) => t.status === "built")) {
+        expect(writes(code, t.name), `${s.service}.${t.name} written: ${t.written !== false}`).toBe(
+          t.written !== false,
+        );
+      }
+      expect(s.status === "running", `${s.service} is ${s.status}`).toBe(written.length > 0);
+    }
   });
 
   it("docs/data-ownership.md is the rendering of the manifest", () => {
