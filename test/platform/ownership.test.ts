@@ -36,7 +36,7 @@ function writes(code: string, table: string): boolean {
   if (table === "outbox_events") return /\bappendEvents\(/.test(code);
   // A consumer records what it applied only when given the service's database (`db`).
   if (table === "processed_events")
-    return [...code.matchAll(/new EventConsumer\b[^]*?handlers:/g)].some((m) => /\bdb\b/.test(m[0]));
+    return [...code.matchAll(/new EventConsumer\b[\s\S]*?handlers:/g)].some((m) => /\bdb\b/.test(m[0]));
   const kysely = new RegExp(`\\b(insertInto|updateTable|deleteFrom|mergeInto)\\(\\s*"${table}"`);
   const raw = new RegExp(`\\b(INSERT INTO|UPDATE|DELETE FROM)\\s+${table}\\b`, "i");
   return kysely.test(code) || raw.test(code);
