@@ -48,7 +48,8 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /**
- * The homeserver's HTTP front on uWebSockets.js. uWS rules honoured here: the request object is read
+ * The HTTP front every service serves from (the homeserver, and any companion service in its own
+ * process), on uWebSockets.js. uWS rules honoured here: the request object is read
  * synchronously before any await, every async response has an abort handler, a response is never
  * touched after abort, and writes are corked.
  */
