@@ -70,48 +70,52 @@ const schemas = {
   Empty: z.object({}),
 };
 
+/** The object without its null and undefined fields: proto3 optional fields are absent, not null. */
+function present<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: NonNullable<T[K]> } {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined) out[k] = v;
+  return out as { [K in keyof T]?: NonNullable<T[K]> };
+}
+
 export function userToWire(u: User) {
-  return {
+  return present({
     user_id: u.userId,
     localpart: u.localpart,
-    ...(u.displayname !== null ? { displayname: u.displayname } : {}),
-    ...(u.avatarUrl !== null ? { avatar_url: u.avatarUrl } : {}),
+    displayname: u.displayname,
+    avatar_url: u.avatarUrl,
     is_admin: u.isAdmin,
     is_guest: u.isGuest,
     deactivated: u.deactivated,
     created_at: u.createdAt,
-  };
+  });
 }
 
-function deviceToWire(d: Device) {
-  return {
+const deviceToWire = (d: Device) =>
+  present({
     device_id: d.deviceId,
-    ...(d.displayName !== null ? { display_name: d.displayName } : {}),
-    ...(d.lastSeenIp !== null ? { last_seen_ip: d.lastSeenIp } : {}),
-    ...(d.lastSeenTs !== null ? { last_seen_ts: d.lastSeenTs } : {}),
-  };
-}
+    display_name: d.displayName,
+    last_seen_ip: d.lastSeenIp,
+    last_seen_ts: d.lastSeenTs,
+  });
 
-function loginToWire(r: LoginResult) {
-  return {
+const loginToWire = (r: LoginResult) =>
+  present({
     user_id: r.userId,
     device_id: r.deviceId,
     access_token: r.accessToken,
     new_device: r.newDevice,
-    ...(r.refreshToken !== undefined ? { refresh_token: r.refreshToken } : {}),
-    ...(r.expiresInMs !== undefined ? { expires_in_ms: r.expiresInMs } : {}),
-  };
-}
+    refresh_token: r.refreshToken,
+    expires_in_ms: r.expiresInMs,
+  });
 
-function tokenToWire(t: RegistrationToken) {
-  return {
+const tokenToWire = (t: RegistrationToken) =>
+  present({
     token: t.token,
     pending: t.pending,
     completed: t.completed,
-    ...(t.usesAllowed !== null ? { uses_allowed: t.usesAllowed } : {}),
-    ...(t.expiryTime !== null ? { expiry_time: t.expiryTime } : {}),
-  };
-}
+    uses_allowed: t.usesAllowed,
+    expiry_time: t.expiryTime,
+  });
 
 /** The identity service's gRPC server, serving any IdentityClient (the real IdentityService). */
 export function identityGrpcServer(identity: IdentityClient, logger: Logger): grpc.Server {

@@ -105,14 +105,7 @@ export class IdentityService implements IdentityClient {
         await this.publish(trx, events);
         return { userId };
       }
-      const session = await this.createSession(
-        trx,
-        userId,
-        input.deviceId,
-        input.initialDeviceDisplayName,
-        input.refreshToken ?? false,
-        input.ip,
-      );
+      const session = await this.createSession(trx, userId, input);
       events.push(identityEvent("device.created", { user_id: userId, device_id: session.deviceId }));
       await this.publish(trx, events);
       return session;
@@ -137,14 +130,7 @@ export class IdentityService implements IdentityClient {
     this.limiter.succeed([`user:${userId}`]);
     const existing = input.deviceId ? await this.sessions.byDevice(userId, input.deviceId) : undefined;
     const result = await this.db.transaction().execute(async (trx) => {
-      const session = await this.createSession(
-        trx,
-        userId,
-        input.deviceId,
-        input.initialDeviceDisplayName,
-        input.refreshToken ?? false,
-        input.ip,
-      );
+      const session = await this.createSession(trx, userId, input);
       await this.publish(trx, [
         session.newDevice
           ? identityEvent("device.created", { user_id: userId, device_id: session.deviceId })
@@ -367,11 +353,10 @@ export class IdentityService implements IdentityClient {
   private async createSession(
     trx: Parameters<SessionsRepository["upsertForDevice"]>[0],
     userId: string,
-    deviceId: string | undefined,
-    displayName: string | undefined,
-    withRefresh: boolean,
-    ip: string | undefined,
+    input: Pick<LoginInput, "deviceId" | "initialDeviceDisplayName" | "refreshToken" | "ip">,
   ): Promise<LoginResult> {
+    const { deviceId, initialDeviceDisplayName: displayName, ip } = input;
+    const withRefresh = input.refreshToken ?? false;
     const device = deviceId ?? newDeviceId();
     const accessToken = newToken("nova_at");
     const now = Date.now();
