@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { cacheMetrics } from "../platform/cache-metrics.ts";
 import { EventConsumer, on } from "../platform/consumer.ts";
 import { type EventBus, topicFor } from "../platform/event-bus.ts";
 import type { AuthInfo } from "../platform/http/router.ts";
@@ -33,6 +34,8 @@ type Entry = { auth: AuthInfo; at: number };
  * (a refreshed token's predecessor). It also runs the homeserver's device hooks, as the
  * in-process IdentityService does through its callbacks.
  */
+const remoteTokenCacheMetrics = cacheMetrics("remote_identity_tokens");
+
 export class RemoteIdentity implements IdentityClient {
   private readonly cache = new Map<string, Entry>();
   private readonly bySession = new Map<string, string>();
@@ -55,9 +58,11 @@ export class RemoteIdentity implements IdentityClient {
     const hit = this.cache.get(key);
     if (hit && now - hit.at < this.ttl) {
       this.hits++;
+      remoteTokenCacheMetrics.hit();
       return hit.auth;
     }
     this.misses++;
+    remoteTokenCacheMetrics.miss();
     const auth = await this.inner.verifyToken(accessToken);
     if (this.cache.size >= this.max) {
       this.cache.clear();
@@ -65,6 +70,7 @@ export class RemoteIdentity implements IdentityClient {
     }
     this.cache.set(key, { auth, at: now });
     this.bySession.set(auth.sessionId, key);
+    remoteTokenCacheMetrics.size(this.cache.size);
     return auth;
   }
 

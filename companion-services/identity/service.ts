@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { hash as argonHash, verify as argonVerify } from "@node-rs/argon2";
 import type { Kysely, Transaction } from "kysely";
+import { cacheMetrics } from "../platform/cache-metrics.ts";
 import { forbidden, invalidParam, MatrixError, notFound, unknownToken } from "../platform/errors.ts";
 import type { AuthInfo } from "../platform/http/router.ts";
 import { appendEvents, type NewEvent } from "../platform/outbox/writer.ts";
@@ -38,6 +39,8 @@ const TOKEN_CACHE_TTL_MS = 60_000;
 const TOKEN_CACHE_MAX = 100_000;
 // OWASP's argon2id baseline: 19 MiB, 2 iterations.
 const ARGON_OPTIONS = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
+
+const tokenCacheMetrics = cacheMetrics("identity_tokens");
 
 type CachedToken = { auth: AuthInfo; expiresAt: number | null; cachedAt: number };
 
@@ -154,9 +157,11 @@ export class IdentityService implements IdentityClient {
     const now = Date.now();
     const cached = this.tokenCache.get(tokenHash);
     if (cached && now - cached.cachedAt < TOKEN_CACHE_TTL_MS) {
+      tokenCacheMetrics.hit();
       if (cached.expiresAt !== null && cached.expiresAt <= now) throw unknownToken(true);
       return cached.auth;
     }
+    tokenCacheMetrics.miss();
     const session = await this.sessions.byTokenHash(tokenHash);
     if (!session) throw unknownToken();
     const user = await this.users.byId(session.user_id);
@@ -172,6 +177,7 @@ export class IdentityService implements IdentityClient {
     if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
     this.tokenCache.set(tokenHash, { auth, expiresAt, cachedAt: now });
     this.tokenHashBySession.set(session.id, tokenHash);
+    tokenCacheMetrics.size(this.tokenCache.size);
     return auth;
   }
 
