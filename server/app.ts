@@ -88,7 +88,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     });
     // Identity's events (user.registered, device.revoked…) leave its outbox on the bus.
     const bus = opts.bus ?? createEventBus(config.kafkaBrokers, logger, "nova-identity");
-    const outbox = await startOutbox(databases.get("identity"), bus, logger);
+    const outbox = await startOutbox(databases.get("identity"), bus, logger, config.outbox);
     closers.push(async () => {
       await outbox.stop();
       if (!opts.bus) await bus.close();
