@@ -49,7 +49,7 @@ export type NovaOptions = {
   /** The event bus shared with companion services in this process (default: from config). */
   bus?: EventBus;
   /**
-   * Distributed mode (companion-services/platform/serve.ts): identity runs elsewhere and is
+   * Distributed mode (server/serve.ts): identity runs elsewhere and is
    * reached through this client; the homeserver then opens only its own database.
    */
   remoteIdentity?: (deps: {
