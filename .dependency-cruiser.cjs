@@ -42,6 +42,14 @@ module.exports = {
       to: { path: "^server/(main|cli|serve|app)\\.ts$" },
     },
     {
+      name: "sync-does-not-import-client",
+      comment:
+        "sync/ owns its filters and reaches presence through sync/presence-port.ts; server/client may import sync, never the reverse.",
+      severity: "error",
+      from: { path: "^sync/" },
+      to: { path: "^server/client/" },
+    },
+    {
       name: "no-circular",
       comment: "Modules form layers; a cycle means two of them are one, or one holds the other's part.",
       severity: "error",

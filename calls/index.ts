@@ -17,7 +17,7 @@ export async function createSfu(ctx: NovaContext): Promise<Sfu> {
   if (c.sfu === "mediasoup") {
     // Loaded only when chosen: the package needs its C++ worker (MEDIASOUP_WORKER_BIN).
     const { MediasoupSfu } = await import("./sfu/mediasoup.ts");
-    return MediasoupSfu.start(options);
+    return MediasoupSfu.start({ ...options, workerBin: c.mediasoupWorkerBin });
   }
   return new WeriftSfu(options);
 }

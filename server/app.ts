@@ -49,7 +49,7 @@ export type NovaOptions = {
   /** The event bus shared with companion services in this process (default: from config). */
   bus?: EventBus;
   /**
-   * Distributed mode (companion-services/platform/serve.ts): identity runs elsewhere and is
+   * Distributed mode (server/serve.ts): identity runs elsewhere and is
    * reached through this client; the homeserver then opens only its own database.
    */
   remoteIdentity?: (deps: {
@@ -88,7 +88,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     });
     // Identity's events (user.registered, device.revoked…) leave its outbox on the bus.
     const bus = opts.bus ?? createEventBus(config.kafkaBrokers, logger, "nova-identity");
-    const outbox = await startOutbox(databases.get("identity"), bus, logger);
+    const outbox = await startOutbox(databases.get("identity"), bus, logger, config.outbox);
     closers.push(async () => {
       await outbox.stop();
       if (!opts.bus) await bus.close();

@@ -52,15 +52,18 @@ function positiveInt(value: string | true | undefined, name: string): number | u
 }
 
 export const COMMANDS: Record<string, Command> = {
-  // Runs a service until SIGTERM (companion-services/platform/serve.ts; docs/distributed.md).
+  // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md). content, media, feed and
+  // notifications are planned, not built: refused with a line that says so.
   // Imported on use: the whole server graph takes seconds to load, which admin commands need not pay.
   serve: {
-    usage: "serve <all|homeserver|identity|graph|content|media|feed|notifications>",
+    usage: "serve <all|homeserver|identity|graph>",
     flags: {},
     async run(args, _flags, config) {
-      const { isServeTarget, SERVE_TARGETS, serveUntilSignal } = await import("./serve.ts");
+      const { isPlannedService, isServeTarget, plannedServiceMessage, SERVE_TARGETS, serveUntilSignal } =
+        await import("./serve.ts");
       const { createLogger } = await import("../companion-services/platform/logger.ts");
       const [target] = args;
+      if (args.length === 1 && isPlannedService(target)) throw new UsageError(plannedServiceMessage(target));
       if (args.length !== 1 || !isServeTarget(target))
         throw new UsageError(`expected one of: ${SERVE_TARGETS.join(", ")}`);
       return serveUntilSignal(target, config, createLogger(config.logLevel, `nova-${target}`));
@@ -145,7 +148,8 @@ function usage(): string {
   return ["usage: nova <command>", ...Object.values(COMMANDS).map((c) => `  nova ${c.usage}`)].join("\n");
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** Runs one command; `env` is the environment, read here once (server/config.ts) and passed down. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv.length === 1 && ["help", "--help", "-h"].includes(argv[0]!)) {
     process.stdout.write(`${usage()}\n`);
     return 0;
@@ -172,5 +176,5 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("server/cli.ts")) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2), process.env);
 }

@@ -1,9 +1,18 @@
 import { z } from "zod";
+import {
+  type IdentityConfig,
+  identityConfig,
+  identityEnvSchema,
+} from "../companion-services/identity/config.ts";
 import { parseEnv, splitList } from "../companion-services/platform/config.ts";
-import { SERVICE_NAMES } from "../companion-services/platform/services.ts";
+import {
+  type PlatformConfig,
+  platformConfig,
+  platformEnvSchema,
+} from "../companion-services/platform/platform-config.ts";
 
-/** Every setting Nova reads from the environment, parsed once at start. */
-const envSchema = z.object({
+/** The homeserver's own settings (the Matrix front). */
+const homeserverEnvSchema = z.object({
   NOVA_HOST: z.string().default("127.0.0.1"),
   NOVA_PORT: z.coerce.number().int().min(0).max(65535).default(8008),
   NOVA_SERVER_NAME: z.string().min(1).default("localhost"),
@@ -21,43 +30,54 @@ const envSchema = z.object({
     .int()
     .positive()
     .default(1024 * 1024),
-  NOVA_ACCESS_TOKEN_TTL_MS: z.coerce.number().int().nonnegative().default(0),
-  NOVA_LOGIN_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(5),
+  /** permessage-deflate on the WebSocket sync transport (off by default: it costs CPU per frame). */
+  NOVA_WS_DEFLATE: z.enum(["0", "1", "false", "true"]).default("0"),
+});
+
+/**
+ * Calls (calls/): TURN, which SFU implementation, the address its ICE binds and announces, limits
+ * and timers. Kept here rather than in calls/ only because calls/ is being reworked in parallel;
+ * it is its own schema all the same.
+ */
+const callsEnvSchema = z.object({
   NOVA_TURN_URIS: z.string().default(""),
   NOVA_TURN_SECRET: z.string().default(""),
   NOVA_TURN_TTL: z.coerce.number().int().positive().default(86400),
-  /** Group calls: which SFU implementation, the address its ICE binds and announces, limits and timers. */
   NOVA_SFU: z.enum(["werift", "mediasoup"]).default("werift"),
   NOVA_SFU_ICE_ADDRESS: z.string().optional(),
   NOVA_SFU_MAX_BITRATE: z.coerce.number().int().positive().default(1_500_000),
   NOVA_CALL_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   NOVA_CALL_ICE_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
-  DATABASE_URL: z.string().optional(),
-  IDENTITY_DATABASE_URL: z.string().optional(),
-  MESSAGING_DATABASE_URL: z.string().optional(),
-  GRAPH_DATABASE_URL: z.string().optional(),
-  CONTENT_DATABASE_URL: z.string().optional(),
-  MEDIA_DATABASE_URL: z.string().optional(),
-  FEED_DATABASE_URL: z.string().optional(),
-  NOTIFICATIONS_DATABASE_URL: z.string().optional(),
-  KAFKA_BROKERS: z.string().optional(),
-  REDIS_URL: z.string().optional(),
-  /** permessage-deflate on the WebSocket sync transport (off by default: it costs CPU per frame). */
-  NOVA_WS_DEFLATE: z.enum(["0", "1", "false", "true"]).default("0"),
+  /** The mediasoup-worker binary (NOVA_SFU=mediasoup); mediasoup itself spawns it from this variable. */
+  MEDIASOUP_WORKER_BIN: z.string().optional(),
 });
 
-export type NovaConfig = {
+/**
+ * Every setting Nova reads from the environment: one schema per area, composed, parsed in one go
+ * (so one line names every offending variable). Read once at start, in server/main.ts and
+ * server/cli.ts, and passed down; nothing below them reads process.env.
+ */
+const envSchema = z.object({
+  ...homeserverEnvSchema.shape,
+  ...callsEnvSchema.shape,
+  ...identityEnvSchema.shape,
+  ...platformEnvSchema.shape,
+});
+
+export type HomeserverConfig = {
   host: string;
   port: number;
   serverName: string;
   publicBaseUrl: string;
   dataDir: string;
   registration: "open" | "token" | "closed";
-  logLevel: z.infer<typeof envSchema>["NOVA_LOG_LEVEL"];
+  logLevel: z.infer<typeof homeserverEnvSchema>["NOVA_LOG_LEVEL"];
   maxEventBody: number;
   maxRequestBody: number;
-  accessTokenTtlMs: number;
-  loginFailuresPerMinute: number;
+  wsDeflate: boolean;
+};
+
+export type CallsConfig = {
   turn: { uris: string[]; secret: string; ttl: number };
   calls: {
     sfu: "werift" | "mediasoup";
@@ -65,21 +85,15 @@ export type NovaConfig = {
     maxVideoBitrate: number;
     graceMs: number;
     iceTimeoutMs: number;
+    /** MEDIASOUP_WORKER_BIN: needed when sfu is mediasoup. */
+    mediasoupWorkerBin: string | undefined;
   };
-  /** Per-service database URL; absent means the embedded PGlite database. */
-  databaseUrls: Record<string, string | undefined>;
-  kafkaBrokers: string[] | undefined;
-  redisUrl: string | undefined;
-  wsDeflate: boolean;
 };
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
+export type NovaConfig = HomeserverConfig & CallsConfig & IdentityConfig & PlatformConfig;
+
+export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
   const e = parseEnv(envSchema, env);
-  const databaseUrls: Record<string, string | undefined> = {};
-  for (const name of SERVICE_NAMES) {
-    const key = `${name.toUpperCase()}_DATABASE_URL` as keyof typeof e;
-    databaseUrls[name] = (e[key] as string | undefined) ?? e.DATABASE_URL;
-  }
   return {
     host: e.NOVA_HOST,
     port: e.NOVA_PORT,
@@ -90,8 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
     logLevel: e.NOVA_LOG_LEVEL,
     maxEventBody: e.NOVA_MAX_EVENT_BODY,
     maxRequestBody: e.NOVA_MAX_REQUEST_BODY,
-    accessTokenTtlMs: e.NOVA_ACCESS_TOKEN_TTL_MS,
-    loginFailuresPerMinute: e.NOVA_LOGIN_FAILURES_PER_MINUTE,
+    wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
     turn: {
       uris: splitList(e.NOVA_TURN_URIS),
       secret: e.NOVA_TURN_SECRET,
@@ -103,10 +116,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NovaConfig {
       maxVideoBitrate: e.NOVA_SFU_MAX_BITRATE,
       graceMs: e.NOVA_CALL_GRACE_MS,
       iceTimeoutMs: e.NOVA_CALL_ICE_TIMEOUT_MS,
+      mediasoupWorkerBin: e.MEDIASOUP_WORKER_BIN,
     },
-    databaseUrls,
-    kafkaBrokers: e.KAFKA_BROKERS ? splitList(e.KAFKA_BROKERS) : undefined,
-    redisUrl: e.REDIS_URL,
-    wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
+    ...identityConfig(e),
+    ...platformConfig(e),
   };
 }

@@ -1,8 +1,18 @@
+import { ConfigError } from "../companion-services/platform/config.ts";
 import { createLogger } from "../companion-services/platform/logger.ts";
 import { createNova } from "./app.ts";
-import { loadConfig } from "./config.ts";
+import { loadConfig, type NovaConfig } from "./config.ts";
 
-const config = loadConfig();
+// The environment is read here, once; everything below is given the parsed config.
+let config: NovaConfig;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  // One line naming the variable, no stack trace.
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
 const logger = createLogger(config.logLevel);
 const nova = await createNova(config, { logger });
 

@@ -6,30 +6,36 @@ import { RemoteIdentity } from "../companion-services/identity/remote.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
-import {
-  createEventBus,
-  loadPlatformConfig,
-  type PlatformConfig,
-  startOutbox,
-} from "../companion-services/platform/runtime.ts";
+import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
 import type { ServiceName } from "../companion-services/platform/services.ts";
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
 
-/** What `nova serve` can run. `homeserver` is the messaging service (the Matrix front). */
-export const SERVE_TARGETS = [
-  "all",
-  "homeserver",
-  "identity",
-  "graph",
-  "content",
-  "media",
-  "feed",
-  "notifications",
-] as const;
+/**
+ * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); graph has a
+ * consumer (user.registered → social_metadata).
+ */
+export const SERVE_TARGETS = ["all", "homeserver", "identity", "graph"] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
-const COMPANIONS: ServiceName[] = ["graph", "content", "media", "feed", "notifications"];
+/**
+ * Services that have a schema (migrations) and an outbox poller but no code that writes their
+ * tables yet: `nova serve <one of these>` is refused. `all` still opens their schemas.
+ */
+export const PLANNED_SERVICES = ["content", "media", "feed", "notifications"] as const;
+export type PlannedService = (typeof PLANNED_SERVICES)[number];
+
+export function isPlannedService(s: string | undefined): s is PlannedService {
+  return (PLANNED_SERVICES as readonly string[]).includes(s ?? "");
+}
+
+/** The one line `nova serve <planned>` is refused with. */
+export function plannedServiceMessage(service: PlannedService): string {
+  return `${service} is planned, not built: nova serve runs ${SERVE_TARGETS.join(", ")}`;
+}
+
+/** The companion services `all` opens in its process: schemas, migrations and outboxes. */
+const COMPANIONS: ServiceName[] = ["graph", ...PLANNED_SERVICES];
 
 export type Running = {
   describe: Record<string, unknown>;
@@ -42,22 +48,16 @@ export type Running = {
  * Runs one service (distributed mode: its own database via <SERVICE>_DATABASE_URL, Kafka via
  * KAFKA_BROKERS, gRPC between services) or everything in one process (`all`).
  */
-export async function serve(
-  target: ServeTarget,
-  config: NovaConfig,
-  logger: Logger,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<Running> {
-  const platform = loadPlatformConfig(env);
-  if (target === "all") return serveAll(config, logger, platform);
+export async function serve(target: ServeTarget, config: NovaConfig, logger: Logger): Promise<Running> {
+  if (target === "all") return serveAll(config, logger);
   if (!config.kafkaBrokers?.length)
     throw new Error(
       `nova serve ${target} runs one service of a distributed deployment and needs KAFKA_BROKERS; use \`nova serve all\` for one process`,
     );
-  const bus = createEventBus(config.kafkaBrokers, logger, `nova-${target}-${platform.instanceId}`);
-  if (target === "identity") return serveIdentity(config, logger, bus, platform);
-  if (target === "homeserver") return serveHomeserver(config, logger, bus, platform);
-  return serveCompanion(target, config, logger, bus, platform);
+  const bus = createEventBus(config.kafkaBrokers, logger, `nova-${target}-${config.instanceId}`);
+  if (target === "identity") return serveIdentity(config, logger, bus);
+  if (target === "homeserver") return serveHomeserver(config, logger, bus);
+  return serveCompanion(target, config, logger, bus);
 }
 
 /** Each process of a service has its own embedded database folder when it has no URL. */
@@ -68,20 +68,15 @@ function openOwn(services: ServiceName[], config: NovaConfig, dirName: string): 
   });
 }
 
-async function serveIdentity(
-  config: NovaConfig,
-  logger: Logger,
-  bus: EventBus,
-  platform: PlatformConfig,
-): Promise<Running> {
+async function serveIdentity(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
   const databases = await openOwn(["identity"], config, "identity");
   const identity = createIdentity(databases.get("identity"), {
     serverName: config.serverName,
     accessTokenTtlMs: config.accessTokenTtlMs,
     loginFailuresPerMinute: config.loginFailuresPerMinute,
   });
-  const outbox = await startOutbox(databases.get("identity"), bus, logger, platform);
-  const rpc = await startIdentityGrpc(identity, logger, platform.identityGrpcListen);
+  const outbox = await startOutbox(databases.get("identity"), bus, logger, config.outbox);
+  const rpc = await startIdentityGrpc(identity, logger, config.identityGrpcListen);
   return {
     describe: { service: "identity", grpc_port: rpc.port, database: databases.get("identity").kind },
     async close() {
@@ -93,27 +88,22 @@ async function serveIdentity(
   };
 }
 
-async function serveHomeserver(
-  config: NovaConfig,
-  logger: Logger,
-  bus: EventBus,
-  platform: PlatformConfig,
-): Promise<Running> {
+async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
   const nova = await createNova(config, {
     logger,
     bus,
     remoteIdentity: async ({ hooks, logger: log, onClose }) => {
       const grpcClient = new GrpcIdentityClient({
-        address: platform.identityGrpcAddress,
-        deadlineMs: platform.rpcDeadlineMs,
+        address: config.identityGrpcAddress,
+        deadlineMs: config.rpcDeadlineMs,
       });
       const remote = new RemoteIdentity(grpcClient, {
-        cacheTtlMs: platform.tokenCacheMs,
+        cacheTtlMs: config.tokenCacheMs,
         onDeviceCreated: (userId, deviceId) => hooks.emit("deviceCreated", { userId, deviceId }),
         onDeviceRevoked: (userId, deviceId) => hooks.emit("deviceRevoked", { userId, deviceId }),
       });
       // Revocations made anywhere reach this process's token cache as device.revoked events.
-      const revocations = remote.subscribeToRevocations(bus, log, platform.instanceId);
+      const revocations = remote.subscribeToRevocations(bus, log, config.instanceId);
       await revocations.start();
       onClose(async () => {
         await revocations.stop();
@@ -123,7 +113,7 @@ async function serveHomeserver(
     },
   });
   return {
-    describe: { service: "homeserver", port: nova.port, identity: platform.identityGrpcAddress },
+    describe: { service: "homeserver", port: nova.port, identity: config.identityGrpcAddress },
     async close() {
       await nova.close();
       await bus.close();
@@ -137,10 +127,9 @@ async function serveCompanion(
   config: NovaConfig,
   logger: Logger,
   bus: EventBus,
-  platform: PlatformConfig,
 ): Promise<Running> {
   const databases = await openOwn([service], config, service);
-  const stop = await startCompanions([service], databases, bus, logger, platform);
+  const stop = await startCompanions([service], databases, bus, logger, config);
   return {
     describe: { service, database: databases.get(service).kind },
     async close() {
@@ -156,11 +145,11 @@ async function startCompanions(
   databases: Databases,
   bus: EventBus,
   logger: Logger,
-  platform: PlatformConfig,
+  config: NovaConfig,
 ): Promise<() => Promise<void>> {
   const stops: (() => Promise<void>)[] = [];
   for (const service of services) {
-    const outbox = await startOutbox(databases.get(service), bus, logger, platform);
+    const outbox = await startOutbox(databases.get(service), bus, logger, config.outbox);
     stops.push(() => outbox.stop());
     if (service === "graph") {
       for (const c of createGraphConsumers(databases.get("graph"), bus, logger)) {
@@ -175,11 +164,11 @@ async function startCompanions(
 }
 
 /** The all-in-one mode: the homeserver with identity in-process and every companion service. */
-async function serveAll(config: NovaConfig, logger: Logger, platform: PlatformConfig): Promise<Running> {
+async function serveAll(config: NovaConfig, logger: Logger): Promise<Running> {
   const bus = createEventBus(config.kafkaBrokers, logger, "nova-all");
   // The companions get their schemas in the homeserver's embedded database (one PGlite).
   const nova = await createNova(config, { logger, bus, companions: COMPANIONS });
-  const stop = await startCompanions(COMPANIONS, nova.ctx.databases, bus, logger, platform);
+  const stop = await startCompanions(COMPANIONS, nova.ctx.databases, bus, logger, config);
   return {
     describe: { service: "all", port: nova.port, bus: bus.kind },
     databases: nova.ctx.databases,

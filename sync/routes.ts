@@ -1,24 +1,16 @@
-import type { Kysely } from "kysely";
-import {
-  badJson,
-  forbidden,
-  invalidParam,
-  MatrixError,
-  notFound,
-} from "../companion-services/platform/errors.ts";
-import { FiltersRepository } from "../server/client/filters.repository.ts";
-import { parseUserIdParam, requireSelf } from "../server/client/ids.ts";
-import type { PresenceService, PresenceState } from "../server/client/presence.ts";
-import type { ClientTables } from "../server/client/tables.ts";
+import { badJson, invalidParam, MatrixError } from "../companion-services/platform/errors.ts";
 import type { NovaContext } from "../server/context.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
 import { SyncEngine } from "./engine.ts";
-import { applyEventFields, canonicalJson, type Filter, parseFilter } from "./filter.ts";
+import { applyEventFields, type Filter, parseFilter } from "./filter.ts";
+import { FiltersRepository, parseFilterId } from "./filters/filters.repository.ts";
+import { mountFilterRoutes } from "./filters/routes.ts";
+import type { FilterTables } from "./filters/tables.ts";
+import type { PresencePort, SyncPresenceState } from "./presence-port.ts";
 import { formatSyncToken, parseSyncToken } from "./token.ts";
 
 /** Longest long-poll a client may ask for; clients use 30 s. */
 const MAX_TIMEOUT_MS = 5 * 60_000;
-const PRESENCE_VALUES = new Set(["online", "offline", "unavailable"]);
 const FILTER_CACHE_MAX = 10_000;
 
 /**
@@ -27,30 +19,14 @@ const FILTER_CACHE_MAX = 10_000;
  */
 export function mountSync(
   ctx: NovaContext,
-  deps: { rooms: Pick<RoomMembership, "activeRoomIds">; presence?: PresenceService },
+  deps: { rooms: Pick<RoomMembership, "activeRoomIds">; presence?: PresencePort },
 ): SyncEngine {
   const { router } = ctx;
-  const db = ctx.databases.get<unknown>("messaging").db as unknown as Kysely<ClientTables>;
-  const filters = new FiltersRepository(db);
+  const filters = new FiltersRepository(ctx.databases.get<FilterTables>("messaging").db);
   const engine = new SyncEngine(ctx.syncProviders, ctx.streams, ctx.notifier, ctx.ephemeral, (u) =>
     deps.rooms.activeRoomIds(u),
   );
-
-  router.post("/_matrix/client/v3/user/:userId/filter", async (req) => {
-    const userId = requireSelf(req, "create filters");
-    const filter = parseFilter(req.anyJson());
-    const id = await filters.create(userId, filter, canonicalJson(filter));
-    return { body: { filter_id: String(id) } };
-  });
-
-  router.get("/_matrix/client/v3/user/:userId/filter/:filterId", async (req) => {
-    const userId = parseUserIdParam(req.params.userId!);
-    if (userId !== req.auth!.userId) throw forbidden("Cannot get filters for other users.");
-    const id = parseFilterId(req.params.filterId!);
-    const filter = id === null ? undefined : await filters.get(userId, id);
-    if (filter === undefined) throw notFound("No such filter.");
-    return { body: filter };
-  });
+  mountFilterRoutes(router, filters);
 
   const filterCache = new Map<string, Filter>();
   const loadFilter = async (userId: string, param: string | null): Promise<Filter> => {
@@ -83,11 +59,11 @@ export function mountSync(
     const timeoutMs = parseTimeout(q.get("timeout"));
     const fullState = parseBool(q.get("full_state"), "full_state");
     const setPresence = q.get("set_presence") ?? "online";
-    if (!PRESENCE_VALUES.has(setPresence))
+    if (!isPresenceState(setPresence))
       throw invalidParam("set_presence must be online, offline or unavailable");
     const filter = await loadFilter(auth.userId, q.get("filter"));
     const since = clampSince(engine, q.get("since"));
-    await deps.presence?.syncing(auth.userId, setPresence as PresenceState);
+    await deps.presence?.syncing(auth.userId, setPresence);
     const response = await engine.sync({
       userId: auth.userId,
       deviceId: auth.deviceId,
@@ -105,8 +81,8 @@ export function mountSync(
   return engine;
 }
 
-function parseFilterId(s: string): number | null {
-  return /^[0-9]{1,15}$/.test(s) ? Number(s) : null;
+function isPresenceState(s: string): s is SyncPresenceState {
+  return s === "online" || s === "offline" || s === "unavailable";
 }
 
 function parseTimeout(s: string | null): number {

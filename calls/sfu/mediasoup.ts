@@ -41,6 +41,9 @@ const SUPPORTED_EXTENSIONS = new Set([
   "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
 ]);
 
+/** The port's options, and the worker binary (config MEDIASOUP_WORKER_BIN) this SFU needs. */
+export type MediasoupSfuOptions = SfuOptions & { workerBin?: string | undefined };
+
 export class MediasoupSfu implements Sfu {
   readonly name = "mediasoup";
   private readonly routers = new Set<MediasoupRouter>();
@@ -50,8 +53,8 @@ export class MediasoupSfu implements Sfu {
     private readonly options: SfuOptions,
   ) {}
 
-  static async start(options: SfuOptions): Promise<MediasoupSfu> {
-    if (!process.env.MEDIASOUP_WORKER_BIN) {
+  static async start(options: MediasoupSfuOptions): Promise<MediasoupSfu> {
+    if (!options.workerBin) {
       throw new Error("NOVA_SFU=mediasoup needs MEDIASOUP_WORKER_BIN (the mediasoup-worker binary)");
     }
     const worker = await mediasoup.createWorker({ logLevel: "warn" });

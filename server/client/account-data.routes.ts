@@ -1,7 +1,7 @@
 import { badJson, MatrixError, notFound } from "../../companion-services/platform/errors.ts";
 import type { Request, Router } from "../../companion-services/platform/http/router.ts";
+import { parseRoomIdParam, requireSelf } from "../ids.ts";
 import { type AccountDataService, SERVER_MANAGED_TYPES } from "./account-data.ts";
-import { parseRoomIdParam, requireSelf } from "./ids.ts";
 
 function objectBody(req: Request): Record<string, unknown> {
   const body = req.anyJson();

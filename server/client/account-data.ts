@@ -1,7 +1,6 @@
-import type { Kysely } from "kysely";
 import type { StreamPositions } from "../../sync/stream-positions.ts";
 import { AccountDataRepository, type AccountDataRow } from "./account-data.repository.ts";
-import { asClientTrx, type ClientDb } from "./tables.ts";
+import type { ClientDb } from "./tables.ts";
 
 /** Account data kept by the server itself: clients may read it but write it only through its own API. */
 export const SERVER_MANAGED_TYPES = new Set(["m.push_rules", "m.fully_read"]);
@@ -18,8 +17,7 @@ export class AccountDataService {
   private live: LiveContent = async () => undefined;
 
   constructor(
-    db: ClientDb,
-    private readonly rawDb: Kysely<unknown>,
+    private readonly db: ClientDb,
     private readonly streams: StreamPositions,
   ) {
     this.repo = new AccountDataRepository(db);
@@ -31,8 +29,8 @@ export class AccountDataService {
   }
 
   async set(userId: string, roomId: string | null, type: string, content: unknown): Promise<number> {
-    const { position } = await this.streams.write(this.rawDb, async (trx, pos, touch) => {
-      await this.repo.upsert(asClientTrx(trx), {
+    const { position } = await this.streams.write(this.db, async (trx, pos, touch) => {
+      await this.repo.upsert(trx, {
         userId,
         roomId: roomId ?? "",
         type,

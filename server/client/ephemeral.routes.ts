@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { forbidden, invalidParam, notFound } from "../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../context.ts";
-import { parseRoomIdParam, requireSelf } from "./ids.ts";
+import { parseRoomIdParam, requireSelf } from "../ids.ts";
 import type { ReadMarkers, ReceiptsService } from "./receipts.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 import type { TypingService } from "./typing.ts";

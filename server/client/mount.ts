@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import type { NovaContext } from "../context.ts";
 import type { UserInteractiveAuth } from "../uia.ts";
 import { mountAccountDataRoutes } from "./account-data.routes.ts";
@@ -37,19 +36,17 @@ export function mountClient(
   ctx: NovaContext,
   deps: { rooms: ClientRooms; uia: UserInteractiveAuth; unreadPort?: UnreadRoomsPort },
 ): ClientArea {
-  const raw = ctx.databases.get<unknown>("messaging").db;
-  const db = raw as unknown as Kysely<ClientTables>;
+  const db = ctx.databases.get<ClientTables>("messaging").db;
   const { rooms } = deps;
 
-  const accountData = new AccountDataService(db, raw, ctx.streams);
-  const pushRules = new PushRulesService(db, raw, ctx.streams, ctx.notifier);
+  const accountData = new AccountDataService(db, ctx.streams);
+  const pushRules = new PushRulesService(db, ctx.streams, ctx.notifier);
   accountData.setLiveContent(async (userId, type) =>
     type === "m.push_rules" ? { global: await pushRules.ruleset(userId) } : undefined,
   );
   const typing = new TypingService(ctx.ephemeral, ctx.notifier);
   const receipts = new ReceiptsService(
     db,
-    raw,
     ctx.streams,
     deps.unreadPort ? (roomId, eventId) => deps.unreadPort!.eventPosition(roomId, eventId) : null,
   );

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { forbidden, notFound } from "../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../context.ts";
-import { parseUserIdParam, requireSelf } from "./ids.ts";
+import { parseUserIdParam, requireSelf } from "../ids.ts";
 import { PRESENCE_STATES, type PresenceService } from "./presence.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Notifier } from "../../sync/notifier.ts";
+import type { PresencePort } from "../../sync/presence-port.ts";
 import type { EphemeralClock } from "../../sync/token.ts";
 
 export const PRESENCE_STATES = ["online", "offline", "unavailable"] as const;
@@ -31,7 +32,7 @@ const sharedPresence = z.object({
  * Presence in memory (it is ephemeral, like typing): changes take a serial of the ephemeral clock
  * and wake the syncs of the user's rooms (`roomsOf`).
  */
-export class PresenceService {
+export class PresenceService implements PresencePort {
   private readonly entries = new Map<string, Entry>();
   /** Serial of the latest change of anyone. */
   private lastChange = 0;

@@ -3,7 +3,7 @@ import type { User } from "../../companion-services/identity/client.ts";
 import { notFound } from "../../companion-services/platform/errors.ts";
 import type { Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
-import { parseUserIdParam, requireSelf } from "./ids.ts";
+import { parseUserIdParam, requireSelf } from "../ids.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 
 const displaynameBody = z.object({ displayname: z.string().max(256).nullable() });

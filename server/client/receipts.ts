@@ -1,9 +1,8 @@
-import type { Kysely } from "kysely";
 import type { StreamKind } from "../../sync/changes.ts";
 import type { StreamPositions } from "../../sync/stream-positions.ts";
 import { AccountDataRepository } from "./account-data.repository.ts";
 import { type ReceiptRow, ReceiptsRepository } from "./receipts.repository.ts";
-import { asClientTrx, type ClientDb } from "./tables.ts";
+import type { ClientDb } from "./tables.ts";
 
 export type ReceiptType = "m.read" | "m.read.private";
 
@@ -22,8 +21,7 @@ export class ReceiptsService {
   private readonly accountData: AccountDataRepository;
 
   constructor(
-    db: ClientDb,
-    private readonly rawDb: Kysely<unknown>,
+    private readonly db: ClientDb,
     private readonly streams: StreamPositions,
     /** Stream position of an event in a room (null if unknown): markers only move forward. */
     private readonly positionOf: ((roomId: string, eventId: string) => Promise<number | null>) | null = null,
@@ -37,8 +35,7 @@ export class ReceiptsService {
     if (!markers.fullyRead && markers.receipts.length === 0) return;
     const ts = Date.now();
     const isPublic = markers.receipts.some((r) => r.type === "m.read");
-    await this.streams.write(this.rawDb, async (trx, pos, touch) => {
-      const db = asClientTrx(trx);
+    await this.streams.write(this.db, async (db, pos, touch) => {
       for (const r of markers.receipts) {
         await this.repo.upsert(db, {
           room_id: roomId,

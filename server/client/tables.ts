@@ -1,6 +1,6 @@
-import type { Generated, Kysely, Transaction } from "kysely";
+import type { Kysely } from "kysely";
 
-/** The homeserver tables of the client-config area (migrations/messaging/03xx). */
+/** The homeserver tables of the client-config area (migrations/messaging/03xx; filters belong to sync/filters). */
 export type ClientTables = {
   account_data: {
     user_id: string;
@@ -10,13 +10,6 @@ export type ClientTables = {
     /** JSONB: written as a JSON string, read back parsed. */
     content: unknown;
     stream_pos: number;
-  };
-  user_filters: {
-    filter_id: Generated<number>;
-    user_id: string;
-    filter_json: unknown;
-    canonical: string;
-    created_at: number;
   };
   push_rules: {
     user_id: string;
@@ -48,8 +41,3 @@ export type ClientTables = {
 };
 
 export type ClientDb = Kysely<ClientTables>;
-
-/** The stream-position transaction (typed for the shared messaging schema) seen as this area's tables. */
-export function asClientTrx(trx: Transaction<unknown>): Transaction<ClientTables> {
-  return trx as unknown as Transaction<ClientTables>;
-}

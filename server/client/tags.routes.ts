@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { invalidParam } from "../../companion-services/platform/errors.ts";
 import type { Router } from "../../companion-services/platform/http/router.ts";
+import { parseRoomIdParam, requireSelf } from "../ids.ts";
 import type { AccountDataService } from "./account-data.ts";
-import { parseRoomIdParam, requireSelf } from "./ids.ts";
 
 const tagBody = z.object({ order: z.number().min(0).max(1).optional() }).passthrough();
 

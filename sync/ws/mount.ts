@@ -1,13 +1,14 @@
 import { invalidParam } from "../../companion-services/platform/errors.ts";
 import type { HttpServer } from "../../companion-services/platform/http/server.ts";
-import { FiltersRepository } from "../../server/client/filters.repository.ts";
-import type { ClientDb } from "../../server/client/tables.ts";
 import type { NovaContext } from "../../server/context.ts";
 import type { SyncEngine } from "../engine.ts";
 import { LocalFanout } from "../fanout/local.ts";
 import { RedisFanout } from "../fanout/redis.ts";
 import type { Fanout } from "../fanout.ts";
 import { applyEventFields, parseFilter } from "../filter.ts";
+import { FiltersRepository, parseFilterId } from "../filters/filters.repository.ts";
+import type { FilterTables } from "../filters/tables.ts";
+import type { PresencePort } from "../presence-port.ts";
 import { SyncSocketTransport } from "./transport.ts";
 
 /** Deltas computed at once for all sockets of this process (each is several database reads). */
@@ -54,7 +55,7 @@ export type WebSocketSyncDeps = {
   /** Rooms whose writes wake the user (joined + invited), as /sync's long-poll uses. */
   roomsOf(userId: string): Promise<string[]>;
   /** Keeps a subscribed user's presence (see ConnectionDeps.holdPresence). */
-  holdPresence?(userId: string, presence: "online" | "offline" | "unavailable"): () => void;
+  holdPresence?: PresencePort["hold"];
   /** Resolves a stored filter id (default: the filters stored by POST /user/{userId}/filter). */
   loadFilter?(userId: string, filterId: string): Promise<unknown | undefined>;
 };
@@ -85,11 +86,13 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
   await fanout.start();
   ctx.onClose(() => fanout.close());
 
-  const filters = new FiltersRepository(ctx.databases.get<unknown>("messaging").db as unknown as ClientDb);
+  const filters = new FiltersRepository(ctx.databases.get<FilterTables>("messaging").db);
   const loadFilter =
     deps.loadFilter ??
-    ((userId: string, filterId: string) =>
-      /^[0-9]{1,15}$/.test(filterId) ? filters.get(userId, Number(filterId)) : Promise.resolve(undefined));
+    ((userId: string, filterId: string) => {
+      const id = parseFilterId(filterId);
+      return id === null ? Promise.resolve(undefined) : filters.get(userId, id);
+    });
   const resolveFilter = async (
     userId: string,
     filter: string | Record<string, unknown> | undefined,

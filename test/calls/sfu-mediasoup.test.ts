@@ -9,7 +9,7 @@ if (workerBin) {
     "mediasoup",
     async () => {
       const { MediasoupSfu } = await import("../../calls/sfu/mediasoup.ts");
-      return MediasoupSfu.start({ iceAddress: "127.0.0.1", maxVideoBitrate: 1_500_000 });
+      return MediasoupSfu.start({ iceAddress: "127.0.0.1", maxVideoBitrate: 1_500_000, workerBin });
     },
     { rembIsCeiling: false },
   );

@@ -24,12 +24,34 @@ describe("nova serve", () => {
     }
   });
 
+  it("refuses a planned service (content, media, feed, notifications) saying it is not built", async () => {
+    const stderr: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => {
+      stderr.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      expect(
+        await main(["serve", "media"], { NOVA_DATA_DIR: "memory://", KAFKA_BROKERS: "127.0.0.1:1" }),
+      ).toBe(2);
+    } finally {
+      process.stderr.write = write;
+    }
+    const [line] = stderr.join("").split("\n");
+    expect(JSON.parse(line!)).toEqual({
+      errcode: "M_INVALID_PARAM",
+      error: "media is planned, not built: nova serve runs all, homeserver, identity, graph",
+    });
+    expect(stderr.join("")).toMatch(/nova serve <all\|homeserver\|identity\|graph>/);
+  });
+
   describe("all: the homeserver, identity and the companions in one process", () => {
     let running: Running;
     beforeAll(async () => {
       // One embedded database and the in-process bus, whatever the environment offers.
       const config = loadConfig({ NOVA_PORT: "0", NOVA_DATA_DIR: "memory://", NOVA_SERVER_NAME: "all.test" });
-      running = await serve("all", config, silentLogger, {});
+      running = await serve("all", config, silentLogger);
     }, 120_000);
     afterAll(async () => {
       await running?.close();

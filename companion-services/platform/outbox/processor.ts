@@ -11,6 +11,7 @@ import {
   topicFor,
 } from "../event-bus.ts";
 import type { Logger } from "../logger.ts";
+import { DEFAULT_OUTBOX_BATCH } from "../platform-config.ts";
 import { type ClaimedEvent, OutboxRepository } from "./outbox.repository.ts";
 import type { OutboxTables } from "./tables.ts";
 import { outboxChannel } from "./writer.ts";
@@ -67,7 +68,7 @@ export class OutboxProcessor {
   constructor(private readonly options: OutboxProcessorOptions) {
     this.db = options.database.db as Kysely<OutboxTables>;
     this.repo = new OutboxRepository(this.db);
-    this.batchSize = options.batchSize ?? 500;
+    this.batchSize = options.batchSize ?? DEFAULT_OUTBOX_BATCH;
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryBaseMs = options.retryBaseMs ?? 500;

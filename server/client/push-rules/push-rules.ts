@@ -1,10 +1,9 @@
-import type { Kysely } from "kysely";
 import { MatrixError, notFound } from "../../../companion-services/platform/errors.ts";
 import { ChangeGuardedCache } from "../../../sync/changes.ts";
 import type { Notifier } from "../../../sync/notifier.ts";
 import type { StreamPositions } from "../../../sync/stream-positions.ts";
 import { AccountDataRepository } from "../account-data.repository.ts";
-import { asClientTrx, type ClientDb } from "../tables.ts";
+import type { ClientDb } from "../tables.ts";
 import { defaultRules } from "./defaults.ts";
 import { PushRulesRepository, type UserRuleRow } from "./push-rules.repository.ts";
 import type { PushAction, PushCondition, PushRule, PushRuleKind, PushRuleset } from "./types.ts";
@@ -29,8 +28,7 @@ export class PushRulesService {
   private readonly forSync: ChangeGuardedCache<PushRuleset>;
 
   constructor(
-    db: ClientDb,
-    private readonly rawDb: Kysely<unknown>,
+    private readonly db: ClientDb,
     private readonly streams: StreamPositions,
     notifier: Notifier,
   ) {
@@ -146,8 +144,7 @@ export class PushRulesService {
     const run = prev
       .catch(() => undefined)
       .then(async () => {
-        await this.streams.write(this.rawDb, async (trx, pos, touch) => {
-          const db = asClientTrx(trx);
+        await this.streams.write(this.db, async (db, pos, touch) => {
           await fn(db);
           await this.accountData.upsert(db, {
             userId,

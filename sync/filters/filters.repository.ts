@@ -1,8 +1,8 @@
-import type { ClientDb } from "./tables.ts";
+import type { FiltersDb } from "./tables.ts";
 
 /** Sync filters uploaded by clients; identical filters of one user share one id. */
 export class FiltersRepository {
-  constructor(private readonly db: ClientDb) {}
+  constructor(private readonly db: FiltersDb) {}
 
   async create(userId: string, filter: unknown, canonical: string): Promise<number> {
     const inserted = await this.db
@@ -30,4 +30,9 @@ export class FiltersRepository {
       .executeTakeFirst();
     return row?.filter_json;
   }
+}
+
+/** A stored filter's id as clients send it (digits); null when it cannot name one. */
+export function parseFilterId(s: string): number | null {
+  return /^[0-9]{1,15}$/.test(s) ? Number(s) : null;
 }
