@@ -154,13 +154,7 @@ export class CallService {
         }
       : {};
     try {
-      await this.o.rooms.sendStateEvent(
-        p.userId,
-        call.roomId,
-        CALL_MEMBER_EVENT,
-        memberStateKey(p.userId, p.deviceId),
-        content,
-      );
+      await this.writeMembership(call.roomId, p.userId, p.deviceId, content);
     } catch (err) {
       // The room's power levels may not let members send call membership (rooms made for calls
       // set it to 0, as Element Call does); the call itself goes on, only its room view is missing.
@@ -438,19 +432,29 @@ export class CallService {
     }
   }
 
+  /** Writes a device's MatrixRTC membership state as its user (`{}` clears it). */
+  private writeMembership(
+    roomId: string,
+    userId: string,
+    deviceId: string,
+    content: Record<string, unknown>,
+  ): Promise<string> {
+    return this.o.rooms.sendStateEvent(
+      userId,
+      roomId,
+      CALL_MEMBER_EVENT,
+      memberStateKey(userId, deviceId),
+      content,
+    );
+  }
+
   /** Ends sessions a previous process left open, clearing their members' call state in the rooms. */
   async recover(): Promise<void> {
     const orphans = await this.o.repo.closeOrphans(Date.now());
     for (const o of orphans) {
       for (const p of o.participants) {
         try {
-          await this.o.rooms.sendStateEvent(
-            p.user_id,
-            o.roomId,
-            CALL_MEMBER_EVENT,
-            memberStateKey(p.user_id, p.device_id),
-            {},
-          );
+          await this.writeMembership(o.roomId, p.user_id, p.device_id, {});
         } catch (err) {
           this.o.logger.warn({ err, roomId: o.roomId }, "could not clear stale call membership");
         }

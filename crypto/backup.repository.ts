@@ -88,11 +88,7 @@ export class BackupRepository {
       .where("user_id", "=", userId)
       .where("version", "=", version)
       .execute();
-    await db
-      .deleteFrom("megolm_inbound_sessions")
-      .where("user_id", "=", userId)
-      .where("version", "=", version)
-      .execute();
+    await this.deleteSessions(db, userId, version);
   }
 
   async bumpEtag(db: Kysely<CryptoTables>, userId: string, version: number): Promise<void> {
