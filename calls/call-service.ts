@@ -4,6 +4,7 @@ import type { Logger } from "../companion-services/platform/logger.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
 import type { CallsRepository } from "./calls.repository.ts";
 import type { CallStats } from "./metrics.ts";
+import { ActiveCall, Participant, type ParticipantInfo, participantKey, type Queued } from "./participant.ts";
 import {
   type IceCandidate,
   type MediaKind,
@@ -12,7 +13,6 @@ import {
   type SendTransport,
   type Sfu,
   SfuInputError,
-  type SfuRouter,
   type TransportState,
 } from "./sfu.ts";
 
@@ -20,8 +20,6 @@ import {
 export const CALL_MEMBER_EVENT = "org.matrix.msc3401.call.member";
 /** How long a membership event stays valid for clients if it is never cleared (MSC4143 `expires`). */
 const MEMBERSHIP_EXPIRES_MS = 4 * 60 * 60 * 1000;
-/** Events queued per participant before the oldest are dropped (a client that stopped polling). */
-const MAX_QUEUED_EVENTS = 1000;
 /** How long a removed participant can still collect its last events (the `removed` one). */
 const TOMBSTONE_MS = 60_000;
 
@@ -51,68 +49,6 @@ export type CallServiceOptions = {
 
 export type Caller = { userId: string; deviceId: string };
 
-export type ParticipantInfo = {
-  user_id: string;
-  device_id: string;
-  muted: { audio: boolean; video: boolean };
-};
-
-/** Server → client call events, delivered by the events long-poll in order, each with a sequence number. */
-export type CallEvent =
-  | { type: "participant_joined"; user_id: string; device_id: string }
-  | { type: "participant_left"; user_id: string; device_id: string; reason: string }
-  /** The set of streams this participant can receive changed: ask for a new offer (subscribe). */
-  | { type: "renegotiate" }
-  | { type: "mute"; user_id: string; device_id: string; kind: MediaKind; muted: boolean }
-  /** This participant was removed by the server (timeout, left the room, joined again elsewhere). */
-  | { type: "removed"; reason: string };
-
-type Queued = CallEvent & { seq: number };
-
-class Participant {
-  readonly key: string;
-  send?: SendTransport;
-  recv?: RecvTransport;
-  readonly queue: Queued[] = [];
-  seq = 0;
-  readonly waiters = new Set<() => void>();
-  polling = 0;
-  lastSeen = Date.now();
-  connectedOnce = false;
-  /** When its first transport was made: the ICE timeout runs from then (a listener with nothing to receive yet has none). */
-  transportSince: number | null = null;
-  readonly muted = { audio: false, video: false };
-
-  constructor(
-    readonly userId: string,
-    readonly deviceId: string,
-    readonly maxBitrate: number,
-  ) {
-    this.key = participantKey(userId, deviceId);
-  }
-
-  push(event: CallEvent): void {
-    this.queue.push({ ...event, seq: ++this.seq });
-    if (this.queue.length > MAX_QUEUED_EVENTS) this.queue.splice(0, this.queue.length - MAX_QUEUED_EVENTS);
-    for (const w of [...this.waiters]) w();
-  }
-
-  info(): ParticipantInfo {
-    return { user_id: this.userId, device_id: this.deviceId, muted: { ...this.muted } };
-  }
-}
-
-class ActiveCall {
-  readonly participants = new Map<string, Participant>();
-  ended = false;
-  constructor(
-    readonly callId: string,
-    readonly roomId: string,
-    readonly router: SfuRouter,
-  ) {}
-}
-
-const participantKey = (userId: string, deviceId: string) => `${userId}|${deviceId}`;
 /** MSC3757-style state key owned by the device: `_<user id>_<device id>`. */
 export const memberStateKey = (userId: string, deviceId: string) => `_${userId}_${deviceId}`;
 
@@ -218,13 +154,7 @@ export class CallService {
         }
       : {};
     try {
-      await this.o.rooms.sendStateEvent(
-        p.userId,
-        call.roomId,
-        CALL_MEMBER_EVENT,
-        memberStateKey(p.userId, p.deviceId),
-        content,
-      );
+      await this.writeMembership(call.roomId, p.userId, p.deviceId, content);
     } catch (err) {
       // The room's power levels may not let members send call membership (rooms made for calls
       // set it to 0, as Element Call does); the call itself goes on, only its room view is missing.
@@ -502,19 +432,29 @@ export class CallService {
     }
   }
 
+  /** Writes a device's MatrixRTC membership state as its user (`{}` clears it). */
+  private writeMembership(
+    roomId: string,
+    userId: string,
+    deviceId: string,
+    content: Record<string, unknown>,
+  ): Promise<string> {
+    return this.o.rooms.sendStateEvent(
+      userId,
+      roomId,
+      CALL_MEMBER_EVENT,
+      memberStateKey(userId, deviceId),
+      content,
+    );
+  }
+
   /** Ends sessions a previous process left open, clearing their members' call state in the rooms. */
   async recover(): Promise<void> {
     const orphans = await this.o.repo.closeOrphans(Date.now());
     for (const o of orphans) {
       for (const p of o.participants) {
         try {
-          await this.o.rooms.sendStateEvent(
-            p.user_id,
-            o.roomId,
-            CALL_MEMBER_EVENT,
-            memberStateKey(p.user_id, p.device_id),
-            {},
-          );
+          await this.writeMembership(o.roomId, p.user_id, p.device_id, {});
         } catch (err) {
           this.o.logger.warn({ err, roomId: o.roomId }, "could not clear stale call membership");
         }

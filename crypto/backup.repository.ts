@@ -1,4 +1,4 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type { CryptoTables, JsonObject } from "./tables.ts";
 
 export type BackupVersion = {
@@ -75,7 +75,7 @@ export class BackupRepository {
   ): Promise<void> {
     await db
       .updateTable("room_key_history")
-      .set({ auth_data: JSON.stringify(authData) as unknown as JsonObject })
+      .set({ auth_data: JSON.stringify(authData) })
       .where("user_id", "=", userId)
       .where("version", "=", version)
       .execute();
@@ -88,11 +88,7 @@ export class BackupRepository {
       .where("user_id", "=", userId)
       .where("version", "=", version)
       .execute();
-    await db
-      .deleteFrom("megolm_inbound_sessions")
-      .where("user_id", "=", userId)
-      .where("version", "=", version)
-      .execute();
+    await this.deleteSessions(db, userId, version);
   }
 
   async bumpEtag(db: Kysely<CryptoTables>, userId: string, version: number): Promise<void> {
@@ -122,7 +118,7 @@ export class BackupRepository {
     keys: { roomId: string; sessionId: string }[],
   ): Promise<BackedUpSession[]> {
     if (keys.length === 0) return [];
-    const rows = await sql<CryptoTables["megolm_inbound_sessions"]>`
+    const rows = await sql<Selectable<CryptoTables["megolm_inbound_sessions"]>>`
       SELECT * FROM megolm_inbound_sessions
       WHERE user_id = ${userId} AND version = ${version}
         AND (room_id, session_id) IN (
@@ -149,7 +145,7 @@ export class BackupRepository {
           first_message_index: s.firstMessageIndex,
           forwarded_count: s.forwardedCount,
           is_verified: s.isVerified,
-          session_data: JSON.stringify(s.sessionData) as unknown as JsonObject,
+          session_data: JSON.stringify(s.sessionData),
         })),
       )
       .onConflict((oc) =>
@@ -198,7 +194,7 @@ export class BackupRepository {
   }
 }
 
-function toVersion(row: CryptoTables["room_key_history"]): BackupVersion {
+function toVersion(row: Selectable<CryptoTables["room_key_history"]>): BackupVersion {
   return {
     version: Number(row.version),
     algorithm: row.algorithm,
@@ -208,7 +204,7 @@ function toVersion(row: CryptoTables["room_key_history"]): BackupVersion {
   };
 }
 
-function toSession(row: CryptoTables["megolm_inbound_sessions"]): BackedUpSession {
+function toSession(row: Selectable<CryptoTables["megolm_inbound_sessions"]>): BackedUpSession {
   return {
     roomId: row.room_id,
     sessionId: row.session_id,

@@ -37,7 +37,7 @@ export class CrossSigningRepository {
         user_id: k.userId,
         key_type: k.type,
         public_key: k.publicKey,
-        key_json: JSON.stringify(k.key) as unknown as JsonObject,
+        key_json: JSON.stringify(k.key),
       })
       .onConflict((oc) =>
         oc.columns(["user_id", "key_type"]).doUpdateSet((eb) => ({

@@ -43,7 +43,7 @@ export class DehydratedRepository {
       .values({
         user_id: userId,
         device_id: deviceId,
-        device_data: JSON.stringify(deviceData) as unknown as JsonObject,
+        device_data: JSON.stringify(deviceData),
         created_at: Date.now(),
       })
       .onConflict((oc) =>

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type { CryptoTables, JsonObject } from "./tables.ts";
 
 export type StoredDevice = {
@@ -94,7 +94,7 @@ export class DevicesRepository {
   async setKeys(db: Kysely<CryptoTables>, userId: string, deviceId: string, keys: JsonObject): Promise<void> {
     await db
       .updateTable("user_devices")
-      .set({ device_keys: JSON.stringify(keys) as unknown as JsonObject })
+      .set({ device_keys: JSON.stringify(keys) })
       .where("user_id", "=", userId)
       .where("device_id", "=", deviceId)
       .execute();
@@ -121,7 +121,7 @@ export class DevicesRepository {
   }
 }
 
-function toDevice(row: CryptoTables["user_devices"]): StoredDevice {
+function toDevice(row: Selectable<CryptoTables["user_devices"]>): StoredDevice {
   return {
     userId: row.user_id,
     deviceId: row.device_id,

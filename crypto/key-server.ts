@@ -102,22 +102,18 @@ export class KeyServer {
       position: number,
     ) => Promise<{ result: T; changed?: string[]; changedFor?: { userIds: string[]; viewer: string } }>,
   ): Promise<T> {
-    const { result } = await this.deps.streams.write(
-      this.deps.db as Kysely<unknown>,
-      async (trx, pos, touch) => {
-        const db = trx as unknown as Kysely<CryptoTables>;
-        const out = await fn(db, pos);
-        if (out.changed?.length) await this.lists.recordChange(db, pos, out.changed);
-        if (out.changedFor?.userIds.length) {
-          await this.lists.recordChange(db, pos, out.changedFor.userIds, out.changedFor.viewer);
-        }
-        touch(async () => ({
-          userIds: await this.viewersOf(out.changed ?? [], out.changedFor?.viewer),
-          kinds: ["device_list"],
-        }));
-        return out;
-      },
-    );
+    const { result } = await this.deps.streams.write(this.deps.db, async (trx, pos, touch) => {
+      const out = await fn(trx, pos);
+      if (out.changed?.length) await this.lists.recordChange(trx, pos, out.changed);
+      if (out.changedFor?.userIds.length) {
+        await this.lists.recordChange(trx, pos, out.changedFor.userIds, out.changedFor.viewer);
+      }
+      touch(async () => ({
+        userIds: await this.viewersOf(out.changed ?? [], out.changedFor?.viewer),
+        kinds: ["device_list"],
+      }));
+      return out;
+    });
     return result.result;
   }
 
@@ -386,8 +382,8 @@ export class KeyServer {
 
   /** A room membership changed: users may start or stop sharing a room. */
   async membershipChanged(e: { roomId: string; userId: string; membership: string }): Promise<void> {
-    await this.deps.streams.write(this.deps.db as Kysely<unknown>, async (trx, pos, touch) => {
-      await this.lists.recordMembership(trx as unknown as Kysely<CryptoTables>, pos, e);
+    await this.deps.streams.write(this.deps.db, async (trx, pos, touch) => {
+      await this.lists.recordMembership(trx, pos, e);
       touch(async () => ({
         userIds: [...(await this.deps.rooms.joinedMembers(e.roomId)), e.userId],
         kinds: ["device_list"],

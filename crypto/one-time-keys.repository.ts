@@ -75,7 +75,7 @@ export class OneTimeKeysRepository {
         device_id: device.deviceId,
         algorithm: key.algorithm,
         key_id: key.keyId,
-        key_json: JSON.stringify(key.key) as unknown as JsonObject,
+        key_json: JSON.stringify(key.key),
         used: key.used,
       })
       .onConflict((oc) =>

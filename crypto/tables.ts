@@ -1,7 +1,13 @@
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 /** A JSON object as stored in a jsonb column. */
 export type JsonObject = Record<string, unknown>;
+
+/**
+ * A jsonb column: read back parsed as `S`, written as its JSON text (the repositories pass
+ * `JSON.stringify(value)`, which PostgreSQL parses into jsonb).
+ */
+export type JsonColumn<S> = ColumnType<S, string, string>;
 
 /** The crypto area's tables in the messaging database (migrations/messaging/0200_crypto.ts). */
 export type CryptoTables = {
@@ -9,7 +15,7 @@ export type CryptoTables = {
     user_id: string;
     device_id: string;
     display_name: string | null;
-    device_keys: JsonObject | null;
+    device_keys: ColumnType<JsonObject | null, string | null, string | null>;
     dehydrated: boolean;
     created_at: number;
   };
@@ -19,27 +25,27 @@ export type CryptoTables = {
     device_id: string;
     algorithm: string;
     key_id: string;
-    key_json: JsonObject | string;
+    key_json: JsonColumn<JsonObject | string>;
   };
   olm_fallback_keys: {
     user_id: string;
     device_id: string;
     algorithm: string;
     key_id: string;
-    key_json: JsonObject;
+    key_json: JsonColumn<JsonObject>;
     used: boolean;
   };
   olm_accounts: {
     user_id: string;
     device_id: string;
-    device_data: JsonObject;
+    device_data: JsonColumn<JsonObject>;
     created_at: number;
   };
   room_key_history: {
     user_id: string;
     version: number;
     algorithm: string;
-    auth_data: JsonObject;
+    auth_data: JsonColumn<JsonObject>;
     etag: number;
     deleted: boolean;
   };
@@ -51,7 +57,7 @@ export type CryptoTables = {
     first_message_index: number;
     forwarded_count: number;
     is_verified: boolean;
-    session_data: JsonObject;
+    session_data: JsonColumn<JsonObject>;
   };
   to_device_messages: {
     user_id: string;
@@ -59,7 +65,7 @@ export type CryptoTables = {
     position: number;
     sender: string;
     type: string;
-    content: JsonObject;
+    content: JsonColumn<JsonObject>;
   };
   to_device_txns: {
     user_id: string;
@@ -82,7 +88,7 @@ export type CryptoTables = {
     user_id: string;
     key_type: string;
     public_key: string;
-    key_json: JsonObject;
+    key_json: JsonColumn<JsonObject>;
   };
   cross_signing_signatures: {
     signer_user_id: string;

@@ -1,9 +1,8 @@
-import type { Kysely } from "kysely";
 import { MatrixError, tooLarge } from "../companion-services/platform/errors.ts";
 import { mapEntry } from "./collections.ts";
 import type { KeyServer } from "./key-server.ts";
 import { userIdSchema } from "./schemas.ts";
-import type { CryptoTables, JsonObject } from "./tables.ts";
+import type { JsonObject } from "./tables.ts";
 import type { QueuedMessage } from "./to-device.repository.ts";
 
 /** Synapse's per-message limit: js-sdk does not retry M_TOO_LARGE. */
@@ -47,8 +46,7 @@ export async function sendToDevice(
     throw new MatrixError(400, "M_INVALID_PARAM", `at most ${MAX_TO_DEVICE_TARGETS} messages per request`);
   }
   const txnKey = `${eventType}/${txnId}`;
-  await keys.deps.streams.write(keys.deps.db as unknown as Kysely<unknown>, async (trx, pos, touch) => {
-    const db = trx as unknown as Kysely<CryptoTables>;
+  await keys.deps.streams.write(keys.deps.db, async (db, pos, touch) => {
     if (!(await keys.toDevice.claimTxn(db, sender.userId, sender.deviceId, txnKey))) return [];
     const existing = await keys.devices.deviceIds(local, db);
     const devicesOf = new Map<string, string[]>();

@@ -64,7 +64,7 @@ export class StreamPositions {
    * whom) is given as a function, run after the commit: reads inside the transaction would wait
    * for it on a single-connection database.
    */
-  async write<T, DB = unknown>(
+  async write<DB, T>(
     db: Kysely<DB>,
     fn: (trx: Transaction<DB>, position: number, touch: (t: LazyTouch) => void) => Promise<T>,
   ): Promise<{ result: T; position: number }> {
@@ -89,10 +89,10 @@ export class StreamPositions {
    * takes five. The positions stay in flight until the statement has finished; its touches are
    * announced, as in `write`, before any can become safe.
    */
-  async writeStatement<T>(
-    db: Kysely<unknown>,
+  async writeStatement<DB, T>(
+    db: Kysely<DB>,
     count: number,
-    fn: (db: Kysely<unknown>, positions: number[], touch: (t: LazyTouch) => void) => Promise<T>,
+    fn: (db: Kysely<DB>, positions: number[], touch: (t: LazyTouch) => void) => Promise<T>,
   ): Promise<{ result: T; positions: number[] }> {
     let positions: number[] = [];
     try {

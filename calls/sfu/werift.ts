@@ -1,3 +1,4 @@
+// Over 500 lines: one adapter of the Sfu port (calls/sfu.ts), its router, transports, producers and consumers together.
 import { randomUUID } from "node:crypto";
 import {
   MediaStreamTrack,

@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { ZodType } from "zod";
 import { type EventEnvelope, fromRecord } from "./envelope.ts";
 import {
@@ -9,7 +9,7 @@ import {
   type Subscription,
 } from "./event-bus.ts";
 import type { Logger } from "./logger.ts";
-import type { OutboxTables } from "./outbox/tables.ts";
+import { processedEvents } from "./outbox/processed-events.repository.ts";
 
 /** What a consumer does with one event type: its payload schema and its effect. */
 export type EventHandler<DB, P> = {
@@ -123,8 +123,9 @@ export class EventConsumer<DB> {
       return;
     }
     await db.transaction().execute(async (trx) => {
-      const fresh = await this.recordProcessed(
+      const fresh = await processedEvents.record(
         trx,
+        this.group,
         items.map((p) => p.envelope.id),
       );
       await this.applyInOrder(
@@ -173,19 +174,6 @@ export class EventConsumer<DB> {
     return this.options.handlers[p.envelope.event_type];
   }
 
-  /** Inserts the ids; returns those not seen before (ON CONFLICT skips the duplicates). */
-  private async recordProcessed(trx: Transaction<DB>, ids: string[]): Promise<Set<string>> {
-    const t = trx as unknown as Transaction<OutboxTables>;
-    const unique = [...new Set(ids)];
-    const rows = await t
-      .insertInto("processed_events")
-      .values(unique.map((event_id) => ({ consumer: this.group, event_id })))
-      .onConflict((oc) => oc.columns(["consumer", "event_id"]).doNothing())
-      .returning("event_id")
-      .execute();
-    return new Set(rows.map((r) => r.event_id));
-  }
-
   private async deadLetter(record: DeliveredRecord, reason: string): Promise<void> {
     this.deadLettered++;
     this.options.logger.warn({ group: this.group, topic: record.topic, reason }, "event dead-lettered");
@@ -208,12 +196,8 @@ export class EventConsumer<DB> {
 }
 
 /** Deletes processed ids older than the retention (longer than any redelivery window). */
-export async function pruneProcessedEvents<DB>(db: Kysely<DB>, retentionMs: number): Promise<number> {
-  const r = await (db as unknown as Kysely<OutboxTables>)
-    .deleteFrom("processed_events")
-    .where("processed_at", "<", sql<Date>`now() - make_interval(secs => ${retentionMs / 1000})`)
-    .executeTakeFirst();
-  return Number(r.numDeletedRows);
+export function pruneProcessedEvents<DB>(db: Kysely<DB>, retentionMs: number): Promise<number> {
+  return processedEvents.prune(db, retentionMs);
 }
 
 /** Connection-level failures: the batch is redelivered later instead of dead-lettered. */

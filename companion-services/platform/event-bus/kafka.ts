@@ -8,6 +8,7 @@ import {
   type Subscription,
 } from "../event-bus.ts";
 import type { Logger } from "../logger.ts";
+import { kafkaMetrics } from "./kafka.metrics.ts";
 
 export type KafkaBusOptions = {
   brokers: string[];
@@ -89,6 +90,7 @@ export class KafkaEventBus implements EventBus {
       list.push({ key: r.key, value: r.value, headers: r.headers });
       byTopic.set(r.topic, list);
     }
+    const endTimer = kafkaMetrics.produceDuration.startTimer();
     try {
       const producer = await this.connectProducer();
       await Promise.all(
@@ -102,7 +104,14 @@ export class KafkaEventBus implements EventBus {
           ),
       );
     } catch (err) {
-      throw new PublishError(describe(err), isPermanent(err));
+      const permanent = isPermanent(err);
+      kafkaMetrics.produceErrors.inc({ permanent: String(permanent) });
+      throw new PublishError(describe(err), permanent);
+    } finally {
+      endTimer();
+    }
+    for (const byTopic of groups) {
+      for (const [topic, messages] of byTopic) kafkaMetrics.produced.inc({ topic }, messages.length);
     }
   }
 
@@ -163,6 +172,7 @@ export class KafkaEventBus implements EventBus {
             }
           }
           resolveOffset(chunk[chunk.length - 1].offset);
+          kafkaMetrics.consumed.inc({ topic: batch.topic, group: options.group }, chunk.length);
           await heartbeat();
           await commitOffsetsIfNecessary();
         }

@@ -152,15 +152,7 @@ export class HttpServer {
       ip: call.ip,
       rawBody,
       anyJson,
-      json<T>(schema: ZodType<T>): T {
-        const value = anyJson();
-        if (value === null || typeof value !== "object" || Array.isArray(value)) {
-          throw notJson("Body must be a JSON object");
-        }
-        const r = schema.safeParse(value);
-        if (!r.success) throw fromZod(r.error);
-        return r.data;
-      },
+      json: <T>(schema: ZodType<T>): T => parseBody(anyJson(), schema),
       auth: (route.options.auth ?? "required") === "none" ? null : call.auth,
       aborted: call.aborted,
       isAborted: call.isAborted,
@@ -299,15 +291,7 @@ export class HttpServer {
         ip,
         rawBody: body,
         anyJson,
-        json<T>(schema: ZodType<T>): T {
-          const value = anyJson();
-          if (value === null || typeof value !== "object" || Array.isArray(value)) {
-            throw notJson("Body must be a JSON object");
-          }
-          const r = schema.safeParse(value);
-          if (!r.success) throw fromZod(r.error);
-          return r.data;
-        },
+        json: <T>(schema: ZodType<T>): T => parseBody(anyJson(), schema),
         auth: null,
         aborted: abortedPromise,
         isAborted: () => aborted,
@@ -381,4 +365,14 @@ function extractAccessToken(req: Request): string | null {
     if (m) return m[1]!.trim();
   }
   return req.query.get("access_token");
+}
+
+/** A request body for `Request.json`: a JSON object, parsed by the route's schema. */
+function parseBody<T>(value: unknown, schema: ZodType<T>): T {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw notJson("Body must be a JSON object");
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) throw fromZod(r.error);
+  return r.data;
 }

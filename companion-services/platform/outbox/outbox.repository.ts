@@ -9,6 +9,8 @@ export type ClaimedEvent = {
   aggregate_id: string;
   event_type: string;
   retry_count: number;
+  /** When the event was written (ms since the epoch). */
+  created_at: number;
   /** The EventEnvelope as JSON text, as it goes on the bus. */
   envelope: string;
 };
@@ -27,22 +29,26 @@ export class OutboxRepository {
    */
   async claim(trx: Db, limit: number, lockKey: number | null): Promise<ClaimedEvent[]> {
     const rows = await this.claimRows(trx, limit, lockKey);
-    return rows.map((r) => ({
-      id: r.id,
-      aggregate_type: r.aggregate_type,
-      aggregate_id: r.aggregate_id,
-      event_type: r.event_type,
-      retry_count: r.retry_count,
-      envelope: JSON.stringify({
+    return rows.map((r) => {
+      const created_at = new Date(r.created_at).getTime();
+      return {
         id: r.id,
         aggregate_type: r.aggregate_type,
         aggregate_id: r.aggregate_id,
         event_type: r.event_type,
-        payload: r.payload,
-        metadata: r.metadata ?? {},
-        created_at: new Date(r.created_at).getTime(),
-      } satisfies EventEnvelope),
-    }));
+        retry_count: r.retry_count,
+        created_at,
+        envelope: JSON.stringify({
+          id: r.id,
+          aggregate_type: r.aggregate_type,
+          aggregate_id: r.aggregate_id,
+          event_type: r.event_type,
+          payload: r.payload,
+          metadata: r.metadata ?? {},
+          created_at,
+        } satisfies EventEnvelope),
+      };
+    });
   }
 
   private async claimRows(trx: Db, limit: number, lockKey: number | null) {

@@ -12,6 +12,7 @@ import {
 } from "../event-bus.ts";
 import type { Logger } from "../logger.ts";
 import { DEFAULT_OUTBOX_BATCH } from "../platform-config.ts";
+import { outboxMetrics } from "./outbox.metrics.ts";
 import { type ClaimedEvent, OutboxRepository } from "./outbox.repository.ts";
 import type { OutboxTables } from "./tables.ts";
 import { outboxChannel } from "./writer.ts";
@@ -61,9 +62,10 @@ export class OutboxProcessor {
   /** Set when a batch stopped half-way because the broker became unreachable. */
   private outageSeen: unknown = null;
   private readonly topicsReady = new Set<string>();
-  /** Events published since start (for tests and metrics). */
+  /** Events published since start (for tests; /metrics has them as nova_outbox_*_total). */
   published = 0;
   deadLettered = 0;
+  private readonly labels: { service: string };
 
   constructor(private readonly options: OutboxProcessorOptions) {
     this.db = options.database.db as Kysely<OutboxTables>;
@@ -74,6 +76,7 @@ export class OutboxProcessor {
     this.retryBaseMs = options.retryBaseMs ?? 500;
     this.retentionMs = options.retentionMs ?? 7 * 24 * 3600_000;
     this.pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
+    this.labels = { service: options.database.service };
   }
 
   async start(): Promise<void> {
@@ -180,6 +183,7 @@ export class OutboxProcessor {
     lock: number | null,
   ): Promise<{ claimed: number; published: number }> {
     const rows = await this.repo.claim(trx, this.batchSize, lock);
+    outboxMetrics.lag.set(this.labels, lagSeconds(rows));
     if (rows.length === 0) return { claimed: 0, published: 0 };
     const records = rows.map(toRecord);
     await this.ensureTopics(records);
@@ -214,7 +218,7 @@ export class OutboxProcessor {
         (e: unknown) => e ?? new Error("mark failed"),
       );
       published += ids.length;
-      this.published += ids.length;
+      this.countPublished(ids.length);
     }
     await settle();
     return { claimed: rows.length, published };
@@ -251,9 +255,11 @@ export class OutboxProcessor {
           }
           await this.repo.markDeadLettered(trx, row.id, err.message);
           this.deadLettered++;
+          outboxMetrics.deadLettered.inc(this.labels);
         } else {
           const delay = this.retryBaseMs * 2 ** (attempts - 1);
           await this.repo.markFailed(trx, row.id, err.message, delay);
+          outboxMetrics.retried.inc(this.labels);
           blocked.add(agg);
         }
         this.options.logger.warn(
@@ -263,8 +269,13 @@ export class OutboxProcessor {
       }
     }
     await this.repo.markPublished(trx, done);
-    this.published += done.length;
+    this.countPublished(done.length);
     return done.length;
+  }
+
+  private countPublished(n: number): void {
+    this.published += n;
+    outboxMetrics.published.inc(this.labels, n);
   }
 
   private async deadLetter(row: ClaimedEvent, record: BusRecord, reason: string): Promise<void> {
@@ -338,6 +349,14 @@ export class OutboxProcessor {
       if (this.running) setTimeout(() => void this.connectListener(url, channel).catch(() => {}), 1_000);
     }
   }
+}
+
+/** Age in seconds of the oldest claimed event (0 when nothing was due). */
+function lagSeconds(rows: ClaimedEvent[]): number {
+  if (rows.length === 0) return 0;
+  let oldest = rows[0].created_at;
+  for (const r of rows) if (r.created_at < oldest) oldest = r.created_at;
+  return Math.max(0, (Date.now() - oldest) / 1000);
 }
 
 /** A stable 32-bit advisory lock key per service schema. */

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { fromServiceError, isRetriable } from "./errors.ts";
+import { recordClientCall } from "./rpc.metrics.ts";
 
 export type CallOptions = {
   deadlineMs: number;
@@ -25,10 +26,11 @@ export async function callUnary<Res>(
   options: CallOptions,
 ): Promise<Res> {
   const fn = (client as unknown as Record<string, UnaryMethod>)[method];
+  const startedAt = performance.now();
   let attempt = 0;
   for (;;) {
     try {
-      return await new Promise<Res>((resolve, reject) => {
+      const res = await new Promise<Res>((resolve, reject) => {
         fn.call(
           client,
           request,
@@ -40,6 +42,8 @@ export async function callUnary<Res>(
           },
         );
       });
+      recordClientCall(method, grpc.status.OK, startedAt);
+      return res;
     } catch (err) {
       const e = err as grpc.ServiceError;
       if (attempt < options.retries && isRetriable(e)) {
@@ -47,6 +51,7 @@ export async function callUnary<Res>(
         await new Promise((r) => setTimeout(r, 50 * 2 ** (attempt - 1)));
         continue;
       }
+      recordClientCall(method, e.code ?? grpc.status.UNKNOWN, startedAt);
       throw fromServiceError(e, method);
     }
   }

@@ -3,6 +3,7 @@ import type { ZodType } from "zod";
 import { MatrixError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { toServiceError } from "./errors.ts";
+import { recordServerCall } from "./rpc.metrics.ts";
 
 /**
  * A unary handler that validates its request with zod first: a missing or malformed field is
@@ -16,20 +17,27 @@ export function unary<Req, Res>(
   fn: (req: Req, call: grpc.ServerUnaryCall<unknown, Res>) => Promise<Res>,
 ): grpc.handleUnaryCall<unknown, Res> {
   return (call, callback) => {
+    const startedAt = performance.now();
+    const fail = (err: unknown) => {
+      const e = toServiceError(err);
+      recordServerCall(method, e.code ?? grpc.status.UNKNOWN, startedAt);
+      callback(e);
+    };
     const parsed = schema.safeParse(call.request);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-      callback(
-        toServiceError(new MatrixError(400, "M_INVALID_PARAM", `${where}${issue?.message ?? "invalid"}`)),
-      );
+      fail(new MatrixError(400, "M_INVALID_PARAM", `${where}${issue?.message ?? "invalid"}`));
       return;
     }
     fn(parsed.data, call).then(
-      (res) => callback(null, res),
+      (res) => {
+        recordServerCall(method, grpc.status.OK, startedAt);
+        callback(null, res);
+      },
       (err: unknown) => {
         if (!(err instanceof MatrixError)) logger.error({ err, method }, "rpc handler failed");
-        callback(toServiceError(err));
+        fail(err);
       },
     );
   };
