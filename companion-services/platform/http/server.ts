@@ -109,6 +109,7 @@ export class HttpServer {
     while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
+    // Builds of uWS older than its typings have no close(): call it only where it exists.
     (this.app as unknown as { close?: () => void }).close?.();
   }
 

@@ -25,6 +25,7 @@ export async function callUnary<Res>(
   request: unknown,
   options: CallOptions,
 ): Promise<Res> {
+  // grpc-js adds a client's methods at run time from the .proto, so its type names none of them.
   const fn = (client as unknown as Record<string, UnaryMethod>)[method];
   const startedAt = performance.now();
   let attempt = 0;
