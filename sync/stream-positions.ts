@@ -64,9 +64,9 @@ export class StreamPositions {
    * whom) is given as a function, run after the commit: reads inside the transaction would wait
    * for it on a single-connection database.
    */
-  async write<T>(
-    db: Kysely<unknown>,
-    fn: (trx: Transaction<unknown>, position: number, touch: (t: LazyTouch) => void) => Promise<T>,
+  async write<DB, T>(
+    db: Kysely<DB>,
+    fn: (trx: Transaction<DB>, position: number, touch: (t: LazyTouch) => void) => Promise<T>,
   ): Promise<{ result: T; position: number }> {
     let position = -1;
     try {
@@ -112,7 +112,7 @@ export class StreamPositions {
    * outstanding its value is unknown, so readers may advance only up to the highest position
    * known when it started (pendingFloors).
    */
-  private async allocateMany(db: Kysely<unknown>, count: number): Promise<number[]> {
+  private async allocateMany<DB>(db: Kysely<DB>, count: number): Promise<number[]> {
     const floor = this.maxAllocated;
     this.pendingFloors.set(floor, (this.pendingFloors.get(floor) ?? 0) + 1);
     try {
@@ -163,7 +163,7 @@ export class StreamPositions {
   }
 
   /** Allocates one position for a write in `trx`; it must be finished. */
-  async allocate(trx: Kysely<unknown>): Promise<number> {
+  async allocate<DB>(trx: Kysely<DB>): Promise<number> {
     return (await this.allocateMany(trx, 1))[0]!;
   }
 

@@ -1,0 +1,35 @@
+import { cacheMetrics } from "../metrics.ts";
+
+const TXN_CACHE_SIZE = 50_000;
+
+/** A send/redact transaction id: the same (device, endpoint, txnId) is the same request. */
+export type TxnKey = { userId: string; deviceId: string; scope: string; txnId: string };
+
+/**
+ * Event ids of recent PUT /send and /redact transactions, so a retried request is answered from
+ * memory; the database (room_txns) stays the authority for anything evicted.
+ */
+export class TxnIdCache {
+  private readonly ids = new Map<string, string>();
+  private readonly metrics = cacheMetrics("txn_ids");
+
+  static key(txn: TxnKey): string {
+    return `${txn.userId}|${txn.deviceId}|${txn.scope}|${txn.txnId}`;
+  }
+
+  get(key: string): string | undefined {
+    const hit = this.ids.get(key);
+    if (hit) this.metrics.hit();
+    else this.metrics.miss();
+    return hit;
+  }
+
+  remember(key: string, eventId: string): void {
+    if (this.ids.size >= TXN_CACHE_SIZE) {
+      const oldest = this.ids.keys().next().value;
+      if (oldest !== undefined) this.ids.delete(oldest);
+    }
+    this.ids.set(key, eventId);
+    this.metrics.size(this.ids.size);
+  }
+}
