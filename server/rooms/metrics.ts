@@ -17,39 +17,75 @@ export const writeQueueWait = new Histogram({
   registers: [registry],
 });
 
-const cacheHits = new Counter({
+export type CacheName = "snapshots" | "timelines" | "user_rooms" | "txn_ids";
+const CACHE_NAMES: readonly CacheName[] = ["snapshots", "timelines", "user_rooms", "txn_ids"];
+
+/** Plain counts per cache, read at scrape time: a lookup pays an increment, no label hashing. */
+type Tally = { hits: number; misses: number; size: number };
+const tallies = new Map<CacheName, Tally>(CACHE_NAMES.map((n) => [n, { hits: 0, misses: 0, size: 0 }]));
+/** What the counters were last given, so each scrape adds only what happened since. */
+const reported = new Map<CacheName, { hits: number; misses: number }>(
+  CACHE_NAMES.map((n) => [n, { hits: 0, misses: 0 }]),
+);
+
+export const cacheHits = new Counter({
   name: "nova_rooms_cache_hits_total",
   help: "Lookups answered from a rooms cache, by cache",
   labelNames: ["cache"] as const,
   registers: [registry],
+  collect() {
+    for (const [cache, t] of tallies) {
+      const r = reported.get(cache)!;
+      this.inc({ cache }, t.hits - r.hits);
+      r.hits = t.hits;
+    }
+  },
 });
 
-const cacheMisses = new Counter({
+export const cacheMisses = new Counter({
   name: "nova_rooms_cache_misses_total",
   help: "Lookups a rooms cache could not answer (read from the database), by cache",
   labelNames: ["cache"] as const,
   registers: [registry],
+  collect() {
+    for (const [cache, t] of tallies) {
+      const r = reported.get(cache)!;
+      this.inc({ cache }, t.misses - r.misses);
+      r.misses = t.misses;
+    }
+  },
 });
 
-const cacheSize = new Gauge({
+export const cacheSize = new Gauge({
   name: "nova_rooms_cache_size",
-  help: "Entries held by a rooms cache, by cache (rooms, users or transaction ids)",
+  help: "Entries held by the rooms caches of this process, by cache (rooms, users or transaction ids)",
   labelNames: ["cache"] as const,
   registers: [registry],
+  collect() {
+    for (const [cache, t] of tallies) this.set({ cache }, t.size);
+  },
 });
 
-export type CacheName = "snapshots" | "timelines" | "user_rooms" | "txn_ids";
+/** One cache instance's side of the tallies (several instances add up: tests run many servers). */
+export class CacheMetrics {
+  private readonly tally: Tally;
+  private size = 0;
 
-/** One cache's counters, bound to its label once so a lookup costs no label hashing. */
-export type CacheMetrics = {
-  hit: () => void;
-  miss: () => void;
-  size: (n: number) => void;
-};
+  constructor(name: CacheName) {
+    this.tally = tallies.get(name)!;
+  }
 
-export function cacheMetrics(name: CacheName): CacheMetrics {
-  const hits = cacheHits.labels(name);
-  const misses = cacheMisses.labels(name);
-  const size = cacheSize.labels(name);
-  return { hit: () => hits.inc(), miss: () => misses.inc(), size: (n) => size.set(n) };
+  hit(): void {
+    this.tally.hits++;
+  }
+
+  miss(): void {
+    this.tally.misses++;
+  }
+
+  /** The cache now holds `n` entries. */
+  sized(n: number): void {
+    this.tally.size += n - this.size;
+    this.size = n;
+  }
 }

@@ -1,6 +1,6 @@
 import { normalizeRow } from "../client-events.ts";
 import type { Pdu, StoredEvent } from "../events.ts";
-import { cacheMetrics } from "../metrics.ts";
+import { CacheMetrics } from "../metrics.ts";
 import { KeyedMutex, RoomSnapshot } from "../room-snapshot.ts";
 import { isSupportedRoomVersion } from "../room-versions.ts";
 import type { RoomsRepository } from "../rooms.repository.ts";
@@ -19,7 +19,7 @@ export class SnapshotCache {
   /** Bumped when a room's cached state is dropped, so a load that raced the drop is not kept. */
   private readonly roomGenerations = new Map<string, number>();
   readonly locks = new KeyedMutex();
-  private readonly metrics = cacheMetrics("snapshots");
+  private readonly metrics = new CacheMetrics("snapshots");
 
   constructor(private readonly repo: RoomsRepository) {}
 
@@ -92,7 +92,7 @@ export class SnapshotCache {
     this.roomGenerations.set(roomId, (this.roomGenerations.get(roomId) ?? 0) + 1);
     this.snapshots.delete(roomId);
     this.loading.delete(roomId);
-    this.metrics.size(this.snapshots.size);
+    this.metrics.sized(this.snapshots.size);
   }
 
   /**
@@ -110,6 +110,6 @@ export class SnapshotCache {
         excess--;
       }
     }
-    this.metrics.size(this.snapshots.size);
+    this.metrics.sized(this.snapshots.size);
   }
 }

@@ -1,4 +1,4 @@
-import { cacheMetrics } from "../metrics.ts";
+import { CacheMetrics } from "../metrics.ts";
 import type { EventRow } from "../storage/rows.ts";
 
 /** Newest events kept per room: a default timeline (10) plus the row that tells `limited`. */
@@ -20,7 +20,7 @@ type Entry = { from: number; to: number; rows: EventRow[] };
  */
 export class RoomTimelineCache {
   private readonly rooms = new Map<string, Entry>();
-  private readonly metrics = cacheMetrics("timelines");
+  private readonly metrics = new CacheMetrics("timelines");
 
   /**
    * `lastChange(roomId, after)`: the last position a write touched the room at, if known for
@@ -94,7 +94,7 @@ export class RoomTimelineCache {
   }
 
   drop(roomId: string): void {
-    if (this.rooms.delete(roomId)) this.metrics.size(this.rooms.size);
+    if (this.rooms.delete(roomId)) this.metrics.sized(this.rooms.size);
   }
 
   private set(roomId: string, e: Entry): void {
@@ -108,6 +108,6 @@ export class RoomTimelineCache {
       const oldest = this.rooms.keys().next().value;
       if (oldest !== undefined) this.rooms.delete(oldest);
     }
-    this.metrics.size(this.rooms.size);
+    this.metrics.sized(this.rooms.size);
   }
 }

@@ -1,4 +1,4 @@
-import { cacheMetrics } from "../metrics.ts";
+import { CacheMetrics } from "../metrics.ts";
 
 const TXN_CACHE_SIZE = 50_000;
 
@@ -11,7 +11,7 @@ export type TxnKey = { userId: string; deviceId: string; scope: string; txnId: s
  */
 export class TxnIdCache {
   private readonly ids = new Map<string, string>();
-  private readonly metrics = cacheMetrics("txn_ids");
+  private readonly metrics = new CacheMetrics("txn_ids");
 
   static key(txn: TxnKey): string {
     return `${txn.userId}|${txn.deviceId}|${txn.scope}|${txn.txnId}`;
@@ -30,6 +30,6 @@ export class TxnIdCache {
       if (oldest !== undefined) this.ids.delete(oldest);
     }
     this.ids.set(key, eventId);
-    this.metrics.size(this.ids.size);
+    this.metrics.sized(this.ids.size);
   }
 }

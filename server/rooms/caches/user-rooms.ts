@@ -1,4 +1,4 @@
-import { cacheMetrics } from "../metrics.ts";
+import { CacheMetrics } from "../metrics.ts";
 import type { UserMembership } from "../storage/rows.ts";
 import type { StateRepository } from "../storage/state.repository.ts";
 
@@ -11,7 +11,7 @@ export class UserRoomsCache {
   private readonly userVersions = new Map<string, number>();
   /** Users with a membership write in flight: their cached memberships may lag the stream. */
   private readonly pendingUsers = new Map<string, number>();
-  private readonly metrics = cacheMetrics("user_rooms");
+  private readonly metrics = new CacheMetrics("user_rooms");
 
   constructor(private readonly state: StateRepository) {}
 
@@ -40,7 +40,7 @@ export class UserRoomsCache {
         if (oldest !== undefined) this.userRooms.delete(oldest);
       }
       this.userRooms.set(userId, new Map(rows.map((r) => [r.room_id, { ...r }])));
-      this.metrics.size(this.userRooms.size);
+      this.metrics.sized(this.userRooms.size);
     }
     return rows;
   }
@@ -61,7 +61,7 @@ export class UserRoomsCache {
   /** Drops a user's cached memberships (another replica changed one). */
   invalidate(userId: string): void {
     this.bump(userId);
-    if (this.userRooms.delete(userId)) this.metrics.size(this.userRooms.size);
+    if (this.userRooms.delete(userId)) this.metrics.sized(this.userRooms.size);
   }
 
   /** Membership writes for these users started: consistent readers ask the database meanwhile. */
