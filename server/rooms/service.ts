@@ -1,5 +1,6 @@
 import type { NovaContext } from "../context.ts";
 import type { RoomTimelineCache } from "./caches/timelines.ts";
+import type { SendOptions } from "./caches/txn-ids.ts";
 import type { ClientEvent, Viewer } from "./client-events.ts";
 import { RoomsCore } from "./core.ts";
 import { RoomDirectory } from "./directory.ts";
@@ -19,14 +20,14 @@ import type { StateRepository } from "./storage/state.repository.ts";
 import type { RoomsDb } from "./tables.ts";
 import { RoomCreator } from "./write/create-room.ts";
 import { type PersistOptions, type PersistResult, type Plan, RoomWriter } from "./write/persist.ts";
-import { Redactor, type SendOptions } from "./write/redact.ts";
+import { Redactor } from "./write/redact.ts";
 import { Sender } from "./write/send.ts";
 
+export type { SendOptions } from "./caches/txn-ids.ts";
 export type { Draft } from "./draft.ts";
 export type { CreateRoomRequest } from "./room-creation.ts";
 export type { UserMembership } from "./storage/rows.ts";
 export type { PersistResult } from "./write/persist.ts";
-export type { SendOptions } from "./write/redact.ts";
 
 /**
  * Storage reads that code outside this area still makes through the service (server/client's

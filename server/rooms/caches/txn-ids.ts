@@ -5,6 +5,15 @@ const TXN_CACHE_SIZE = 50_000;
 /** A send/redact transaction id: the same (device, endpoint, txnId) is the same request. */
 export type TxnKey = { userId: string; deviceId: string; scope: string; txnId: string };
 
+export type SendOptions = { txnId?: string; deviceId?: string };
+
+/** The transaction a request names; none unless it gives both a device and a txnId. */
+export function txnOf(userId: string, scope: string, opts: SendOptions): TxnKey | undefined {
+  return opts.txnId !== undefined && opts.deviceId !== undefined
+    ? { userId, deviceId: opts.deviceId, scope, txnId: opts.txnId }
+    : undefined;
+}
+
 /**
  * Event ids of recent PUT /send and /redact transactions, so a retried request is answered from
  * memory; the database (room_txns) stays the authority for anything evicted.

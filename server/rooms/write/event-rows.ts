@@ -1,9 +1,7 @@
 import type { Touch } from "../../../sync/changes.ts";
+import type { TxnKey } from "../caches/txn-ids.ts";
 import type { Pdu } from "../events.ts";
 import type { EventRow, EventWrite } from "../storage/rows.ts";
-
-/** A send/redact transaction id as stored beside its event (room_txns). */
-export type TxnRecord = { userId: string; deviceId: string; scope: string; txnId: string };
 
 /** What a room write touched: the room, and the targets of membership events. */
 export function roomTouch(roomId: string, events: readonly { pdu: Pdu }[]): Touch {
@@ -20,7 +18,7 @@ export function eventWrite(
   text: string,
   prevState: string | null,
   position: number,
-  txn: TxnRecord | undefined,
+  txn: TxnKey | undefined,
 ): EventWrite {
   const rel = pdu.content["m.relates_to"] as
     | { rel_type?: unknown; event_id?: unknown; key?: unknown }

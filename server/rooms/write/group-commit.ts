@@ -1,15 +1,16 @@
 import type { Kysely } from "kysely";
+import type { TxnKey } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { Pdu } from "../events.ts";
 import { WriteBatcher } from "./batcher.ts";
-import { eventWrite, roomTouch, type TxnRecord } from "./event-rows.ts";
+import { eventWrite, roomTouch } from "./event-rows.ts";
 
 export type BatchItem = {
   eventId: string;
   pdu: Pdu;
   text: string;
   prevState: string | null;
-  txn: TxnRecord | undefined;
+  txn: TxnKey | undefined;
   /** The room head the event was built on (compare-and-swap). */
   expectedHead: number;
 };

@@ -1,6 +1,7 @@
 import type { Transaction } from "kysely";
 import { forbidden, MatrixError } from "../../../companion-services/platform/errors.ts";
 import type { Touch } from "../../../sync/changes.ts";
+import type { TxnKey } from "../caches/txn-ids.ts";
 import { toClientEvent } from "../client-events.ts";
 import type { RoomsCore } from "../core.ts";
 import type { Draft } from "../draft.ts";
@@ -12,7 +13,7 @@ import type { RoomVersion } from "../room-versions.ts";
 import type { EventRow, EventWrite, RedactionWrite } from "../storage/rows.ts";
 import type { RoomsTables } from "../tables.ts";
 import { buildEvents } from "./build.ts";
-import { eventWrite, roomTouch, type TxnRecord, writeAsRow } from "./event-rows.ts";
+import { eventWrite, roomTouch, writeAsRow } from "./event-rows.ts";
 import { GroupCommit } from "./group-commit.ts";
 
 /** Tries of one write when other replicas keep moving the room's head. */
@@ -30,7 +31,7 @@ export type Plan = {
 
 export type PersistOptions = {
   newRoom?: { version: RoomVersion; creator: string; isPublic: boolean };
-  txn?: TxnRecord;
+  txn?: TxnKey;
   /** Error when the room is unknown: 403 by default (spec: not a member), 404 for join. */
   missing?: () => MatrixError;
 };

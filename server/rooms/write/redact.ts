@@ -1,12 +1,10 @@
 import { forbidden, notFound } from "../../../companion-services/platform/errors.ts";
-import { TxnIdCache } from "../caches/txn-ids.ts";
+import { type SendOptions, TxnIdCache, txnOf } from "../caches/txn-ids.ts";
 import { normalizeRow } from "../client-events.ts";
 import type { RoomsCore } from "../core.ts";
 import { membershipIn } from "../events.ts";
 import { userLevel } from "../power-levels.ts";
 import type { RoomWriter } from "./persist.ts";
-
-export type SendOptions = { txnId?: string; deviceId?: string };
 
 /** PUT /redact: the redaction event and the stored event's redaction commit together. */
 export class Redactor {
@@ -23,10 +21,7 @@ export class Redactor {
     opts: SendOptions = {},
   ): Promise<string> {
     const { txnIds } = this.core;
-    const txn =
-      opts.txnId !== undefined && opts.deviceId !== undefined
-        ? { userId: sender, deviceId: opts.deviceId, scope: `redact/${roomId}/${eventId}`, txnId: opts.txnId }
-        : undefined;
+    const txn = txnOf(sender, `redact/${roomId}/${eventId}`, opts);
     const cacheKey = txn ? TxnIdCache.key(txn) : null;
     if (cacheKey) {
       const hit = txnIds.get(cacheKey);

@@ -1,9 +1,9 @@
 import { isDeepStrictEqual } from "node:util";
 import { invalidParam, MatrixError } from "../../../companion-services/platform/errors.ts";
-import { TxnIdCache } from "../caches/txn-ids.ts";
+import { type SendOptions, TxnIdCache, txnOf } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { RoomWriter } from "./persist.ts";
-import type { Redactor, SendOptions } from "./redact.ts";
+import type { Redactor } from "./redact.ts";
 
 function checkEventType(type: string): void {
   if (type.length === 0 || Buffer.byteLength(type) > 255)
@@ -28,10 +28,7 @@ export class Sender {
   ): Promise<string> {
     checkEventType(type);
     const { txnIds } = this.core;
-    const txn =
-      opts.txnId !== undefined && opts.deviceId !== undefined
-        ? { userId: sender, deviceId: opts.deviceId, scope: `send/${roomId}/${type}`, txnId: opts.txnId }
-        : undefined;
+    const txn = txnOf(sender, `send/${roomId}/${type}`, opts);
     const cacheKey = txn ? TxnIdCache.key(txn) : null;
     if (cacheKey) {
       const hit = txnIds.get(cacheKey);
