@@ -175,7 +175,7 @@ export class RoomWriter {
     if (built.length === 0) return { events: [], position: 0, eventIds: [], snap, prevMembers: [] };
 
     // Until this write's effects are in the caches, readers must not trust them for this room or
-    // for the members it changes: their position may already be visible (see inFlight, pendingUsers).
+    // for the members it changes: their position may already be visible (see inFlight, UserRoomsCache.writing).
     const targets = built.flatMap((b) =>
       b.pdu.type === "m.room.member" && b.pdu.state_key !== undefined ? [b.pdu.state_key] : [],
     );
