@@ -1,28 +1,57 @@
 import { forbidden, invalidParam, MatrixError, notFound } from "../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../context.ts";
+import type { RoomsCore } from "./core.ts";
 import { membershipIn } from "./events.ts";
 import { serverNameOf } from "./ids.ts";
 import { eventLevel, userLevel } from "./power-levels.ts";
-import type { RoomsService } from "./service.ts";
+import type { StateReads } from "./read/state.ts";
+import type { ConversationsRepository } from "./storage/conversations.repository.ts";
 
 /**
  * Room aliases and the public room directory. Alias and visibility changes are stream writes like
  * any other (they may change what /publicRooms and /directory answer), so syncs are woken.
  */
 export class RoomDirectory {
+  private readonly ctx: NovaContext;
+  private readonly repo: ConversationsRepository;
+
   constructor(
-    private readonly ctx: NovaContext,
-    private readonly rooms: RoomsService,
-  ) {}
+    private readonly core: RoomsCore,
+    private readonly state: StateReads,
+  ) {
+    this.ctx = core.ctx;
+    this.repo = core.repo.conversations;
+  }
+
+  /** GET /directory/room/{alias}. */
+  async resolveAlias(alias: string): Promise<{ room_id: string; servers: string[] }> {
+    const row = await this.repo.getAlias(alias);
+    if (!row) throw notFound("Room alias not found.");
+    return { room_id: row.room_id, servers: [this.ctx.config.serverName] };
+  }
+
+  /** GET /rooms/{roomId}/aliases: for current members (or anyone in a world-readable room). */
+  async aliases(userId: string, roomId: string): Promise<string[]> {
+    const { position } = await this.state.readableAt(userId, roomId);
+    if (position !== null) throw forbidden("You are not a member of this room.");
+    return this.repo.aliasesOf(roomId);
+  }
+
+  /** GET /directory/list/room/{roomId}. */
+  async directoryVisibility(roomId: string): Promise<"public" | "private"> {
+    const conv = await this.repo.getConversation(roomId);
+    if (!conv) throw notFound("Room not found.");
+    return conv.is_public ? "public" : "private";
+  }
 
   async setAlias(userId: string, alias: string, roomId: string): Promise<void> {
     if (serverNameOf(alias) !== this.ctx.config.serverName)
       throw invalidParam("Room alias must be on this server.");
-    const snap = await this.rooms.snapshot(roomId);
+    const snap = await this.core.snapshots.get(roomId);
     if (!snap) throw notFound("Room not found.");
     if (membershipIn(snap, userId) !== "join") throw forbidden("You are not joined to this room.");
-    await this.ctx.streams.write(this.rooms.repo.kysely, async (trx, _position, touch) => {
-      if (!(await this.rooms.repo.insertAlias(trx, alias, roomId, userId))) {
+    await this.ctx.streams.write(this.core.repo.db, async (trx, _position, touch) => {
+      if (!(await this.repo.insertAlias(trx, alias, roomId, userId))) {
         throw new MatrixError(409, "M_UNKNOWN", "Room alias already exists.");
       }
       touch({ roomIds: [roomId], kinds: ["room"] });
@@ -30,10 +59,10 @@ export class RoomDirectory {
   }
 
   async deleteAlias(userId: string, alias: string): Promise<void> {
-    const row = await this.rooms.repo.getAlias(alias);
+    const row = await this.repo.getAlias(alias);
     if (!row) throw notFound("Room alias not found.");
     if (row.creator !== userId) {
-      const snap = await this.rooms.snapshot(row.room_id);
+      const snap = await this.core.snapshots.get(row.room_id);
       const pl = snap?.powerLevels();
       const allowed =
         snap &&
@@ -42,8 +71,8 @@ export class RoomDirectory {
         userLevel(pl, userId) >= eventLevel(pl, "m.room.canonical_alias", true);
       if (!allowed) throw forbidden("You may not delete this alias.");
     }
-    await this.ctx.streams.write(this.rooms.repo.kysely, async (trx, _position, touch) => {
-      await this.rooms.repo.deleteAlias(trx, alias);
+    await this.ctx.streams.write(this.core.repo.db, async (trx, _position, touch) => {
+      await this.repo.deleteAlias(trx, alias);
       touch({ roomIds: [row.room_id], kinds: ["room"] });
     });
   }
@@ -53,7 +82,7 @@ export class RoomDirectory {
     roomId: string,
     visibility: "public" | "private",
   ): Promise<void> {
-    const snap = await this.rooms.snapshot(roomId);
+    const snap = await this.core.snapshots.get(roomId);
     if (!snap) throw notFound("Room not found.");
     const pl = snap.powerLevels();
     if (
@@ -62,8 +91,8 @@ export class RoomDirectory {
     ) {
       throw forbidden("You may not change this room's directory visibility.");
     }
-    await this.ctx.streams.write(this.rooms.repo.kysely, async (trx, _position, touch) => {
-      await this.rooms.repo.setPublic(trx, roomId, visibility === "public");
+    await this.ctx.streams.write(this.core.repo.db, async (trx, _position, touch) => {
+      await this.repo.setPublic(trx, roomId, visibility === "public");
       touch({ roomIds: [roomId], kinds: ["room"] });
     });
   }
@@ -83,10 +112,10 @@ export class RoomDirectory {
       if (!m) throw invalidParam("Invalid since token");
       offset = Number(m[1]);
     }
-    const ids = await this.rooms.repo.publicRoomIds();
+    const ids = await this.repo.publicRoomIds();
     const entries: Record<string, unknown>[] = [];
     for (const id of ids) {
-      const snap = await this.rooms.snapshot(id);
+      const snap = await this.core.snapshots.get(id);
       if (!snap) continue;
       const str = (type: string, key: string) => {
         const v = snap.get(type, "")?.pdu.content[key];

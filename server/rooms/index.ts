@@ -1,17 +1,17 @@
 import type { NovaContext } from "../context.ts";
-import { RoomDirectory } from "./directory.ts";
 import { mountKeyRoutes, mountRoomRoutes } from "./routes.ts";
 import { RoomsService } from "./service.ts";
 import { RoomsSyncProvider } from "./sync-provider.ts";
+import type { RoomsTables } from "./tables.ts";
 
 export { RoomsService } from "./service.ts";
 
 /** Mounts rooms and room events: HTTP routes, the rooms sync stream; returns the service other areas use. */
 export function mountRooms(ctx: NovaContext): RoomsService {
-  const rooms = new RoomsService(ctx, ctx.databases.get<unknown>("messaging").db);
-  mountRoomRoutes(ctx, rooms, new RoomDirectory(ctx, rooms));
+  const rooms = new RoomsService(ctx, ctx.databases.get<RoomsTables>("messaging").db);
+  mountRoomRoutes(ctx, rooms);
   mountKeyRoutes(ctx, rooms);
-  ctx.syncProviders.push(new RoomsSyncProvider(rooms));
+  ctx.syncProviders.push(new RoomsSyncProvider(rooms, rooms.reads.sync));
   // Another replica wrote these rooms/users: drop what this process cached about them. (Writes
   // stay correct without this — each checks the room's head — but reads would lag.)
   ctx.notifier.onRemoteWrite((_position, touch) => {

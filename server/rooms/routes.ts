@@ -1,20 +1,12 @@
 import { z } from "zod";
-import {
-  badJson,
-  forbidden,
-  fromZod,
-  invalidParam,
-  notFound,
-} from "../../companion-services/platform/errors.ts";
+import { badJson, fromZod, invalidParam } from "../../companion-services/platform/errors.ts";
 import type { Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
-import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "./client-events.ts";
-import type { RoomDirectory } from "./directory.ts";
-import { membershipIn } from "./events.ts";
+import type { Viewer } from "./client-events.ts";
 import { parseEventId, parseRoomAlias, parseRoomId, parseUserId } from "./ids.ts";
-import { formatRoomToken, parseRoomToken } from "./pagination.ts";
-import type { EventFilter, EventRow } from "./rooms.repository.ts";
-import type { RoomsService } from "./service.ts";
+import { parseRoomToken } from "./pagination.ts";
+import type { RoomsApi } from "./service.ts";
+import type { EventFilter } from "./storage/rows.ts";
 
 const V3 = "/_matrix/client/v3";
 
@@ -104,8 +96,10 @@ function intParam(req: Request, name: string, dflt: number, max: number): number
   return Math.min(Number(raw), max);
 }
 
-export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService, directory: RoomDirectory): void {
+export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   const { router, config } = ctx;
+  const { directory } = rooms;
+  const { state, timeline } = rooms.reads;
   const eventBody = { maxBody: config.maxEventBody };
   const viewerOf = (req: Request): Viewer => ({ userId: req.auth!.userId, deviceId: req.auth!.deviceId });
   const roomParam = (req: Request) => parseRoomId(req.params.roomId!);
@@ -194,73 +188,33 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService, directory
     eventBody,
   );
 
-  const getState = async (req: Request, stateKey: string) => {
-    const roomId = roomParam(req);
-    const type = req.params.type!;
-    const { snap, position } = await rooms.readableAt(req.auth!.userId, roomId);
-    if (position === null) {
-      const ev = snap.get(type, stateKey);
-      if (!ev) throw notFound("Event not found.");
-      return { body: ev.pdu.content };
-    }
-    const rows = await rooms.repo.stateAt(roomId, position, [type]);
-    const row = rows.find((r) => r.state_key === stateKey);
-    if (!row) throw notFound("Event not found.");
-    return { body: toClientEvent(normalizeRow(row), null).content };
-  };
+  const getState = async (req: Request, stateKey: string) => ({
+    body: await state.stateContent(req.auth!.userId, roomParam(req), req.params.type!, stateKey),
+  });
   router.get(`${V3}/rooms/:roomId/state/:type`, (req) => getState(req, ""));
   router.get(`${V3}/rooms/:roomId/state/:type/:stateKey`, (req) => getState(req, req.params.stateKey!));
 
-  router.get(`${V3}/rooms/:roomId/state`, async (req) => {
-    const roomId = roomParam(req);
-    const { position } = await rooms.readableAt(req.auth!.userId, roomId);
-    return { body: await rooms.stateEvents(roomId, position, viewerOf(req)) };
-  });
+  router.get(`${V3}/rooms/:roomId/state`, async (req) => ({
+    body: await state.readableState(req.auth!.userId, roomParam(req), viewerOf(req)),
+  }));
 
   router.get(`${V3}/rooms/:roomId/members`, async (req) => {
-    const roomId = roomParam(req);
-    const { position } = await rooms.readableAt(req.auth!.userId, roomId);
-    let at = position;
-    const atParam = req.query.get("at");
-    if (atParam) {
-      const p = parseRoomToken(atParam);
-      at = at === null ? p : Math.min(at, p);
-    }
-    const membership = req.query.get("membership");
-    const notMembership = req.query.get("not_membership");
-    const rows =
-      at === null
-        ? (await rooms.repo.currentState(roomId)).filter((r) => r.type === "m.room.member")
-        : await rooms.repo.stateAt(roomId, at, ["m.room.member"]);
-    const chunk = rows
-      .map((r) => toClientEvent(normalizeRow(r), viewerOf(req)))
-      .filter((e) => {
-        const m = e.content.membership;
-        if (membership && m !== membership) return false;
-        if (notMembership && m === notMembership) return false;
-        return true;
-      });
+    const chunk = await state.members(
+      req.auth!.userId,
+      roomParam(req),
+      {
+        at: req.query.get("at"),
+        membership: req.query.get("membership"),
+        notMembership: req.query.get("not_membership"),
+      },
+      viewerOf(req),
+    );
     return { body: { chunk } };
   });
 
-  router.get(`${V3}/rooms/:roomId/joined_members`, async (req) => {
-    const roomId = roomParam(req);
-    const { position } = await rooms.readableAt(req.auth!.userId, roomId);
-    const rows =
-      position === null
-        ? (await rooms.repo.currentState(roomId)).filter((r) => r.type === "m.room.member")
-        : await rooms.repo.stateAt(roomId, position, ["m.room.member"]);
-    const joined: Record<string, { display_name?: string; avatar_url?: string }> = {};
-    for (const r of rows) {
-      const e = toClientEvent(normalizeRow(r), null);
-      if (e.content.membership !== "join" || !e.state_key) continue;
-      const info: { display_name?: string; avatar_url?: string } = {};
-      if (typeof e.content.displayname === "string") info.display_name = e.content.displayname;
-      if (typeof e.content.avatar_url === "string") info.avatar_url = e.content.avatar_url;
-      joined[e.state_key] = info;
-    }
-    return { body: { joined } };
-  });
+  router.get(`${V3}/rooms/:roomId/joined_members`, async (req) => ({
+    body: { joined: await state.joinedMembersOf(req.auth!.userId, roomParam(req)) },
+  }));
 
   router.get(`${V3}/rooms/:roomId/messages`, async (req) => {
     const roomId = roomParam(req);
@@ -277,80 +231,36 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService, directory
     const from = fromRaw ? Math.min(parseRoomToken(fromRaw), current) : dir === "b" ? current : 0;
     let to = toRaw ? parseRoomToken(toRaw) : undefined;
     if (dir === "f") to = Math.min(to ?? current, current);
-    const rows = (await rooms.repo.page(roomId, { from, dir, limit, to, filter: sqlFilter(filter) })).map(
-      normalizeRow,
+    const body = await timeline.messages(
+      me,
+      roomId,
+      { from, dir, limit, to, filter: sqlFilter(filter), lazyLoadMembers: filter.lazy_load_members === true },
+      viewerOf(req),
     );
-    const visible = await rooms.visibleTo(me, roomId);
-    const viewer = viewerOf(req);
-    const chunk = rows.filter(visible).map((r) => toClientEvent(r, viewer));
-    const body: Record<string, unknown> = { chunk, start: formatRoomToken(from) };
-    if (rows.length === limit) {
-      const last = rows[rows.length - 1]!.stream_position;
-      body.end = formatRoomToken(dir === "b" ? last - 1 : last);
-    }
-    if (filter.lazy_load_members && chunk.length > 0) {
-      body.state = await lazyMembers(rooms, roomId, chunk, viewer);
-    }
     return { body };
   });
 
   router.get(`${V3}/rooms/:roomId/event/:eventId`, async (req) => {
     const roomId = roomParam(req);
     const eventId = parseEventId(req.params.eventId!);
-    const row = await visibleEvent(rooms, req.auth!.userId, roomId, eventId);
-    return { body: toClientEvent(row, viewerOf(req)) };
+    return { body: await timeline.event(req.auth!.userId, roomId, eventId, viewerOf(req)) };
   });
 
   router.get(`${V3}/rooms/:roomId/context/:eventId`, async (req) => {
     const roomId = roomParam(req);
     const eventId = parseEventId(req.params.eventId!);
     const me = req.auth!.userId;
-    const row = await visibleEvent(rooms, me, roomId, eventId);
+    const row = await timeline.visibleEvent(me, roomId, eventId);
     const filter = parseFilterParam(req.query.get("filter"));
     const limit = Math.min(intParam(req, "limit", 10, 100), 100);
-    const beforeLimit = Math.floor(limit / 2);
-    const afterLimit = limit - beforeLimit;
-    const p = row.stream_position;
-    const current = ctx.streams.current();
-    const f = sqlFilter(filter);
-    const [before, after] = await Promise.all([
-      beforeLimit > 0
-        ? rooms.repo.page(roomId, { from: p - 1, dir: "b", limit: beforeLimit, filter: f })
-        : [],
-      afterLimit > 0
-        ? rooms.repo.page(roomId, { from: p, dir: "f", limit: afterLimit, to: current, filter: f })
-        : [],
-    ]);
-    const visible = await rooms.visibleTo(me, roomId);
-    const viewer = viewerOf(req);
-    const b = before.map(normalizeRow);
-    const a = after.map(normalizeRow);
-    const start = b.length > 0 ? b[b.length - 1]!.stream_position - 1 : p - 1;
-    const end = a.length > 0 ? a[a.length - 1]!.stream_position : p;
-    const eventsBefore = b.filter(visible).map((r) => toClientEvent(r, viewer));
-    const eventsAfter = a.filter(visible).map((r) => toClientEvent(r, viewer));
-    let state: ClientEvent[] = (await rooms.repo.stateAt(roomId, end)).map((r) =>
-      toClientEvent(normalizeRow(r), viewer),
+    const body = await timeline.context(
+      me,
+      row,
+      { limit, filter: sqlFilter(filter), lazyLoadMembers: filter.lazy_load_members === true },
+      ctx.streams.current(),
+      viewerOf(req),
     );
-    if (filter.lazy_load_members) {
-      const senders = new Set([
-        me,
-        row.sender,
-        ...eventsBefore.map((e) => e.sender),
-        ...eventsAfter.map((e) => e.sender),
-      ]);
-      state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
-    }
-    return {
-      body: {
-        event: toClientEvent(row, viewer),
-        events_before: eventsBefore,
-        events_after: eventsAfter,
-        start: formatRoomToken(start),
-        end: formatRoomToken(end),
-        state,
-      },
-    };
+    return { body };
   });
 
   router.put(
@@ -373,10 +283,7 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService, directory
   router.get(
     `${V3}/directory/room/:alias`,
     async (req) => {
-      const alias = parseRoomAlias(req.params.alias!);
-      const row = await rooms.repo.getAlias(alias);
-      if (!row) throw notFound("Room alias not found.");
-      return { body: { room_id: row.room_id, servers: [config.serverName] } };
+      return { body: await directory.resolveAlias(parseRoomAlias(req.params.alias!)) };
     },
     { auth: "optional" },
   );
@@ -392,17 +299,12 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService, directory
     return { body: {} };
   });
   router.get(`${V3}/rooms/:roomId/aliases`, async (req) => {
-    const roomId = roomParam(req);
-    const { position } = await rooms.readableAt(req.auth!.userId, roomId);
-    if (position !== null) throw forbidden("You are not a member of this room.");
-    return { body: { aliases: await rooms.repo.aliasesOf(roomId) } };
+    return { body: { aliases: await directory.aliases(req.auth!.userId, roomParam(req)) } };
   });
   router.get(
     `${V3}/directory/list/room/:roomId`,
     async (req) => {
-      const conv = await rooms.repo.getConversation(roomParam(req));
-      if (!conv) throw notFound("Room not found.");
-      return { body: { visibility: conv.is_public ? "public" : "private" } };
+      return { body: { visibility: await directory.directoryVisibility(roomParam(req)) } };
     },
     { auth: "none" },
   );
@@ -437,44 +339,11 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsService, directory
   });
 }
 
-/** An event the user may see, or 404 (spec: not found or no permission look the same). */
-async function visibleEvent(
-  rooms: RoomsService,
-  userId: string,
-  roomId: string,
-  eventId: string,
-): Promise<EventRow> {
-  const raw = await rooms.repo.getEvent(eventId);
-  if (!raw || raw.room_id !== roomId) throw notFound("Event not found.");
-  const row = normalizeRow(raw);
-  const snap = await rooms.snapshot(roomId);
-  const worldReadable =
-    snap?.get("m.room.history_visibility", "")?.pdu.content.history_visibility === "world_readable";
-  if (!worldReadable && snap && membershipIn(snap, userId) === null) throw notFound("Event not found.");
-  const visible = await rooms.visibleTo(userId, roomId);
-  if (!visible(row)) throw notFound("Event not found.");
-  return row;
-}
-
-/** Member events of the chunk's senders (lazy_load_members). */
-async function lazyMembers(
-  rooms: RoomsService,
-  roomId: string,
-  chunk: ClientEvent[],
-  viewer: Viewer,
-): Promise<ClientEvent[]> {
-  const senders = new Set(chunk.map((e) => e.sender));
-  const rows = (await rooms.repo.currentState(roomId)).filter(
-    (r) => r.type === "m.room.member" && r.state_key !== null && senders.has(r.state_key),
-  );
-  return rows.map((r) => toClientEvent(normalizeRow(r), viewer));
-}
-
 /**
  * The server's signing key as federation publishes it (spec server-server "Publishing Keys"), so
  * the signatures on Nova's events can be checked by anyone. Nova does not federate yet.
  */
-export function mountKeyRoutes(ctx: NovaContext, rooms: RoomsService): void {
+export function mountKeyRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   ctx.router.get(
     "/_matrix/key/v2/server",
     async () => {

@@ -9,9 +9,9 @@ import {
 } from "./client-events.ts";
 import type { StoredEvent } from "./events.ts";
 import { formatRoomToken } from "./pagination.ts";
-import type { EventFilter, EventRow } from "./rooms.repository.ts";
-import type { RoomsService } from "./service.ts";
-import { visibilityFilter } from "./visibility.ts";
+import type { Membership, Prefetched, SyncReads } from "./read/sync.ts";
+import type { RoomsApi } from "./service.ts";
+import type { EventFilter, EventRow } from "./storage/rows.ts";
 
 /** The parts of the spec's sync filter the rooms stream reads (validated by sync/filter.ts). */
 type RoomSyncFilter = {
@@ -82,11 +82,6 @@ function roomEntry(
   return section[roomId]!;
 }
 
-/** What the rooms of one response need, read for all of them at once (initial syncs). */
-type Prefetched = {
-  visibility: Map<string, (row: EventRow) => boolean>;
-  state: Map<string, EventRow[]>;
-};
 const EMPTY_PREFETCH: Prefetched = { visibility: new Map(), state: new Map() };
 
 /** A state event from the room snapshot in client format (no unsigned extras but age). */
@@ -104,8 +99,6 @@ function storedToClient(e: StoredEvent, now: number): ClientEvent {
   return ev;
 }
 
-type Membership = { room_id: string; membership: string; event_id: string; stream_position: number };
-
 /**
  * The room events stream of /sync (Dendrite's stream_pdu): rooms.join/invite/leave for the window
  * (since, to]. Every read is bounded by `to`, the safe stream position, so a later window never
@@ -114,10 +107,12 @@ type Membership = { room_id: string; membership: string; event_id: string; strea
 export class RoomsSyncProvider implements SyncStreamProvider {
   readonly name = "rooms";
 
-  constructor(private readonly rooms: RoomsService) {}
+  constructor(
+    private readonly rooms: RoomsApi,
+    private readonly reads: SyncReads,
+  ) {}
 
   async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
-    const repo = this.rooms.repo;
     const f = readRoomFilter(req.filter);
     const since = req.since?.stream ?? null;
     const to = req.to.stream;
@@ -139,7 +134,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       if (m.stream_position <= to) atTo.set(m.room_id, m);
       else stale.push(m.room_id);
     }
-    for (const m of await repo.membershipsAt(req.userId, stale, to)) atTo.set(m.room_id, m);
+    for (const m of await this.reads.membershipsAt(req.userId, stale, to)) atTo.set(m.room_id, m);
 
     const wanted = (roomId: string) => !f.notRooms.has(roomId) && (!f.rooms || f.rooms.includes(roomId));
     const joined: Membership[] = [];
@@ -163,7 +158,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       const changed = joined.filter((m) => m.stream_position > since).map((m) => m.room_id);
       if (changed.length > 0) {
         const before = new Map(
-          (await repo.membershipsAt(req.userId, changed, since)).map((m) => [m.room_id, m]),
+          (await this.reads.membershipsAt(req.userId, changed, since)).map((m) => [m.room_id, m]),
         );
         for (const id of changed) if (before.get(id)?.membership !== "join") newlyJoined.add(id);
       }
@@ -171,7 +166,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         const joinedIds = joined.map((m) => m.room_id);
         const active = req.changes
           ? new Set(req.changes.roomsWith(joinedIds, "room"))
-          : await this.roomsWithEvents(joinedIds, since, to);
+          : await this.reads.roomsWithEvents(joinedIds, since, to);
         joinedToSend = joined.filter((m) => active.has(m.room_id) || newlyJoined.has(m.room_id));
       }
     }
@@ -210,7 +205,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     if (invited.length > 0) {
       const inviteSection = roomsSection(response, "invite");
       for (const m of invited) {
-        const state = await repo.stateAt(m.room_id, m.stream_position, [
+        const state = await this.reads.stateAt(m.room_id, m.stream_position, [
           ...STRIPPED_STATE_TYPES,
           "m.room.member",
         ]);
@@ -249,21 +244,6 @@ export class RoomsSyncProvider implements SyncStreamProvider {
   }
 
   /**
-   * Rooms with events in (since, to]. A room whose snapshot shows nothing after `since` and no
-   * write in flight has none (a write's position becomes visible only while it is in flight or
-   * after the snapshot took it), so only the others are asked of the database.
-   */
-  private async roomsWithEvents(roomIds: string[], since: number, to: number): Promise<Set<string>> {
-    if (this.rooms.multiReplica) return this.rooms.repo.roomsWithEvents(roomIds, since, to);
-    const unsure: string[] = [];
-    for (const id of roomIds) {
-      const snap = await this.rooms.snapshot(id);
-      if (!snap || snap.inFlight > 0 || snap.lastPosition > since) unsure.push(id);
-    }
-    return this.rooms.repo.roomsWithEvents(unsure, since, to);
-  }
-
-  /**
    * For rooms sent in full: their visibility inputs and their state at the timeline's start, in
    * three queries whatever the number of rooms (instead of three per room).
    */
@@ -280,21 +260,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       const oldest = rows[rows.length - 1];
       return { roomId, position: oldest ? oldest.stream_position - 1 : upto };
     });
-    const [state, inputs] = await Promise.all([
-      this.rooms.repo.stateAtMany(targets),
-      this.rooms.repo.visibilityInputsMany(userId, roomIds),
-    ]);
-    const visibility = new Map<string, (row: EventRow) => boolean>();
-    for (const roomId of roomIds) {
-      const fn = visibilityFilter({
-        userId,
-        memberships: inputs.memberships.get(roomId) ?? [],
-        visibilities: inputs.visibilities.get(roomId) ?? [],
-      });
-      visibility.set(roomId, (row) => fn(row));
-      if (!state.has(roomId)) state.set(roomId, []);
-    }
-    return { visibility, state };
+    return this.reads.prefetch(userId, targets);
   }
 
   /** Newest events per room in (since, upto], one more than the limit to detect `limited`. */
@@ -304,33 +270,8 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     upto: number | Map<string, number>,
     f: RoomSyncFilter,
   ): Promise<Map<string, EventRow[]>> {
-    const out = new Map<string, EventRow[]>();
-    if (f.timelineLimit === 0 || roomIds.length === 0) return out;
-    const limit = f.timelineLimit + 1;
-    // Unfiltered windows ending at one position are shared by every member of a room: from memory.
-    const cache = typeof upto === "number" && !timelineFiltered(f) ? this.rooms.timelines : null;
-    let misses = roomIds;
-    if (cache) {
-      misses = [];
-      for (const id of roomIds) {
-        const hit = cache.get(id, since, upto as number, limit);
-        if (!hit) misses.push(id);
-        else if (hit.length > 0) out.set(id, hit);
-      }
-      if (misses.length === 0) return out;
-    }
-    const rows = await this.rooms.repo.recentEvents(misses, since, upto, limit, f.timeline);
-    for (const raw of rows) {
-      const r = normalizeRow(raw);
-      let list = out.get(r.room_id);
-      if (!list) {
-        list = [];
-        out.set(r.room_id, list);
-      }
-      list.push(r);
-    }
-    if (cache) for (const id of misses) cache.put(id, since, upto as number, out.get(id) ?? [], limit);
-    return out;
+    if (f.timelineLimit === 0 || roomIds.length === 0) return new Map();
+    return this.reads.timelines(roomIds, since, upto, f.timelineLimit + 1, f.timeline, timelineFiltered(f));
   }
 
   private async roomSection(
@@ -357,12 +298,10 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const start = rows.length > 0 ? rows[0]!.stream_position - 1 : upto;
     let stateRows: EventRow[] = [];
     if (full) {
-      stateRows = pre.state.get(roomId) ?? (await this.rooms.repo.stateAt(roomId, start));
+      stateRows = pre.state.get(roomId) ?? (await this.reads.stateAt(roomId, start));
     } else if (since !== null && start > since && (limited || timelineFiltered(f))) {
       // State changes the timeline does not show: those between `since` and the timeline's start.
-      stateRows = (await this.rooms.repo.stateAt(roomId, start)).filter(
-        (r) => Number(r.stream_position) > since,
-      );
+      stateRows = (await this.reads.stateAt(roomId, start)).filter((r) => Number(r.stream_position) > since);
     }
     const inTimeline = new Set(timeline.map((e) => e.event_id));
     let state: ClientEvent[] = stateRows

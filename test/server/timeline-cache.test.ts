@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { RoomTimelineCache } from "../../server/rooms/caches/timelines.ts";
 import type { EventRow } from "../../server/rooms/rooms.repository.ts";
-import { RoomTimelineCache } from "../../server/rooms/timeline-cache.ts";
 
 const row = (p: number): EventRow => ({
   event_id: `$e${p}`,

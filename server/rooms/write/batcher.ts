@@ -1,3 +1,5 @@
+import { writeBatchSize, writeQueueWait } from "../metrics.ts";
+
 /**
  * Group commit: writes that arrive while others are in flight are gathered and committed together,
  * so under load many events share one transaction (and one stream allocation round trip) instead
@@ -5,7 +7,8 @@
  * starts a batch on the next turn of the event loop, so a lone write waits for nothing.
  */
 export class WriteBatcher<I, R> {
-  private queue: { item: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  /** `at`: when the write was submitted (performance.now(), ms), for the queue-wait histogram. */
+  private queue: { item: I; at: number; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   private running = 0;
 
   constructor(
@@ -16,7 +19,7 @@ export class WriteBatcher<I, R> {
 
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, at: performance.now(), resolve, reject });
       this.kick();
     });
   }
@@ -34,6 +37,9 @@ export class WriteBatcher<I, R> {
         done();
         return;
       }
+      const now = performance.now();
+      for (const b of batch) writeQueueWait.observe((now - b.at) / 1000);
+      writeBatchSize.observe(batch.length);
       this.run(batch.map((b) => b.item)).then(
         (results) => {
           batch.forEach((b, i) => {

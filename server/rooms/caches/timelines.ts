@@ -1,4 +1,5 @@
-import type { EventRow } from "./rooms.repository.ts";
+import { CacheMetrics } from "../metrics.ts";
+import type { EventRow } from "../storage/rows.ts";
 
 /** Newest events kept per room: a default timeline (10) plus the row that tells `limited`. */
 const MAX_ROWS = 24;
@@ -19,6 +20,7 @@ type Entry = { from: number; to: number; rows: EventRow[] };
  */
 export class RoomTimelineCache {
   private readonly rooms = new Map<string, Entry>();
+  private readonly metrics = new CacheMetrics("timelines");
 
   /**
    * `lastChange(roomId, after)`: the last position a write touched the room at, if known for
@@ -34,12 +36,19 @@ export class RoomTimelineCache {
    */
   get(roomId: string, since: number, to: number, limit: number): EventRow[] | null {
     const e = this.rooms.get(roomId);
-    if (!e || since < e.from) return null;
+    if (!e || since < e.from) {
+      this.metrics.miss();
+      return null;
+    }
     if (to > e.to) {
       const last = this.lastChange(roomId, e.to);
-      if (last === null || last > e.to) return null;
+      if (last === null || last > e.to) {
+        this.metrics.miss();
+        return null;
+      }
       e.to = to;
     }
+    this.metrics.hit();
     this.rooms.delete(roomId);
     this.rooms.set(roomId, e);
     const out: EventRow[] = [];
@@ -85,7 +94,7 @@ export class RoomTimelineCache {
   }
 
   drop(roomId: string): void {
-    this.rooms.delete(roomId);
+    if (this.rooms.delete(roomId)) this.metrics.sized(this.rooms.size);
   }
 
   private set(roomId: string, e: Entry): void {
@@ -99,5 +108,6 @@ export class RoomTimelineCache {
       const oldest = this.rooms.keys().next().value;
       if (oldest !== undefined) this.rooms.delete(oldest);
     }
+    this.metrics.sized(this.rooms.size);
   }
 }

@@ -1,0 +1,115 @@
+import { normalizeRow } from "../client-events.ts";
+import type { Pdu, StoredEvent } from "../events.ts";
+import { CacheMetrics } from "../metrics.ts";
+import { KeyedMutex, RoomSnapshot } from "../room-snapshot.ts";
+import { isSupportedRoomVersion } from "../room-versions.ts";
+import type { RoomsRepository } from "../rooms.repository.ts";
+import type { RoomsExecutor } from "../tables.ts";
+
+/** Rooms whose current state stays in memory (a few KB each). */
+const MAX_SNAPSHOTS = 20_000;
+
+/**
+ * Rooms' current state in memory, loaded on first use, and the per-room lock every write of a
+ * room runs under (a locked room is never evicted).
+ */
+export class SnapshotCache {
+  private readonly snapshots = new Map<string, RoomSnapshot>();
+  private readonly loading = new Map<string, Promise<RoomSnapshot | null>>();
+  /** Bumped when a room's cached state is dropped, so a load that raced the drop is not kept. */
+  private readonly roomGenerations = new Map<string, number>();
+  readonly locks = new KeyedMutex();
+  private readonly metrics = new CacheMetrics("snapshots");
+
+  constructor(private readonly repo: RoomsRepository) {}
+
+  /** The room's cached current state, loaded on first use; null for an unknown room. */
+  async get(roomId: string): Promise<RoomSnapshot | null> {
+    const cached = this.snapshots.get(roomId);
+    if (cached) {
+      this.metrics.hit();
+      // Most recently used last, so eviction takes the coldest rooms.
+      this.snapshots.delete(roomId);
+      this.snapshots.set(roomId, cached);
+      return cached;
+    }
+    this.metrics.miss();
+    let p = this.loading.get(roomId);
+    if (!p) {
+      p = this.load(roomId).finally(() => this.loading.delete(roomId));
+      this.loading.set(roomId, p);
+    }
+    return p;
+  }
+
+  /** The cached snapshot if there is one (no load, no recency bump). */
+  peek(roomId: string): RoomSnapshot | undefined {
+    return this.snapshots.get(roomId);
+  }
+
+  private async load(roomId: string): Promise<RoomSnapshot | null> {
+    const generation = this.roomGenerations.get(roomId) ?? 0;
+    const snap = await this.loadFrom(this.repo.db, roomId);
+    if (!snap) return null;
+    // A write may have cached a newer snapshot while this one loaded.
+    const existing = this.snapshots.get(roomId);
+    if (existing) return existing;
+    // Invalidated while loading (a remote write): serve it once, do not keep it.
+    if ((this.roomGenerations.get(roomId) ?? 0) !== generation) return snap;
+    this.put(roomId, snap);
+    return snap;
+  }
+
+  /** Reads a room's current state and head (on `db`: the pool, or a transaction holding the room). */
+  async loadFrom(db: RoomsExecutor, roomId: string): Promise<RoomSnapshot | null> {
+    const conv = await this.repo.conversations.getConversation(roomId, db);
+    if (!conv || !isSupportedRoomVersion(conv.room_version)) return null;
+    const head = Number(conv.head_position);
+    const [stateRows, last] = await Promise.all([
+      this.repo.state.currentState(roomId, db),
+      this.repo.events.eventAt(roomId, head, db),
+    ]);
+    const state = new Map<string, StoredEvent>();
+    for (const r of stateRows.map(normalizeRow)) {
+      const pdu = JSON.parse(r.pdu) as Pdu;
+      state.set(`${pdu.type}\u0000${pdu.state_key}`, {
+        eventId: r.event_id,
+        pdu,
+        position: r.stream_position,
+      });
+    }
+    return new RoomSnapshot(roomId, conv.room_version, state, last?.event_id ?? null, last?.depth ?? 0, head);
+  }
+
+  /** Whether the room's head in the database is past `head` (another process wrote the room). */
+  async headMoved(roomId: string, head: number): Promise<boolean> {
+    const conv = await this.repo.conversations.getConversation(roomId);
+    return conv !== null && Number(conv.head_position) !== head;
+  }
+
+  /** Drops a room's cached state; the next use reloads it. */
+  invalidate(roomId: string): void {
+    this.roomGenerations.set(roomId, (this.roomGenerations.get(roomId) ?? 0) + 1);
+    this.snapshots.delete(roomId);
+    this.loading.delete(roomId);
+    this.metrics.sized(this.snapshots.size);
+  }
+
+  /**
+   * Keeps at most MAX_SNAPSHOTS rooms in memory. A room being written (locked or with a write in
+   * flight) is never evicted; an evicted room reloads from the database, which holds every commit.
+   */
+  put(roomId: string, snap: RoomSnapshot): void {
+    this.snapshots.set(roomId, snap);
+    if (this.snapshots.size > MAX_SNAPSHOTS) {
+      let excess = this.snapshots.size - Math.floor(MAX_SNAPSHOTS * 0.9);
+      for (const [id, s] of this.snapshots) {
+        if (excess <= 0) break;
+        if (s.inFlight > 0 || this.locks.isLocked(id)) continue;
+        this.snapshots.delete(id);
+        excess--;
+      }
+    }
+    this.metrics.sized(this.snapshots.size);
+  }
+}

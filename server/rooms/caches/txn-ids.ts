@@ -1,0 +1,44 @@
+import { CacheMetrics } from "../metrics.ts";
+
+const TXN_CACHE_SIZE = 50_000;
+
+/** A send/redact transaction id: the same (device, endpoint, txnId) is the same request. */
+export type TxnKey = { userId: string; deviceId: string; scope: string; txnId: string };
+
+export type SendOptions = { txnId?: string; deviceId?: string };
+
+/** The transaction a request names; none unless it gives both a device and a txnId. */
+export function txnOf(userId: string, scope: string, opts: SendOptions): TxnKey | undefined {
+  return opts.txnId !== undefined && opts.deviceId !== undefined
+    ? { userId, deviceId: opts.deviceId, scope, txnId: opts.txnId }
+    : undefined;
+}
+
+/**
+ * Event ids of recent PUT /send and /redact transactions, so a retried request is answered from
+ * memory; the database (room_txns) stays the authority for anything evicted.
+ */
+export class TxnIdCache {
+  private readonly ids = new Map<string, string>();
+  private readonly metrics = new CacheMetrics("txn_ids");
+
+  static key(txn: TxnKey): string {
+    return `${txn.userId}|${txn.deviceId}|${txn.scope}|${txn.txnId}`;
+  }
+
+  get(key: string): string | undefined {
+    const hit = this.ids.get(key);
+    if (hit) this.metrics.hit();
+    else this.metrics.miss();
+    return hit;
+  }
+
+  remember(key: string, eventId: string): void {
+    if (this.ids.size >= TXN_CACHE_SIZE) {
+      const oldest = this.ids.keys().next().value;
+      if (oldest !== undefined) this.ids.delete(oldest);
+    }
+    this.ids.set(key, eventId);
+    this.metrics.sized(this.ids.size);
+  }
+}

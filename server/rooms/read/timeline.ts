@@ -1,0 +1,127 @@
+import { notFound } from "../../../companion-services/platform/errors.ts";
+import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "../client-events.ts";
+import type { RoomsCore } from "../core.ts";
+import { membershipIn } from "../events.ts";
+import { formatRoomToken } from "../pagination.ts";
+import type { EventFilter, EventRow } from "../storage/rows.ts";
+import type { StateReads } from "./state.ts";
+
+export type MessagesQuery = {
+  from: number;
+  dir: "b" | "f";
+  limit: number;
+  to?: number;
+  filter: EventFilter;
+  lazyLoadMembers: boolean;
+};
+
+export type ContextQuery = { limit: number; filter: EventFilter; lazyLoadMembers: boolean };
+
+/** Reads of a room's timeline for clients: /messages, /event, /context, with history visibility. */
+export class TimelineReads {
+  constructor(
+    private readonly core: RoomsCore,
+    private readonly state: StateReads,
+  ) {}
+
+  /** GET /messages, for a user the caller has checked may read the room (StateReads.readableAt). */
+  async messages(
+    userId: string,
+    roomId: string,
+    q: MessagesQuery,
+    viewer: Viewer,
+  ): Promise<Record<string, unknown>> {
+    const { from, dir, limit, to } = q;
+    const rows = (await this.core.repo.events.page(roomId, { from, dir, limit, to, filter: q.filter })).map(
+      normalizeRow,
+    );
+    const visible = await this.state.visibleTo(userId, roomId);
+    const chunk = rows.filter(visible).map((r) => toClientEvent(r, viewer));
+    const body: Record<string, unknown> = { chunk, start: formatRoomToken(from) };
+    if (rows.length === limit) {
+      const last = rows[rows.length - 1]!.stream_position;
+      body.end = formatRoomToken(dir === "b" ? last - 1 : last);
+    }
+    if (q.lazyLoadMembers && chunk.length > 0) {
+      body.state = await this.lazyMembers(roomId, chunk, viewer);
+    }
+    return body;
+  }
+
+  /** GET /event: an event the user may see, or 404. */
+  async event(userId: string, roomId: string, eventId: string, viewer: Viewer): Promise<ClientEvent> {
+    return toClientEvent(await this.visibleEvent(userId, roomId, eventId), viewer);
+  }
+
+  /** GET /context around `row` (from visibleEvent): events around it and the state at the window's end. */
+  async context(
+    userId: string,
+    row: EventRow,
+    q: ContextQuery,
+    current: number,
+    viewer: Viewer,
+  ): Promise<Record<string, unknown>> {
+    const { events, state: stateRepo } = this.core.repo;
+    const roomId = row.room_id;
+    const beforeLimit = Math.floor(q.limit / 2);
+    const afterLimit = q.limit - beforeLimit;
+    const p = row.stream_position;
+    const f = q.filter;
+    const [before, after] = await Promise.all([
+      beforeLimit > 0 ? events.page(roomId, { from: p - 1, dir: "b", limit: beforeLimit, filter: f }) : [],
+      afterLimit > 0
+        ? events.page(roomId, { from: p, dir: "f", limit: afterLimit, to: current, filter: f })
+        : [],
+    ]);
+    const visible = await this.state.visibleTo(userId, roomId);
+    const b = before.map(normalizeRow);
+    const a = after.map(normalizeRow);
+    const start = b.length > 0 ? b[b.length - 1]!.stream_position - 1 : p - 1;
+    const end = a.length > 0 ? a[a.length - 1]!.stream_position : p;
+    const eventsBefore = b.filter(visible).map((r) => toClientEvent(r, viewer));
+    const eventsAfter = a.filter(visible).map((r) => toClientEvent(r, viewer));
+    let state: ClientEvent[] = (await stateRepo.stateAt(roomId, end)).map((r) =>
+      toClientEvent(normalizeRow(r), viewer),
+    );
+    if (q.lazyLoadMembers) {
+      const senders = new Set([
+        userId,
+        row.sender,
+        ...eventsBefore.map((e) => e.sender),
+        ...eventsAfter.map((e) => e.sender),
+      ]);
+      state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
+    }
+    return {
+      event: toClientEvent(row, viewer),
+      events_before: eventsBefore,
+      events_after: eventsAfter,
+      start: formatRoomToken(start),
+      end: formatRoomToken(end),
+      state,
+    };
+  }
+
+  /** An event the user may see, or 404 (spec: not found or no permission look the same). */
+  async visibleEvent(userId: string, roomId: string, eventId: string): Promise<EventRow> {
+    const raw = await this.core.repo.events.getEvent(eventId);
+    if (!raw || raw.room_id !== roomId) throw notFound("Event not found.");
+    const row = normalizeRow(raw);
+    const snap = await this.core.snapshots.get(roomId);
+    const worldReadable =
+      snap?.get("m.room.history_visibility", "")?.pdu.content.history_visibility === "world_readable";
+    if (!worldReadable && snap && membershipIn(snap, userId) === null) throw notFound("Event not found.");
+    const visible = await this.state.visibleTo(userId, roomId);
+    if (!visible(row)) throw notFound("Event not found.");
+    return row;
+  }
+
+  /** Member events of the chunk's senders (lazy_load_members). */
+  private async lazyMembers(roomId: string, chunk: ClientEvent[], viewer: Viewer): Promise<ClientEvent[]> {
+    const senders = new Set(chunk.map((e) => e.sender));
+    const rows = (await this.core.repo.state.currentState(roomId)).filter(
+      (r) => r.type === "m.room.member" && r.state_key !== null && senders.has(r.state_key),
+    );
+    return rows.map((r) => toClientEvent(normalizeRow(r), viewer));
+  }
+}

@@ -1,0 +1,74 @@
+import type { Kysely } from "kysely";
+import type { TxnKey } from "../caches/txn-ids.ts";
+import type { RoomsCore } from "../core.ts";
+import type { Pdu } from "../events.ts";
+import { WriteBatcher } from "./batcher.ts";
+import { eventWrite, roomTouch } from "./event-rows.ts";
+
+export type BatchItem = {
+  eventId: string;
+  pdu: Pdu;
+  text: string;
+  prevState: string | null;
+  txn: TxnKey | undefined;
+  /** The room head the event was built on (compare-and-swap). */
+  expectedHead: number;
+};
+
+export type BatchResult = { written: boolean; stale: boolean; position: number };
+
+/**
+ * The common send: single events of different rooms gathered into one statement (atomic without a
+ * transaction: two round trips with the positions' allocation).
+ */
+export class GroupCommit {
+  private readonly batcher: WriteBatcher<BatchItem, BatchResult>;
+  /**
+   * The messaging pool as StreamPositions.writeStatement takes it (typed for no schema); the
+   * statement itself runs on the rooms-typed pool, the same connections.
+   */
+  private readonly streamDb: Kysely<unknown>;
+
+  constructor(private readonly core: RoomsCore) {
+    this.streamDb = core.ctx.databases.get<unknown>("messaging").db;
+    this.batcher = new WriteBatcher((items) => this.writeBatch(items));
+  }
+
+  submit(item: BatchItem): Promise<BatchResult> {
+    return this.batcher.submit(item);
+  }
+
+  private async writeBatch(items: BatchItem[]): Promise<BatchResult[]> {
+    const { repo } = this.core;
+    const { result } = await this.core.ctx.streams.writeStatement(
+      this.streamDb,
+      items.length,
+      async (_db, positions, touch) => {
+        const writes = items.map((it, i) =>
+          eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
+        );
+        const txns = items.flatMap((it) =>
+          it.txn ? [{ ...it.txn, eventId: it.eventId, roomId: it.pdu.room_id }] : [],
+        );
+        // One event per room: the room lock keeps a room's next write out until this one is done.
+        const heads = items.map((it, i) => ({
+          roomId: it.pdu.room_id,
+          expected: it.expectedHead,
+          next: positions[i]!,
+        }));
+        const { written, stale } = await repo.writes.writeEvents(repo.db, writes, { heads, txns });
+        items.forEach((it, i) => {
+          if (written.has(it.eventId) && !stale.has(it.pdu.room_id)) {
+            touch({ ...roomTouch(it.pdu.room_id, [it]), at: positions[i]! });
+          }
+        });
+        return items.map((it, i) => ({
+          written: written.has(it.eventId),
+          stale: stale.has(it.pdu.room_id),
+          position: positions[i]!,
+        }));
+      },
+    );
+    return result;
+  }
+}

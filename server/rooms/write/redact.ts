@@ -1,0 +1,54 @@
+import { forbidden, notFound } from "../../../companion-services/platform/errors.ts";
+import { type SendOptions, TxnIdCache, txnOf } from "../caches/txn-ids.ts";
+import { normalizeRow } from "../client-events.ts";
+import type { RoomsCore } from "../core.ts";
+import { membershipIn } from "../events.ts";
+import { userLevel } from "../power-levels.ts";
+import type { RoomWriter } from "./persist.ts";
+
+/** PUT /redact: the redaction event and the stored event's redaction commit together. */
+export class Redactor {
+  constructor(
+    private readonly core: RoomsCore,
+    private readonly writer: RoomWriter,
+  ) {}
+
+  async redact(
+    sender: string,
+    roomId: string,
+    eventId: string,
+    content: Record<string, unknown>,
+    opts: SendOptions = {},
+  ): Promise<string> {
+    const { txnIds } = this.core;
+    const txn = txnOf(sender, `redact/${roomId}/${eventId}`, opts);
+    const cacheKey = txn ? TxnIdCache.key(txn) : null;
+    if (cacheKey) {
+      const hit = txnIds.get(cacheKey);
+      if (hit) return hit;
+    }
+    const target = await this.core.repo.events.getEvent(eventId);
+    const r = await this.writer.persist(
+      roomId,
+      (snap) => {
+        if (membershipIn(snap, sender) !== "join") throw forbidden("You are not joined to this room.");
+        if (!target || target.room_id !== roomId) throw notFound("Event not found.");
+        const pl = snap.powerLevels();
+        if (target.sender !== sender && userLevel(pl, sender) < pl.redact) {
+          throw forbidden("You do not have permission to redact this event.");
+        }
+        const c: Record<string, unknown> = { ...content };
+        if (snap.rules.redactsInContent) c.redacts = eventId;
+        else delete c.redacts;
+        return {
+          drafts: [{ type: "m.room.redaction", content: c, sender, redacts: eventId }],
+          redactTarget: normalizeRow(target),
+        };
+      },
+      { txn },
+    );
+    const id = r.eventIds[0]!;
+    if (cacheKey) txnIds.remember(cacheKey, id);
+    return id;
+  }
+}

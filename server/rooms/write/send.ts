@@ -1,0 +1,88 @@
+import { isDeepStrictEqual } from "node:util";
+import { invalidParam, MatrixError } from "../../../companion-services/platform/errors.ts";
+import { type SendOptions, TxnIdCache, txnOf } from "../caches/txn-ids.ts";
+import type { RoomsCore } from "../core.ts";
+import type { RoomWriter } from "./persist.ts";
+import type { Redactor } from "./redact.ts";
+
+function checkEventType(type: string): void {
+  if (type.length === 0 || Buffer.byteLength(type) > 255)
+    throw invalidParam("Event type must be 1–255 bytes.");
+}
+
+/** PUT /send and PUT /state: one event per request, through the write path. */
+export class Sender {
+  constructor(
+    private readonly core: RoomsCore,
+    private readonly writer: RoomWriter,
+    private readonly redactor: Redactor,
+  ) {}
+
+  /** Sends a message (non-state) event; idempotent per (device, txnId) when both are given. */
+  async sendEvent(
+    sender: string,
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    opts: SendOptions = {},
+  ): Promise<string> {
+    checkEventType(type);
+    const { txnIds } = this.core;
+    const txn = txnOf(sender, `send/${roomId}/${type}`, opts);
+    const cacheKey = txn ? TxnIdCache.key(txn) : null;
+    if (cacheKey) {
+      const hit = txnIds.get(cacheKey);
+      if (hit) return hit;
+    }
+    if (type === "m.room.redaction") {
+      const redacts = content.redacts;
+      if (typeof redacts !== "string") throw invalidParam("m.room.redaction needs content.redacts");
+      return this.redactor.redact(sender, roomId, redacts, content, opts);
+    }
+    const r = await this.writer.persist(roomId, () => ({ drafts: [{ type, content, sender }] }), { txn });
+    const id = r.eventIds[0]!;
+    if (cacheKey) txnIds.remember(cacheKey, id);
+    return id;
+  }
+
+  /**
+   * Sends a state event. Re-sending the same content by the same sender returns the current event
+   * and writes nothing (as Synapse does), so retried PUTs are idempotent too.
+   */
+  async sendStateEvent(
+    sender: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<string> {
+    checkEventType(type);
+    if (Buffer.byteLength(stateKey) > 255) throw invalidParam("state_key is longer than 255 bytes");
+    if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
+    const r = await this.writer.persist(roomId, (snap) => {
+      const current = snap.get(type, stateKey);
+      if (current && current.pdu.sender === sender && isDeepStrictEqual(current.pdu.content, content)) {
+        return { drafts: [], existing: current.eventId };
+      }
+      return { drafts: [{ type, stateKey, content, sender }] };
+    });
+    return r.eventIds[0]!;
+  }
+
+  private async checkCanonicalAlias(roomId: string, content: Record<string, unknown>): Promise<void> {
+    const aliases: unknown[] = [];
+    if (content.alias !== undefined) aliases.push(content.alias);
+    if (content.alt_aliases !== undefined) {
+      if (!Array.isArray(content.alt_aliases))
+        throw new MatrixError(400, "M_INVALID_PARAM", "alt_aliases must be a list");
+      aliases.push(...content.alt_aliases);
+    }
+    for (const a of aliases) {
+      if (typeof a !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "aliases must be strings");
+      const row = await this.core.repo.conversations.getAlias(a);
+      if (!row || row.room_id !== roomId) {
+        throw new MatrixError(400, "M_BAD_ALIAS", `${a} does not point to this room`);
+      }
+    }
+  }
+}
