@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cacheMetrics } from "../platform/cache-metrics.ts";
+import { CacheMetrics } from "../platform/cache-metrics.ts";
 import { EventConsumer, on } from "../platform/consumer.ts";
 import { type EventBus, topicFor } from "../platform/event-bus.ts";
 import type { AuthInfo } from "../platform/http/router.ts";
@@ -34,10 +34,9 @@ type Entry = { auth: AuthInfo; at: number };
  * (a refreshed token's predecessor). It also runs the homeserver's device hooks, as the
  * in-process IdentityService does through its callbacks.
  */
-const remoteTokenCacheMetrics = cacheMetrics("remote_identity_tokens");
-
 export class RemoteIdentity implements IdentityClient {
   private readonly cache = new Map<string, Entry>();
+  private readonly cacheMetrics = new CacheMetrics("remote_identity_tokens");
   private readonly bySession = new Map<string, string>();
   private readonly ttl: number;
   private readonly max: number;
@@ -58,11 +57,11 @@ export class RemoteIdentity implements IdentityClient {
     const hit = this.cache.get(key);
     if (hit && now - hit.at < this.ttl) {
       this.hits++;
-      remoteTokenCacheMetrics.hit();
+      this.cacheMetrics.hit();
       return hit.auth;
     }
     this.misses++;
-    remoteTokenCacheMetrics.miss();
+    this.cacheMetrics.miss();
     const auth = await this.inner.verifyToken(accessToken);
     if (this.cache.size >= this.max) {
       this.cache.clear();
@@ -70,7 +69,7 @@ export class RemoteIdentity implements IdentityClient {
     }
     this.cache.set(key, { auth, at: now });
     this.bySession.set(auth.sessionId, key);
-    remoteTokenCacheMetrics.size(this.cache.size);
+    this.cacheMetrics.sized(this.cache.size);
     return auth;
   }
 
@@ -81,6 +80,7 @@ export class RemoteIdentity implements IdentityClient {
     this.bySession.delete(sessionId);
     const entry = this.cache.get(key);
     this.cache.delete(key);
+    this.cacheMetrics.sized(this.cache.size);
     return entry?.auth;
   }
 
@@ -91,6 +91,7 @@ export class RemoteIdentity implements IdentityClient {
         this.bySession.delete(e.auth.sessionId);
       }
     }
+    this.cacheMetrics.sized(this.cache.size);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { hash as argonHash, verify as argonVerify } from "@node-rs/argon2";
 import type { Kysely, Transaction } from "kysely";
-import { cacheMetrics } from "../platform/cache-metrics.ts";
+import { CacheMetrics } from "../platform/cache-metrics.ts";
 import { forbidden, invalidParam, MatrixError, notFound, unknownToken } from "../platform/errors.ts";
 import type { AuthInfo } from "../platform/http/router.ts";
 import { appendEvents, type NewEvent } from "../platform/outbox/writer.ts";
@@ -40,8 +40,6 @@ const TOKEN_CACHE_MAX = 100_000;
 // OWASP's argon2id baseline: 19 MiB, 2 iterations.
 const ARGON_OPTIONS = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
 
-const tokenCacheMetrics = cacheMetrics("identity_tokens");
-
 type CachedToken = { auth: AuthInfo; expiresAt: number | null; cachedAt: number };
 
 export class IdentityService implements IdentityClient {
@@ -50,6 +48,7 @@ export class IdentityService implements IdentityClient {
   private readonly limiter: LoginLimiter;
   /** tokenHash → resolved session; entries are dropped the moment a session is revoked. */
   private readonly tokenCache = new Map<string, CachedToken>();
+  private readonly cacheMetrics = new CacheMetrics("identity_tokens");
   private readonly tokenHashBySession = new Map<string, string>();
 
   constructor(
@@ -157,11 +156,11 @@ export class IdentityService implements IdentityClient {
     const now = Date.now();
     const cached = this.tokenCache.get(tokenHash);
     if (cached && now - cached.cachedAt < TOKEN_CACHE_TTL_MS) {
-      tokenCacheMetrics.hit();
+      this.cacheMetrics.hit();
       if (cached.expiresAt !== null && cached.expiresAt <= now) throw unknownToken(true);
       return cached.auth;
     }
-    tokenCacheMetrics.miss();
+    this.cacheMetrics.miss();
     const session = await this.sessions.byTokenHash(tokenHash);
     if (!session) throw unknownToken();
     const user = await this.users.byId(session.user_id);
@@ -177,7 +176,7 @@ export class IdentityService implements IdentityClient {
     if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
     this.tokenCache.set(tokenHash, { auth, expiresAt, cachedAt: now });
     this.tokenHashBySession.set(session.id, tokenHash);
-    tokenCacheMetrics.size(this.tokenCache.size);
+    this.cacheMetrics.sized(this.tokenCache.size);
     return auth;
   }
 
@@ -427,6 +426,7 @@ export class IdentityService implements IdentityClient {
   private evict(sessionId: string): void {
     const h = this.tokenHashBySession.get(sessionId);
     if (h) this.tokenCache.delete(h);
+    this.cacheMetrics.sized(this.tokenCache.size);
     this.tokenHashBySession.delete(sessionId);
   }
 

@@ -1,34 +1,84 @@
 import { Counter, Gauge } from "prom-client";
 import { registry } from "./metrics.ts";
 
-const hits = new Counter({
+/**
+ * Hits, misses and entries of every in-process cache, by cache name. A lookup adds to a plain
+ * number and the metrics read the numbers when scraped: a labelled prom-client `inc()` would
+ * resolve its label set on every call, and some caches are asked several times per sync.
+ */
+type Tally = { hits: number; misses: number; size: number };
+const tallies = new Map<string, Tally>();
+/** What the counters were last given, so each scrape adds only what happened since. */
+const reported = new Map<string, { hits: number; misses: number }>();
+
+function tallyOf(cache: string): Tally {
+  let t = tallies.get(cache);
+  if (!t) {
+    t = { hits: 0, misses: 0, size: 0 };
+    tallies.set(cache, t);
+    reported.set(cache, { hits: 0, misses: 0 });
+  }
+  return t;
+}
+
+new Counter({
   name: "nova_cache_hits_total",
   help: "Lookups answered from an in-process cache, by cache",
   labelNames: ["cache"] as const,
   registers: [registry],
+  collect() {
+    for (const [cache, t] of tallies) {
+      const r = reported.get(cache)!;
+      this.inc({ cache }, t.hits - r.hits);
+      r.hits = t.hits;
+    }
+  },
 });
-const misses = new Counter({
+
+new Counter({
   name: "nova_cache_misses_total",
-  help: "Lookups an in-process cache could not answer, by cache",
+  help: "Lookups an in-process cache could not answer (read from the database or another service), by cache",
   labelNames: ["cache"] as const,
   registers: [registry],
+  collect() {
+    for (const [cache, t] of tallies) {
+      const r = reported.get(cache)!;
+      this.inc({ cache }, t.misses - r.misses);
+      r.misses = t.misses;
+    }
+  },
 });
-const entries = new Gauge({
+
+new Gauge({
   name: "nova_cache_entries",
-  help: "Entries held by an in-process cache, by cache",
+  help: "Entries held by the in-process caches of this process, by cache",
   labelNames: ["cache"] as const,
   registers: [registry],
+  collect() {
+    for (const [cache, t] of tallies) this.set({ cache }, t.size);
+  },
 });
 
-export type CacheMetrics = { hit(): void; miss(): void; size(n: number): void };
+/** One cache instance's share of its cache's tallies (instances add up: tests run many servers). */
+export class CacheMetrics {
+  private readonly tally: Tally;
+  private size = 0;
 
-/**
- * The metrics of one named cache. Children are bound once so a lookup costs one increment and no
- * label resolution; a process may hold several instances of a cache (tests), which then add up.
- */
-export function cacheMetrics(cache: string): CacheMetrics {
-  const h = hits.labels(cache);
-  const m = misses.labels(cache);
-  const e = entries.labels(cache);
-  return { hit: () => h.inc(), miss: () => m.inc(), size: (n) => e.set(n) };
+  constructor(cache: string) {
+    this.tally = tallyOf(cache);
+  }
+
+  hit(): void {
+    this.tally.hits++;
+  }
+
+  miss(): void {
+    this.tally.misses++;
+  }
+
+  /** The cache now holds `n` entries. */
+  sized(n: number): void {
+    this.tally.size += n - this.size;
+    this.size = n;
+  }
 }

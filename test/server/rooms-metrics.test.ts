@@ -56,17 +56,17 @@ describe("rooms metrics", () => {
 
   it("count a cache's hits and misses and report its size", async () => {
     const cache = { cache: "timelines" };
-    const hits = await value("nova_rooms_cache_hits_total", cache);
-    const misses = await value("nova_rooms_cache_misses_total", cache);
-    const size = await value("nova_rooms_cache_size", cache);
+    const hits = await value("nova_cache_hits_total", cache);
+    const misses = await value("nova_cache_misses_total", cache);
+    const size = await value("nova_cache_entries", cache);
     const c = new RoomTimelineCache();
     expect(c.get("!r", 0, 10, 11)).toBeNull();
     c.put("!r", 0, 10, [row(9)], 11);
     expect(c.get("!r", 0, 10, 11)).toHaveLength(1);
-    expect(await value("nova_rooms_cache_hits_total", cache)).toBe(hits + 1);
-    expect(await value("nova_rooms_cache_misses_total", cache)).toBe(misses + 1);
-    expect(await value("nova_rooms_cache_size", cache)).toBe(size + 1);
+    expect(await value("nova_cache_hits_total", cache)).toBe(hits + 1);
+    expect(await value("nova_cache_misses_total", cache)).toBe(misses + 1);
+    expect(await value("nova_cache_entries", cache)).toBe(size + 1);
     c.drop("!r");
-    expect(await value("nova_rooms_cache_size", cache)).toBe(size);
+    expect(await value("nova_cache_entries", cache)).toBe(size);
   });
 });

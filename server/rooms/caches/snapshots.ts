@@ -1,6 +1,6 @@
+import { CacheMetrics } from "../../../companion-services/platform/cache-metrics.ts";
 import { normalizeRow } from "../client-events.ts";
 import type { Pdu, StoredEvent } from "../events.ts";
-import { CacheMetrics } from "../metrics.ts";
 import { KeyedMutex, RoomSnapshot } from "../room-snapshot.ts";
 import { isSupportedRoomVersion } from "../room-versions.ts";
 import type { RoomsRepository } from "../rooms.repository.ts";

@@ -1,4 +1,4 @@
-import { CacheMetrics } from "../metrics.ts";
+import { CacheMetrics } from "../../../companion-services/platform/cache-metrics.ts";
 import type { EventRow } from "../storage/rows.ts";
 
 /** Newest events kept per room: a default timeline (10) plus the row that tells `limited`. */

@@ -1,4 +1,4 @@
-import { CacheMetrics } from "../metrics.ts";
+import { CacheMetrics } from "../../../companion-services/platform/cache-metrics.ts";
 
 const TXN_CACHE_SIZE = 50_000;
 

@@ -1,4 +1,4 @@
-import { CacheMetrics } from "../metrics.ts";
+import { CacheMetrics } from "../../../companion-services/platform/cache-metrics.ts";
 import type { UserMembership } from "../storage/rows.ts";
 import type { StateRepository } from "../storage/state.repository.ts";
 
