@@ -1,10 +1,8 @@
 import { z } from "zod";
+import { isValidUserId } from "../server/ids.ts";
 
-/** A Matrix user id: `@localpart:server`, at most 255 characters. */
-export const userIdSchema = z
-  .string()
-  .max(255)
-  .regex(/^@[^\s:]+:[^\s/]+$/, "not a Matrix user id");
+/** A Matrix user id, by the one grammar every area checks ids with (server/ids.ts). */
+export const userIdSchema = z.string().refine(isValidUserId, "not a Matrix user id");
 
 export const deviceIdSchema = z.string().min(1).max(255);
 

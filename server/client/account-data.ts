@@ -13,7 +13,7 @@ export type LiveContent = (userId: string, type: string) => Promise<unknown | un
  * owner's syncs, so the next /sync echoes it (clients wait for that echo).
  */
 export class AccountDataService {
-  readonly repo: AccountDataRepository;
+  private readonly repo: AccountDataRepository;
   private live: LiveContent = async () => undefined;
 
   constructor(
@@ -50,6 +50,11 @@ export class AccountDataService {
     }
     const row = await this.repo.get(userId, roomId ?? "", type);
     return row?.content;
+  }
+
+  /** Per-room account data of rooms the user just joined, as of `upTo`. */
+  forRooms(userId: string, roomIds: string[], upTo: number): Promise<AccountDataRow[]> {
+    return this.repo.forRooms(userId, roomIds, upTo);
   }
 
   /** Rows written in (from, to] (all when `from` is null), with live content substituted. */

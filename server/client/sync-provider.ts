@@ -69,7 +69,7 @@ export class ClientSyncProvider implements SyncStreamProvider {
     if (globalEvents.length > 0) response.account_data = { events: globalEvents };
     const roomAccountData = new Map<string, { type: string; content: unknown }[]>();
     const freshRows = fresh.size
-      ? (await this.accountData.repo.forRooms(req.userId, [...fresh], req.to.stream)).filter(
+      ? (await this.accountData.forRooms(req.userId, [...fresh], req.to.stream)).filter(
           (r) => Number(r.stream_pos) <= fromStream!,
         )
       : [];

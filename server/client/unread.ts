@@ -241,22 +241,14 @@ export function renderCounts(
 /** The rooms service seen through the port. */
 export function unreadPortOf(rooms: RoomsService): UnreadRoomsPort {
   return {
-    publicRoomIds: () => rooms.repo.publicRoomIds(),
-    async eventPosition(roomId, eventId) {
-      const row = await rooms.repo.getEvent(eventId);
-      return row && row.room_id === roomId ? Number(row.stream_position) : null;
-    },
+    publicRoomIds: () => rooms.reads.sync.publicRoomIds(),
+    eventPosition: (roomId, eventId) => rooms.reads.sync.eventPosition(roomId, eventId),
     async membershipPosition(roomId, userId) {
       const snap = await rooms.snapshot(roomId);
       return snap?.get("m.room.member", userId)?.position ?? null;
     },
     async eventsAfter(roomId, after, upTo, limit) {
-      // The room's newest events are usually in memory (every member's sync counts the same ones).
-      const cached = rooms.timelines.get(roomId, after, upTo, limit);
-      const rows =
-        cached && cached.length < limit
-          ? cached.reverse()
-          : await rooms.repo.page(roomId, { from: after, dir: "f", to: upTo, limit });
+      const rows = await rooms.reads.sync.eventsAfter(roomId, after, upTo, limit);
       return rows.map((r) => ({
         position: Number(r.stream_position),
         redacted: r.redacted_because !== null,

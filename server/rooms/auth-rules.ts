@@ -1,6 +1,6 @@
 import { forbidden } from "../../companion-services/platform/errors.ts";
+import { isValidUserId, serverNameOf } from "../ids.ts";
 import { membershipIn, type Pdu, type StateView } from "./events.ts";
-import { isValidUserId, serverNameOf } from "./ids.ts";
 import { eventLevel, type PowerLevels, powerLevelsOf, roomCreator, userLevel } from "./power-levels.ts";
 import { isSupportedRoomVersion, type RoomVersion, rulesFor } from "./room-versions.ts";
 

@@ -1,8 +1,8 @@
 import { forbidden, invalidParam, MatrixError, notFound } from "../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../context.ts";
+import { serverNameOf } from "../ids.ts";
 import type { RoomsCore } from "./core.ts";
 import { membershipIn } from "./events.ts";
-import { serverNameOf } from "./ids.ts";
 import { eventLevel, userLevel } from "./power-levels.ts";
 import type { StateReads } from "./read/state.ts";
 import type { ConversationsRepository } from "./storage/conversations.repository.ts";

@@ -30,8 +30,8 @@ export type { UserMembership } from "./storage/rows.ts";
 export type { PersistResult } from "./write/persist.ts";
 
 /**
- * Storage reads that code outside this area still makes through the service (server/client's
- * unread counts, tests). Read-only and narrow; the rooms handlers never see it (RoomsApi).
+ * Stored rows as they are, for tests that check what was persisted (the redacted PDU, the rows
+ * another replica wrote). Read-only and narrow; no production code uses it (RoomsApi omits it).
  */
 export type RoomsStorageReads = {
   getEvent: EventsRepository["getEvent"];

@@ -1,6 +1,6 @@
 import { forbidden } from "../../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../../context.ts";
-import { serverNameOf } from "../ids.ts";
+import { serverNameOf } from "../../ids.ts";
 
 /** Nova does not federate: an invite to another server's user could never be delivered. */
 export function checkLocalUser(serverName: string, userId: string): void {

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from "node:util";
 import { forbidden, MatrixError, notFound } from "../../../companion-services/platform/errors.ts";
+import { parseRoomId } from "../../ids.ts";
 import type { RoomsCore } from "../core.ts";
 import { membershipIn } from "../events.ts";
-import { parseRoomId } from "../ids.ts";
 import type { RoomWriter } from "../write/persist.ts";
 import { checkLocalUser, memberProfile } from "./profiles.ts";
 

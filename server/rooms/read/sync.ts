@@ -102,4 +102,25 @@ export class SyncReads {
     if (cache) for (const id of misses) cache.put(id, since, upto as number, out.get(id) ?? [], limit);
     return out;
   }
+
+  /** Stream position of an event if it is in the room (unread counts start from a receipt's). */
+  async eventPosition(roomId: string, eventId: string): Promise<number | null> {
+    const row = await this.core.repo.events.getEvent(eventId);
+    return row && row.room_id === roomId ? Number(row.stream_position) : null;
+  }
+
+  /**
+   * Events in (after, upTo], oldest first, at most `limit` (what unread counts evaluate). The
+   * room's newest events are usually in memory: every member's sync counts the same ones.
+   */
+  async eventsAfter(roomId: string, after: number, upTo: number, limit: number): Promise<EventRow[]> {
+    const cached = this.core.timelines.get(roomId, after, upTo, limit);
+    if (cached && cached.length < limit) return cached.reverse();
+    return this.core.repo.events.page(roomId, { from: after, dir: "f", to: upTo, limit });
+  }
+
+  /** Rooms published in the room directory (their members are visible to everyone). */
+  publicRoomIds(): Promise<string[]> {
+    return this.core.repo.conversations.publicRoomIds();
+  }
 }

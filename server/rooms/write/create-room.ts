@@ -1,8 +1,9 @@
 import { invalidParam, MatrixError } from "../../../companion-services/platform/errors.ts";
+import { parseUserId } from "../../ids.ts";
 import type { RoomsCore } from "../core.ts";
-import { newRoomId, parseUserId } from "../ids.ts";
 import { checkLocalUser, memberProfile } from "../membership/profiles.ts";
 import { type CreateRoomRequest, createRoomDrafts } from "../room-creation.ts";
+import { newRoomId } from "../room-ids.ts";
 import { DEFAULT_ROOM_VERSION, isSupportedRoomVersion, rulesFor } from "../room-versions.ts";
 import type { RoomWriter } from "./persist.ts";
 

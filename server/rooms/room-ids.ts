@@ -1,18 +1,5 @@
 import { randomBytes } from "node:crypto";
 
-// The id grammar lives in server/ids.ts (shared by every area); rooms' files import it from here.
-export {
-  isValidEventId,
-  isValidRoomAlias,
-  isValidRoomId,
-  isValidUserId,
-  parseEventId,
-  parseRoomAlias,
-  parseRoomId,
-  parseUserId,
-  serverNameOf,
-} from "../ids.ts";
-
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /** A fresh room id: 18 random letters, like Synapse's, on this server. */
