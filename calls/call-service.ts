@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { forbidden, invalidParam, MatrixError, notFound } from "../companion-services/platform/errors.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
-import type { RoomMembership } from "../server/rooms/membership.ts";
+import type { RoomMembership, RoomStateWriter } from "../server/rooms/membership.ts";
 import type { CallsRepository } from "./calls.repository.ts";
 import type { CallStats } from "./metrics.ts";
 import { ActiveCall, Participant, type ParticipantInfo, participantKey, type Queued } from "./participant.ts";
@@ -24,15 +24,7 @@ const MEMBERSHIP_EXPIRES_MS = 4 * 60 * 60 * 1000;
 const TOMBSTONE_MS = 60_000;
 
 /** What the calls area needs from rooms: membership, and writing the MatrixRTC state as the user. */
-export type CallRooms = Pick<RoomMembership, "membership"> & {
-  sendStateEvent(
-    sender: string,
-    roomId: string,
-    type: string,
-    stateKey: string,
-    content: Record<string, unknown>,
-  ): Promise<string>;
-};
+export type CallRooms = Pick<RoomMembership, "membership"> & RoomStateWriter;
 
 export type CallServiceOptions = {
   sfu: Sfu;

@@ -21,33 +21,29 @@ function tallyOf(cache: string): Tally {
   return t;
 }
 
-new Counter({
-  name: "nova_cache_hits_total",
-  help: "Lookups answered from an in-process cache, by cache",
-  labelNames: ["cache"] as const,
-  registers: [registry],
-  collect() {
-    for (const [cache, t] of tallies) {
-      const r = reported.get(cache)!;
-      this.inc({ cache }, t.hits - r.hits);
-      r.hits = t.hits;
-    }
-  },
-});
+/** A counter of one of the tallies' fields, given at each scrape what was added since the last. */
+function tallyCounter(name: string, help: string, field: "hits" | "misses"): void {
+  new Counter({
+    name,
+    help,
+    labelNames: ["cache"] as const,
+    registers: [registry],
+    collect() {
+      for (const [cache, t] of tallies) {
+        const r = reported.get(cache)!;
+        this.inc({ cache }, t[field] - r[field]);
+        r[field] = t[field];
+      }
+    },
+  });
+}
 
-new Counter({
-  name: "nova_cache_misses_total",
-  help: "Lookups an in-process cache could not answer (read from the database or another service), by cache",
-  labelNames: ["cache"] as const,
-  registers: [registry],
-  collect() {
-    for (const [cache, t] of tallies) {
-      const r = reported.get(cache)!;
-      this.inc({ cache }, t.misses - r.misses);
-      r.misses = t.misses;
-    }
-  },
-});
+tallyCounter("nova_cache_hits_total", "Lookups answered from an in-process cache, by cache", "hits");
+tallyCounter(
+  "nova_cache_misses_total",
+  "Lookups an in-process cache could not answer (read from the database or another service), by cache",
+  "misses",
+);
 
 new Gauge({
   name: "nova_cache_entries",

@@ -1,4 +1,18 @@
 /**
+ * Writing a state event as a user, for areas whose actions are room state (calls' MatrixRTC
+ * memberships, profile changes as m.room.member events).
+ */
+export interface RoomStateWriter {
+  sendStateEvent(
+    sender: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<string>;
+}
+
+/**
  * What other homeserver areas (sync, crypto, client config, calls) may ask the rooms area about
  * membership. Implemented by the rooms service; read-only.
  */

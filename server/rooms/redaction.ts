@@ -22,20 +22,9 @@ const KEEP_TOP_V10 = new Set([
 ]);
 
 /** Room version 11 no longer protects origin, membership and prev_state (MSC2176). */
-const KEEP_TOP_V11 = new Set([
-  "event_id",
-  "type",
-  "room_id",
-  "sender",
-  "state_key",
-  "content",
-  "hashes",
-  "signatures",
-  "depth",
-  "prev_events",
-  "auth_events",
-  "origin_server_ts",
-]);
+const KEEP_TOP_V11 = new Set(
+  [...KEEP_TOP_V10].filter((k) => k !== "origin" && k !== "membership" && k !== "prev_state"),
+);
 
 /** Content keys kept per event type; `true` keeps the whole content. */
 function keptContent(type: string, version: RoomVersion): readonly string[] | true {

@@ -1,6 +1,5 @@
 import type { NovaContext } from "../context.ts";
 import type { RoomTimelineCache } from "./caches/timelines.ts";
-import type { SendOptions } from "./caches/txn-ids.ts";
 import type { ClientEvent, Viewer } from "./client-events.ts";
 import { RoomsCore } from "./core.ts";
 import { RoomDirectory } from "./directory.ts";
@@ -137,34 +136,16 @@ export class RoomsService implements RoomMembership {
     return this.writer.persist(roomId, plan, opts);
   }
 
-  sendEvent(
-    sender: string,
-    roomId: string,
-    type: string,
-    content: Record<string, unknown>,
-    opts: SendOptions = {},
-  ): Promise<string> {
-    return this.sender.sendEvent(sender, roomId, type, content, opts);
+  sendEvent(...args: Parameters<Sender["sendEvent"]>): Promise<string> {
+    return this.sender.sendEvent(...args);
   }
 
-  sendStateEvent(
-    sender: string,
-    roomId: string,
-    type: string,
-    stateKey: string,
-    content: Record<string, unknown>,
-  ): Promise<string> {
-    return this.sender.sendStateEvent(sender, roomId, type, stateKey, content);
+  sendStateEvent(...args: Parameters<Sender["sendStateEvent"]>): Promise<string> {
+    return this.sender.sendStateEvent(...args);
   }
 
-  redact(
-    sender: string,
-    roomId: string,
-    eventId: string,
-    content: Record<string, unknown>,
-    opts: SendOptions = {},
-  ): Promise<string> {
-    return this.redactor.redact(sender, roomId, eventId, content, opts);
+  redact(...args: Parameters<Redactor["redact"]>): Promise<string> {
+    return this.redactor.redact(...args);
   }
 
   createRoom(creator: string, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {

@@ -1,7 +1,8 @@
 import { MatrixError } from "../../companion-services/platform/errors.ts";
 import type { AuthInfo } from "../../companion-services/platform/http/router.ts";
+import type { DispatchCall } from "../../companion-services/platform/http/server.ts";
 import type { Logger } from "../../companion-services/platform/logger.ts";
-import { responseHasData, type SyncResponse } from "../provider.ts";
+import { responseHasData, type SyncRequest, type SyncResponse } from "../provider.ts";
 import { formatSyncToken, parseSyncToken, type SyncToken } from "../token.ts";
 import {
   type ClientFrame,
@@ -26,14 +27,9 @@ export type ConnectionDeps = {
   logger: Logger;
   authenticate(token: string): Promise<AuthInfo>;
   currentToken(): SyncToken;
-  compute(req: {
-    userId: string;
-    deviceId: string;
-    since: SyncToken | null;
-    to: SyncToken;
-    fullState: boolean;
-    filter: Record<string, unknown>;
-  }): Promise<SyncResponse>;
+  compute(
+    req: Pick<SyncRequest, "userId" | "deviceId" | "since" | "to" | "fullState" | "filter">,
+  ): Promise<SyncResponse>;
   acknowledge(userId: string, deviceId: string, position: number): Promise<void>;
   /** A standing registration with the Notifier (see Notifier.subscribe). */
   subscribe(
@@ -47,15 +43,7 @@ export type ConnectionDeps = {
     userId: string,
     filter: string | Record<string, unknown> | undefined,
   ): Promise<Record<string, unknown>>;
-  dispatch(call: {
-    method: string;
-    path: string;
-    body: unknown;
-    auth: AuthInfo;
-    ip: string;
-    aborted: Promise<void>;
-    isAborted: () => boolean;
-  }): Promise<{ status: number; body: unknown }>;
+  dispatch(call: DispatchCall): Promise<{ status: number; body: unknown }>;
   onAuthenticated(conn: Connection): void;
   /**
    * A subscription holds the user's presence (as /sync's set_presence does, but for as long as

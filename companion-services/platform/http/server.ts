@@ -13,6 +13,18 @@ import type { Logger } from "../logger.ts";
 import { httpRequestDuration } from "../metrics.ts";
 import type { AuthInfo, HttpMethod, Request, Response, Router } from "./router.ts";
 
+/** One call run through the router in-process (see HttpServer.dispatch). */
+export type DispatchCall = {
+  method: string;
+  /** Path, optionally with a query string. */
+  path: string;
+  body: unknown;
+  auth: AuthInfo;
+  ip: string;
+  aborted: Promise<void>;
+  isAborted: () => boolean;
+};
+
 export type Authenticator = (accessToken: string) => Promise<AuthInfo>;
 
 export type HttpServerOptions = {
@@ -118,16 +130,7 @@ export class HttpServer {
    * over HTTP with the caller's access token (the WebSocket transport's request frames). The caller
    * is already authenticated; routes with `auth: "none"` see no caller, as over HTTP.
    */
-  async dispatch(call: {
-    method: string;
-    /** Path, optionally with a query string. */
-    path: string;
-    body: unknown;
-    auth: AuthInfo;
-    ip: string;
-    aborted: Promise<void>;
-    isAborted: () => boolean;
-  }): Promise<{ status: number; body: unknown }> {
+  async dispatch(call: DispatchCall): Promise<{ status: number; body: unknown }> {
     const method = call.method.toUpperCase();
     const q = call.path.indexOf("?");
     const path = q < 0 ? call.path : call.path.slice(0, q);
