@@ -82,7 +82,7 @@ export class SigningKey {
  * Adds the content hash and the server's signature to an unsigned PDU and derives its event id.
  * One canonical encoding of the redacted form serves both the signature and the reference hash.
  */
-export function hashAndSign<T extends object>(
+export function hashAndSign<T extends Json>(
   pdu: T,
   version: RoomVersion,
   serverName: string,
@@ -91,15 +91,10 @@ export function hashAndSign<T extends object>(
   pdu: T & { hashes: { sha256: string }; signatures: Record<string, Record<string, string>> };
   eventId: string;
 } {
-  const json = pdu as unknown as Json;
-  const hashed: Json = { ...json, hashes: { sha256: contentHash(json) } };
+  const hashed = { ...pdu, hashes: { sha256: contentHash(pdu) } };
   const bytes = redactedSigningBytes(hashed, version);
-  hashed.signatures = { [serverName]: { [key.keyId]: key.signBytes(bytes) } };
   return {
-    pdu: hashed as unknown as T & {
-      hashes: { sha256: string };
-      signatures: Record<string, Record<string, string>>;
-    },
+    pdu: { ...hashed, signatures: { [serverName]: { [key.keyId]: key.signBytes(bytes) } } },
     eventId: referenceHashEventId(bytes),
   };
 }
