@@ -3,7 +3,7 @@ import type { NovaContext } from "../server/context.ts";
 import type { RoomMembership } from "../server/rooms/membership.ts";
 import { SyncEngine } from "./engine.ts";
 import { applyEventFields, type Filter, parseFilter } from "./filter.ts";
-import { FiltersRepository, parseFilterId } from "./filters/filters.repository.ts";
+import { Filters } from "./filters/filters.ts";
 import { mountFilterRoutes } from "./filters/routes.ts";
 import type { FilterTables } from "./filters/tables.ts";
 import type { PresencePort, SyncPresenceState } from "./presence-port.ts";
@@ -22,7 +22,7 @@ export function mountSync(
   deps: { rooms: Pick<RoomMembership, "activeRoomIds">; presence?: PresencePort },
 ): SyncEngine {
   const { router } = ctx;
-  const filters = new FiltersRepository(ctx.databases.get<FilterTables>("messaging").db);
+  const filters = new Filters(ctx.databases.get<FilterTables>("messaging").db);
   const engine = new SyncEngine(ctx.syncProviders, ctx.streams, ctx.notifier, ctx.ephemeral, (u) =>
     deps.rooms.activeRoomIds(u),
   );
@@ -44,8 +44,7 @@ export function mountSync(
     const key = `${userId}\u0000${param}`;
     const cached = filterCache.get(key);
     if (cached) return cached;
-    const id = parseFilterId(param);
-    const stored = id === null ? undefined : await filters.get(userId, id);
+    const stored = await filters.stored(userId, param);
     if (stored === undefined) throw invalidParam(`No such filter: ${param}`);
     const parsed = parseFilter(stored);
     if (filterCache.size >= FILTER_CACHE_MAX) filterCache.delete(filterCache.keys().next().value!);

@@ -6,7 +6,7 @@ import { LocalFanout } from "../fanout/local.ts";
 import { RedisFanout } from "../fanout/redis.ts";
 import type { Fanout } from "../fanout.ts";
 import { applyEventFields, parseFilter } from "../filter.ts";
-import { FiltersRepository, parseFilterId } from "../filters/filters.repository.ts";
+import { Filters } from "../filters/filters.ts";
 import type { FilterTables } from "../filters/tables.ts";
 import type { PresencePort } from "../presence-port.ts";
 import { SyncSocketTransport } from "./transport.ts";
@@ -86,13 +86,9 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
   await fanout.start();
   ctx.onClose(() => fanout.close());
 
-  const filters = new FiltersRepository(ctx.databases.get<FilterTables>("messaging").db);
+  const filters = new Filters(ctx.databases.get<FilterTables>("messaging").db);
   const loadFilter =
-    deps.loadFilter ??
-    ((userId: string, filterId: string) => {
-      const id = parseFilterId(filterId);
-      return id === null ? Promise.resolve(undefined) : filters.get(userId, id);
-    });
+    deps.loadFilter ?? ((userId: string, filterId: string) => filters.stored(userId, filterId));
   const resolveFilter = async (
     userId: string,
     filter: string | Record<string, unknown> | undefined,
