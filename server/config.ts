@@ -1,10 +1,11 @@
 import { z } from "zod";
+import { type CallsConfig, callsConfig, callsEnvSchema } from "../calls/config.ts";
 import {
   type IdentityConfig,
   identityConfig,
   identityEnvSchema,
 } from "../companion-services/identity/config.ts";
-import { parseEnv, splitList } from "../companion-services/platform/config.ts";
+import { parseEnv } from "../companion-services/platform/config.ts";
 import {
   type PlatformConfig,
   platformConfig,
@@ -35,24 +36,6 @@ const homeserverEnvSchema = z.object({
 });
 
 /**
- * Calls (calls/): TURN, which SFU implementation, the address its ICE binds and announces, limits
- * and timers. Kept here rather than in calls/ only because calls/ is being reworked in parallel;
- * it is its own schema all the same.
- */
-const callsEnvSchema = z.object({
-  NOVA_TURN_URIS: z.string().default(""),
-  NOVA_TURN_SECRET: z.string().default(""),
-  NOVA_TURN_TTL: z.coerce.number().int().positive().default(86400),
-  NOVA_SFU: z.enum(["werift", "mediasoup"]).default("werift"),
-  NOVA_SFU_ICE_ADDRESS: z.string().optional(),
-  NOVA_SFU_MAX_BITRATE: z.coerce.number().int().positive().default(1_500_000),
-  NOVA_CALL_GRACE_MS: z.coerce.number().int().positive().default(10_000),
-  NOVA_CALL_ICE_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
-  /** The mediasoup-worker binary (NOVA_SFU=mediasoup); mediasoup itself spawns it from this variable. */
-  MEDIASOUP_WORKER_BIN: z.string().optional(),
-});
-
-/**
  * Every setting Nova reads from the environment: one schema per area, composed, parsed in one go
  * (so one line names every offending variable). Read once at start, in server/main.ts and
  * server/cli.ts, and passed down; nothing below them reads process.env.
@@ -77,19 +60,6 @@ export type HomeserverConfig = {
   wsDeflate: boolean;
 };
 
-export type CallsConfig = {
-  turn: { uris: string[]; secret: string; ttl: number };
-  calls: {
-    sfu: "werift" | "mediasoup";
-    iceAddress: string | undefined;
-    maxVideoBitrate: number;
-    graceMs: number;
-    iceTimeoutMs: number;
-    /** MEDIASOUP_WORKER_BIN: needed when sfu is mediasoup. */
-    mediasoupWorkerBin: string | undefined;
-  };
-};
-
 export type NovaConfig = HomeserverConfig & CallsConfig & IdentityConfig & PlatformConfig;
 
 export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
@@ -105,19 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
     maxEventBody: e.NOVA_MAX_EVENT_BODY,
     maxRequestBody: e.NOVA_MAX_REQUEST_BODY,
     wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
-    turn: {
-      uris: splitList(e.NOVA_TURN_URIS),
-      secret: e.NOVA_TURN_SECRET,
-      ttl: e.NOVA_TURN_TTL,
-    },
-    calls: {
-      sfu: e.NOVA_SFU,
-      iceAddress: e.NOVA_SFU_ICE_ADDRESS,
-      maxVideoBitrate: e.NOVA_SFU_MAX_BITRATE,
-      graceMs: e.NOVA_CALL_GRACE_MS,
-      iceTimeoutMs: e.NOVA_CALL_ICE_TIMEOUT_MS,
-      mediasoupWorkerBin: e.MEDIASOUP_WORKER_BIN,
-    },
+    ...callsConfig(e),
     ...identityConfig(e),
     ...platformConfig(e),
   };
