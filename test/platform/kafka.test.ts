@@ -18,6 +18,7 @@ import {
   type Subscription,
   topicFor,
 } from "../../companion-services/platform/event-bus.ts";
+import { registry } from "../../companion-services/platform/metrics.ts";
 import { OutboxProcessor } from "../../companion-services/platform/outbox/processor.ts";
 import type { OutboxTables } from "../../companion-services/platform/outbox/tables.ts";
 import { withOutbox } from "../../companion-services/platform/outbox/writer.ts";
@@ -92,6 +93,14 @@ async function write(
     for (const a of aggregates)
       emit({ aggregateType, aggregateId: a, eventType: "counter.incremented", payload: payload ?? { n } });
   });
+}
+
+/** The sum of a metric's samples with these labels, from the process's registry. */
+async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
+  const { values } = (await registry.getSingleMetric(name)?.get()) ?? { values: [] };
+  return values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((sum, v) => sum + v.value, 0);
 }
 
 async function count(db: Kysely<ConsumerDb>): Promise<number> {
@@ -200,9 +209,30 @@ run("outbox → Kafka guarantees (real PostgreSQL and Kafka)", () => {
       await write(producer, aggregateType, ["a"], 1, { n: 1, blob: "x".repeat(1_200_000) });
       await write(producer, aggregateType, ["b"], 1, { n: "one" }); // fails the consumer's schema
       for (let n = 1; n < 5; n++) await write(producer, aggregateType, n === 1 ? ["c"] : ["a", "b", "c"], n);
+      const before = {
+        produced: await metricValue("nova_kafka_produced_messages_total", { topic }),
+        rejected: await metricValue("nova_kafka_produce_errors_total", { permanent: "true" }),
+      };
       await processor.start();
       await waitFor(() => dead.length >= 2, 30_000, "two dead letters");
       await waitFor(async () => (await count(consumerDb)) >= 11, 30_000, "the rest applied");
+      // The bus's metrics saw it: 12 events reached the topic, the oversized one was refused for
+      // good, and the consumer group handled the 12 (the one that failed its schema included).
+      expect(await metricValue("nova_kafka_produced_messages_total", { topic })).toBeGreaterThanOrEqual(
+        before.produced + 12,
+      );
+      expect(await metricValue("nova_kafka_produce_errors_total", { permanent: "true" })).toBeGreaterThan(
+        before.rejected,
+      );
+      await waitFor(
+        async () =>
+          (await metricValue("nova_kafka_consumed_messages_total", {
+            topic,
+            group: counting!.consumer.group,
+          })) >= 12,
+        10_000,
+        "the consumer group's 12 records counted",
+      );
       const rows = await consumerDb.selectFrom("effects").selectAll().orderBy("id").execute();
       const byAgg = (a: string) => rows.filter((r) => r.aggregate_id === a).map((r) => r.n);
       expect(byAgg("a")).toEqual([0, 2, 3, 4]);
