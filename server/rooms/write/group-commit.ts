@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import type { TxnKey } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { Pdu } from "../events.ts";
@@ -23,14 +22,8 @@ export type BatchResult = { written: boolean; stale: boolean; position: number }
  */
 export class GroupCommit {
   private readonly batcher: WriteBatcher<BatchItem, BatchResult>;
-  /**
-   * The messaging pool as StreamPositions.writeStatement takes it (typed for no schema); the
-   * statement itself runs on the rooms-typed pool, the same connections.
-   */
-  private readonly streamDb: Kysely<unknown>;
 
   constructor(private readonly core: RoomsCore) {
-    this.streamDb = core.ctx.databases.get<unknown>("messaging").db;
     this.batcher = new WriteBatcher((items) => this.writeBatch(items));
   }
 
@@ -41,9 +34,9 @@ export class GroupCommit {
   private async writeBatch(items: BatchItem[]): Promise<BatchResult[]> {
     const { repo } = this.core;
     const { result } = await this.core.ctx.streams.writeStatement(
-      this.streamDb,
+      repo.db,
       items.length,
-      async (_db, positions, touch) => {
+      async (db, positions, touch) => {
         const writes = items.map((it, i) =>
           eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
         );
@@ -56,7 +49,7 @@ export class GroupCommit {
           expected: it.expectedHead,
           next: positions[i]!,
         }));
-        const { written, stale } = await repo.writes.writeEvents(repo.db, writes, { heads, txns });
+        const { written, stale } = await repo.writes.writeEvents(db, writes, { heads, txns });
         items.forEach((it, i) => {
           if (written.has(it.eventId) && !stale.has(it.pdu.room_id)) {
             touch({ ...roomTouch(it.pdu.room_id, [it]), at: positions[i]! });
