@@ -22,18 +22,29 @@ export class TxnIdCache {
   private readonly ids = new Map<string, string>();
   private readonly metrics = new CacheMetrics("txn_ids");
 
-  static key(txn: TxnKey): string {
+  private static key(txn: TxnKey): string {
     return `${txn.userId}|${txn.deviceId}|${txn.scope}|${txn.txnId}`;
   }
 
-  get(key: string): string | undefined {
+  /** The event id of `txn` if it was already written, else what `write` writes (then remembered). */
+  async once(txn: TxnKey | undefined, write: () => Promise<string>): Promise<string> {
+    if (!txn) return write();
+    const key = TxnIdCache.key(txn);
+    const hit = this.get(key);
+    if (hit) return hit;
+    const id = await write();
+    this.remember(key, id);
+    return id;
+  }
+
+  private get(key: string): string | undefined {
     const hit = this.ids.get(key);
     if (hit) this.metrics.hit();
     else this.metrics.miss();
     return hit;
   }
 
-  remember(key: string, eventId: string): void {
+  private remember(key: string, eventId: string): void {
     if (this.ids.size >= TXN_CACHE_SIZE) {
       const oldest = this.ids.keys().next().value;
       if (oldest !== undefined) this.ids.delete(oldest);

@@ -1,5 +1,5 @@
 import { forbidden, notFound } from "../../../companion-services/platform/errors.ts";
-import { type SendOptions, TxnIdCache, txnOf } from "../caches/txn-ids.ts";
+import { type SendOptions, type TxnKey, txnOf } from "../caches/txn-ids.ts";
 import { normalizeRow } from "../client-events.ts";
 import type { RoomsCore } from "../core.ts";
 import { membershipIn } from "../events.ts";
@@ -20,13 +20,17 @@ export class Redactor {
     content: Record<string, unknown>,
     opts: SendOptions = {},
   ): Promise<string> {
-    const { txnIds } = this.core;
     const txn = txnOf(sender, `redact/${roomId}/${eventId}`, opts);
-    const cacheKey = txn ? TxnIdCache.key(txn) : null;
-    if (cacheKey) {
-      const hit = txnIds.get(cacheKey);
-      if (hit) return hit;
-    }
+    return this.core.txnIds.once(txn, () => this.write(sender, roomId, eventId, content, txn));
+  }
+
+  private async write(
+    sender: string,
+    roomId: string,
+    eventId: string,
+    content: Record<string, unknown>,
+    txn: TxnKey | undefined,
+  ): Promise<string> {
     const target = await this.core.repo.events.getEvent(eventId);
     const r = await this.writer.persist(
       roomId,
@@ -47,8 +51,6 @@ export class Redactor {
       },
       { txn },
     );
-    const id = r.eventIds[0]!;
-    if (cacheKey) txnIds.remember(cacheKey, id);
-    return id;
+    return r.eventIds[0]!;
   }
 }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { invalidParam, MatrixError } from "../../../companion-services/platform/errors.ts";
-import { type SendOptions, TxnIdCache, txnOf } from "../caches/txn-ids.ts";
+import { type SendOptions, txnOf } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { RoomWriter } from "./persist.ts";
 import type { Redactor } from "./redact.ts";
@@ -27,22 +27,16 @@ export class Sender {
     opts: SendOptions = {},
   ): Promise<string> {
     checkEventType(type);
-    const { txnIds } = this.core;
-    const txn = txnOf(sender, `send/${roomId}/${type}`, opts);
-    const cacheKey = txn ? TxnIdCache.key(txn) : null;
-    if (cacheKey) {
-      const hit = txnIds.get(cacheKey);
-      if (hit) return hit;
-    }
     if (type === "m.room.redaction") {
       const redacts = content.redacts;
       if (typeof redacts !== "string") throw invalidParam("m.room.redaction needs content.redacts");
       return this.redactor.redact(sender, roomId, redacts, content, opts);
     }
-    const r = await this.writer.persist(roomId, () => ({ drafts: [{ type, content, sender }] }), { txn });
-    const id = r.eventIds[0]!;
-    if (cacheKey) txnIds.remember(cacheKey, id);
-    return id;
+    const txn = txnOf(sender, `send/${roomId}/${type}`, opts);
+    return this.core.txnIds.once(txn, async () => {
+      const r = await this.writer.persist(roomId, () => ({ drafts: [{ type, content, sender }] }), { txn });
+      return r.eventIds[0]!;
+    });
   }
 
   /**
