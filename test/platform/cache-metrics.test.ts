@@ -2,12 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createIdentity } from "../../companion-services/identity/index.ts";
 import type { IdentityService } from "../../companion-services/identity/service.ts";
 import { Databases } from "../../companion-services/platform/database.ts";
-import { registry } from "../../companion-services/platform/metrics.ts";
-
-async function metric(name: string, cache: string): Promise<number> {
-  const m = await registry.getSingleMetric(name)?.get();
-  return m?.values.find((v) => v.labels.cache === cache)?.value ?? 0;
-}
+import { metricValue } from "../helpers/metrics.ts";
 
 describe("cache metrics", () => {
   let databases: Databases;
@@ -27,14 +22,16 @@ describe("cache metrics", () => {
     const session = await identity.register({ localpart: "cachey", password: "a long passphrase" });
     if (!("accessToken" in session)) throw new Error("no session");
     const before = {
-      hits: await metric("nova_cache_hits_total", "identity_tokens"),
-      misses: await metric("nova_cache_misses_total", "identity_tokens"),
+      hits: await metricValue("nova_cache_hits_total", { cache: "identity_tokens" }),
+      misses: await metricValue("nova_cache_misses_total", { cache: "identity_tokens" }),
     };
     await identity.verifyToken(session.accessToken);
     await identity.verifyToken(session.accessToken);
     await identity.verifyToken(session.accessToken);
-    expect(await metric("nova_cache_misses_total", "identity_tokens")).toBe(before.misses + 1);
-    expect(await metric("nova_cache_hits_total", "identity_tokens")).toBe(before.hits + 2);
-    expect(await metric("nova_cache_entries", "identity_tokens")).toBeGreaterThanOrEqual(1);
+    expect(await metricValue("nova_cache_misses_total", { cache: "identity_tokens" })).toBe(
+      before.misses + 1,
+    );
+    expect(await metricValue("nova_cache_hits_total", { cache: "identity_tokens" })).toBe(before.hits + 2);
+    expect(await metricValue("nova_cache_entries", { cache: "identity_tokens" })).toBeGreaterThanOrEqual(1);
   });
 });

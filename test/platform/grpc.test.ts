@@ -1,10 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IDENTITY_PROTO, startIdentityGrpc } from "../../companion-services/identity/grpc.ts";
 import { GrpcIdentityClient } from "../../companion-services/identity/grpc-client.ts";
 import { RemoteIdentity } from "../../companion-services/identity/remote.ts";
-import { IdentityService } from "../../companion-services/identity/service.ts";
+import type { IdentityService } from "../../companion-services/identity/service.ts";
 import type { IdentityTables } from "../../companion-services/identity/tables.ts";
 import type { ServiceDatabase } from "../../companion-services/platform/database.ts";
 import { MatrixError } from "../../companion-services/platform/errors.ts";
@@ -12,37 +11,23 @@ import { MemoryEventBus } from "../../companion-services/platform/event-bus/memo
 import { OutboxProcessor } from "../../companion-services/platform/outbox/processor.ts";
 import type { OutboxTables } from "../../companion-services/platform/outbox/tables.ts";
 import { RpcUnavailableError } from "../../companion-services/platform/rpc/errors.ts";
-import { loadService } from "../../companion-services/platform/rpc/proto.ts";
-import { openFresh, pgAdminUrl, silentLogger, waitFor } from "./helpers.ts";
+import { identityOverGrpc, pgAdminUrl, silentLogger, waitFor } from "./helpers.ts";
 
 describe(`identity over gRPC (${pgAdminUrl ? "PostgreSQL" : "PGlite"})`, () => {
-  let env: Awaited<ReturnType<typeof openFresh>>;
+  let fixture: Awaited<ReturnType<typeof identityOverGrpc>>;
+  let env: Awaited<ReturnType<typeof identityOverGrpc>>["env"];
   let identity: IdentityService;
   let db: Kysely<IdentityTables & OutboxTables>;
-  let rpc: Awaited<ReturnType<typeof startIdentityGrpc>>;
   let client: GrpcIdentityClient;
   let raw: grpc.Client;
 
   beforeAll(async () => {
-    env = await openFresh(["identity"]);
+    fixture = await identityOverGrpc();
+    ({ env, identity, client, raw } = fixture);
     db = env.databases.get<IdentityTables & OutboxTables>("identity").db;
-    identity = new IdentityService(db as unknown as Kysely<IdentityTables>, {
-      serverName: "test.nova",
-      accessTokenTtlMs: 0,
-      loginFailuresPerMinute: 100,
-    });
-    rpc = await startIdentityGrpc(identity, silentLogger, "127.0.0.1:0");
-    client = new GrpcIdentityClient({ address: `127.0.0.1:${rpc.port}`, deadlineMs: 3_000 });
-    const Ctor = loadService(IDENTITY_PROTO.file, IDENTITY_PROTO.service);
-    raw = new Ctor(`127.0.0.1:${rpc.port}`, grpc.credentials.createInsecure());
   }, 60_000);
 
-  afterAll(async () => {
-    client?.close();
-    raw?.close();
-    await rpc?.close();
-    await env?.close();
-  });
+  afterAll(() => fixture?.close());
 
   const rawCall = (method: string, request: unknown) =>
     new Promise<{ err: grpc.ServiceError | null; res: unknown }>((resolve) => {

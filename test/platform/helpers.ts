@@ -1,7 +1,12 @@
 import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
 import pg from "pg";
+import { IDENTITY_PROTO, startIdentityGrpc } from "../../companion-services/identity/grpc.ts";
+import { GrpcIdentityClient } from "../../companion-services/identity/grpc-client.ts";
+import { createIdentity } from "../../companion-services/identity/index.ts";
 import { Databases } from "../../companion-services/platform/database.ts";
 import { createLogger } from "../../companion-services/platform/logger.ts";
+import { loadService } from "../../companion-services/platform/rpc/proto.ts";
 import type { ServiceName } from "../../companion-services/platform/services.ts";
 
 export const silentLogger = createLogger(process.env.NOVA_TEST_LOG ?? "silent");
@@ -63,4 +68,33 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Identity on fresh storage behind its gRPC server, with the typed client and a raw client of
+ * the same contract (for calls the typed client would never make).
+ */
+export async function identityOverGrpc() {
+  const env = await openFresh(["identity"]);
+  const identity = createIdentity(env.databases.get("identity"), {
+    serverName: "test.nova",
+    accessTokenTtlMs: 0,
+    loginFailuresPerMinute: 100,
+  });
+  const rpc = await startIdentityGrpc(identity, silentLogger, "127.0.0.1:0");
+  const client = new GrpcIdentityClient({ address: `127.0.0.1:${rpc.port}`, deadlineMs: 3_000 });
+  const Ctor = loadService(IDENTITY_PROTO.file, IDENTITY_PROTO.service);
+  const raw = new Ctor(`127.0.0.1:${rpc.port}`, grpc.credentials.createInsecure());
+  return {
+    env,
+    identity,
+    client,
+    raw,
+    async close() {
+      client.close();
+      raw.close();
+      await rpc.close();
+      await env.close();
+    },
+  };
 }

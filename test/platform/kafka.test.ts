@@ -18,10 +18,10 @@ import {
   type Subscription,
   topicFor,
 } from "../../companion-services/platform/event-bus.ts";
-import { registry } from "../../companion-services/platform/metrics.ts";
 import { OutboxProcessor } from "../../companion-services/platform/outbox/processor.ts";
 import type { OutboxTables } from "../../companion-services/platform/outbox/tables.ts";
 import { withOutbox } from "../../companion-services/platform/outbox/writer.ts";
+import { metricValue } from "../helpers/metrics.ts";
 import { freshPgDatabase, pgAdminUrl, silentLogger, waitFor } from "./helpers.ts";
 import { freePort, spawnReady } from "./spawn.ts";
 
@@ -93,14 +93,6 @@ async function write(
     for (const a of aggregates)
       emit({ aggregateType, aggregateId: a, eventType: "counter.incremented", payload: payload ?? { n } });
   });
-}
-
-/** The sum of a metric's samples with these labels, from the process's registry. */
-async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
-  const { values } = (await registry.getSingleMetric(name)?.get()) ?? { values: [] };
-  return values
-    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-    .reduce((sum, v) => sum + v.value, 0);
 }
 
 async function count(db: Kysely<ConsumerDb>): Promise<number> {

@@ -1,31 +1,16 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IDENTITY_PROTO, startIdentityGrpc } from "../../companion-services/identity/grpc.ts";
-import { GrpcIdentityClient } from "../../companion-services/identity/grpc-client.ts";
-import { IdentityService } from "../../companion-services/identity/service.ts";
-import type { IdentityTables } from "../../companion-services/identity/tables.ts";
+import { IDENTITY_PROTO } from "../../companion-services/identity/grpc.ts";
+import type { GrpcIdentityClient } from "../../companion-services/identity/grpc-client.ts";
 import type { ServiceDatabase } from "../../companion-services/platform/database.ts";
 import { KafkaEventBus } from "../../companion-services/platform/event-bus/kafka.ts";
 import { MemoryEventBus } from "../../companion-services/platform/event-bus/memory.ts";
 import { PublishError, topicFor } from "../../companion-services/platform/event-bus.ts";
-import { registry } from "../../companion-services/platform/metrics.ts";
 import { OutboxProcessor } from "../../companion-services/platform/outbox/processor.ts";
 import type { OutboxTables } from "../../companion-services/platform/outbox/tables.ts";
 import { withOutbox } from "../../companion-services/platform/outbox/writer.ts";
-import { loadService } from "../../companion-services/platform/rpc/proto.ts";
-import { openFresh, pgAdminUrl, silentLogger } from "./helpers.ts";
-
-/** The value of one series (a counter or gauge, or a histogram's `_count`), 0 if absent. */
-async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const base = name.endsWith("_count") ? name.slice(0, -"_count".length) : name;
-  const got = await registry.getSingleMetric(base)?.get();
-  const v = got?.values.find(
-    (x) =>
-      (!("metricName" in x) || x.metricName === name) &&
-      Object.entries(labels).every(([k, want]) => String(x.labels[k]) === want),
-  );
-  return v?.value ?? 0;
-}
+import { metricValue as metric } from "../helpers/metrics.ts";
+import { identityOverGrpc, openFresh, pgAdminUrl, silentLogger } from "./helpers.ts";
 
 describe(`platform metrics (${pgAdminUrl ? "PostgreSQL" : "PGlite"})`, () => {
   describe("outbox", () => {
@@ -103,29 +88,15 @@ describe(`platform metrics (${pgAdminUrl ? "PostgreSQL" : "PGlite"})`, () => {
   });
 
   describe("gRPC", () => {
-    let env: Awaited<ReturnType<typeof openFresh>>;
-    let rpc: Awaited<ReturnType<typeof startIdentityGrpc>>;
+    let fixture: Awaited<ReturnType<typeof identityOverGrpc>>;
     let client: GrpcIdentityClient;
     let raw: grpc.Client;
 
     beforeAll(async () => {
-      env = await openFresh(["identity"]);
-      const identity = new IdentityService(env.databases.get<IdentityTables>("identity").db, {
-        serverName: "test.nova",
-        accessTokenTtlMs: 0,
-        loginFailuresPerMinute: 100,
-      });
-      rpc = await startIdentityGrpc(identity, silentLogger, "127.0.0.1:0");
-      client = new GrpcIdentityClient({ address: `127.0.0.1:${rpc.port}`, deadlineMs: 3_000 });
-      const Ctor = loadService(IDENTITY_PROTO.file, IDENTITY_PROTO.service);
-      raw = new Ctor(`127.0.0.1:${rpc.port}`, grpc.credentials.createInsecure());
+      fixture = await identityOverGrpc();
+      ({ client, raw } = fixture);
     }, 60_000);
-    afterAll(async () => {
-      client?.close();
-      raw?.close();
-      await rpc?.close();
-      await env?.close();
-    });
+    afterAll(() => fixture?.close());
 
     it("counts a call on both sides by method and code, and times it", async () => {
       const ok = { method: "Ping", code: "OK" };

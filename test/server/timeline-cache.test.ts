@@ -1,21 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { RoomTimelineCache } from "../../server/rooms/caches/timelines.ts";
 import type { EventRow } from "../../server/rooms/rooms.repository.ts";
+import { eventRow } from "../helpers/rows.ts";
 
-const row = (p: number): EventRow => ({
-  event_id: `$e${p}`,
-  room_id: "!r",
-  stream_position: p,
-  type: "m.room.message",
-  state_key: null,
-  sender: "@u",
-  membership: null,
-  pdu: "{}",
-  prev_state: null,
-  txn_device_id: null,
-  txn_id: null,
-  redacted_because: null,
-});
+const row = eventRow;
 const positions = (rows: EventRow[] | null) => rows?.map((r) => r.stream_position) ?? null;
 
 describe("RoomTimelineCache", () => {
