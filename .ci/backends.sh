@@ -26,6 +26,8 @@ wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 # Calls: coturn (TURN test) and chromium (three-browser call test); the tests start their own instances.
 bash .ci/coturn.sh
 bash .ci/chromium.sh
+# Media: ffmpeg for the video pipeline (its tests run real transcodes).
+bash .ci/ffmpeg.sh
 
 # A real Kafka broker (KRaft, no Docker): jars fetched with Maven and cached in .kafka/.
 bash .ci/kafka.sh start
