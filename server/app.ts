@@ -1,6 +1,7 @@
 import { type CallService, mountCalls } from "../calls/index.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
+import { createMedia, type Media } from "../companion-services/media/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import { Router } from "../companion-services/platform/http/router.ts";
@@ -37,11 +38,13 @@ export type Nova = {
   port: number;
   baseUrl: string;
   calls: CallService;
+  /** The media service in this process (npm start), or null when it runs on its own (nova serve media). */
+  media: Media | null;
   close(): Promise<void>;
 };
 
-/** The services the all-in-one homeserver process opens databases for. */
-const ALL_IN_ONE: ServiceName[] = ["identity", "messaging"];
+/** The services the all-in-one homeserver process opens databases for (npm start). */
+const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media"];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
 export type NovaOptions = {
@@ -65,7 +68,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   const logger = opts.logger ?? createLogger(config.logLevel);
   const services: ServiceName[] = opts.remoteIdentity
     ? ["messaging"]
-    : [...ALL_IN_ONE, ...(opts.companions ?? [])];
+    : [...new Set([...ALL_IN_ONE, ...(opts.companions ?? [])])];
   const databases = await Databases.open(services, { dataDir: config.dataDir, urls: config.databaseUrls });
   const messagingDb = databases.get<unknown>("messaging").db;
   const streams = new StreamPositions(messagingDb);
@@ -73,6 +76,17 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   const notifier = new Notifier(streams);
   const router = new Router();
   const closers: (() => Promise<void> | void)[] = [];
+
+  // The bus the in-process services' outboxes publish on: the caller's, or one of our own.
+  let bus: EventBus | undefined = opts.bus;
+  const ownBus = (): EventBus => {
+    if (!bus) {
+      const created = createEventBus(config.kafkaBrokers, logger, "nova-homeserver");
+      bus = created;
+      closers.push(() => created.close());
+    }
+    return bus;
+  };
 
   const hooks = new Hooks();
   let identity: IdentityClient;
@@ -87,12 +101,8 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
       onDeviceRevoked: (userId, deviceId) => hooks.emit("deviceRevoked", { userId, deviceId }),
     });
     // Identity's events (user.registered, device.revoked…) leave its outbox on the bus.
-    const bus = opts.bus ?? createEventBus(config.kafkaBrokers, logger, "nova-identity");
-    const outbox = await startOutbox(databases.get("identity"), bus, logger, config.outbox);
-    closers.push(async () => {
-      await outbox.stop();
-      if (!opts.bus) await bus.close();
-    });
+    const outbox = await startOutbox(databases.get("identity"), ownBus(), logger, config.outbox);
+    closers.push(() => outbox.stop());
   }
 
   const ctx: NovaContext = {
@@ -126,6 +136,25 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     holdPresence: (u, p) => client.presence.hold(u, p),
   });
   const calls = await mountCalls(ctx, { rooms });
+  // Media in-process (npm start): its routes on this router, its outbox on the same bus.
+  let media: Media | null = null;
+  if (databases.has("media")) {
+    media = await createMedia({
+      database: databases.get("media"),
+      settings: config.media,
+      serverName: config.serverName,
+      dataDir: config.dataDir,
+      logger,
+    });
+    media.mount(router);
+    await media.start();
+    const started = media;
+    const outbox = await startOutbox(databases.get("media"), ownBus(), logger, config.outbox);
+    closers.push(async () => {
+      await outbox.stop();
+      await started.stop();
+    });
+  }
 
   const http = new HttpServer({
     router,
@@ -145,6 +174,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     crypto,
     sync,
     calls,
+    media,
     http,
     port,
     baseUrl: `http://${config.host}:${port}`,

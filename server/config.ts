@@ -5,6 +5,7 @@ import {
   identityConfig,
   identityEnvSchema,
 } from "../companion-services/identity/config.ts";
+import { type MediaConfig, mediaConfig, mediaEnvSchema } from "../companion-services/media/config.ts";
 import { parseEnv } from "../companion-services/platform/config.ts";
 import {
   type PlatformConfig,
@@ -44,6 +45,7 @@ const envSchema = z.object({
   ...homeserverEnvSchema.shape,
   ...callsEnvSchema.shape,
   ...identityEnvSchema.shape,
+  ...mediaEnvSchema.shape,
   ...platformEnvSchema.shape,
 });
 
@@ -60,7 +62,7 @@ export type HomeserverConfig = {
   wsDeflate: boolean;
 };
 
-export type NovaConfig = HomeserverConfig & CallsConfig & IdentityConfig & PlatformConfig;
+export type NovaConfig = HomeserverConfig & CallsConfig & IdentityConfig & MediaConfig & PlatformConfig;
 
 export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
   const e = parseEnv(envSchema, env);
@@ -77,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
     wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
     ...callsConfig(e),
     ...identityConfig(e),
+    ...mediaConfig(e),
     ...platformConfig(e),
   };
 }

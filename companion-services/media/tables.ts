@@ -1,3 +1,4 @@
+import type { Generated } from "kysely";
 import type { OutboxTables } from "../platform/outbox/tables.ts";
 import type { ResumableTables } from "./resumable/tables.ts";
 import type { VideoTables } from "./video/tables.ts";
@@ -14,12 +15,14 @@ export type ContentTables = {
     storage_key: string | null;
     created_at: number;
     upload_name: string | null;
+    /** What the bytes are, by their magic numbers (file-type); null when unrecognised. */
+    sniffed_type: string | null;
     /** Only on `/_matrix/client/v1/media/*` (uploaded after the legacy freeze). */
     authenticated: boolean;
     /** Set while the id waits for its bytes (MSC2246). */
     unused_expires_at: number | null;
     uploaded_at: number | null;
-    quarantined: boolean;
+    quarantined: Generated<boolean>;
     last_access_at: number | null;
     width: number | null;
     height: number | null;

@@ -11,6 +11,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ALTER COLUMN sha256 DROP NOT NULL,
       ALTER COLUMN storage_key DROP NOT NULL,
       ADD COLUMN upload_name text,
+      ADD COLUMN sniffed_type text,
       ADD COLUMN authenticated boolean NOT NULL DEFAULT true,
       ADD COLUMN unused_expires_at bigint,
       ADD COLUMN uploaded_at bigint,

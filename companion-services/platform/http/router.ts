@@ -19,6 +19,8 @@ export type Request = {
   route: string;
   params: Record<string, string>;
   query: URLSearchParams;
+  /** The query string as received (undecoded), for parameters whose encoding must be checked. */
+  rawQuery: string;
   headers: Record<string, string>;
   ip: string;
   rawBody: Buffer;

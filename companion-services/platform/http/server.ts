@@ -36,7 +36,7 @@ export type HttpServerOptions = {
 
 const CORS_HEADERS: Record<string, string> = {
   "Access-Control-Allow-Origin": "*",
-  "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+  "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
   "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization",
 };
 
@@ -44,19 +44,27 @@ const STATUS_TEXT: Record<number, string> = {
   200: "200 OK",
   201: "201 Created",
   204: "204 No Content",
+  206: "206 Partial Content",
   302: "302 Found",
   304: "304 Not Modified",
+  307: "307 Temporary Redirect",
+  308: "308 Permanent Redirect",
   400: "400 Bad Request",
   401: "401 Unauthorized",
   403: "403 Forbidden",
   404: "404 Not Found",
   405: "405 Method Not Allowed",
   409: "409 Conflict",
+  410: "410 Gone",
+  412: "412 Precondition Failed",
   413: "413 Payload Too Large",
+  415: "415 Unsupported Media Type",
+  416: "416 Range Not Satisfiable",
   429: "429 Too Many Requests",
   500: "500 Internal Server Error",
   502: "502 Bad Gateway",
   503: "503 Service Unavailable",
+  504: "504 Gateway Timeout",
 };
 
 /**
@@ -152,6 +160,7 @@ export class HttpServer {
       route: route.pattern,
       params,
       query,
+      rawQuery: q < 0 ? "" : call.path.slice(q + 1),
       headers: { "content-type": "application/json" },
       ip: call.ip,
       rawBody,
@@ -225,7 +234,12 @@ export class HttpServer {
         res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`);
         for (const [k, v] of Object.entries(CORS_HEADERS)) res.writeHeader(k, v);
         for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
-        res.end(body);
+        // HEAD answers with the length GET would send, and 204/304 carry no body at all.
+        if (method === "HEAD" || status === 204 || status === 304) {
+          res.endWithoutBody(status === 204 || status === 304 ? undefined : byteLength(body));
+        } else {
+          res.end(body);
+        }
       });
       aborted = true;
       httpRequestDuration.observe(
@@ -234,7 +248,7 @@ export class HttpServer {
       );
     };
     const sendError = (err: MatrixError, route: string) =>
-      send(err.status, JSON.stringify(err.toJSON()), { "Content-Type": "application/json" }, route);
+      send(err.status, JSON.stringify(err.toJSON()), errorHeaders(err), route);
 
     if (method === "OPTIONS") {
       send(200, "{}", { "Content-Type": "application/json" }, "OPTIONS");
@@ -291,6 +305,7 @@ export class HttpServer {
         route: route.pattern,
         params,
         query,
+        rawQuery: queryString,
         headers,
         ip,
         rawBody: body,
@@ -360,6 +375,19 @@ export class HttpServer {
     }
     return handler(request);
   }
+}
+
+function byteLength(body: Buffer | Uint8Array | string): number {
+  return typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+}
+
+/** JSON, and for a rate limit the standard `Retry-After` (seconds) beside the body's retry_after_ms. */
+function errorHeaders(err: MatrixError): Record<string, string> {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  const ms = err.extra.retry_after_ms;
+  if (err.status === 429 && typeof ms === "number")
+    headers["Retry-After"] = String(Math.max(1, Math.ceil(ms / 1000)));
+  return headers;
 }
 
 function extractAccessToken(req: Request): string | null {

@@ -1,0 +1,93 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { ServiceDatabase } from "../platform/database.ts";
+import type { Router } from "../platform/http/router.ts";
+import type { Logger } from "../platform/logger.ts";
+import type { MediaConfig } from "./config.ts";
+import { UploadLimits } from "./limits.ts";
+import { mountMediaRoutes } from "./routes.ts";
+import { MediaService } from "./service.ts";
+import type { BlobStore } from "./storage/blob-store.ts";
+import { FilesystemBlobStore } from "./storage/filesystem.ts";
+import type { MediaTables } from "./tables.ts";
+import { Thumbnailer } from "./thumbnails/thumbnailer.ts";
+import { UploadsRepository } from "./uploads.repository.ts";
+
+export type { MediaClient, MediaInfo, ReelInfo, VideoInfo } from "./client.ts";
+export type { MediaService } from "./service.ts";
+
+export type MediaDeps = {
+  database: ServiceDatabase<unknown>;
+  settings: MediaConfig["media"];
+  serverName: string;
+  /** NOVA_DATA_DIR: the filesystem store defaults to `<dataDir>/media` (a temporary folder for memory://). */
+  dataDir: string;
+  logger: Logger;
+};
+
+export type Media = {
+  service: MediaService;
+  blobs: BlobStore;
+  /** Registers every media HTTP path on a router (the homeserver's, or media's own). */
+  mount(router: Router): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+const SWEEP_MS = 10 * 60_000;
+
+/** Builds the media service on its own database; the wiring never touches its tables. */
+export async function createMedia(deps: MediaDeps): Promise<Media> {
+  const own = deps.database as ServiceDatabase<MediaTables>;
+  const logger = deps.logger.child({ service: "media" });
+  const { blobs, cleanup } = await openBlobStore(deps);
+  const repo = new UploadsRepository(own.db);
+  const service = new MediaService(
+    own.db,
+    repo,
+    blobs,
+    new UploadLimits(deps.settings),
+    new Thumbnailer(repo, blobs, logger),
+    logger,
+    {
+      serverName: deps.serverName,
+      schema: own.schema,
+      maxPending: deps.settings.maxPending,
+      unusedExpiryMs: deps.settings.unusedExpiryMs,
+      legacyFreezeTs: deps.settings.legacyFreezeTs,
+    },
+  );
+  let sweeper: NodeJS.Timeout | null = null;
+  return {
+    service,
+    blobs,
+    mount(router) {
+      mountMediaRoutes(router, service, { maxUploadBytes: deps.settings.maxUploadBytes, previewer: null });
+    },
+    async start() {
+      sweeper = setInterval(() => {
+        service
+          .sweepExpired()
+          .catch((err: unknown) => logger.warn({ err }, "sweeping expired media ids failed"));
+      }, SWEEP_MS);
+      sweeper.unref();
+    },
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+      await service.thumbnails().idle();
+      await cleanup();
+    },
+  };
+}
+
+async function openBlobStore(deps: MediaDeps): Promise<{ blobs: BlobStore; cleanup: () => Promise<void> }> {
+  const storage = deps.settings.storage;
+  if (storage.kind === "s3") throw new Error("S3 storage is not wired yet");
+  if (storage.dir) return { blobs: new FilesystemBlobStore(storage.dir), cleanup: async () => {} };
+  if (deps.dataDir.startsWith("memory://")) {
+    const dir = await mkdtemp(path.join(tmpdir(), "nova-media-"));
+    return { blobs: new FilesystemBlobStore(dir), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  }
+  return { blobs: new FilesystemBlobStore(path.join(deps.dataDir, "media")), cleanup: async () => {} };
+}

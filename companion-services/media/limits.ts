@@ -1,0 +1,39 @@
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { limitExceeded, MatrixError } from "../platform/errors.ts";
+
+/**
+ * Per-user upload limits: a rate on uploads and `create`s (rate-limiter-flexible, in this
+ * process: each media replica limits what it serves), and the storage quota.
+ */
+export class UploadLimits {
+  private readonly limiter: RateLimiterMemory;
+
+  constructor(private readonly settings: { uploadRate: number; uploadBurst: number; quotaBytes: number }) {
+    // A window of `burst` points refilled over burst/rate seconds: the burst is allowed at once,
+    // the rate is the long-run average.
+    this.limiter = new RateLimiterMemory({
+      points: settings.uploadBurst,
+      duration: Math.max(1, Math.ceil(settings.uploadBurst / settings.uploadRate)),
+    });
+  }
+
+  /** 429 M_LIMIT_EXCEEDED with Retry-After once the user's bucket is empty. */
+  async take(userId: string): Promise<void> {
+    try {
+      await this.limiter.consume(userId);
+    } catch (res) {
+      if (res instanceof RateLimiterRes) throw limitExceeded(Math.max(1, res.msBeforeNext));
+      throw res;
+    }
+  }
+
+  /** 403 M_RESOURCE_LIMIT_EXCEEDED when `adding` more bytes would pass the user's quota. */
+  checkQuota(used: number, adding: number): void {
+    const quota = this.settings.quotaBytes;
+    if (quota > 0 && used + adding > quota) {
+      throw new MatrixError(403, "M_RESOURCE_LIMIT_EXCEEDED", "Media storage quota exceeded", {
+        limit_type: "media_quota",
+      });
+    }
+  }
+}

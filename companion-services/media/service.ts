@@ -1,0 +1,281 @@
+import { EventEmitter } from "node:events";
+import type { Kysely } from "kysely";
+import { forbidden, limitExceeded, MatrixError, notFound } from "../platform/errors.ts";
+import type { Logger } from "../platform/logger.ts";
+import { withOutbox } from "../platform/outbox/writer.ts";
+import type { MediaClient, MediaInfo, ReelInfo, VideoInfo } from "./client.ts";
+import { MEDIA_AGGREGATE } from "./events.ts";
+import { mxcOf, newMediaId, parseMxc } from "./ids.ts";
+import type { MediaLibrary } from "./library.ts";
+import type { UploadLimits } from "./limits.ts";
+import type { BlobStore } from "./storage/blob-store.ts";
+import { storeBytes } from "./store.ts";
+import type { MediaTables } from "./tables.ts";
+import type { Thumbnailer } from "./thumbnails/thumbnailer.ts";
+import type { StoredBytes, UploadRow, UploadsRepository } from "./uploads.repository.ts";
+
+export type MediaServiceSettings = {
+  serverName: string;
+  schema: string;
+  maxPending: number;
+  unusedExpiryMs: number;
+  /** Epoch ms: media created before it is reachable on the legacy unauthenticated endpoints. */
+  legacyFreezeTs: number;
+};
+
+export type NewUpload = {
+  userId: string;
+  bytes: Buffer;
+  contentType?: string | undefined;
+  uploadName?: string | undefined;
+};
+
+/** The video side (video/), plugged in once it is built: GetVideo and GetReel delegate to it. */
+export type VideoLookup = {
+  getVideo(id: string): Promise<VideoInfo | null>;
+  getReel(id: string): Promise<ReelInfo | null>;
+};
+
+/** A download's row once its bytes are there. */
+export type ReadyMedia = UploadRow & { storage_key: string; bytes: number };
+
+const POLL_MS = 500;
+
+/**
+ * The content repository: uploads (direct and MSC2246's create-then-PUT), reads that wait for a
+ * pending upload, and the lookups other services and media's own parts use.
+ */
+export class MediaService implements MediaLibrary, MediaClient {
+  readonly serverName: string;
+  /** Wakes readers waiting on a pending id in this process (others poll). */
+  private readonly uploaded = new EventEmitter();
+  /** Async PUTs in progress here: a second one to the same id is refused, not raced. */
+  private readonly putting = new Set<string>();
+  private video: VideoLookup | null = null;
+
+  constructor(
+    private readonly db: Kysely<MediaTables>,
+    private readonly repo: UploadsRepository,
+    readonly blobs: BlobStore,
+    private readonly limits: UploadLimits,
+    private readonly thumbnailer: Thumbnailer,
+    private readonly logger: Logger,
+    private readonly settings: MediaServiceSettings,
+  ) {
+    this.serverName = settings.serverName;
+    this.uploaded.setMaxListeners(0);
+  }
+
+  attachVideo(video: VideoLookup): void {
+    this.video = video;
+  }
+
+  /** `POST /upload`: rate, quota, store, row and event; returns the new mxc URI. */
+  async upload(input: NewUpload): Promise<{ mediaId: string; mxc: string }> {
+    await this.limits.take(input.userId);
+    return this.storeUpload(input);
+  }
+
+  /** MediaLibrary: the same as `POST /upload` without the request rate (a tus completion, a preview image). */
+  async storeUpload(input: NewUpload): Promise<{ mediaId: string; mxc: string }> {
+    this.limits.checkQuota(await this.repo.bytesOf(input.userId), input.bytes.length);
+    const now = Date.now();
+    const stored = await storeBytes(this.blobs, input.bytes, {
+      contentType: input.contentType ?? null,
+      uploadName: input.uploadName ?? null,
+      now,
+    });
+    const id = newMediaId();
+    await withOutbox(this.db, this.settings.schema, async (trx, emit) => {
+      await this.repo.insertComplete(trx, {
+        id,
+        userId: input.userId,
+        authenticated: now >= this.settings.legacyFreezeTs,
+        ...stored,
+      });
+      emit(this.uploadedEvent(id, input.userId, stored));
+    });
+    void this.afterStore(id);
+    return { mediaId: id, mxc: mxcOf(this.serverName, id) };
+  }
+
+  /** `POST /create` (MSC2246): reserves an id for the caller; 429 past the pending cap. */
+  async create(userId: string): Promise<{ mxc: string; unusedExpiresAt: number }> {
+    await this.limits.take(userId);
+    const now = Date.now();
+    const pending = await this.repo.pendingExpiries(userId, now);
+    if (pending.length >= this.settings.maxPending) {
+      throw limitExceeded(Math.max(1, (pending[0] ?? now) - now));
+    }
+    const id = newMediaId();
+    const unusedExpiresAt = now + this.settings.unusedExpiryMs;
+    await this.repo.insertPending({
+      id,
+      userId,
+      createdAt: now,
+      unusedExpiresAt,
+      authenticated: now >= this.settings.legacyFreezeTs,
+    });
+    return { mxc: mxcOf(this.serverName, id), unusedExpiresAt };
+  }
+
+  /** `PUT /upload/{server}/{id}`: the checks in the spec's order, then the bytes. */
+  async put(userId: string, mediaId: string, input: Omit<NewUpload, "userId">): Promise<void> {
+    const row = await this.repo.get(mediaId);
+    const now = Date.now();
+    if (!row) throw notFound("Media not found");
+    if (row.user_id !== userId) throw forbidden("You did not create this media id");
+    if (row.storage_key !== null || this.putting.has(mediaId)) {
+      throw new MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded");
+    }
+    if ((row.unused_expires_at ?? 0) <= now) throw notFound("Media id expired");
+    await this.limits.take(userId);
+    this.limits.checkQuota(await this.repo.bytesOf(userId), input.bytes.length);
+    this.putting.add(mediaId);
+    try {
+      const stored = await storeBytes(this.blobs, input.bytes, {
+        contentType: input.contentType ?? null,
+        uploadName: input.uploadName ?? null,
+        now,
+      });
+      const won = await withOutbox(this.db, this.settings.schema, async (trx, emit) => {
+        const ok = await this.repo.completePending(trx, mediaId, now, stored);
+        if (ok) emit(this.uploadedEvent(mediaId, userId, stored));
+        return ok;
+      });
+      if (!won) throw new MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded");
+    } finally {
+      this.putting.delete(mediaId);
+    }
+    this.uploaded.emit(mediaId);
+    void this.afterStore(mediaId);
+  }
+
+  /**
+   * A local media id ready to read: waits up to `timeoutMs` for a pending upload (504
+   * M_NOT_YET_UPLOADED after), 404 for unknown, expired and quarantined media, and on the legacy
+   * endpoints (`legacy`) for media created after the freeze.
+   */
+  async ready(
+    mediaId: string,
+    opts: { timeoutMs: number; legacy?: boolean; signal?: Promise<void> },
+  ): Promise<ReadyMedia> {
+    const deadline = Date.now() + opts.timeoutMs;
+    for (;;) {
+      const row = await this.repo.get(mediaId);
+      if (!row || row.quarantined || (opts.legacy && row.authenticated)) throw notFound("Media not found");
+      if (row.storage_key !== null && row.bytes !== null) return row as ReadyMedia;
+      const now = Date.now();
+      if ((row.unused_expires_at ?? 0) <= now) throw notFound("Media not found");
+      if (now >= deadline) {
+        throw new MatrixError(504, "M_NOT_YET_UPLOADED", "Media has not been uploaded yet");
+      }
+      await this.waitForUpload(mediaId, Math.min(POLL_MS, deadline - now), opts.signal);
+    }
+  }
+
+  private waitForUpload(mediaId: string, ms: number, signal?: Promise<void>): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.uploaded.off(mediaId, done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.uploaded.once(mediaId, done);
+      void signal?.then(done);
+    });
+  }
+
+  /** Bytes of a ready media, whole or an inclusive range. */
+  read(row: ReadyMedia, range?: { start: number; end: number }): Promise<Buffer | null> {
+    return this.blobs.get(row.storage_key, range);
+  }
+
+  thumbnails(): Thumbnailer {
+    return this.thumbnailer;
+  }
+
+  // MediaLibrary and MediaClient
+
+  async info(mediaId: string): Promise<MediaInfo | null> {
+    const row = await this.repo.get(mediaId);
+    return row && !row.quarantined ? this.toInfo(row) : null;
+  }
+
+  async bytes(mediaId: string): Promise<Buffer | null> {
+    const row = await this.repo.get(mediaId);
+    if (!row || row.quarantined || !row.storage_key) return null;
+    return this.blobs.get(row.storage_key);
+  }
+
+  async getMedia(mxc: string): Promise<MediaInfo | null> {
+    const parsed = parseMxc(mxc);
+    if (!parsed || parsed.serverName !== this.serverName) return null;
+    return this.info(parsed.mediaId);
+  }
+
+  async getMediaBatch(mxcs: string[]): Promise<MediaInfo[]> {
+    const ids = mxcs
+      .map(parseMxc)
+      .filter((p) => p !== null && p.serverName === this.serverName)
+      .map((p) => p?.mediaId ?? "");
+    const rows = await this.repo.getMany([...new Set(ids)]);
+    return rows.filter((r) => !r.quarantined).map((r) => this.toInfo(r));
+  }
+
+  getVideo(id: string): Promise<VideoInfo | null> {
+    return this.video ? this.video.getVideo(id) : Promise.resolve(null);
+  }
+
+  getReel(id: string): Promise<ReelInfo | null> {
+    return this.video ? this.video.getReel(id) : Promise.resolve(null);
+  }
+
+  /** Forgets reserved ids that expired without bytes. */
+  sweepExpired(): Promise<number> {
+    return this.repo.deleteExpiredPending(Date.now());
+  }
+
+  private toInfo(row: UploadRow): MediaInfo {
+    return {
+      mxc: mxcOf(this.serverName, row.id),
+      serverName: this.serverName,
+      mediaId: row.id,
+      userId: row.user_id,
+      contentType: row.content_type,
+      uploadName: row.upload_name,
+      bytes: row.bytes,
+      sha256: row.sha256,
+      width: row.width,
+      height: row.height,
+      createdAt: row.created_at,
+      pending: row.storage_key === null,
+    };
+  }
+
+  private uploadedEvent(id: string, userId: string, s: StoredBytes) {
+    return {
+      aggregateType: MEDIA_AGGREGATE,
+      aggregateId: userId,
+      eventType: "media.uploaded",
+      payload: {
+        mxc: mxcOf(this.serverName, id),
+        media_id: id,
+        user_id: userId,
+        content_type: s.sniffedType ?? s.contentType,
+        bytes: s.bytes,
+        sha256: s.sha256,
+      },
+    };
+  }
+
+  private async afterStore(id: string): Promise<void> {
+    try {
+      const row = await this.repo.get(id);
+      if (row) await this.thumbnailer.pregenerate(row);
+    } catch (err) {
+      this.logger.warn({ err, media: id }, "after-upload work failed");
+    }
+  }
+}

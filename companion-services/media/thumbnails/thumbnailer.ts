@@ -1,0 +1,117 @@
+import { MatrixError, tooLarge } from "../../platform/errors.ts";
+import type { Logger } from "../../platform/logger.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import type { ThumbnailRow, UploadRow, UploadsRepository } from "../uploads.repository.ts";
+import { imageFacts, render, THUMBNAILABLE, ThumbnailError } from "./render.ts";
+import { originalSuffices, outputSize, PREGENERATED, pickStored, type ThumbnailRequest } from "./sizes.ts";
+
+const ANIMATABLE = new Set(["image/gif", "image/webp"]);
+
+export type Thumbnail =
+  | { kind: "thumbnail"; bytes: Buffer; contentType: string }
+  /** The original is no bigger than the request: serve it as it is. */
+  | { kind: "original" };
+
+/**
+ * Thumbnails of local images: the spec's sizes made once after upload, any other size made on
+ * first request and kept. Renders of one size are shared while in flight, and rendering runs one
+ * at a time per process in the background queue so a burst of uploads cannot take every core.
+ */
+export class Thumbnailer {
+  private readonly inFlight = new Map<string, Promise<ThumbnailRow>>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly repo: UploadsRepository,
+    private readonly blobs: BlobStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Queues the pre-generated sizes of a new upload; never throws. */
+  pregenerate(row: UploadRow): Promise<void> {
+    if (!row.sniffed_type || !THUMBNAILABLE.has(row.sniffed_type) || !row.width || !row.height) {
+      return Promise.resolve();
+    }
+    const job = this.queue.then(async () => {
+      try {
+        const bytes = row.storage_key ? await this.blobs.get(row.storage_key) : null;
+        if (!bytes) return;
+        const facts = await imageFacts(bytes);
+        for (const size of PREGENERATED) {
+          if (originalSuffices(facts, size)) continue;
+          await this.renderOnce(row, bytes, { ...size, animated: false });
+        }
+      } catch (err) {
+        this.logger.debug({ err, media: row.id }, "pre-generating thumbnails failed");
+      }
+    });
+    this.queue = job;
+    return job;
+  }
+
+  /** Waits for queued pre-generation (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  /** A thumbnail for a request: 400 for what cannot be thumbnailed, 413 over the pixel cap. */
+  async get(row: UploadRow, req: ThumbnailRequest): Promise<Thumbnail> {
+    if (!row.sniffed_type || !THUMBNAILABLE.has(row.sniffed_type) || !row.storage_key) {
+      throw new MatrixError(400, "M_UNKNOWN", "Cannot generate thumbnails for this content");
+    }
+    if (!row.width || !row.height) throw new MatrixError(400, "M_UNKNOWN", "Cannot decode the image");
+    const original = { width: row.width, height: row.height };
+    const animatable = ANIMATABLE.has(row.sniffed_type);
+    req = { ...req, animated: req.animated && animatable };
+    // The original answers a request it fits in, unless it may be animated and animation was not
+    // asked for (animated=false must never get frames).
+    if (originalSuffices(original, req) && (req.animated || !animatable)) return { kind: "original" };
+    const want = outputSize(original, req);
+    const stored = pickStored(await this.repo.thumbnails(row.id), req, want);
+    if (stored) {
+      const bytes = await this.blobs.get(stored.storage_key);
+      if (bytes) return { kind: "thumbnail", bytes, contentType: stored.content_type };
+    }
+    const bytes = await this.blobs.get(row.storage_key);
+    if (!bytes) throw new MatrixError(404, "M_NOT_FOUND", "Media not found");
+    try {
+      const made = await this.renderOnce(row, bytes, req);
+      const out = await this.blobs.get(made.storage_key);
+      if (!out) throw new MatrixError(404, "M_NOT_FOUND", "Media not found");
+      return { kind: "thumbnail", bytes: out, contentType: made.content_type };
+    } catch (err) {
+      if (err instanceof ThumbnailError) {
+        if (err.tooLarge) throw tooLarge(err.message);
+        throw new MatrixError(400, "M_UNKNOWN", err.message);
+      }
+      throw err;
+    }
+  }
+
+  private renderOnce(row: UploadRow, bytes: Buffer, req: ThumbnailRequest): Promise<ThumbnailRow> {
+    const key = `${row.id}:${req.width}x${req.height}:${req.method}:${req.animated}`;
+    const existing = this.inFlight.get(key);
+    if (existing) return existing;
+    const p = (async () => {
+      const facts = await imageFacts(bytes);
+      const out = await render(bytes, row.sniffed_type ?? "", facts, req);
+      const storageKey = `thumbnails/${row.id}/${out.width}x${out.height}-${req.method}${out.animated ? "-animated" : ""}`;
+      await this.blobs.put(storageKey, out.bytes);
+      const thumb: ThumbnailRow = {
+        media_id: row.id,
+        width: out.width,
+        height: out.height,
+        method: req.method,
+        animated: out.animated,
+        content_type: out.contentType,
+        bytes: out.bytes.length,
+        storage_key: storageKey,
+        created_at: Date.now(),
+      };
+      await this.repo.insertThumbnail(thumb);
+      return thumb;
+    })().finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, p);
+    return p;
+  }
+}
