@@ -2,11 +2,7 @@ import sharp from "sharp";
 import type { TestServer } from "../helpers/server.ts";
 
 /** A PNG of the given size (a gradient, so resizes are not trivially equal). */
-export async function png(
-  width: number,
-  height: number,
-  opts: { exifOrientation?: number } = {},
-): Promise<Buffer> {
+export async function png(width: number, height: number): Promise<Buffer> {
   const raw = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
