@@ -52,11 +52,11 @@ function positiveInt(value: string | true | undefined, name: string): number | u
 }
 
 export const COMMANDS: Record<string, Command> = {
-  // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md). content, media, feed and
+  // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md). content, feed and
   // notifications are planned, not built: refused with a line that says so.
   // Imported on use: the whole server graph takes seconds to load, which admin commands need not pay.
   serve: {
-    usage: "serve <all|homeserver|identity|graph>",
+    usage: "serve <all|homeserver|identity|media|graph>",
     flags: {},
     async run(args, _flags, config) {
       const { isPlannedService, isServeTarget, plannedServiceMessage, SERVE_TARGETS, serveUntilSignal } =

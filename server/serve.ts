@@ -3,8 +3,12 @@ import { startIdentityGrpc } from "../companion-services/identity/grpc.ts";
 import { GrpcIdentityClient } from "../companion-services/identity/grpc-client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
 import { RemoteIdentity } from "../companion-services/identity/remote.ts";
+import { startMediaGrpc } from "../companion-services/media/grpc.ts";
+import { createMedia } from "../companion-services/media/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import { Router } from "../companion-services/platform/http/router.ts";
+import { HttpServer } from "../companion-services/platform/http/server.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
 import type { ServiceName } from "../companion-services/platform/services.ts";
@@ -12,17 +16,18 @@ import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
 
 /**
- * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); graph has a
- * consumer (user.registered → social_metadata).
+ * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); media serves
+ * `/_matrix/media/*` and `/_matrix/client/v1/media/*` on its own listener; graph has a consumer
+ * (user.registered → social_metadata).
  */
-export const SERVE_TARGETS = ["all", "homeserver", "identity", "graph"] as const;
+export const SERVE_TARGETS = ["all", "homeserver", "identity", "media", "graph"] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
 /**
  * Services that have a schema (migrations) and an outbox poller but no code that writes their
  * tables yet: `nova serve <one of these>` is refused. `all` still opens their schemas.
  */
-export const PLANNED_SERVICES = ["content", "media", "feed", "notifications"] as const;
+export const PLANNED_SERVICES = ["content", "feed", "notifications"] as const;
 export type PlannedService = (typeof PLANNED_SERVICES)[number];
 
 export function isPlannedService(s: string | undefined): s is PlannedService {
@@ -34,7 +39,10 @@ export function plannedServiceMessage(service: PlannedService): string {
   return `${service} is planned, not built: nova serve runs ${SERVE_TARGETS.join(", ")}`;
 }
 
-/** The companion services `all` opens in its process: schemas, migrations and outboxes. */
+/**
+ * The companion services `all` opens in its process beside the homeserver's own (identity,
+ * messaging, media): schemas, migrations and outboxes.
+ */
 const COMPANIONS: ServiceName[] = ["graph", ...PLANNED_SERVICES];
 
 export type Running = {
@@ -57,6 +65,7 @@ export async function serve(target: ServeTarget, config: NovaConfig, logger: Log
   const bus = createEventBus(config.kafkaBrokers, logger, `nova-${target}-${config.instanceId}`);
   if (target === "identity") return serveIdentity(config, logger, bus);
   if (target === "homeserver") return serveHomeserver(config, logger, bus);
+  if (target === "media") return serveMedia(config, logger, bus);
   return serveCompanion(target, config, logger, bus);
 }
 
@@ -121,9 +130,56 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
   };
 }
 
+/**
+ * Media on its own: its database, its HTTP listener for the media paths (a load balancer routes
+ * `/_matrix/media/` and `/_matrix/client/v1/media/` here), its gRPC API, its outbox. Tokens are
+ * checked by identity over gRPC (cached briefly, dropped at once on a device.revoked event).
+ */
+async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  const databases = await openOwn(["media"], config, "media");
+  const grpcIdentity = new GrpcIdentityClient({ address: config.identityGrpcAddress, deadlineMs: config.rpcDeadlineMs });
+  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
+  const revocations = identity.subscribeToRevocations(bus, logger, `media-${config.instanceId}`);
+  await revocations.start();
+  const media = await createMedia({
+    database: databases.get("media"),
+    settings: config.media,
+    serverName: config.serverName,
+    dataDir: config.dataDir,
+    logger,
+  });
+  const router = new Router();
+  media.mount(router);
+  await media.start();
+  const outbox = await startOutbox(databases.get("media"), bus, logger, config.outbox);
+  const http = new HttpServer({
+    router,
+    logger,
+    maxRequestBody: config.maxRequestBody,
+    authenticate: (token) => identity.verifyToken(token),
+  });
+  const port = await http.listen(config.media.httpHost, config.media.httpPort);
+  const rpc = await startMediaGrpc(media.service, logger, config.media.grpcListen);
+  logger.info({ port, grpc: rpc.port }, "media listening");
+  return {
+    describe: { service: "media", port, grpc_port: rpc.port, database: databases.get("media").kind },
+    databases,
+    async close() {
+      await http.close();
+      await rpc.close();
+      await outbox.stop();
+      await media.stop();
+      await revocations.stop();
+      grpcIdentity.close();
+      await bus.close();
+      await databases.close();
+    },
+  };
+}
+
 /** A companion service: its own database and outbox, and the consumers it has. */
 async function serveCompanion(
-  service: Exclude<ServeTarget, "all" | "homeserver" | "identity">,
+  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media">,
   config: NovaConfig,
   logger: Logger,
   bus: EventBus,

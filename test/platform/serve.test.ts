@@ -24,7 +24,7 @@ describe("nova serve", () => {
     }
   });
 
-  it("refuses a planned service (content, media, feed, notifications) saying it is not built", async () => {
+  it("refuses a planned service (content, feed, notifications) saying it is not built", async () => {
     const stderr: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((chunk: string) => {
@@ -33,7 +33,7 @@ describe("nova serve", () => {
     }) as typeof process.stderr.write;
     try {
       expect(
-        await main(["serve", "media"], { NOVA_DATA_DIR: "memory://", KAFKA_BROKERS: "127.0.0.1:1" }),
+        await main(["serve", "feed"], { NOVA_DATA_DIR: "memory://", KAFKA_BROKERS: "127.0.0.1:1" }),
       ).toBe(2);
     } finally {
       process.stderr.write = write;
@@ -41,9 +41,9 @@ describe("nova serve", () => {
     const [line] = stderr.join("").split("\n");
     expect(JSON.parse(line!)).toEqual({
       errcode: "M_INVALID_PARAM",
-      error: "media is planned, not built: nova serve runs all, homeserver, identity, graph",
+      error: "feed is planned, not built: nova serve runs all, homeserver, identity, media, graph",
     });
-    expect(stderr.join("")).toMatch(/nova serve <all\|homeserver\|identity\|graph>/);
+    expect(stderr.join("")).toMatch(/nova serve <all\|homeserver\|identity\|media\|graph>/);
   });
 
   describe("all: the homeserver, identity and the companions in one process", () => {
