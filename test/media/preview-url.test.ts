@@ -126,6 +126,12 @@ beforeAll(async () => {
         `<html><head><meta property="og:title" content="t"><meta property="og:image" content="/missing.png"></head></html>`,
       );
     }
+    if (path === "/private-image") {
+      res.writeHead(200, { "content-type": "text/html" });
+      return res.end(
+        `<html><head><meta property="og:title" content="t"><meta property="og:image" content="http://10.0.0.1/x.png"></head></html>`,
+      );
+    }
     if (path === "/slow-headers") {
       setTimeout(() => html(res, "<title>late</title>"), 3000).unref();
       return;
@@ -245,6 +251,7 @@ describe("UrlPreviewer on a loopback server (allowLoopback)", () => {
     const p = previewer({ maxBytes: 64 * 1024 });
     expect(await p.preview(fresh("/big-image"), "@a:t")).toEqual({ "og:title": "t" });
     expect(await p.preview(fresh("/broken-image"), "@a:t")).toEqual({ "og:title": "t" });
+    expect(await p.preview(fresh("/private-image"), "@a:t")).toEqual({ "og:title": "t" });
     expect(library.stored).toHaveLength(0);
   });
 
@@ -293,6 +300,7 @@ describe("UrlPreviewer on a loopback server (allowLoopback)", () => {
     await short.preview(url2, "@a:t");
     await new Promise((r) => setTimeout(r, 5));
     expect((await short.preview(url2, "@a:t"))["og:title"]).toBe("counted 3");
+    expect(await short.pruneExpired()).toBeGreaterThanOrEqual(1);
   });
 
   it("shares one fetch between concurrent requests for a URL", async () => {

@@ -73,6 +73,11 @@ export class UrlPreviewer {
     return p;
   }
 
+  /** Drops cache rows expired by `now` (for a periodic job); returns how many. */
+  async pruneExpired(now = Date.now()): Promise<number> {
+    return this.repo.deleteExpired(now);
+  }
+
   private async fetchAndCache(target: URL, key: string, userId: string): Promise<Record<string, unknown>> {
     let og: Record<string, unknown>;
     try {
