@@ -4,12 +4,15 @@ import path from "node:path";
 import type { ServiceDatabase } from "../platform/database.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
+import { mountCdnRoutes } from "./cdn-routes.ts";
 import type { MediaConfig } from "./config.ts";
 import { UploadLimits } from "./limits.ts";
+import { UrlPreviewer } from "./preview/previewer.ts";
 import { mountMediaRoutes } from "./routes.ts";
 import { MediaService } from "./service.ts";
 import type { BlobStore } from "./storage/blob-store.ts";
 import { FilesystemBlobStore } from "./storage/filesystem.ts";
+import { S3BlobStore } from "./storage/s3.ts";
 import type { MediaTables } from "./tables.ts";
 import { Thumbnailer } from "./thumbnails/thumbnailer.ts";
 import { UploadsRepository } from "./uploads.repository.ts";
@@ -58,12 +61,16 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       legacyFreezeTs: deps.settings.legacyFreezeTs,
     },
   );
+  const previewer = deps.settings.previews.enabled
+    ? new UrlPreviewer({ db: own.db, library: service, logger, settings: deps.settings.previews })
+    : null;
   let sweeper: NodeJS.Timeout | null = null;
   return {
     service,
     blobs,
     mount(router) {
-      mountMediaRoutes(router, service, { maxUploadBytes: deps.settings.maxUploadBytes, previewer: null });
+      mountMediaRoutes(router, service, { maxUploadBytes: deps.settings.maxUploadBytes, previewer });
+      mountCdnRoutes(router, service, deps.settings.cdn);
     },
     async start() {
       sweeper = setInterval(() => {
@@ -83,7 +90,11 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
 
 async function openBlobStore(deps: MediaDeps): Promise<{ blobs: BlobStore; cleanup: () => Promise<void> }> {
   const storage = deps.settings.storage;
-  if (storage.kind === "s3") throw new Error("S3 storage is not wired yet");
+  if (storage.kind === "s3") {
+    const s3 = new S3BlobStore(storage);
+    await s3.ensureBucket();
+    return { blobs: s3, cleanup: async () => s3.close() };
+  }
   if (storage.dir) return { blobs: new FilesystemBlobStore(storage.dir), cleanup: async () => {} };
   if (deps.dataDir.startsWith("memory://")) {
     const dir = await mkdtemp(path.join(tmpdir(), "nova-media-"));

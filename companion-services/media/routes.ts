@@ -5,6 +5,7 @@ import { localMediaId } from "./ids.ts";
 import { checkFileName, thumbnailParams, timeoutMs, uploadFileName } from "./params.ts";
 import { parseRange } from "./range.ts";
 import type { MediaService, ReadyMedia } from "./service.ts";
+import type { ThumbnailRequest } from "./thumbnails/sizes.ts";
 
 /** What a preview_url route calls (preview/); absent when previews are off. */
 export type Previewer = {
@@ -42,17 +43,7 @@ export function mountMediaRoutes(router: Router, media: MediaService, opts: Medi
     serveDownload(media, req, await readyFor(media, req, legacy), req.params.fileName);
   const thumbnail = (legacy: boolean) => async (req: Request) => {
     const params = thumbnailParams(req.query);
-    const row = await readyFor(media, req, legacy);
-    const thumb = await media.thumbnails().get(row, params);
-    if (thumb.kind === "original") return serveDownload(media, req, row, undefined, true);
-    return {
-      raw: thumb.bytes,
-      headers: {
-        ...SECURITY_HEADERS,
-        "Content-Type": thumb.contentType,
-        "Content-Disposition": `inline; filename=thumbnail.${thumb.contentType.split("/")[1] ?? "bin"}`,
-      },
-    };
+    return serveThumbnail(media, req, await readyFor(media, req, legacy), params);
   };
 
   router.get(`${AUTHED}/config`, config);
@@ -107,6 +98,25 @@ function uploadMeta(req: Request): { contentType: string | undefined; uploadName
 async function readyFor(media: MediaService, req: Request, legacy: boolean): Promise<ReadyMedia> {
   const id = localMediaId(req.params.serverName ?? "", req.params.mediaId ?? "", media.serverName);
   return media.ready(id, { timeoutMs: timeoutMs(req.query), legacy, signal: req.aborted });
+}
+
+/** A thumbnail (inline, `thumbnail.<ext>`), or the original when it is no bigger than asked. */
+export async function serveThumbnail(
+  media: MediaService,
+  req: Request,
+  row: ReadyMedia,
+  params: ThumbnailRequest,
+): Promise<Response> {
+  const thumb = await media.thumbnails().get(row, params);
+  if (thumb.kind === "original") return serveDownload(media, req, row, undefined, true);
+  return {
+    raw: thumb.bytes,
+    headers: {
+      ...SECURITY_HEADERS,
+      "Content-Type": thumb.contentType,
+      "Content-Disposition": `inline; filename=thumbnail.${thumb.contentType.split("/")[1] ?? "bin"}`,
+    },
+  };
 }
 
 /**
