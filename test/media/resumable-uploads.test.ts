@@ -418,4 +418,69 @@ describe("resumable uploads (tus on @tus/server)", () => {
     expect(await blobs.list(`chunks/${id}/`)).toEqual([]);
     expect((await fetch(`${base}${at}`, { method: "HEAD", headers: tus("alice") })).status).toBe(404);
   });
+  it("stores a creation-with-upload that carries every byte at once", async () => {
+    const bytes = randomBytes(500);
+    const r = await fetch(`${base}${BASE}`, {
+      method: "POST",
+      headers: tus("alice", {
+        "Upload-Length": "500",
+        "Content-Type": "application/offset+octet-stream",
+        "Upload-Metadata": meta({ filename: "one-shot.bin" }),
+      }),
+      body: new Uint8Array(bytes),
+    });
+    expect([r.status, r.headers.get("upload-offset")]).toEqual([201, "500"]);
+    const mxc = r.headers.get("x-nova-content-uri");
+    expect(mxc).toMatch(/^mxc:\/\/test\.nova\//);
+    const mediaId = mxc!.split("/").pop()!;
+    expect(sha((await library.bytes(mediaId))!)).toBe(sha(bytes));
+    expect(library.stored.get(mediaId)?.uploadName).toBe("one-shot.bin");
+  });
+
+  it("answers malformed tus requests with 4xx (501 for an extension not offered), never a 500", async () => {
+    const at = await create(100);
+    const octets = { "Content-Type": "application/offset+octet-stream" };
+    const cases: [string, string, Record<string, string>, Buffer?][] = [
+      ["PATCH", at, tus("alice", octets), Buffer.alloc(5)],
+      ["PATCH", at, tus("alice", { ...octets, "Upload-Offset": "x" }), Buffer.alloc(5)],
+      ["PATCH", at, tus("alice", { ...octets, "Upload-Offset": "-1" }), Buffer.alloc(5)],
+      ["PATCH", at, tus("alice", { "Upload-Offset": "0", "Content-Type": "text/plain" }), Buffer.alloc(5)],
+      ["PATCH", at, tus("alice", { "Upload-Offset": "0" }), Buffer.alloc(5)],
+      [
+        "PATCH",
+        at,
+        tus("alice", { ...octets, "Upload-Offset": "0", "Upload-Length": "100" }),
+        Buffer.alloc(5),
+      ],
+      ["PATCH", at, tus("alice", { ...octets, "Upload-Offset": "99999999999999999999" }), Buffer.alloc(5)],
+      ["POST", BASE, tus("alice", { "Upload-Length": "abc" })],
+      ["POST", BASE, tus("alice", { "Upload-Length": "99999999999999999999" })],
+      ["POST", BASE, tus("alice", { "Upload-Length": "10", "Upload-Defer-Length": "1" })],
+      ["POST", BASE, tus("alice", { "Upload-Length": "10", "Upload-Metadata": "not base64 !!" })],
+      [
+        "POST",
+        BASE,
+        tus("alice", { "Upload-Length": "10", "Upload-Metadata": `filename ${"QUFB".repeat(2000)}` }),
+      ],
+      ["POST", BASE, tus("alice", { "Upload-Concat": "final;/a /b" })],
+      ["POST", BASE, tus("alice", { "Upload-Length": "10", "Tus-Resumable": "0.2.0" })],
+      ["HEAD", `${BASE}/00000000-0000-4000-8000-000000000000`, tus("alice")],
+      ["GET", at.toUpperCase().replace("/_NOVA/V1/MEDIA/UPLOADS", BASE), tus("alice")],
+      ["DELETE", `${BASE}/not-a-uuid`, tus("alice")],
+    ];
+    for (const [method, where, headers, body] of cases) {
+      const r = await fetch(`${base}${where}`, {
+        method,
+        headers,
+        ...(body ? { body: new Uint8Array(body) } : {}),
+      });
+      expect(
+        [method, where.slice(-8), (r.status >= 400 && r.status < 500) || r.status === 501],
+        JSON.stringify(headers),
+      ).toEqual([method, where.slice(-8), true]);
+      if (method !== "HEAD")
+        expect(typeof ((await r.json()) as { errcode?: unknown }).errcode).toBe("string");
+    }
+    expect((await session(at))?.received_bytes).toBe(0);
+  });
 });

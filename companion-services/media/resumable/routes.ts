@@ -87,6 +87,11 @@ export function mountResumableRoutes(router: Router, deps: ResumableRoutesDeps):
     `${base}/:id`,
     async (req) => {
       await owned(req);
+      // Only a deferred length may be declared on PATCH, and none is ever deferred here (tus
+      // would say 501, as if the client had asked for a feature rather than sent a bad request).
+      if (req.headers["upload-length"] !== undefined) {
+        throw invalidParam("Upload-Length was declared at creation and cannot be changed");
+      }
       return forward(req);
     },
     bodyLimit,

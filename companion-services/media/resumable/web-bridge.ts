@@ -109,6 +109,8 @@ export async function fromWebResponse(
   Object.assign(headers, extra);
   headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS;
   const bytes = Buffer.from(await res.arrayBuffer());
+  // tus's empty answers (204, HEAD) carry the fetch API's default text/plain type: no body, no type.
+  if (bytes.length === 0) delete headers["content-type"];
   if (method === "HEAD" || res.status < 400) return { status: res.status, headers, raw: bytes };
   delete headers["content-type"];
   return { status: res.status, headers, body: matrixErrorBody(res.status, bytes.toString("utf8")) };
