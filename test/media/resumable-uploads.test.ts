@@ -13,10 +13,11 @@ import {
   createResumableUploads,
   type ResumableUploads,
 } from "../../companion-services/media/resumable/index.ts";
+import { SessionsRepository } from "../../companion-services/media/resumable/sessions.repository.ts";
 import { type BlobStore, contentKey } from "../../companion-services/media/storage/blob-store.ts";
 import { FilesystemBlobStore } from "../../companion-services/media/storage/filesystem.ts";
 import type { MediaTables } from "../../companion-services/media/tables.ts";
-import { unknownToken } from "../../companion-services/platform/errors.ts";
+import { MatrixError, unknownToken } from "../../companion-services/platform/errors.ts";
 import { Router } from "../../companion-services/platform/http/router.ts";
 import { HttpServer } from "../../companion-services/platform/http/server.ts";
 import { metricValue } from "../helpers/metrics.ts";
@@ -33,9 +34,14 @@ class TestLibrary implements MediaLibrary {
     string,
     { userId: string; sha256: string; contentType?: string; uploadName?: string }
   >();
+  /** The next storeUpload fails with this (a quota, say) instead of storing. */
+  failNext: MatrixError | null = null;
   constructor(readonly blobs: BlobStore) {}
 
   async storeUpload(input: { userId: string; bytes: Buffer; contentType?: string; uploadName?: string }) {
+    const fail = this.failNext;
+    this.failNext = null;
+    if (fail) throw fail;
     const sha256 = createHash("sha256").update(input.bytes).digest("hex");
     await this.blobs.put(contentKey(sha256), input.bytes);
     const mediaId = newMediaId();
@@ -482,5 +488,51 @@ describe("resumable uploads (tus on @tus/server)", () => {
         expect(typeof ((await r.json()) as { errcode?: unknown }).errcode).toBe("string");
     }
     expect((await session(at))?.received_bytes).toBe(0);
+  });
+  it("keeps a completed session's chunks when storing fails, and retries on the next look", async () => {
+    const bytes = randomBytes(2000);
+    const at = await create(bytes.length);
+    library.failNext = new MatrixError(403, "M_FORBIDDEN", "Quota exceeded");
+    const last = await patch(at, 0, bytes);
+    expect([last.status, ((await last.json()) as { errcode: string }).errcode]).toEqual([403, "M_FORBIDDEN"]);
+    const id = at.split("/").pop()!;
+    expect(await blobs.list(`chunks/${id}/`)).toEqual([`chunks/${id}/0`]);
+    const get = await fetch(`${base}${at}`, { headers: { Authorization: "Bearer alice" } });
+    const body = (await get.json()) as { content_uri: string; offset: number };
+    expect(body.offset).toBe(2000);
+    expect(sha((await library.bytes(body.content_uri.split("/").pop()!))!)).toBe(sha(bytes));
+    expect(await blobs.list(`chunks/${id}/`)).toEqual([]);
+  });
+
+  it("lets one of two racing PATCHes at the same offset in, and the other gets 409", async () => {
+    const at = await create(100);
+    const statuses = (
+      await Promise.all([patch(at, 0, Buffer.alloc(60, 1)), patch(at, 0, Buffer.alloc(60, 2))])
+    )
+      .map((r) => r.status)
+      .sort();
+    expect(statuses).toEqual([204, 409]);
+    expect((await session(at))?.received_bytes).toBe(60);
+    const chunks = await db
+      .selectFrom("upload_chunks")
+      .selectAll()
+      .where("session_id", "=", at.split("/").pop()!)
+      .execute();
+    expect(chunks.map((c) => [c.part, c.bytes])).toEqual([[0, 60]]);
+  });
+  it("advances the offset by compare-and-set, whatever process writes (no tus lock)", async () => {
+    const at = await create(100);
+    const id = at.split("/").pop()!;
+    const repo = new SessionsRepository(db);
+    const puts: number[] = [];
+    const write = (fill: number) =>
+      repo.appendChunk(id, 0, { bytes: 60, sha256: String(fill) }, Date.now(), async (part) => {
+        puts.push(part);
+      });
+    const results = (await Promise.all([write(1), write(2)])).sort();
+    expect(results).toEqual([60, null]);
+    expect(puts).toEqual([0]);
+    expect(await repo.appendChunk(id, 60, { bytes: 41, sha256: "x" }, Date.now(), async () => {})).toBeNull();
+    expect(await repo.appendChunk(id, 60, { bytes: 40, sha256: "y" }, Date.now(), async () => {})).toBe(100);
   });
 });
