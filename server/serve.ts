@@ -137,7 +137,10 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
  */
 async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
   const databases = await openOwn(["media"], config, "media");
-  const grpcIdentity = new GrpcIdentityClient({ address: config.identityGrpcAddress, deadlineMs: config.rpcDeadlineMs });
+  const grpcIdentity = new GrpcIdentityClient({
+    address: config.identityGrpcAddress,
+    deadlineMs: config.rpcDeadlineMs,
+  });
   const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
   const revocations = identity.subscribeToRevocations(bus, logger, `media-${config.instanceId}`);
   await revocations.start();

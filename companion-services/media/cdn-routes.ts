@@ -31,7 +31,8 @@ export function mountCdnRoutes(router: Router, media: MediaService, cdn: CdnSett
     if (!parsed || parsed.serverName !== media.serverName) throw notFound("Media not found");
     if (!(await media.info(parsed.mediaId))) throw notFound("Media not found");
     let path = `${CDN_MEDIA_PREFIX}${parsed.serverName}/${parsed.mediaId}`;
-    if (body.thumbnail) path += `/thumbnail/${body.thumbnail.width}x${body.thumbnail.height}/${body.thumbnail.method}`;
+    if (body.thumbnail)
+      path += `/thumbnail/${body.thumbnail.width}x${body.thumbnail.height}/${body.thumbnail.method}`;
     const now = Date.now();
     return { body: { url: signedUrl(cdn, path, now), expires_at: now + cdn.ttlSeconds * 1000 } };
   });
@@ -57,7 +58,10 @@ export function mountCdnRoutes(router: Router, media: MediaService, cdn: CdnSett
     async (req) => {
       const remaining = check(req);
       const id = localMediaId(req.params.serverName ?? "", req.params.mediaId ?? "", media.serverName);
-      return cacheFor(await serveDownload(media, req, await media.ready(id, { timeoutMs: 0 }), undefined), remaining);
+      return cacheFor(
+        await serveDownload(media, req, await media.ready(id, { timeoutMs: 0 }), undefined),
+        remaining,
+      );
     },
     { auth: "none" },
   );

@@ -8,6 +8,7 @@ import { mountCdnRoutes } from "./cdn-routes.ts";
 import type { MediaConfig } from "./config.ts";
 import { UploadLimits } from "./limits.ts";
 import { UrlPreviewer } from "./preview/previewer.ts";
+import { createResumableUploads } from "./resumable/index.ts";
 import { mountMediaRoutes } from "./routes.ts";
 import { MediaService } from "./service.ts";
 import type { BlobStore } from "./storage/blob-store.ts";
@@ -64,6 +65,13 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
   const previewer = deps.settings.previews.enabled
     ? new UrlPreviewer({ db: own.db, library: service, logger, settings: deps.settings.previews })
     : null;
+  const resumable = createResumableUploads({
+    db: own.db,
+    library: service,
+    blobs,
+    logger,
+    settings: { maxUploadBytes: deps.settings.maxUploadBytes },
+  });
   let sweeper: NodeJS.Timeout | null = null;
   return {
     service,
@@ -71,6 +79,7 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
     mount(router) {
       mountMediaRoutes(router, service, { maxUploadBytes: deps.settings.maxUploadBytes, previewer });
       mountCdnRoutes(router, service, deps.settings.cdn);
+      resumable.mount(router);
     },
     async start() {
       sweeper = setInterval(() => {
@@ -79,9 +88,11 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
           .catch((err: unknown) => logger.warn({ err }, "sweeping expired media ids failed"));
       }, SWEEP_MS);
       sweeper.unref();
+      resumable.start();
     },
     async stop() {
       if (sweeper) clearInterval(sweeper);
+      await resumable.stop();
       await service.thumbnails().idle();
       await cleanup();
     },

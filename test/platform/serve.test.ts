@@ -16,7 +16,7 @@ describe("nova serve", () => {
     try {
       expect(await main(["serve"], {})).toBe(2);
       expect(await main(["serve", "video"], {})).toBe(2);
-      expect(stderr.join("")).toMatch(/expected one of: all, homeserver, identity, graph/);
+      expect(stderr.join("")).toMatch(/expected one of: all, homeserver, identity, media, graph/);
       expect(await main(["serve", "identity"], { NOVA_DATA_DIR: "memory://" })).toBe(1);
       expect(stderr.join("")).toMatch(/needs KAFKA_BROKERS/);
     } finally {

@@ -37,12 +37,15 @@ export type HttpServerOptions = {
 const CORS_HEADERS: Record<string, string> = {
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
-  "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization",
+  // Tus-* and Upload-* for resumable uploads from browsers (media's /_nova/v1/media/uploads).
+  "Access-Control-Allow-Headers":
+    "X-Requested-With, Content-Type, Authorization, Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat",
 };
 
 const STATUS_TEXT: Record<number, string> = {
   200: "200 OK",
   201: "201 Created",
+  202: "202 Accepted",
   204: "204 No Content",
   206: "206 Partial Content",
   302: "302 Found",
@@ -62,6 +65,7 @@ const STATUS_TEXT: Record<number, string> = {
   416: "416 Range Not Satisfiable",
   429: "429 Too Many Requests",
   500: "500 Internal Server Error",
+  501: "501 Not Implemented",
   502: "502 Bad Gateway",
   503: "503 Service Unavailable",
   504: "504 Gateway Timeout",
@@ -218,9 +222,20 @@ export class HttpServer {
     const abortedPromise = new Promise<void>((r) => {
       abortResolve = r;
     });
+    // A request counts as in flight from its first body byte to its handler's end; a client that
+    // goes away mid-body must not leave it counted, or close() would wait its whole timeout.
+    let counted = false;
+    let handling = false;
+    const release = () => {
+      if (counted) {
+        counted = false;
+        this.inFlight--;
+      }
+    };
     res.onAborted(() => {
       aborted = true;
       abortResolve();
+      if (!handling) release();
     });
 
     const send = (
@@ -234,9 +249,9 @@ export class HttpServer {
         res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`);
         for (const [k, v] of Object.entries(CORS_HEADERS)) res.writeHeader(k, v);
         for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
-        // HEAD answers with the length GET would send, and 204/304 carry no body at all.
-        if (method === "HEAD" || status === 204 || status === 304) {
-          res.endWithoutBody(status === 204 || status === 304 ? undefined : byteLength(body));
+        // HEAD answers with the length GET would send, and no body.
+        if (method === "HEAD") {
+          res.endWithoutBody(byteLength(body));
         } else {
           res.end(body);
         }
@@ -279,11 +294,13 @@ export class HttpServer {
     }
 
     this.inFlight++;
+    counted = true;
     const chunks: Buffer[] = [];
     let size = 0;
     let tooBig = false;
     const hasBody = method !== "GET" && method !== "HEAD" && method !== "DELETE" ? true : declared > 0;
     const onBody = (body: Buffer) => {
+      handling = true;
       const query = new URLSearchParams(queryString);
       let parsedJson: unknown;
       let jsonParsed = false;
@@ -336,9 +353,7 @@ export class HttpServer {
             sendError(new MatrixError(500, "M_UNKNOWN", "Internal server error"), route.pattern);
           }
         })
-        .finally(() => {
-          this.inFlight--;
-        });
+        .finally(release);
     };
 
     if (!hasBody) {
@@ -350,7 +365,7 @@ export class HttpServer {
       size += ab.byteLength;
       if (size > limit) {
         tooBig = true;
-        this.inFlight--;
+        release();
         sendError(tooLarge(), route.pattern);
         return;
       }
