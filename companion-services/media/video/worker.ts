@@ -131,7 +131,13 @@ export class TranscodeWorkers {
     const message = err instanceof Error ? err.message : String(err);
     if (signal.aborted) {
       // Stopping, or the lease went elsewhere: hand back what is still ours, count nothing.
-      await this.outcome(log, () => this.ctx.queue.release(job, Date.now()).then(() => true), "released");
+      const release = async () => {
+        await this.ctx.queue.release(job, Date.now());
+        if (job.video_id)
+          await this.ctx.videos.setStage(this.ctx.db, job.video_id, "queued", null, Date.now());
+        return true;
+      };
+      await this.outcome(log, release, "released");
       return;
     }
     if (err instanceof PermanentJobError) {
