@@ -316,6 +316,37 @@ describe.skipIf(!tools)("video pipeline (needs ffmpeg and ffprobe on PATH)", () 
     });
   });
 
+  it("marks a job dead when its lease lapsed on its last attempt", async () => {
+    const id = (await call("POST", "/_nova/v1/videos", "alice", { mxc: await upload(ALICE, clip) })).body
+      .video_id as string;
+    await db
+      .updateTable("reel_transcode_jobs")
+      .set({ status: "running", attempts: 3, locked_by: "hung-worker", locked_until: Date.now() - 1 })
+      .where("video_id", "=", id)
+      .execute();
+    const video = await withWorker({}, () => settled(id));
+    expect(video.stage).toBe("failed");
+    expect(video.error).toBe("gave up after 3 attempts: the worker was lost each time");
+    expect(await jobOf(id)).toMatchObject({ status: "dead", attempts: 4 });
+  });
+
+  it("drops the output of a video deleted while it was encoding", async () => {
+    const id = (await call("POST", "/_nova/v1/videos", "alice", { mxc: await upload(ALICE, clip) })).body
+      .video_id as string;
+    // A short lease: the heartbeat finds the job gone (deleted with its video) and stops the encode;
+    // had the encode finished first, the commit finds the video gone. Either way nothing is left.
+    await withWorker({ visibilityTimeoutMs: 300 }, async () => {
+      await waitFor(
+        async () => (await api.videos.getVideo(id))?.stage === "transcoding",
+        20_000,
+        "transcoding",
+      );
+      expect((await call("DELETE", `/_nova/v1/videos/${id}`, "alice")).status).toBe(200);
+    });
+    expect(await blobs.list(`video/${id}/`)).toEqual([]);
+    expect((await events("video.ready")).some((e) => e.aggregate_id === id)).toBe(false);
+  });
+
   it("never hands one job to two claimers (FOR UPDATE SKIP LOCKED)", async () => {
     const ids = await Promise.all(
       [0, 1].map(
