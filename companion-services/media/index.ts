@@ -17,6 +17,7 @@ import { S3BlobStore } from "./storage/s3.ts";
 import type { MediaTables } from "./tables.ts";
 import { Thumbnailer } from "./thumbnails/thumbnailer.ts";
 import { UploadsRepository } from "./uploads.repository.ts";
+import { createVideoPipeline } from "./video/index.ts";
 
 export type { MediaClient, MediaInfo, ReelInfo, VideoInfo } from "./client.ts";
 export type { MediaService } from "./service.ts";
@@ -72,14 +73,28 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
     logger,
     settings: { maxUploadBytes: deps.settings.maxUploadBytes },
   });
+  const video = createVideoPipeline({
+    db: own.db,
+    schema: own.schema,
+    library: service,
+    blobs,
+    logger,
+    settings: {
+      ffmpeg: deps.settings.ffmpeg,
+      ffprobe: deps.settings.ffprobe,
+      workers: deps.settings.transcodeWorkers,
+    },
+  });
+  service.attachVideo(video.videos);
   let sweeper: NodeJS.Timeout | null = null;
   return {
     service,
     blobs,
     mount(router) {
       mountMediaRoutes(router, service, { maxUploadBytes: deps.settings.maxUploadBytes, previewer });
-      mountCdnRoutes(router, service, deps.settings.cdn);
+      mountCdnRoutes(router, service, deps.settings.cdn, video.hlsFile);
       resumable.mount(router);
+      video.mount(router);
     },
     async start() {
       sweeper = setInterval(() => {
@@ -89,9 +104,11 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       }, SWEEP_MS);
       sweeper.unref();
       resumable.start();
+      await video.start();
     },
     async stop() {
       if (sweeper) clearInterval(sweeper);
+      await video.stop();
       await resumable.stop();
       await service.thumbnails().idle();
       await cleanup();

@@ -1,5 +1,6 @@
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
@@ -145,6 +146,65 @@ describe("media wired into the homeserver", () => {
       .where("event_id", "=", sent.body.event_id as string)
       .execute();
     expect(rows.map((r) => [r.mxc_url, r.room_id])).toEqual([[u.mxc, roomId]]);
+  });
+});
+
+const ffmpeg = ["ffmpeg", "ffprobe"].every((b) => spawnSync(b, ["-version"]).status === 0);
+
+describe.skipIf(!ffmpeg)("video through the homeserver (needs ffmpeg; CI installs it)", () => {
+  it("transcodes an uploaded clip and plays it through a signed CDN URL", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "nova-clip-"));
+    const file = path.join(dir, "clip.mp4");
+    const made = spawnSync("ffmpeg", [
+      ...["-v", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25", "-t", "2"],
+      ...["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", file],
+    ]);
+    expect(made.status, made.stderr.toString()).toBe(0);
+    const clip = await readFile(file);
+    await rm(dir, { recursive: true, force: true });
+    const u = await upload(server, user.accessToken, clip, { contentType: "video/mp4" });
+    const created = await http(server, "POST", "/_nova/v1/videos", {
+      token: user.accessToken,
+      body: JSON.stringify({ mxc: u.mxc, title: "test clip" }),
+    });
+    expect(created.status).toBe(202);
+    const id = created.json.video_id as string;
+    let video: Record<string, unknown> = {};
+    for (let i = 0; i < 120 && video.stage !== "ready" && video.stage !== "failed"; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      video = (await http(server, "GET", `/_nova/v1/videos/${id}`, { token: user.accessToken })).json;
+    }
+    expect(video.stage).toBe("ready");
+    expect(await server.media?.service.getVideo(id)).toMatchObject({ id, stage: "ready" });
+    const signed = await http(server, "POST", "/_nova/v1/media/signed_url", {
+      token: user.accessToken,
+      body: JSON.stringify({ video_id: id }),
+    });
+    const master = new URL(signed.json.url as string);
+    const m = await http(server, "GET", master.pathname);
+    expect(m.status).toBe(200);
+    expect(m.headers.get("content-type")).toBe("application/vnd.apple.mpegurl");
+    // The player resolves each relative URI against the master's URL, signature included.
+    const rendition =
+      m.bytes
+        .toString()
+        .split("\n")
+        .find((l) => l.endsWith(".m3u8")) ?? "";
+    const playlist = new URL(rendition, master);
+    const p = await http(server, "GET", playlist.pathname);
+    expect(p.status).toBe(200);
+    const segment = new URL(
+      p.bytes
+        .toString()
+        .split("\n")
+        .find((l) => l.endsWith(".ts")) ?? "",
+      playlist,
+    );
+    const seg = await http(server, "GET", segment.pathname);
+    expect(seg.status).toBe(200);
+    expect(seg.headers.get("content-type")).toBe("video/mp2t");
+    const tampered = master.pathname.replace(/\/hls\//, "x/hls/");
+    expect((await http(server, "GET", tampered)).status).toBe(403);
   });
 });
 

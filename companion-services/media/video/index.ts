@@ -8,7 +8,7 @@ import type { MediaTables } from "../tables.ts";
 import { videoContext } from "./context.ts";
 import { ReelService } from "./reels.ts";
 import { mountVideoRoutes } from "./routes.ts";
-import { VideoService } from "./service.ts";
+import { type HlsFile, VideoService } from "./service.ts";
 import { TranscodeWorkers } from "./worker.ts";
 
 export type VideoPipelineSettings = {
@@ -30,6 +30,8 @@ export type VideoPipelineSettings = {
 
 export type VideoPipeline = {
   videos: { getVideo(id: string): Promise<VideoInfo | null>; getReel(id: string): Promise<ReelInfo | null> };
+  /** One HLS file of a video (`profile` null: the master playlist); 404 for anything else. */
+  hlsFile(id: string, profile: string | null, file: string): Promise<HlsFile>;
   mount(router: Router): void;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -60,6 +62,7 @@ export function createVideoPipeline(deps: {
   const reels = new ReelService(ctx, videos);
   return {
     videos: { getVideo: (id) => videos.get(id), getReel: (id) => reels.get(id) },
+    hlsFile: (id, profile, file) => videos.hlsFile(id, profile, file),
     mount: (router) => mountVideoRoutes(router, videos, reels),
     start: async () => workers.start(),
     stop: () => workers.stop(),
