@@ -33,7 +33,7 @@ function codeOf(folders: string[]): string {
  * the outbox and inbox the platform writes on a service's behalf) appending events / consuming them.
  */
 function writes(code: string, table: string): boolean {
-  if (table === "outbox_events") return /\bappendEvents\(/.test(code);
+  if (table === "outbox_events") return /\b(appendEvents|withOutbox)\(/.test(code);
   // A consumer records what it applied only when given the service's database (`db`).
   if (table === "processed_events")
     return [...code.matchAll(/new EventConsumer\b[\s\S]*?handlers:/g)].some((m) => /\bdb\b/.test(m[0]));
