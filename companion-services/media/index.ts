@@ -13,7 +13,6 @@ import { mountMediaRoutes } from "./routes.ts";
 import { MediaService } from "./service.ts";
 import type { BlobStore } from "./storage/blob-store.ts";
 import { FilesystemBlobStore } from "./storage/filesystem.ts";
-import { S3BlobStore } from "./storage/s3.ts";
 import type { MediaTables } from "./tables.ts";
 import { Thumbnailer } from "./thumbnails/thumbnailer.ts";
 import { UploadsRepository } from "./uploads.repository.ts";
@@ -119,6 +118,8 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
 async function openBlobStore(deps: MediaDeps): Promise<{ blobs: BlobStore; cleanup: () => Promise<void> }> {
   const storage = deps.settings.storage;
   if (storage.kind === "s3") {
+    // The AWS SDK is large: loaded only when S3 is the store.
+    const { S3BlobStore } = await import("./storage/s3.ts");
     const s3 = new S3BlobStore(storage);
     await s3.ensureBucket();
     return { blobs: s3, cleanup: async () => s3.close() };

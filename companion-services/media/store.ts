@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { fileTypeFromBuffer } from "file-type";
 import { type BlobStore, contentKey } from "./storage/blob-store.ts";
 import { imageFacts, THUMBNAILABLE } from "./thumbnails/render.ts";
 import type { StoredBytes } from "./uploads.repository.ts";
@@ -45,6 +44,8 @@ export async function storeBytes(
 async function sniff(bytes: Buffer): Promise<string | undefined> {
   if (bytes.length === 0) return undefined;
   try {
+    // Loaded on first upload rather than at start.
+    const { fileTypeFromBuffer } = await import("file-type");
     return (await fileTypeFromBuffer(bytes))?.mime;
   } catch {
     return undefined;

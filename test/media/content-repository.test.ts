@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -178,6 +179,26 @@ describe("upload and authenticated download", () => {
     const keys = await server.media?.blobs.list("sha256");
     const hex = createHash("sha256").update(body).digest("hex");
     expect(keys?.filter((k) => k.endsWith(hex))).toHaveLength(1);
+  });
+
+  it("stores nothing from a body cut short, and keeps serving", async () => {
+    const before = (await server.media?.blobs.list("sha256"))?.length ?? 0;
+    const port = Number(new URL(server.baseUrl).port);
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect(port, "127.0.0.1", () => {
+        sock.write(
+          `POST /_matrix/media/v3/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${alice.accessToken}\r\n` +
+            "Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n",
+        );
+        sock.write(randomBytes(5000), () => setTimeout(() => sock.destroy(), 100));
+      });
+      sock.on("close", () => resolve());
+      sock.on("error", reject);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await server.media?.blobs.list("sha256"))?.length ?? 0).toBe(before);
+    const ok = await upload(server, alice.accessToken, Buffer.from("after the cut"));
+    expect(ok.mediaId).toHaveLength(24);
   });
 
   it("refuses a filename that is not UTF-8", async () => {

@@ -1,9 +1,10 @@
 import type { Kysely } from "kysely";
-import sharp, { type Metadata } from "sharp";
+import type { Metadata } from "sharp";
 import { invalidParam, MatrixError } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { MediaLibrary } from "../library.ts";
 import type { MediaTables } from "../tables.ts";
+import { loadSharp } from "../thumbnails/sharp.ts";
 import { type FetchLimits, guardedFetch, type Resolver, systemResolver } from "./fetch.ts";
 import { decodeHtml, parseOpenGraph } from "./html.ts";
 import { UrlPreviewsRepository } from "./url-previews.repository.ts";
@@ -135,7 +136,7 @@ export class UrlPreviewer {
   ): Promise<Record<string, unknown> | null> {
     let meta: Metadata;
     try {
-      meta = await sharp(bytes).metadata();
+      meta = await (await loadSharp())(bytes).metadata();
     } catch {
       return null;
     }

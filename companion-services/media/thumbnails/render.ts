@@ -1,4 +1,4 @@
-import sharp from "sharp";
+import { loadSharp } from "./sharp.ts";
 import type { Box, ThumbnailRequest } from "./sizes.ts";
 
 /** Decoders Nova thumbnails (Synapse: jpeg, png, webp, gif); never SVG or PDF. */
@@ -28,15 +28,15 @@ export class ThumbnailError extends Error {
   }
 }
 
-function opened(bytes: Buffer, animated: boolean) {
+async function opened(bytes: Buffer, animated: boolean) {
   // libvips decodes on its own thread pool, off the JavaScript thread.
-  return sharp(bytes, { animated, limitInputPixels: MAX_PIXELS, failOn: "error" });
+  return (await loadSharp())(bytes, { animated, limitInputPixels: MAX_PIXELS, failOn: "error" });
 }
 
 /** Dimensions as displayed (EXIF orientation applied) and frame count. */
 export async function imageFacts(bytes: Buffer): Promise<ImageFacts> {
   try {
-    const m = await opened(bytes, false).metadata();
+    const m = await (await opened(bytes, false)).metadata();
     if (!m.width || !m.height) throw new ThumbnailError("Image has no dimensions");
     if (m.width * m.height > MAX_PIXELS) throw new ThumbnailError("Image is too large to thumbnail", true);
     const swap = (m.orientation ?? 1) >= 5;
@@ -60,12 +60,10 @@ export async function render(
   const animated =
     req.animated && facts.pages > 1 && (sourceType === "image/gif" || sourceType === "image/webp");
   try {
-    let p = opened(bytes, animated)
-      .rotate()
-      .resize(req.width, req.height, {
-        fit: req.method === "crop" ? "cover" : "inside",
-        withoutEnlargement: true,
-      });
+    let p = (await opened(bytes, animated)).rotate().resize(req.width, req.height, {
+      fit: req.method === "crop" ? "cover" : "inside",
+      withoutEnlargement: true,
+    });
     let contentType: string;
     if (animated) {
       p = p.webp({ quality: 80 });
