@@ -66,6 +66,7 @@ export class Thumbnailer {
     // The original answers a request it fits in, unless it may be animated and animation was not
     // asked for (animated=false must never get frames).
     if (originalSuffices(original, req) && (req.animated || !animatable)) return { kind: "original" };
+    req = { ...req, width: Math.min(req.width, MAX_EDGE), height: Math.min(req.height, MAX_EDGE) };
     const want = outputSize(original, req);
     const stored = pickStored(await this.repo.thumbnails(row.id), req, want);
     if (stored) {
