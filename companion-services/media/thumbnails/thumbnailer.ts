@@ -3,7 +3,14 @@ import type { Logger } from "../../platform/logger.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { ThumbnailRow, UploadRow, UploadsRepository } from "../uploads.repository.ts";
 import { imageFacts, render, THUMBNAILABLE, ThumbnailError } from "./render.ts";
-import { originalSuffices, outputSize, PREGENERATED, pickStored, type ThumbnailRequest } from "./sizes.ts";
+import {
+  MAX_EDGE,
+  originalSuffices,
+  outputSize,
+  PREGENERATED,
+  pickStored,
+  type ThumbnailRequest,
+} from "./sizes.ts";
 
 const ANIMATABLE = new Set(["image/gif", "image/webp"]);
 
