@@ -11,7 +11,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -30,7 +30,7 @@ import { videoMetrics } from "../companion-services/media/video/video.metrics.ts
 import { Router } from "../companion-services/platform/http/router.ts";
 import { HttpServer } from "../companion-services/platform/http/server.ts";
 import { openFresh, silentLogger } from "../test/platform/helpers.ts";
-import { machineLine } from "./report.ts";
+import { machineLine, writeReportSection } from "./report.ts";
 
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "20" }, rounds: { type: "string", default: "2" } },
@@ -206,20 +206,23 @@ async function main(): Promise<void> {
     const mean = (list: number[]) => list.reduce((a, b) => a + b, 0) / list.length / 1000 / (SECONDS / 60);
     const p = perMinute(times.pipeline);
     const a = perMinute(times.alone);
-    console.log(
-      [
-        "",
-        `### Transcode: ${SECONDS} s of 720p input → HLS 360p + 720p + poster, ${ROUNDS} rounds (${env.databases.get("media").kind})`,
-        "",
-        "| path | best s per input minute | mean s per input minute |",
-        "|---|---:|---:|",
-        `| ffprobe + ffmpeg alone | ${a.toFixed(1)} | ${mean(times.alone).toFixed(1)} |`,
-        `| through the pipeline (REST → queue → worker → BlobStore → ready) | ${p.toFixed(1)} | ${mean(times.pipeline).toFixed(1)} |`,
-        `| … of which the worker's ffmpeg (nova_video_transcode_seconds) | ${perMinute(times.inside).toFixed(1)} | ${mean(times.inside).toFixed(1)} |`,
-        `| ratio pipeline / alone | ${(p / a).toFixed(3)} | ${(mean(times.pipeline) / mean(times.alone)).toFixed(3)} |`,
-        "",
-        `_${machineLine()}_`,
-      ].join("\n"),
+    const table = [
+      `### Transcode: ${SECONDS} s of 720p input → HLS 360p + 720p + poster, ${ROUNDS} rounds (${env.databases.get("media").kind})`,
+      "",
+      "| path | best s per input minute | mean s per input minute |",
+      "|---|---:|---:|",
+      `| ffprobe + ffmpeg alone | ${a.toFixed(1)} | ${mean(times.alone).toFixed(1)} |`,
+      `| through the pipeline (REST → queue → worker → BlobStore → ready) | ${p.toFixed(1)} | ${mean(times.pipeline).toFixed(1)} |`,
+      `| … of which the worker's ffmpeg (nova_video_transcode_seconds) | ${perMinute(times.inside).toFixed(1)} | ${mean(times.inside).toFixed(1)} |`,
+      `| ratio pipeline / alone | ${(p / a).toFixed(3)} | ${(mean(times.pipeline) / mean(times.alone)).toFixed(3)} |`,
+    ].join("\n");
+    console.log(`\n${table}\n\n_${machineLine()}_`);
+    const load = loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" / ");
+    writeReportSection(
+      "media-transcode",
+      `${table.replace(/^### /, "## Media: ").replace("\n", " (bench/media-transcode.ts)\n")}\n\nLoad average at the end: ${load} (1/5/15 min) on this 2-core machine; ffmpeg alone and the pipeline alternate rounds so neither always runs on a warmer machine.`,
     );
   } finally {
     await env.close();

@@ -6,8 +6,11 @@
  */
 export interface BlobStore {
   readonly kind: "filesystem" | "s3";
-  /** Writes the bytes under `key`; writing the same key twice leaves one copy. */
-  put(key: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Writes the bytes under `key`; writing the same key twice leaves one copy. `durable: false`
+   * is for derived bytes that can be made again (thumbnails): no fsync before it returns.
+   */
+  put(key: string, bytes: Uint8Array, opts?: { durable?: boolean }): Promise<void>;
   /** The bytes, or the inclusive range `[start, end]` of them; null when the key is absent. */
   get(key: string, range?: ByteRange): Promise<Buffer | null>;
   /** Size in bytes, or null when the key is absent. */

@@ -23,7 +23,7 @@ export class FilesystemBlobStore implements BlobStore {
     return full;
   }
 
-  async put(key: string, bytes: Uint8Array): Promise<void> {
+  async put(key: string, bytes: Uint8Array, opts: { durable?: boolean } = {}): Promise<void> {
     const full = this.pathOf(key);
     await mkdir(path.dirname(full), { recursive: true });
     const tmp = path.join(this.root, ".tmp", randomUUID());
@@ -31,7 +31,7 @@ export class FilesystemBlobStore implements BlobStore {
     const fh = await open(tmp, "w");
     try {
       await fh.writeFile(bytes);
-      await fh.sync();
+      if (opts.durable !== false) await fh.sync();
     } finally {
       await fh.close();
     }

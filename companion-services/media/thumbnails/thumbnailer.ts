@@ -25,7 +25,7 @@ export type Thumbnail =
  * at a time per process in the background queue so a burst of uploads cannot take every core.
  */
 export class Thumbnailer {
-  private readonly inFlight = new Map<string, Promise<ThumbnailRow>>();
+  private readonly inFlight = new Map<string, Promise<{ row: ThumbnailRow; bytes: Buffer }>>();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -78,15 +78,15 @@ export class Thumbnailer {
     const stored = pickStored(await this.repo.thumbnails(row.id), req, want);
     if (stored) {
       const bytes = await this.blobs.get(stored.storage_key);
-      if (bytes) return { kind: "thumbnail", bytes, contentType: stored.content_type };
+      // Thumbnails are written without fsync: one torn by a crash is made again.
+      if (bytes && bytes.length === stored.bytes)
+        return { kind: "thumbnail", bytes, contentType: stored.content_type };
     }
     const bytes = await this.blobs.get(row.storage_key);
     if (!bytes) throw new MatrixError(404, "M_NOT_FOUND", "Media not found");
     try {
       const made = await this.renderOnce(row, bytes, req);
-      const out = await this.blobs.get(made.storage_key);
-      if (!out) throw new MatrixError(404, "M_NOT_FOUND", "Media not found");
-      return { kind: "thumbnail", bytes: out, contentType: made.content_type };
+      return { kind: "thumbnail", bytes: made.bytes, contentType: made.row.content_type };
     } catch (err) {
       if (err instanceof ThumbnailError) {
         if (err.tooLarge) throw tooLarge(err.message);
@@ -96,15 +96,22 @@ export class Thumbnailer {
     }
   }
 
-  private renderOnce(row: UploadRow, bytes: Buffer, req: ThumbnailRequest): Promise<ThumbnailRow> {
+  private renderOnce(
+    row: UploadRow,
+    bytes: Buffer,
+    req: ThumbnailRequest,
+  ): Promise<{ row: ThumbnailRow; bytes: Buffer }> {
     const key = `${row.id}:${req.width}x${req.height}:${req.method}:${req.animated}`;
     const existing = this.inFlight.get(key);
     if (existing) return existing;
     const p = (async () => {
-      const facts = await imageFacts(bytes);
+      // Frames matter only for an animated request; the dimensions are known from the upload.
+      const facts = req.animated
+        ? await imageFacts(bytes)
+        : { width: row.width ?? 0, height: row.height ?? 0, pages: 1 };
       const out = await render(bytes, row.sniffed_type ?? "", facts, req);
       const storageKey = `thumbnails/${row.id}/${out.width}x${out.height}-${req.method}${out.animated ? "-animated" : ""}`;
-      await this.blobs.put(storageKey, out.bytes);
+      await this.blobs.put(storageKey, out.bytes, { durable: false });
       const thumb: ThumbnailRow = {
         media_id: row.id,
         width: out.width,
@@ -117,7 +124,7 @@ export class Thumbnailer {
         created_at: Date.now(),
       };
       await this.repo.insertThumbnail(thumb);
-      return thumb;
+      return { row: thumb, bytes: out.bytes };
     })().finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, p);
     return p;

@@ -360,18 +360,31 @@ export class HttpServer {
       onBody(Buffer.alloc(0));
       return;
     }
+    // With a declared length the body is copied once, into a buffer of that size (a media upload
+    // of 50 MiB arrives in thousands of chunks); otherwise chunks are kept and joined at the end.
+    let whole: Buffer | null =
+      declared > 0 && Number.isFinite(declared) ? Buffer.allocUnsafe(declared) : null;
     res.onData((ab, isLast) => {
       if (tooBig) return;
-      size += ab.byteLength;
-      if (size > limit) {
+      const view = new Uint8Array(ab);
+      if (size + view.byteLength > limit) {
         tooBig = true;
         release();
         sendError(tooLarge(), route.pattern);
         return;
       }
       // uWS reuses the ArrayBuffer after this callback returns: copy it.
-      chunks.push(Buffer.from(new Uint8Array(ab).slice()));
-      if (isLast) onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      if (whole && size + view.byteLength <= whole.length) {
+        whole.set(view, size);
+      } else {
+        if (whole) chunks.push(whole.subarray(0, size));
+        whole = null;
+        chunks.push(Buffer.from(view.slice()));
+      }
+      size += view.byteLength;
+      if (!isLast) return;
+      if (whole) onBody(size === whole.length ? whole : whole.subarray(0, size));
+      else onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     });
   }
 
