@@ -6,16 +6,7 @@ if command -v turnserver >/dev/null 2>&1 && command -v turnutils_uclient >/dev/n
   echo "coturn is installed"
   exit 0
 fi
-export DEBIAN_FRONTEND=noninteractive
-# Two tries: a mirror hiccup should not cost the CI run; waits for another apt holding the lock.
-for attempt in 1 2; do
-  if apt-get -o DPkg::Lock::Timeout=300 update -qq &&
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends coturn; then
-    break
-  fi
-  [ "$attempt" = 2 ] && exit 1
-  sleep 10
-done
+bash "$(dirname "$0")/apt-install.sh" coturn
 # The package may enable its own daemon; the tests run their own instance instead.
 if pgrep -x turnserver >/dev/null 2>&1 && [ -f /etc/default/coturn ]; then
   service coturn stop >/dev/null 2>&1 || true

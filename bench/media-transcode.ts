@@ -9,17 +9,11 @@
  * does not write bench/REPORT.md.
  */
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import type { Kysely } from "kysely";
-import type { MediaInfo } from "../companion-services/media/client.ts";
-import { mxcOf, newMediaId } from "../companion-services/media/ids.ts";
-import type { MediaLibrary } from "../companion-services/media/library.ts";
-import { contentKey } from "../companion-services/media/storage/blob-store.ts";
 import { FilesystemBlobStore } from "../companion-services/media/storage/filesystem.ts";
 import type { MediaTables } from "../companion-services/media/tables.ts";
 import { createVideoPipeline } from "../companion-services/media/video/index.ts";
@@ -29,6 +23,7 @@ import { hlsArgs, posterArgs } from "../companion-services/media/video/transcode
 import { videoMetrics } from "../companion-services/media/video/video.metrics.ts";
 import { Router } from "../companion-services/platform/http/router.ts";
 import { HttpServer } from "../companion-services/platform/http/server.ts";
+import { contentRepository } from "../test/media/library.ts";
 import { openFresh, silentLogger } from "../test/platform/helpers.ts";
 import { machineLine, writeReportSection } from "./report.ts";
 
@@ -39,67 +34,6 @@ const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const SERVER = "bench.nova";
 const USER = "@bench:bench.nova";
-
-/** Just enough of the content repository: a row in `uploads` and the bytes in the BlobStore. */
-function benchLibrary(db: Kysely<MediaTables>, blobs: FilesystemBlobStore): MediaLibrary {
-  return {
-    serverName: SERVER,
-    blobs,
-    async storeUpload(input) {
-      const mediaId = newMediaId();
-      const sha256 = createHash("sha256").update(input.bytes).digest("hex");
-      await blobs.put(contentKey(sha256), input.bytes);
-      const now = Date.now();
-      await db
-        .insertInto("uploads")
-        .values({
-          id: mediaId,
-          user_id: input.userId,
-          content_type: input.contentType ?? null,
-          bytes: input.bytes.length,
-          sha256,
-          storage_key: contentKey(sha256),
-          created_at: now,
-          upload_name: input.uploadName ?? null,
-          authenticated: true,
-          unused_expires_at: null,
-          uploaded_at: now,
-          quarantined: false,
-          last_access_at: null,
-          width: null,
-          height: null,
-        })
-        .execute();
-      return { mediaId, mxc: mxcOf(SERVER, mediaId) };
-    },
-    async info(mediaId): Promise<MediaInfo | null> {
-      const r = await db.selectFrom("uploads").selectAll().where("id", "=", mediaId).executeTakeFirst();
-      if (!r) return null;
-      return {
-        mxc: mxcOf(SERVER, r.id),
-        serverName: SERVER,
-        mediaId: r.id,
-        userId: r.user_id,
-        contentType: r.content_type,
-        uploadName: r.upload_name,
-        bytes: r.bytes === null ? null : Number(r.bytes),
-        sha256: r.sha256,
-        width: r.width,
-        height: r.height,
-        createdAt: Number(r.created_at),
-        pending: r.storage_key === null,
-      };
-    },
-    async bytes(mediaId) {
-      const r = await db
-        .selectFrom("uploads")
-        .select("storage_key")
-        .where("id", "=", mediaId)
-        .executeTakeFirst();
-      return r?.storage_key ? blobs.get(r.storage_key) : null;
-    },
-  };
-}
 
 function ffmpeg(args: string[]): void {
   const r = spawnSync("ffmpeg", args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -125,7 +59,7 @@ async function main(): Promise<void> {
 
     const { db, schema } = env.databases.get<MediaTables>("media");
     const blobs = new FilesystemBlobStore(path.join(dir, "blobs"));
-    const library = benchLibrary(db, blobs);
+    const library = contentRepository({ db, schema, blobs, serverName: SERVER, logger: silentLogger });
     const pipeline = createVideoPipeline({
       db,
       schema,

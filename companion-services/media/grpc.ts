@@ -5,6 +5,7 @@ import type { Logger } from "../platform/logger.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import { listen, shutdown, unary } from "../platform/rpc/server.ts";
 import type { MediaClient, MediaInfo, ReelInfo, VideoInfo } from "./client.ts";
+import { reelJson, videoJson } from "./video/wire.ts";
 
 export const MEDIA_PROTO = {
   file: fileURLToPath(new URL("./media.proto", import.meta.url)),
@@ -43,32 +44,10 @@ export const mediaToWire = (m: MediaInfo) =>
     pending: m.pending,
   });
 
-export const videoToWire = (v: VideoInfo) =>
-  present({
-    id: v.id,
-    mxc: v.mxc,
-    owner_id: v.ownerId,
-    title: v.title,
-    duration_ms: v.durationMs,
-    codec: v.codec,
-    created_at: v.createdAt,
-    stage: v.stage,
-    error: v.error,
-    variants: v.variants,
-    poster_mxc: v.posterMxc,
-    views: v.views,
-    watch_ms: v.watchMs,
-  });
+/** The wire shape is the REST one (video/wire.ts) without its nulls. */
+export const videoToWire = (v: VideoInfo) => present(videoJson(v));
 
-const reelToWire = (r: ReelInfo) =>
-  present({
-    id: r.id,
-    video_id: r.videoId,
-    owner_id: r.ownerId,
-    caption: r.caption,
-    created_at: r.createdAt,
-    video: videoToWire(r.video),
-  });
+const reelToWire = (r: ReelInfo) => present({ ...reelJson(r), video: videoToWire(r.video) });
 
 /** Media's gRPC server over any MediaClient (the in-process MediaService). */
 export function mediaGrpcServer(media: MediaClient, logger: Logger): grpc.Server {

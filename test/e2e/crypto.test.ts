@@ -1,13 +1,13 @@
 import "fake-indexeddb/auto";
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
-import { ClientEvent, createClient, type MatrixClient, Preset, SyncState } from "matrix-js-sdk";
-import type { CryptoCallbacks } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { type MatrixClient, Preset } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../helpers/process.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { cryptoClient, login, PASSWORD, post, register, type Session } from "./clients.ts";
 
 // matrix-js-sdk logs through loglevel, whose setLevel its typings do not expose.
 (logger as unknown as { setLevel(level: string): void }).setLevel("error");
@@ -15,7 +15,6 @@ import { waitFor } from "../helpers/wait.ts";
 console.debug = () => {};
 console.info = () => {};
 
-const PASSWORD = "e2e password";
 /** Every plaintext of this conversation: none may reach the server's storage or logs. */
 const SECRETS = {
   first: "plaintext-7f3a1c: the eagle lands at dawn",
@@ -24,66 +23,6 @@ const SECRETS = {
   history: "plaintext-5e6f90: before the backup",
   dehydrated: "plaintext-0d4a2b: sent while you slept",
 };
-
-type Session = { userId: string; deviceId: string; accessToken: string };
-
-async function post(baseUrl: string, p: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${baseUrl}${p}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200) throw new Error(`${p}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function register(baseUrl: string, localpart: string): Promise<Session> {
-  const b = await post(baseUrl, "/_matrix/client/v3/register", {
-    username: localpart,
-    password: PASSWORD,
-    auth: { type: "m.login.dummy" },
-  });
-  return {
-    userId: b.user_id as string,
-    deviceId: b.device_id as string,
-    accessToken: b.access_token as string,
-  };
-}
-
-async function login(baseUrl: string, userId: string): Promise<Session> {
-  const b = await post(baseUrl, "/_matrix/client/v3/login", {
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: userId },
-    password: PASSWORD,
-  });
-  return { userId, deviceId: b.device_id as string, accessToken: b.access_token as string };
-}
-
-/** A js-sdk client with Rust crypto (in memory), synced and ready. */
-async function cryptoClient(
-  baseUrl: string,
-  s: Session,
-  cryptoCallbacks?: CryptoCallbacks,
-): Promise<MatrixClient> {
-  const client = createClient({
-    baseUrl,
-    userId: s.userId,
-    accessToken: s.accessToken,
-    deviceId: s.deviceId,
-    cryptoCallbacks,
-  });
-  await client.initRustCrypto({ useIndexedDB: false });
-  const prepared = new Promise<void>((resolve, reject) => {
-    client.on(ClientEvent.Sync, (state: SyncState) => {
-      if (state === SyncState.Prepared) resolve();
-      if (state === SyncState.Error) reject(new Error("sync error"));
-    });
-  });
-  await client.startClient({ initialSyncLimit: 30 });
-  await prepared;
-  return client;
-}
 
 /** Decrypted message bodies in a room's live timeline (decryption is retried as keys arrive). */
 function bodies(client: MatrixClient, roomId: string): string[] {

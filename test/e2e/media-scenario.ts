@@ -1,44 +1,18 @@
-import "fake-indexeddb/auto";
 import { createHash } from "node:crypto";
 import { decryptAttachment, encryptAttachment, type IEncryptedFile } from "matrix-encrypt-attachment";
-import { ClientEvent, createClient, type MatrixClient, Preset, SyncState } from "matrix-js-sdk";
+import { type MatrixClient, Preset } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/wait.ts";
 import { png } from "../media/helpers.ts";
+import { cryptoClient, register } from "./clients.ts";
 
 (logger as unknown as { setLevel(level: string): void }).setLevel("error");
 console.debug = () => {};
 console.info = () => {};
 
 export type MediaScenarioServer = { baseUrl: string; stop(): Promise<unknown> };
-
-async function cryptoClient(baseUrl: string, localpart: string): Promise<MatrixClient> {
-  const res = await fetch(`${baseUrl}/_matrix/client/v3/register`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: localpart, password: "e2e password", auth: { type: "m.login.dummy" } }),
-  });
-  const s = (await res.json()) as { user_id: string; access_token: string; device_id: string };
-  expect(res.status).toBe(200);
-  const client = createClient({
-    baseUrl,
-    userId: s.user_id,
-    accessToken: s.access_token,
-    deviceId: s.device_id,
-  });
-  await client.initRustCrypto({ useIndexedDB: false });
-  const prepared = new Promise<void>((resolve, reject) => {
-    client.on(ClientEvent.Sync, (state: SyncState) => {
-      if (state === SyncState.Prepared) resolve();
-      if (state === SyncState.Error) reject(new Error("sync error"));
-    });
-  });
-  await client.startClient({ initialSyncLimit: 20 });
-  await prepared;
-  return client;
-}
 
 /** GET with the client's access token in the header (authenticated media accepts no other way). */
 async function authedGet(client: MatrixClient, url: string): Promise<Response> {
@@ -62,8 +36,8 @@ export function mediaScenario(name: string, start: () => Promise<MediaScenarioSe
 
     beforeAll(async () => {
       server = await start();
-      alice = await cryptoClient(server.baseUrl, "alice");
-      bob = await cryptoClient(server.baseUrl, "bob");
+      alice = await cryptoClient(server.baseUrl, await register(server.baseUrl, "alice"));
+      bob = await cryptoClient(server.baseUrl, await register(server.baseUrl, "bob"));
       const created = await alice.createRoom({
         preset: Preset.PrivateChat,
         invite: [bob.getUserId()!],

@@ -1,14 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MediaInfo } from "../../companion-services/media/client.ts";
-import { mxcOf, newMediaId } from "../../companion-services/media/ids.ts";
-import type { MediaLibrary } from "../../companion-services/media/library.ts";
-import { contentKey } from "../../companion-services/media/storage/blob-store.ts";
+import type { MediaService } from "../../companion-services/media/service.ts";
 import { FilesystemBlobStore } from "../../companion-services/media/storage/filesystem.ts";
 import type { MediaTables } from "../../companion-services/media/tables.ts";
 import {
@@ -21,79 +17,12 @@ import { unknownToken } from "../../companion-services/platform/errors.ts";
 import { Router } from "../../companion-services/platform/http/router.ts";
 import { HttpServer } from "../../companion-services/platform/http/server.ts";
 import { openFresh, silentLogger, waitFor } from "../platform/helpers.ts";
+import { contentRepository } from "./library.ts";
 
 const tools = ["ffmpeg", "ffprobe"].every((b) => spawnSync(b, ["-version"]).status === 0);
 const SERVER = "test.nova";
 const ALICE = "@alice:test.nova";
 const BOB = "@bob:test.nova";
-
-/**
- * The content repository as the pipeline sees it, on the same database and BlobStore: a row in
- * `uploads` (videos reference it) and the bytes under their content key. The lead wires the real one.
- */
-class TestLibrary implements MediaLibrary {
-  readonly serverName = SERVER;
-  constructor(
-    readonly blobs: FilesystemBlobStore,
-    private readonly db: Kysely<MediaTables>,
-  ) {}
-
-  async storeUpload(input: { userId: string; bytes: Buffer; contentType?: string; uploadName?: string }) {
-    const mediaId = newMediaId();
-    const sha256 = createHash("sha256").update(input.bytes).digest("hex");
-    await this.blobs.put(contentKey(sha256), input.bytes);
-    const now = Date.now();
-    await this.db
-      .insertInto("uploads")
-      .values({
-        id: mediaId,
-        user_id: input.userId,
-        content_type: input.contentType ?? null,
-        bytes: input.bytes.length,
-        sha256,
-        storage_key: contentKey(sha256),
-        created_at: now,
-        upload_name: input.uploadName ?? null,
-        authenticated: true,
-        unused_expires_at: null,
-        uploaded_at: now,
-        quarantined: false,
-        last_access_at: null,
-        width: null,
-        height: null,
-      })
-      .execute();
-    return { mediaId, mxc: mxcOf(SERVER, mediaId) };
-  }
-
-  async info(mediaId: string): Promise<MediaInfo | null> {
-    const r = await this.db.selectFrom("uploads").selectAll().where("id", "=", mediaId).executeTakeFirst();
-    if (!r) return null;
-    return {
-      mxc: mxcOf(SERVER, r.id),
-      serverName: SERVER,
-      mediaId: r.id,
-      userId: r.user_id,
-      contentType: r.content_type,
-      uploadName: r.upload_name,
-      bytes: r.bytes === null ? null : Number(r.bytes),
-      sha256: r.sha256,
-      width: r.width,
-      height: r.height,
-      createdAt: Number(r.created_at),
-      pending: r.storage_key === null,
-    };
-  }
-
-  async bytes(mediaId: string): Promise<Buffer | null> {
-    const r = await this.db
-      .selectFrom("uploads")
-      .select("storage_key")
-      .where("id", "=", mediaId)
-      .executeTakeFirst();
-    return r?.storage_key ? this.blobs.get(r.storage_key) : null;
-  }
-}
 
 describe.skipIf(!tools)("video pipeline (needs ffmpeg and ffprobe on PATH)", () => {
   let env: Awaited<ReturnType<typeof openFresh>>;
@@ -101,7 +30,7 @@ describe.skipIf(!tools)("video pipeline (needs ffmpeg and ffprobe on PATH)", () 
   let schema: string;
   let dir: string;
   let blobs: FilesystemBlobStore;
-  let library: TestLibrary;
+  let library: MediaService;
   let api: VideoPipeline;
   let server: HttpServer;
   let base: string;
@@ -181,7 +110,7 @@ describe.skipIf(!tools)("video pipeline (needs ffmpeg and ffprobe on PATH)", () 
     schema = handle.schema;
     dir = await mkdtemp(path.join(tmpdir(), "nova-video-test-"));
     blobs = new FilesystemBlobStore(path.join(dir, "blobs"));
-    library = new TestLibrary(blobs, db);
+    library = contentRepository({ db, schema, blobs, serverName: SERVER, logger: silentLogger });
     const file = path.join(dir, "clip.mp4");
     const made = spawnSync("ffmpeg", [
       ...["-v", "error", "-f", "lavfi", "-i", "testsrc=size=1280x720:rate=25", "-f", "lavfi"],

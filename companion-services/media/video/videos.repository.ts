@@ -5,15 +5,7 @@ type Db = Kysely<MediaTables> | Transaction<MediaTables>;
 export type VariantRow = Selectable<MediaTables["reel_variants"]>;
 
 /** A video with its pipeline state and engagement, as one row. */
-export type VideoRow = {
-  id: string;
-  upload_id: string;
-  owner_id: string;
-  title: string | null;
-  duration_ms: number | null;
-  codec: string | null;
-  created_at: number;
-  poster_mxc: string | null;
+export type VideoRow = Selectable<MediaTables["videos"]> & {
   stage: string | null;
   error: string | null;
   views: number | null;

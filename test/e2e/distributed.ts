@@ -1,0 +1,77 @@
+import { randomBytes } from "node:crypto";
+import {
+  dropServiceRoles,
+  type ProvisionOptions,
+  provisionServiceRoles,
+} from "../../companion-services/platform/roles.ts";
+import type { ServiceName } from "../../companion-services/platform/services.ts";
+import { pathProxy } from "../helpers/path-proxy.ts";
+import { pgAdminUrl } from "../platform/helpers.ts";
+import { freePort, type Spawned, spawnReady } from "../platform/spawn.ts";
+
+/** What distributed end-to-end runs need; null when the machine lacks it (CI has both). */
+export const distributedBackends =
+  pgAdminUrl && process.env.KAFKA_BROKERS ? { kafka: process.env.KAFKA_BROKERS } : null;
+
+/**
+ * Identity and the homeserver (and media, when asked) as separate `nova serve` processes, each on
+ * its own database as its own role, gRPC between them, events on Kafka. With media, a path
+ * router in front sends `/_matrix/media/` and `/_matrix/client/v1/media/` to media and the rest to
+ * the homeserver, as a load balancer would.
+ */
+export async function startDistributed(opts: {
+  media: boolean;
+}): Promise<{ baseUrl: string; stop(): Promise<void> }> {
+  if (!distributedBackends) throw new Error("startDistributed needs DATABASE_URL and KAFKA_BROKERS");
+  const roles: ProvisionOptions = {
+    adminUrl: pgAdminUrl ?? "",
+    prefix: `nova_e${randomBytes(4).toString("hex")}`,
+    services: opts.media ? ["identity", "messaging", "media"] : ["identity", "messaging"],
+    layout: "databases",
+  };
+  const dbs = new Map((await provisionServiceRoles(roles)).map((s) => [s.service, s]));
+  const url = (service: ServiceName) => dbs.get(service)?.url ?? "";
+  const grpcAddress = `127.0.0.1:${await freePort()}`;
+  const common = { KAFKA_BROKERS: distributedBackends.kafka, NOVA_DATA_DIR: "memory://" };
+  const processes: Spawned[] = [];
+  processes.push(
+    await spawnReady(["server/cli.ts", "serve", "identity"], {
+      ...common,
+      IDENTITY_DATABASE_URL: url("identity"),
+      IDENTITY_GRPC_LISTEN: grpcAddress,
+    }),
+  );
+  const homeserver = await spawnReady(["server/cli.ts", "serve", "homeserver"], {
+    ...common,
+    MESSAGING_DATABASE_URL: url("messaging"),
+    IDENTITY_GRPC_ADDRESS: grpcAddress,
+    NOVA_PORT: "0",
+  });
+  processes.push(homeserver);
+  let baseUrl = `http://127.0.0.1:${homeserver.ready.port}`;
+  let proxy: Awaited<ReturnType<typeof pathProxy>> | null = null;
+  if (opts.media) {
+    const media = await spawnReady(["server/cli.ts", "serve", "media"], {
+      ...common,
+      MEDIA_DATABASE_URL: url("media"),
+      IDENTITY_GRPC_ADDRESS: grpcAddress,
+      MEDIA_HTTP_PORT: "0",
+      MEDIA_GRPC_LISTEN: `127.0.0.1:${await freePort()}`,
+    });
+    processes.push(media);
+    proxy = await pathProxy([
+      { prefix: "/_matrix/media/", port: Number(media.ready.port) },
+      { prefix: "/_matrix/client/v1/media/", port: Number(media.ready.port) },
+      { prefix: "", port: Number(homeserver.ready.port) },
+    ]);
+    baseUrl = `http://127.0.0.1:${proxy.port}`;
+  }
+  return {
+    baseUrl,
+    async stop() {
+      await proxy?.close();
+      for (const p of processes.reverse()) await p.stop();
+      await dropServiceRoles(roles);
+    },
+  };
+}
