@@ -60,6 +60,8 @@ export const mediaEnvSchema = z.object({
   /** ffmpeg and ffprobe binaries for the video pipeline. */
   NOVA_MEDIA_FFMPEG: z.string().default("ffmpeg"),
   NOVA_MEDIA_FFPROBE: z.string().default("ffprobe"),
+  /** Whether an upload whose bytes are a video is queued for HLS transcoding on its own. */
+  NOVA_MEDIA_TRANSCODE_UPLOADS: bool.default(true),
   /** Transcode workers in this process; 0 runs none (another process does the work). */
   NOVA_MEDIA_TRANSCODE_WORKERS: z.coerce.number().int().nonnegative().default(1),
   /** Signed media URLs for a CDN in front: base URL and HMAC-SHA256 secret, URL lifetime. */
@@ -100,6 +102,7 @@ export type MediaConfig = {
     ffmpeg: string;
     ffprobe: string;
     transcodeWorkers: number;
+    transcodeUploads: boolean;
     cdn: { baseUrl: string; secret: string; ttlSeconds: number } | undefined;
     httpHost: string;
     httpPort: number;
@@ -153,6 +156,7 @@ export function mediaConfig(e: MediaEnv): MediaConfig {
       ffmpeg: e.NOVA_MEDIA_FFMPEG,
       ffprobe: e.NOVA_MEDIA_FFPROBE,
       transcodeWorkers: e.NOVA_MEDIA_TRANSCODE_WORKERS,
+      transcodeUploads: e.NOVA_MEDIA_TRANSCODE_UPLOADS,
       cdn:
         e.NOVA_CDN_BASE_URL && e.NOVA_CDN_SECRET
           ? {

@@ -84,7 +84,10 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       workers: deps.settings.transcodeWorkers,
     },
   });
-  service.attachVideo(video.videos);
+  service.attachVideo({
+    ...video.videos,
+    ...(deps.settings.transcodeUploads ? { transcodeUpload: video.transcodeUpload } : {}),
+  });
   let sweeper: NodeJS.Timeout | null = null;
   return {
     service,
@@ -109,7 +112,7 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       if (sweeper) clearInterval(sweeper);
       await video.stop();
       await resumable.stop();
-      await service.thumbnails().idle();
+      await service.idle();
       await cleanup();
     },
   };

@@ -30,10 +30,12 @@ export type NewUpload = {
   uploadName?: string | undefined;
 };
 
-/** The video side (video/), plugged in once it is built: GetVideo and GetReel delegate to it. */
+/** The video side (video/): GetVideo and GetReel delegate to it, and video uploads are queued on it. */
 export type VideoLookup = {
   getVideo(id: string): Promise<VideoInfo | null>;
   getReel(id: string): Promise<ReelInfo | null>;
+  /** Absent when uploads are not transcoded on their own (NOVA_MEDIA_TRANSCODE_UPLOADS=0). */
+  transcodeUpload?: (userId: string, mxc: string, title: string | null) => Promise<unknown>;
 };
 
 /** A download's row once its bytes are there. */
@@ -52,6 +54,8 @@ export class MediaService implements MediaLibrary, MediaClient {
   /** Async PUTs in progress here: a second one to the same id is refused, not raced. */
   private readonly putting = new Set<string>();
   private video: VideoLookup | null = null;
+  /** After-upload work still running (thumbnails, queueing a video), for idle() and shutdown. */
+  private readonly background = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Kysely<MediaTables>,
@@ -95,7 +99,7 @@ export class MediaService implements MediaLibrary, MediaClient {
       });
       emit(this.uploadedEvent(id, input.userId, stored));
     });
-    void this.afterStore(id);
+    this.track(this.afterStore(id));
     return { mediaId: id, mxc: mxcOf(this.serverName, id) };
   }
 
@@ -148,7 +152,7 @@ export class MediaService implements MediaLibrary, MediaClient {
       this.putting.delete(mediaId);
     }
     this.uploaded.emit(mediaId);
-    void this.afterStore(mediaId);
+    this.track(this.afterStore(mediaId));
   }
 
   /**
@@ -270,10 +274,26 @@ export class MediaService implements MediaLibrary, MediaClient {
     };
   }
 
+  /** Resolves once the work started by uploads so far (thumbnails, video queueing) is done. */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+    await this.thumbnailer.idle();
+  }
+
+  private track(work: Promise<void>): void {
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
+  }
+
   private async afterStore(id: string): Promise<void> {
     try {
       const row = await this.repo.get(id);
-      if (row) await this.thumbnailer.pregenerate(row);
+      if (!row) return;
+      // A video the bytes show to be one (never ciphertext: it sniffs as nothing) is transcoded.
+      if (row.sniffed_type?.startsWith("video/") && this.video?.transcodeUpload) {
+        await this.video.transcodeUpload(row.user_id, mxcOf(this.serverName, id), row.upload_name);
+      }
+      await this.thumbnailer.pregenerate(row);
     } catch (err) {
       this.logger.warn({ err, media: id }, "after-upload work failed");
     }

@@ -279,7 +279,7 @@ describe("thumbnails", () => {
 
   it("pre-generates the spec's sizes on upload", async () => {
     const u = await upload(server, alice.accessToken, await png(1200, 900), { contentType: "image/png" });
-    await server.media?.service.thumbnails().idle();
+    await server.media?.service.idle();
     const keys = (await server.media?.blobs.list(`thumbnails/${u.mediaId}`)) ?? [];
     expect(keys.map((k) => k.split("/").pop()).sort()).toEqual(
       ["320x240-scale", "32x32-crop", "640x480-scale", "800x600-scale", "96x96-crop"].sort(),

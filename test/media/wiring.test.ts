@@ -163,12 +163,27 @@ describe.skipIf(!ffmpeg)("video through the homeserver (needs ffmpeg; CI install
     const clip = await readFile(file);
     await rm(dir, { recursive: true, force: true });
     const u = await upload(server, user.accessToken, clip, { contentType: "video/mp4" });
+    // The upload queued its own transcode; registering it answers that video, twice the same.
+    await server.media?.service.idle();
+    const mediaDb = server.ctx.databases.get<{ videos: { id: string; upload_id: string } }>("media").db;
+    const queued = await mediaDb
+      .selectFrom("videos")
+      .select("id")
+      .where("upload_id", "=", u.mediaId)
+      .execute();
+    expect(queued).toHaveLength(1);
     const created = await http(server, "POST", "/_nova/v1/videos", {
       token: user.accessToken,
       body: JSON.stringify({ mxc: u.mxc, title: "test clip" }),
     });
     expect(created.status).toBe(202);
     const id = created.json.video_id as string;
+    expect(id).toBe(queued[0]?.id);
+    const again = await http(server, "POST", "/_nova/v1/videos", {
+      token: user.accessToken,
+      body: JSON.stringify({ mxc: u.mxc }),
+    });
+    expect(again.json.video_id).toBe(id);
     let video: Record<string, unknown> = {};
     for (let i = 0; i < 120 && video.stage !== "ready" && video.stage !== "failed"; i++) {
       await new Promise((r) => setTimeout(r, 250));
@@ -263,7 +278,7 @@ describe("S3 storage (NOVA_MEDIA_STORAGE=s3, against s3rver on loopback)", () =>
         },
       );
       expect(t.status).toBe(200);
-      await withS3.media?.service.thumbnails().idle();
+      await withS3.media?.service.idle();
       // 400×300: 32×32 and 96×96 crops and the 320×240 scale; the larger scales would be the original.
       expect((await withS3.media?.blobs.list("thumbnails"))?.length).toBe(3);
     } finally {

@@ -30,6 +30,8 @@ export type VideoPipelineSettings = {
 
 export type VideoPipeline = {
   videos: { getVideo(id: string): Promise<VideoInfo | null>; getReel(id: string): Promise<ReelInfo | null> };
+  /** Registers an upload as the uploader's video and queues its transcode (or answers the existing one). */
+  transcodeUpload(userId: string, mxc: string, title: string | null): Promise<{ videoId: string }>;
   /** One HLS file of a video (`profile` null: the master playlist); 404 for anything else. */
   hlsFile(id: string, profile: string | null, file: string): Promise<HlsFile>;
   mount(router: Router): void;
@@ -63,6 +65,7 @@ export function createVideoPipeline(deps: {
   return {
     videos: { getVideo: (id) => videos.get(id), getReel: (id) => reels.get(id) },
     hlsFile: (id, profile, file) => videos.hlsFile(id, profile, file),
+    transcodeUpload: (userId, mxc, title) => videos.create(userId, mxc, title),
     mount: (router) => mountVideoRoutes(router, videos, reels),
     start: async () => workers.start(),
     stop: () => workers.stop(),

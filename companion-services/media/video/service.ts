@@ -58,9 +58,23 @@ export class VideoService {
     title: string | null,
   ): Promise<{ videoId: string; stage: VideoStage }> {
     const uploadId = await this.sourceUpload(userId, mxc);
-    const videoId = await this.ctx.db
-      .transaction()
-      .execute((trx) => this.insert(trx, { ownerId: userId, uploadId, title }, Date.now()));
+    // One video per upload and owner: registering it again (or after the upload queued it on its
+    // own) answers the existing one.
+    const existing = await this.ctx.videos.idOfUpload(this.ctx.db, uploadId, userId);
+    if (existing) return { videoId: existing, stage: (await this.require(existing)).stage };
+    let videoId: string;
+    try {
+      videoId = await this.ctx.db
+        .transaction()
+        .execute((trx) => this.insert(trx, { ownerId: userId, uploadId, title }, Date.now()));
+    } catch (err) {
+      // Lost a race with another registration of the same upload (unique index): answer its video.
+      const winner = isUniqueViolation(err)
+        ? await this.ctx.videos.idOfUpload(this.ctx.db, uploadId, userId)
+        : undefined;
+      if (!winner) throw err;
+      return { videoId: winner, stage: (await this.require(winner)).stage };
+    }
     this.onQueued();
     return { videoId, stage: "queued" };
   }
@@ -137,4 +151,8 @@ export class VideoService {
     if (!bytes) throw notFound("No such HLS file");
     return { bytes, contentType: file.endsWith(".ts") ? "video/mp2t" : "application/vnd.apple.mpegurl" };
   }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "23505";
 }

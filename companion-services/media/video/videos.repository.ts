@@ -48,6 +48,19 @@ export class VideosRepository {
     return q.executeTakeFirst();
   }
 
+  /** The owner's existing video of an upload, if any (a second registration returns it). */
+  async idOfUpload(db: Db, uploadId: string, ownerId: string): Promise<string | undefined> {
+    const r = await db
+      .selectFrom("videos")
+      .select("id")
+      .where("upload_id", "=", uploadId)
+      .where("owner_id", "=", ownerId)
+      .orderBy("created_at")
+      .limit(1)
+      .executeTakeFirst();
+    return r?.id;
+  }
+
   async getMany(ids: string[]): Promise<VideoRow[]> {
     if (ids.length === 0) return [];
     return this.select(this.db).where("v.id", "in", ids).execute();
