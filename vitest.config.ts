@@ -18,10 +18,17 @@ const pgliteAgain = [
 
 /**
  * Tests whose outcome depends on having the CPU: browsers adapting their encoders and bandwidth
- * estimates to a starved SFU, and the benchmark smoke run that saturates both cores on purpose.
- * They run after everything else, one file at a time, so neither starves the other or the suite.
+ * estimates to a starved SFU, the benchmark smoke run that saturates both cores on purpose, the
+ * video pipeline's real ffmpeg transcodes, and Kafka's outage test (it stops and restarts the
+ * broker and gives the backlog a deadline to drain, which a starved consumer missed once in CI).
+ * They run after everything else, one file at a time, so none starves another or the suite.
  */
-const alone = ["test/e2e/calls-browser.test.ts", "test/sync/ws-bench-smoke.test.ts"];
+const alone = [
+  "test/e2e/calls-browser.test.ts",
+  "test/sync/ws-bench-smoke.test.ts",
+  "test/media/video-pipeline.test.ts",
+  "test/platform/kafka.test.ts",
+];
 const aloneProject = (name: string) => ({
   test: { ...shared, name, include: alone, fileParallelism: false, sequence: { groupOrder: 1 } },
 });
