@@ -8,6 +8,7 @@ import { MEDIA_AGGREGATE } from "./events.ts";
 import { mxcOf, newMediaId, parseMxc } from "./ids.ts";
 import type { MediaLibrary } from "./library.ts";
 import type { UploadLimits } from "./limits.ts";
+import { Lru } from "./lru.ts";
 import type { BlobStore } from "./storage/blob-store.ts";
 import { storeBytes } from "./store.ts";
 import type { MediaTables } from "./tables.ts";
@@ -54,6 +55,8 @@ export class MediaService implements MediaLibrary, MediaClient {
   /** Async PUTs in progress here: a second one to the same id is refused, not raced. */
   private readonly putting = new Set<string>();
   private video: VideoLookup | null = null;
+  /** Rows whose bytes have arrived never change again (but for quarantine, which has no API yet). */
+  private readonly readyRows = new Lru<string, ReadyMedia>("media_rows", 10_000);
   /** After-upload work still running (thumbnails, queueing a video), for idle() and shutdown. */
   private readonly background = new Set<Promise<void>>();
 
@@ -164,11 +167,20 @@ export class MediaService implements MediaLibrary, MediaClient {
     mediaId: string,
     opts: { timeoutMs: number; legacy?: boolean; signal?: Promise<void> },
   ): Promise<ReadyMedia> {
+    const cached = this.readyRows.get(mediaId);
+    if (cached) {
+      if (opts.legacy && cached.authenticated) throw notFound("Media not found");
+      return cached;
+    }
     const deadline = Date.now() + opts.timeoutMs;
     for (;;) {
       const row = await this.repo.get(mediaId);
       if (!row || row.quarantined || (opts.legacy && row.authenticated)) throw notFound("Media not found");
-      if (row.storage_key !== null && row.bytes !== null) return row as ReadyMedia;
+      if (row.storage_key !== null && row.bytes !== null) {
+        const ready = row as ReadyMedia;
+        this.readyRows.set(mediaId, ready);
+        return ready;
+      }
       const now = Date.now();
       if ((row.unused_expires_at ?? 0) <= now) throw notFound("Media not found");
       if (now >= deadline) {

@@ -1,5 +1,6 @@
 import { MatrixError, tooLarge } from "../../platform/errors.ts";
 import type { Logger } from "../../platform/logger.ts";
+import { Lru } from "../lru.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { ThumbnailRow, UploadRow, UploadsRepository } from "../uploads.repository.ts";
 import { imageFacts, render, THUMBNAILABLE, ThumbnailError } from "./render.ts";
@@ -27,6 +28,10 @@ export type Thumbnail =
 export class Thumbnailer {
   private readonly inFlight = new Map<string, Promise<{ row: ThumbnailRow; bytes: Buffer }>>();
   private queue: Promise<void> = Promise.resolve();
+  /** The thumbnails known per media id (a list only grows). */
+  private readonly known = new Lru<string, ThumbnailRow[]>("media_thumbnails", 10_000);
+  /** Thumbnails rendered and served but still being written. */
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(
     private readonly repo: UploadsRepository,
@@ -56,9 +61,18 @@ export class Thumbnailer {
     return job;
   }
 
-  /** Waits for queued pre-generation (tests, shutdown). */
-  idle(): Promise<void> {
-    return this.queue;
+  /** Waits for queued pre-generation and thumbnails still being written (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.queue;
+    while (this.writing.size > 0) await Promise.all([...this.writing]);
+  }
+
+  private async list(mediaId: string): Promise<ThumbnailRow[]> {
+    const cached = this.known.get(mediaId);
+    if (cached) return cached;
+    const rows = await this.repo.thumbnails(mediaId);
+    this.known.set(mediaId, rows);
+    return rows;
   }
 
   /** A thumbnail for a request: 400 for what cannot be thumbnailed, 413 over the pixel cap. */
@@ -75,7 +89,7 @@ export class Thumbnailer {
     if (originalSuffices(original, req) && (req.animated || !animatable)) return { kind: "original" };
     req = { ...req, width: Math.min(req.width, MAX_EDGE), height: Math.min(req.height, MAX_EDGE) };
     const want = outputSize(original, req);
-    const stored = pickStored(await this.repo.thumbnails(row.id), req, want);
+    const stored = pickStored(await this.list(row.id), req, want);
     if (stored) {
       const bytes = await this.blobs.get(stored.storage_key);
       // Thumbnails are written without fsync: one torn by a crash is made again.
@@ -111,7 +125,6 @@ export class Thumbnailer {
         : { width: row.width ?? 0, height: row.height ?? 0, pages: 1 };
       const out = await render(bytes, row.sniffed_type ?? "", facts, req);
       const storageKey = `thumbnails/${row.id}/${out.width}x${out.height}-${req.method}${out.animated ? "-animated" : ""}`;
-      await this.blobs.put(storageKey, out.bytes, { durable: false });
       const thumb: ThumbnailRow = {
         media_id: row.id,
         width: out.width,
@@ -123,9 +136,24 @@ export class Thumbnailer {
         storage_key: storageKey,
         created_at: Date.now(),
       };
-      await this.repo.insertThumbnail(thumb);
+      // Served from the render at once; kept for next time in the background. Until it is kept,
+      // the same request shares this render (the in-flight entry lives until the write ends).
+      const write = (async () => {
+        try {
+          await this.blobs.put(storageKey, out.bytes, { durable: false });
+          await this.repo.insertThumbnail(thumb);
+          this.known.delete(row.id);
+        } catch (err) {
+          this.logger.warn({ err, media: row.id }, "keeping a thumbnail failed");
+        } finally {
+          this.inFlight.delete(key);
+        }
+      })();
+      this.writing.add(write);
+      void write.finally(() => this.writing.delete(write));
       return { row: thumb, bytes: out.bytes };
-    })().finally(() => this.inFlight.delete(key));
+    })();
+    p.catch(() => this.inFlight.delete(key));
     this.inFlight.set(key, p);
     return p;
   }
