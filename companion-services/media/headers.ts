@@ -96,12 +96,11 @@ function encodeRfc5987(s: string): string {
   return encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-/** Headers every download and thumbnail carries. */
+/** Headers every download and thumbnail carries (the HTTP front adds `X-Content-Type-Options: nosniff` to every response). */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "Content-Security-Policy":
     "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; style-src 'unsafe-inline'; media-src 'self'; object-src 'self';",
   "X-Content-Security-Policy": "sandbox;",
-  "X-Content-Type-Options": "nosniff",
   "Cross-Origin-Resource-Policy": "cross-origin",
   "Referrer-Policy": "no-referrer",
   "X-Robots-Tag": "noindex, nofollow, noarchive, noimageindex",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkJsonText, jsonVerdictMessage } from "../../companion-services/platform/http/json-guard.ts";
 
 /**
  * The Nova sync-over-WebSocket wire protocol, version 1 (docs/sync-protocol.md). Frames are JSON
@@ -174,6 +175,8 @@ export type ParsedFrame =
 
 /** Parses one client text frame. Never throws: a bad frame becomes an error to send back. */
 export function parseClientFrame(text: string): ParsedFrame {
+  const verdict = checkJsonText(text);
+  if (verdict !== "ok") return { ok: false, errcode: "M_BAD_JSON", error: jsonVerdictMessage(verdict) };
   let raw: unknown;
   try {
     raw = JSON.parse(text);

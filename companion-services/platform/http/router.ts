@@ -65,9 +65,11 @@ export type Match =
   | { kind: "wrong-method" }
   | { kind: "none" };
 
+const UNSTABLE = "/_matrix/client/unstable/";
+
 /**
  * Routes by path segments. `:name` captures one segment (URL-decoded), `*name` captures the rest
- * of the path (possibly empty). `/_matrix/client/r0/` is served as `/v3/`.
+ * of the path (possibly empty). `/_matrix/client/r0/` is served as `/v3/`, and so is an `/unstable/` path no route claims.
  */
 export class Router {
   private readonly byLength = new Map<number, Route[]>();
@@ -100,7 +102,16 @@ export class Router {
   }
 
   match(method: string, rawPath: string): Match {
-    const path = rawPath.replace(/^\/_matrix\/client\/r0\//, "/_matrix/client/v3/");
+    const found = this.matchPath(method, rawPath.replace(/^\/_matrix\/client\/r0\//, "/_matrix/client/v3/"));
+    // Endpoints the spec once served under /unstable/ (device_signing/upload, 3pid…) are still
+    // called there by clients: an /unstable/ path no route claims is served as its v3 namesake.
+    if (found.kind === "none" && rawPath.startsWith(UNSTABLE)) {
+      return this.matchPath(method, `/_matrix/client/v3/${rawPath.slice(UNSTABLE.length)}`);
+    }
+    return found;
+  }
+
+  private matchPath(method: string, path: string): Match {
     const parts = path.split("/").slice(1);
     let wrongMethod = false;
     const candidates = [...(this.byLength.get(parts.length) ?? []), ...this.tails];

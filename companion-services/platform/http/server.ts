@@ -1,7 +1,9 @@
 import uWS from "uWebSockets.js";
 import type { ZodType } from "zod";
 import {
+  badJson,
   fromZod,
+  invalidParam,
   MatrixError,
   methodNotAllowed,
   missingToken,
@@ -11,6 +13,7 @@ import {
 } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { httpRequestDuration } from "../metrics.ts";
+import { checkJsonText, hasNul, jsonVerdictMessage } from "./json-guard.ts";
 import type { AuthInfo, HttpMethod, Request, Response, Router } from "./router.ts";
 
 /** One call run through the router in-process (see HttpServer.dispatch). */
@@ -34,7 +37,9 @@ export type HttpServerOptions = {
   maxRequestBody: number;
 };
 
+/** On every response: CORS for browser clients, and no content sniffing of what Nova answers. */
 const CORS_HEADERS: Record<string, string> = {
+  "X-Content-Type-Options": "nosniff",
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
   // Tus-* and Upload-* for resumable uploads from browsers (media's /_nova/v1/media/uploads).
@@ -251,7 +256,10 @@ export class HttpServer {
         for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
         // HEAD answers with the length GET would send, and no body.
         if (method === "HEAD") {
-          res.endWithoutBody(byteLength(body));
+          // endWithoutBody(length) leaves this build's keep-alive connection expecting the body;
+          // the length goes in as a header and the response ends bodiless.
+          res.writeHeader("Content-Length", String(byteLength(body)));
+          res.endWithoutBody();
         } else {
           res.end(body);
         }
@@ -284,6 +292,11 @@ export class HttpServer {
       return;
     }
     const { route, params } = match;
+    // A NUL (%00) in the path or the query would reach PostgreSQL, which cannot store it.
+    if (Object.values(params).some(hasNul) || hasNul(safeDecodeQuery(queryString))) {
+      sendError(invalidParam("NUL characters are not allowed in the path or query"), route.pattern);
+      return;
+    }
     const limit = route.options.maxBody ?? this.opts.maxRequestBody;
 
     // Declared length over the limit: refuse before reading anything.
@@ -306,12 +319,7 @@ export class HttpServer {
       let jsonParsed = false;
       const anyJson = (): unknown => {
         if (!jsonParsed) {
-          const text = body.length === 0 ? "{}" : body.toString("utf8");
-          try {
-            parsedJson = JSON.parse(text);
-          } catch {
-            throw notJson();
-          }
+          parsedJson = parseJsonBody(body);
           jsonParsed = true;
         }
         return parsedJson;
@@ -425,6 +433,38 @@ function extractAccessToken(req: Request): string | null {
     if (m) return m[1]!.trim();
   }
   return req.query.get("access_token");
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A body as JSON: strict UTF-8 (invalid bytes are M_NOT_JSON, not silently replaced), at most
+ * MAX_JSON_DEPTH deep and without NULs (M_BAD_JSON), then parsed. An empty body is `{}`.
+ */
+function parseJsonBody(body: Buffer): unknown {
+  if (body.length === 0) return {};
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw notJson("Body is not valid UTF-8");
+  }
+  const verdict = checkJsonText(text);
+  if (verdict !== "ok") throw badJson(jsonVerdictMessage(verdict));
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw notJson();
+  }
+}
+
+function safeDecodeQuery(q: string): string {
+  if (!q.includes("%00")) return "";
+  try {
+    return decodeURIComponent(q);
+  } catch {
+    return q;
+  }
 }
 
 /** A request body for `Request.json`: a JSON object, parsed by the route's schema. */
