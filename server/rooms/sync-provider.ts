@@ -333,7 +333,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
   }
 
   /**
-   * m.heroes and member counts (spec "RoomSummary"), from the current state. In a delta (`since`
+   * Member counts, and m.heroes for a room without a name (spec "RoomSummary"), from the current state. In a delta (`since`
    * given) the spec lets unchanged fields be left out, and all three derive from membership: a
    * room whose membership did not change after `since` gets none (null).
    */
@@ -347,14 +347,18 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     if (since !== null && snap.lastMembershipChange <= since) return null;
     const joined = snap.members("join");
     const invited = snap.members("invite");
+    const counts = { "m.joined_member_count": joined.length, "m.invited_member_count": invited.length };
+    // Heroes name an unnamed room: the spec asks for them only when the room has neither a name
+    // nor a canonical alias, and Synapse (and the conformance suite) leave them out otherwise.
+    const named = (type: string, key: string) => {
+      const v = snap.get(type, "")?.pdu.content[key];
+      return typeof v === "string" && v !== "";
+    };
+    if (named("m.room.name", "name") || named("m.room.canonical_alias", "alias")) return counts;
     const heroes = [...joined, ...invited]
       .filter((u) => u !== userId)
       .sort()
       .slice(0, 5);
-    return {
-      "m.heroes": heroes,
-      "m.joined_member_count": joined.length,
-      "m.invited_member_count": invited.length,
-    };
+    return { "m.heroes": heroes, ...counts };
   }
 }

@@ -717,7 +717,8 @@ describe("rooms", () => {
     expect(room.timeline.limited).toBe(true);
     expect(room.timeline.events.at(-1)!.state_key).toBe(dave.userId);
     expect(room.state.events.some((e) => e.type === "m.room.name")).toBe(true);
-    expect(room.summary).toMatchObject({ "m.joined_member_count": 2, "m.heroes": [alice.userId] });
+    // A named room's summary has no heroes (the spec asks for them only in unnamed rooms).
+    expect(room.summary).toEqual({ "m.joined_member_count": 2, "m.invited_member_count": 0 });
     // prev_batch continues backwards with /messages.
     const back = await messages(dave, roomId, `dir=b&limit=2&from=${room.timeline.prev_batch}`);
     expect(back.body.chunk.map((e) => e.content.body)).toEqual(["s2", "s1"]);
@@ -738,6 +739,15 @@ describe("rooms", () => {
     await act(frank, roomId, "join");
     const withJoin = await sync(inc);
     expect((withJoin.rooms!.join![roomId] as { summary?: unknown }).summary).toEqual({
+      "m.joined_member_count": 3,
+      "m.invited_member_count": 0,
+    });
+    // An unnamed room's summary names its heroes.
+    const unnamed = await createRoom(alice, { preset: "public_chat" });
+    await act(frank, unnamed, "join");
+    await act(dave, unnamed, "join");
+    const heroesSync = await sync(withJoin);
+    expect((heroesSync.rooms!.join![unnamed] as { summary?: unknown }).summary).toEqual({
       "m.heroes": [alice.userId, frank.userId].sort(),
       "m.joined_member_count": 3,
       "m.invited_member_count": 0,
