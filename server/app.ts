@@ -16,6 +16,7 @@ import { mountSync } from "../sync/routes.ts";
 import { StreamPositions } from "../sync/stream-positions.ts";
 import { EphemeralClock } from "../sync/token.ts";
 import { mountWebSocketSync } from "../sync/ws/mount.ts";
+import { ignoredUsersPort } from "./client/ignored-users.ts";
 import { mountClient } from "./client/mount.ts";
 import { unreadPortOf } from "./client/unread.ts";
 import type { NovaConfig } from "./config.ts";
@@ -123,6 +124,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   const uia = mountAccount(ctx);
   const rooms = mountRooms(ctx);
   const client = mountClient(ctx, { rooms, uia, unreadPort: unreadPortOf(rooms) });
+  rooms.useIgnoredUsers(ignoredUsersPort(client.accountData));
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
   // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.

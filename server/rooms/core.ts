@@ -4,6 +4,7 @@ import { RoomTimelineCache } from "./caches/timelines.ts";
 import { TxnIdCache } from "./caches/txn-ids.ts";
 import { UserRoomsCache } from "./caches/user-rooms.ts";
 import type { SigningKey } from "./event-hashing.ts";
+import { type IgnoredUsersPort, NO_ONE } from "./ignored-users.ts";
 import { RoomsRepository } from "./rooms.repository.ts";
 import { loadOrCreateSigningKey } from "./signing-key-store.ts";
 import type { RoomsDb } from "./tables.ts";
@@ -20,6 +21,7 @@ export class RoomsCore {
   readonly timelines: RoomTimelineCache;
   readonly txnIds = new TxnIdCache();
   private keyPromise: Promise<SigningKey> | null = null;
+  private ignoredSource: IgnoredUsersPort = async () => NO_ONE;
 
   constructor(
     readonly ctx: NovaContext,
@@ -32,6 +34,15 @@ export class RoomsCore {
     this.timelines = new RoomTimelineCache((roomId, after) =>
       changes.covers(after) ? changes.lastForRoom(roomId, "room") : null,
     );
+  }
+
+  /** Where `m.ignored_user_list` comes from (the client area plugs it in once mounted). */
+  useIgnoredUsers(port: IgnoredUsersPort): void {
+    this.ignoredSource = port;
+  }
+
+  ignoredBy(userId: string): Promise<ReadonlySet<string>> {
+    return this.ignoredSource(userId);
   }
 
   /**

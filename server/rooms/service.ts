@@ -4,6 +4,7 @@ import type { ClientEvent, Viewer } from "./client-events.ts";
 import { RoomsCore } from "./core.ts";
 import { RoomDirectory } from "./directory.ts";
 import type { SigningKey } from "./event-hashing.ts";
+import type { IgnoredUsersPort } from "./ignored-users.ts";
 import { MembershipQueries } from "./membership/queries.ts";
 import { MembershipVerbs } from "./membership/verbs.ts";
 import type { RoomMembership } from "./membership.ts";
@@ -198,6 +199,16 @@ export class RoomsService implements RoomMembership {
 
   getStateEvent(roomId: string, type: string, stateKey: string): Promise<Record<string, unknown> | null> {
     return this.reads.state.getStateEvent(roomId, type, stateKey);
+  }
+
+  /** Plugs in where `m.ignored_user_list` comes from (server/client's account data). */
+  useIgnoredUsers(port: IgnoredUsersPort): void {
+    this.core.useIgnoredUsers(port);
+  }
+
+  /** Users whose events `userId` is not sent (their messages, their invites). */
+  ignoredBy(userId: string): Promise<ReadonlySet<string>> {
+    return this.core.ignoredBy(userId);
   }
 
   visibleTo(userId: string, roomId: string): Promise<(row: EventRow) => boolean> {

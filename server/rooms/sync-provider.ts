@@ -8,6 +8,7 @@ import {
   type Viewer,
 } from "./client-events.ts";
 import type { StoredEvent } from "./events.ts";
+import { hiddenByIgnore } from "./ignored-users.ts";
 import { formatRoomToken } from "./pagination.ts";
 import type { Membership, Prefetched, SyncReads } from "./read/sync.ts";
 import type { RoomsApi } from "./service.ts";
@@ -117,6 +118,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const since = req.since?.stream ?? null;
     const to = req.to.stream;
     const viewer: Viewer = { userId: req.userId, deviceId: req.deviceId };
+    const ignored = await this.rooms.ignoredBy(req.userId);
 
     // Nothing moved for the user (no membership change) nor in any of their rooms: nothing to say.
     // The cached memberships suffice here: a change to them would have touched the user.
@@ -193,6 +195,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
           f,
           viewer,
           full(m.room_id) || m.stream_position > (since ?? 0),
+          ignored,
           pre,
         );
         const target = roomEntry(joinSection, m.room_id);
@@ -209,6 +212,9 @@ export class RoomsSyncProvider implements SyncStreamProvider {
           ...STRIPPED_STATE_TYPES,
           "m.room.member",
         ]);
+        // An invite from someone the user ignores is not delivered at all.
+        const own = state.find((r) => r.type === "m.room.member" && r.state_key === req.userId);
+        if (own && ignored.has(own.sender)) continue;
         const events = state
           .filter((r) => r.type !== "m.room.member" || r.state_key === req.userId)
           .map((r) => strippedState(normalizeRow(r)));
@@ -237,6 +243,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
           f,
           viewer,
           true,
+          ignored,
         );
         Object.assign(roomEntry(leaveSection, m.room_id), section);
       }
@@ -285,6 +292,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     viewer: Viewer,
     /** False when the user was joined for the whole window: every event in it is visible. */
     checkVisibility: boolean,
+    ignored: ReadonlySet<string>,
     pre: Prefetched = EMPTY_PREFETCH,
   ): Promise<Record<string, unknown>> {
     const now = Date.now();
@@ -294,7 +302,9 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const visible = !checkVisibility
       ? () => true
       : (pre.visibility.get(roomId) ?? (await this.rooms.visibleTo(userId, roomId)));
-    const timeline = rows.filter(visible).map((r) => toClientEvent(r, viewer));
+    const timeline = rows
+      .filter((r) => visible(r) && !hiddenByIgnore(r, ignored))
+      .map((r) => toClientEvent(r, viewer));
     const start = rows.length > 0 ? rows[0]!.stream_position - 1 : upto;
     let stateRows: EventRow[] = [];
     if (full) {

@@ -2,6 +2,7 @@ import { notFound } from "../../../companion-services/platform/errors.ts";
 import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "../client-events.ts";
 import type { RoomsCore } from "../core.ts";
 import { membershipIn } from "../events.ts";
+import { hiddenByIgnore } from "../ignored-users.ts";
 import { formatRoomToken } from "../pagination.ts";
 import type { EventFilter, EventRow } from "../storage/rows.ts";
 import type { StateReads } from "./state.ts";
@@ -36,7 +37,10 @@ export class TimelineReads {
       normalizeRow,
     );
     const visible = await this.state.visibleTo(userId, roomId);
-    const chunk = rows.filter(visible).map((r) => toClientEvent(r, viewer));
+    const ignored = await this.core.ignoredBy(userId);
+    const chunk = rows
+      .filter((r) => visible(r) && !hiddenByIgnore(r, ignored))
+      .map((r) => toClientEvent(r, viewer));
     const body: Record<string, unknown> = { chunk, start: formatRoomToken(from) };
     if (rows.length === limit) {
       const last = rows[rows.length - 1]!.stream_position;
