@@ -12,7 +12,7 @@ const unknownOpenIdToken = () => new MatrixError(401, "M_UNKNOWN_TOKEN", "Access
 export function mountOpenIdRoutes(router: Router, openid: OpenIdService, serverName: string): void {
   router.post("/_matrix/client/v3/user/:userId/openid/request_token", async (req) => {
     const userId = requireSelf(req, "request OpenID tokens");
-    req.anyJson(); // the body is `{}`; anything else JSON is ignored, as Synapse does
+    // The body is `{}`; Synapse does not read it, nor does this.
     const { accessToken, expiresInMs } = await openid.issue(userId);
     return {
       body: {

@@ -64,6 +64,12 @@ describe("GET /rooms/{roomId}/timestamp_to_event", () => {
     expect(at.status).toBe(200);
     expect(at.body).toEqual({ event_id: two.event_id, origin_server_ts: two.origin_server_ts });
     expect((await lookup(alice, `ts=${two.origin_server_ts}&dir=b`)).body.event_id).toBe(two.event_id);
+    const unstable = await s.call(
+      "GET",
+      `/_matrix/client/unstable/org.matrix.msc3030/rooms/${roomId}/timestamp_to_event?ts=${two.origin_server_ts}&dir=f`,
+      { token: alice.accessToken },
+    );
+    expect(unstable.body.event_id).toBe(two.event_id);
     expect((await lookup(alice, `ts=${two.origin_server_ts + 1}&dir=f`)).body.event_id).toBe(three.event_id);
     expect((await lookup(alice, `ts=${three.origin_server_ts - 1}&dir=b`)).body.event_id).toBe(two.event_id);
     const newest = await lookup(alice, `ts=${Date.now() + 60_000}&dir=b`);
