@@ -25,6 +25,7 @@ import { Hooks } from "./hooks.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
+import { type Moderation, mountModeration } from "./routes/moderation.ts";
 
 export type Nova = {
   ctx: NovaContext;
@@ -41,6 +42,8 @@ export type Nova = {
   calls: CallService;
   /** The media service in this process (npm start), or null when it runs on its own (nova serve media). */
   media: Media | null;
+  /** Content reports (for the admin API) and OpenID tokens. */
+  moderation: Moderation;
   close(): Promise<void>;
 };
 
@@ -123,6 +126,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   mountDiscovery(ctx);
   const uia = mountAccount(ctx);
   const rooms = mountRooms(ctx);
+  const moderation = mountModeration(ctx, { rooms });
   const client = mountClient(ctx, { rooms, uia, unreadPort: unreadPortOf(rooms) });
   rooms.useIgnoredUsers(ignoredUsersPort(client.accountData));
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
@@ -177,6 +181,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     sync,
     calls,
     media,
+    moderation,
     http,
     port,
     baseUrl: `http://${config.host}:${port}`,

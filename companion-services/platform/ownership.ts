@@ -197,6 +197,8 @@ export const OWNERSHIP: ServiceOwnership[] = [
       added("push_rules", "per-user push rules"),
       added("push_rule_default_overrides", "enabled/actions overrides of the server-default push rules"),
       added("receipts", "read receipts (m.read, m.read.private)"),
+      added("reports", "content reports of events, rooms and users, for server admins"),
+      added("openid_tokens", "OpenID tokens (hashed) exchanged at /federation/v1/openid/userinfo"),
       ...outboxTables({ publishes: false, consumes: false }, "planned").map((t) => ({
         ...t,
         note: "the homeserver publishes nothing to other services yet; it consumes identity's events",
