@@ -129,7 +129,8 @@ export async function uploadSignatures(
           if (!sigKeyId.startsWith("ed25519:") || sigKeyId === `ed25519:${keyId}`) continue;
           const dev = await keys.devices.get(signer, sigKeyId.slice(8));
           const devKey = (dev?.deviceKeys?.keys as Record<string, string> | undefined)?.[sigKeyId];
-          if (devKey) signingKeys.push({ keyId: sigKeyId, publicKey: devKey });
+          // A device key string that is no Ed25519 key (they are opaque on upload) signs nothing.
+          if (devKey && ed25519Key(devKey)) signingKeys.push({ keyId: sigKeyId, publicKey: devKey });
         }
       } else if (targetUser === signer) {
         // One's own device, signed by one's self-signing key.

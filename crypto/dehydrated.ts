@@ -28,9 +28,9 @@ export class DehydratedDevices {
 
   async put(userId: string, body: z.infer<typeof dehydratedDeviceBody>): Promise<{ device_id: string }> {
     const deviceId = body.device_id;
-    const { stored, signingKey } = validateDeviceKeys(body.device_keys, userId, deviceId);
-    const otks = validateKeyMap(body.one_time_keys ?? {}, userId, deviceId, signingKey, "one-time key");
-    const fallbacks = validateKeyMap(body.fallback_keys ?? {}, userId, deviceId, signingKey, "fallback key");
+    const { stored, signer } = validateDeviceKeys(body.device_keys, userId, deviceId);
+    const otks = validateKeyMap(body.one_time_keys ?? {}, userId, deviceId, signer, "one-time key");
+    const fallbacks = validateKeyMap(body.fallback_keys ?? {}, userId, deviceId, signer, "fallback key");
     const clash = await this.keys.devices.get(userId, deviceId);
     if (clash && !clash.dehydrated) {
       throw new MatrixError(400, "M_INVALID_PARAM", "device_id is already used by a logged-in device");

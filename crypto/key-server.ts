@@ -10,10 +10,15 @@ import { entry, mapEntry } from "./collections.ts";
 import { CrossSigningRepository, type StoredCrossSigningKey } from "./cross-signing.repository.ts";
 import { DeviceListsRepository } from "./device-lists.repository.ts";
 import { DevicesRepository } from "./devices.repository.ts";
-import { sameKey, validateDeviceKeys, validateKeyMap } from "./key-validation.ts";
+import {
+  type DeviceSigner,
+  sameKey,
+  signerOf,
+  validateDeviceKeys,
+  validateKeyMap,
+} from "./key-validation.ts";
 import { OneTimeKeysRepository, type UploadedKey } from "./one-time-keys.repository.ts";
 import type { keysUploadBody } from "./schemas.ts";
-import { ed25519Key } from "./signing.ts";
 import type { CryptoTables, JsonObject } from "./tables.ts";
 import { ToDeviceRepository } from "./to-device.repository.ts";
 
@@ -136,12 +141,12 @@ export class KeyServer {
   ): Promise<{ one_time_key_counts: Record<string, number> }> {
     // Validate everything before writing anything.
     let newKeys: JsonObject | null = null;
-    let signingKey = null;
+    let signer: DeviceSigner | null = null;
     const existing = await this.devices.get(userId, deviceId);
     if (body.device_keys) {
       const v = validateDeviceKeys(body.device_keys, userId, deviceId);
       newKeys = v.stored;
-      signingKey = v.signingKey;
+      signer = v.signer;
       const old = existing?.deviceKeys;
       if (old && !sameIdentity(old, newKeys, deviceId)) {
         throw new MatrixError(
@@ -151,11 +156,10 @@ export class KeyServer {
         );
       }
     } else if (existing?.deviceKeys) {
-      const ed = (existing.deviceKeys.keys as Record<string, string>)[`ed25519:${deviceId}`];
-      signingKey = ed ? ed25519Key(ed) : null;
+      signer = signerOf(existing.deviceKeys, deviceId);
     }
-    const otks = validateKeyMap(body.one_time_keys ?? {}, userId, deviceId, signingKey, "one-time key");
-    const fallbacks = validateKeyMap(body.fallback_keys ?? {}, userId, deviceId, signingKey, "fallback key");
+    const otks = validateKeyMap(body.one_time_keys ?? {}, userId, deviceId, signer, "one-time key");
+    const fallbacks = validateKeyMap(body.fallback_keys ?? {}, userId, deviceId, signer, "fallback key");
     const algs = new Set<string>();
     for (const f of fallbacks) {
       if (algs.has(f.algorithm)) {

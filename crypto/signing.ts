@@ -13,11 +13,6 @@ export function decodeBase64(value: string, bytes: number): Buffer | null {
   return buf.length === bytes ? buf : null;
 }
 
-/** Whether `value` is a 32-byte key in base64 (curve25519 and ed25519 public keys). */
-export function isKey25519(value: unknown): value is string {
-  return typeof value === "string" && decodeBase64(value, 32) !== null;
-}
-
 // DER prefix of an Ed25519 SubjectPublicKeyInfo: the raw 32-byte key follows it.
 const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 

@@ -35,21 +35,27 @@ const createRoomBody = z.object({
 });
 
 const reasonBody = z.object({ reason: z.string().max(1000).optional() });
+/**
+ * A join's body: Synapse keeps every key but the request-only `third_party_signed` in the member
+ * event's content (`reason`, per-room `displayname`/`avatar_url`, custom keys); `membership` is forced.
+ */
+const joinBody = z.looseObject({ reason: z.string().max(1000).optional() });
 const targetBody = z.object({ user_id: z.string(), reason: z.string().max(1000).optional() });
 const aliasBody = z.object({ room_id: z.string() });
 const visibilityBody = z.object({ visibility: z.enum(["public", "private"]) });
+/** Synapse takes null for any of these as absent. */
 const publicRoomsBody = z.object({
-  limit: z.number().int().min(0).optional(),
-  since: z.string().optional(),
-  server: z.string().optional(),
+  limit: z.number().int().min(0).nullish(),
+  since: z.string().nullish(),
+  server: z.string().nullish(),
   filter: z
     .object({
-      generic_search_term: z.string().optional(),
-      room_types: z.array(z.string().nullable()).optional(),
+      generic_search_term: z.string().nullish(),
+      room_types: z.array(z.string().nullable()).nullish(),
     })
-    .optional(),
-  include_all_networks: z.boolean().optional(),
-  third_party_instance_id: z.string().optional(),
+    .nullish(),
+  include_all_networks: z.boolean().nullish(),
+  third_party_instance_id: z.string().nullish(),
 });
 
 /** RoomEventFilter as /messages and /context take it in `filter=` (spec "Filtering"). */
@@ -124,10 +130,10 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   });
 
   const join = async (req: Request, target: string) => {
-    const body = req.json(reasonBody);
+    const { reason, third_party_signed: _signed, membership: _membership, ...extra } = req.json(joinBody);
     if (!target.startsWith("#") && !target.startsWith("!")) throw invalidParam("Expected a room id or alias");
     if (target.startsWith("#")) parseRoomAlias(target);
-    const roomId = await rooms.join(req.auth!.userId, target, body.reason);
+    const roomId = await rooms.join(req.auth!.userId, target, reason, extra);
     return { body: { room_id: roomId } };
   };
   router.post(`${V3}/join/:target`, (req) => join(req, req.params.target!));
@@ -188,9 +194,18 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
     eventBody,
   );
 
-  const getState = async (req: Request, stateKey: string) => ({
-    body: await state.stateContent(req.auth!.userId, roomParam(req), req.params.type!, stateKey),
-  });
+  const getState = async (req: Request, stateKey: string) => {
+    const format = req.query.get("format") ?? "content";
+    if (format !== "content" && format !== "event") throw invalidParam("format must be content or event");
+    const roomId = roomParam(req);
+    const type = req.params.type!;
+    return {
+      body:
+        format === "event"
+          ? await state.stateClientEvent(req.auth!.userId, roomId, type, stateKey, viewerOf(req))
+          : await state.stateContent(req.auth!.userId, roomId, type, stateKey),
+    };
+  };
   router.get(`${V3}/rooms/:roomId/state/:type`, (req) => getState(req, ""));
   router.get(`${V3}/rooms/:roomId/state/:type/:stateKey`, (req) => getState(req, req.params.stateKey!));
 
@@ -330,10 +345,10 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
     const body = req.json(publicRoomsBody);
     return {
       body: await directory.publicRooms({
-        limit: body.limit,
-        since: body.since,
-        term: body.filter?.generic_search_term,
-        server: req.query.get("server") ?? body.server,
+        limit: body.limit ?? undefined,
+        since: body.since ?? undefined,
+        term: body.filter?.generic_search_term ?? undefined,
+        server: req.query.get("server") ?? body.server ?? null,
       }),
     };
   });

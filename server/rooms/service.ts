@@ -159,8 +159,13 @@ export class RoomsService implements RoomMembership {
     return this.verbs.resolveRoom(roomIdOrAlias);
   }
 
-  join(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
-    return this.verbs.join(userId, roomIdOrAlias, reason);
+  join(
+    userId: string,
+    roomIdOrAlias: string,
+    reason?: string,
+    extra?: Record<string, unknown>,
+  ): Promise<string> {
+    return this.verbs.join(userId, roomIdOrAlias, reason, extra);
   }
 
   leave(userId: string, roomId: string, reason?: string): Promise<void> {

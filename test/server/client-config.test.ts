@@ -285,6 +285,36 @@ describe("push rules API", () => {
     expect(g.content.map((r) => r.rule_id)).not.toContain("nopattern");
   });
 
+  it("answers push-rule paths without a scope, kind or rule id as Synapse does", async () => {
+    const cases: [string, string, number, string | undefined][] = [
+      ["GET", "", 404, "M_UNRECOGNIZED"],
+      ["GET", "/global", 400, "M_UNRECOGNIZED"],
+      ["GET", "/device/", 400, "M_UNRECOGNIZED"],
+      ["GET", "/global/room", 400, "M_UNRECOGNIZED"],
+      ["GET", "/global/room/one/enabled/more", 400, "M_UNRECOGNIZED"],
+      ["PUT", "/", 400, "M_UNRECOGNIZED"],
+      ["PUT", "/global", 400, "M_UNRECOGNIZED"],
+      ["PUT", "/global/", 400, "M_UNRECOGNIZED"],
+      ["PUT", "/global/room", 400, "M_UNRECOGNIZED"],
+      ["PUT", "/global/room/", 400, "M_UNRECOGNIZED"],
+      ["DELETE", "/global/room/", 400, "M_UNRECOGNIZED"],
+      ["GET", "/", 200, undefined],
+      ["GET", "/global/", 200, undefined],
+      ["GET", "/global/room/", 200, undefined],
+    ];
+    for (const [method, path, status, errcode] of cases) {
+      const body = method === "PUT" ? { actions: ["notify"] } : undefined;
+      const r = await s.call(method, `${P}${path}`, { token: alice.accessToken, body });
+      expect({ method, path, status: r.status, errcode: r.body.errcode }).toEqual({
+        method,
+        path,
+        status,
+        errcode,
+      });
+    }
+    expect((await rules()).room.map((r) => r.rule_id)).not.toContain("");
+  });
+
   it("delivers every change as m.push_rules account data in the next sync", async () => {
     const first = await s.call("GET", `${V3}/sync`, { token: alice.accessToken });
     await put("sender/%40spammer%3Alocalhost", { actions: [] });

@@ -23,14 +23,23 @@ export class MembershipVerbs {
     return parseRoomId(roomIdOrAlias);
   }
 
-  async join(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+  /**
+   * Joins the user. `extra` is the rest of the client's join body: kept in the member event's
+   * content as Synapse keeps it (custom keys, a per-room displayname or avatar_url over the profile's).
+   */
+  async join(
+    userId: string,
+    roomIdOrAlias: string,
+    reason?: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<string> {
     const roomId = await this.resolveRoom(roomIdOrAlias);
     const profile = await memberProfile(this.core.ctx, userId);
     await this.writer.persist(
       roomId,
       (snap) => {
         const current = snap.get("m.room.member", userId);
-        const content: Record<string, unknown> = { membership: "join", ...profile };
+        const content: Record<string, unknown> = { ...profile, ...extra, membership: "join" };
         if (reason !== undefined) content.reason = reason;
         if (
           current &&

@@ -6,6 +6,9 @@ import type { RoomSnapshot } from "../room-snapshot.ts";
 import type { EventRow } from "../storage/rows.ts";
 import { visibilityFilter } from "../visibility.ts";
 
+/** One entry of GET /joined_members (spec "RoomMember"). */
+export type JoinedMember = { display_name: string | null; avatar_url: string | null };
+
 export type Readable = { snap: RoomSnapshot; position: number | null };
 
 /** Reads of room state and members, with the permission checks of the client API. */
@@ -86,10 +89,37 @@ export class StateReads {
       if (!ev) throw notFound("Event not found.");
       return ev.pdu.content;
     }
+    return toClientEvent(await this.stateRowAt(roomId, position, type, stateKey), null).content;
+  }
+
+  /** GET /state/{type}/{stateKey}?format=event: the whole event the user may see; 404 when there is none. */
+  async stateClientEvent(
+    userId: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    viewer: Viewer,
+  ): Promise<ClientEvent> {
+    const { snap, position } = await this.readableAt(userId, roomId);
+    if (position === null) {
+      const ev = snap.get(type, stateKey);
+      const row = ev ? await this.core.repo.events.getEvent(ev.eventId) : null;
+      if (!row) throw notFound("Event not found.");
+      return toClientEvent(normalizeRow(row), viewer);
+    }
+    return toClientEvent(await this.stateRowAt(roomId, position, type, stateKey), viewer);
+  }
+
+  private async stateRowAt(
+    roomId: string,
+    position: number,
+    type: string,
+    stateKey: string,
+  ): Promise<EventRow> {
     const rows = await this.core.repo.state.stateAt(roomId, position, [type]);
     const row = rows.find((r) => r.state_key === stateKey);
     if (!row) throw notFound("Event not found.");
-    return toClientEvent(normalizeRow(row), null).content;
+    return normalizeRow(row);
   }
 
   /** GET /state: the state the user may see. */
@@ -130,21 +160,19 @@ export class StateReads {
       });
   }
 
-  /** GET /joined_members. */
-  async joinedMembersOf(
-    userId: string,
-    roomId: string,
-  ): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
+  /** GET /joined_members: both keys always present, null when unset (as Synapse answers). */
+  async joinedMembersOf(userId: string, roomId: string): Promise<Record<string, JoinedMember>> {
     const { position } = await this.readableAt(userId, roomId);
     const rows = await this.memberRows(roomId, position);
-    const joined: Record<string, { display_name?: string; avatar_url?: string }> = {};
+    const joined: Record<string, JoinedMember> = {};
     for (const r of rows) {
       const e = toClientEvent(normalizeRow(r), null);
       if (e.content.membership !== "join" || !e.state_key) continue;
-      const info: { display_name?: string; avatar_url?: string } = {};
-      if (typeof e.content.displayname === "string") info.display_name = e.content.displayname;
-      if (typeof e.content.avatar_url === "string") info.avatar_url = e.content.avatar_url;
-      joined[e.state_key] = info;
+      const { displayname, avatar_url } = e.content;
+      joined[e.state_key] = {
+        display_name: typeof displayname === "string" ? displayname : null,
+        avatar_url: typeof avatar_url === "string" ? avatar_url : null,
+      };
     }
     return joined;
   }
