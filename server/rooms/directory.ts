@@ -5,6 +5,7 @@ import type { RoomsCore } from "./core.ts";
 import { membershipIn } from "./events.ts";
 import { eventLevel, userLevel } from "./power-levels.ts";
 import type { StateReads } from "./read/state.ts";
+import { roomSummary } from "./read/summary.ts";
 import type { ConversationsRepository } from "./storage/conversations.repository.ts";
 
 /**
@@ -117,30 +118,10 @@ export class RoomDirectory {
     for (const id of ids) {
       const snap = await this.core.snapshots.get(id);
       if (!snap) continue;
-      const str = (type: string, key: string) => {
-        const v = snap.get(type, "")?.pdu.content[key];
-        return typeof v === "string" ? v : undefined;
-      };
-      const entry: Record<string, unknown> = {
-        room_id: id,
-        num_joined_members: snap.count("join"),
-        world_readable: str("m.room.history_visibility", "history_visibility") === "world_readable",
-        guest_can_join: str("m.room.guest_access", "guest_access") === "can_join",
-        join_rule: str("m.room.join_rules", "join_rule") ?? "invite",
-      };
-      const name = str("m.room.name", "name");
-      const topic = str("m.room.topic", "topic");
-      const alias = str("m.room.canonical_alias", "alias");
-      const avatar = str("m.room.avatar", "url");
-      const roomType = str("m.room.create", "type");
-      if (name) entry.name = name;
-      if (topic) entry.topic = topic;
-      if (alias) entry.canonical_alias = alias;
-      if (avatar) entry.avatar_url = avatar;
-      if (roomType) entry.room_type = roomType;
+      const entry = roomSummary(snap);
       if (opts.term) {
         const t = opts.term.toLowerCase();
-        const hay = [name, topic, alias].filter(Boolean).join(" ").toLowerCase();
+        const hay = [entry.name, entry.topic, entry.canonical_alias].filter(Boolean).join(" ").toLowerCase();
         if (!hay.includes(t)) continue;
       }
       entries.push(entry);
