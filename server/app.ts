@@ -150,6 +150,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
       settings: config.media,
       serverName: config.serverName,
       dataDir: config.dataDir,
+      redisUrl: config.redisUrl,
       logger,
     });
     media.mount(router);

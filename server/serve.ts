@@ -149,6 +149,7 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
     settings: config.media,
     serverName: config.serverName,
     dataDir: config.dataDir,
+    redisUrl: config.redisUrl,
     logger,
   });
   const router = new Router();

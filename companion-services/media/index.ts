@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Redis } from "ioredis";
 import type { ServiceDatabase } from "../platform/database.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
@@ -27,6 +28,8 @@ export type MediaDeps = {
   serverName: string;
   /** NOVA_DATA_DIR: the filesystem store defaults to `<dataDir>/media` (a temporary folder for memory://). */
   dataDir: string;
+  /** REDIS_URL: upload rate limits shared by every media replica. */
+  redisUrl?: string | undefined;
   logger: Logger;
 };
 
@@ -47,11 +50,17 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
   const logger = deps.logger.child({ service: "media" });
   const { blobs, cleanup } = await openBlobStore(deps);
   const repo = new UploadsRepository(own.db);
+  const redis = deps.redisUrl
+    ? new Redis(deps.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false })
+    : null;
+  redis?.on("error", (err: unknown) =>
+    logger.warn({ err }, "media's Redis connection failed; rate limits fall back to this process"),
+  );
   const service = new MediaService(
     own.db,
     repo,
     blobs,
-    new UploadLimits(deps.settings),
+    new UploadLimits(deps.settings, redis ?? undefined),
     new Thumbnailer(repo, blobs, logger),
     logger,
     {
@@ -112,6 +121,7 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       if (sweeper) clearInterval(sweeper);
       await video.stop();
       await resumable.stop();
+      redis?.disconnect();
       await service.idle();
       await cleanup();
     },

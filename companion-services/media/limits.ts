@@ -1,20 +1,39 @@
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { Redis } from "ioredis";
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from "rate-limiter-flexible";
 import { limitExceeded, MatrixError } from "../platform/errors.ts";
 
 /**
- * Per-user upload limits: a rate on uploads and `create`s (rate-limiter-flexible, in this
- * process: each media replica limits what it serves), and the storage quota.
+ * Per-user upload limits: a rate on uploads and `create`s (rate-limiter-flexible; in Redis when
+ * REDIS_URL is set, so every media replica counts against the same bucket, else in this process),
+ * and the storage quota.
  */
 export class UploadLimits {
-  private readonly limiter: RateLimiterMemory;
+  private readonly limiter: RateLimiterAbstract;
 
-  constructor(private readonly settings: { uploadRate: number; uploadBurst: number; quotaBytes: number }) {
+  constructor(
+    private readonly settings: { uploadRate: number; uploadBurst: number; quotaBytes: number },
+    redis?: Redis,
+  ) {
     // A window of `burst` points refilled over burst/rate seconds: the burst is allowed at once,
     // the rate is the long-run average.
-    this.limiter = new RateLimiterMemory({
+    const window = {
       points: settings.uploadBurst,
       duration: Math.max(1, Math.ceil(settings.uploadBurst / settings.uploadRate)),
-    });
+    };
+    this.limiter = redis
+      ? new RateLimiterRedis({
+          ...window,
+          storeClient: redis,
+          keyPrefix: "nova_media_upload",
+          // Redis down must not stop uploads: this process's own bucket takes over.
+          insuranceLimiter: new RateLimiterMemory(window),
+        })
+      : new RateLimiterMemory(window);
   }
 
   /** 429 M_LIMIT_EXCEEDED with Retry-After once the user's bucket is empty. */
