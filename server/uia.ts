@@ -18,7 +18,23 @@ export type UiaAuth = z.infer<typeof uiaAuthSchema>;
 /** Verifies one stage; returns true when it is completed. */
 export type StageHandler = (auth: UiaAuth) => Promise<boolean>;
 
-type Session = { completed: Set<string>; createdAt: number; data: Record<string, unknown> };
+type Session = {
+  completed: Set<string>;
+  createdAt: number;
+  data: Record<string, unknown>;
+  /** What the session authorises (method and path), fixed by its first request. */
+  operation?: string;
+  /** The first request's body without `auth`: later stages may leave its parameters out. */
+  clientDict?: Record<string, unknown>;
+};
+
+/** What a UIA session is bound to (Synapse: the URI, the method, the first request's body). */
+export type UiaRequest = {
+  /** e.g. `DELETE /_matrix/client/v3/devices/ABC`; a later stage of another operation is 403. */
+  operation?: string;
+  /** The request body without `auth`; the first one is kept and handed back on completion. */
+  clientDict?: Record<string, unknown>;
+};
 
 const SESSION_TTL_MS = 30 * 60_000;
 
@@ -38,14 +54,41 @@ export class UserInteractiveAuth {
     flows: string[][],
     handlers: Record<string, StageHandler>,
     params: Record<string, unknown> = {},
+    request: UiaRequest = {},
   ): Promise<string> {
+    return (await this.run(auth, flows, handlers, params, request)).session;
+  }
+
+  /**
+   * As `require`, and hands back the body of the session's first request (`request.clientDict`
+   * when this is the first), so a later stage that leaves parameters out still gets them.
+   */
+  async run(
+    auth: UiaAuth | undefined,
+    flows: string[][],
+    handlers: Record<string, StageHandler>,
+    params: Record<string, unknown> = {},
+    request: UiaRequest = {},
+  ): Promise<{ session: string; clientDict: Record<string, unknown> }> {
     this.prune();
     let sessionId = auth?.session;
     let session = sessionId ? this.sessions.get(sessionId) : undefined;
     if (!session) {
       sessionId = randomBytes(16).toString("base64url");
-      session = { completed: new Set(), createdAt: Date.now(), data: {} };
+      session = {
+        completed: new Set(),
+        createdAt: Date.now(),
+        data: {},
+        operation: request.operation,
+        clientDict: request.clientDict,
+      };
       this.sessions.set(sessionId, session);
+    } else if (
+      request.operation !== undefined &&
+      session.operation !== undefined &&
+      request.operation !== session.operation
+    ) {
+      throw new MatrixError(403, "M_FORBIDDEN", "Requested operation has changed during the UI authentication session.");
     }
     const sid = sessionId!;
     let stageError: MatrixError | undefined;
@@ -66,7 +109,7 @@ export class UserInteractiveAuth {
     }
     if (flows.some((f) => f.every((s) => session!.completed.has(s)))) {
       this.sessions.delete(sid);
-      return sid;
+      return { session: sid, clientDict: { ...(session.clientDict ?? {}), ...(request.clientDict ?? {}) } };
     }
     throw new MatrixError(
       401,

@@ -99,6 +99,7 @@ export class GrpcIdentityClient implements IdentityClient {
         guest: input.guest,
         admin: input.admin,
         ip: input.ip,
+        upgrade_guest_user_id: input.upgradeGuestUserId,
       },
       this.write,
     );
@@ -187,6 +188,15 @@ export class GrpcIdentityClient implements IdentityClient {
         logout_devices: opts.logoutDevices,
         keep_session_id: opts.keepSessionId,
       },
+      this.write,
+    );
+    return r.device_ids ?? [];
+  }
+
+  async deactivate(userId: string, opts: { erase: boolean }): Promise<string[]> {
+    const r = await this.call<{ device_ids?: string[] }>(
+      "Deactivate",
+      { user_id: userId, erase: opts.erase },
       this.write,
     );
     return r.device_ids ?? [];
