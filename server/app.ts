@@ -23,6 +23,7 @@ import type { NovaContext } from "./context.ts";
 import { Hooks } from "./hooks.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
+import { mountDeactivate } from "./routes/deactivate.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 
 export type Nova = {
@@ -122,6 +123,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   mountDiscovery(ctx);
   const uia = mountAccount(ctx);
   const rooms = mountRooms(ctx);
+  mountDeactivate(ctx, { rooms, uia });
   const client = mountClient(ctx, { rooms, uia, unreadPort: unreadPortOf(rooms) });
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,

@@ -88,7 +88,11 @@ export class UserInteractiveAuth {
       session.operation !== undefined &&
       request.operation !== session.operation
     ) {
-      throw new MatrixError(403, "M_FORBIDDEN", "Requested operation has changed during the UI authentication session.");
+      throw new MatrixError(
+        403,
+        "M_FORBIDDEN",
+        "Requested operation has changed during the UI authentication session.",
+      );
     }
     const sid = sessionId!;
     let stageError: MatrixError | undefined;

@@ -119,9 +119,12 @@ export class IdentityService implements IdentityClient {
   }
 
   /** A guest registering with its own access token becomes a full account with the same user id. */
-  private async upgradeGuest(guestUserId: string, input: RegisterInput): Promise<LoginResult | { userId: string }> {
+  private async upgradeGuest(
+    guestUserId: string,
+    input: RegisterInput,
+  ): Promise<LoginResult | { userId: string }> {
     const guest = await this.users.byId(guestUserId);
-    if (!guest || !guest.is_guest || guest.deactivated) throw forbidden("Not a guest access token");
+    if (!guest?.is_guest || guest.deactivated) throw forbidden("Not a guest access token");
     if (input.localpart !== undefined && input.localpart !== guest.localpart) {
       // Synapse: a guest may take only its own user id.
       throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
@@ -145,7 +148,8 @@ export class IdentityService implements IdentityClient {
     // The guest's cached tokens still say is_guest: drop them so the next request reads the row.
     for (const s of await this.sessions.byUser(guestUserId)) this.evict(s.id);
     await this.users.logAuth(guestUserId, "guest_upgrade", true, input.ip ?? null);
-    if ("deviceId" in result && result.newDevice) await this.opts.onDeviceCreated?.(guestUserId, result.deviceId);
+    if ("deviceId" in result && result.newDevice)
+      await this.opts.onDeviceCreated?.(guestUserId, result.deviceId);
     return result;
   }
 
@@ -182,8 +186,7 @@ export class IdentityService implements IdentityClient {
       await this.users.logAuth(userId, "login", false, input.ip ?? null);
       throw new MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated");
     }
-    const ok =
-      row && row.password_hash && (await argonVerify(row.password_hash, input.password));
+    const ok = row?.password_hash && (await argonVerify(row.password_hash, input.password));
     if (!ok) {
       this.limiter.fail(keys);
       await this.users.logAuth(row ? userId : null, "login", false, input.ip ?? null);

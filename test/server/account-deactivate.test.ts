@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+const PW = "correct horse battery staple";
+
+describe("account deactivation", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(async () => {
+    await s.close();
+  });
+
+  const deactivate = (token: string, body: Record<string, unknown>) =>
+    s.call("POST", "/_matrix/client/v3/account/deactivate", { token, body });
+
+  it("asks for the password, refuses a wrong one, and then deactivates", async () => {
+    const u = await s.register("dora");
+    const first = await deactivate(u.accessToken, {});
+    expect(first.status).toBe(401);
+    expect(first.body.flows).toEqual([{ stages: ["m.login.password"] }]);
+    const wrong = await deactivate(u.accessToken, {
+      auth: { type: "m.login.password", session: first.body.session, user: u.userId, password: "nope" },
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.errcode).toBe("M_FORBIDDEN");
+    const ok = await deactivate(u.accessToken, {
+      id_server: "id.example.org",
+      auth: {
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: u.userId },
+        password: PW,
+      },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ id_server_unbind_result: "no-support" });
+
+    const who = await s.call("GET", "/_matrix/client/v3/account/whoami", { token: u.accessToken });
+    expect(who.status).toBe(401);
+    expect(who.body.errcode).toBe("M_UNKNOWN_TOKEN");
+    const login = await s.call("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.password", identifier: { type: "m.id.user", user: "dora" }, password: PW },
+    });
+    expect(login.status).toBe(403);
+    expect(login.body.errcode).toBe("M_USER_DEACTIVATED");
+    const again = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { username: "dora", password: PW, auth: { type: "m.login.dummy" } },
+    });
+    expect(again.status).toBe(400);
+    expect(again.body.errcode).toBe("M_USER_IN_USE");
+    expect((await s.call("GET", "/_matrix/client/v3/register/available?username=dora")).body.errcode).toBe(
+      "M_USER_IN_USE",
+    );
+    expect((await s.identity.listDevices(u.userId)).length).toBe(0);
+  });
+
+  it("leaves joined rooms and rejects invites; erase clears the profile", async () => {
+    const owner = await s.register();
+    const u = await s.register("erin");
+    await s.call("PUT", `/_matrix/client/v3/profile/${u.userId}/displayname`, {
+      token: u.accessToken,
+      body: { displayname: "Erin" },
+    });
+    const joined = await s.call("POST", "/_matrix/client/v3/createRoom", {
+      token: owner.accessToken,
+      body: { preset: "public_chat" },
+    });
+    const roomA = joined.body.room_id as string;
+    expect(
+      (await s.call("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomA)}`, { token: u.accessToken }))
+        .status,
+    ).toBe(200);
+    const invited = await s.call("POST", "/_matrix/client/v3/createRoom", {
+      token: owner.accessToken,
+      body: { invite: [u.userId] },
+    });
+    const roomB = invited.body.room_id as string;
+    expect(await s.rooms.membership(roomB, u.userId)).toBe("invite");
+
+    const ok = await deactivate(u.accessToken, {
+      erase: true,
+      auth: { type: "m.login.password", user: "erin", password: PW },
+    });
+    expect(ok.status).toBe(200);
+    expect(await s.rooms.membership(roomA, u.userId)).toBe("leave");
+    expect(await s.rooms.membership(roomB, u.userId)).toBe("leave");
+    const user = await s.identity.getUser(u.userId);
+    expect(user).toMatchObject({ deactivated: true, displayname: null, avatarUrl: null });
+  });
+
+  it("a UIA session of another operation is refused (403)", async () => {
+    const u = await s.register();
+    for (const device_id of ["first_device", "another_device"]) {
+      const login = await s.call("POST", "/_matrix/client/v3/login", {
+        body: { type: "m.login.password", user: u.userId, password: PW, device_id },
+      });
+      expect(login.status).toBe(200);
+    }
+    const started = await s.call("DELETE", "/_matrix/client/v3/devices/first_device", {
+      token: u.accessToken,
+      body: {},
+    });
+    expect(started.status).toBe(401);
+    const other = await s.call("DELETE", "/_matrix/client/v3/devices/another_device", {
+      token: u.accessToken,
+      body: {
+        auth: { type: "m.login.password", session: started.body.session, user: u.userId, password: PW },
+      },
+    });
+    expect(other.status).toBe(403);
+    expect(other.body.errcode).toBe("M_FORBIDDEN");
+  });
+
+  it("registration keeps the first request's parameters across stages", async () => {
+    const first = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { username: "frank", password: PW, initial_device_display_name: "phone" },
+    });
+    expect(first.status).toBe(401);
+    const done = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { auth: { type: "m.login.dummy", session: first.body.session } },
+    });
+    expect(done.status).toBe(200);
+    expect(done.body.user_id).toBe("@frank:localhost");
+    const devices = await s.identity.listDevices("@frank:localhost");
+    expect(devices.map((d) => d.displayName)).toEqual(["phone"]);
+  });
+});
