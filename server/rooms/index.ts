@@ -1,4 +1,5 @@
 import type { NovaContext } from "../context.ts";
+import { kickGuestsOnRevocation } from "./membership/guests.ts";
 import { mountKeyRoutes, mountRoomRoutes } from "./routes.ts";
 import { RoomsService } from "./service.ts";
 import { RoomsSyncProvider } from "./sync-provider.ts";
@@ -11,6 +12,7 @@ export function mountRooms(ctx: NovaContext): RoomsService {
   const rooms = new RoomsService(ctx, ctx.databases.get<RoomsTables>("messaging").db);
   mountRoomRoutes(ctx, rooms);
   mountKeyRoutes(ctx, rooms);
+  kickGuestsOnRevocation(ctx, rooms);
   ctx.syncProviders.push(new RoomsSyncProvider(rooms, rooms.reads.sync));
   // Another replica wrote these rooms/users: drop what this process cached about them. (Writes
   // stay correct without this — each checks the room's head — but reads would lag.)
