@@ -24,7 +24,7 @@ type Session = {
   data: Record<string, unknown>;
   /** What the session authorises (method and path), fixed by its first request. */
   operation?: string;
-  /** The first request's body without `auth`: later stages may leave its parameters out. */
+  /** The last request body (without `auth`) that had parameters: later stages may leave them out. */
   clientDict?: Record<string, unknown>;
 };
 
@@ -32,7 +32,10 @@ type Session = {
 export type UiaRequest = {
   /** e.g. `DELETE /_matrix/client/v3/devices/ABC`; a later stage of another operation is 403. */
   operation?: string;
-  /** The request body without `auth`; the first one is kept and handed back on completion. */
+  /**
+   * The request body without `auth`. As Synapse: a body with parameters replaces the session's,
+   * an empty one (just `auth`) reuses it; the session's is handed back on completion.
+   */
   clientDict?: Record<string, unknown>;
 };
 
@@ -60,8 +63,8 @@ export class UserInteractiveAuth {
   }
 
   /**
-   * As `require`, and hands back the body of the session's first request (`request.clientDict`
-   * when this is the first), so a later stage that leaves parameters out still gets them.
+   * As `require`, and hands back the session's request body (see `UiaRequest.clientDict`), so a
+   * later stage that leaves the parameters out still gets them.
    */
   async run(
     auth: UiaAuth | undefined,
@@ -93,6 +96,8 @@ export class UserInteractiveAuth {
         "M_FORBIDDEN",
         "Requested operation has changed during the UI authentication session.",
       );
+    } else if (request.clientDict !== undefined && Object.keys(request.clientDict).length > 0) {
+      session.clientDict = request.clientDict;
     }
     const sid = sessionId!;
     let stageError: MatrixError | undefined;
@@ -113,7 +118,7 @@ export class UserInteractiveAuth {
     }
     if (flows.some((f) => f.every((s) => session!.completed.has(s)))) {
       this.sessions.delete(sid);
-      return { session: sid, clientDict: { ...(session.clientDict ?? {}), ...(request.clientDict ?? {}) } };
+      return { session: sid, clientDict: session.clientDict ?? request.clientDict ?? {} };
     }
     throw new MatrixError(
       401,

@@ -124,11 +124,10 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
         {},
         { operation: "POST /_matrix/client/v3/register", clientDict: first },
       );
-      // The session's first request gave the parameters; a later stage may leave them out.
-      const body = registerParams.parse(clientDict);
-      if (body.guest_access_token !== first.guest_access_token && body.guest_access_token !== undefined) {
-        throw forbidden("Requested operation has changed during the UI authentication session.");
-      }
+      // The session's parameters: this request's, or an earlier stage's when this one has none.
+      const parsed = registerParams.safeParse(clientDict);
+      if (!parsed.success) throw invalidParam("invalid registration parameters");
+      const body = parsed.data;
       if (!body.password) throw invalidParam("password is required");
       const upgrade = body.guest_access_token
         ? await upgradingGuest(ctx, body.guest_access_token)

@@ -89,6 +89,13 @@ describe("account deactivation", () => {
     expect(user).toMatchObject({ deactivated: true, displayname: null, avatarUrl: null });
   });
 
+  it("a malformed body is a 400", async () => {
+    const u = await s.register();
+    const r = await deactivate(u.accessToken, { erase: "yes" });
+    expect(r.status).toBe(400);
+    expect(r.body.errcode).toBe("M_BAD_JSON");
+  });
+
   it("a UIA session of another operation is refused (403)", async () => {
     const u = await s.register();
     for (const device_id of ["first_device", "another_device"]) {

@@ -140,9 +140,15 @@ describe("guest access", () => {
     expect(notGuest.status).toBe(403);
   });
 
-  it("an unknown kind is a 400, not a 500", async () => {
+  it("an unknown kind is a 400, not a 500; a guest needs no body", async () => {
     const r = await s.call("POST", "/_matrix/client/v3/register?kind=robot", { body: {} });
     expect(r.status).toBe(400);
+    expect((await s.call("POST", "/_matrix/client/v3/register?kind=guest")).status).toBe(200);
+    const bad = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { password: PW, guest_access_token: "nope", auth: { type: "m.login.dummy" } },
+    });
+    expect(bad.status).toBe(401);
+    expect(bad.body.errcode).toBe("M_UNKNOWN_TOKEN");
   });
 });
 
