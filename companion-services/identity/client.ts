@@ -9,6 +9,8 @@ export type User = {
   isAdmin: boolean;
   isGuest: boolean;
   deactivated: boolean;
+  /** Deactivated with `erase`: rooms serve its earlier events redacted to later members. */
+  erased: boolean;
   createdAt: number;
 };
 

@@ -21,6 +21,7 @@ type WireUser = {
   is_admin?: boolean;
   is_guest?: boolean;
   deactivated?: boolean;
+  erased?: boolean;
   created_at?: number;
 };
 type WireDevice = { device_id: string; display_name?: string; last_seen_ip?: string; last_seen_ts?: number };
@@ -308,6 +309,7 @@ function userFromWire(u: WireUser): User {
     isAdmin: u.is_admin ?? false,
     isGuest: u.is_guest ?? false,
     deactivated: u.deactivated ?? false,
+    erased: u.erased ?? false,
     createdAt: u.created_at ?? 0,
   };
 }

@@ -88,6 +88,7 @@ export function userToWire(u: User) {
     is_admin: u.isAdmin,
     is_guest: u.isGuest,
     deactivated: u.deactivated,
+    erased: u.erased,
     created_at: u.createdAt,
   });
 }

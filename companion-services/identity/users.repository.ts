@@ -13,6 +13,7 @@ export function toUser(r: UserRow): User {
     isAdmin: r.is_admin,
     isGuest: r.is_guest,
     deactivated: r.deactivated,
+    erased: r.erased,
     createdAt: Number(r.created_at),
   };
 }
@@ -61,7 +62,7 @@ export class UsersRepository {
       .set({
         deactivated: true,
         password_hash: null,
-        ...(erase ? { displayname: null, avatar_url: null } : {}),
+        ...(erase ? { displayname: null, avatar_url: null, erased: true } : {}),
       })
       .where("user_id", "=", userId)
       .executeTakeFirst();

@@ -47,6 +47,7 @@ export async function deactivateAccount(
 ): Promise<void> {
   // Identity first: the tokens die before anything else happens in the user's name.
   await ctx.identity.deactivate(userId, { erase });
+  await ctx.hooks.emit("userDeactivated", { userId, erased: erase });
   for (const roomId of await rooms.activeRoomIds(userId)) {
     // One room refusing (e.g. it changed meanwhile) does not keep the user in the others.
     await rooms.leave(userId, roomId).catch((err: unknown) => {

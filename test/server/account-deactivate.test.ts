@@ -89,6 +89,46 @@ describe("account deactivation", () => {
     expect(user).toMatchObject({ deactivated: true, displayname: null, avatarUrl: null });
   });
 
+  it("an erased user's earlier events are redacted for those who joined after, not for original members", async () => {
+    const owner = await s.register();
+    const member = await s.register();
+    const joiner = await s.register();
+    const created = await s.call("POST", "/_matrix/client/v3/createRoom", {
+      token: owner.accessToken,
+      body: { preset: "public_chat" },
+    });
+    const roomId = created.body.room_id as string;
+    const room = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
+    await s.call("POST", `${room}/join`, { token: member.accessToken, body: {} });
+    const sent = await s.call("PUT", `${room}/send/m.room.message/t1`, {
+      token: member.accessToken,
+      body: { msgtype: "m.text", body: "body1" },
+    });
+    const eventId = sent.body.event_id as string;
+    // Read before the erasure: the "not erased" answer must not outlive the deactivation.
+    await s.call("GET", `${room}/event/${encodeURIComponent(eventId)}`, { token: owner.accessToken });
+    const gone = await deactivate(member.accessToken, {
+      erase: true,
+      auth: { type: "m.login.password", user: member.userId, password: PW },
+    });
+    expect(gone.status).toBe(200);
+    await s.call("POST", `${room}/join`, { token: joiner.accessToken, body: {} });
+
+    const contentFor = async (token: string) => {
+      const one = await s.call("GET", `${room}/event/${encodeURIComponent(eventId)}`, { token });
+      const page = await s.call("GET", `${room}/messages?dir=b&limit=50`, { token });
+      const inPage = (page.body.chunk as { event_id: string; content: unknown }[]).find(
+        (e) => e.event_id === eventId,
+      );
+      return [one.body.content, inPage?.content];
+    };
+    expect(await contentFor(owner.accessToken)).toEqual([
+      { msgtype: "m.text", body: "body1" },
+      { msgtype: "m.text", body: "body1" },
+    ]);
+    expect(await contentFor(joiner.accessToken)).toEqual([{}, {}]);
+  });
+
   it("a malformed body is a 400", async () => {
     const u = await s.register();
     const r = await deactivate(u.accessToken, { erase: "yes" });
