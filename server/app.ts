@@ -4,7 +4,6 @@ import { createIdentity } from "../companion-services/identity/index.ts";
 import { createMedia, type Media } from "../companion-services/media/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
-import { Router } from "../companion-services/platform/http/router.ts";
 import { HttpServer } from "../companion-services/platform/http/server.ts";
 import { createLogger, type Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
@@ -21,9 +20,11 @@ import { mountClient } from "./client/mount.ts";
 import { unreadPortOf } from "./client/unread.ts";
 import type { NovaConfig } from "./config.ts";
 import type { NovaContext } from "./context.ts";
+import { GuestAwareRouter } from "./guest-access.ts";
 import { Hooks } from "./hooks.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
+import { mountDeactivate } from "./routes/deactivate.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 import { type Moderation, mountModeration } from "./routes/moderation.ts";
 
@@ -78,7 +79,8 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   const streams = new StreamPositions(messagingDb);
   await streams.init();
   const notifier = new Notifier(streams);
-  const router = new Router();
+  // Guests reach only the spec's Guest Access endpoints, whichever area serves them.
+  const router = new GuestAwareRouter();
   const closers: (() => Promise<void> | void)[] = [];
 
   // The bus the in-process services' outboxes publish on: the caller's, or one of our own.
@@ -127,6 +129,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   const uia = mountAccount(ctx);
   const rooms = mountRooms(ctx);
   const moderation = mountModeration(ctx, { rooms });
+  mountDeactivate(ctx, { rooms, uia });
   const client = mountClient(ctx, { rooms, uia, unreadPort: unreadPortOf(rooms) });
   rooms.useIgnoredUsers(ignoredUsersPort(client.accountData));
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.

@@ -21,6 +21,12 @@ const homeserverEnvSchema = z.object({
   NOVA_PUBLIC_BASEURL: z.string().url().optional(),
   NOVA_DATA_DIR: z.string().default("./data"),
   NOVA_REGISTRATION: z.enum(["open", "token", "closed"]).default("open"),
+  /**
+   * Guest accounts (`POST /register?kind=guest`, spec "Guest Access"). On by default, unlike
+   * Synapse's `allow_guest_access`: registration is already open by default and a guest can do
+   * less than a registered user (only the Guest Access endpoints, only `can_join` rooms).
+   */
+  NOVA_GUEST_ACCESS: z.enum(["0", "1", "false", "true"]).default("1"),
   NOVA_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NOVA_MAX_EVENT_BODY: z.coerce
     .number()
@@ -56,6 +62,7 @@ export type HomeserverConfig = {
   publicBaseUrl: string;
   dataDir: string;
   registration: "open" | "token" | "closed";
+  guestAccess: boolean;
   logLevel: z.infer<typeof homeserverEnvSchema>["NOVA_LOG_LEVEL"];
   maxEventBody: number;
   maxRequestBody: number;
@@ -73,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
     publicBaseUrl: e.NOVA_PUBLIC_BASEURL ?? `http://${e.NOVA_HOST}:${e.NOVA_PORT}`,
     dataDir: e.NOVA_DATA_DIR,
     registration: e.NOVA_REGISTRATION,
+    guestAccess: e.NOVA_GUEST_ACCESS === "1" || e.NOVA_GUEST_ACCESS === "true",
     logLevel: e.NOVA_LOG_LEVEL,
     maxEventBody: e.NOVA_MAX_EVENT_BODY,
     maxRequestBody: e.NOVA_MAX_REQUEST_BODY,

@@ -12,6 +12,10 @@ export type HomeserverHooks = {
     prevMembership: string | null;
     position: number;
   }) => Promise<void> | void;
+  /** A room's `m.room.guest_access` changed (rooms kick its guests when it is no longer can_join). */
+  guestAccessChanged: (e: { roomId: string; guestAccess: string | null }) => Promise<void> | void;
+  /** An account was deactivated (and, with `erased`, its earlier events are to be served redacted). */
+  userDeactivated: (e: { userId: string; erased: boolean }) => Promise<void> | void;
   /** A device logged in for the first time. */
   deviceCreated: (e: { userId: string; deviceId: string }) => Promise<void> | void;
   /** A device's display name changed (other users see it in /keys/query). */
@@ -27,6 +31,8 @@ export type HomeserverHooks = {
 export class Hooks {
   private readonly handlers: { [K in keyof HomeserverHooks]: HomeserverHooks[K][] } = {
     membershipChanged: [],
+    guestAccessChanged: [],
+    userDeactivated: [],
     deviceCreated: [],
     deviceRenamed: [],
     deviceRevoked: [],

@@ -18,7 +18,26 @@ export type UiaAuth = z.infer<typeof uiaAuthSchema>;
 /** Verifies one stage; returns true when it is completed. */
 export type StageHandler = (auth: UiaAuth) => Promise<boolean>;
 
-type Session = { completed: Set<string>; createdAt: number; data: Record<string, unknown> };
+type Session = {
+  completed: Set<string>;
+  createdAt: number;
+  data: Record<string, unknown>;
+  /** What the session authorises (method and path), fixed by its first request. */
+  operation?: string;
+  /** The last request body (without `auth`) that had parameters: later stages may leave them out. */
+  clientDict?: Record<string, unknown>;
+};
+
+/** What a UIA session is bound to (Synapse: the URI, the method, the first request's body). */
+export type UiaRequest = {
+  /** e.g. `DELETE /_matrix/client/v3/devices/ABC`; a later stage of another operation is 403. */
+  operation?: string;
+  /**
+   * The request body without `auth`. As Synapse: a body with parameters replaces the session's,
+   * an empty one (just `auth`) reuses it; the session's is handed back on completion.
+   */
+  clientDict?: Record<string, unknown>;
+};
 
 const SESSION_TTL_MS = 30 * 60_000;
 
@@ -38,14 +57,47 @@ export class UserInteractiveAuth {
     flows: string[][],
     handlers: Record<string, StageHandler>,
     params: Record<string, unknown> = {},
+    request: UiaRequest = {},
   ): Promise<string> {
+    return (await this.run(auth, flows, handlers, params, request)).session;
+  }
+
+  /**
+   * As `require`, and hands back the session's request body (see `UiaRequest.clientDict`), so a
+   * later stage that leaves the parameters out still gets them.
+   */
+  async run(
+    auth: UiaAuth | undefined,
+    flows: string[][],
+    handlers: Record<string, StageHandler>,
+    params: Record<string, unknown> = {},
+    request: UiaRequest = {},
+  ): Promise<{ session: string; clientDict: Record<string, unknown> }> {
     this.prune();
     let sessionId = auth?.session;
     let session = sessionId ? this.sessions.get(sessionId) : undefined;
     if (!session) {
       sessionId = randomBytes(16).toString("base64url");
-      session = { completed: new Set(), createdAt: Date.now(), data: {} };
+      session = {
+        completed: new Set(),
+        createdAt: Date.now(),
+        data: {},
+        operation: request.operation,
+        clientDict: request.clientDict,
+      };
       this.sessions.set(sessionId, session);
+    } else if (
+      request.operation !== undefined &&
+      session.operation !== undefined &&
+      request.operation !== session.operation
+    ) {
+      throw new MatrixError(
+        403,
+        "M_FORBIDDEN",
+        "Requested operation has changed during the UI authentication session.",
+      );
+    } else if (request.clientDict !== undefined && Object.keys(request.clientDict).length > 0) {
+      session.clientDict = request.clientDict;
     }
     const sid = sessionId!;
     let stageError: MatrixError | undefined;
@@ -66,7 +118,7 @@ export class UserInteractiveAuth {
     }
     if (flows.some((f) => f.every((s) => session!.completed.has(s)))) {
       this.sessions.delete(sid);
-      return sid;
+      return { session: sid, clientDict: session.clientDict ?? request.clientDict ?? {} };
     }
     throw new MatrixError(
       401,

@@ -9,6 +9,8 @@ export type User = {
   isAdmin: boolean;
   isGuest: boolean;
   deactivated: boolean;
+  /** Deactivated with `erase`: rooms serve its earlier events redacted to later members. */
+  erased: boolean;
   createdAt: number;
 };
 
@@ -37,6 +39,11 @@ export type RegisterInput = {
   inhibitLogin?: boolean;
   refreshToken?: boolean;
   guest?: boolean;
+  /**
+   * Upgrades this guest (its user id, resolved from its access token) to a full account instead of
+   * creating one: the user id is kept; `localpart`, when given, must be the guest's own.
+   */
+  upgradeGuestUserId?: string;
   admin?: boolean;
   ip?: string;
 };
@@ -73,6 +80,12 @@ export interface IdentityClient {
   logout(sessionId: string): Promise<void>;
   logoutAll(userId: string): Promise<string[]>;
   checkPassword(userId: string, password: string): Promise<boolean>;
+  /**
+   * Deactivates an account for good: every session and device goes, login answers
+   * M_USER_DEACTIVATED and the user id is never registered again. With `erase` the profile is
+   * cleared too. Publishes `user.deactivated`. Returns the revoked device ids.
+   */
+  deactivate(userId: string, opts: { erase: boolean }): Promise<string[]>;
   changePassword(
     userId: string,
     newPassword: string,

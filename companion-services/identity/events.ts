@@ -23,7 +23,7 @@ export const deviceRevoked = z.object({
   user_id: z.string().startsWith("@"),
   device_id: z.string().min(1),
   session_id: z.string().min(1),
-  reason: z.enum(["logout", "logout_all", "deleted", "password_change", "relogin"]),
+  reason: z.enum(["logout", "logout_all", "deleted", "password_change", "relogin", "deactivated"]),
 });
 
 export const profileUpdated = z.object({
@@ -32,11 +32,25 @@ export const profileUpdated = z.object({
   avatar_url: z.string().nullable(),
 });
 
+/** An account was deactivated (its sessions are revoked in the same transaction). */
+export const userDeactivated = z.object({
+  user_id: z.string().startsWith("@"),
+  erased: z.boolean(),
+  deactivated_at: z.number().int(),
+});
+
+/** A guest became a full account, keeping its user id. */
+export const guestUpgraded = z.object({
+  user_id: z.string().startsWith("@"),
+});
+
 export const IDENTITY_EVENTS = {
   "user.registered": userRegistered,
   "device.created": deviceCreated,
   "device.revoked": deviceRevoked,
   "user.profile_updated": profileUpdated,
+  "user.deactivated": userDeactivated,
+  "user.guest_upgraded": guestUpgraded,
 } as const;
 
 export type IdentityEventType = keyof typeof IDENTITY_EVENTS;

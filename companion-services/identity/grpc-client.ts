@@ -21,6 +21,7 @@ type WireUser = {
   is_admin?: boolean;
   is_guest?: boolean;
   deactivated?: boolean;
+  erased?: boolean;
   created_at?: number;
 };
 type WireDevice = { device_id: string; display_name?: string; last_seen_ip?: string; last_seen_ts?: number };
@@ -99,6 +100,7 @@ export class GrpcIdentityClient implements IdentityClient {
         guest: input.guest,
         admin: input.admin,
         ip: input.ip,
+        upgrade_guest_user_id: input.upgradeGuestUserId,
       },
       this.write,
     );
@@ -187,6 +189,15 @@ export class GrpcIdentityClient implements IdentityClient {
         logout_devices: opts.logoutDevices,
         keep_session_id: opts.keepSessionId,
       },
+      this.write,
+    );
+    return r.device_ids ?? [];
+  }
+
+  async deactivate(userId: string, opts: { erase: boolean }): Promise<string[]> {
+    const r = await this.call<{ device_ids?: string[] }>(
+      "Deactivate",
+      { user_id: userId, erase: opts.erase },
       this.write,
     );
     return r.device_ids ?? [];
@@ -298,6 +309,7 @@ function userFromWire(u: WireUser): User {
     isAdmin: u.is_admin ?? false,
     isGuest: u.is_guest ?? false,
     deactivated: u.deactivated ?? false,
+    erased: u.erased ?? false,
     createdAt: u.created_at ?? 0,
   };
 }

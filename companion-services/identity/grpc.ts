@@ -42,7 +42,9 @@ const schemas = {
     guest: optBool,
     admin: optBool,
     ip: optStr,
+    upgrade_guest_user_id: userId.optional(),
   }),
+  Deactivate: z.object({ user_id: userId, erase: optBool }),
   RevokeDevice: z.object({ user_id: userId, device_id: id }),
   IsLocalpartAvailable: z.object({ localpart: id }),
   Refresh: z.object({ refresh_token: secret }),
@@ -86,6 +88,7 @@ export function userToWire(u: User) {
     is_admin: u.isAdmin,
     is_guest: u.isGuest,
     deactivated: u.deactivated,
+    erased: u.erased,
     created_at: u.createdAt,
   });
 }
@@ -161,6 +164,7 @@ export function identityGrpcServer(identity: IdentityClient, logger: Logger): gr
         guest: r.guest,
         admin: r.admin,
         ip: r.ip,
+        upgradeGuestUserId: r.upgrade_guest_user_id,
       });
       return "accessToken" in res
         ? { user_id: res.userId, login: loginToWire(res) }
@@ -195,6 +199,9 @@ export function identityGrpcServer(identity: IdentityClient, logger: Logger): gr
         logoutDevices: r.logout_devices ?? false,
         keepSessionId: r.keep_session_id,
       }),
+    })),
+    Deactivate: u("Deactivate", schemas.Deactivate, async (r) => ({
+      device_ids: await identity.deactivate(r.user_id, { erase: r.erase ?? false }),
     })),
     SetProfile: u("SetProfile", schemas.SetProfile, async (r) => {
       const patch: { displayname?: string | null; avatarUrl?: string | null } = {};

@@ -84,6 +84,17 @@ export class RemoteIdentity implements IdentityClient {
     return entry?.auth;
   }
 
+  /** Forgets every cached token of a user. */
+  evictUser(userId: string): void {
+    for (const [key, e] of this.cache) {
+      if (e.auth.userId === userId) {
+        this.cache.delete(key);
+        this.bySession.delete(e.auth.sessionId);
+      }
+    }
+    this.cacheMetrics.sized(this.cache.size);
+  }
+
   evictDevice(userId: string, deviceId: string): void {
     for (const [key, e] of this.cache) {
       if (e.auth.userId === userId && e.auth.deviceId === deviceId) {
@@ -120,6 +131,8 @@ export class RemoteIdentity implements IdentityClient {
 
   async register(input: RegisterInput): Promise<LoginResult | { userId: string }> {
     const r = await this.inner.register(input);
+    // An upgraded guest's cached tokens still say is_guest.
+    if (input.upgradeGuestUserId !== undefined) this.evictUser(input.upgradeGuestUserId);
     if ("deviceId" in r && r.deviceId) await this.opts.onDeviceCreated?.(r.userId, r.deviceId);
     return r;
   }
@@ -149,6 +162,10 @@ export class RemoteIdentity implements IdentityClient {
     opts: { logoutDevices: boolean; keepSessionId?: string },
   ): Promise<string[]> {
     return this.revoked(userId, await this.inner.changePassword(userId, newPassword, opts));
+  }
+
+  async deactivate(userId: string, opts: { erase: boolean }): Promise<string[]> {
+    return this.revoked(userId, await this.inner.deactivate(userId, opts));
   }
 
   async revokeDevice(userId: string, deviceId: string): Promise<boolean> {

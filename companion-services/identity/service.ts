@@ -70,6 +70,7 @@ export class IdentityService implements IdentityClient {
   }
 
   async register(input: RegisterInput): Promise<LoginResult | { userId: string }> {
+    if (input.upgradeGuestUserId !== undefined) return this.upgradeGuest(input.upgradeGuestUserId, input);
     const localpart =
       input.localpart ?? (input.guest ? `guest-${randomBytes(6).toString("hex")}` : undefined);
     if (!localpart) throw invalidParam("username is required");
@@ -117,13 +118,75 @@ export class IdentityService implements IdentityClient {
     return result;
   }
 
+  /** A guest registering with its own access token becomes a full account with the same user id. */
+  private async upgradeGuest(
+    guestUserId: string,
+    input: RegisterInput,
+  ): Promise<LoginResult | { userId: string }> {
+    const guest = await this.users.byId(guestUserId);
+    if (!guest?.is_guest || guest.deactivated) throw forbidden("Not a guest access token");
+    if (input.localpart !== undefined && input.localpart !== guest.localpart) {
+      // Synapse: a guest may take only its own user id.
+      throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+    }
+    const passwordHash = input.password ? await argonHash(input.password, ARGON_OPTIONS) : null;
+    const result = await this.db.transaction().execute(async (trx) => {
+      if (!(await new UsersRepository(trx).upgradeGuest(guestUserId, passwordHash))) {
+        throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+      }
+      const events: NewEvent[] = [identityEvent("user.guest_upgraded", { user_id: guestUserId })];
+      if (input.inhibitLogin) {
+        await this.publish(trx, events);
+        return { userId: guestUserId };
+      }
+      const session = await this.createSession(trx, guestUserId, input);
+      if (session.newDevice)
+        events.push(identityEvent("device.created", { user_id: guestUserId, device_id: session.deviceId }));
+      await this.publish(trx, events);
+      return session;
+    });
+    // The guest's cached tokens still say is_guest: drop them so the next request reads the row.
+    for (const s of await this.sessions.byUser(guestUserId)) this.evict(s.id);
+    await this.users.logAuth(guestUserId, "guest_upgrade", true, input.ip ?? null);
+    if ("deviceId" in result && result.newDevice)
+      await this.opts.onDeviceCreated?.(guestUserId, result.deviceId);
+    return result;
+  }
+
+  async deactivate(userId: string, opts: { erase: boolean }): Promise<string[]> {
+    const now = Date.now();
+    const rows = await this.db.transaction().execute(async (trx) => {
+      if (!(await new UsersRepository(trx).deactivate(userId, opts.erase))) throw notFound("User not found");
+      const deleted = await new SessionsRepository(trx).deleteAllForUser(userId);
+      await this.publish(trx, [
+        ...deleted.map((r) =>
+          identityEvent("device.revoked", {
+            user_id: r.user_id,
+            device_id: r.device_id,
+            session_id: r.id,
+            reason: "deactivated",
+          }),
+        ),
+        identityEvent("user.deactivated", { user_id: userId, erased: opts.erase, deactivated_at: now }),
+      ]);
+      return deleted;
+    });
+    for (const r of rows) this.evict(r.id);
+    await this.users.logAuth(userId, "deactivate", true, null);
+    for (const r of rows) await this.opts.onDeviceRevoked?.(r.user_id, r.device_id);
+    return rows.map((r) => r.device_id);
+  }
+
   async login(input: LoginInput): Promise<LoginResult> {
     const userId = input.user.startsWith("@") ? input.user : this.userIdOf(input.user.toLowerCase());
     const keys = [`user:${userId}`, ...(input.ip ? [`ip:${input.ip}`] : [])];
     this.limiter.check(keys);
     const row = await this.users.byId(userId);
-    const ok =
-      row && !row.deactivated && row.password_hash && (await argonVerify(row.password_hash, input.password));
+    if (row?.deactivated) {
+      await this.users.logAuth(userId, "login", false, input.ip ?? null);
+      throw new MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated");
+    }
+    const ok = row?.password_hash && (await argonVerify(row.password_hash, input.password));
     if (!ok) {
       this.limiter.fail(keys);
       await this.users.logAuth(row ? userId : null, "login", false, input.ip ?? null);

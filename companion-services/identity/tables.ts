@@ -11,6 +11,8 @@ export type IdentityTables = {
     is_admin: boolean;
     is_guest: boolean;
     deactivated: boolean;
+    /** Deactivated with `erase` (migrations/identity/0200). */
+    erased: Generated<boolean>;
     created_at: number;
   };
   sessions: {

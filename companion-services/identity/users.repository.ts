@@ -13,6 +13,7 @@ export function toUser(r: UserRow): User {
     isAdmin: r.is_admin,
     isGuest: r.is_guest,
     deactivated: r.deactivated,
+    erased: r.erased,
     createdAt: Number(r.created_at),
   };
 }
@@ -52,6 +53,32 @@ export class UsersRepository {
       .where("user_id", "=", userId)
       .returningAll()
       .executeTakeFirst();
+  }
+
+  /** Marks the account deactivated (and its password unusable); with `erase`, clears its profile. */
+  async deactivate(userId: string, erase: boolean): Promise<boolean> {
+    const r = await this.db
+      .updateTable("users")
+      .set({
+        deactivated: true,
+        password_hash: null,
+        ...(erase ? { displayname: null, avatar_url: null, erased: true } : {}),
+      })
+      .where("user_id", "=", userId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Makes a guest a full account; false when the user is not (or no longer) a guest. */
+  async upgradeGuest(userId: string, passwordHash: string | null): Promise<boolean> {
+    const r = await this.db
+      .updateTable("users")
+      .set({ is_guest: false, password_hash: passwordHash })
+      .where("user_id", "=", userId)
+      .where("is_guest", "=", true)
+      .where("deactivated", "=", false)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async logAuth(userId: string | null, event: string, success: boolean, ip: string | null): Promise<void> {

@@ -28,7 +28,13 @@ export async function requirePassword(
   req: Request,
   auth: UiaAuth | undefined,
 ): Promise<void> {
-  await uia.require(auth, [["m.login.password"]], { "m.login.password": passwordStage(ctx, req.auth!) });
+  await uia.require(
+    auth,
+    [["m.login.password"]],
+    { "m.login.password": passwordStage(ctx, req.auth!) },
+    {},
+    { operation: `${req.method} ${req.path}` },
+  );
 }
 
 /** Device management (spec §"Device Management"); deleting a device revokes its tokens. */

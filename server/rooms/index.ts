@@ -1,5 +1,6 @@
 import type { NovaContext } from "../context.ts";
 import { mountHierarchyRoutes } from "./hierarchy.routes.ts";
+import { kickGuestsOnRevocation } from "./membership/guests.ts";
 import { TimestampReads } from "./read/timestamp.ts";
 import { mountKeyRoutes, mountRoomRoutes } from "./routes.ts";
 import { RoomsService } from "./service.ts";
@@ -18,6 +19,7 @@ export function mountRooms(ctx: NovaContext): RoomsService {
   mountKeyRoutes(ctx, rooms);
   mountHierarchyRoutes(ctx, rooms);
   mountTimestampRoutes(ctx.router, new TimestampReads(new TimestampsRepository(db), rooms.reads.state));
+  kickGuestsOnRevocation(ctx, rooms);
   ctx.syncProviders.push(new RoomsSyncProvider(rooms, rooms.reads.sync));
   // Another replica wrote these rooms/users: drop what this process cached about them. (Writes
   // stay correct without this — each checks the room's head — but reads would lag.)

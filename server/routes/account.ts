@@ -12,7 +12,15 @@ const registerBody = z.object({
   initial_device_display_name: z.string().max(255).optional(),
   inhibit_login: z.boolean().optional(),
   refresh_token: z.boolean().optional(),
+  /** A guest upgrading itself to a full account (spec "Guest Access"). */
+  guest_access_token: z.string().min(1).max(1024).optional(),
   auth: uiaAuthSchema.optional(),
+});
+const registerParams = registerBody.omit({ auth: true });
+
+const guestRegisterBody = z.object({
+  initial_device_display_name: z.string().max(255).optional(),
+  refresh_token: z.boolean().optional(),
 });
 
 const loginBody = z.object({
@@ -48,6 +56,25 @@ export function passwordStage(ctx: NovaContext, auth: AuthInfo) {
   };
 }
 
+/** The guest whose access token a registration carries; 403 when the token is not a guest's. */
+async function upgradingGuest(ctx: NovaContext, token: string): Promise<string> {
+  const auth = await ctx.identity.verifyToken(token);
+  if (!auth.isGuest) throw forbidden("guest_access_token is not a guest's access token");
+  return auth.userId;
+}
+
+/** A taken username is M_USER_IN_USE, unless it is the upgrading guest's own. */
+async function checkUsername(ctx: NovaContext, localpart: string, guestUserId: string | undefined) {
+  if (guestUserId !== undefined) {
+    // Synapse: a guest upgrades to its own user id only.
+    if (guestUserId.slice(1).split(":")[0] === localpart) return;
+    throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+  }
+  if (!(await ctx.identity.isLocalpartAvailable(localpart))) {
+    throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+  }
+}
+
 export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
   const { router, identity, config } = ctx;
   const uia = new UserInteractiveAuth();
@@ -56,31 +83,61 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
     "/_matrix/client/v3/register",
     async (req: Request) => {
       const kind = req.query.get("kind") ?? "user";
-      if (kind !== "user") throw forbidden("Guest access is disabled");
-      if (config.registration === "closed") throw forbidden("Registration is disabled");
-      const body = req.json(registerBody);
-      // Validate the username before UIA so a taken name fails fast, as Synapse does.
-      if (
-        body.username !== undefined &&
-        !(await identity.isLocalpartAvailable(body.username.toLowerCase()))
-      ) {
-        throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+      if (kind === "guest") {
+        if (!config.guestAccess) {
+          throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled");
+        }
+        const guest = req.json(guestRegisterBody);
+        const result = await identity.register({
+          guest: true,
+          initialDeviceDisplayName: guest.initial_device_display_name,
+          refreshToken: guest.refresh_token,
+          ip: req.ip,
+        });
+        if (!("accessToken" in result)) throw new MatrixError(500, "M_UNKNOWN", "Guest has no session");
+        return { body: loginResponse(ctx, result) };
       }
+      if (kind !== "user") throw new MatrixError(400, "M_INVALID_PARAM", "kind must be user or guest");
+      if (config.registration === "closed") throw forbidden("Registration is disabled");
+      const { auth: uiaAuth, ...first } = req.json(registerBody);
+      // A guest upgrading itself keeps its user id; its token says which guest it is.
+      const guestUserId = first.guest_access_token
+        ? await upgradingGuest(ctx, first.guest_access_token)
+        : undefined;
+      // Validate the username before UIA so a taken name fails fast, as Synapse does.
+      if (first.username !== undefined) await checkUsername(ctx, first.username.toLowerCase(), guestUserId);
       let usedToken: string | undefined;
       const flows = config.registration === "token" ? [["m.login.registration_token"]] : [["m.login.dummy"]];
-      await uia.require(body.auth, flows, {
-        "m.login.dummy": async () => true,
-        "m.login.registration_token": async (a) => {
-          if (!a.token || !(await identity.validateRegistrationToken(a.token))) {
-            throw new MatrixError(401, "M_FORBIDDEN", "Invalid registration token");
-          }
-          usedToken = a.token;
-          return true;
+      const { clientDict } = await uia.run(
+        uiaAuth,
+        flows,
+        {
+          "m.login.dummy": async () => true,
+          "m.login.registration_token": async (a) => {
+            if (!a.token || !(await identity.validateRegistrationToken(a.token))) {
+              throw new MatrixError(401, "M_FORBIDDEN", "Invalid registration token");
+            }
+            usedToken = a.token;
+            return true;
+          },
         },
-      });
+        {},
+        { operation: "POST /_matrix/client/v3/register", clientDict: first },
+      );
+      // The session's parameters: this request's, or an earlier stage's when this one has none.
+      const parsed = registerParams.safeParse(clientDict);
+      if (!parsed.success) throw invalidParam("invalid registration parameters");
+      const body = parsed.data;
       if (!body.password) throw invalidParam("password is required");
+      const upgrade = body.guest_access_token
+        ? await upgradingGuest(ctx, body.guest_access_token)
+        : undefined;
+      if (body.username !== undefined && body.username !== first.username) {
+        await checkUsername(ctx, body.username.toLowerCase(), upgrade);
+      }
       const result = await identity.register({
-        localpart: body.username?.toLowerCase() ?? `user${Date.now().toString(36)}`,
+        upgradeGuestUserId: upgrade,
+        localpart: body.username?.toLowerCase() ?? (upgrade ? undefined : `user${Date.now().toString(36)}`),
         password: body.password,
         deviceId: body.device_id,
         initialDeviceDisplayName: body.initial_device_display_name,

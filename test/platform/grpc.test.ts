@@ -140,6 +140,31 @@ describe(`identity over gRPC (${pgAdminUrl ? "PostgreSQL" : "PGlite"})`, () => {
     expect(await client.getUser("@bob:test.nova")).toMatchObject({ localpart: "bob" });
   });
 
+  it("upgrades a guest and deactivates an account through the contract", async () => {
+    const g = await client.register({ guest: true });
+    if (!("accessToken" in g)) throw new Error("expected a login");
+    expect(await client.verifyToken(g.accessToken)).toMatchObject({ userId: g.userId, isGuest: true });
+    const localpart = g.userId.slice(1).split(":")[0]!;
+    await expect(
+      client.register({ upgradeGuestUserId: g.userId, localpart: "someone-else", password: "pw-guest-123" }),
+    ).rejects.toMatchObject({ errcode: "M_USER_IN_USE" });
+    const up = await client.register({ upgradeGuestUserId: g.userId, localpart, password: "pw-guest-123" });
+    expect(up.userId).toBe(g.userId);
+    expect(await client.getUser(g.userId)).toMatchObject({ isGuest: false });
+
+    const devices = await client.deactivate(g.userId, { erase: true });
+    expect(devices.length).toBe(2);
+    expect(await client.getUser(g.userId)).toMatchObject({ deactivated: true, displayname: null });
+    await expect(client.verifyToken(g.accessToken)).rejects.toMatchObject({ errcode: "M_UNKNOWN_TOKEN" });
+    await expect(client.login({ user: localpart, password: "pw-guest-123" })).rejects.toMatchObject({
+      errcode: "M_USER_DEACTIVATED",
+      status: 403,
+    });
+    await expect(client.deactivate("@nobody:test.nova", { erase: false })).rejects.toMatchObject({
+      errcode: "M_NOT_FOUND",
+    });
+  });
+
   it("gives up on an unreachable peer within its deadline, as a typed 503", async () => {
     const dead = new GrpcIdentityClient({ address: "127.0.0.1:1", deadlineMs: 300, retries: 2 });
     const started = Date.now();

@@ -1,3 +1,4 @@
+import type { User } from "../../../companion-services/identity/client.ts";
 import { forbidden } from "../../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../../context.ts";
 import { serverNameOf } from "../../ids.ts";
@@ -11,7 +12,11 @@ export function checkLocalUser(serverName: string, userId: string): void {
 
 /** displayname/avatar_url for a member event, from the identity service. */
 export async function memberProfile(ctx: NovaContext, userId: string): Promise<Record<string, string>> {
-  const u = await ctx.identity.getUser(userId);
+  return profileOf(await ctx.identity.getUser(userId));
+}
+
+/** displayname/avatar_url for a member event, from a user identity already answered. */
+export function profileOf(u: User | null): Record<string, string> {
   const out: Record<string, string> = {};
   if (u?.displayname) out.displayname = u.displayname;
   if (u?.avatarUrl) out.avatar_url = u.avatarUrl;

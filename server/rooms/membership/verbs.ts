@@ -4,7 +4,8 @@ import { parseRoomId } from "../../ids.ts";
 import type { RoomsCore } from "../core.ts";
 import { membershipIn } from "../events.ts";
 import type { RoomWriter } from "../write/persist.ts";
-import { checkLocalUser, memberProfile } from "./profiles.ts";
+import { guestsCanJoin } from "./guests.ts";
+import { checkLocalUser, memberProfile, profileOf } from "./profiles.ts";
 
 /** The membership verbs of the client API: join, leave, invite, kick, ban, unban, forget. */
 export class MembershipVerbs {
@@ -34,10 +35,14 @@ export class MembershipVerbs {
     extra: Record<string, unknown> = {},
   ): Promise<string> {
     const roomId = await this.resolveRoom(roomIdOrAlias);
-    const profile = await memberProfile(this.core.ctx, userId);
+    const user = await this.core.ctx.identity.getUser(userId);
+    const profile = profileOf(user);
     await this.writer.persist(
       roomId,
       (snap) => {
+        // Spec "Guest Access": a guest joins only rooms whose guest_access is can_join.
+        if (user?.isGuest && !guestsCanJoin(snap))
+          throw forbidden("Guest access is not allowed in this room.");
         const current = snap.get("m.room.member", userId);
         const content: Record<string, unknown> = { ...profile, ...extra, membership: "join" };
         if (reason !== undefined) content.reason = reason;

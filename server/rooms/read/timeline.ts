@@ -5,6 +5,7 @@ import { membershipIn } from "../events.ts";
 import { hiddenByIgnore } from "../ignored-users.ts";
 import { formatRoomToken } from "../pagination.ts";
 import type { EventFilter, EventRow } from "../storage/rows.ts";
+import { ErasedSenders, pruneErased } from "./erasure.ts";
 import type { StateReads } from "./state.ts";
 
 export type MessagesQuery = {
@@ -20,10 +21,27 @@ export type ContextQuery = { limit: number; filter: EventFilter; lazyLoadMembers
 
 /** Reads of a room's timeline for clients: /messages, /event, /context, with history visibility. */
 export class TimelineReads {
+  private readonly erased: ErasedSenders;
+
   constructor(
     private readonly core: RoomsCore,
     private readonly state: StateReads,
-  ) {}
+  ) {
+    this.erased = new ErasedSenders(core.ctx.identity);
+    core.ctx.hooks.on("userDeactivated", (e) => this.erased.forget(e.userId));
+  }
+
+  /** The rows as this viewer is served them: erased senders' events redacted (see pruneErased). */
+  private served(userId: string, roomId: string, rows: EventRow[]): Promise<EventRow[]> {
+    return pruneErased(rows, userId, this.erased, async () => {
+      const [memberships, snap] = await Promise.all([
+        this.core.repo.state.membershipHistory(roomId, userId),
+        this.core.snapshots.get(roomId),
+      ]);
+      if (!snap) throw notFound("Unknown room.");
+      return { memberships, version: snap.version };
+    });
+  }
 
   /** GET /messages, for a user the caller has checked may read the room (StateReads.readableAt). */
   async messages(
@@ -38,9 +56,8 @@ export class TimelineReads {
     );
     const visible = await this.state.visibleTo(userId, roomId);
     const ignored = await this.core.ignoredBy(userId);
-    const chunk = rows
-      .filter((r) => visible(r) && !hiddenByIgnore(r, ignored))
-      .map((r) => toClientEvent(r, viewer));
+    const shown = rows.filter((r) => visible(r) && !hiddenByIgnore(r, ignored));
+    const chunk = (await this.served(userId, roomId, shown)).map((r) => toClientEvent(r, viewer));
     const body: Record<string, unknown> = { chunk, start: formatRoomToken(from) };
     if (rows.length === limit) {
       const last = rows[rows.length - 1]!.stream_position;
@@ -54,7 +71,8 @@ export class TimelineReads {
 
   /** GET /event: an event the user may see, or 404. */
   async event(userId: string, roomId: string, eventId: string, viewer: Viewer): Promise<ClientEvent> {
-    return toClientEvent(await this.visibleEvent(userId, roomId, eventId), viewer);
+    const [row] = await this.served(userId, roomId, [await this.visibleEvent(userId, roomId, eventId)]);
+    return toClientEvent(row!, viewer);
   }
 
   /** GET /context around `row` (from visibleEvent): events around it and the state at the window's end. */
@@ -82,8 +100,14 @@ export class TimelineReads {
     const a = after.map(normalizeRow);
     const start = b.length > 0 ? b[b.length - 1]!.stream_position - 1 : p - 1;
     const end = a.length > 0 ? a[a.length - 1]!.stream_position : p;
-    const eventsBefore = b.filter(visible).map((r) => toClientEvent(r, viewer));
-    const eventsAfter = a.filter(visible).map((r) => toClientEvent(r, viewer));
+    const [served, ...around] = await this.served(userId, roomId, [
+      row,
+      ...b.filter(visible),
+      ...a.filter(visible),
+    ]);
+    const nBefore = b.filter(visible).length;
+    const eventsBefore = around.slice(0, nBefore).map((r) => toClientEvent(r, viewer));
+    const eventsAfter = around.slice(nBefore).map((r) => toClientEvent(r, viewer));
     let state: ClientEvent[] = (await stateRepo.stateAt(roomId, end)).map((r) =>
       toClientEvent(normalizeRow(r), viewer),
     );
@@ -97,7 +121,7 @@ export class TimelineReads {
       state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
     }
     return {
-      event: toClientEvent(row, viewer),
+      event: toClientEvent(served!, viewer),
       events_before: eventsBefore,
       events_after: eventsAfter,
       start: formatRoomToken(start),

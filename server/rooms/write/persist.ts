@@ -96,6 +96,14 @@ export class RoomWriter {
     if (outcome.events.length > 0) {
       for (let i = 0; i < outcome.events.length; i++) {
         const e = outcome.events[i]!;
+        if (e.pdu.type === "m.room.guest_access" && e.pdu.state_key === "") {
+          const guestAccess =
+            typeof e.pdu.content.guest_access === "string" ? e.pdu.content.guest_access : null;
+          await ctx.hooks.emit("guestAccessChanged", { roomId, guestAccess }).catch((err: unknown) => {
+            ctx.logger.error({ err, roomId }, "guestAccessChanged listener failed");
+          });
+          continue;
+        }
         if (e.pdu.type !== "m.room.member" || e.pdu.state_key === undefined) continue;
         const change = {
           roomId,
