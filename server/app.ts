@@ -1,7 +1,7 @@
 import { type CallService, mountCalls } from "../calls/index.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
-import { createMedia, type Media } from "../companion-services/media/index.ts";
+import { createMediaFrom, type Media } from "../companion-services/media/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import { HttpServer } from "../companion-services/platform/http/server.ts";
@@ -148,14 +148,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   // Media in-process (npm start): its routes on this router, its outbox on the same bus.
   let media: Media | null = null;
   if (databases.has("media")) {
-    media = await createMedia({
-      database: databases.get("media"),
-      settings: config.media,
-      serverName: config.serverName,
-      dataDir: config.dataDir,
-      redisUrl: config.redisUrl,
-      logger,
-    });
+    media = await createMediaFrom(databases.get("media"), config, logger);
     media.mount(router);
     await media.start();
     const started = media;

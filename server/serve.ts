@@ -4,7 +4,7 @@ import { GrpcIdentityClient } from "../companion-services/identity/grpc-client.t
 import { createIdentity } from "../companion-services/identity/index.ts";
 import { RemoteIdentity } from "../companion-services/identity/remote.ts";
 import { startMediaGrpc } from "../companion-services/media/grpc.ts";
-import { createMedia } from "../companion-services/media/index.ts";
+import { createMediaFrom } from "../companion-services/media/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import { Router } from "../companion-services/platform/http/router.ts";
@@ -144,14 +144,7 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
   const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
   const revocations = identity.subscribeToRevocations(bus, logger, `media-${config.instanceId}`);
   await revocations.start();
-  const media = await createMedia({
-    database: databases.get("media"),
-    settings: config.media,
-    serverName: config.serverName,
-    dataDir: config.dataDir,
-    redisUrl: config.redisUrl,
-    logger,
-  });
+  const media = await createMediaFrom(databases.get("media"), config, logger);
   const router = new Router();
   media.mount(router);
   await media.start();

@@ -44,6 +44,25 @@ export type Media = {
 
 const SWEEP_MS = 10 * 60_000;
 
+/** The parts of a process's configuration media is built from (NovaConfig has them all). */
+export type MediaWiring = MediaConfig & { serverName: string; dataDir: string; redisUrl: string | undefined };
+
+/** createMedia from the process's configuration, as `npm start` and `nova serve media` both do. */
+export function createMediaFrom(
+  database: ServiceDatabase<unknown>,
+  config: MediaWiring,
+  logger: Logger,
+): Promise<Media> {
+  return createMedia({
+    database,
+    settings: config.media,
+    serverName: config.serverName,
+    dataDir: config.dataDir,
+    redisUrl: config.redisUrl,
+    logger,
+  });
+}
+
 /** Builds the media service on its own database; the wiring never touches its tables. */
 export async function createMedia(deps: MediaDeps): Promise<Media> {
   const own = deps.database as ServiceDatabase<MediaTables>;

@@ -54,6 +54,12 @@ export async function cryptoClient(
     deviceId: s.deviceId,
     cryptoCallbacks,
   });
+  await startWithCrypto(client);
+  return client;
+}
+
+/** Rust crypto (in memory), then sync until the client is prepared. */
+export async function startWithCrypto(client: MatrixClient): Promise<void> {
   await client.initRustCrypto({ useIndexedDB: false });
   const prepared = new Promise<void>((resolve, reject) => {
     client.on(ClientEvent.Sync, (state: SyncState) => {
@@ -63,5 +69,4 @@ export async function cryptoClient(
   });
   await client.startClient({ initialSyncLimit: 30 });
   await prepared;
-  return client;
 }

@@ -1,9 +1,10 @@
 import "fake-indexeddb/auto";
-import { ClientEvent, createClient, type MatrixClient, Preset, SyncState } from "matrix-js-sdk";
+import { createClient, type MatrixClient, Preset } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NovaSyncClient } from "../../sync/client/index.ts";
 import { socketFetch } from "../../sync/client/matrix-fetch.ts";
+import { startWithCrypto } from "../e2e/clients.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -21,18 +22,6 @@ function bodies(client: MatrixClient, roomId: string): string[] {
   return (client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [])
     .filter((e) => e.getType() === "m.room.message")
     .map((e) => e.getContent().body as string);
-}
-
-async function startSdk(client: MatrixClient): Promise<void> {
-  await client.initRustCrypto({ useIndexedDB: false });
-  const prepared = new Promise<void>((resolve, reject) => {
-    client.on(ClientEvent.Sync, (state: SyncState) => {
-      if (state === SyncState.Prepared) resolve();
-      if (state === SyncState.Error) reject(new Error("sync error"));
-    });
-  });
-  await client.startClient({ initialSyncLimit: 30 });
-  await prepared;
 }
 
 describe("matrix-js-sdk on HTTP /sync and on the WebSocket, one encrypted room", () => {
@@ -71,8 +60,8 @@ describe("matrix-js-sdk on HTTP /sync and on the WebSocket, one encrypted room",
         },
       }) as typeof fetch,
     });
-    await startSdk(alice);
-    await startSdk(bob);
+    await startWithCrypto(alice);
+    await startWithCrypto(bob);
   }, 120_000);
 
   afterAll(async () => {
