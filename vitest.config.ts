@@ -29,9 +29,32 @@ const alone = [
   "test/media/video-pipeline.test.ts",
   "test/platform/kafka.test.ts",
 ];
-const aloneProject = (name: string) => ({
-  test: { ...shared, name, include: alone, fileParallelism: false, sequence: { groupOrder: 1 } },
-});
+/**
+ * The browsers go first, straight after the suite, as they always have: the Kafka outage test
+ * leaves a broker that has just restarted (a JVM catching up) and the video test leaves ffmpeg's
+ * caches cold, and the simulcast test's bandwidth estimate once missed its deadline behind them.
+ */
+const browsers = ["test/e2e/calls-browser.test.ts"];
+const aloneProjects = (backend: string) => [
+  {
+    test: {
+      ...shared,
+      name: `${backend}-alone`,
+      include: browsers,
+      fileParallelism: false,
+      sequence: { groupOrder: 1 },
+    },
+  },
+  {
+    test: {
+      ...shared,
+      name: `${backend}-late-alone`,
+      include: alone.filter((f) => !browsers.includes(f)),
+      fileParallelism: false,
+      sequence: { groupOrder: 2 },
+    },
+  },
+];
 
 export default defineConfig({
   test: {
@@ -41,11 +64,11 @@ export default defineConfig({
       ? [
           { test: { ...shared, name: "postgres", include: ["test/**/*.test.ts"], exclude: alone } },
           { test: { ...shared, name: "pglite", include: pgliteAgain, env: { NOVA_TEST_BACKEND: "pglite" } } },
-          aloneProject("postgres-alone"),
+          ...aloneProjects("postgres"),
         ]
       : [
           { test: { ...shared, name: "pglite", include: ["test/**/*.test.ts"], exclude: alone } },
-          aloneProject("pglite-alone"),
+          ...aloneProjects("pglite"),
         ],
   },
 });
