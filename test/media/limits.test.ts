@@ -44,6 +44,7 @@ if (redisUrl) {
     });
   });
 } else {
+  console.log("limits.test: Redis part skipped, needs REDIS_URL (CI sets it)");
   describe("upload limits in Redis", () => {
     it.skip("needs REDIS_URL (CI sets it)", () => {});
   });

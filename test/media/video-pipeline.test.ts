@@ -20,6 +20,9 @@ import { openFresh, silentLogger, waitFor } from "../platform/helpers.ts";
 import { contentRepository } from "./library.ts";
 
 const tools = ["ffmpeg", "ffprobe"].every((b) => spawnSync(b, ["-version"]).status === 0);
+// CI installs ffmpeg (.ci/ffmpeg.sh): there a missing binary is a failure, not a skip.
+if (!tools && process.env.CI) throw new Error("video-pipeline.test: ffmpeg/ffprobe missing in CI");
+if (!tools) console.log("video-pipeline.test: skipped, needs ffmpeg and ffprobe on PATH (.ci/ffmpeg.sh)");
 const SERVER = "test.nova";
 const ALICE = "@alice:test.nova";
 const BOB = "@bob:test.nova";

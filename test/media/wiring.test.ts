@@ -150,6 +150,8 @@ describe("media wired into the homeserver", () => {
 });
 
 const ffmpeg = ["ffmpeg", "ffprobe"].every((b) => spawnSync(b, ["-version"]).status === 0);
+if (!ffmpeg && process.env.CI) throw new Error("wiring.test: ffmpeg/ffprobe missing in CI");
+if (!ffmpeg) console.log("wiring.test: video part skipped, needs ffmpeg and ffprobe on PATH (.ci/ffmpeg.sh)");
 
 describe.skipIf(!ffmpeg)("video through the homeserver (needs ffmpeg; CI installs it)", () => {
   it("transcodes an uploaded clip and plays it through a signed CDN URL", async () => {
