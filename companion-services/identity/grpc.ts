@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { Logger } from "../platform/logger.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import { listen, shutdown, unary } from "../platform/rpc/server.ts";
+import { present } from "../platform/rpc/wire.ts";
 import type { Device, IdentityClient, LoginResult, RegistrationToken, User } from "./client.ts";
 
 export const IDENTITY_PROTO = {
@@ -71,13 +72,6 @@ const schemas = {
   RegistrationToken: z.object({ token: id }),
   Empty: z.object({}),
 };
-
-/** The object without its null and undefined fields: proto3 optional fields are absent, not null. */
-function present<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: NonNullable<T[K]> } {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined) out[k] = v;
-  return out as { [K in keyof T]?: NonNullable<T[K]> };
-}
 
 export function userToWire(u: User) {
   return present({

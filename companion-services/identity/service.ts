@@ -16,6 +16,7 @@ import type {
 } from "./client.ts";
 import { identityEvent } from "./events.ts";
 import { LoginLimiter } from "./login-limiter.ts";
+import { RegistrationTokensRepository } from "./registration-tokens.repository.ts";
 import { type SessionRow, SessionsRepository } from "./sessions.repository.ts";
 import type { IdentityTables } from "./tables.ts";
 import { hashToken, newDeviceId, newToken } from "./tokens.ts";
@@ -45,6 +46,7 @@ type CachedToken = { auth: AuthInfo; expiresAt: number | null; cachedAt: number 
 export class IdentityService implements IdentityClient {
   private readonly users: UsersRepository;
   private readonly sessions: SessionsRepository;
+  private readonly tokens: RegistrationTokensRepository;
   private readonly limiter: LoginLimiter;
   /** tokenHash → resolved session; entries are dropped the moment a session is revoked. */
   private readonly tokenCache = new Map<string, CachedToken>();
@@ -57,6 +59,7 @@ export class IdentityService implements IdentityClient {
   ) {
     this.users = new UsersRepository(db);
     this.sessions = new SessionsRepository(db);
+    this.tokens = new RegistrationTokensRepository(db);
     this.limiter = new LoginLimiter(opts.loginFailuresPerMinute);
   }
 
@@ -372,35 +375,13 @@ export class IdentityService implements IdentityClient {
     const token = input.token ?? randomBytes(12).toString("base64url");
     if (!/^[A-Za-z0-9._~-]{1,64}$/.test(token))
       throw invalidParam("token must be 1-64 characters of [A-Za-z0-9._~-]");
-    const row = await this.db
-      .insertInto("invite_codes")
-      .values({
-        code: token,
-        uses_allowed: input.usesAllowed ?? null,
-        pending: 0,
-        completed: 0,
-        expiry_time: input.expiryTime ?? null,
-        created_at: Date.now(),
-      })
-      .onConflict((oc) => oc.doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) throw new MatrixError(400, "M_INVALID_PARAM", "Token already exists");
-    return {
-      token: row.code,
-      usesAllowed: row.uses_allowed,
-      pending: row.pending,
-      completed: row.completed,
-      expiryTime: row.expiry_time === null ? null : Number(row.expiry_time),
-    };
+    const created = await this.tokens.insert(token, input.usesAllowed ?? null, input.expiryTime ?? null);
+    if (!created) throw new MatrixError(400, "M_INVALID_PARAM", "Token already exists");
+    return created;
   }
 
   async validateRegistrationToken(token: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom("invite_codes")
-      .selectAll()
-      .where("code", "=", token)
-      .executeTakeFirst();
+    const row = await this.tokens.get(token);
     if (!row) return false;
     if (row.expiry_time !== null && Number(row.expiry_time) < Date.now()) return false;
     if (row.uses_allowed !== null && row.completed >= row.uses_allowed) return false;
@@ -408,13 +389,7 @@ export class IdentityService implements IdentityClient {
   }
 
   async consumeRegistrationToken(token: string): Promise<void> {
-    const r = await this.db
-      .updateTable("invite_codes")
-      .set((eb) => ({ completed: eb("completed", "+", 1) }))
-      .where("code", "=", token)
-      .where((eb) => eb.or([eb("uses_allowed", "is", null), eb("completed", "<", eb.ref("uses_allowed"))]))
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0)
+    if (!(await this.tokens.consume(token)))
       throw new MatrixError(401, "M_FORBIDDEN", "Registration token is no longer valid");
   }
 
