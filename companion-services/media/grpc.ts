@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { Logger } from "../platform/logger.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import { listen, shutdown, unary } from "../platform/rpc/server.ts";
+import { present } from "../platform/rpc/wire.ts";
 import type { MediaClient, MediaInfo, ReelInfo, VideoInfo } from "./client.ts";
 import { reelJson, videoJson } from "./video/wire.ts";
 
@@ -20,13 +21,6 @@ const schemas = {
   GetVideo: z.object({ video_id: uuid }),
   GetReel: z.object({ reel_id: uuid }),
 };
-
-/** The object without its null fields: proto3 optional fields are absent, not null. */
-function present<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: NonNullable<T[K]> } {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined) out[k] = v;
-  return out as { [K in keyof T]?: NonNullable<T[K]> };
-}
 
 export const mediaToWire = (m: MediaInfo) =>
   present({
