@@ -46,6 +46,11 @@ export class UploadLimits {
     }
   }
 
+  /** Whether a quota is set (NOVA_MEDIA_QUOTA_BYTES > 0): without one, nobody need sum a user's bytes. */
+  get hasQuota(): boolean {
+    return this.settings.quotaBytes > 0;
+  }
+
   /** 403 M_RESOURCE_LIMIT_EXCEEDED when `adding` more bytes would pass the user's quota. */
   checkQuota(used: number, adding: number): void {
     const quota = this.settings.quotaBytes;

@@ -254,10 +254,9 @@ export class HttpServer {
         res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`);
         for (const [k, v] of Object.entries(CORS_HEADERS)) res.writeHeader(k, v);
         for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
-        // HEAD answers with the length GET would send, and no body.
+        // HEAD answers with the length GET would send, as a header: endWithoutBody(length) leaves
+        // this uWS build's keep-alive connection waiting for the body.
         if (method === "HEAD") {
-          // endWithoutBody(length) leaves this build's keep-alive connection expecting the body;
-          // the length goes in as a header and the response ends bodiless.
           res.writeHeader("Content-Length", String(byteLength(body)));
           res.endWithoutBody();
         } else {
@@ -293,7 +292,7 @@ export class HttpServer {
     }
     const { route, params } = match;
     // A NUL (%00) in the path or the query would reach PostgreSQL, which cannot store it.
-    if (Object.values(params).some(hasNul) || hasNul(safeDecodeQuery(queryString))) {
+    if (Object.values(params).some(hasNul) || queryString.includes("%00")) {
       sendError(invalidParam("NUL characters are not allowed in the path or query"), route.pattern);
       return;
     }
@@ -455,15 +454,6 @@ function parseJsonBody(body: Buffer): unknown {
     return JSON.parse(text);
   } catch {
     throw notJson();
-  }
-}
-
-function safeDecodeQuery(q: string): string {
-  if (!q.includes("%00")) return "";
-  try {
-    return decodeURIComponent(q);
-  } catch {
-    return q;
   }
 }
 
