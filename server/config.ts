@@ -6,6 +6,11 @@ import {
   identityEnvSchema,
 } from "../companion-services/identity/config.ts";
 import { type MediaConfig, mediaConfig, mediaEnvSchema } from "../companion-services/media/config.ts";
+import {
+  type NotificationsConfig,
+  notificationsConfig,
+  notificationsEnvSchema,
+} from "../companion-services/notifications/config.ts";
 import { parseEnv } from "../companion-services/platform/config.ts";
 import {
   type PlatformConfig,
@@ -52,6 +57,7 @@ const envSchema = z.object({
   ...callsEnvSchema.shape,
   ...identityEnvSchema.shape,
   ...mediaEnvSchema.shape,
+  ...notificationsEnvSchema.shape,
   ...platformEnvSchema.shape,
 });
 
@@ -69,7 +75,7 @@ export type HomeserverConfig = {
   wsDeflate: boolean;
 };
 
-export type NovaConfig = HomeserverConfig & CallsConfig & IdentityConfig & MediaConfig & PlatformConfig;
+export type NovaConfig = HomeserverConfig & CallsConfig & IdentityConfig & MediaConfig & NotificationsConfig & PlatformConfig;
 
 export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
   const e = parseEnv(envSchema, env);
@@ -88,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
     ...callsConfig(e),
     ...identityConfig(e),
     ...mediaConfig(e),
+    ...notificationsConfig(e),
     ...platformConfig(e),
   };
 }
