@@ -17,6 +17,7 @@ import { EphemeralClock } from "../sync/token.ts";
 import { mountWebSocketSync } from "../sync/ws/mount.ts";
 import { ignoredUsersPort } from "./client/ignored-users.ts";
 import { mountClient } from "./client/mount.ts";
+import { pushVerdictsOf } from "./client/push-verdicts.ts";
 import { unreadPortOf } from "./client/unread.ts";
 import type { NovaConfig } from "./config.ts";
 import type { NovaContext } from "./context.ts";
@@ -111,6 +112,11 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     closers.push(() => outbox.stop());
   }
 
+  // The homeserver's own events (room events with push verdicts, memberships, receipts) leave
+  // its outbox on the bus for the companion services (notifications first).
+  const messagingOutbox = await startOutbox(databases.get("messaging"), ownBus(), logger, config.outbox);
+  closers.push(() => messagingOutbox.stop());
+
   const ctx: NovaContext = {
     config,
     logger,
@@ -132,6 +138,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   mountDeactivate(ctx, { rooms, uia });
   const client = mountClient(ctx, { rooms, uia, unreadPort: unreadPortOf(rooms) });
   rooms.useIgnoredUsers(ignoredUsersPort(client.accountData, ctx));
+  rooms.usePushVerdicts(pushVerdictsOf(client.pushRules));
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
   // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.

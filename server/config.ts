@@ -75,7 +75,12 @@ export type HomeserverConfig = {
   wsDeflate: boolean;
 };
 
-export type NovaConfig = HomeserverConfig & CallsConfig & IdentityConfig & MediaConfig & NotificationsConfig & PlatformConfig;
+export type NovaConfig = HomeserverConfig &
+  CallsConfig &
+  IdentityConfig &
+  MediaConfig &
+  NotificationsConfig &
+  PlatformConfig;
 
 export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
   const e = parseEnv(envSchema, env);

@@ -199,10 +199,14 @@ export const OWNERSHIP: ServiceOwnership[] = [
       added("receipts", "read receipts (m.read, m.read.private)"),
       added("reports", "content reports of events, rooms and users, for server admins"),
       added("openid_tokens", "OpenID tokens (hashed) exchanged at /federation/v1/openid/userinfo"),
-      ...outboxTables({ publishes: false, consumes: false }, "planned").map((t) => ({
-        ...t,
-        note: "the homeserver publishes nothing to other services yet; it consumes identity's events",
-      })),
+      ...outboxTables({ publishes: true, consumes: false }).map((t) =>
+        t.name === "outbox_events"
+          ? {
+              ...t,
+              note: "room events with each recipient's push verdict, membership changes and read receipts (server/events.ts)",
+            }
+          : t,
+      ),
     ],
   },
   {
@@ -289,22 +293,33 @@ export const OWNERSHIP: ServiceOwnership[] = [
   {
     service: "notifications",
     seedNames: ["Notification Service"],
-    status: "planned",
-    code: [],
+    status: "running",
+    code: ["companion-services/notifications"],
     migrations: "notifications",
-    note: "its migrations create its tables; no code writes them yet",
+    note: "Matrix pushers and push-gateway delivery, `/notifications`, in-app notifications and preferences, fed by the homeserver's room events; in the homeserver's process under npm start, `nova serve notifications` on its own",
     tables: [
-      reserved("notifications", "in-app notifications with read state"),
-      reserved("push_tokens", "device push tokens (FCM/APNs)"),
-      reserved("push_delivery_logs", "push attempts and errors"),
-      reserved("notification_preferences", "per-type toggles"),
-      reserved("notification_dedup", "one-minute deduplication window"),
+      built(
+        "notifications",
+        "notifications per user: room events that notified (push actions, read state from receipts) and the social services' in-app ones",
+      ),
+      built(
+        "push_tokens",
+        "Matrix pushers (`/pushers/set`): app id, pushkey, gateway URL and format, the device that set them",
+        "keyed by (app_id, pushkey, user) as the spec keys pushers; FCM/APNs tokens reach the gateway as pushkeys",
+      ),
+      built("push_delivery_logs", "every push attempt: status, HTTP status, latency, error"),
+      built("notification_preferences", "per-user, per-kind toggles (messages, mentions, invites, follows…)"),
+      built("notification_dedup", "(user, event) seen inside the one-minute window: pushed once"),
+      added(
+        "push_queue",
+        "deliveries still to make, one per (notification or badge update, pusher): SKIP LOCKED claims, leases, backoff",
+      ),
       dropped(
         "notification_jobs",
         "legacy job queue",
-        "exists only in the seed's pending migrations; the consumer of events replaces it",
+        "exists only in the seed's pending migrations; push_queue, fed by the consumer of events, replaces it",
       ),
-      ...outboxTables({ publishes: false, consumes: false }),
+      ...outboxTables({ publishes: false, consumes: true }),
     ],
   },
   {

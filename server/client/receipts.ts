@@ -1,5 +1,7 @@
+import { appendEvents, type NewEvent } from "../../companion-services/platform/outbox/writer.ts";
 import type { StreamKind } from "../../sync/changes.ts";
 import type { StreamPositions } from "../../sync/stream-positions.ts";
+import { messagingEvent } from "../events.ts";
 import { AccountDataRepository } from "./account-data.repository.ts";
 import { type ReceiptRow, ReceiptsRepository } from "./receipts.repository.ts";
 import type { ClientDb } from "./tables.ts";
@@ -35,6 +37,22 @@ export class ReceiptsService {
     if (!markers.fullyRead && markers.receipts.length === 0) return;
     const ts = Date.now();
     const isPublic = markers.receipts.some((r) => r.type === "m.read");
+    // Published with the receipt (server/events.ts) so push badges drop when the user reads.
+    const published: NewEvent[] = [];
+    for (const r of markers.receipts) {
+      const position = this.positionOf ? await this.positionOf(roomId, r.eventId) : null;
+      if (position === null) continue;
+      published.push(
+        messagingEvent("room.receipt_moved", {
+          room_id: roomId,
+          user_id: userId,
+          event_id: r.eventId,
+          receipt_type: r.type,
+          thread_id: r.threadId ?? "",
+          stream_position: position,
+        }),
+      );
+    }
     await this.streams.write(this.db, async (db, pos, touch) => {
       for (const r of markers.receipts) {
         await this.repo.upsert(db, {
@@ -56,6 +74,7 @@ export class ReceiptsService {
           position: pos,
         });
       }
+      await appendEvents(db, "messaging", published);
       const kinds: StreamKind[] = [];
       if (markers.receipts.length > 0) kinds.push("receipt");
       if (markers.fullyRead) kinds.push("account_data");

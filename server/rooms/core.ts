@@ -5,6 +5,7 @@ import { TxnIdCache } from "./caches/txn-ids.ts";
 import { UserRoomsCache } from "./caches/user-rooms.ts";
 import type { SigningKey } from "./event-hashing.ts";
 import { type IgnoredUsersPort, NO_ONE } from "./ignored-users.ts";
+import { NO_VERDICTS, type PushVerdictPort } from "./publish.ts";
 import { RoomsRepository } from "./rooms.repository.ts";
 import { loadOrCreateSigningKey } from "./signing-key-store.ts";
 import type { RoomsDb } from "./tables.ts";
@@ -22,6 +23,8 @@ export class RoomsCore {
   readonly txnIds = new TxnIdCache();
   private keyPromise: Promise<SigningKey> | null = null;
   private ignoredSource: IgnoredUsersPort = async () => NO_ONE;
+  /** Each recipient's push verdict on an event (server/client plugs its push rules in). */
+  pushVerdict: PushVerdictPort = NO_VERDICTS;
 
   constructor(
     readonly ctx: NovaContext,

@@ -8,6 +8,7 @@ import type { IgnoredUsersPort } from "./ignored-users.ts";
 import { MembershipQueries } from "./membership/queries.ts";
 import { MembershipVerbs } from "./membership/verbs.ts";
 import type { RoomMembership } from "./membership.ts";
+import type { PushVerdictPort } from "./publish.ts";
 import { type Readable, StateReads } from "./read/state.ts";
 import { SyncReads } from "./read/sync.ts";
 import { TimelineReads } from "./read/timeline.ts";
@@ -207,6 +208,11 @@ export class RoomsService implements RoomMembership {
   }
 
   /** Plugs in where `m.ignored_user_list` comes from (server/client's account data). */
+  /** Where each recipient's push verdict on a new event comes from (published with the event). */
+  usePushVerdicts(port: PushVerdictPort): void {
+    this.core.pushVerdict = port;
+  }
+
   useIgnoredUsers(port: IgnoredUsersPort): void {
     this.core.useIgnoredUsers(port);
   }

@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from "kysely";
+import { outboxChannel } from "../../../companion-services/platform/outbox/writer.ts";
 import type { RoomsDb, RoomsExecutor } from "../tables.ts";
-import type { EventWrite, HeadSwap, RedactionWrite, TxnGuard } from "./rows.ts";
+import type { EventWrite, HeadSwap, OutboxRow, RedactionWrite, TxnGuard } from "./rows.ts";
 
 /**
  * The write side of messages: an event and everything derived from it go in as one statement, so
@@ -18,7 +19,7 @@ export class EventWritesRepository {
   async writeEvents(
     db: RoomsExecutor,
     events: EventWrite[],
-    opts: { heads: HeadSwap[]; txns?: TxnGuard[]; redaction?: RedactionWrite },
+    opts: { heads: HeadSwap[]; txns?: TxnGuard[]; redaction?: RedactionWrite; outbox?: OutboxRow[] },
   ): Promise<{ written: Set<string>; stale: Set<string> }> {
     const ctes: RawBuilder<unknown>[] = [];
     const txns = opts.txns ?? [];
@@ -133,11 +134,31 @@ export class EventWritesRepository {
           ${red.position}::bigint WHERE true${applies}
         ON CONFLICT (event_id) DO NOTHING)`);
     }
+    const outbox = opts.outbox ?? [];
+    let notify = sql``;
+    if (outbox.length > 0) {
+      // The published events (server/events.ts) commit with their room event or not at all; the
+      // NOTIFY wakes the outbox processor (delivered at commit, evaluated once per statement).
+      ctes.push(sql`ob AS (INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload)
+        SELECT v.id, v.aggregate_type, v.aggregate_id, v.event_type, v.payload FROM unnest(
+          ${outbox.map((o) => o.id)}::uuid[], ${outbox.map((o) => o.aggregateType)}::text[],
+          ${outbox.map((o) => o.aggregateId)}::text[], ${outbox.map((o) => o.eventType)}::text[],
+          ${outbox.map((o) => JSON.stringify(o.payload))}::jsonb[], ${outbox.map((o) => o.eventId)}::text[])
+          AS v (id, aggregate_type, aggregate_id, event_type, payload, event_id)
+        WHERE v.event_id IN (SELECT event_id FROM ok) RETURNING 1)`);
+      notify = sql` UNION ALL SELECT 'n' AS k, '' AS v FROM (SELECT pg_notify(${outboxChannel("messaging")}, '')
+        FROM (SELECT 1 FROM ob LIMIT 1) o) x`;
+    }
     const r = await sql<{ k: string; v: string }>`WITH ${sql.join(ctes)}
-      SELECT 'e' AS k, event_id AS v FROM m UNION ALL SELECT 'r' AS k, room_id AS v FROM chk`.execute(db);
+      SELECT 'e' AS k, event_id AS v FROM m UNION ALL SELECT 'r' AS k, room_id AS v FROM chk${notify}`.execute(
+      db,
+    );
     const written = new Set<string>();
     const swapped = new Set<string>();
-    for (const row of r.rows) (row.k === "e" ? written : swapped).add(row.v);
+    for (const row of r.rows) {
+      if (row.k === "e") written.add(row.v);
+      else if (row.k === "r") swapped.add(row.v);
+    }
     const stale = new Set(opts.heads.map((h) => h.roomId).filter((id) => !swapped.has(id)));
     return { written, stale };
   }

@@ -45,6 +45,19 @@ export type EventWrite = {
   attachments: string[];
 };
 
+/**
+ * An event the homeserver publishes through its outbox (server/events.ts), written in the same
+ * statement as the room event `eventId` and only if that event is written.
+ */
+export type OutboxRow = {
+  id: string;
+  eventId: string;
+  aggregateType: string;
+  aggregateId: string;
+  eventType: string;
+  payload: unknown;
+};
+
 export type TxnGuard = {
   userId: string;
   deviceId: string;

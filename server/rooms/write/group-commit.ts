@@ -1,6 +1,7 @@
 import type { TxnKey } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { Pdu } from "../events.ts";
+import type { PendingOutbox } from "../publish.ts";
 import { WriteBatcher } from "./batcher.ts";
 import { eventWrite, roomTouch } from "./event-rows.ts";
 
@@ -12,6 +13,8 @@ export type BatchItem = {
   txn: TxnKey | undefined;
   /** The room head the event was built on (compare-and-swap). */
   expectedHead: number;
+  /** What the event publishes (server/events.ts), given its position. */
+  outbox: PendingOutbox | null;
 };
 
 export type BatchResult = { written: boolean; stale: boolean; position: number };
@@ -49,7 +52,8 @@ export class GroupCommit {
           expected: it.expectedHead,
           next: positions[i]!,
         }));
-        const { written, stale } = await repo.writes.writeEvents(db, writes, { heads, txns });
+        const outbox = items.flatMap((it, i) => it.outbox?.build(positions[i]!) ?? []);
+        const { written, stale } = await repo.writes.writeEvents(db, writes, { heads, txns, outbox });
         items.forEach((it, i) => {
           if (written.has(it.eventId) && !stale.has(it.pdu.room_id)) {
             touch({ ...roomTouch(it.pdu.room_id, [it]), at: positions[i]! });

@@ -7,6 +7,7 @@ import type { RoomsCore } from "../core.ts";
 import type { Draft } from "../draft.ts";
 import type { SigningKey } from "../event-hashing.ts";
 import type { Pdu, StoredEvent } from "../events.ts";
+import { outboxRowsFor } from "../publish.ts";
 import { redactEvent } from "../redaction.ts";
 import { RoomSnapshot } from "../room-snapshot.ts";
 import type { RoomVersion } from "../room-versions.ts";
@@ -181,6 +182,8 @@ export class RoomWriter {
     const now = Date.now();
     const built = buildEvents(roomId, snap, p.drafts, this.core.serverName, key, now);
     if (built.length === 0) return { events: [], position: 0, eventIds: [], snap, prevMembers: [] };
+    // Push verdicts are decided before the write so the published event commits with it.
+    const published = await outboxRowsFor(snap, built, this.core.pushVerdict, (u) => this.core.ignoredBy(u));
 
     // Until this write's effects are in the caches, readers must not trust them for this room or
     // for the members it changes: their position may already be visible (see inFlight, UserRoomsCache.writing).
@@ -237,6 +240,7 @@ export class RoomWriter {
           heads: [{ roomId, expected: snap.lastPosition, next: positions[positions.length - 1]! }],
           txns: txn ? [{ ...txn, eventId: b0.eventId, roomId }] : [],
           redaction,
+          outbox: published.flatMap((o, i) => o.build(positions[i]!)),
         });
         const ok = written.has(b0.eventId) && stale.size === 0;
         if (ok) touch({ ...roomTouch(roomId, built), at: positions[positions.length - 1]! });
@@ -252,6 +256,7 @@ export class RoomWriter {
                 prevState: b0.prevState,
                 txn,
                 expectedHead: snap.lastPosition,
+                outbox: published[0] ?? null,
               })
               .then((r) => ({ ...r, positions: [r.position], redaction: undefined })),
           }
