@@ -2,6 +2,7 @@ import { type CallService, mountCalls } from "../calls/index.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
 import { createMediaFrom, type Media } from "../companion-services/media/index.ts";
+import { createNotifications, type Notifications } from "../companion-services/notifications/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import { HttpServer } from "../companion-services/platform/http/server.ts";
@@ -44,13 +45,15 @@ export type Nova = {
   calls: CallService;
   /** The media service in this process (npm start), or null when it runs on its own (nova serve media). */
   media: Media | null;
+  /** The notifications service in this process (npm start), or null when it runs on its own. */
+  notifications: Notifications | null;
   /** Content reports (for the admin API) and OpenID tokens. */
   moderation: Moderation;
   close(): Promise<void>;
 };
 
 /** The services the all-in-one homeserver process opens databases for (npm start). */
-const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media"];
+const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications"];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
 export type NovaOptions = {
@@ -166,6 +169,17 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     });
   }
 
+  // Notifications in-process: pushers and /notifications on this router; it hears the
+  // homeserver's room events and identity's device revocations on the same bus.
+  let notifications: Notifications | null = null;
+  if (databases.has("notifications")) {
+    const started = createNotifications(databases.get("notifications"), config, ownBus(), logger);
+    started.mount(router);
+    await started.start();
+    notifications = started;
+    closers.push(() => started.stop());
+  }
+
   const http = new HttpServer({
     router,
     logger,
@@ -185,6 +199,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     sync,
     calls,
     media,
+    notifications,
     moderation,
     http,
     port,

@@ -5,6 +5,7 @@ import { createIdentity } from "../companion-services/identity/index.ts";
 import { RemoteIdentity } from "../companion-services/identity/remote.ts";
 import { startMediaGrpc } from "../companion-services/media/grpc.ts";
 import { createMediaFrom } from "../companion-services/media/index.ts";
+import { createNotifications } from "../companion-services/notifications/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import { Router } from "../companion-services/platform/http/router.ts";
@@ -17,17 +18,18 @@ import type { NovaConfig } from "./config.ts";
 
 /**
  * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); media serves
- * `/_matrix/media/*` and `/_matrix/client/v1/media/*` on its own listener; graph has a consumer
- * (user.registered → social_metadata).
+ * `/_matrix/media/*` and `/_matrix/client/v1/media/*` on its own listener; notifications serves
+ * `/pushers`, `/notifications` and `/_nova/v1/notifications*` on its own and delivers pushes; graph
+ * has a consumer (user.registered → social_metadata).
  */
-export const SERVE_TARGETS = ["all", "homeserver", "identity", "media", "graph"] as const;
+export const SERVE_TARGETS = ["all", "homeserver", "identity", "media", "notifications", "graph"] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
 /**
  * Services that have a schema (migrations) and an outbox poller but no code that writes their
  * tables yet: `nova serve <one of these>` is refused. `all` still opens their schemas.
  */
-export const PLANNED_SERVICES = ["content", "feed", "notifications"] as const;
+export const PLANNED_SERVICES = ["content", "feed"] as const;
 export type PlannedService = (typeof PLANNED_SERVICES)[number];
 
 export function isPlannedService(s: string | undefined): s is PlannedService {
@@ -66,6 +68,7 @@ export async function serve(target: ServeTarget, config: NovaConfig, logger: Log
   if (target === "identity") return serveIdentity(config, logger, bus);
   if (target === "homeserver") return serveHomeserver(config, logger, bus);
   if (target === "media") return serveMedia(config, logger, bus);
+  if (target === "notifications") return serveNotifications(config, logger, bus);
   return serveCompanion(target, config, logger, bus);
 }
 
@@ -174,9 +177,50 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
   };
 }
 
+/**
+ * Notifications on its own: its database, its HTTP listener for `/pushers`, `/notifications` and
+ * `/_nova/v1/notifications` (a load balancer routes them here), its consumers of the homeserver's
+ * and identity's events on Kafka, and the push delivery worker. Tokens are checked by identity
+ * over gRPC, as media does.
+ */
+async function serveNotifications(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  const databases = await openOwn(["notifications"], config, "notifications");
+  const grpcIdentity = new GrpcIdentityClient({
+    address: config.identityGrpcAddress,
+    deadlineMs: config.rpcDeadlineMs,
+  });
+  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
+  const revocations = identity.subscribeToRevocations(bus, logger, `notifications-${config.instanceId}`);
+  await revocations.start();
+  const notifications = createNotifications(databases.get("notifications"), config, bus, logger);
+  const router = new Router();
+  notifications.mount(router);
+  await notifications.start();
+  const http = new HttpServer({
+    router,
+    logger,
+    maxRequestBody: config.maxRequestBody,
+    authenticate: (token) => identity.verifyToken(token),
+  });
+  const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort);
+  logger.info({ port }, "notifications listening");
+  return {
+    describe: { service: "notifications", port, database: databases.get("notifications").kind },
+    databases,
+    async close() {
+      await http.close();
+      await notifications.stop();
+      await revocations.stop();
+      grpcIdentity.close();
+      await bus.close();
+      await databases.close();
+    },
+  };
+}
+
 /** A companion service: its own database and outbox, and the consumers it has. */
 async function serveCompanion(
-  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media">,
+  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications">,
   config: NovaConfig,
   logger: Logger,
   bus: EventBus,

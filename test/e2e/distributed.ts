@@ -21,12 +21,25 @@ export const distributedBackends =
  */
 export async function startDistributed(opts: {
   media: boolean;
-}): Promise<{ baseUrl: string; stop(): Promise<void> }> {
+  notifications?: boolean;
+  /** Extra environment of the notifications process (push retry settings in tests). */
+  notificationsEnv?: Record<string, string>;
+}): Promise<{
+  baseUrl: string;
+  stop(): Promise<void>;
+  notifications: Spawned | null;
+  restartNotifications(): Promise<Spawned>;
+}> {
   if (!distributedBackends) throw new Error("startDistributed needs DATABASE_URL and KAFKA_BROKERS");
   const roles: ProvisionOptions = {
     adminUrl: pgAdminUrl ?? "",
     prefix: `nova_e${randomBytes(4).toString("hex")}`,
-    services: opts.media ? ["identity", "messaging", "media"] : ["identity", "messaging"],
+    services: [
+      "identity",
+      "messaging",
+      ...(opts.media ? (["media"] as const) : []),
+      ...(opts.notifications ? (["notifications"] as const) : []),
+    ],
     layout: "databases",
   };
   const dbs = new Map((await provisionServiceRoles(roles)).map((s) => [s.service, s]));
@@ -50,6 +63,27 @@ export async function startDistributed(opts: {
   processes.push(homeserver);
   let baseUrl = `http://127.0.0.1:${homeserver.ready.port}`;
   let proxy: Awaited<ReturnType<typeof pathProxy>> | null = null;
+  const routes: { prefix: string; port: number }[] = [];
+  // The notifications process keeps its port across restarts, so the path router need not change.
+  const notificationsPort = opts.notifications ? await freePort() : 0;
+  const spawnNotifications = () =>
+    spawnReady(["server/cli.ts", "serve", "notifications"], {
+      ...common,
+      NOTIFICATIONS_DATABASE_URL: url("notifications"),
+      IDENTITY_GRPC_ADDRESS: grpcAddress,
+      NOTIFICATIONS_HTTP_PORT: String(notificationsPort),
+      ...opts.notificationsEnv,
+    });
+  let notifications: Spawned | null = null;
+  if (opts.notifications) {
+    notifications = await spawnNotifications();
+    for (const prefix of [
+      "/_matrix/client/v3/pushers",
+      "/_matrix/client/v3/notifications",
+      "/_nova/v1/notifications",
+    ])
+      routes.push({ prefix, port: notificationsPort });
+  }
   if (opts.media) {
     const media = await spawnReady(["server/cli.ts", "serve", "media"], {
       ...common,
@@ -59,17 +93,27 @@ export async function startDistributed(opts: {
       MEDIA_GRPC_LISTEN: `127.0.0.1:${await freePort()}`,
     });
     processes.push(media);
-    proxy = await pathProxy([
+    routes.push(
       { prefix: "/_matrix/media/", port: Number(media.ready.port) },
       { prefix: "/_matrix/client/v1/media/", port: Number(media.ready.port) },
-      { prefix: "", port: Number(homeserver.ready.port) },
-    ]);
+    );
+  }
+  if (routes.length > 0) {
+    proxy = await pathProxy([...routes, { prefix: "", port: Number(homeserver.ready.port) }]);
     baseUrl = `http://127.0.0.1:${proxy.port}`;
   }
   return {
     baseUrl,
+    get notifications() {
+      return notifications;
+    },
+    async restartNotifications() {
+      notifications = await spawnNotifications();
+      return notifications;
+    },
     async stop() {
       await proxy?.close();
+      await notifications?.stop();
       for (const p of processes.reverse()) await p.stop();
       await dropServiceRoles(roles);
     },

@@ -1,0 +1,75 @@
+import type { EventConsumer } from "../platform/consumer.ts";
+import type { ServiceDatabase } from "../platform/database.ts";
+import type { EventBus } from "../platform/event-bus.ts";
+import type { Router } from "../platform/http/router.ts";
+import type { Logger } from "../platform/logger.ts";
+import type { NotificationsConfig } from "./config.ts";
+import { createNotificationsConsumers } from "./consumers.ts";
+import { PushDeliveryWorker } from "./delivery/worker.ts";
+import { mountNotificationsRoutes } from "./routes/matrix.routes.ts";
+import { mountInAppRoutes } from "./routes/inapp.routes.ts";
+import { NotificationsService } from "./service.ts";
+import type { NotificationsTables } from "./tables.ts";
+
+export type { NotificationsService } from "./service.ts";
+
+export type Notifications = {
+  service: NotificationsService;
+  worker: PushDeliveryWorker;
+  /** Registers `/pushers`, `/notifications` and `/_nova/v1/notifications*` on a router. */
+  mount(router: Router): void;
+  /** Starts the consumers of the homeserver's and identity's events, and the delivery worker. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+const PRUNE_MS = 60_000;
+
+/**
+ * The notifications service on its own database: the same in the homeserver's process (npm
+ * start) and in its own (`nova serve notifications`). It reads nothing but its own tables and
+ * the events on the bus.
+ */
+export function createNotifications(
+  database: ServiceDatabase<unknown>,
+  config: NotificationsConfig,
+  bus: EventBus,
+  logger: Logger,
+): Notifications {
+  const own = database as ServiceDatabase<NotificationsTables>;
+  const log = logger.child({ service: "notifications" });
+  const settings = config.notifications.push;
+  const service = new NotificationsService(own.db, settings);
+  const worker = new PushDeliveryWorker(own.db, settings, log, {
+    badgeOf: (userId) => service.unreadRoomCount(userId),
+  });
+  const consumers: EventConsumer<NotificationsTables>[] = createNotificationsConsumers(
+    own.db,
+    bus,
+    log,
+    service,
+    { onEnqueued: () => worker.wake() },
+  );
+  let prune: NodeJS.Timeout | null = null;
+  return {
+    service,
+    worker,
+    mount(router) {
+      mountNotificationsRoutes(router, service);
+      mountInAppRoutes(router, service);
+    },
+    async start() {
+      for (const c of consumers) await c.start();
+      await worker.start();
+      prune = setInterval(() => {
+        service.pruneDedup().catch((err: unknown) => log.warn({ err }, "dedup prune failed"));
+      }, PRUNE_MS);
+      prune.unref();
+    },
+    async stop() {
+      if (prune) clearInterval(prune);
+      for (const c of consumers) await c.stop();
+      await worker.stop();
+    },
+  };
+}
