@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { PushSettings } from "../../companion-services/notifications/config.ts";
 import { PushQueueRepository } from "../../companion-services/notifications/delivery/queue.repository.ts";
 import {
@@ -133,7 +133,8 @@ export async function addMessage(db: Db, p: Pusher, n: number): Promise<{ id: st
       room_id: "!room:test.nova",
       event_id: eventId,
       stream_position: n,
-      actions: ["notify", { set_tweak: "sound", value: "default" }],
+      // node-postgres would send a JS array as a Postgres array, not as JSON.
+      actions: jsonb(["notify", { set_tweak: "sound", value: "default" }]),
       body: {
         event_id: eventId,
         room_id: "!room:test.nova",
@@ -150,6 +151,8 @@ export async function addMessage(db: Db, p: Pusher, n: number): Promise<{ id: st
     .execute();
   return { id, eventId };
 }
+
+const jsonb = (v: unknown[]) => sql<unknown[]>`${JSON.stringify(v)}::jsonb`;
 
 export async function addSocial(db: Db, p: Pusher, kind: NotificationKind, body: Record<string, unknown>) {
   const id = randomUUID();
