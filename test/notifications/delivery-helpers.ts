@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Kysely, sql } from "kysely";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
 import type { PushSettings } from "../../companion-services/notifications/config.ts";
 import { PushQueueRepository } from "../../companion-services/notifications/delivery/queue.repository.ts";
 import {
@@ -62,9 +63,28 @@ async function readJson(req: IncomingMessage): Promise<{ notification: Record<st
   return JSON.parse(Buffer.concat(chunks).toString("utf8"));
 }
 
-export async function openDb(): Promise<{ db: Db; close(): Promise<void> }> {
+/**
+ * The notifications database on fresh storage. `second` is another connection pool on it, as
+ * another process would have: on PostgreSQL a pool of its own, on PGlite (one connection) the same handle.
+ */
+export async function openDb(): Promise<{ db: Db; second: Db; close(): Promise<void> }> {
   const env = await openFresh(["notifications"]);
-  return { db: env.databases.get<NotificationsTables>("notifications").db, close: () => env.close() };
+  const h = env.databases.get<NotificationsTables>("notifications");
+  const second = h.url
+    ? new Kysely<NotificationsTables>({
+        dialect: new PostgresDialect({
+          pool: new pg.Pool({ connectionString: h.url, max: 3, options: `-c search_path=${h.schema}` }),
+        }),
+      })
+    : h.db;
+  return {
+    db: h.db,
+    second,
+    async close() {
+      if (second !== h.db) await second.destroy();
+      await env.close();
+    },
+  };
 }
 
 export const settings = (over: Partial<PushSettings> = {}): PushSettings => ({

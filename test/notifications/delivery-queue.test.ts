@@ -18,6 +18,7 @@ import {
 
 describe("push queue: order, sharing and leases", () => {
   let db: Db;
+  let second: Db;
   let close: () => Promise<void>;
   let gw: FakeGateway;
   const running: PushDeliveryWorker[] = [];
@@ -29,7 +30,7 @@ describe("push queue: order, sharing and leases", () => {
   const eventIds = (p: Pusher) => gw.for(p.pushkey).map((r) => r.body.notification.event_id);
 
   beforeAll(async () => {
-    ({ db, close } = await openDb());
+    ({ db, second, close } = await openDb());
     gw = await FakeGateway.start();
   });
   afterEach(async () => {
@@ -73,7 +74,7 @@ describe("push queue: order, sharing and leases", () => {
     expect(statuses).toEqual(["retry", "retry", "retry", "delivered", "delivered", "delivered", "delivered"]);
   });
 
-  it("two workers on one database deliver every row exactly once", async () => {
+  it("two workers (two connection pools) on one database deliver every row exactly once", async () => {
     const pushers: Pusher[] = [];
     const expected = new Set<string>();
     for (let i = 0; i < 8; i++) {
@@ -89,7 +90,7 @@ describe("push queue: order, sharing and leases", () => {
     }
     const before = gw.received.length;
     const a = started(worker(db, { concurrency: 3 }));
-    const b = started(worker(db, { concurrency: 3 }));
+    const b = started(worker(second, { concurrency: 3 }));
     for (let i = 0; i < 5; i++) {
       a.wake();
       b.wake();
@@ -144,6 +145,18 @@ describe("push queue: order, sharing and leases", () => {
     expect(left[0]).toMatchObject({ leased_until: null, attempt: 0 });
     expect(await logsOf(db, q)).toEqual([]);
     expect((await logsOf(db, p)).map((l) => l.status)).toEqual(["delivered"]);
+  });
+
+  it("wake() claims at once, without waiting for the poll", async () => {
+    const p = await addPusher(db, gw);
+    const w = started(worker(db, {}, { pollMs: 60_000 }));
+    await new Promise((r) => setTimeout(r, 100));
+    const m = await addMessage(db, p, 1);
+    await enqueue(db, p, [m.id]);
+    const t0 = Date.now();
+    w.wake();
+    await waitFor(() => eventIds(p).length === 1, 5_000, "the push");
+    expect(Date.now() - t0).toBeLessThan(2_000);
   });
 
   it("prunes delivery logs older than the retention", async () => {

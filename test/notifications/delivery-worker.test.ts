@@ -146,7 +146,8 @@ describe("push delivery worker against a real gateway", () => {
     const failUntil = Date.now() + 2_000;
     gw.reply = () => (Date.now() < failUntil ? { status: 503 } : { status: 200, body: { rejected: [] } });
     await enqueue(db, p, [m.id]);
-    started(worker(db, { backoffMs: 100, backoffMaxMs: 800 }));
+    let badge = 0;
+    started(worker(db, { backoffMs: 100, backoffMaxMs: 800 }, { badgeOf: async () => ++badge }));
     await waitFor(
       async () => (await logsOf(db, p)).some((l) => l.status === "delivered"),
       10_000,
@@ -163,6 +164,9 @@ describe("push delivery worker against a real gateway", () => {
     for (let i = 1; i < at.length; i++)
       expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(Math.min(800, 100 * 2 ** (i - 1)) * 0.75 - 20);
     expect(at[3] - at[2]).toBeGreaterThan(at[1] - at[0]);
+    // The badge is read again for each attempt, so the delivered push carries the current count.
+    const counts = gw.for(p.pushkey).map((r) => (r.body.notification.counts as { unread: number }).unread);
+    expect(counts).toEqual(counts.map((_, i) => i + 1));
     expect(await queuedFor(db, p)).toEqual([]);
     const pusher = await db
       .selectFrom("push_tokens")
