@@ -219,6 +219,36 @@ describe("push delivery worker against a real gateway", () => {
     expect(logs[0].error).toMatch(/timeout/);
   });
 
+  it("retries 429, 408 and a refused connection", async () => {
+    const limited = await addPusher(db, gw);
+    const slow = await addPusher(db, gw);
+    const dead = await addPusher(db, gw, { url: "http://127.0.0.1:9/_matrix/push/v1/notify" });
+    const seen = new Map<string, number>();
+    gw.reply = (r) => {
+      const n = (seen.get(r.pushkey) ?? 0) + 1;
+      seen.set(r.pushkey, n);
+      if (n > 1) return { status: 200, body: {} };
+      return { status: r.pushkey === limited.pushkey ? 429 : 408 };
+    };
+    for (const p of [limited, slow, dead]) await enqueue(db, p, [(await addMessage(db, p, 1)).id]);
+    started(worker(db));
+    for (const p of [limited, slow])
+      await waitFor(async () => (await logsOf(db, p)).length === 2, 5_000, "a retry, then delivery");
+    expect((await logsOf(db, limited)).map((l) => [l.status, l.http_status])).toEqual([
+      ["retry", 429],
+      ["delivered", 200],
+    ]);
+    expect((await logsOf(db, slow)).map((l) => [l.status, l.http_status])).toEqual([
+      ["retry", 408],
+      ["delivered", 200],
+    ]);
+    await waitFor(async () => (await logsOf(db, dead)).length >= 2, 5_000, "retries of the refused one");
+    const refused = await logsOf(db, dead);
+    expect(refused.every((l) => l.status === "retry" && l.http_status === null)).toBe(true);
+    expect(refused[0].error).toMatch(/ECONNREFUSED/);
+    expect(await queuedFor(db, dead)).toHaveLength(1);
+  });
+
   it("drops a row on another 4xx, logged `failed`", async () => {
     const p = await addPusher(db, gw);
     const m = await addMessage(db, p, 1);
