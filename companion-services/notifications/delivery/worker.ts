@@ -45,6 +45,8 @@ export class PushDeliveryWorker {
   private claiming: Promise<void> | null = null;
   private claimAgain = false;
   private timers: NodeJS.Timeout[] = [];
+  /** Once stopped, the agent is closed: a worker is not restarted, a new one is made. */
+  private stopped: Promise<void> | null = null;
 
   constructor(
     db: Kysely<NotificationsTables>,
@@ -64,7 +66,7 @@ export class PushDeliveryWorker {
   }
 
   start(): void {
-    if (this.running || this.settings.concurrency <= 0 || this.stopping.signal.aborted) return;
+    if (this.running || this.settings.concurrency <= 0 || this.stopped) return;
     this.running = true;
     const poll = setInterval(() => this.wake(), this.opts.pollMs ?? 500);
     const prune = setInterval(() => void this.prune(), this.opts.pruneEveryMs ?? 600_000);
@@ -96,7 +98,12 @@ export class PushDeliveryWorker {
    * Stops claiming, lets in-flight deliveries finish for up to `stopGraceMs`, then aborts the
    * rest; an aborted delivery's row is handed back for the next worker without counting.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.running = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
