@@ -1,5 +1,6 @@
-import type { Kysely, Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { NotificationsTables } from "../tables.ts";
+import type { NotificationForPayload, PusherForPayload } from "./payload.ts";
 
 type Db = Kysely<NotificationsTables> | Transaction<NotificationsTables>;
 
@@ -12,9 +13,28 @@ export type NewDelivery = {
   notificationId: string | null;
 };
 
+/** A claimed delivery, with what its payload needs loaded in the claim. */
+export type ClaimedDelivery = {
+  id: number;
+  userId: string;
+  appId: string;
+  pushkey: string;
+  notificationId: string | null;
+  /** Failed attempts so far. */
+  attempt: number;
+  firstAttemptAt: number;
+  /** The claim's fence: every later write to the row requires the lease still to be this one. */
+  leasedUntil: number;
+  pusher: PusherForPayload & { kind: "http" | "email" };
+  notification: NotificationForPayload | null;
+};
+
 /**
  * The durable delivery queue (`push_queue`). Enqueued in the transaction that stores the
- * notification, so a notification and its deliveries commit together.
+ * notification, so a notification and its deliveries commit together. Claims lease rows with
+ * FOR UPDATE SKIP LOCKED, so workers in several processes never take the same row; a lease that
+ * runs out (its process died) makes the row due again. The table has no owner column: the lease's
+ * end time is the fence, since a later claim of the same row always sets a later one.
  */
 export class PushQueueRepository {
   constructor(readonly db: Kysely<NotificationsTables>) {}
@@ -34,6 +54,187 @@ export class PushQueueRepository {
           created_at: now,
         })),
       )
+      .execute();
+  }
+
+  /**
+   * Leases up to `limit` due rows, oldest first, and loads their pushers and notifications.
+   * A row is due when its backoff has passed and it is not leased (or its lease ran out), and
+   * only if it is its pusher's oldest queued row: a pusher in backoff holds back its later rows,
+   * so one device gets its notifications and badges in order, one at a time. Rows whose pusher
+   * is gone are deleted here, never sent.
+   */
+  async claim(now: number, leaseMs: number, limit: number): Promise<ClaimedDelivery[]> {
+    if (limit <= 0) return [];
+    return this.db.transaction().execute(async (trx) => {
+      const due = await trx
+        .selectFrom("push_queue as q")
+        .select("q.id")
+        .where("q.next_attempt_at", "<=", now)
+        .where((eb) => eb.or([eb("q.leased_until", "is", null), eb("q.leased_until", "<", now)]))
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom("push_queue as e")
+                .select(sql.lit(1).as("one"))
+                .whereRef("e.app_id", "=", "q.app_id")
+                .whereRef("e.pushkey", "=", "q.pushkey")
+                .whereRef("e.user_id", "=", "q.user_id")
+                .whereRef("e.id", "<", "q.id"),
+            ),
+          ),
+        )
+        .orderBy("q.next_attempt_at")
+        .orderBy("q.id")
+        .limit(limit)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      if (due.length === 0) return [];
+      const ids = due.map((r) => r.id);
+      const leasedUntil = now + leaseMs;
+      await trx
+        .updateTable("push_queue")
+        .set((eb) => ({
+          leased_until: leasedUntil,
+          first_attempt_at: eb.fn.coalesce("first_attempt_at", eb.val(now)),
+        }))
+        .where("id", "in", ids)
+        .execute();
+      const rows = await trx
+        .selectFrom("push_queue as q")
+        .leftJoin("push_tokens as t", (j) =>
+          j
+            .onRef("t.app_id", "=", "q.app_id")
+            .onRef("t.pushkey", "=", "q.pushkey")
+            .onRef("t.user_id", "=", "q.user_id"),
+        )
+        .leftJoin("notifications as n", "n.id", "q.notification_id")
+        .select([
+          "q.id",
+          "q.user_id",
+          "q.app_id",
+          "q.pushkey",
+          "q.notification_id",
+          "q.attempt",
+          "q.first_attempt_at",
+          "t.kind as pusher_kind",
+          "t.data as pusher_data",
+          "t.created_at as pusher_created_at",
+          "n.kind as n_kind",
+          "n.room_id as n_room_id",
+          "n.event_id as n_event_id",
+          "n.body as n_body",
+          "n.actions as n_actions",
+        ])
+        .where("q.id", "in", ids)
+        .orderBy("q.id")
+        .execute();
+      const orphans = rows.filter((r) => r.pusher_kind === null).map((r) => r.id);
+      if (orphans.length > 0) await trx.deleteFrom("push_queue").where("id", "in", orphans).execute();
+      const claimed: ClaimedDelivery[] = [];
+      for (const r of rows) {
+        if (r.pusher_kind === null || r.pusher_data === null || r.pusher_created_at === null) continue;
+        claimed.push({
+          id: r.id,
+          userId: r.user_id,
+          appId: r.app_id,
+          pushkey: r.pushkey,
+          notificationId: r.notification_id,
+          attempt: r.attempt,
+          firstAttemptAt: r.first_attempt_at ?? now,
+          leasedUntil,
+          pusher: {
+            kind: r.pusher_kind,
+            appId: r.app_id,
+            pushkey: r.pushkey,
+            data: r.pusher_data,
+            createdAt: r.pusher_created_at,
+          },
+          notification:
+            r.notification_id !== null && r.n_kind !== null && r.n_body !== null
+              ? {
+                  id: r.notification_id,
+                  kind: r.n_kind,
+                  roomId: r.n_room_id,
+                  eventId: r.n_event_id,
+                  body: r.n_body,
+                  actions: r.n_actions,
+                }
+              : null,
+        });
+      }
+      return claimed;
+    });
+  }
+
+  /** Delivered: the row goes and the pusher is no longer failing. False if the lease was lost. */
+  async complete(trx: Db, d: ClaimedDelivery): Promise<boolean> {
+    const held = await this.remove(trx, d);
+    await trx
+      .updateTable("push_tokens")
+      .set({ failing_since: null })
+      .where("app_id", "=", d.appId)
+      .where("pushkey", "=", d.pushkey)
+      .where("user_id", "=", d.userId)
+      .where("failing_since", "is not", null)
+      .execute();
+    return held;
+  }
+
+  /** Ends the delivery without success (failed, gave up). False if the lease was lost. */
+  async remove(trx: Db, d: ClaimedDelivery): Promise<boolean> {
+    const r = await trx
+      .deleteFrom("push_queue")
+      .where("id", "=", d.id)
+      .where("leased_until", "=", d.leasedUntil)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  }
+
+  /** Puts the row back to wait until `nextAttemptAt`, one failure more; the pusher is failing. */
+  async retryLater(trx: Db, d: ClaimedDelivery, nextAttemptAt: number, now: number): Promise<boolean> {
+    const r = await trx
+      .updateTable("push_queue")
+      .set({ attempt: d.attempt + 1, next_attempt_at: nextAttemptAt, leased_until: null })
+      .where("id", "=", d.id)
+      .where("leased_until", "=", d.leasedUntil)
+      .executeTakeFirst();
+    await trx
+      .updateTable("push_tokens")
+      .set({ failing_since: now })
+      .where("app_id", "=", d.appId)
+      .where("pushkey", "=", d.pushkey)
+      .where("user_id", "=", d.userId)
+      .where("failing_since", "is", null)
+      .execute();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** The gateway rejected the pushkey: the pusher and everything still queued for it go. */
+  async dropPusher(trx: Db, userId: string, appId: string, pushkey: string): Promise<void> {
+    await trx
+      .deleteFrom("push_queue")
+      .where("app_id", "=", appId)
+      .where("pushkey", "=", pushkey)
+      .where("user_id", "=", userId)
+      .execute();
+    await trx
+      .deleteFrom("push_tokens")
+      .where("app_id", "=", appId)
+      .where("pushkey", "=", pushkey)
+      .where("user_id", "=", userId)
+      .execute();
+  }
+
+  /** Hands a claimed row back untouched (the worker is stopping): the attempt does not count. */
+  async release(d: ClaimedDelivery): Promise<void> {
+    await this.db
+      .updateTable("push_queue")
+      .set({ leased_until: null })
+      .where("id", "=", d.id)
+      .where("leased_until", "=", d.leasedUntil)
       .execute();
   }
 }
