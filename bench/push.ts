@@ -107,6 +107,7 @@ async function main(): Promise<void> {
     NOVA_PUSH_CONCURRENCY: String(IN_FLIGHT),
     // The saturation phase holds answers for longer than the default timeout would allow.
     NOVA_PUSH_TIMEOUT_MS: "120000",
+    NOVA_PUSH_LEASE_MS: "180000",
   });
   const agent = new Agent({ connections: 64 });
   const api = async (method: string, p: string, token: string | null, body?: unknown) => {

@@ -127,15 +127,21 @@ export class PushQueueRepository {
           "n.event_id as n_event_id",
           "n.body as n_body",
           "n.actions as n_actions",
+          "n.read_at as n_read_at",
         ])
         .where("q.id", "in", ids)
         .orderBy("q.id")
         .execute();
-      const orphans = rows.filter((r) => r.pusher_kind === null).map((r) => r.id);
+      // A pusher that is gone, or a notification read before its push went out (a receipt
+      // overtook it, as Synapse skips those), needs no POST.
+      const needless = (r: (typeof rows)[number]) =>
+        r.pusher_kind === null || (r.notification_id !== null && r.n_read_at !== null);
+      const orphans = rows.filter(needless).map((r) => r.id);
       if (orphans.length > 0) await trx.deleteFrom("push_queue").where("id", "in", orphans).execute();
       const claimed: ClaimedDelivery[] = [];
       for (const r of rows) {
-        if (r.pusher_kind === null || r.pusher_data === null || r.pusher_created_at === null) continue;
+        if (needless(r) || r.pusher_kind === null || r.pusher_data === null || r.pusher_created_at === null)
+          continue;
         claimed.push({
           id: r.id,
           userId: r.user_id,
