@@ -1,0 +1,170 @@
+import { randomUUID } from "node:crypto";
+import type { Kysely, Transaction } from "kysely";
+import { DedupRepository } from "./dedup.repository.ts";
+import { PushQueueRepository } from "./delivery/queue.repository.ts";
+import { NotificationsRepository, type ThreadScope } from "./notifications.repository.ts";
+import { type Preferences, PreferencesRepository } from "./preferences.repository.ts";
+import { Pushers } from "./pushers.ts";
+import type { NotificationKind, NotificationsTables } from "./tables.ts";
+
+type Trx = Transaction<NotificationsTables>;
+type Db = Kysely<NotificationsTables> | Trx;
+
+export type NotifyInput = {
+  userId: string;
+  kind: NotificationKind;
+  /** The bus event (envelope id) that caused it. */
+  sourceEventId: string | null;
+  /** The same (user, key) notifies at most once inside the dedup window. */
+  dedupKey: string;
+  body: Record<string, unknown>;
+  roomEvent?: {
+    roomId: string;
+    eventId: string;
+    streamPosition: number;
+    highlight: boolean;
+    actions: unknown[];
+  };
+  push: boolean;
+};
+
+export type NotifyResult =
+  | { stored: false; reason: "disabled" | "duplicate" }
+  | { stored: true; notificationId: string; deliveries: number };
+
+export type MarkReadResult = { marked: number; badgeDropped: boolean };
+
+export type NotificationsServiceOptions = {
+  dedupWindowMs: number;
+  /** Deliveries were committed outside a consumer (an HTTP mark-read): wake the delivery worker. */
+  onEnqueued?: () => void;
+  now?: () => number;
+};
+
+/**
+ * The notifications store: what consumers call to notify a user and to mark notifications read,
+ * and what the HTTP routes and the delivery worker read.
+ *
+ * The badge (`unreadRoomCount`): the number of rooms holding at least one unread room
+ * notification, plus one for each unread notification that is not about a room (social kinds).
+ * It is what Synapse sends as `counts.unread` with its default of grouping by room, extended to
+ * the notifications Nova has beyond rooms.
+ */
+export class NotificationsService {
+  readonly pushers: Pushers;
+  readonly notifications: NotificationsRepository;
+  readonly preferences: PreferencesRepository;
+  private readonly dedup: DedupRepository;
+  private readonly queue: PushQueueRepository;
+  private readonly now: () => number;
+
+  constructor(
+    readonly db: Kysely<NotificationsTables>,
+    private readonly options: NotificationsServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.pushers = new Pushers(db, this.now);
+    this.notifications = new NotificationsRepository(db);
+    this.preferences = new PreferencesRepository(db);
+    this.dedup = new DedupRepository(db);
+    this.queue = new PushQueueRepository(db);
+  }
+
+  /**
+   * Stores a notification and queues its pushes, in the caller's transaction so both commit with
+   * the event that caused them. A disabled kind stores and pushes nothing.
+   */
+  async notify(trx: Trx, n: NotifyInput): Promise<NotifyResult> {
+    if (!(await this.preferences.enabled(trx, n.userId, n.kind)))
+      return { stored: false, reason: "disabled" };
+    const now = this.now();
+    if (!(await this.dedup.claim(trx, n.userId, n.dedupKey, now, this.options.dedupWindowMs)))
+      return { stored: false, reason: "duplicate" };
+    const id = randomUUID();
+    const inserted = await this.notifications.insert(trx, {
+      id,
+      userId: n.userId,
+      kind: n.kind,
+      sourceEventId: n.sourceEventId,
+      body: n.body,
+      room: n.roomEvent ?? null,
+      createdAt: now,
+    });
+    // Past the window the dedup key is free again, but a room event is still stored once per user.
+    if (!inserted) return { stored: false, reason: "duplicate" };
+    if (!n.push) return { stored: true, notificationId: id, deliveries: 0 };
+    const targets = await this.pushers.repo.targetsOf(trx, n.userId);
+    await this.queue.enqueue(
+      trx,
+      targets.map((t) => ({ userId: n.userId, appId: t.appId, pushkey: t.pushkey, notificationId: id })),
+      now,
+    );
+    return { stored: true, notificationId: id, deliveries: targets.length };
+  }
+
+  /** A receipt (or the user's own event, or leaving): the room's notifications up to `upTo` are read. */
+  async markRoomRead(
+    trx: Trx,
+    p: { userId: string; roomId: string; upTo: number; scope?: ThreadScope },
+  ): Promise<MarkReadResult> {
+    const marked = await this.notifications.markRoomRead(
+      trx,
+      p.userId,
+      p.roomId,
+      p.upTo,
+      p.scope ?? { kind: "room" },
+      this.now(),
+    );
+    const badgeDropped = marked > 0 && !(await this.notifications.hasUnreadInRoom(trx, p.userId, p.roomId));
+    if (badgeDropped) await this.enqueueBadge(trx, p.userId);
+    return { marked, badgeDropped };
+  }
+
+  /** `POST /_nova/v1/notifications/read`: its own transaction; wakes the worker if it queued a badge. */
+  async markRead(userId: string, ids: string[] | "all"): Promise<MarkReadResult> {
+    let queued = 0;
+    const result = await this.db.transaction().execute(async (trx) => {
+      const rooms = await this.notifications.markRead(trx, userId, ids, this.now());
+      const badgeDropped = await this.roomsEmptied(trx, userId, rooms);
+      if (badgeDropped) queued = await this.enqueueBadge(trx, userId);
+      return { marked: rooms.length, badgeDropped };
+    });
+    if (queued > 0) this.options.onEnqueued?.();
+    return result;
+  }
+
+  /** The badge the delivery worker sends as `counts.unread` (rule in the class comment). */
+  unreadRoomCount(userId: string, db: Db = this.db): Promise<number> {
+    return this.notifications.badge(db, userId);
+  }
+
+  async setPreferences(userId: string, changes: Partial<Preferences>): Promise<Preferences> {
+    await this.preferences.set(this.db, userId, changes);
+    return this.preferences.get(userId);
+  }
+
+  /** Deletes dedup keys past the window (they no longer suppress anything). */
+  pruneDedup(): Promise<number> {
+    return this.dedup.prune(this.now() - this.options.dedupWindowMs);
+  }
+
+  /** Whether marking these rooms' (null: outside a room) notifications read lowered the badge. */
+  private async roomsEmptied(trx: Trx, userId: string, rooms: (string | null)[]): Promise<boolean> {
+    if (rooms.includes(null)) return true;
+    for (const roomId of new Set(rooms)) {
+      if (roomId !== null && !(await this.notifications.hasUnreadInRoom(trx, userId, roomId))) return true;
+    }
+    return false;
+  }
+
+  /** One badge-only delivery per pusher of the user. */
+  private async enqueueBadge(trx: Trx, userId: string): Promise<number> {
+    const targets = await this.pushers.repo.targetsOf(trx, userId);
+    await this.queue.enqueue(
+      trx,
+      targets.map((t) => ({ userId, appId: t.appId, pushkey: t.pushkey, notificationId: null })),
+      this.now(),
+    );
+    return targets.length;
+  }
+}
