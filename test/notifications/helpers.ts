@@ -152,3 +152,17 @@ export async function addPusher(
 export function queue(db: Kysely<NotificationsTables>) {
   return db.selectFrom("push_queue").selectAll().orderBy("id").execute();
 }
+
+/** Empties the service's tables between tests sharing one database. */
+export async function wipe(db: Kysely<NotificationsTables>) {
+  for (const table of [
+    "push_queue",
+    "push_delivery_logs",
+    "notifications",
+    "push_tokens",
+    "notification_preferences",
+    "notification_dedup",
+  ] as const) {
+    await db.deleteFrom(table).execute();
+  }
+}
