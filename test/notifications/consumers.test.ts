@@ -96,6 +96,15 @@ describe("notifications consumers (room and identity events)", () => {
     expect(await queue(t.db)).toHaveLength(1);
   });
 
+  it("onApplied wakes the worker once per committed batch, not for a redelivered one", async () => {
+    const same = roomEvent({ event_id: "$once", stream_position: 1 });
+    const before = t.woken();
+    await t.rooms.handleBatch([same]);
+    expect(t.woken()).toBe(before + 1);
+    await t.rooms.handleBatch([same]);
+    expect(t.woken()).toBe(before + 1);
+  });
+
   it("past the dedup window a replayed event is still stored once per user", async () => {
     const clock = { now: 1_000_000 };
     const late = await notificationsEnv({ dedupWindowMs: 1_000, now: () => clock.now });
