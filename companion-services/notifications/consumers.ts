@@ -72,24 +72,27 @@ export function notificationsRoomConsumer(
       "room.event_stored": on(roomEventStored, async (t, e, envelope) => {
         const trx = required(t);
         const body = roomEventBody(e);
-        for (const r of e.recipients) {
-          if (r.user_id === e.sender) continue; // never notified of one's own event
-          await service.notify(trx, {
-            userId: r.user_id,
-            kind: kindFor(e, r),
-            sourceEventId: envelope.id,
-            dedupKey: e.event_id,
-            body,
-            roomEvent: {
-              roomId: e.room_id,
-              eventId: e.event_id,
-              streamPosition: e.stream_position,
-              highlight: r.highlight,
-              actions: r.actions,
-            },
-            push: true,
-          });
-        }
+        await service.notifyMany(
+          trx,
+          e.recipients
+            // Never notified of one's own event.
+            .filter((r) => r.user_id !== e.sender)
+            .map((r) => ({
+              userId: r.user_id,
+              kind: kindFor(e, r),
+              sourceEventId: envelope.id,
+              dedupKey: e.event_id,
+              body,
+              roomEvent: {
+                roomId: e.room_id,
+                eventId: e.event_id,
+                streamPosition: e.stream_position,
+                highlight: r.highlight,
+                actions: r.actions,
+              },
+              push: true,
+            })),
+        );
         // Sending an event reads the room up to it (spec, "Receiving notifications").
         await service.markRoomRead(trx, { userId: e.sender, roomId: e.room_id, upTo: e.stream_position });
       }),

@@ -30,27 +30,30 @@ export type Page = { userId: string; before: number | null; limit: number };
 export class NotificationsRepository {
   constructor(private readonly db: Kysely<NotificationsTables>) {}
 
-  /** False when the user already has a notification for this room event. */
-  async insert(trx: Db, n: NewNotification): Promise<boolean> {
-    const r = await trx
+  /** Returns the ids stored: a user's second notification for one room event is not. */
+  async insert(trx: Db, items: NewNotification[]): Promise<Set<string>> {
+    if (items.length === 0) return new Set();
+    const rows = await trx
       .insertInto("notifications")
-      .values({
-        id: n.id,
-        user_id: n.userId,
-        kind: n.kind,
-        source_event_id: n.sourceEventId,
-        body: sql<Record<string, unknown>>`${JSON.stringify(n.body)}::jsonb`,
-        room_id: n.room?.roomId ?? null,
-        event_id: n.room?.eventId ?? null,
-        stream_position: n.room?.streamPosition ?? null,
-        highlight: n.room?.highlight ?? false,
-        actions: n.room ? sql<unknown[]>`${JSON.stringify(n.room.actions)}::jsonb` : null,
-        created_at: n.createdAt,
-      })
+      .values(
+        items.map((n) => ({
+          id: n.id,
+          user_id: n.userId,
+          kind: n.kind,
+          source_event_id: n.sourceEventId,
+          body: sql<Record<string, unknown>>`${JSON.stringify(n.body)}::jsonb`,
+          room_id: n.room?.roomId ?? null,
+          event_id: n.room?.eventId ?? null,
+          stream_position: n.room?.streamPosition ?? null,
+          highlight: n.room?.highlight ?? false,
+          actions: n.room ? sql<unknown[]>`${JSON.stringify(n.room.actions)}::jsonb` : null,
+          created_at: n.createdAt,
+        })),
+      )
       .onConflict((oc) => oc.columns(["user_id", "event_id"]).where("event_id", "is not", null).doNothing())
       .returning("id")
-      .executeTakeFirst();
-    return r !== undefined;
+      .execute();
+    return new Set(rows.map((r) => r.id));
   }
 
   /**

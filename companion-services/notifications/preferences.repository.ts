@@ -20,14 +20,17 @@ export class PreferencesRepository {
     return prefs;
   }
 
-  async enabled(db: Db, userId: string, kind: NotificationKind): Promise<boolean> {
-    const row = await db
+  /** Which of these (user, kind) pairs are switched off, as `pairKey`s. */
+  async disabled(db: Db, pairs: { userId: string; kind: NotificationKind }[]): Promise<Set<string>> {
+    if (pairs.length === 0) return new Set();
+    const rows = await db
       .selectFrom("notification_preferences")
-      .select("enabled")
-      .where("user_id", "=", userId)
-      .where("kind", "=", kind)
-      .executeTakeFirst();
-    return row?.enabled ?? true;
+      .select(["user_id", "kind"])
+      .where("user_id", "in", [...new Set(pairs.map((p) => p.userId))])
+      .where("kind", "in", [...new Set(pairs.map((p) => p.kind))])
+      .where("enabled", "=", false)
+      .execute();
+    return new Set(rows.map((r) => pairKey(r.user_id, r.kind)));
   }
 
   async set(trx: Db, userId: string, changes: Partial<Preferences>): Promise<void> {
@@ -46,3 +49,6 @@ export class PreferencesRepository {
       .execute();
   }
 }
+
+/** One (user, something) pair as a set member; NUL cannot occur in either part. */
+export const pairKey = (userId: string, other: string) => `${userId}\u0000${other}`;

@@ -37,15 +37,22 @@ export class PushersRepository {
       .execute();
   }
 
-  /** The user's http pushers: email pushers are never stored, but the column allows them. */
-  async targetsOf(db: Db, userId: string): Promise<PusherTarget[]> {
+  /** The users' http pushers: email pushers are never stored, but the column allows them. */
+  async targetsOf(db: Db, userIds: string[]): Promise<Map<string, PusherTarget[]>> {
+    const byUser = new Map<string, PusherTarget[]>();
+    if (userIds.length === 0) return byUser;
     const rows = await db
       .selectFrom("push_tokens")
-      .select(["app_id", "pushkey"])
-      .where("user_id", "=", userId)
+      .select(["user_id", "app_id", "pushkey"])
+      .where("user_id", "in", [...new Set(userIds)])
       .where("kind", "=", "http")
       .execute();
-    return rows.map((r) => ({ appId: r.app_id, pushkey: r.pushkey }));
+    for (const r of rows) {
+      const list = byUser.get(r.user_id) ?? [];
+      list.push({ appId: r.app_id, pushkey: r.pushkey });
+      byUser.set(r.user_id, list);
+    }
+    return byUser;
   }
 
   /**

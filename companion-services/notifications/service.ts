@@ -3,11 +3,14 @@ import type { Kysely, Transaction } from "kysely";
 import { DedupRepository } from "./dedup.repository.ts";
 import { PushQueueRepository } from "./delivery/queue.repository.ts";
 import { NotificationsRepository, type ThreadScope } from "./notifications.repository.ts";
-import { type Preferences, PreferencesRepository } from "./preferences.repository.ts";
+import { type Preferences, PreferencesRepository, pairKey } from "./preferences.repository.ts";
 import { Pushers } from "./pushers.ts";
 import type { NotificationKind, NotificationsTables } from "./tables.ts";
 
 type Trx = Transaction<NotificationsTables>;
+
+/** Rows per statement: well under PostgreSQL's 65535 bind parameters at 11 columns a row. */
+const CHUNK = 500;
 type Db = Kysely<NotificationsTables> | Trx;
 
 export type NotifyInput = {
@@ -75,31 +78,70 @@ export class NotificationsService {
    * the event that caused them. A disabled kind stores and pushes nothing.
    */
   async notify(trx: Trx, n: NotifyInput): Promise<NotifyResult> {
-    if (!(await this.preferences.enabled(trx, n.userId, n.kind)))
-      return { stored: false, reason: "disabled" };
+    const [result] = await this.notifyMany(trx, [n]);
+    return result!;
+  }
+
+  /**
+   * `notify` for many at once (one room event's recipients): a fixed number of statements per
+   * chunk whatever the room's size. Results are in input order.
+   */
+  async notifyMany(trx: Trx, inputs: NotifyInput[]): Promise<NotifyResult[]> {
+    const results: NotifyResult[] = [];
+    for (let i = 0; i < inputs.length; i += CHUNK) {
+      results.push(...(await this.notifyChunk(trx, inputs.slice(i, i + CHUNK))));
+    }
+    return results;
+  }
+
+  private async notifyChunk(trx: Trx, inputs: NotifyInput[]): Promise<NotifyResult[]> {
     const now = this.now();
-    if (!(await this.dedup.claim(trx, n.userId, n.dedupKey, now, this.options.dedupWindowMs)))
-      return { stored: false, reason: "duplicate" };
-    const id = randomUUID();
-    const inserted = await this.notifications.insert(trx, {
-      id,
-      userId: n.userId,
-      kind: n.kind,
-      sourceEventId: n.sourceEventId,
-      body: n.body,
-      room: n.roomEvent ?? null,
-      createdAt: now,
-    });
-    // Past the window the dedup key is free again, but a room event is still stored once per user.
-    if (!inserted) return { stored: false, reason: "duplicate" };
-    if (!n.push) return { stored: true, notificationId: id, deliveries: 0 };
-    const targets = await this.pushers.repo.targetsOf(trx, n.userId);
-    await this.queue.enqueue(
+    const off = await this.preferences.disabled(trx, inputs);
+    const wanted = inputs.filter((n) => !off.has(pairKey(n.userId, n.kind)));
+    const won = await this.dedup.claim(
       trx,
-      targets.map((t) => ({ userId: n.userId, appId: t.appId, pushkey: t.pushkey, notificationId: id })),
+      wanted.map((n) => ({ userId: n.userId, key: n.dedupKey })),
       now,
+      this.options.dedupWindowMs,
     );
-    return { stored: true, notificationId: id, deliveries: targets.length };
+    const claimed = new Map<NotifyInput, string>();
+    for (const n of wanted) {
+      const k = pairKey(n.userId, n.dedupKey);
+      // The first of two inputs with one key wins it; the second is the duplicate.
+      if (won.delete(k)) claimed.set(n, randomUUID());
+    }
+    const stored = await this.notifications.insert(
+      trx,
+      [...claimed].map(([n, id]) => ({
+        id,
+        userId: n.userId,
+        kind: n.kind,
+        sourceEventId: n.sourceEventId,
+        body: n.body,
+        room: n.roomEvent ?? null,
+        createdAt: now,
+      })),
+    );
+    const pushing = [...claimed].filter(([n, id]) => n.push && stored.has(id));
+    const targets = await this.pushers.repo.targetsOf(
+      trx,
+      pushing.map(([n]) => n.userId),
+    );
+    const deliveries = pushing.flatMap(([n, id]) =>
+      (targets.get(n.userId) ?? []).map((t) => ({ userId: n.userId, ...t, notificationId: id })),
+    );
+    await this.queue.enqueue(trx, deliveries, now);
+    return inputs.map((n): NotifyResult => {
+      if (off.has(pairKey(n.userId, n.kind))) return { stored: false, reason: "disabled" };
+      const id = claimed.get(n);
+      // Past the window the dedup key is free again, but a room event is still stored once per user.
+      if (id === undefined || !stored.has(id)) return { stored: false, reason: "duplicate" };
+      return {
+        stored: true,
+        notificationId: id,
+        deliveries: n.push ? (targets.get(n.userId)?.length ?? 0) : 0,
+      };
+    });
   }
 
   /** A receipt (or the user's own event, or leaving): the room's notifications up to `upTo` are read. */
@@ -159,7 +201,7 @@ export class NotificationsService {
 
   /** One badge-only delivery per pusher of the user. */
   private async enqueueBadge(trx: Trx, userId: string): Promise<number> {
-    const targets = await this.pushers.repo.targetsOf(trx, userId);
+    const targets = (await this.pushers.repo.targetsOf(trx, [userId])).get(userId) ?? [];
     await this.queue.enqueue(
       trx,
       targets.map((t) => ({ userId, appId: t.appId, pushkey: t.pushkey, notificationId: null })),

@@ -75,6 +75,24 @@ describe("notifications consumers (room and identity events)", () => {
     expect(t.woken()).toBeGreaterThan(woken);
   });
 
+  it("a large room's recipients are stored and pushed in chunks, preferences still per user", async () => {
+    const users = Array.from({ length: 1_200 }, (_, i) => `@u${i}:test`);
+    await addPusher(t.db, "@u7:test", "p7");
+    await addPusher(t.db, "@u1100:test", "p1100");
+    await t.service.setPreferences("@u8:test", { messages: false });
+    await t.rooms.handleBatch([
+      roomEvent({
+        event_id: "$big",
+        stream_position: 1,
+        recipients: users.map((user_id) => ({ user_id, actions: ["notify"], highlight: false })),
+      }),
+    ]);
+    const stored = await t.db.selectFrom("notifications").select("user_id").execute();
+    expect(stored).toHaveLength(1_199);
+    expect(stored.some((r) => r.user_id === "@u8:test")).toBe(false);
+    expect((await queue(t.db)).map((d) => d.pushkey).sort()).toEqual(["p1100", "p7"]);
+  });
+
   it("an invite is an invite for its invitee", async () => {
     await t.rooms.handleBatch([
       roomEvent({
