@@ -8,10 +8,15 @@ import { Pushers } from "./pushers.ts";
 import type { NotificationKind, NotificationsTables } from "./tables.ts";
 
 type Trx = Transaction<NotificationsTables>;
+type Db = Kysely<NotificationsTables> | Trx;
 
 /** Rows per statement: well under PostgreSQL's 65535 bind parameters at 11 columns a row. */
 const CHUNK = 500;
-type Db = Kysely<NotificationsTables> | Trx;
+
+/** The badge, for a reader without the service (the delivery worker); rule on NotificationsService. */
+export function unreadRoomCount(db: Kysely<NotificationsTables>, userId: string): Promise<number> {
+  return new NotificationsRepository(db).badge(db, userId);
+}
 
 export type NotifyInput = {
   userId: string;

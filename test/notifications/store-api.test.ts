@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { unreadRoomCount } from "../../companion-services/notifications/service.ts";
 import {
   addPusher,
   type NotificationsEnv,
@@ -183,6 +184,8 @@ describe("GET /notifications and Nova's in-app notifications API", () => {
     await social("follows", "f1");
     await social("likes", "l1");
     expect(await t.service.unreadRoomCount(ALICE)).toBe(3);
+    // One room with an unread notification, plus two social notifications.
+    expect(await unreadRoomCount(t.db, ALICE)).toBe(3);
     const list = (await get("/_nova/v1/notifications")).body.notifications as { id: string; kind: string }[];
     const follow = list.find((n) => n.kind === "follows")!;
     // Bob cannot mark Alice's notifications.
