@@ -114,6 +114,16 @@ describe("notifications consumers (room and identity events)", () => {
     expect(await queue(t.db)).toHaveLength(1);
   });
 
+  it("two racing deliveries of one event (different envelope ids) store and push it once", async () => {
+    await addPusher(t.db, ALICE, "phone");
+    await Promise.all([
+      t.rooms.handleBatch([roomEvent({ event_id: "$race", stream_position: 4 })]),
+      t.rooms.handleBatch([roomEvent({ event_id: "$race", stream_position: 4 })]),
+    ]);
+    expect(await rows()).toHaveLength(1);
+    expect(await queue(t.db)).toHaveLength(1);
+  });
+
   it("onApplied wakes the worker once per committed batch, not for a redelivered one", async () => {
     const same = roomEvent({ event_id: "$once", stream_position: 1 });
     const before = t.woken();
