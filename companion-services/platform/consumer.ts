@@ -46,6 +46,11 @@ export type EventConsumerOptions<DB> = {
   maxAttempts?: number;
   retryBaseMs?: number;
   from?: "earliest" | "latest";
+  /**
+   * Called once a batch's effects have committed with at least one event applied: a consumer
+   * whose effects leave work for someone else (queued deliveries) wakes that someone here.
+   */
+  onApplied?: () => void;
 };
 
 type Parsed = { record: DeliveredRecord; envelope: EventEnvelope; payload: unknown };
@@ -120,9 +125,10 @@ export class EventConsumer<DB> {
     if (!db) {
       await this.applyInOrder(null, items);
       this.applied += items.length;
+      this.options.onApplied?.();
       return;
     }
-    await db.transaction().execute(async (trx) => {
+    const appliedNow = await db.transaction().execute(async (trx) => {
       const fresh = await processedEvents.record(
         trx,
         this.group,
@@ -133,7 +139,9 @@ export class EventConsumer<DB> {
         items.filter((p) => fresh.has(p.envelope.id)),
       );
       this.applied += fresh.size;
+      return fresh.size;
     });
+    if (appliedNow > 0) this.options.onApplied?.();
   }
 
   /** Applies items in order; consecutive items of a type with applyBatch go in one call. */

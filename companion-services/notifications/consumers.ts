@@ -1,0 +1,157 @@
+import type { Kysely, Transaction } from "kysely";
+import {
+  membershipChanged,
+  type PushRecipient,
+  type RoomEventStored,
+  receiptMoved,
+  roomEventStored,
+} from "../../server/events.ts";
+import { deviceRevoked, userDeactivated } from "../identity/events.ts";
+import { EventConsumer, on } from "../platform/consumer.ts";
+import { type EventBus, topicFor } from "../platform/event-bus.ts";
+import type { Logger } from "../platform/logger.ts";
+import type { ThreadScope } from "./notifications.repository.ts";
+import type { NotificationsService } from "./service.ts";
+import type { NotificationKind, NotificationsTables, RoomEventBody } from "./tables.ts";
+
+type Trx = Transaction<NotificationsTables>;
+
+/** What a room event is to one recipient: their invite, a highlight, or a plain message. */
+export function kindFor(e: RoomEventStored, r: PushRecipient): NotificationKind {
+  if (e.type === "m.room.member" && e.content.membership === "invite" && e.state_key === r.user_id)
+    return "invites";
+  return r.highlight ? "mentions" : "messages";
+}
+
+export function roomEventBody(e: RoomEventStored): RoomEventBody {
+  return {
+    event_id: e.event_id,
+    room_id: e.room_id,
+    type: e.type,
+    sender: e.sender,
+    ...(e.state_key !== undefined ? { state_key: e.state_key } : {}),
+    origin_server_ts: e.origin_server_ts,
+    content: e.content,
+    sender_display_name: e.sender_display_name,
+    room_name: e.room_name,
+  };
+}
+
+/** A receipt's `thread_id`: "" is unthreaded (the whole room), "main" the main timeline. */
+export function threadScope(threadId: string): ThreadScope {
+  if (threadId === "") return { kind: "room" };
+  if (threadId === "main") return { kind: "main" };
+  return { kind: "thread", rootId: threadId };
+}
+
+const LEFT = new Set(["leave", "ban"]);
+
+/** Without a database there is nothing to store: the handlers need one. */
+function required(trx: Trx | null): Trx {
+  if (!trx) throw new Error("the notifications consumers need the service's database");
+  return trx;
+}
+
+/** Messaging's room events: notifications in, and everything that reads them. */
+export function notificationsRoomConsumer(
+  db: Kysely<NotificationsTables>,
+  bus: EventBus,
+  logger: Logger,
+  service: NotificationsService,
+  onApplied?: () => void,
+): EventConsumer<NotificationsTables> {
+  return new EventConsumer<NotificationsTables>({
+    service: "notifications",
+    name: "room-events",
+    bus,
+    db,
+    logger,
+    topics: [topicFor("room")],
+    onApplied,
+    handlers: {
+      "room.event_stored": on(roomEventStored, async (t, e, envelope) => {
+        const trx = required(t);
+        const body = roomEventBody(e);
+        await service.notifyMany(
+          trx,
+          e.recipients
+            // Never notified of one's own event.
+            .filter((r) => r.user_id !== e.sender)
+            .map((r) => ({
+              userId: r.user_id,
+              kind: kindFor(e, r),
+              sourceEventId: envelope.id,
+              dedupKey: e.event_id,
+              body,
+              roomEvent: {
+                roomId: e.room_id,
+                eventId: e.event_id,
+                streamPosition: e.stream_position,
+                highlight: r.highlight,
+                actions: r.actions,
+              },
+              push: true,
+            })),
+        );
+        // Sending an event reads the room up to it (spec, "Receiving notifications").
+        await service.markRoomRead(trx, { userId: e.sender, roomId: e.room_id, upTo: e.stream_position });
+      }),
+      "room.receipt_moved": on(receiptMoved, async (t, p) => {
+        await service.markRoomRead(required(t), {
+          userId: p.user_id,
+          roomId: p.room_id,
+          upTo: p.stream_position,
+          scope: threadScope(p.thread_id),
+        });
+      }),
+      "room.membership_changed": on(membershipChanged, async (t, p) => {
+        if (!LEFT.has(p.membership)) return;
+        // Everything so far: a notification after leaving cannot be caught up on anyway.
+        await service.markRoomRead(required(t), {
+          userId: p.user_id,
+          roomId: p.room_id,
+          upTo: Number.MAX_SAFE_INTEGER,
+        });
+      }),
+    },
+  });
+}
+
+/** Identity's events: a pusher goes with its device, and all of them with the account. */
+export function notificationsIdentityConsumer(
+  db: Kysely<NotificationsTables>,
+  bus: EventBus,
+  logger: Logger,
+  service: NotificationsService,
+): EventConsumer<NotificationsTables> {
+  return new EventConsumer<NotificationsTables>({
+    service: "notifications",
+    name: "identity-events",
+    bus,
+    db,
+    logger,
+    topics: [topicFor("user")],
+    handlers: {
+      "device.revoked": on(deviceRevoked, async (t, p) => {
+        await service.pushers.repo.deleteForDevice(required(t), p.user_id, p.device_id);
+      }),
+      "user.deactivated": on(userDeactivated, async (t, p) => {
+        await service.pushers.repo.deleteForUser(required(t), p.user_id);
+      }),
+    },
+  });
+}
+
+/** Both consumers; `onEnqueued` runs after a batch that may have queued deliveries commits. */
+export function createNotificationsConsumers(
+  db: Kysely<NotificationsTables>,
+  bus: EventBus,
+  logger: Logger,
+  service: NotificationsService,
+  opts: { onEnqueued?: () => void } = {},
+): EventConsumer<NotificationsTables>[] {
+  return [
+    notificationsRoomConsumer(db, bus, logger, service, opts.onEnqueued),
+    notificationsIdentityConsumer(db, bus, logger, service),
+  ];
+}

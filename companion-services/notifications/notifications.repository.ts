@@ -1,0 +1,148 @@
+import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import type { NotificationKind, NotificationsTables } from "./tables.ts";
+
+type Db = Kysely<NotificationsTables> | Transaction<NotificationsTables>;
+
+export type NotificationRow = Selectable<NotificationsTables["notifications"]>;
+
+export type NewNotification = {
+  id: string;
+  userId: string;
+  kind: NotificationKind;
+  sourceEventId: string | null;
+  body: Record<string, unknown>;
+  room: {
+    roomId: string;
+    eventId: string;
+    streamPosition: number;
+    highlight: boolean;
+    actions: unknown[];
+  } | null;
+  createdAt: number;
+};
+
+/** Which of a room's notifications a receipt covers. */
+export type ThreadScope = { kind: "room" } | { kind: "main" } | { kind: "thread"; rootId: string };
+
+export type Page = { userId: string; before: number | null; limit: number };
+
+/** All SQL on `notifications`. */
+export class NotificationsRepository {
+  constructor(private readonly db: Kysely<NotificationsTables>) {}
+
+  /** Returns the ids stored: a user's second notification for one room event is not. */
+  async insert(trx: Db, items: NewNotification[]): Promise<Set<string>> {
+    if (items.length === 0) return new Set();
+    const rows = await trx
+      .insertInto("notifications")
+      .values(
+        items.map((n) => ({
+          id: n.id,
+          user_id: n.userId,
+          kind: n.kind,
+          source_event_id: n.sourceEventId,
+          body: sql<Record<string, unknown>>`${JSON.stringify(n.body)}::jsonb`,
+          room_id: n.room?.roomId ?? null,
+          event_id: n.room?.eventId ?? null,
+          stream_position: n.room?.streamPosition ?? null,
+          highlight: n.room?.highlight ?? false,
+          actions: n.room ? sql<unknown[]>`${JSON.stringify(n.room.actions)}::jsonb` : null,
+          created_at: n.createdAt,
+        })),
+      )
+      .onConflict((oc) => oc.columns(["user_id", "event_id"]).where("event_id", "is not", null).doNothing())
+      .returning("id")
+      .execute();
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Matrix `/notifications`, newest first. A read notification that is not a highlight is left
+   * out: Synapse deletes those push actions once a receipt passes them, and clients (and the
+   * reference suite) expect a receipt to empty the list of plain notifications.
+   */
+  matrixPage(p: Page & { onlyHighlight: boolean }): Promise<NotificationRow[]> {
+    let q = this.db
+      .selectFrom("notifications")
+      .selectAll()
+      .where("user_id", "=", p.userId)
+      .where("room_id", "is not", null)
+      .where((eb) => eb.or([eb("read_at", "is", null), eb("highlight", "=", true)]));
+    if (p.onlyHighlight) q = q.where("highlight", "=", true);
+    if (p.before !== null) q = q.where("seq", "<", p.before);
+    return q.orderBy("seq", "desc").limit(p.limit).execute();
+  }
+
+  /** Nova's in-app list: every kind, newest first. */
+  inAppPage(p: Page & { unreadOnly: boolean }): Promise<NotificationRow[]> {
+    let q = this.db.selectFrom("notifications").selectAll().where("user_id", "=", p.userId);
+    if (p.unreadOnly) q = q.where("read_at", "is", null);
+    if (p.before !== null) q = q.where("seq", "<", p.before);
+    return q.orderBy("seq", "desc").limit(p.limit).execute();
+  }
+
+  /** Marks a room's unread notifications up to a stream position read; returns how many. */
+  async markRoomRead(
+    trx: Db,
+    userId: string,
+    roomId: string,
+    upTo: number,
+    scope: ThreadScope,
+    now: number,
+  ): Promise<number> {
+    let q = trx
+      .updateTable("notifications")
+      .set({ read_at: now })
+      .where("user_id", "=", userId)
+      .where("room_id", "=", roomId)
+      .where("read_at", "is", null)
+      .where("stream_position", "<=", upTo);
+    const relType = sql<string | null>`body->'content'->'m.relates_to'->>'rel_type'`;
+    const relTo = sql<string | null>`body->'content'->'m.relates_to'->>'event_id'`;
+    if (scope.kind === "thread") {
+      q = q.where(relType, "=", "m.thread").where(relTo, "=", scope.rootId);
+    } else if (scope.kind === "main") {
+      q = q.where((eb) => eb.or([eb(relType, "is", null), eb(relType, "<>", "m.thread")]));
+    }
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** Marks the given (or all) unread notifications of a user read; returns the rooms they were in. */
+  async markRead(trx: Db, userId: string, ids: string[] | "all", now: number): Promise<(string | null)[]> {
+    if (ids !== "all" && ids.length === 0) return [];
+    let q = trx
+      .updateTable("notifications")
+      .set({ read_at: now })
+      .where("user_id", "=", userId)
+      .where("read_at", "is", null);
+    if (ids !== "all") q = q.where("id", "in", ids);
+    const rows = await q.returning("room_id").execute();
+    return rows.map((r) => r.room_id);
+  }
+
+  async hasUnreadInRoom(db: Db, userId: string, roomId: string): Promise<boolean> {
+    const r = await db
+      .selectFrom("notifications")
+      .select("id")
+      .where("user_id", "=", userId)
+      .where("room_id", "=", roomId)
+      .where("read_at", "is", null)
+      .limit(1)
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /** The badge: rooms with an unread room notification, plus each unread notification outside rooms. */
+  async badge(db: Db, userId: string): Promise<number> {
+    const r = await db
+      .selectFrom("notifications")
+      .select(
+        sql<number | string>`count(distinct room_id) + count(*) filter (where room_id is null)`.as("badge"),
+      )
+      .where("user_id", "=", userId)
+      .where("read_at", "is", null)
+      .executeTakeFirst();
+    return Number(r?.badge ?? 0);
+  }
+}
