@@ -6,8 +6,7 @@ import type { Logger } from "../platform/logger.ts";
 import type { NotificationsConfig } from "./config.ts";
 import { createNotificationsConsumers } from "./consumers.ts";
 import { PushDeliveryWorker } from "./delivery/worker.ts";
-import { mountNotificationsRoutes } from "./routes/matrix.routes.ts";
-import { mountInAppRoutes } from "./routes/inapp.routes.ts";
+import { mountNotificationsRoutes } from "./routes/index.ts";
 import { NotificationsService } from "./service.ts";
 import type { NotificationsTables } from "./tables.ts";
 
@@ -39,10 +38,17 @@ export function createNotifications(
   const own = database as ServiceDatabase<NotificationsTables>;
   const log = logger.child({ service: "notifications" });
   const settings = config.notifications.push;
-  const service = new NotificationsService(own.db, settings);
+  // The worker reads the badge through the service; the service wakes the worker when a
+  // mark-read over HTTP queues badge updates.
+  let wake = () => {};
+  const service = new NotificationsService(own.db, {
+    dedupWindowMs: settings.dedupWindowMs,
+    onEnqueued: () => wake(),
+  });
   const worker = new PushDeliveryWorker(own.db, settings, log, {
     badgeOf: (userId) => service.unreadRoomCount(userId),
   });
+  wake = () => worker.wake();
   const consumers: EventConsumer<NotificationsTables>[] = createNotificationsConsumers(
     own.db,
     bus,
@@ -56,11 +62,10 @@ export function createNotifications(
     worker,
     mount(router) {
       mountNotificationsRoutes(router, service);
-      mountInAppRoutes(router, service);
     },
     async start() {
       for (const c of consumers) await c.start();
-      await worker.start();
+      worker.start();
       prune = setInterval(() => {
         service.pruneDedup().catch((err: unknown) => log.warn({ err }, "dedup prune failed"));
       }, PRUNE_MS);

@@ -44,6 +44,17 @@ describe("a push gateway down for 30 s", () => {
     const roomId = room.body.room_id as string;
     await s.call("POST", `/_matrix/client/v3/join/${roomId}`, { token: alice.accessToken, body: {} });
 
+    // The invite's push and the badge update of alice's join go out first: the message is then
+    // the only delivery in the pusher's queue (a pusher's deliveries go in order).
+    const db = s.ctx.databases.get<NotificationsTables>("notifications").db;
+    await waitFor("the badge update of alice's join", () => gateway.badges().length > 0);
+    await waitFor("an empty push queue", async () => {
+      const left = await db
+        .selectFrom("push_queue")
+        .select(db.fn.countAll().as("n"))
+        .executeTakeFirstOrThrow();
+      return Number(left.n) === 0;
+    });
     const port = gateway.port;
     await gateway.stop();
     const down = Date.now();
@@ -58,7 +69,6 @@ describe("a push gateway down for 30 s", () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(gateway.forEvent(eventId)).toHaveLength(1);
 
-    const db = s.ctx.databases.get<NotificationsTables>("notifications").db;
     const logs = await db
       .selectFrom("push_delivery_logs")
       .innerJoin("notifications", "notifications.id", "push_delivery_logs.notification_id")
