@@ -58,39 +58,48 @@ export class PushQueueRepository {
   }
 
   /**
-   * Leases up to `limit` due rows, oldest first, and loads their pushers and notifications.
-   * A row is due when its backoff has passed and it is not leased (or its lease ran out), and
-   * only if it is its pusher's oldest queued row: a pusher in backoff holds back its later rows,
-   * so one device gets its notifications and badges in order, one at a time. Rows whose pusher
-   * is gone are deleted here, never sent.
+   * Leases the due rows of up to `pushers` pushers, at most `perPusher` each, oldest first, and
+   * loads their pushers and notifications. Only a pusher whose oldest queued row is due (its
+   * backoff passed, not leased or its lease ran out) is taken: a pusher in backoff holds back its
+   * later rows, so one device gets its notifications and badges in order. A pusher's rows come
+   * back together, in id order, for the worker to send one after the other. Rows whose pusher is
+   * gone, or whose notification was read before it went out, are deleted here, never sent.
    */
-  async claim(now: number, leaseMs: number, limit: number): Promise<ClaimedDelivery[]> {
-    if (limit <= 0) return [];
+  async claim(now: number, leaseMs: number, pushers: number, perPusher = 1): Promise<ClaimedDelivery[]> {
+    if (pushers <= 0) return [];
     return this.db.transaction().execute(async (trx) => {
-      const due = await trx
-        .selectFrom("push_queue as q")
-        .select("q.id")
-        .where("q.next_attempt_at", "<=", now)
-        .where((eb) => eb.or([eb("q.leased_until", "is", null), eb("q.leased_until", "<", now)]))
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom("push_queue as e")
-                .select(sql.lit(1).as("one"))
-                .whereRef("e.app_id", "=", "q.app_id")
-                .whereRef("e.pushkey", "=", "q.pushkey")
-                .whereRef("e.user_id", "=", "q.user_id")
-                .whereRef("e.id", "<", "q.id"),
-            ),
-          ),
-        )
-        .orderBy("q.next_attempt_at")
-        .orderBy("q.id")
-        .limit(limit)
-        .forUpdate()
-        .skipLocked()
-        .execute();
+      // Each pusher's head in one pass over the (pusher, id) index: a queue of many rows for one
+      // device costs one scan a claim, not one probe per row. The due test is repeated on the
+      // locked row itself, so a head another worker leased meanwhile is re-checked and left.
+      const heads = (
+        await sql<{ id: number; app_id: string; pushkey: string; user_id: string }>`WITH heads AS (
+            SELECT DISTINCT ON (app_id, pushkey, user_id) id, next_attempt_at, leased_until
+            FROM push_queue ORDER BY app_id, pushkey, user_id, id),
+          ready AS (
+            SELECT id FROM heads
+            WHERE next_attempt_at <= ${now} AND (leased_until IS NULL OR leased_until < ${now})
+            ORDER BY next_attempt_at, id LIMIT ${pushers})
+          SELECT q.id, q.app_id, q.pushkey, q.user_id FROM push_queue q
+          WHERE q.id IN (SELECT id FROM ready)
+            AND q.next_attempt_at <= ${now} AND (q.leased_until IS NULL OR q.leased_until < ${now})
+          ORDER BY q.id FOR UPDATE OF q SKIP LOCKED`.execute(trx)
+      ).rows;
+      const due: { id: number }[] = heads.map((h) => ({ id: Number(h.id) }));
+      if (heads.length > 0 && perPusher > 1) {
+        // The rows after each head: no other worker takes them while we hold the head.
+        const pairs = heads.map(
+          (h) => sql`(${Number(h.id)}::bigint, ${h.app_id}::text, ${h.pushkey}::text, ${h.user_id}::text)`,
+        );
+        const next = await sql<{ id: number }>`SELECT q.id FROM push_queue q WHERE q.id IN (
+            SELECT b.id FROM (VALUES ${sql.join(pairs)}) h (id, app_id, pushkey, user_id)
+            CROSS JOIN LATERAL (
+              SELECT e.id FROM push_queue e
+              WHERE e.app_id = h.app_id AND e.pushkey = h.pushkey AND e.user_id = h.user_id AND e.id > h.id
+              ORDER BY e.id LIMIT ${perPusher - 1}) b)
+            AND q.next_attempt_at <= ${now} AND (q.leased_until IS NULL OR q.leased_until < ${now})
+          ORDER BY q.id FOR UPDATE OF q SKIP LOCKED`.execute(trx);
+        due.push(...next.rows.map((r) => ({ id: Number(r.id) })));
+      }
       if (due.length === 0) return [];
       const ids = due.map((r) => r.id);
       const leasedUntil = now + leaseMs;
