@@ -103,7 +103,6 @@ async function main(): Promise<void> {
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}/_matrix/push/v1/notify`;
   const server = await startServerProcess({
     ...(db ? { DATABASE_URL: db.url } : {}),
-    NOVA_LOG_LEVEL: "warn",
     NOVA_PUSH_CONCURRENCY: String(IN_FLIGHT),
     // The saturation phase holds answers for longer than the default timeout would allow.
     NOVA_PUSH_TIMEOUT_MS: "120000",

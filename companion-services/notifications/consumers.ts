@@ -7,7 +7,8 @@ import {
   roomEventStored,
 } from "../../server/events.ts";
 import { deviceRevoked, userDeactivated } from "../identity/events.ts";
-import { EventConsumer, on } from "../platform/consumer.ts";
+import { EventConsumer, type EventHandler, on } from "../platform/consumer.ts";
+import type { EventEnvelope } from "../platform/envelope.ts";
 import { type EventBus, topicFor } from "../platform/event-bus.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { ThreadScope } from "./notifications.repository.ts";
@@ -52,6 +53,50 @@ function required(trx: Trx | null): Trx {
   return trx;
 }
 
+/**
+ * Room events in: a notification per recipient, then each sender's room read up to their own
+ * latest event there (sending reads the room, spec "Receiving notifications"). Marking after the
+ * inserts is the same as in order: only notifications at or before the sender's event are read.
+ */
+async function storeRoomEvents(
+  trx: Trx,
+  service: NotificationsService,
+  items: { payload: RoomEventStored; event: EventEnvelope }[],
+): Promise<void> {
+  const inputs = items.flatMap(({ payload: e, event }) => {
+    const body = roomEventBody(e);
+    return (
+      e.recipients
+        // Never notified of one's own event.
+        .filter((r) => r.user_id !== e.sender)
+        .map((r) => ({
+          userId: r.user_id,
+          kind: kindFor(e, r),
+          sourceEventId: event.id,
+          dedupKey: e.event_id,
+          body,
+          roomEvent: {
+            roomId: e.room_id,
+            eventId: e.event_id,
+            streamPosition: e.stream_position,
+            highlight: r.highlight,
+            actions: r.actions,
+          },
+          push: true,
+        }))
+    );
+  });
+  await service.notifyMany(trx, inputs);
+  const reads = new Map<string, { userId: string; roomId: string; upTo: number }>();
+  for (const { payload: e } of items) {
+    const key = `${e.sender}\u0000${e.room_id}`;
+    const r = reads.get(key);
+    if (!r || r.upTo < e.stream_position)
+      reads.set(key, { userId: e.sender, roomId: e.room_id, upTo: e.stream_position });
+  }
+  for (const r of reads.values()) await service.markRoomRead(trx, r);
+}
+
 /** Messaging's room events: notifications in, and everything that reads them. */
 export function notificationsRoomConsumer(
   db: Kysely<NotificationsTables>,
@@ -69,33 +114,12 @@ export function notificationsRoomConsumer(
     topics: [topicFor("room")],
     onApplied,
     handlers: {
-      "room.event_stored": on(roomEventStored, async (t, e, envelope) => {
-        const trx = required(t);
-        const body = roomEventBody(e);
-        await service.notifyMany(
-          trx,
-          e.recipients
-            // Never notified of one's own event.
-            .filter((r) => r.user_id !== e.sender)
-            .map((r) => ({
-              userId: r.user_id,
-              kind: kindFor(e, r),
-              sourceEventId: envelope.id,
-              dedupKey: e.event_id,
-              body,
-              roomEvent: {
-                roomId: e.room_id,
-                eventId: e.event_id,
-                streamPosition: e.stream_position,
-                highlight: r.highlight,
-                actions: r.actions,
-              },
-              push: true,
-            })),
-        );
-        // Sending an event reads the room up to it (spec, "Receiving notifications").
-        await service.markRoomRead(trx, { userId: e.sender, roomId: e.room_id, upTo: e.stream_position });
-      }),
+      "room.event_stored": {
+        schema: roomEventStored,
+        apply: (t, e, envelope) => storeRoomEvents(required(t), service, [{ payload: e, event: envelope }]),
+        // A batch's events in one notifyMany (a few statements for the lot, not per event).
+        applyBatch: (t, items) => storeRoomEvents(required(t), service, items),
+      } satisfies EventHandler<NotificationsTables, RoomEventStored>,
       "room.receipt_moved": on(receiptMoved, async (t, p) => {
         await service.markRoomRead(required(t), {
           userId: p.user_id,

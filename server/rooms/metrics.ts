@@ -1,7 +1,7 @@
 import { Histogram } from "prom-client";
 import { registry } from "../../companion-services/platform/metrics.ts";
 
-/** Events per group commit (write/batcher.ts). */
+/** Events per group commit (write/batcher.ts, on platform/batcher.ts). */
 export const writeBatchSize = new Histogram({
   name: "nova_rooms_write_batch_size",
   help: "Events committed together by the rooms write batcher (one statement per batch)",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RoomTimelineCache } from "../../server/rooms/caches/timelines.ts";
-import { WriteBatcher } from "../../server/rooms/write/batcher.ts";
+import { roomsWriteBatcher } from "../../server/rooms/write/batcher.ts";
 import { metricValue } from "../helpers/metrics.ts";
 import { eventRow } from "../helpers/rows.ts";
 
@@ -11,7 +11,7 @@ describe("rooms metrics", () => {
     const batches = await metricValue("nova_rooms_write_batch_size_count");
     const events = await metricValue("nova_rooms_write_batch_size_sum");
     const waits = await metricValue("nova_rooms_write_queue_wait_seconds_count");
-    const batcher = new WriteBatcher<number, number>(async (items) => items.map((i) => i * 2));
+    const batcher = roomsWriteBatcher<number, number>(async (items) => items.map((i) => i * 2));
     expect(await Promise.all([1, 2, 3].map((i) => batcher.submit(i)))).toEqual([2, 4, 6]);
     expect(await metricValue("nova_rooms_write_batch_size_count")).toBe(batches + 1);
     expect(await metricValue("nova_rooms_write_batch_size_sum")).toBe(events + 3);

@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from "kysely";
 import type { NotificationsTables } from "../tables.ts";
+import type { DeliveryLog } from "./logs.repository.ts";
 import type { NotificationForPayload, PusherForPayload } from "./payload.ts";
 
 type Db = Kysely<NotificationsTables> | Transaction<NotificationsTables>;
@@ -184,28 +185,30 @@ export class PushQueueRepository {
     });
   }
 
-  /** Delivered: the row goes and the pusher is no longer failing. False if the lease was lost. */
-  async complete(trx: Db, d: ClaimedDelivery): Promise<boolean> {
-    const held = await this.remove(trx, d);
-    await trx
-      .updateTable("push_tokens")
-      .set({ failing_since: null })
-      .where("app_id", "=", d.appId)
-      .where("pushkey", "=", d.pushkey)
-      .where("user_id", "=", d.userId)
-      .where("failing_since", "is not", null)
-      .execute();
-    return held;
-  }
-
-  /** Ends the delivery without success (failed, gave up). False if the lease was lost. */
-  async remove(trx: Db, d: ClaimedDelivery): Promise<boolean> {
-    const r = await trx
-      .deleteFrom("push_queue")
-      .where("id", "=", d.id)
-      .where("leased_until", "=", d.leasedUntil)
-      .executeTakeFirst();
-    return Number(r.numDeletedRows) === 1;
+  /**
+   * Rows written off at once — delivered (their pushers no longer failing), failed or given up —
+   * with their attempts' log rows: one statement for a whole batch of the worker's outcomes. A
+   * row whose lease was lost is left to its new holder; its attempt is logged all the same.
+   */
+  async finishMany(items: { d: ClaimedDelivery; delivered: boolean; log: DeliveryLog }[]): Promise<void> {
+    if (items.length === 0) return;
+    const col = <T>(f: (i: (typeof items)[number]) => T) => items.map(f);
+    await sql`WITH v AS (
+        SELECT * FROM unnest(${col((i) => i.d.id)}::bigint[], ${col((i) => i.d.leasedUntil)}::bigint[],
+          ${col((i) => i.d.userId)}::text[], ${col((i) => i.d.appId)}::text[], ${col((i) => i.d.pushkey)}::text[],
+          ${col((i) => i.delivered)}::boolean[]) AS v (id, lease, user_id, app_id, pushkey, delivered)),
+      d AS (DELETE FROM push_queue q USING v WHERE q.id = v.id AND q.leased_until = v.lease RETURNING q.id),
+      t AS (UPDATE push_tokens t SET failing_since = NULL FROM v
+        WHERE v.delivered AND t.app_id = v.app_id AND t.pushkey = v.pushkey AND t.user_id = v.user_id
+          AND t.failing_since IS NOT NULL)
+      INSERT INTO push_delivery_logs (notification_id, user_id, app_id, pushkey, attempt, status, http_status,
+        latency_ms, error, created_at)
+      SELECT * FROM unnest(${col((i) => i.log.notificationId)}::uuid[], ${col((i) => i.log.userId)}::text[],
+        ${col((i) => i.log.appId)}::text[], ${col((i) => i.log.pushkey)}::text[], ${col((i) => i.log.attempt)}::int[],
+        ${col((i) => i.log.status)}::text[], ${col((i) => i.log.httpStatus)}::int[], ${col((i) => i.log.latencyMs)}::int[],
+        ${col((i) => i.log.error?.slice(0, 1_000) ?? null)}::text[], ${col((i) => i.log.createdAt)}::bigint[])`.execute(
+      this.db,
+    );
   }
 
   /** Puts the row back to wait until `nextAttemptAt`, one failure more; the pusher is failing. */

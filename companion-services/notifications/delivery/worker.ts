@@ -1,11 +1,12 @@
 import type { Kysely } from "kysely";
 import type { Dispatcher } from "undici";
+import { WriteBatcher } from "../../platform/batcher.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { PushSettings } from "../config.ts";
 import type { NotificationsTables } from "../tables.ts";
 import { retryDelayMs } from "./backoff.ts";
 import { type GatewayOutcome, PushGateway } from "./gateway.ts";
-import { DeliveryLogsRepository, type DeliveryStatus } from "./logs.repository.ts";
+import { type DeliveryLog, DeliveryLogsRepository, type DeliveryStatus } from "./logs.repository.ts";
 import { pushMetrics } from "./metrics.ts";
 import { buildPayload } from "./payload.ts";
 import { type ClaimedDelivery, PushQueueRepository } from "./queue.repository.ts";
@@ -44,6 +45,11 @@ export class PushDeliveryWorker {
   private readonly queue: PushQueueRepository;
   private readonly logs: DeliveryLogsRepository;
   private readonly gateway: PushGateway;
+  /** Outcomes that end a row, written many to a statement (see finishMany). */
+  private readonly finisher: WriteBatcher<
+    { d: ClaimedDelivery; delivered: boolean; log: DeliveryLog },
+    undefined
+  >;
   private readonly now: () => number;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
@@ -62,6 +68,10 @@ export class PushDeliveryWorker {
   ) {
     this.queue = new PushQueueRepository(db);
     this.logs = new DeliveryLogsRepository(db);
+    this.finisher = new WriteBatcher(async (items) => {
+      await this.queue.finishMany(items);
+      return items.map(() => undefined);
+    });
     this.gateway = new PushGateway(settings.timeoutMs, settings.concurrency, opts.dispatcher);
     this.now = opts.now ?? Date.now;
     if (settings.leaseMs <= settings.timeoutMs)
@@ -240,55 +250,71 @@ export class PushDeliveryWorker {
     return { outcome, latencyMs: Math.round(seconds * 1000) };
   }
 
-  private async record(d: ClaimedDelivery, { outcome, latencyMs }: Attempt): Promise<DeliveryStatus> {
+  private async record(d: ClaimedDelivery, attempt: Attempt): Promise<DeliveryStatus> {
+    const { outcome, latencyMs } = attempt;
     const now = this.now();
-    const status = await this.queue.db.transaction().execute(async (trx) => {
-      let status: DeliveryStatus;
-      if (outcome.kind === "ok") {
-        const others = outcome.rejected.filter((k) => k !== d.pushkey);
-        // One device per request: a key we did not send is the gateway's confusion, not a verdict.
-        if (others.length > 0)
-          this.logger.warn(
-            { appId: d.appId, others: others.length },
-            "push: gateway rejected pushkeys it was not sent",
-          );
-        if (outcome.rejected.includes(d.pushkey)) {
-          status = "rejected";
-          await this.queue.dropPusher(trx, d.userId, d.appId, d.pushkey);
-        } else {
-          status = "delivered";
-          await this.queue.complete(trx, d);
-        }
-      } else if (outcome.kind === "failed") {
-        status = "failed";
-        await this.queue.remove(trx, d);
-      } else if (now - d.firstAttemptAt > this.settings.giveUpMs) {
-        status = "gave_up";
-        await this.queue.remove(trx, d);
-      } else {
-        status = "retry";
-        const delay = retryDelayMs(
-          d.attempt + 1,
-          this.settings.backoffMs,
-          this.settings.backoffMaxMs,
-          this.opts.random,
-        );
-        await this.queue.retryLater(trx, d, now + delay, now);
-      }
-      await this.logs.insert(trx, {
-        notificationId: d.notificationId,
-        userId: d.userId,
-        appId: d.appId,
-        pushkey: d.pushkey,
-        attempt: d.attempt + 1,
-        status,
-        httpStatus: outcome.status,
-        latencyMs,
-        error: outcome.kind === "ok" ? null : outcome.error,
-        createdAt: now,
-      });
-      return status;
+    const log = (status: DeliveryStatus): DeliveryLog => ({
+      notificationId: d.notificationId,
+      userId: d.userId,
+      appId: d.appId,
+      pushkey: d.pushkey,
+      attempt: d.attempt + 1,
+      status,
+      httpStatus: outcome.status,
+      latencyMs,
+      error: outcome.kind === "ok" ? null : outcome.error,
+      createdAt: now,
     });
+    // The common outcomes end the row: batched with other deliveries' into one statement.
+    const ends =
+      outcome.kind === "ok"
+        ? outcome.rejected.includes(d.pushkey)
+          ? null
+          : "delivered"
+        : outcome.kind === "failed"
+          ? "failed"
+          : now - d.firstAttemptAt > this.settings.giveUpMs
+            ? "gave_up"
+            : null;
+    if (ends) {
+      if (outcome.kind === "ok") this.warnForeignRejections(outcome.rejected, d);
+      await this.finisher.submit({ d, delivered: ends === "delivered", log: log(ends) });
+      this.observe(d, ends, attempt);
+      return ends;
+    }
+    // A rejected pushkey or a retry: rarer, and each touches more than its row.
+    const status = await this.queue.db.transaction().execute(async (trx): Promise<DeliveryStatus> => {
+      if (outcome.kind === "ok") {
+        this.warnForeignRejections(outcome.rejected, d);
+        await this.queue.dropPusher(trx, d.userId, d.appId, d.pushkey);
+        await this.logs.insert(trx, log("rejected"));
+        return "rejected";
+      }
+      const delay = retryDelayMs(
+        d.attempt + 1,
+        this.settings.backoffMs,
+        this.settings.backoffMaxMs,
+        this.opts.random,
+      );
+      await this.queue.retryLater(trx, d, now + delay, now);
+      await this.logs.insert(trx, log("retry"));
+      return "retry";
+    });
+    this.observe(d, status, attempt);
+    return status;
+  }
+
+  /** One device per request: a key we did not send is the gateway's confusion, not a verdict. */
+  private warnForeignRejections(rejected: string[], d: ClaimedDelivery): void {
+    const others = rejected.filter((k) => k !== d.pushkey);
+    if (others.length > 0)
+      this.logger.warn(
+        { appId: d.appId, others: others.length },
+        "push: gateway rejected pushkeys it was not sent",
+      );
+  }
+
+  private observe(d: ClaimedDelivery, status: DeliveryStatus, { outcome }: Attempt): void {
     pushMetrics.deliveries.inc({ outcome: status });
     const log = { deliveryId: d.id, userId: d.userId, appId: d.appId, attempt: d.attempt + 1, status };
     if (status === "delivered") this.logger.debug(log, "push: delivered");
@@ -297,7 +323,6 @@ export class PushDeliveryWorker {
         { ...log, httpStatus: outcome.status, error: outcome.kind === "ok" ? undefined : outcome.error },
         "push: delivery not made",
       );
-    return status;
   }
 }
 

@@ -1,8 +1,9 @@
+import type { WriteBatcher } from "../../../companion-services/platform/batcher.ts";
 import type { TxnKey } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { Pdu } from "../events.ts";
 import type { PendingOutbox } from "../publish.ts";
-import { WriteBatcher } from "./batcher.ts";
+import { roomsWriteBatcher } from "./batcher.ts";
 import { eventWrite, roomTouch } from "./event-rows.ts";
 
 export type BatchItem = {
@@ -27,7 +28,7 @@ export class GroupCommit {
   private readonly batcher: WriteBatcher<BatchItem, BatchResult>;
 
   constructor(private readonly core: RoomsCore) {
-    this.batcher = new WriteBatcher((items) => this.writeBatch(items));
+    this.batcher = roomsWriteBatcher((items) => this.writeBatch(items));
   }
 
   submit(item: BatchItem): Promise<BatchResult> {
