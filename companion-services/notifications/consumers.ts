@@ -94,7 +94,7 @@ async function storeRoomEvents(
     if (!r || r.upTo < e.stream_position)
       reads.set(key, { userId: e.sender, roomId: e.room_id, upTo: e.stream_position });
   }
-  for (const r of reads.values()) await service.markRoomRead(trx, r);
+  await service.markRoomsRead(trx, [...reads.values()]);
 }
 
 /** Messaging's room events: notifications in, and everything that reads them. */

@@ -108,6 +108,27 @@ export class NotificationsRepository {
     return Number(r.numUpdatedRows);
   }
 
+  /**
+   * Whole rooms read up to a position, for many (user, room) pairs in one statement (a batch of
+   * events whose senders read their rooms by sending). Returns the pairs that had something marked.
+   */
+  async markRoomsRead(
+    trx: Db,
+    reads: { userId: string; roomId: string; upTo: number }[],
+    now: number,
+  ): Promise<{ user_id: string; room_id: string }[]> {
+    if (reads.length === 0) return [];
+    const r = await sql<{ user_id: string; room_id: string }>`UPDATE notifications n SET read_at = ${now}
+      FROM unnest(${reads.map((x) => x.userId)}::text[], ${reads.map((x) => x.roomId)}::text[],
+        ${reads.map((x) => x.upTo)}::bigint[]) AS v (user_id, room_id, up_to)
+      WHERE n.user_id = v.user_id AND n.room_id = v.room_id AND n.read_at IS NULL
+        AND n.stream_position <= v.up_to
+      RETURNING n.user_id, n.room_id`.execute(trx);
+    const seen = new Map<string, { user_id: string; room_id: string }>();
+    for (const row of r.rows) seen.set(`${row.user_id}\u0000${row.room_id}`, row);
+    return [...seen.values()];
+  }
+
   /** Marks the given (or all) unread notifications of a user read; returns the rooms they were in. */
   async markRead(trx: Db, userId: string, ids: string[] | "all", now: number): Promise<(string | null)[]> {
     if (ids !== "all" && ids.length === 0) return [];

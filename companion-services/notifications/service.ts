@@ -167,6 +167,20 @@ export class NotificationsService {
     return { marked, badgeDropped };
   }
 
+  /**
+   * Several whole rooms read at once (each sender of a batch of events read their room): one
+   * update for all, then the badge rule for the users who had something marked.
+   */
+  async markRoomsRead(trx: Trx, reads: { userId: string; roomId: string; upTo: number }[]): Promise<void> {
+    const marked = await this.notifications.markRoomsRead(trx, reads, this.now());
+    const dropped = new Set<string>();
+    for (const m of marked) {
+      if (dropped.has(m.user_id)) continue;
+      if (!(await this.notifications.hasUnreadInRoom(trx, m.user_id, m.room_id))) dropped.add(m.user_id);
+    }
+    for (const userId of dropped) await this.enqueueBadge(trx, userId);
+  }
+
   /** `POST /_nova/v1/notifications/read`: its own transaction; wakes the worker if it queued a badge. */
   async markRead(userId: string, ids: string[] | "all"): Promise<MarkReadResult> {
     let queued = 0;

@@ -14,6 +14,25 @@ export type NewDelivery = {
   notificationId: string | null;
 };
 
+/** A row of the claim statement: the leased row with its pusher and notification. */
+type ClaimRow = {
+  id: number;
+  user_id: string;
+  app_id: string;
+  pushkey: string;
+  notification_id: string | null;
+  attempt: number;
+  first_attempt_at: number | null;
+  pusher_kind: "http" | "email";
+  pusher_data: Record<string, unknown>;
+  pusher_created_at: number;
+  n_kind: NotificationsTables["notifications"]["kind"] | null;
+  n_room_id: string | null;
+  n_event_id: string | null;
+  n_body: Record<string, unknown> | null;
+  n_actions: unknown[] | null;
+};
+
 /** A claimed delivery, with what its payload needs loaded in the claim. */
 export type ClaimedDelivery = {
   id: number;
@@ -68,121 +87,78 @@ export class PushQueueRepository {
    */
   async claim(now: number, leaseMs: number, pushers: number, perPusher = 1): Promise<ClaimedDelivery[]> {
     if (pushers <= 0) return [];
-    return this.db.transaction().execute(async (trx) => {
-      // Each pusher's head in one pass over the (pusher, id) index: a queue of many rows for one
-      // device costs one scan a claim, not one probe per row. The due test is repeated on the
-      // locked row itself, so a head another worker leased meanwhile is re-checked and left.
-      const heads = (
-        await sql<{ id: number; app_id: string; pushkey: string; user_id: string }>`WITH heads AS (
-            SELECT DISTINCT ON (app_id, pushkey, user_id) id, next_attempt_at, leased_until
-            FROM push_queue ORDER BY app_id, pushkey, user_id, id),
-          ready AS (
-            SELECT id FROM heads
-            WHERE next_attempt_at <= ${now} AND (leased_until IS NULL OR leased_until < ${now})
-            ORDER BY next_attempt_at, id LIMIT ${pushers})
+    const leasedUntil = now + leaseMs;
+    const due = (t: string) =>
+      sql.raw(
+        `${t}.next_attempt_at <= ${Number(now)} AND (${t}.leased_until IS NULL OR ${t}.leased_until < ${Number(now)})`,
+      );
+    // One statement, one round trip (the claim runs after every delivery under load):
+    // - each pusher's head in one pass over the (pusher, id) index, so a long queue for one device
+    //   costs one scan, not a probe per row; the due test is repeated on the locked row, so a head
+    //   another worker leased meanwhile is re-checked and left;
+    // - the rows after each locked head (no other worker takes them while we hold the head);
+    // - rows whose pusher is gone, or whose notification was read before its push went out (a
+    //   receipt overtook it; Synapse skips those too), are deleted; the rest are leased.
+    const r = await sql<ClaimRow>`WITH heads AS (
+          SELECT DISTINCT ON (app_id, pushkey, user_id) id, next_attempt_at, leased_until
+          FROM push_queue ORDER BY app_id, pushkey, user_id, id),
+        ready AS (
+          SELECT h.id FROM heads h WHERE ${due("h")} ORDER BY h.next_attempt_at, h.id LIMIT ${pushers}),
+        locked AS (
           SELECT q.id, q.app_id, q.pushkey, q.user_id FROM push_queue q
-          WHERE q.id IN (SELECT id FROM ready)
-            AND q.next_attempt_at <= ${now} AND (q.leased_until IS NULL OR q.leased_until < ${now})
-          ORDER BY q.id FOR UPDATE OF q SKIP LOCKED`.execute(trx)
-      ).rows;
-      const due: { id: number }[] = heads.map((h) => ({ id: Number(h.id) }));
-      if (heads.length > 0 && perPusher > 1) {
-        // The rows after each head: no other worker takes them while we hold the head.
-        const pairs = heads.map(
-          (h) => sql`(${Number(h.id)}::bigint, ${h.app_id}::text, ${h.pushkey}::text, ${h.user_id}::text)`,
-        );
-        const next = await sql<{ id: number }>`SELECT q.id FROM push_queue q WHERE q.id IN (
-            SELECT b.id FROM (VALUES ${sql.join(pairs)}) h (id, app_id, pushkey, user_id)
-            CROSS JOIN LATERAL (
-              SELECT e.id FROM push_queue e
-              WHERE e.app_id = h.app_id AND e.pushkey = h.pushkey AND e.user_id = h.user_id AND e.id > h.id
-              ORDER BY e.id LIMIT ${perPusher - 1}) b)
-            AND q.next_attempt_at <= ${now} AND (q.leased_until IS NULL OR q.leased_until < ${now})
-          ORDER BY q.id FOR UPDATE OF q SKIP LOCKED`.execute(trx);
-        due.push(...next.rows.map((r) => ({ id: Number(r.id) })));
-      }
-      if (due.length === 0) return [];
-      const ids = due.map((r) => r.id);
-      const leasedUntil = now + leaseMs;
-      await trx
-        .updateTable("push_queue")
-        .set((eb) => ({
-          leased_until: leasedUntil,
-          first_attempt_at: eb.fn.coalesce("first_attempt_at", eb.val(now)),
-        }))
-        .where("id", "in", ids)
-        .execute();
-      const rows = await trx
-        .selectFrom("push_queue as q")
-        .leftJoin("push_tokens as t", (j) =>
-          j
-            .onRef("t.app_id", "=", "q.app_id")
-            .onRef("t.pushkey", "=", "q.pushkey")
-            .onRef("t.user_id", "=", "q.user_id"),
-        )
-        .leftJoin("notifications as n", "n.id", "q.notification_id")
-        .select([
-          "q.id",
-          "q.user_id",
-          "q.app_id",
-          "q.pushkey",
-          "q.notification_id",
-          "q.attempt",
-          "q.first_attempt_at",
-          "t.kind as pusher_kind",
-          "t.data as pusher_data",
-          "t.created_at as pusher_created_at",
-          "n.kind as n_kind",
-          "n.room_id as n_room_id",
-          "n.event_id as n_event_id",
-          "n.body as n_body",
-          "n.actions as n_actions",
-          "n.read_at as n_read_at",
-        ])
-        .where("q.id", "in", ids)
-        .orderBy("q.id")
-        .execute();
-      // A pusher that is gone, or a notification read before its push went out (a receipt
-      // overtook it, as Synapse skips those), needs no POST.
-      const needless = (r: (typeof rows)[number]) =>
-        r.pusher_kind === null || (r.notification_id !== null && r.n_read_at !== null);
-      const orphans = rows.filter(needless).map((r) => r.id);
-      if (orphans.length > 0) await trx.deleteFrom("push_queue").where("id", "in", orphans).execute();
-      const claimed: ClaimedDelivery[] = [];
-      for (const r of rows) {
-        if (needless(r) || r.pusher_kind === null || r.pusher_data === null || r.pusher_created_at === null)
-          continue;
-        claimed.push({
-          id: r.id,
-          userId: r.user_id,
-          appId: r.app_id,
-          pushkey: r.pushkey,
-          notificationId: r.notification_id,
-          attempt: r.attempt,
-          firstAttemptAt: r.first_attempt_at ?? now,
-          leasedUntil,
-          pusher: {
-            kind: r.pusher_kind,
-            appId: r.app_id,
-            pushkey: r.pushkey,
-            data: r.pusher_data,
-            createdAt: r.pusher_created_at,
-          },
-          notification:
-            r.notification_id !== null && r.n_kind !== null && r.n_body !== null
-              ? {
-                  id: r.notification_id,
-                  kind: r.n_kind,
-                  roomId: r.n_room_id,
-                  eventId: r.n_event_id,
-                  body: r.n_body,
-                  actions: r.n_actions,
-                }
-              : null,
-        });
-      }
-      return claimed;
-    });
+          WHERE q.id IN (SELECT id FROM ready) AND ${due("q")}
+          FOR UPDATE OF q SKIP LOCKED),
+        more AS (
+          SELECT b.id FROM locked h CROSS JOIN LATERAL (
+            SELECT e.id FROM push_queue e
+            WHERE e.app_id = h.app_id AND e.pushkey = h.pushkey AND e.user_id = h.user_id AND e.id > h.id
+              AND ${due("e")}
+            ORDER BY e.id LIMIT ${Math.max(0, perPusher - 1)} FOR UPDATE OF e SKIP LOCKED) b),
+        taken AS (
+          SELECT q.id, (t.user_id IS NULL OR (q.notification_id IS NOT NULL AND n.read_at IS NOT NULL)) AS needless
+          FROM push_queue q
+          LEFT JOIN push_tokens t ON t.app_id = q.app_id AND t.pushkey = q.pushkey AND t.user_id = q.user_id
+          LEFT JOIN notifications n ON n.id = q.notification_id
+          WHERE q.id IN (SELECT id FROM locked UNION ALL SELECT id FROM more)),
+        gone AS (DELETE FROM push_queue WHERE id IN (SELECT id FROM taken WHERE needless)),
+        leased AS (
+          UPDATE push_queue q SET leased_until = ${leasedUntil}, first_attempt_at = coalesce(q.first_attempt_at, ${now})
+          WHERE q.id IN (SELECT id FROM taken WHERE NOT needless)
+          RETURNING q.id, q.user_id, q.app_id, q.pushkey, q.notification_id, q.attempt, q.first_attempt_at)
+      SELECT l.*, t.kind AS pusher_kind, t.data AS pusher_data, t.created_at AS pusher_created_at,
+        n.kind AS n_kind, n.room_id AS n_room_id, n.event_id AS n_event_id, n.body AS n_body, n.actions AS n_actions
+      FROM leased l
+      JOIN push_tokens t ON t.app_id = l.app_id AND t.pushkey = l.pushkey AND t.user_id = l.user_id
+      LEFT JOIN notifications n ON n.id = l.notification_id
+      ORDER BY l.id`.execute(this.db);
+    return r.rows.map((row) => ({
+      id: Number(row.id),
+      userId: row.user_id,
+      appId: row.app_id,
+      pushkey: row.pushkey,
+      notificationId: row.notification_id,
+      attempt: row.attempt,
+      firstAttemptAt: row.first_attempt_at === null ? now : Number(row.first_attempt_at),
+      leasedUntil,
+      pusher: {
+        kind: row.pusher_kind,
+        appId: row.app_id,
+        pushkey: row.pushkey,
+        data: row.pusher_data,
+        createdAt: Number(row.pusher_created_at),
+      },
+      notification:
+        row.notification_id !== null && row.n_kind !== null && row.n_body !== null
+          ? {
+              id: row.notification_id,
+              kind: row.n_kind,
+              roomId: row.n_room_id,
+              eventId: row.n_event_id,
+              body: row.n_body,
+              actions: row.n_actions,
+            }
+          : null,
+    }));
   }
 
   /**
