@@ -16,7 +16,7 @@ describe("nova serve", () => {
     try {
       expect(await main(["serve"], {})).toBe(2);
       expect(await main(["serve", "video"], {})).toBe(2);
-      expect(stderr.join("")).toMatch(/expected one of: all, homeserver, identity, media, graph/);
+      expect(stderr.join("")).toMatch(/expected one of: all, homeserver, identity, media, notifications, graph/);
       expect(await main(["serve", "identity"], { NOVA_DATA_DIR: "memory://" })).toBe(1);
       expect(stderr.join("")).toMatch(/needs KAFKA_BROKERS/);
     } finally {
@@ -24,7 +24,7 @@ describe("nova serve", () => {
     }
   });
 
-  it("refuses a planned service (content, feed, notifications) saying it is not built", async () => {
+  it("refuses a planned service (content, feed) saying it is not built", async () => {
     const stderr: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((chunk: string) => {
@@ -41,9 +41,9 @@ describe("nova serve", () => {
     const [line] = stderr.join("").split("\n");
     expect(JSON.parse(line!)).toEqual({
       errcode: "M_INVALID_PARAM",
-      error: "feed is planned, not built: nova serve runs all, homeserver, identity, media, graph",
+      error: "feed is planned, not built: nova serve runs all, homeserver, identity, media, notifications, graph",
     });
-    expect(stderr.join("")).toMatch(/nova serve <all\|homeserver\|identity\|media\|graph>/);
+    expect(stderr.join("")).toMatch(/nova serve <all\|homeserver\|identity\|media\|notifications\|graph>/);
   });
 
   describe("all: the homeserver, identity and the companions in one process", () => {
