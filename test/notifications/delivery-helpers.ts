@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import type { PushSettings } from "../../companion-services/notifications/config.ts";
 import { PushQueueRepository } from "../../companion-services/notifications/delivery/queue.repository.ts";
 import {
@@ -207,3 +208,48 @@ export const logsOf = (db: Db, p: Pusher) =>
 
 export const queuedFor = (db: Db, p: Pusher) =>
   db.selectFrom("push_queue").selectAll().where("pushkey", "=", p.pushkey).orderBy("id").execute();
+
+/**
+ * A suite's database, gateway and workers: registers the hooks (workers stopped, the queue
+ * emptied and the gateway reset after each test) and hands out the live handles.
+ */
+export function deliveryHarness(): {
+  readonly db: Db;
+  readonly second: Db;
+  readonly gw: FakeGateway;
+  started(w: PushDeliveryWorker): PushDeliveryWorker;
+} {
+  let opened: Awaited<ReturnType<typeof openDb>> | null = null;
+  let gateway: FakeGateway | null = null;
+  const running: PushDeliveryWorker[] = [];
+  beforeAll(async () => {
+    opened = await openDb();
+    gateway = await FakeGateway.start();
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((w) => w.stop()));
+    // A test's leftover retries must not reach the next test's gateway.
+    await opened!.db.deleteFrom("push_queue").execute();
+    gateway!.reply = () => ({ status: 200, body: { rejected: [] } });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await opened?.close();
+  });
+  return {
+    get db() {
+      return opened!.db;
+    },
+    get second() {
+      return opened!.second;
+    },
+    get gw() {
+      return gateway!;
+    },
+    started(w) {
+      running.push(w);
+      w.start();
+      return w;
+    },
+  };
+}

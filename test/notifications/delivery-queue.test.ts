@@ -1,47 +1,30 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { DeliveryLogsRepository } from "../../companion-services/notifications/delivery/logs.repository.ts";
 import { PushQueueRepository } from "../../companion-services/notifications/delivery/queue.repository.ts";
-import type { PushDeliveryWorker } from "../../companion-services/notifications/delivery/worker.ts";
 import { waitFor } from "../platform/helpers.ts";
 import {
   addMessage,
   addPusher,
   type Db,
+  deliveryHarness,
   enqueue,
-  FakeGateway,
+  type FakeGateway,
   logsOf,
-  openDb,
   type Pusher,
   queuedFor,
   worker,
 } from "./delivery-helpers.ts";
 
 describe("push queue: order, sharing and leases", () => {
+  const h = deliveryHarness();
+  const started = h.started;
   let db: Db;
   let second: Db;
-  let close: () => Promise<void>;
   let gw: FakeGateway;
-  const running: PushDeliveryWorker[] = [];
-  const started = (w: PushDeliveryWorker) => {
-    running.push(w);
-    w.start();
-    return w;
-  };
+  beforeAll(() => {
+    ({ db, second, gw } = h);
+  });
   const eventIds = (p: Pusher) => gw.for(p.pushkey).map((r) => r.body.notification.event_id);
-
-  beforeAll(async () => {
-    ({ db, second, close } = await openDb());
-    gw = await FakeGateway.start();
-  });
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map((w) => w.stop()));
-    await db.deleteFrom("push_queue").execute();
-    gw.reply = () => ({ status: 200, body: { rejected: [] } });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await close();
-  });
 
   it("holds a pusher's later rows while its first is in backoff; other pushers go on", async () => {
     const slow = await addPusher(db, gw);

@@ -1,5 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { PushDeliveryWorker } from "../../companion-services/notifications/delivery/worker.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { metricValue } from "../helpers/metrics.ts";
 import { waitFor } from "../platform/helpers.ts";
 import {
@@ -7,38 +6,21 @@ import {
   addPusher,
   addSocial,
   type Db,
+  deliveryHarness,
   enqueue,
-  FakeGateway,
+  type FakeGateway,
   logsOf,
-  openDb,
   queuedFor,
   worker,
 } from "./delivery-helpers.ts";
 
 describe("push delivery worker against a real gateway", () => {
+  const h = deliveryHarness();
+  const started = h.started;
   let db: Db;
-  let close: () => Promise<void>;
   let gw: FakeGateway;
-  const running: PushDeliveryWorker[] = [];
-  const started = (w: PushDeliveryWorker) => {
-    running.push(w);
-    w.start();
-    return w;
-  };
-
-  beforeAll(async () => {
-    ({ db, close } = await openDb());
-    gw = await FakeGateway.start();
-  });
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map((w) => w.stop()));
-    // A test's leftover retries must not reach the next test's gateway.
-    await db.deleteFrom("push_queue").execute();
-    gw.reply = () => ({ status: 200, body: { rejected: [] } });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await close();
+  beforeAll(() => {
+    ({ db, gw } = h);
   });
 
   it("POSTs the full, event_id_only, badge-only and social payloads and logs each delivery", async () => {
