@@ -16,7 +16,9 @@ describe("nova serve", () => {
     try {
       expect(await main(["serve"], {})).toBe(2);
       expect(await main(["serve", "video"], {})).toBe(2);
-      expect(stderr.join("")).toMatch(/expected one of: all, homeserver, identity, media, notifications, graph/);
+      expect(stderr.join("")).toMatch(
+        /expected one of: all, homeserver, identity, media, notifications, graph/,
+      );
       expect(await main(["serve", "identity"], { NOVA_DATA_DIR: "memory://" })).toBe(1);
       expect(stderr.join("")).toMatch(/needs KAFKA_BROKERS/);
     } finally {
@@ -41,7 +43,8 @@ describe("nova serve", () => {
     const [line] = stderr.join("").split("\n");
     expect(JSON.parse(line!)).toEqual({
       errcode: "M_INVALID_PARAM",
-      error: "feed is planned, not built: nova serve runs all, homeserver, identity, media, notifications, graph",
+      error:
+        "feed is planned, not built: nova serve runs all, homeserver, identity, media, notifications, graph",
     });
     expect(stderr.join("")).toMatch(/nova serve <all\|homeserver\|identity\|media\|notifications\|graph>/);
   });
