@@ -103,14 +103,22 @@ export class NotificationsService {
     const now = this.now();
     const off = await this.preferences.disabled(trx, inputs);
     const wanted = inputs.filter((n) => !off.has(pairKey(n.userId, n.kind)));
+    // A room event is stored once per user by the (user_id, event_id) unique index, forever: the
+    // window table is for the rest (social notifications), which have no such key. Skipping it
+    // saves a write per recipient of every room event.
+    const windowed = wanted.filter((n) => !n.roomEvent);
     const won = await this.dedup.claim(
       trx,
-      wanted.map((n) => ({ userId: n.userId, key: n.dedupKey })),
+      windowed.map((n) => ({ userId: n.userId, key: n.dedupKey })),
       now,
       this.options.dedupWindowMs,
     );
     const claimed = new Map<NotifyInput, string>();
     for (const n of wanted) {
+      if (n.roomEvent) {
+        claimed.set(n, randomUUID());
+        continue;
+      }
       const k = pairKey(n.userId, n.dedupKey);
       // The first of two inputs with one key wins it; the second is the duplicate.
       if (won.delete(k)) claimed.set(n, randomUUID());

@@ -141,13 +141,26 @@ describe("notifications consumers (room and identity events)", () => {
       clock.now += 5_000;
       await late.rooms.handleBatch([roomEvent({ event_id: "$old", stream_position: 5 })]);
       expect(await late.db.selectFrom("notifications").select("id").execute()).toHaveLength(1);
-      // The expired key is pruned; a fresh one is kept.
-      await late.rooms.handleBatch([roomEvent({ event_id: "$new", stream_position: 6 })]);
+      // Room events need no window row (their unique (user, event) key holds for good); social
+      // notifications use the window: an expired key is pruned, a fresh one is kept.
+      expect(await late.db.selectFrom("notification_dedup").select("dedup_key").execute()).toEqual([]);
+      const follow = (key: string) =>
+        late.db.transaction().execute((trx) =>
+          late.service.notify(trx, {
+            userId: ALICE,
+            kind: "follows",
+            sourceEventId: null,
+            dedupKey: key,
+            body: { follower: "@bob:test" },
+            push: false,
+          }),
+        );
+      await follow("follow:1");
       clock.now += 5_000;
-      await late.rooms.handleBatch([roomEvent({ event_id: "$newer", stream_position: 7 })]);
-      expect(await late.service.pruneDedup()).toBe(2);
+      await follow("follow:2");
+      expect(await late.service.pruneDedup()).toBe(1);
       const keys = await late.db.selectFrom("notification_dedup").select("dedup_key").execute();
-      expect(keys.map((k) => k.dedup_key)).toEqual(["$newer"]);
+      expect(keys.map((k) => k.dedup_key)).toEqual(["follow:2"]);
     } finally {
       await late.close();
     }
