@@ -132,6 +132,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     router,
     syncProviders: [],
     onClose: (fn) => closers.push(fn),
+    outboxWritten: () => messagingOutbox.wake(),
   };
 
   mountDiscovery(ctx);

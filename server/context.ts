@@ -27,4 +27,11 @@ export type NovaContext = {
   syncProviders: SyncStreamProvider[];
   /** Run on shutdown, in reverse order of registration. */
   onClose: (fn: () => Promise<void> | void) => void;
+  /**
+   * Tells this process's messaging outbox processor that rows were committed. Room sends call it
+   * instead of a NOTIFY in their statement: PostgreSQL serialises the commits of notifying
+   * transactions on one global lock, which every send would then queue on. Other processes
+   * writing the same outbox are found by the processor's poll.
+   */
+  outboxWritten: () => void;
 };

@@ -1,5 +1,4 @@
 import { type RawBuilder, sql } from "kysely";
-import { outboxChannel } from "../../../companion-services/platform/outbox/writer.ts";
 import type { RoomsDb, RoomsExecutor } from "../tables.ts";
 import type { EventWrite, HeadSwap, OutboxRow, RedactionWrite, TxnGuard } from "./rows.ts";
 
@@ -135,10 +134,10 @@ export class EventWritesRepository {
         ON CONFLICT (event_id) DO NOTHING)`);
     }
     const outbox = opts.outbox ?? [];
-    let notify = sql``;
     if (outbox.length > 0) {
-      // The published events (server/events.ts) commit with their room event or not at all; the
-      // NOTIFY wakes the outbox processor (delivered at commit, evaluated once per statement).
+      // The published events (server/events.ts) commit with their room event or not at all. No
+      // NOTIFY here: the writer wakes its process's outbox processor after the commit (see
+      // NovaContext.outboxWritten), since notifying transactions commit one at a time.
       ctes.push(sql`ob AS (INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload)
         SELECT v.id, v.aggregate_type, v.aggregate_id, v.event_type, v.payload FROM unnest(
           ${outbox.map((o) => o.id)}::uuid[], ${outbox.map((o) => o.aggregateType)}::text[],
@@ -146,13 +145,9 @@ export class EventWritesRepository {
           ${outbox.map((o) => JSON.stringify(o.payload))}::jsonb[], ${outbox.map((o) => o.eventId)}::text[])
           AS v (id, aggregate_type, aggregate_id, event_type, payload, event_id)
         WHERE v.event_id IN (SELECT event_id FROM ok) RETURNING 1)`);
-      notify = sql` UNION ALL SELECT 'n' AS k, '' AS v FROM (SELECT pg_notify(${outboxChannel("messaging")}, '')
-        FROM (SELECT 1 FROM ob LIMIT 1) o) x`;
     }
     const r = await sql<{ k: string; v: string }>`WITH ${sql.join(ctes)}
-      SELECT 'e' AS k, event_id AS v FROM m UNION ALL SELECT 'r' AS k, room_id AS v FROM chk${notify}`.execute(
-      db,
-    );
+      SELECT 'e' AS k, event_id AS v FROM m UNION ALL SELECT 'r' AS k, room_id AS v FROM chk`.execute(db);
     const written = new Set<string>();
     const swapped = new Set<string>();
     for (const row of r.rows) {

@@ -95,6 +95,8 @@ export class RoomWriter {
     });
 
     if (outcome.events.length > 0) {
+      // Their published events are committed: the outbox processor can take them now.
+      ctx.outboxWritten();
       for (let i = 0; i < outcome.events.length; i++) {
         const e = outcome.events[i]!;
         if (e.pdu.type === "m.room.guest_access" && e.pdu.state_key === "") {
