@@ -11,6 +11,7 @@ import type { IdentityService } from "../companion-services/identity/service.ts"
 import { Databases } from "../companion-services/platform/database.ts";
 import { MatrixError } from "../companion-services/platform/errors.ts";
 import { loadConfig, type NovaConfig } from "./config.ts";
+import { operatorError } from "./ops/operator-errors.ts";
 
 type Flags = Record<string, string | true>;
 
@@ -165,6 +166,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         `${JSON.stringify({ errcode: "M_INVALID_PARAM", error: err.message })}\n${usage()}\n`,
       );
       return 2;
+    }
+    const known = operatorError(err);
+    if (known) {
+      process.stderr.write(`${known.line}\n`);
+      return known.code;
     }
     if (err instanceof MatrixError) {
       process.stderr.write(`${JSON.stringify(err.toJSON())}\n`);

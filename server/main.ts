@@ -1,20 +1,25 @@
-import { ConfigError } from "../companion-services/platform/config.ts";
 import { createLogger } from "../companion-services/platform/logger.ts";
 import { createNova } from "./app.ts";
 import { loadConfig, type NovaConfig } from "./config.ts";
+import { operatorError } from "./ops/operator-errors.ts";
+
+/** A bad setting or a held data directory: its one line and exit code, no stack trace. */
+function exitOnOperatorError(err: unknown): never {
+  const known = operatorError(err);
+  if (!known) throw err;
+  process.stderr.write(`${known.line}\n`);
+  process.exit(known.code);
+}
 
 // The environment is read here, once; everything below is given the parsed config.
 let config: NovaConfig;
 try {
   config = loadConfig(process.env);
 } catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  // One line naming the variable, no stack trace.
-  process.stderr.write(`${err.message}\n`);
-  process.exit(1);
+  exitOnOperatorError(err);
 }
 const logger = createLogger(config.logLevel);
-const nova = await createNova(config, { logger });
+const nova = await createNova(config, { logger }).catch(exitOnOperatorError);
 
 let stopping = false;
 const stop = async (signal: string) => {

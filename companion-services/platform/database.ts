@@ -3,6 +3,7 @@ import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
+import { acquireDataDirLock, type DataDirLock } from "./data-dir-lock.ts";
 import { PgliteDialect } from "./database/pglite-dialect.ts";
 import { migrateService } from "./migrator.ts";
 import type { ServiceName } from "./services.ts";
@@ -39,6 +40,7 @@ export type DatabaseOptions = {
 /** Opens (and migrates) the databases of the services this process runs. */
 export class Databases {
   private pglite: PGlite | null = null;
+  private lock: DataDirLock | null = null;
   private readonly handles = new Map<ServiceName, ServiceDatabase<unknown>>();
 
   private constructor(private readonly options: DatabaseOptions) {}
@@ -70,6 +72,8 @@ export class Databases {
       await this.pglite.close();
       this.pglite = null;
     }
+    this.lock?.release();
+    this.lock = null;
   }
 
   private async openService(service: ServiceName): Promise<void> {
@@ -109,14 +113,22 @@ export class Databases {
     if (dir.startsWith("memory://")) {
       dataDir = undefined;
     } else {
-      dataDir = path.resolve(dir, "pglite");
+      // One process per data directory: PGlite has no lock of its own (data-dir-lock.ts).
+      this.lock = acquireDataDirLock(dir);
+      dataDir = path.join(this.lock.dir, "pglite");
       mkdirSync(dataDir, { recursive: true });
     }
-    this.pglite = await PGlite.create({
-      dataDir,
-      // One instance serves every service; 16MB keeps it near 130 MB of memory.
-      postgresqlconf: ["shared_buffers = 16MB"],
-    });
+    try {
+      this.pglite = await PGlite.create({
+        dataDir,
+        // One instance serves every service; 16MB keeps it near 130 MB of memory.
+        postgresqlconf: ["shared_buffers = 16MB"],
+      });
+    } catch (err) {
+      this.lock?.release();
+      this.lock = null;
+      throw err;
+    }
     return this.pglite;
   }
 }

@@ -1,0 +1,17 @@
+import { ConfigError } from "../../companion-services/platform/config.ts";
+import { DataDirLockedError } from "../../companion-services/platform/data-dir-lock.ts";
+
+/** Exit code of a configuration mistake (as for a usage error): fix the settings, not the server. */
+export const EXIT_CONFIG = 2;
+/** Exit code when the data directory is held by another process. */
+export const EXIT_LOCKED = 1;
+
+/**
+ * A failure an operator fixes (bad setting, data directory in use) as its one line and exit code,
+ * printed without a stack trace by server/main.ts and server/cli.ts; null for anything else.
+ */
+export function operatorError(err: unknown): { line: string; code: number } | null {
+  if (err instanceof ConfigError) return { line: err.message, code: EXIT_CONFIG };
+  if (err instanceof DataDirLockedError) return { line: err.message, code: EXIT_LOCKED };
+  return null;
+}
