@@ -188,6 +188,8 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     authenticate: (token) => identity.verifyToken(token),
   });
   wsSync.attach(http);
+  // SIGTERM: long-polls answer with the current token before the connections close.
+  http.onDrain(() => sync.drain());
   const port = await http.listen(config.host, config.port);
   logger.info({ host: config.host, port, serverName: config.serverName }, "nova listening");
 
