@@ -24,6 +24,7 @@ import type { NovaConfig } from "./config.ts";
 import type { NovaContext } from "./context.ts";
 import { GuestAwareRouter } from "./guest-access.ts";
 import { Hooks } from "./hooks.ts";
+import { serveOpsSocket } from "./ops/backup.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
 import { mountDeactivate } from "./routes/deactivate.ts";
@@ -190,6 +191,9 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   wsSync.attach(http);
   // SIGTERM: long-polls answer with the current token before the connections close.
   http.onDrain(() => sync.drain());
+  // `nova backup` asks this process for a consistent copy of its embedded database.
+  const store = databases.embeddedStore();
+  if (store) closers.push((await serveOpsSocket(store, logger)).close);
   const port = await http.listen(config.host, config.port);
   logger.info({ host: config.host, port, serverName: config.serverName }, "nova listening");
 

@@ -52,6 +52,17 @@ function positiveInt(value: string | true | undefined, name: string): number | u
   return Number(value);
 }
 
+function fileCommand(name: string, fn: "backupCommand" | "restoreCommand"): Command {
+  return {
+    usage: `${name} <file>`,
+    flags: {},
+    async run(args, _flags, config) {
+      if (args.length !== 1) throw new UsageError("expected exactly one <file>");
+      return (await import("./ops/backup.ts"))[fn](args[0]!, config);
+    },
+  };
+}
+
 export const COMMANDS: Record<string, Command> = {
   // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md). content, feed and
   // notifications are planned, not built: refused with a line that says so.
@@ -70,6 +81,9 @@ export const COMMANDS: Record<string, Command> = {
       return serveUntilSignal(target, config, createLogger(config.logLevel, `nova-${target}`));
     },
   },
+  // Embedded database backups (server/ops/backup.ts), from the running server when one holds it.
+  backup: fileCommand("backup", "backupCommand"),
+  restore: fileCommand("restore", "restoreCommand"),
   "user create": {
     usage: "user create <localpart> --password <password> [--admin]",
     flags: { password: false, admin: true },

@@ -63,6 +63,14 @@ export class Databases {
     return this.handles.has(service);
   }
 
+  /**
+   * The embedded instance and the data directory it holds, when a service of this process lives
+   * in an on-disk PGlite (not memory://): what `nova backup` copies from a running server.
+   */
+  embeddedStore(): { pglite: PGlite; dir: string } | null {
+    return this.pglite && this.lock ? { pglite: this.pglite, dir: this.lock.dir } : null;
+  }
+
   async close(): Promise<void> {
     for (const h of this.handles.values()) {
       await h.db.destroy();

@@ -44,6 +44,28 @@ const locks = new WeakMap<PGlite, Mutex>();
 /** Which schema the shared instance's search_path points at now. */
 const currentSchema = new WeakMap<PGlite, string>();
 
+/**
+ * Runs `fn` while no service's query or transaction holds the shared instance: a physical copy
+ * taken inside it (nova backup) sees only committed transactions.
+ */
+export async function exclusively<T>(pglite: PGlite, fn: () => Promise<T>): Promise<T> {
+  const release = await mutexOf(pglite).acquire();
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
+function mutexOf(pglite: PGlite): Mutex {
+  let m = locks.get(pglite);
+  if (!m) {
+    m = new Mutex();
+    locks.set(pglite, m);
+  }
+  return m;
+}
+
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
   acquire(): Promise<() => void> {
@@ -64,12 +86,7 @@ class PgliteDriver implements Driver {
     private readonly pglite: PGlite,
     private readonly schema: string,
   ) {
-    let m = locks.get(pglite);
-    if (!m) {
-      m = new Mutex();
-      locks.set(pglite, m);
-    }
-    this.mutex = m;
+    this.mutex = mutexOf(pglite);
   }
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
