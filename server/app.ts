@@ -188,7 +188,15 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     authenticate: (token) => identity.verifyToken(token),
   });
   wsSync.attach(http);
-  const port = await http.listen(config.host, config.port);
+  let port: number;
+  try {
+    port = await http.listen(config.host, config.port, { reusePort: config.reusePort });
+  } catch (err) {
+    // Refused (address in use): what was opened is closed, so the process can exit cleanly.
+    for (const fn of closers.reverse()) await fn();
+    await databases.close();
+    throw err;
+  }
   logger.info({ host: config.host, port, serverName: config.serverName }, "nova listening");
 
   let closed = false;

@@ -1,4 +1,5 @@
 import { ConfigError } from "../companion-services/platform/config.ts";
+import { exitOnListenError } from "../companion-services/platform/http/listen-error.ts";
 import { createLogger } from "../companion-services/platform/logger.ts";
 import { createNova } from "./app.ts";
 import { loadConfig, type NovaConfig } from "./config.ts";
@@ -14,7 +15,8 @@ try {
   process.exit(1);
 }
 const logger = createLogger(config.logLevel);
-const nova = await createNova(config, { logger });
+// A busy port: one line, exit code 2 (listen-error.ts).
+const nova = await createNova(config, { logger }).catch(exitOnListenError);
 
 let stopping = false;
 const stop = async (signal: string) => {

@@ -158,7 +158,9 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
     maxRequestBody: config.maxRequestBody,
     authenticate: (token) => identity.verifyToken(token),
   });
-  const port = await http.listen(config.media.httpHost, config.media.httpPort);
+  const port = await http.listen(config.media.httpHost, config.media.httpPort, {
+    reusePort: config.reusePort,
+  });
   const rpc = await startMediaGrpc(media.service, logger, config.media.grpcListen);
   logger.info({ port, grpc: rpc.port }, "media listening");
   return {
@@ -202,7 +204,9 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
     maxRequestBody: config.maxRequestBody,
     authenticate: (token) => identity.verifyToken(token),
   });
-  const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort);
+  const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort, {
+    reusePort: config.reusePort,
+  });
   logger.info({ port }, "notifications listening");
   return {
     describe: { service: "notifications", port, database: databases.get("notifications").kind },

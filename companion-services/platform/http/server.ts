@@ -14,6 +14,7 @@ import {
 import type { Logger } from "../logger.ts";
 import { httpRequestDuration } from "../metrics.ts";
 import { checkJsonText, hasNul, jsonVerdictMessage } from "./json-guard.ts";
+import { listenFailure } from "./listen-error.ts";
 import type { AuthInfo, HttpMethod, Request, Response, Router } from "./router.ts";
 
 /** One call run through the router in-process (see HttpServer.dispatch). */
@@ -26,6 +27,19 @@ export type DispatchCall = {
   ip: string;
   aborted: Promise<void>;
   isAborted: () => boolean;
+};
+
+/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT (exported by the binary; typed only as an enum member). */
+const EXCLUSIVE_PORT =
+  (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+
+type ListenWithOptions = {
+  listen(
+    host: string,
+    port: number,
+    options: number,
+    cb: (socket: uWS.us_listen_socket | false) => void,
+  ): void;
 };
 
 export type Authenticator = (accessToken: string) => Promise<AuthInfo>;
@@ -94,17 +108,21 @@ export class HttpServer {
     this.app.any("/*", (res, req) => this.onRequest(res, req));
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (!socket) {
-          reject(new Error(`cannot listen on ${host}:${port}`));
-          return;
-        }
-        this.listenSocket = socket;
-        resolve(uWS.us_socket_local_port(socket));
-      });
+  /**
+   * Binds exclusively by default: uWS otherwise sets SO_REUSEPORT, and a second server started on
+   * a busy port would silently share it (requests alternating between two servers). Replicas that
+   * are meant to share one port ask for it (`reusePort`, NOVA_REUSE_PORT). A busy address rejects
+   * with AddressInUseError.
+   */
+  async listen(host: string, port: number, opts: { reusePort?: boolean } = {}): Promise<number> {
+    const flags = opts.reusePort ? 0 : EXCLUSIVE_PORT;
+    const socket = await new Promise<uWS.us_listen_socket | false>((resolve) => {
+      // The typings of this uWS build lack the (host, port, options, cb) overload its binary has.
+      (this.app as unknown as ListenWithOptions).listen(host, port, flags, resolve);
     });
+    if (!socket) throw await listenFailure(host, port);
+    this.listenSocket = socket;
+    return uWS.us_socket_local_port(socket);
   }
 
   /**
