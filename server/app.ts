@@ -185,6 +185,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     router,
     logger,
     maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
   });
   wsSync.attach(http);

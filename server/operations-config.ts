@@ -13,6 +13,8 @@ export const operationsEnvSchema = z.object({
    * a port already in use refuses start with `address in use: host:port` and exit code 2.
    */
   NOVA_REUSE_PORT: bool.default(false),
+  /** Requests slower than this (ms) are logged at warn with `slow: true`; long-polls are exempt. */
+  NOVA_SLOW_REQUEST_MS: z.coerce.number().int().positive().default(1000),
 });
 
 export type OperationsEnv = z.infer<typeof operationsEnvSchema>;
@@ -20,10 +22,13 @@ export type OperationsEnv = z.infer<typeof operationsEnvSchema>;
 export type OperationsConfig = {
   /** NOVA_REUSE_PORT: the client listeners (homeserver, media, notifications) share their port. */
   reusePort: boolean;
+  /** NOVA_SLOW_REQUEST_MS: the request log's slow threshold. */
+  slowRequestMs: number;
 };
 
 export function operationsConfig(e: OperationsEnv): OperationsConfig {
   return {
     reusePort: e.NOVA_REUSE_PORT,
+    slowRequestMs: e.NOVA_SLOW_REQUEST_MS,
   };
 }

@@ -156,6 +156,7 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
     router,
     logger,
     maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
   });
   const port = await http.listen(config.media.httpHost, config.media.httpPort, {
@@ -202,6 +203,7 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
     router,
     logger,
     maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
   });
   const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort, {

@@ -30,6 +30,8 @@ export type Request = {
   anyJson(): unknown;
   /** Present when the route requires or accepted an access token. */
   auth: AuthInfo | null;
+  /** The id the request log and the X-Request-Id response header carry (HTTP only). */
+  requestId?: string;
   /** Resolves when the client goes away; long-polls race it. */
   aborted: Promise<void>;
   isAborted(): boolean;

@@ -15,6 +15,7 @@ import type { Logger } from "../logger.ts";
 import { httpRequestDuration } from "../metrics.ts";
 import { checkJsonText, hasNul, jsonVerdictMessage } from "./json-guard.ts";
 import { listenFailure } from "./listen-error.ts";
+import { RequestLog, requestIdOf } from "./request-log.ts";
 import type { AuthInfo, HttpMethod, Request, Response, Router } from "./router.ts";
 
 /** One call run through the router in-process (see HttpServer.dispatch). */
@@ -49,6 +50,8 @@ export type HttpServerOptions = {
   authenticate: Authenticator;
   logger: Logger;
   maxRequestBody: number;
+  /** NOVA_SLOW_REQUEST_MS: requests slower than this are logged at warn (default 1000). */
+  slowRequestMs?: number;
 };
 
 /** On every response: CORS for browser clients, and no content sniffing of what Nova answers. */
@@ -57,6 +60,8 @@ const CORS_HEADERS: Record<string, string> = {
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
   // Tus-* and Upload-* for resumable uploads from browsers (media's /_nova/v1/media/uploads).
+  // Browser clients may read the request id to quote it in a bug report.
+  "Access-Control-Expose-Headers": "X-Request-Id",
   "Access-Control-Allow-Headers":
     "X-Requested-With, Content-Type, Authorization, Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat",
 };
@@ -102,8 +107,10 @@ export class HttpServer {
   private inFlight = 0;
   private draining = false;
   private readonly drainHooks: (() => Promise<void> | void)[] = [];
+  private readonly requestLog: RequestLog;
 
   constructor(private readonly opts: HttpServerOptions) {
+    this.requestLog = new RequestLog(opts.logger, opts.slowRequestMs ?? 1000);
     this.app = uWS.App();
     this.app.any("/*", (res, req) => this.onRequest(res, req));
   }
@@ -239,6 +246,9 @@ export class HttpServer {
     });
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
     const started = performance.now();
+    const requestId = requestIdOf(headers["x-request-id"]);
+    // The request once built, for the log's user and device.
+    let current: Request | null = null;
 
     let aborted = false;
     let abortResolve: () => void = () => {};
@@ -256,6 +266,19 @@ export class HttpServer {
       }
     };
     res.onAborted(() => {
+      // The client left before an answer (a long-poll cancelled, a dropped upload): logged as 499.
+      const ms = performance.now() - started;
+      this.requestLog.record(
+        method,
+        path,
+        queryString,
+        current?.route ?? "aborted",
+        499,
+        ms,
+        current?.auth ?? null,
+        ip,
+        requestId,
+      );
       aborted = true;
       abortResolve();
       if (!handling) release();
@@ -272,6 +295,7 @@ export class HttpServer {
         res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`);
         for (const [k, v] of Object.entries(CORS_HEADERS)) res.writeHeader(k, v);
         for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
+        res.writeHeader("X-Request-Id", requestId);
         // HEAD answers with the length GET would send, as a header: endWithoutBody(length) leaves
         // this uWS build's keep-alive connection waiting for the body.
         if (method === "HEAD") {
@@ -282,9 +306,18 @@ export class HttpServer {
         }
       });
       aborted = true;
-      httpRequestDuration.observe(
-        { method, route, status: String(status) },
-        (performance.now() - started) / 1000,
+      const ms = performance.now() - started;
+      httpRequestDuration.observe({ method, route, status: String(status) }, ms / 1000);
+      this.requestLog.record(
+        method,
+        path,
+        queryString,
+        route,
+        status,
+        ms,
+        current?.auth ?? null,
+        ip,
+        requestId,
       );
     };
     const sendError = (err: MatrixError, route: string) =>
@@ -354,9 +387,11 @@ export class HttpServer {
         anyJson,
         json: <T>(schema: ZodType<T>): T => parseBody(anyJson(), schema),
         auth: null,
+        requestId,
         aborted: abortedPromise,
         isAborted: () => aborted,
       };
+      current = request;
       this.handle(request, route.options.auth ?? "required", route.handler)
         .then((out) => {
           if (out.raw) {
