@@ -24,6 +24,7 @@ import type { NovaConfig } from "./config.ts";
 import type { NovaContext } from "./context.ts";
 import { GuestAwareRouter } from "./guest-access.ts";
 import { Hooks } from "./hooks.ts";
+import { rateLimitsFor } from "./rate-limits.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
 import { mountDeactivate } from "./routes/deactivate.ts";
@@ -181,9 +182,12 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     closers.push(() => started.stop());
   }
 
+  const limiter = rateLimitsFor(config, identity, logger);
+  if (limiter.redis) closers.push(() => limiter.redis?.disconnect());
   const http = new HttpServer({
     router,
     logger,
+    limiter: limiter.limits,
     maxRequestBody: config.maxRequestBody,
     slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),

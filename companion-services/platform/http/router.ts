@@ -47,6 +47,13 @@ export type Response = {
 
 export type Handler = (req: Request) => Promise<Response> | Response;
 
+/**
+ * Checked after authentication and before the handler (HTTP and in-process dispatch alike): a
+ * rate limit throws M_LIMIT_EXCEEDED. Answers undefined for routes it does not limit, so those
+ * pay no await.
+ */
+export type RequestLimiter = { check(req: Request): Promise<void> | undefined };
+
 export type RouteOptions = {
   /** "required" rejects without a valid token, "optional" resolves one if given. Default "required". */
   auth?: "required" | "optional" | "none";

@@ -16,7 +16,7 @@ import { httpRequestDuration } from "../metrics.ts";
 import { checkJsonText, hasNul, jsonVerdictMessage } from "./json-guard.ts";
 import { listenFailure } from "./listen-error.ts";
 import { RequestLog, requestIdOf } from "./request-log.ts";
-import type { AuthInfo, HttpMethod, Request, Response, Router } from "./router.ts";
+import type { AuthInfo, HttpMethod, Request, RequestLimiter, Response, Router } from "./router.ts";
 
 /** One call run through the router in-process (see HttpServer.dispatch). */
 export type DispatchCall = {
@@ -52,6 +52,8 @@ export type HttpServerOptions = {
   maxRequestBody: number;
   /** NOVA_SLOW_REQUEST_MS: requests slower than this are logged at warn (default 1000). */
   slowRequestMs?: number;
+  /** Rate limits (server/rate-limits.ts), after authentication. */
+  limiter?: RequestLimiter;
 };
 
 /** On every response: CORS for browser clients, and no content sniffing of what Nova answers. */
@@ -206,6 +208,8 @@ export class HttpServer {
     };
     this.inFlight++;
     try {
+      const limited = this.opts.limiter?.check(request);
+      if (limited) await limited;
       const out = await route.handler(request);
       const status = out.status ?? 200;
       httpRequestDuration.observe(
@@ -461,6 +465,8 @@ export class HttpServer {
         throw missingToken();
       }
     }
+    const limited = this.opts.limiter?.check(request);
+    if (limited) await limited;
     return handler(request);
   }
 }
