@@ -25,6 +25,7 @@ import type { NovaContext } from "./context.ts";
 import { GuestAwareRouter } from "./guest-access.ts";
 import { Hooks } from "./hooks.ts";
 import { serveOpsSocket } from "./ops/backup.ts";
+import { rateLimitsFor } from "./rate-limits.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
 import { mountDeactivate } from "./routes/deactivate.ts";
@@ -182,10 +183,14 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     closers.push(() => started.stop());
   }
 
+  const limiter = rateLimitsFor(config, identity, logger);
+  if (limiter.redis) closers.push(() => limiter.redis?.disconnect());
   const http = new HttpServer({
     router,
     logger,
+    limiter: limiter.limits,
     maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
   });
   wsSync.attach(http);
@@ -194,7 +199,15 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   // `nova backup` asks this process for a consistent copy of its embedded database.
   const store = databases.embeddedStore();
   if (store) closers.push((await serveOpsSocket(store, logger)).close);
-  const port = await http.listen(config.host, config.port);
+  let port: number;
+  try {
+    port = await http.listen(config.host, config.port, { reusePort: config.reusePort });
+  } catch (err) {
+    // Refused (address in use): what was opened is closed, so the process can exit cleanly.
+    for (const fn of closers.reverse()) await fn();
+    await databases.close();
+    throw err;
+  }
   logger.info({ host: config.host, port, serverName: config.serverName }, "nova listening");
 
   let closed = false;

@@ -78,7 +78,11 @@ export const COMMANDS: Record<string, Command> = {
       if (args.length === 1 && isPlannedService(target)) throw new UsageError(plannedServiceMessage(target));
       if (args.length !== 1 || !isServeTarget(target))
         throw new UsageError(`expected one of: ${SERVE_TARGETS.join(", ")}`);
-      return serveUntilSignal(target, config, createLogger(config.logLevel, `nova-${target}`));
+      const { exitOnListenError } = await import("../companion-services/platform/http/listen-error.ts");
+      // A busy port: one line and exit code 2, as npm start.
+      return serveUntilSignal(target, config, createLogger(config.logLevel, `nova-${target}`)).catch(
+        exitOnListenError,
+      );
     },
   },
   // Embedded database backups (server/ops/backup.ts), from the running server when one holds it.

@@ -17,6 +17,7 @@ import {
   platformConfig,
   platformEnvSchema,
 } from "../companion-services/platform/platform-config.ts";
+import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
 
 /** The homeserver's own settings (the Matrix front). */
 const homeserverEnvSchema = z.object({
@@ -59,6 +60,7 @@ const envSchema = z.object({
   ...mediaEnvSchema.shape,
   ...notificationsEnvSchema.shape,
   ...platformEnvSchema.shape,
+  ...operationsEnvSchema.shape,
 });
 
 export type HomeserverConfig = {
@@ -80,7 +82,8 @@ export type NovaConfig = HomeserverConfig &
   IdentityConfig &
   MediaConfig &
   NotificationsConfig &
-  PlatformConfig;
+  PlatformConfig &
+  OperationsConfig;
 
 export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
   const e = parseEnv(envSchema, env);
@@ -101,5 +104,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
     ...mediaConfig(e),
     ...notificationsConfig(e),
     ...platformConfig(e),
+    ...operationsConfig(e),
   };
 }

@@ -19,6 +19,7 @@ try {
   exitOnOperatorError(err);
 }
 const logger = createLogger(config.logLevel);
+// A busy port or a held data directory: one line and its exit code (operator-errors.ts).
 const nova = await createNova(config, { logger }).catch(exitOnOperatorError);
 
 let stopping = false;

@@ -156,9 +156,12 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
     router,
     logger,
     maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
   });
-  const port = await http.listen(config.media.httpHost, config.media.httpPort);
+  const port = await http.listen(config.media.httpHost, config.media.httpPort, {
+    reusePort: config.reusePort,
+  });
   const rpc = await startMediaGrpc(media.service, logger, config.media.grpcListen);
   logger.info({ port, grpc: rpc.port }, "media listening");
   return {
@@ -200,9 +203,12 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
     router,
     logger,
     maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
   });
-  const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort);
+  const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort, {
+    reusePort: config.reusePort,
+  });
   logger.info({ port }, "notifications listening");
   return {
     describe: { service: "notifications", port, database: databases.get("notifications").kind },

@@ -1,11 +1,7 @@
 import type { Redis } from "ioredis";
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from "rate-limiter-flexible";
-import { limitExceeded, MatrixError } from "../platform/errors.ts";
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
+import { MatrixError } from "../platform/errors.ts";
+import { bucketLimiter, takePoint } from "../platform/rate-limit.ts";
 
 /**
  * Per-user upload limits: a rate on uploads and `create`s (rate-limiter-flexible; in Redis when
@@ -19,31 +15,17 @@ export class UploadLimits {
     private readonly settings: { uploadRate: number; uploadBurst: number; quotaBytes: number },
     redis?: Redis,
   ) {
-    // A window of `burst` points refilled over burst/rate seconds: the burst is allowed at once,
-    // the rate is the long-run average.
-    const window = {
-      points: settings.uploadBurst,
-      duration: Math.max(1, Math.ceil(settings.uploadBurst / settings.uploadRate)),
-    };
-    this.limiter = redis
-      ? new RateLimiterRedis({
-          ...window,
-          storeClient: redis,
-          keyPrefix: "nova_media_upload",
-          // Redis down must not stop uploads: this process's own bucket takes over.
-          insuranceLimiter: new RateLimiterMemory(window),
-        })
-      : new RateLimiterMemory(window);
+    // The platform's bucket (companion-services/platform/rate-limit.ts), as the homeserver's limits.
+    this.limiter = bucketLimiter(
+      { rate: settings.uploadRate, burst: settings.uploadBurst },
+      "nova_media_upload",
+      redis,
+    );
   }
 
   /** 429 M_LIMIT_EXCEEDED with Retry-After once the user's bucket is empty. */
   async take(userId: string): Promise<void> {
-    try {
-      await this.limiter.consume(userId);
-    } catch (res) {
-      if (res instanceof RateLimiterRes) throw limitExceeded(Math.max(1, res.msBeforeNext));
-      throw res;
-    }
+    await takePoint(this.limiter, userId);
   }
 
   /** Whether a quota is set (NOVA_MEDIA_QUOTA_BYTES > 0): without one, nobody need sum a user's bytes. */

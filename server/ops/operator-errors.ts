@@ -1,5 +1,6 @@
 import { ConfigError } from "../../companion-services/platform/config.ts";
 import { DataDirLockedError } from "../../companion-services/platform/data-dir-lock.ts";
+import { AddressInUseError, LISTEN_ERROR_EXIT_CODE } from "../../companion-services/platform/http/listen-error.ts";
 
 /** An operation an operator asked for was refused or failed for a reason its message states. */
 export class OperationError extends Error {}
@@ -15,6 +16,7 @@ export const EXIT_LOCKED = 1;
  */
 export function operatorError(err: unknown): { line: string; code: number } | null {
   if (err instanceof ConfigError) return { line: err.message, code: EXIT_CONFIG };
+  if (err instanceof AddressInUseError) return { line: err.message, code: LISTEN_ERROR_EXIT_CODE };
   if (err instanceof DataDirLockedError) return { line: err.message, code: EXIT_LOCKED };
   if (err instanceof OperationError) return { line: err.message, code: 1 };
   return null;

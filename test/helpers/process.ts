@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { GENEROUS_RATE_LIMITS } from "./rate-limits.ts";
 
 export type ServerProcess = {
   baseUrl: string;
@@ -52,7 +53,14 @@ export async function startServerProcess(
   ];
   const child = spawn(process.execPath, [...nodeArgs, ...startArgs()], {
     cwd: ROOT,
-    env: { ...backendFreeEnv(), NOVA_PORT: "0", NOVA_DATA_DIR: dataDir, NOVA_LOG_LEVEL: "info", ...env },
+    env: {
+      ...backendFreeEnv(),
+      ...GENEROUS_RATE_LIMITS,
+      NOVA_PORT: "0",
+      NOVA_DATA_DIR: dataDir,
+      NOVA_LOG_LEVEL: "info",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];

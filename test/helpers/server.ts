@@ -3,6 +3,7 @@ import { createLogger } from "../../companion-services/platform/logger.ts";
 import { createNova, type Nova } from "../../server/app.ts";
 import { loadConfig } from "../../server/config.ts";
 import { freshDatabase } from "./database.ts";
+import { GENEROUS_RATE_LIMITS } from "./rate-limits.ts";
 
 export type TestServer = Nova & {
   /** Calls the server's HTTP API; returns status and parsed JSON. */
@@ -24,6 +25,7 @@ export type TestServer = Nova & {
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const db = await freshDatabase();
   const config = loadConfig({
+    ...GENEROUS_RATE_LIMITS,
     NOVA_PORT: "0",
     NOVA_DATA_DIR: "memory://",
     NOVA_LOG_LEVEL: "silent",

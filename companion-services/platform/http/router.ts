@@ -30,6 +30,8 @@ export type Request = {
   anyJson(): unknown;
   /** Present when the route requires or accepted an access token. */
   auth: AuthInfo | null;
+  /** The id the request log and the X-Request-Id response header carry (HTTP only). */
+  requestId?: string;
   /** Resolves when the client goes away; long-polls race it. */
   aborted: Promise<void>;
   isAborted(): boolean;
@@ -44,6 +46,13 @@ export type Response = {
 };
 
 export type Handler = (req: Request) => Promise<Response> | Response;
+
+/**
+ * Checked after authentication and before the handler (HTTP and in-process dispatch alike): a
+ * rate limit throws M_LIMIT_EXCEEDED. Answers undefined for routes it does not limit, so those
+ * pay no await.
+ */
+export type RequestLimiter = { check(req: Request): Promise<void> | undefined };
 
 export type RouteOptions = {
   /** "required" rejects without a valid token, "optional" resolves one if given. Default "required". */

@@ -14,7 +14,9 @@ import {
 import type { Logger } from "../logger.ts";
 import { httpRequestDuration } from "../metrics.ts";
 import { checkJsonText, hasNul, jsonVerdictMessage } from "./json-guard.ts";
-import type { AuthInfo, HttpMethod, Request, Response, Router } from "./router.ts";
+import { listenFailure } from "./listen-error.ts";
+import { RequestLog, requestIdOf } from "./request-log.ts";
+import type { AuthInfo, HttpMethod, Request, RequestLimiter, Response, Router } from "./router.ts";
 
 /** One call run through the router in-process (see HttpServer.dispatch). */
 export type DispatchCall = {
@@ -28,6 +30,19 @@ export type DispatchCall = {
   isAborted: () => boolean;
 };
 
+/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT (exported by the binary; typed only as an enum member). */
+const EXCLUSIVE_PORT =
+  (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+
+type ListenWithOptions = {
+  listen(
+    host: string,
+    port: number,
+    options: number,
+    cb: (socket: uWS.us_listen_socket | false) => void,
+  ): void;
+};
+
 export type Authenticator = (accessToken: string) => Promise<AuthInfo>;
 
 export type HttpServerOptions = {
@@ -35,6 +50,10 @@ export type HttpServerOptions = {
   authenticate: Authenticator;
   logger: Logger;
   maxRequestBody: number;
+  /** NOVA_SLOW_REQUEST_MS: requests slower than this are logged at warn (default 1000). */
+  slowRequestMs?: number;
+  /** Rate limits (server/rate-limits.ts), after authentication. */
+  limiter?: RequestLimiter;
 };
 
 /** On every response: CORS for browser clients, and no content sniffing of what Nova answers. */
@@ -43,6 +62,8 @@ const CORS_HEADERS: Record<string, string> = {
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
   // Tus-* and Upload-* for resumable uploads from browsers (media's /_nova/v1/media/uploads).
+  // Browser clients may read the request id to quote it in a bug report.
+  "Access-Control-Expose-Headers": "X-Request-Id",
   "Access-Control-Allow-Headers":
     "X-Requested-With, Content-Type, Authorization, Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat",
 };
@@ -88,23 +109,29 @@ export class HttpServer {
   private inFlight = 0;
   private draining = false;
   private readonly drainHooks: (() => Promise<void> | void)[] = [];
+  private readonly requestLog: RequestLog;
 
   constructor(private readonly opts: HttpServerOptions) {
+    this.requestLog = new RequestLog(opts.logger, opts.slowRequestMs ?? 1000);
     this.app = uWS.App();
     this.app.any("/*", (res, req) => this.onRequest(res, req));
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (!socket) {
-          reject(new Error(`cannot listen on ${host}:${port}`));
-          return;
-        }
-        this.listenSocket = socket;
-        resolve(uWS.us_socket_local_port(socket));
-      });
+  /**
+   * Binds exclusively by default: uWS otherwise sets SO_REUSEPORT, and a second server started on
+   * a busy port would silently share it (requests alternating between two servers). Replicas that
+   * are meant to share one port ask for it (`reusePort`, NOVA_REUSE_PORT). A busy address rejects
+   * with AddressInUseError.
+   */
+  async listen(host: string, port: number, opts: { reusePort?: boolean } = {}): Promise<number> {
+    const flags = opts.reusePort ? 0 : EXCLUSIVE_PORT;
+    const socket = await new Promise<uWS.us_listen_socket | false>((resolve) => {
+      // The typings of this uWS build lack the (host, port, options, cb) overload its binary has.
+      (this.app as unknown as ListenWithOptions).listen(host, port, flags, resolve);
     });
+    if (!socket) throw await listenFailure(host, port);
+    this.listenSocket = socket;
+    return uWS.us_socket_local_port(socket);
   }
 
   /**
@@ -181,6 +208,8 @@ export class HttpServer {
     };
     this.inFlight++;
     try {
+      const limited = this.opts.limiter?.check(request);
+      if (limited) await limited;
       const out = await route.handler(request);
       const status = out.status ?? 200;
       httpRequestDuration.observe(
@@ -221,6 +250,9 @@ export class HttpServer {
     });
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
     const started = performance.now();
+    const requestId = requestIdOf(headers["x-request-id"]);
+    // The request once built, for the log's user and device.
+    let current: Request | null = null;
 
     let aborted = false;
     let abortResolve: () => void = () => {};
@@ -238,6 +270,19 @@ export class HttpServer {
       }
     };
     res.onAborted(() => {
+      // The client left before an answer (a long-poll cancelled, a dropped upload): logged as 499.
+      const ms = performance.now() - started;
+      this.requestLog.record(
+        method,
+        path,
+        queryString,
+        current?.route ?? "aborted",
+        499,
+        ms,
+        current?.auth ?? null,
+        ip,
+        requestId,
+      );
       aborted = true;
       abortResolve();
       if (!handling) release();
@@ -254,6 +299,7 @@ export class HttpServer {
         res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`);
         for (const [k, v] of Object.entries(CORS_HEADERS)) res.writeHeader(k, v);
         for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
+        res.writeHeader("X-Request-Id", requestId);
         // HEAD answers with the length GET would send, as a header: endWithoutBody(length) leaves
         // this uWS build's keep-alive connection waiting for the body.
         if (method === "HEAD") {
@@ -264,9 +310,18 @@ export class HttpServer {
         }
       });
       aborted = true;
-      httpRequestDuration.observe(
-        { method, route, status: String(status) },
-        (performance.now() - started) / 1000,
+      const ms = performance.now() - started;
+      httpRequestDuration.observe({ method, route, status: String(status) }, ms / 1000);
+      this.requestLog.record(
+        method,
+        path,
+        queryString,
+        route,
+        status,
+        ms,
+        current?.auth ?? null,
+        ip,
+        requestId,
       );
     };
     const sendError = (err: MatrixError, route: string) =>
@@ -336,9 +391,11 @@ export class HttpServer {
         anyJson,
         json: <T>(schema: ZodType<T>): T => parseBody(anyJson(), schema),
         auth: null,
+        requestId,
         aborted: abortedPromise,
         isAborted: () => aborted,
       };
+      current = request;
       this.handle(request, route.options.auth ?? "required", route.handler)
         .then((out) => {
           if (out.raw) {
@@ -408,6 +465,8 @@ export class HttpServer {
         throw missingToken();
       }
     }
+    const limited = this.opts.limiter?.check(request);
+    if (limited) await limited;
     return handler(request);
   }
 }

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ZodType } from "zod";
 import { MatrixError } from "../errors.ts";
+import { grpcListenFailure } from "../http/listen-error.ts";
 import type { Logger } from "../logger.ts";
 import { toServiceError } from "./errors.ts";
 import { recordServerCall } from "./rpc.metrics.ts";
@@ -47,7 +48,7 @@ export function unary<Req, Res>(
 export function listen(server: grpc.Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err) reject(err);
+      if (err) reject(grpcListenFailure(err, address));
       else resolve(port);
     });
   });
