@@ -1,0 +1,47 @@
+import { createRequire } from "node:module";
+import type { IdentityAdminClient } from "../../companion-services/identity/admin-client.ts";
+import { MatrixError } from "../../companion-services/platform/errors.ts";
+import type { NovaContext } from "../context.ts";
+import type { RoomsService } from "../rooms/service.ts";
+import { AuditRepository } from "./audit.repository.ts";
+import { ADMIN, AdminRoutes } from "./guard.ts";
+import type { AdminOwnTables } from "./tables.ts";
+import { mountAdminUserRoutes } from "./users.routes.ts";
+import { AdminUsers } from "./users.service.ts";
+
+export type AdminDeps = {
+  rooms: RoomsService;
+  /** Identity's admin operations; null when identity runs in another process (see docs/admin-api.md). */
+  identityAdmin: IdentityAdminClient | null;
+};
+
+const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+
+/**
+ * Synapse's admin API under /_synapse/admin (docs/admin-api.md), so existing tools (synadm,
+ * synapse-admin) manage Nova: only server admins, every call in the audit log.
+ */
+export function mountAdmin(ctx: NovaContext, deps: AdminDeps): { audit: AuditRepository } {
+  const audit = new AuditRepository(ctx.databases.get<AdminOwnTables>("messaging").db);
+  const routes = new AdminRoutes(ctx.router, ctx.identity, audit, ctx.logger);
+
+  // Synapse answers server_version without a token too; tools probe it before logging in.
+  ctx.router.get(`${ADMIN}/v1/server_version`, () => ({ body: { server_version: `Nova ${VERSION}` } }), {
+    auth: "none",
+  });
+
+  if (deps.identityAdmin) {
+    const users = new AdminUsers(ctx, ctx.identity, deps.identityAdmin, deps.rooms);
+    mountAdminUserRoutes(routes, users, ctx.identity, deps.rooms);
+  } else {
+    const unavailable = () => {
+      throw new MatrixError(
+        501,
+        "M_UNRECOGNIZED",
+        "User administration needs identity in this process (npm start)",
+      );
+    };
+    for (const p of ["/v2/users", "/v2/users/:userId"]) routes.get(p, unavailable);
+  }
+  return { audit };
+}
