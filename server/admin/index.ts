@@ -5,7 +5,10 @@ import type { NovaContext } from "../context.ts";
 import type { RoomsService } from "../rooms/service.ts";
 import { AuditRepository } from "./audit.repository.ts";
 import { ADMIN, AdminRoutes } from "./guard.ts";
-import type { AdminOwnTables } from "./tables.ts";
+import { AdminRoomsRepository } from "./rooms.repository.ts";
+import { mountAdminRoomRoutes } from "./rooms.routes.ts";
+import { AdminRooms } from "./rooms.service.ts";
+import type { AdminOwnTables, AdminTables } from "./tables.ts";
 import { mountAdminUserRoutes } from "./users.routes.ts";
 import { AdminUsers } from "./users.service.ts";
 
@@ -43,5 +46,10 @@ export function mountAdmin(ctx: NovaContext, deps: AdminDeps): { audit: AuditRep
     };
     for (const p of ["/v2/users", "/v2/users/:userId"]) routes.get(p, unavailable);
   }
+  const roomsRepo = new AdminRoomsRepository(
+    ctx.databases.get<AdminTables>("messaging").db,
+    ctx.config.serverName,
+  );
+  mountAdminRoomRoutes(routes, new AdminRooms(ctx, deps.rooms, roomsRepo), deps.rooms);
   return { audit };
 }
