@@ -9,6 +9,7 @@ import { AdminRoomsRepository } from "./rooms.repository.ts";
 import { mountAdminRoomRoutes } from "./rooms.routes.ts";
 import { AdminRooms } from "./rooms.service.ts";
 import type { AdminOwnTables, AdminTables } from "./tables.ts";
+import { mountAdminTokenRoutes } from "./tokens.routes.ts";
 import { mountAdminUserRoutes } from "./users.routes.ts";
 import { AdminUsers } from "./users.service.ts";
 
@@ -36,6 +37,7 @@ export function mountAdmin(ctx: NovaContext, deps: AdminDeps): { audit: AuditRep
   if (deps.identityAdmin) {
     const users = new AdminUsers(ctx, ctx.identity, deps.identityAdmin, deps.rooms);
     mountAdminUserRoutes(routes, users, ctx.identity, deps.rooms);
+    mountAdminTokenRoutes(routes, ctx.identity, deps.identityAdmin);
   } else {
     const unavailable = () => {
       throw new MatrixError(
