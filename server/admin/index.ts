@@ -3,8 +3,10 @@ import type { IdentityAdminClient } from "../../companion-services/identity/admi
 import { MatrixError } from "../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../context.ts";
 import type { RoomsService } from "../rooms/service.ts";
+import type { ModerationTables } from "../routes/moderation.tables.ts";
 import { AuditRepository } from "./audit.repository.ts";
 import { ADMIN, AdminRoutes } from "./guard.ts";
+import { EventReportsRepository, mountAdminReportRoutes } from "./reports.routes.ts";
 import { AdminRoomsRepository } from "./rooms.repository.ts";
 import { mountAdminRoomRoutes } from "./rooms.routes.ts";
 import { AdminRooms } from "./rooms.service.ts";
@@ -53,5 +55,7 @@ export function mountAdmin(ctx: NovaContext, deps: AdminDeps): { audit: AuditRep
     ctx.config.serverName,
   );
   mountAdminRoomRoutes(routes, new AdminRooms(ctx, deps.rooms, roomsRepo), deps.rooms);
+  const reports = new EventReportsRepository(ctx.databases.get<ModerationTables>("messaging").db);
+  mountAdminReportRoutes(routes, reports, deps.rooms, (id) => roomsRepo.eventPdu(id));
   return { audit };
 }

@@ -126,6 +126,16 @@ export class AdminRoomsRepository {
     return row ? numbers(row) : null;
   }
 
+  /** The stored PDU of an event (event reports show it to admins whatever its visibility). */
+  async eventPdu(eventId: string): Promise<Record<string, unknown> | null> {
+    const r = await this.db
+      .selectFrom("messages")
+      .select("pdu")
+      .where("event_id", "=", eventId)
+      .executeTakeFirst();
+    return r ? (JSON.parse(r.pdu) as Record<string, unknown>) : null;
+  }
+
   /** Local users with a membership that keeps them in the room (join, invite, knock). */
   async localMembers(roomId: string): Promise<{ userId: string; membership: string }[]> {
     const rows = await this.db
