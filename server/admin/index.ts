@@ -6,10 +6,12 @@ import type { RoomsService } from "../rooms/service.ts";
 import type { ModerationTables } from "../routes/moderation.tables.ts";
 import { AuditRepository } from "./audit.repository.ts";
 import { ADMIN, AdminRoutes } from "./guard.ts";
+import { mountServerNotices, NoticeRoomsRepository } from "./notices.ts";
 import { EventReportsRepository, mountAdminReportRoutes } from "./reports.routes.ts";
 import { AdminRoomsRepository } from "./rooms.repository.ts";
 import { mountAdminRoomRoutes } from "./rooms.routes.ts";
 import { AdminRooms } from "./rooms.service.ts";
+import { mountStatusRoutes } from "./status.routes.ts";
 import type { AdminOwnTables, AdminTables } from "./tables.ts";
 import { mountAdminTokenRoutes } from "./tokens.routes.ts";
 import { mountAdminUserRoutes } from "./users.routes.ts";
@@ -19,6 +21,8 @@ export type AdminDeps = {
   rooms: RoomsService;
   /** Identity's admin operations; null when identity runs in another process (see docs/admin-api.md). */
   identityAdmin: IdentityAdminClient | null;
+  /** Localpart of the user server notices come from (default "server"). */
+  noticesLocalpart?: string;
 };
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
@@ -57,5 +61,13 @@ export function mountAdmin(ctx: NovaContext, deps: AdminDeps): { audit: AuditRep
   mountAdminRoomRoutes(routes, new AdminRooms(ctx, deps.rooms, roomsRepo), deps.rooms);
   const reports = new EventReportsRepository(ctx.databases.get<ModerationTables>("messaging").db);
   mountAdminReportRoutes(routes, reports, deps.rooms, (id) => roomsRepo.eventPdu(id));
+  mountServerNotices(routes, {
+    rooms: deps.rooms,
+    identity: ctx.identity,
+    repo: new NoticeRoomsRepository(ctx.databases.get<AdminOwnTables>("messaging").db),
+    serverName: ctx.config.serverName,
+    noticesLocalpart: deps.noticesLocalpart ?? "server",
+  });
+  mountStatusRoutes(routes);
   return { audit };
 }
