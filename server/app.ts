@@ -1,4 +1,6 @@
 import { type CallService, mountCalls } from "../calls/index.ts";
+import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
+import type { IdentityAdminClient } from "../companion-services/identity/admin-client.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
 import { createMediaFrom, type Media } from "../companion-services/media/index.ts";
@@ -16,6 +18,7 @@ import { mountSync } from "../sync/routes.ts";
 import { StreamPositions } from "../sync/stream-positions.ts";
 import { EphemeralClock } from "../sync/token.ts";
 import { mountWebSocketSync } from "../sync/ws/mount.ts";
+import { mountAdmin } from "./admin/index.ts";
 import { ignoredUsersPort } from "./client/ignored-users.ts";
 import { mountClient } from "./client/mount.ts";
 import { pushVerdictsOf } from "./client/push-verdicts.ts";
@@ -102,16 +105,19 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
 
   const hooks = new Hooks();
   let identity: IdentityClient;
+  let identityAdmin: IdentityAdminClient | null = null;
   if (opts.remoteIdentity) {
     identity = await opts.remoteIdentity({ hooks, logger, onClose: (fn) => closers.push(fn) });
   } else {
-    identity = createIdentity(databases.get("identity"), {
+    const local = createIdentity(databases.get("identity"), {
       serverName: config.serverName,
       accessTokenTtlMs: config.accessTokenTtlMs,
       loginFailuresPerMinute: config.loginFailuresPerMinute,
       onDeviceCreated: (userId, deviceId) => hooks.emit("deviceCreated", { userId, deviceId }),
       onDeviceRevoked: (userId, deviceId) => hooks.emit("deviceRevoked", { userId, deviceId }),
     });
+    identity = local;
+    identityAdmin = createIdentityAdmin(databases.get("identity"), local);
     // Identity's events (user.registered, device.revoked…) leave its outbox on the bus.
     const outbox = await startOutbox(databases.get("identity"), ownBus(), logger, config.outbox);
     closers.push(() => outbox.stop());
@@ -182,6 +188,9 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     notifications = started;
     closers.push(() => started.stop());
   }
+
+  // Synapse's admin API (server/admin): after the areas whose services it calls.
+  mountAdmin(ctx, { rooms, identityAdmin });
 
   const limiter = rateLimitsFor(config, identity, logger);
   if (limiter.redis) closers.push(() => limiter.redis?.disconnect());

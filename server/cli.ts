@@ -1,56 +1,17 @@
 #!/usr/bin/env -S npx tsx
 /**
  * Nova's admin command line: `npm run nova -- <command> [options]`. It opens the databases with the
- * server's configuration (the same environment variables) and calls the services directly; results
+ * server's configuration (the same environment variables); while a server runs, commands call its
+ * admin API (NOVA_ADMIN_TOKEN), otherwise the few that can write the database directly; results
  * are printed as JSON on stdout, failures as a Matrix-style error on stderr with a non-zero exit.
  *
  * Commands are a table: adding one (e.g. `serve`) is adding an entry to COMMANDS.
  */
-import { createIdentity } from "../companion-services/identity/index.ts";
-import type { IdentityService } from "../companion-services/identity/service.ts";
-import { Databases } from "../companion-services/platform/database.ts";
 import { MatrixError } from "../companion-services/platform/errors.ts";
-import { loadConfig, type NovaConfig } from "./config.ts";
+import { ADMIN_COMMANDS } from "./cli/admin-commands.ts";
+import { type Command, type Flags, UsageError } from "./cli/command.ts";
+import { loadConfig } from "./config.ts";
 import { operatorError } from "./ops/operator-errors.ts";
-
-type Flags = Record<string, string | true>;
-
-type Command = {
-  usage: string;
-  /** Flags the command accepts; `true` marks a boolean switch, `false` one that takes a value. */
-  flags: Record<string, boolean>;
-  run(args: string[], flags: Flags, config: NovaConfig): Promise<unknown>;
-};
-
-class UsageError extends Error {}
-
-/** Runs `fn` with the identity service on the configured database, closing it afterwards. */
-async function withIdentity<T>(
-  config: NovaConfig,
-  fn: (identity: IdentityService) => Promise<T>,
-): Promise<T> {
-  const databases = await Databases.open(["identity"], {
-    dataDir: config.dataDir,
-    urls: config.databaseUrls,
-  });
-  try {
-    const identity = createIdentity(databases.get("identity"), {
-      serverName: config.serverName,
-      accessTokenTtlMs: config.accessTokenTtlMs,
-      loginFailuresPerMinute: config.loginFailuresPerMinute,
-    });
-    return await fn(identity);
-  } finally {
-    await databases.close();
-  }
-}
-
-function positiveInt(value: string | true | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (value === true || !/^[0-9]+$/.test(value) || Number(value) < 1)
-    throw new UsageError(`--${name} must be a positive integer`);
-  return Number(value);
-}
 
 function fileCommand(name: string, fn: "backupCommand" | "restoreCommand"): Command {
   return {
@@ -88,51 +49,8 @@ export const COMMANDS: Record<string, Command> = {
   // Embedded database backups (server/ops/backup.ts), from the running server when one holds it.
   backup: fileCommand("backup", "backupCommand"),
   restore: fileCommand("restore", "restoreCommand"),
-  "user create": {
-    usage: "user create <localpart> --password <password> [--admin]",
-    flags: { password: false, admin: true },
-    async run(args, flags, config) {
-      const [localpart] = args;
-      if (!localpart || args.length > 1) throw new UsageError("expected exactly one <localpart>");
-      if (typeof flags.password !== "string" || flags.password === "")
-        throw new UsageError("--password is required");
-      const password = flags.password;
-      const admin = flags.admin === true;
-      return withIdentity(config, async (identity) => {
-        const r = await identity.register({
-          localpart: localpart.toLowerCase(),
-          password,
-          admin,
-          inhibitLogin: true,
-        });
-        return { user_id: r.userId, admin };
-      });
-    },
-  },
-  "token create": {
-    usage: "token create [--uses <n>] [--expires <ISO 8601 time>] [--token <value>]",
-    flags: { uses: false, expires: false, token: false },
-    async run(args, flags, config) {
-      if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
-      const usesAllowed = positiveInt(flags.uses, "uses") ?? null;
-      let expiryTime: number | null = null;
-      if (flags.expires !== undefined) {
-        expiryTime = typeof flags.expires === "string" ? Date.parse(flags.expires) : Number.NaN;
-        if (Number.isNaN(expiryTime)) throw new UsageError("--expires must be an ISO 8601 time");
-      }
-      const token = typeof flags.token === "string" ? flags.token : undefined;
-      return withIdentity(config, async (identity) => {
-        const t = await identity.createRegistrationToken({ token, usesAllowed, expiryTime });
-        return {
-          token: t.token,
-          uses_allowed: t.usesAllowed,
-          pending: t.pending,
-          completed: t.completed,
-          expiry_time: t.expiryTime,
-        };
-      });
-    },
-  },
+  // user, room, token commands (server/cli/admin-commands.ts): the admin API of a running server.
+  ...ADMIN_COMMANDS,
 };
 
 /** Splits argv into the command (the longest known prefix), positional args and --flags. */
@@ -175,7 +93,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
   try {
     const { command, args, flags } = parseArgs(argv);
-    const result = await command.run(args, flags, loadConfig(env));
+    const result = await command.run(args, flags, loadConfig(env), env);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (err) {

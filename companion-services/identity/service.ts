@@ -238,6 +238,7 @@ export class IdentityService implements IdentityClient {
       deviceId: session.device_id,
       sessionId: session.id,
       isGuest: user.is_guest,
+      ...(user.shadow_banned ? { shadowBanned: true } : {}),
     };
     if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
     this.tokenCache.set(tokenHash, { auth, expiresAt, cachedAt: now });
@@ -459,6 +460,11 @@ export class IdentityService implements IdentityClient {
   /** Identity's events go to its own outbox, in the transaction of the change they describe. */
   private async publish(trx: Transaction<IdentityTables>, events: NewEvent[]): Promise<void> {
     await appendEvents(trx, this.opts.schema ?? "identity", events);
+  }
+
+  /** Drops the user's cached tokens: an admin changed what they carry (shadow ban, deactivation). */
+  async forgetTokensOf(userId: string): Promise<void> {
+    for (const s of await this.sessions.byUser(userId)) this.evict(s.id);
   }
 
   private evict(sessionId: string): void {

@@ -13,6 +13,8 @@ export type IdentityTables = {
     deactivated: boolean;
     /** Deactivated with `erase` (migrations/identity/0200). */
     erased: Generated<boolean>;
+    /** Shadow-banned by an admin (migrations/identity/0300). */
+    shadow_banned: Generated<boolean>;
     created_at: number;
   };
   sessions: {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { badJson, fromZod, invalidParam } from "../../companion-services/platform/errors.ts";
 import type { Request } from "../../companion-services/platform/http/router.ts";
@@ -102,6 +103,14 @@ function intParam(req: Request, name: string, dflt: number, max: number): number
   return Math.min(Number(raw), max);
 }
 
+/**
+ * What a shadow-banned user's send or invite answers (Synapse's ShadowBanError): a well-formed
+ * event id of an event that was never stored, so the user cannot tell and nobody else sees it.
+ */
+function fakeEventId(): string {
+  return `$${randomBytes(32).toString("base64url").slice(0, 43)}`;
+}
+
 export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   const { router, config } = ctx;
   const { directory } = rooms;
@@ -155,6 +164,7 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
       const body = req.json(targetBody);
       const target = parseUserId(body.user_id);
       const me = req.auth!.userId;
+      if (action === "invite" && req.auth!.shadowBanned) return { body: {} };
       if (action === "invite") await rooms.invite(me, roomId, target, body.reason);
       else if (action === "kick") await rooms.kick(me, roomId, target, body.reason);
       else if (action === "ban") await rooms.ban(me, roomId, target, body.reason);
@@ -172,6 +182,7 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
     async (req) => {
       const roomId = roomParam(req);
       const content = contentObject(req);
+      if (req.auth!.shadowBanned) return { body: { event_id: fakeEventId() } };
       const eventId = await rooms.sendEvent(req.auth!.userId, roomId, req.params.type!, content, {
         txnId: req.params.txnId!,
         deviceId: req.auth!.deviceId,
@@ -184,6 +195,7 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   const putState = async (req: Request, stateKey: string) => {
     const roomId = roomParam(req);
     const content = contentObject(req);
+    if (req.auth!.shadowBanned) return { body: { event_id: fakeEventId() } };
     const eventId = await rooms.sendStateEvent(req.auth!.userId, roomId, req.params.type!, stateKey, content);
     return { body: { event_id: eventId } };
   };

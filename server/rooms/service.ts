@@ -62,6 +62,7 @@ export class RoomsService implements RoomMembership {
   private readonly creator: RoomCreator;
   private readonly verbs: MembershipVerbs;
   private readonly members: MembershipQueries;
+  private joinGuard: ((userId: string, roomId: string) => Promise<void>) | null = null;
 
   constructor(ctx: NovaContext, db: RoomsDb) {
     const core = new RoomsCore(ctx, db);
@@ -160,13 +161,19 @@ export class RoomsService implements RoomMembership {
     return this.verbs.resolveRoom(roomIdOrAlias);
   }
 
-  join(
+  async join(
     userId: string,
     roomIdOrAlias: string,
     reason?: string,
     extra?: Record<string, unknown>,
   ): Promise<string> {
+    if (this.joinGuard) await this.joinGuard(userId, await this.verbs.resolveRoom(roomIdOrAlias));
     return this.verbs.join(userId, roomIdOrAlias, reason, extra);
+  }
+
+  /** Plugs in a check every join passes first (the admin API's blocked rooms refuse with 403). */
+  useJoinGuard(guard: (userId: string, roomId: string) => Promise<void>): void {
+    this.joinGuard = guard;
   }
 
   leave(userId: string, roomId: string, reason?: string): Promise<void> {

@@ -9,7 +9,7 @@ type Connection = { ip: string; last_seen: number; user_agent: string };
  * One session per device, its one connection the device's last use. Identity does not record user
  * agents: "" then, as Synapse stores a request without one.
  */
-function deviceInfo(d: Device): { sessions: { connections: Connection[] }[] } {
+export function deviceInfo(d: Device): { sessions: { connections: Connection[] }[] } {
   const connections: Connection[] =
     d.lastSeenTs === null ? [] : [{ ip: d.lastSeenIp ?? "", last_seen: d.lastSeenTs, user_agent: "" }];
   return { sessions: [{ connections }] };

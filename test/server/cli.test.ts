@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,6 +69,9 @@ describe("admin CLI against the server's data", () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "nova-cli-"));
     env.NOVA_DATA_DIR = dataDir;
+    // No server answers here: the commands write the database directly.
+    env.NOVA_URL = "http://127.0.0.1:1";
+    await writeFile(path.join(dataDir, "pw"), "s3cret pw\n");
     const adminUrl = process.env.DATABASE_URL;
     if (adminUrl && process.env.NOVA_TEST_BACKEND !== "pglite") {
       // The CLI and the server must share one database, so this test creates it itself.
@@ -108,7 +111,12 @@ describe("admin CLI against the server's data", () => {
     expect(unknown.err).toContain("unknown command");
     const noPassword = await run(["user", "create", "zed"]);
     expect(noPassword).toMatchObject({ code: 2, err: expect.stringContaining("--password") });
-    expect((await run(["user", "create", "a", "b", "--password", "x"])).code).toBe(2);
+    expect((await run(["user", "create", "a", "b", "--password-stdin"])).code).toBe(2);
+    const argv = await run(["user", "create", "zed", "--password", "x"]);
+    expect(argv).toMatchObject({
+      code: 2,
+      err: expect.stringContaining("--password on the command line is refused"),
+    });
     expect((await run(["token", "create", "--uses", "zero"])).code).toBe(2);
     expect((await run(["token", "create", "--uses"])).code).toBe(2);
     expect((await run(["token", "create", "--expires", "tomorrow-ish"])).code).toBe(2);
@@ -120,13 +128,16 @@ describe("admin CLI against the server's data", () => {
   }, 120_000);
 
   it("creates an admin user and a one-use registration token", async () => {
-    const user = await nova(["user", "create", "Root", "--password", "s3cret pw", "--admin"], env);
+    const user = await nova(
+      ["user", "create", "Root", "--password-file", path.join(dataDir, "pw"), "--admin"],
+      env,
+    );
     expect(user.err).toBe("");
     expect(user.code).toBe(0);
     expect(user.out).toEqual({ user_id: "@root:localhost", admin: true });
 
     // The remaining cases run main() in-process (same code, no second process start-up).
-    const dup = await inProcess(["user", "create", "root", "--password", "x"], env);
+    const dup = await inProcess(["user", "create", "root", "--password-file", path.join(dataDir, "pw")], env);
     expect(dup.code).toBe(1);
     expect(JSON.parse(dup.err)).toMatchObject({ errcode: "M_USER_IN_USE" });
 
@@ -196,6 +207,51 @@ describe("admin CLI against the server's data", () => {
     expect(again.body.errcode).toBe("M_FORBIDDEN");
     const taken = await server.call("GET", "/_matrix/client/v3/register/available?username=second");
     expect(taken.body.available).toBe(true);
+  }, 120_000);
+
+  it("speaks the running server's admin API: its writes are seen at once", async () => {
+    const s = server!;
+    const root = await s.call("POST", "/_matrix/client/v3/login", {
+      body: {
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: "root" },
+        password: "s3cret pw",
+      },
+    });
+    const apiEnv = { ...env, NOVA_URL: s.baseUrl, NOVA_ADMIN_TOKEN: root.body.access_token as string };
+    const noToken = await inProcess(["user", "list"], { ...env, NOVA_URL: s.baseUrl });
+    expect(noToken.code).toBe(1);
+    expect(noToken.err).toContain("NOVA_ADMIN_TOKEN");
+    const pw = path.join(dataDir, "pw");
+    const created = await inProcess(["user", "create", "dave", "--password-file", pw], apiEnv);
+    expect(created).toMatchObject({ code: 0, out: { user_id: "@dave:localhost", admin: false } });
+    const login = await s.call("POST", "/_matrix/client/v3/login", {
+      body: {
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: "dave" },
+        password: "s3cret pw",
+      },
+    });
+    expect(login.status).toBe(200);
+    const list = await inProcess(["user", "list", "--name", "dav"], apiEnv);
+    expect((list.out!.users as { name: string }[]).map((u) => u.name)).toEqual(["@dave:localhost"]);
+    expect((await inProcess(["user", "make-admin", "dave"], apiEnv)).code).toBe(0);
+    expect((await s.identity.getUser("@dave:localhost"))!.isAdmin).toBe(true);
+    const tokens = await inProcess(["token", "list"], apiEnv);
+    expect((tokens.out!.registration_tokens as { token: string }[]).map((t) => t.token)).toContain(
+      "welcome-1",
+    );
+    expect((await inProcess(["token", "revoke", "old"], apiEnv)).code).toBe(0);
+    expect((await inProcess(["room", "list"], apiEnv)).out).toMatchObject({ total_rooms: 0 });
+    expect((await inProcess(["user", "deactivate", "dave"], apiEnv)).code).toBe(0);
+    const gone = await s.call("GET", "/_matrix/client/v3/account/whoami", {
+      token: login.body.access_token as string,
+    });
+    expect(gone.status).toBe(401);
+    // Without a server, commands that need one say so.
+    const offline = await inProcess(["room", "list"], env);
+    expect(offline.code).toBe(1);
+    expect(offline.err).toContain("no server answers");
   }, 120_000);
 });
 

@@ -9,6 +9,8 @@ export type AuthInfo = {
   /** Identity's session id; revoking the session revokes the token. */
   sessionId: string;
   isGuest: boolean;
+  /** Shadow-banned by a server admin: sends and invites answer success and are dropped. */
+  shadowBanned?: boolean;
 };
 
 export type Request = {
