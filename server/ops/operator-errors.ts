@@ -1,6 +1,9 @@
 import { ConfigError } from "../../companion-services/platform/config.ts";
 import { DataDirLockedError } from "../../companion-services/platform/data-dir-lock.ts";
-import { AddressInUseError, LISTEN_ERROR_EXIT_CODE } from "../../companion-services/platform/http/listen-error.ts";
+import {
+  AddressInUseError,
+  LISTEN_ERROR_EXIT_CODE,
+} from "../../companion-services/platform/http/listen-error.ts";
 
 /** An operation an operator asked for was refused or failed for a reason its message states. */
 export class OperationError extends Error {}
