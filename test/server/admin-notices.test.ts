@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { startAdminServer } from "../helpers/admin.ts";
+import type { TestServer } from "../helpers/server.ts";
 
 const A = "/_synapse/admin/v1";
 
@@ -7,9 +8,7 @@ describe("admin API: server notices and background updates", () => {
   let s: TestServer;
   let admin: string;
   beforeAll(async () => {
-    s = await startTestServer();
-    const r = await s.identity.register({ localpart: "root", password: "pw pw pw pw", admin: true });
-    admin = (r as { accessToken: string }).accessToken;
+    ({ s, admin } = await startAdminServer());
   });
   afterAll(async () => {
     await s.close();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { startAdminServer } from "../helpers/admin.ts";
+import type { TestServer } from "../helpers/server.ts";
 
-const PW = "correct horse battery staple";
 const A = "/_synapse/admin";
 const C = "/_matrix/client/v3";
 const enc = encodeURIComponent;
@@ -12,10 +12,7 @@ describe("admin API: rooms", () => {
   let adminId: string;
 
   beforeAll(async () => {
-    s = await startTestServer();
-    const r = await s.identity.register({ localpart: "root", password: PW, admin: true });
-    admin = (r as { accessToken: string }).accessToken;
-    adminId = r.userId;
+    ({ s, admin, adminId } = await startAdminServer());
   });
   afterAll(async () => {
     await s.close();

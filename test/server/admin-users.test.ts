@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditRepository } from "../../server/admin/audit.repository.ts";
 import type { AdminOwnTables } from "../../server/admin/tables.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { startAdminServer } from "../helpers/admin.ts";
+import type { TestServer } from "../helpers/server.ts";
 
 const PW = "correct horse battery staple";
 const A = "/_synapse/admin";
@@ -13,10 +14,7 @@ describe("admin API: users", () => {
   const enc = encodeURIComponent;
 
   beforeAll(async () => {
-    s = await startTestServer();
-    const r = await s.identity.register({ localpart: "root", password: PW, admin: true });
-    admin = (r as { accessToken: string }).accessToken;
-    adminId = r.userId;
+    ({ s, admin, adminId } = await startAdminServer());
   });
   afterAll(async () => {
     await s.close();
