@@ -458,7 +458,9 @@ class WeriftProducer implements Producer {
       const ceiling = c.ceiling();
       let target = sending[0]!;
       for (const i of sending) if (this.layerRates[i]! <= ceiling) target = i;
-      if (c.wants(target)) this.requestKeyFrame(target);
+      // A consumer still waiting for its layer's first keyframe asks again: the first PLI may
+      // have been lost or throttled, and without a keyframe it never forwards anything.
+      if (c.wants(target) || c.awaitingKeyframe) this.requestKeyFrame(target);
     }
   }
 
@@ -577,6 +579,11 @@ class WeriftConsumer implements Consumer {
   /** This subscriber's ceiling: its configured maximum, or less if its browser estimates less. */
   ceiling(): number {
     return Math.min(this.transport.maxBitrate, this.estimate);
+  }
+
+  /** True while a layer switch waits for that layer's next keyframe. */
+  get awaitingKeyframe(): boolean {
+    return this.pending !== null;
   }
 
   /** Asks to move to `layer`; true when that is a change (the caller asks for a keyframe). */
