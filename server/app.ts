@@ -7,6 +7,8 @@ import { createMediaFrom, type Media } from "../companion-services/media/index.t
 import { createNotifications, type Notifications } from "../companion-services/notifications/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import { ClientAddress } from "../companion-services/platform/http/client-ip.ts";
+import { readiness } from "../companion-services/platform/http/ops-listener.ts";
 import { HttpServer } from "../companion-services/platform/http/server.ts";
 import { createLogger, type Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
@@ -28,6 +30,7 @@ import type { NovaContext } from "./context.ts";
 import { GuestAwareRouter } from "./guest-access.ts";
 import { Hooks } from "./hooks.ts";
 import { serveOpsSocket } from "./ops/backup.ts";
+import { mountProbes, startAdminListener } from "./ops/probes.ts";
 import { rateLimitsFor } from "./rate-limits.ts";
 import { mountRooms, type RoomsService } from "./rooms/index.ts";
 import { mountAccount } from "./routes/account.ts";
@@ -46,6 +49,8 @@ export type Nova = {
   sync: SyncEngine;
   http: HttpServer;
   port: number;
+  /** The admin listener's port (NOVA_ADMIN_PORT), null without one. */
+  adminPort: number | null;
   baseUrl: string;
   calls: CallService;
   /** The media service in this process (npm start), or null when it runs on its own (nova serve media). */
@@ -201,17 +206,30 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     maxRequestBody: config.maxRequestBody,
     slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
+    clientAddress: new ClientAddress(config.trustedProxies),
   });
   wsSync.attach(http);
+  const ready = readiness({
+    databases: () => databases.ping(),
+    shutdown: () => (http.isDraining() ? "shutting down" : null),
+  });
+  mountProbes(router, ready, identity);
   // SIGTERM: long-polls answer with the current token before the connections close.
   http.onDrain(() => sync.drain());
   // `nova backup` asks this process for a consistent copy of its embedded database.
   const store = databases.embeddedStore();
   if (store) closers.push((await serveOpsSocket(store, logger)).close);
   let port: number;
+  let adminPort: number | null = null;
   try {
     port = await http.listen(config.host, config.port, { reusePort: config.reusePort });
+    const admin = await startAdminListener(config, "homeserver", logger, ready);
+    if (admin) {
+      adminPort = admin.port;
+      closers.push(admin.close);
+    }
   } catch (err) {
+    await http.close();
     // Refused (address in use): what was opened is closed, so the process can exit cleanly.
     for (const fn of closers.reverse()) await fn();
     await databases.close();
@@ -232,6 +250,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     moderation,
     http,
     port,
+    adminPort,
     baseUrl: `http://${config.host}:${port}`,
     async close() {
       if (closed) return;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { splitList } from "../companion-services/platform/config.ts";
+import { isAddressOrRange } from "../companion-services/platform/http/client-ip.ts";
 import { type LimitSpec, parseLimitSpec } from "../companion-services/platform/rate-limit.ts";
 import { LIMITED_ACTIONS, type RateLimitSettings } from "./rate-limits.ts";
 
@@ -47,6 +48,22 @@ export const operationsEnvSchema = z.object({
    * a port already in use refuses start with `address in use: host:port` and exit code 2.
    */
   NOVA_REUSE_PORT: bool.default(false),
+  /**
+   * The admin listener: /metrics, /health and /ready on their own port (docs/monitoring.md).
+   * Unset, there is none and /metrics on the client port needs a server admin's access token.
+   */
+  NOVA_ADMIN_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Its address: loopback unless an operator opens it (e.g. 0.0.0.0 inside a container). */
+  NOVA_ADMIN_HOST: z.string().min(1).default("127.0.0.1"),
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated).
+   * Unset, the client address is the connection's peer: behind a proxy, per-IP rate limits and the
+   * request log would see only the proxy.
+   */
+  NOVA_TRUSTED_PROXIES: z
+    .string()
+    .default("")
+    .refine((v) => splitList(v).every(isAddressOrRange), "expected IP addresses or CIDR ranges"),
   /** Requests slower than this (ms) are logged at warn with `slow: true`; long-polls are exempt. */
   NOVA_SLOW_REQUEST_MS: z.coerce.number().int().positive().default(1000),
   // Rate limits: NOVA_RATELIMIT_<ACTION> per user, NOVA_RATELIMIT_<ACTION>_IP per IP.
@@ -60,6 +77,10 @@ export type OperationsEnv = z.infer<typeof operationsEnvSchema>;
 export type OperationsConfig = {
   /** NOVA_REUSE_PORT: the client listeners (homeserver, media, notifications) share their port. */
   reusePort: boolean;
+  /** NOVA_ADMIN_PORT / NOVA_ADMIN_HOST; null when there is no admin listener. */
+  adminListener: { host: string; port: number } | null;
+  /** NOVA_TRUSTED_PROXIES. */
+  trustedProxies: string[];
   /** NOVA_SLOW_REQUEST_MS: the request log's slow threshold. */
   slowRequestMs: number;
   /** Per-user and per-IP rate limits (server/rate-limits.ts); null is off. */
@@ -71,6 +92,9 @@ export type OperationsConfig = {
 export function operationsConfig(e: OperationsEnv): OperationsConfig {
   return {
     reusePort: e.NOVA_REUSE_PORT,
+    adminListener:
+      e.NOVA_ADMIN_PORT === undefined ? null : { host: e.NOVA_ADMIN_HOST, port: e.NOVA_ADMIN_PORT },
+    trustedProxies: splitList(e.NOVA_TRUSTED_PROXIES),
     slowRequestMs: e.NOVA_SLOW_REQUEST_MS,
     rateLimits: rateLimitSettings(e as unknown as Record<string, string | undefined>),
     rateLimitExempt: splitList(e.NOVA_RATELIMIT_EXEMPT),

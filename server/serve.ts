@@ -8,6 +8,8 @@ import { createMediaFrom } from "../companion-services/media/index.ts";
 import { createNotifications } from "../companion-services/notifications/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import { ClientAddress } from "../companion-services/platform/http/client-ip.ts";
+import { readiness } from "../companion-services/platform/http/ops-listener.ts";
 import { Router } from "../companion-services/platform/http/router.ts";
 import { HttpServer } from "../companion-services/platform/http/server.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
@@ -15,6 +17,7 @@ import { createEventBus, startOutbox } from "../companion-services/platform/runt
 import type { ServiceName } from "../companion-services/platform/services.ts";
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
+import { mountProbes, startAdminListener } from "./ops/probes.ts";
 
 /**
  * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); media serves
@@ -59,6 +62,35 @@ export type Running = {
  * KAFKA_BROKERS, gRPC between services) or everything in one process (`all`).
  */
 export async function serve(target: ServeTarget, config: NovaConfig, logger: Logger): Promise<Running> {
+  const running = await serveTarget(target, config, logger);
+  // The homeserver (and `all`) start their admin listener in createNova.
+  if (target === "all" || target === "homeserver") return running;
+  const databases = running.databases;
+  const ready = readiness({ databases: () => databases?.ping() ?? "no database" });
+  const admin = await startAdminListener(config, target, logger, ready).catch(async (err: unknown) => {
+    await running.close();
+    throw err;
+  });
+  if (!admin) return running;
+  return {
+    ...running,
+    describe: { ...running.describe, admin_port: admin.port },
+    async close() {
+      await running.close();
+      await admin.close();
+    },
+  };
+}
+
+/** Readiness of a service process with a client listener: its databases answer, not draining. */
+function serviceReadiness(databases: Databases, http: HttpServer) {
+  return readiness({
+    databases: () => databases.ping(),
+    shutdown: () => (http.isDraining() ? "shutting down" : null),
+  });
+}
+
+async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logger): Promise<Running> {
   if (target === "all") return serveAll(config, logger);
   if (!config.kafkaBrokers?.length)
     throw new Error(
@@ -91,6 +123,7 @@ async function serveIdentity(config: NovaConfig, logger: Logger, bus: EventBus):
   const rpc = await startIdentityGrpc(identity, logger, config.identityGrpcListen);
   return {
     describe: { service: "identity", grpc_port: rpc.port, database: databases.get("identity").kind },
+    databases,
     async close() {
       await rpc.close();
       await outbox.stop();
@@ -158,7 +191,9 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
     maxRequestBody: config.maxRequestBody,
     slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
+    clientAddress: new ClientAddress(config.trustedProxies),
   });
+  mountProbes(router, serviceReadiness(databases, http), identity);
   const port = await http.listen(config.media.httpHost, config.media.httpPort, {
     reusePort: config.reusePort,
   });
@@ -205,7 +240,9 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
     maxRequestBody: config.maxRequestBody,
     slowRequestMs: config.slowRequestMs,
     authenticate: (token) => identity.verifyToken(token),
+    clientAddress: new ClientAddress(config.trustedProxies),
   });
+  mountProbes(router, serviceReadiness(databases, http), identity);
   const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort, {
     reusePort: config.reusePort,
   });
@@ -235,6 +272,7 @@ async function serveCompanion(
   const stop = await startCompanions([service], databases, bus, logger, config);
   return {
     describe: { service, database: databases.get(service).kind },
+    databases,
     async close() {
       await stop();
       await bus.close();

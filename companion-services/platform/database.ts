@@ -71,6 +71,19 @@ export class Databases {
     return this.pglite && this.lock ? { pglite: this.pglite, dir: this.lock.dir } : null;
   }
 
+  /** Readiness: null when every database of this process answers `SELECT 1`, else why not. */
+  async ping(): Promise<string | null> {
+    if (this.handles.size === 0) return "databases closed";
+    for (const h of this.handles.values()) {
+      try {
+        await sql`SELECT 1`.execute(h.db);
+      } catch (err) {
+        return `${h.service} database: ${(err as Error).message}`;
+      }
+    }
+    return null;
+  }
+
   async close(): Promise<void> {
     for (const h of this.handles.values()) {
       await h.db.destroy();

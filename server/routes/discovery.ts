@@ -1,4 +1,3 @@
-import { registry } from "../../companion-services/platform/metrics.ts";
 import type { NovaContext } from "../context.ts";
 
 /** Spec versions whose every endpoint Nova serves (matrix-js-sdk needs at least v1.1). */
@@ -45,13 +44,4 @@ export function mountDiscovery(ctx: NovaContext): void {
       },
     },
   }));
-  router.get(
-    "/metrics",
-    async () => ({
-      raw: Buffer.from(await registry.metrics()),
-      headers: { "Content-Type": registry.contentType },
-    }),
-    { auth: "none" },
-  );
-  router.get("/health", () => ({ body: { status: "ok" } }), { auth: "none" });
 }

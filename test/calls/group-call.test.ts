@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CALL_MEMBER_EVENT, memberStateKey } from "../../calls/call-service.ts";
 import { CallsRepository, type CallTables } from "../../calls/calls.repository.ts";
 import { CallClient, CallError, type CallEvent, httpRequester } from "../../calls/client.ts";
+import { registry } from "../../companion-services/platform/metrics.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { callRoom, type TestUser } from "./helpers/call-setup.ts";
 import { CountingSubscriber, SyntheticPublisher, waitFor } from "./helpers/werift-peer.ts";
@@ -137,8 +138,8 @@ describe("group calls on the werift SFU (signaling over HTTP)", () => {
     // Bob's ceiling (300 kbit/s) is what Alice's publisher is told (REMB).
     await waitFor(() => a.publisher!.rembs.some((x) => x <= 300_000n), 5000, "REMB at bob's ceiling");
 
-    // /metrics reports the running call.
-    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    // /metrics reports the running call (the process's registry, as the admin listener serves it).
+    const metrics = await registry.metrics();
     expect(metrics).toMatch(/^nova_calls_active 1$/m);
     expect(metrics).toMatch(/^nova_call_participants 2$/m);
     expect(Number(/^nova_sfu_forwarded_packets (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(40);

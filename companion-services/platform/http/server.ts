@@ -10,6 +10,7 @@ import {
 } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { httpRequestDuration } from "../metrics.ts";
+import { ClientAddress } from "./client-ip.ts";
 import { hasNul } from "./json-guard.ts";
 import { listenFailure } from "./listen-error.ts";
 import { RequestLog, requestIdOf } from "./request-log.ts";
@@ -60,6 +61,8 @@ export type HttpServerOptions = {
   slowRequestMs?: number;
   /** Rate limits (server/rate-limits.ts), after authentication. */
   limiter?: RequestLimiter;
+  /** NOVA_TRUSTED_PROXIES: whose X-Forwarded-For names the client (default: none, the peer is). */
+  clientAddress?: ClientAddress;
 };
 
 export class HttpServer {
@@ -70,7 +73,10 @@ export class HttpServer {
   private readonly drainHooks: (() => Promise<void> | void)[] = [];
   private readonly requestLog: RequestLog;
 
+  private readonly clientAddress: ClientAddress;
+
   constructor(private readonly opts: HttpServerOptions) {
+    this.clientAddress = opts.clientAddress ?? new ClientAddress([]);
     this.requestLog = new RequestLog(opts.logger, opts.slowRequestMs ?? 1000);
     this.app = uWS.App();
     this.app.any("/*", (res, req) => this.onRequest(res, req));
@@ -207,7 +213,10 @@ export class HttpServer {
     req.forEach((k, v) => {
       headers[k] = v;
     });
-    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const ip = this.clientAddress.of(
+      Buffer.from(res.getRemoteAddressAsText()).toString(),
+      headers["x-forwarded-for"],
+    );
     const started = performance.now();
     const requestId = requestIdOf(headers["x-request-id"]);
     // The request once built, for the log's user and device.
