@@ -29,7 +29,8 @@ async function withIdentity<T>(
 }
 
 /**
- * The admin API when a server runs (its caches then see every write), the database otherwise.
+ * The admin API when a server holds the data (its caches then see every write), the database
+ * otherwise (AdminApi.serverHolds: the data-dir lock, or a server answering when on PostgreSQL).
  * `direct` is null for commands that need the server (rooms, notices, listing).
  */
 async function viaServer<T>(
@@ -39,7 +40,13 @@ async function viaServer<T>(
   direct: (() => Promise<T>) | null,
 ): Promise<T> {
   const a = AdminApi.from(config, env);
-  if (await a.running()) return api(a);
+  if (await a.serverHolds(config)) {
+    try {
+      return await api(a);
+    } finally {
+      await a.close();
+    }
+  }
   if (!direct)
     throw new MatrixError(
       503,
@@ -154,6 +161,16 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
       const roomId = one(args, "roomId");
       const body = { block: flags.block === true, purge: flags["no-purge"] !== true };
       return viaServer(config, env, (a) => a.call("DELETE", `/v1/rooms/${enc(roomId)}`, body), null);
+    },
+  },
+  "notice send": {
+    usage: "notice send <user> <text…>",
+    flags: {},
+    async run(args, _flags, config, env) {
+      if (args.length < 2) throw new UsageError("expected <user> and the notice's text");
+      const [user, ...words] = args as [string, ...string[]];
+      const body = { user_id: userId(config, user), content: { msgtype: "m.text", body: words.join(" ") } };
+      return viaServer(config, env, (a) => a.call("POST", "/v1/send_server_notice", body), null);
     },
   },
   "token create": {

@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { createInterface } from "node:readline/promises";
 
 import { type Flags, UsageError } from "./command.ts";
 
@@ -22,14 +21,40 @@ export async function readPassword(flags: Flags): Promise<string> {
   if (flags["password-stdin"] === true) pw = (await readStdin()).split(/\r?\n/)[0] ?? "";
   else if (typeof flags["password-file"] === "string")
     pw = (await readFile(flags["password-file"], "utf8")).split(/\r?\n/)[0] ?? "";
-  else if (process.stdin.isTTY) {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    pw = await rl.question("password: ");
-    rl.close();
-  } else
-    throw new UsageError(
-      "a password is needed: --password-stdin, --password-file <path> or a terminal prompt",
-    );
+  else pw = await promptSecret("password: ", "--password-stdin, --password-file <path>");
   if (pw === "") throw new UsageError("the password is empty");
   return pw;
+}
+
+/** Asks on the terminal, the answer not echoed; without a terminal, says what to use instead. */
+export async function promptSecret(question: string, otherwise: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) throw new UsageError(`a password is needed: ${otherwise} or a terminal prompt`);
+  process.stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let typed = "";
+      const onData = (chunk: Buffer) => {
+        for (const ch of chunk.toString("utf8")) {
+          if (ch === "\r" || ch === "\n") {
+            stdin.off("data", onData);
+            return resolve(typed);
+          }
+          if (ch === "\u0003") {
+            stdin.off("data", onData);
+            return reject(new UsageError("interrupted"));
+          }
+          if (ch === "\u007f" || ch === "\b") typed = typed.slice(0, -1);
+          else typed += ch;
+        }
+      };
+      stdin.on("data", onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write("\n");
+  }
 }

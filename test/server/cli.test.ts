@@ -243,6 +243,41 @@ describe("admin CLI against the server's data", () => {
     );
     expect((await inProcess(["token", "revoke", "old"], apiEnv)).code).toBe(0);
     expect((await inProcess(["room", "list"], apiEnv)).out).toMatchObject({ total_rooms: 0 });
+    // A server notice reaches dave's notices room.
+    const notice = await inProcess(["notice", "send", "dave", "maintenance", "at", "noon"], apiEnv);
+    expect(notice.code).toBe(0);
+    expect(String(notice.out!.event_id)).toMatch(/^\$/);
+    expect((await inProcess(["notice", "send", "dave"], apiEnv)).code).toBe(2);
+    // As an admin's login instead of a token: logged out after the command, no device left behind.
+    const devices = async () =>
+      (
+        await s.call("GET", "/_synapse/admin/v2/users/%40root%3Alocalhost/devices", {
+          token: apiEnv.NOVA_ADMIN_TOKEN,
+        })
+      ).body.total as number;
+    const before = await devices();
+    const asLogin = { ...env, NOVA_URL: s.baseUrl, NOVA_ADMIN_USER: "root", NOVA_ADMIN_PASSWORD_FILE: pw };
+    const listed = await inProcess(["user", "list", "--name", "dav"], asLogin);
+    expect(listed.code).toBe(0);
+    expect((listed.out!.users as { name: string }[]).map((u) => u.name)).toEqual(["@dave:localhost"]);
+    expect(await devices()).toBe(before);
+    // newbie (registered above with the password "pw") is no admin.
+    const newbiePw = path.join(dataDir, "pw-newbie");
+    await writeFile(newbiePw, "pw\n");
+    const notAdmin = await inProcess(["user", "list"], {
+      ...asLogin,
+      NOVA_ADMIN_USER: "newbie",
+      NOVA_ADMIN_PASSWORD_FILE: newbiePw,
+    });
+    expect(notAdmin.code).toBe(1);
+    expect(notAdmin.err).toContain("M_FORBIDDEN");
+    if (!env.DATABASE_URL) {
+      // The server holds the data-dir lock: a CLI that cannot reach it refuses to write beside it.
+      const blind = await inProcess(["user", "create", "eve", "--password-file", pw], env);
+      expect(blind.code).toBe(1);
+      expect(blind.err).toContain(`process ${process.pid} holds ${dataDir}`);
+      expect(await s.identity.getUser("@eve:localhost")).toBeNull();
+    }
     expect((await inProcess(["user", "deactivate", "dave"], apiEnv)).code).toBe(0);
     const gone = await s.call("GET", "/_matrix/client/v3/account/whoami", {
       token: login.body.access_token as string,
