@@ -79,6 +79,8 @@ export type NovaOptions = {
     logger: Logger;
     onClose: (fn: () => Promise<void> | void) => void;
   }) => Promise<IdentityClient>;
+  /** With remoteIdentity: identity's admin operations over gRPC, for the admin API. */
+  remoteIdentityAdmin?: IdentityAdminClient;
   /** Companion services whose databases open in this process too (`nova serve all`). */
   companions?: ServiceName[];
 };
@@ -113,6 +115,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   let identityAdmin: IdentityAdminClient | null = null;
   if (opts.remoteIdentity) {
     identity = await opts.remoteIdentity({ hooks, logger, onClose: (fn) => closers.push(fn) });
+    identityAdmin = opts.remoteIdentityAdmin ?? null;
   } else {
     const local = createIdentity(databases.get("identity"), {
       serverName: config.serverName,

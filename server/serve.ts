@@ -1,4 +1,6 @@
 import { createGraphConsumers } from "../companion-services/graph/index.ts";
+import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
+import { GrpcIdentityAdminClient } from "../companion-services/identity/admin-grpc-client.ts";
 import { startIdentityGrpc } from "../companion-services/identity/grpc.ts";
 import { GrpcIdentityClient } from "../companion-services/identity/grpc-client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
@@ -120,7 +122,9 @@ async function serveIdentity(config: NovaConfig, logger: Logger, bus: EventBus):
     loginFailuresPerMinute: config.loginFailuresPerMinute,
   });
   const outbox = await startOutbox(databases.get("identity"), bus, logger, config.outbox);
-  const rpc = await startIdentityGrpc(identity, logger, config.identityGrpcListen);
+  // The admin service beside Identity: the homeserver's admin API reaches identity through it.
+  const admin = createIdentityAdmin(databases.get("identity"), identity);
+  const rpc = await startIdentityGrpc(identity, logger, config.identityGrpcListen, admin);
   return {
     describe: { service: "identity", grpc_port: rpc.port, database: databases.get("identity").kind },
     databases,
@@ -134,9 +138,14 @@ async function serveIdentity(config: NovaConfig, logger: Logger, bus: EventBus):
 }
 
 async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  const identityAdmin = new GrpcIdentityAdminClient({
+    address: config.identityGrpcAddress,
+    deadlineMs: config.rpcDeadlineMs,
+  });
   const nova = await createNova(config, {
     logger,
     bus,
+    remoteIdentityAdmin: identityAdmin,
     remoteIdentity: async ({ hooks, logger: log, onClose }) => {
       const grpcClient = new GrpcIdentityClient({
         address: config.identityGrpcAddress,
@@ -158,9 +167,15 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
     },
   });
   return {
-    describe: { service: "homeserver", port: nova.port, identity: config.identityGrpcAddress },
+    describe: {
+      service: "homeserver",
+      port: nova.port,
+      identity: config.identityGrpcAddress,
+      ...(nova.adminPort !== null ? { admin_port: nova.adminPort } : {}),
+    },
     async close() {
       await nova.close();
+      identityAdmin.close();
       await bus.close();
     },
   };

@@ -130,16 +130,19 @@ export class GrpcIdentityClient implements IdentityClient {
   }
 
   async verifyToken(accessToken: string): Promise<AuthInfo> {
-    const r = await this.call<{ user_id: string; device_id: string; session_id: string; is_guest?: boolean }>(
-      "VerifyToken",
-      { access_token: accessToken },
-      this.read,
-    );
+    const r = await this.call<{
+      user_id: string;
+      device_id: string;
+      session_id: string;
+      is_guest?: boolean;
+      shadow_banned?: boolean;
+    }>("VerifyToken", { access_token: accessToken }, this.read);
     return {
       userId: r.user_id,
       deviceId: r.device_id,
       sessionId: r.session_id,
       isGuest: r.is_guest ?? false,
+      ...(r.shadow_banned ? { shadowBanned: true } : {}),
     };
   }
 

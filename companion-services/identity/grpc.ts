@@ -5,6 +5,8 @@ import type { Logger } from "../platform/logger.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import { listen, shutdown, unary } from "../platform/rpc/server.ts";
 import { present } from "../platform/rpc/wire.ts";
+import type { IdentityAdminClient } from "./admin-client.ts";
+import { addIdentityAdminService } from "./admin-grpc.ts";
 import type { Device, IdentityClient, LoginResult, RegistrationToken, User } from "./client.ts";
 
 export const IDENTITY_PROTO = {
@@ -133,7 +135,13 @@ export function identityGrpcServer(identity: IdentityClient, logger: Logger): gr
     })),
     VerifyToken: u("VerifyToken", schemas.VerifyToken, async (r) => {
       const a = await identity.verifyToken(r.access_token);
-      return { user_id: a.userId, device_id: a.deviceId, session_id: a.sessionId, is_guest: a.isGuest };
+      return {
+        user_id: a.userId,
+        device_id: a.deviceId,
+        session_id: a.sessionId,
+        is_guest: a.isGuest,
+        shadow_banned: a.shadowBanned ?? false,
+      };
     }),
     Login: u("Login", schemas.Login, async (r) =>
       loginToWire(
@@ -235,13 +243,18 @@ export function identityGrpcServer(identity: IdentityClient, logger: Logger): gr
   return server;
 }
 
-/** Starts identity's gRPC server on `address` (host:port; port 0 picks one). */
+/**
+ * Starts identity's gRPC server on `address` (host:port; port 0 picks one), with its admin
+ * service beside it when given (identity-admin.proto).
+ */
 export async function startIdentityGrpc(
   identity: IdentityClient,
   logger: Logger,
   address: string,
+  admin?: IdentityAdminClient,
 ): Promise<{ server: grpc.Server; port: number; close(): Promise<void> }> {
   const server = identityGrpcServer(identity, logger);
+  if (admin) addIdentityAdminService(server, admin, logger);
   const port = await listen(server, address);
   logger.info({ address, port }, "identity gRPC listening");
   return { server, port, close: () => shutdown(server) };

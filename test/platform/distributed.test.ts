@@ -21,7 +21,11 @@ run("distributed mode: identity and homeserver as separate processes", () => {
   let base: string;
 
   beforeAll(async () => {
-    cluster = await startDistributedCluster({ adminUrl: pgAdminUrl ?? "", kafkaBrokers: kafka ?? "" });
+    cluster = await startDistributedCluster({
+      adminUrl: pgAdminUrl ?? "",
+      kafkaBrokers: kafka ?? "",
+      env: { NOVA_ADMIN_PORT: "0" },
+    });
     dbs = cluster.databases;
     grpcAddress = cluster.grpcAddress;
     base = cluster.baseUrl;
@@ -162,5 +166,94 @@ run("distributed mode: identity and homeserver as separate processes", () => {
     } finally {
       direct.close();
     }
+  });
+
+  it("each process has its admin listener: identity, which has no client port, included", async () => {
+    for (const [proc, service] of [
+      [cluster.identity, "identity"],
+      [cluster.homeserver, "homeserver"],
+    ] as const) {
+      const port = proc.ready.admin_port as number;
+      expect(port, service).toBeGreaterThan(0);
+      const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+      expect(await ready.json()).toEqual({ status: "ready", service });
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain(
+        "process_cpu_seconds_total",
+      );
+    }
+  });
+
+  it("the admin API manages identity's users and tokens over gRPC; a shadow ban reaches the homeserver", async () => {
+    const direct = new GrpcIdentityClient({ address: grpcAddress });
+    let root: string;
+    try {
+      const r = await direct.register({ localpart: "root", password: "pw-root-123456", admin: true });
+      root = (r as { accessToken: string }).accessToken;
+    } finally {
+      direct.close();
+    }
+    const created = await call(
+      "PUT",
+      "/_synapse/admin/v2/users/@ed:dist.test",
+      { password: "pw-ed-123456" },
+      root,
+    );
+    expect(created.status).toBe(201);
+    const list = await call("GET", "/_synapse/admin/v2/users?name=ed", undefined, root);
+    expect((list.body.users as { name: string }[]).map((u) => u.name)).toEqual(["@ed:dist.test"]);
+    const token = await call("POST", "/_synapse/admin/v1/registration_tokens/new", { uses_allowed: 2 }, root);
+    expect(token.status).toBe(200);
+    const t = token.body.token as string;
+    const updated = await call(
+      "PUT",
+      `/_synapse/admin/v1/registration_tokens/${t}`,
+      { uses_allowed: 5 },
+      root,
+    );
+    expect(updated.body).toMatchObject({ token: t, uses_allowed: 5, pending: 0, completed: 0 });
+    expect(
+      (await call("DELETE", `/_synapse/admin/v1/registration_tokens/${t}`, undefined, root)).status,
+    ).toBe(200);
+    expect((await call("GET", `/_synapse/admin/v1/registration_tokens/${t}`, undefined, root)).status).toBe(
+      404,
+    );
+
+    // Shadow-banned at identity: the homeserver learns it with the token and drops ed's sends.
+    expect((await call("POST", "/_synapse/admin/v1/users/@ed:dist.test/shadow_ban", {}, root)).status).toBe(
+      200,
+    );
+    const login = await call("POST", "/_matrix/client/v3/login", {
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: "ed" },
+      password: "pw-ed-123456",
+    });
+    const ed = login.body.access_token as string;
+    const room = await call("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat" }, root);
+    const roomId = room.body.room_id as string;
+    expect((await call("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, {}, ed)).status).toBe(
+      200,
+    );
+    const sent = await call(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t1`,
+      { msgtype: "m.text", body: "spam" },
+      ed,
+    );
+    expect(sent.status).toBe(200);
+    const messages = await call(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=20`,
+      undefined,
+      root,
+    );
+    const bodies = (messages.body.chunk as { type: string; content: { body?: string } }[])
+      .filter((e) => e.type === "m.room.message")
+      .map((e) => e.content.body);
+    expect(bodies).not.toContain("spam");
+    expect((await call("GET", "/_synapse/admin/v2/users/@ed:dist.test", undefined, root)).body).toMatchObject(
+      {
+        shadow_banned: true,
+      },
+    );
   });
 });
