@@ -50,8 +50,8 @@ export function readConfigFile(file: string, rules: FileRules): FileSettings {
       const shown = at.join(".");
       const name = envNameFor(at, rules.known);
       if (!rules.known.has(name)) {
-        const why = rules.envOnly?.[name];
-        if (why) fail(`"${shown}": ${name} ${why}`);
+        const envOnly = [at.join("_").toUpperCase(), name].find((n) => rules.envOnly?.[n]);
+        if (envOnly) fail(`"${shown}": ${envOnly} ${rules.envOnly![envOnly]}`);
         const near = nearestName(at, rules.known);
         fail(`unknown setting "${shown}" (${name})${near ? `; did you mean ${near}?` : ""}`);
       }
