@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -237,5 +237,24 @@ describe("masking", () => {
     const { settings } = effectiveSettings({});
     expect(settings.map((s) => s.name)).toEqual([...SETTING_NAMES]);
     expect(new Set(SETTING_NAMES).size).toBe(SETTING_NAMES.length);
+  });
+});
+
+describe("docs/nova.example.toml", () => {
+  const example = path.resolve(import.meta.dirname, "../../docs/nova.example.toml");
+
+  it("loads, and its values are the defaults it says they are", () => {
+    expect(loadConfig({ NOVA_CONFIG: example })).toEqual(loadConfig({}));
+  });
+
+  it("stays valid with every commented example setting uncommented", () => {
+    const text = readFileSync(example, "utf8");
+    const uncommented = text.replace(/^# ([a-z_]+ = )/gm, "$1");
+    expect(uncommented).not.toBe(text);
+    const c = loadConfig({ NOVA_CONFIG: file(".toml", uncommented) });
+    expect(c.databaseUrls.graph).toBe("postgres://graph:secret@db.example.org/graph");
+    expect(c.kafkaBrokers).toEqual(["kafka-1.example.org:9092", "kafka-2.example.org:9092"]);
+    expect(c.turn.uris).toHaveLength(2);
+    expect(c.media.cdn?.baseUrl).toBe("https://cdn.example.org");
   });
 });
