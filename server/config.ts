@@ -149,6 +149,7 @@ export function effectiveSettings(env: NodeJS.ProcessEnv): {
 } {
   const s = resolveSettings(env);
   const e = parseSettings(s);
+  // Built and dropped for its checks across variables (s3 without a bucket, a CDN without a secret).
   configFrom(e);
   const parsed = e as Record<string, unknown>;
   const settings = SETTING_NAMES.map((name): EffectiveSetting => {
