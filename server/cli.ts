@@ -10,6 +10,7 @@
 import { MatrixError } from "../companion-services/platform/errors.ts";
 import { ADMIN_COMMANDS } from "./cli/admin-commands.ts";
 import { type Command, type Flags, UsageError } from "./cli/command.ts";
+import { CONFIG_CHECK } from "./cli/config-check.ts";
 import { loadConfig } from "./config.ts";
 import { operatorError } from "./ops/operator-errors.ts";
 
@@ -51,6 +52,8 @@ export const COMMANDS: Record<string, Command> = {
   restore: fileCommand("restore", "restoreCommand"),
   // user, room, token commands (server/cli/admin-commands.ts): the admin API of a running server.
   ...ADMIN_COMMANDS,
+  // The effective settings (environment over the NOVA_CONFIG file), secrets masked.
+  "config check": CONFIG_CHECK,
 };
 
 /** Splits argv into the command (the longest known prefix), positional args and --flags. */
@@ -94,7 +97,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   try {
     const { command, args, flags } = parseArgs(argv);
     const result = await command.run(args, flags, loadConfig(env), env);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    // undefined: the command printed its own text (config check without --json).
+    if (result !== undefined) process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

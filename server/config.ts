@@ -17,6 +17,7 @@ import {
   platformConfig,
   platformEnvSchema,
 } from "../companion-services/platform/platform-config.ts";
+import { readConfigFile } from "./config/file.ts";
 import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
 
 /** The homeserver's own settings (the Matrix front). */
@@ -51,7 +52,8 @@ const homeserverEnvSchema = z.object({
 /**
  * Every setting Nova reads from the environment: one schema per area, composed, parsed in one go
  * (so one line names every offending variable). Read once at start, in server/main.ts and
- * server/cli.ts, and passed down; nothing below them reads process.env.
+ * server/cli.ts (`nova serve` too), with the NOVA_CONFIG file's values under the environment's,
+ * and passed down; nothing below them reads process.env.
  */
 const envSchema = z.object({
   ...homeserverEnvSchema.shape,
@@ -85,8 +87,88 @@ export type NovaConfig = HomeserverConfig &
   PlatformConfig &
   OperationsConfig;
 
+type Env = z.infer<typeof envSchema>;
+
+/** Every variable the configuration reads, in the schema's order; the NOVA_CONFIG file may set each. */
+export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
+const KNOWN: ReadonlySet<string> = new Set(SETTING_NAMES);
+
+/** Variables Nova reads that the file cannot set, and why (the file's loader says so). */
+const ENV_ONLY: Record<string, string> = {
+  NOVA_CONFIG: "names the file itself: set it in the environment",
+  NOVA_URL: "is a setting of the nova CLI, read from the environment only",
+  NOVA_ADMIN_TOKEN: "is a setting of the nova CLI, read from the environment only",
+};
+
+/** The environment with the NOVA_CONFIG file beneath it: what the schema parses. */
+export type Settings = {
+  env: NodeJS.ProcessEnv;
+  /** NOVA_CONFIG, when set. */
+  file: string | undefined;
+  /** Variables whose value is the file's (the environment did not set them) → their key in the file. */
+  fromFile: Record<string, string>;
+};
+
+/** Reads the NOVA_CONFIG file, if any, and lays the environment over it: the environment wins. */
+export function resolveSettings(env: NodeJS.ProcessEnv): Settings {
+  const file = env.NOVA_CONFIG || undefined;
+  if (!file) return { env, file, fromFile: {} };
+  const { values, keys } = readConfigFile(file, { known: KNOWN, envOnly: ENV_ONLY });
+  const merged: NodeJS.ProcessEnv = { ...env };
+  const fromFile: Record<string, string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (env[name] !== undefined) continue;
+    merged[name] = value;
+    fromFile[name] = keys[name]!;
+  }
+  return { env: merged, file, fromFile };
+}
+
+function parseSettings(s: Settings): Env {
+  return parseEnv(envSchema, s.env, (name) => {
+    const key = s.fromFile[name];
+    return key === undefined ? undefined : `from ${s.file} key "${key}"`;
+  });
+}
+
+/** The configuration from the environment and the NOVA_CONFIG file it may name. */
 export function loadConfig(env: NodeJS.ProcessEnv): NovaConfig {
-  const e = parseEnv(envSchema, env);
+  return configFrom(parseSettings(resolveSettings(env)));
+}
+
+export type SettingSource = "env" | "file" | "default" | "unset";
+export type EffectiveSetting = { name: string; value: string | undefined; source: SettingSource };
+
+/**
+ * Each variable's value after parsing (defaults filled in) and where it came from, for
+ * `nova config check`; throws the ConfigError loadConfig would. Values are unmasked.
+ */
+export function effectiveSettings(env: NodeJS.ProcessEnv): {
+  file: string | undefined;
+  settings: EffectiveSetting[];
+} {
+  const s = resolveSettings(env);
+  const e = parseSettings(s);
+  // Built and dropped for its checks across variables (s3 without a bucket, a CDN without a secret).
+  configFrom(e);
+  const parsed = e as Record<string, unknown>;
+  const settings = SETTING_NAMES.map((name): EffectiveSetting => {
+    const v = parsed[name];
+    const value = v === undefined ? undefined : String(v);
+    const source: SettingSource =
+      env[name] !== undefined
+        ? "env"
+        : name in s.fromFile
+          ? "file"
+          : value === undefined
+            ? "unset"
+            : "default";
+    return { name, value, source };
+  });
+  return { file: s.file, settings };
+}
+
+function configFrom(e: Env): NovaConfig {
   return {
     host: e.NOVA_HOST,
     port: e.NOVA_PORT,

@@ -11,7 +11,8 @@ function exitOnOperatorError(err: unknown): never {
   process.exit(known.code);
 }
 
-// The environment is read here, once; everything below is given the parsed config.
+// The environment (over the NOVA_CONFIG file, if it names one) is read here, once; everything
+// below is given the parsed config.
 let config: NovaConfig;
 try {
   config = loadConfig(process.env);
