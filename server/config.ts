@@ -98,6 +98,8 @@ const ENV_ONLY: Record<string, string> = {
   NOVA_CONFIG: "names the file itself: set it in the environment",
   NOVA_URL: "is a setting of the nova CLI, read from the environment only",
   NOVA_ADMIN_TOKEN: "is a setting of the nova CLI, read from the environment only",
+  NOVA_ADMIN_USER: "is a setting of the nova CLI, read from the environment only",
+  NOVA_ADMIN_PASSWORD_FILE: "is a setting of the nova CLI, read from the environment only",
 };
 
 /** The environment with the NOVA_CONFIG file beneath it: what the schema parses. */
