@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Nova's image: the built JavaScript (`npm run build`, dist/) on a slim Node 20 with only the
 # production dependencies, run as a non-root user. One image for every mode: `npm start`'s single
 # process by default (CMD), or one service of the distributed topology with
@@ -13,9 +12,9 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the one install script the runtime would want is mediasoup's, which downloads
-# or compiles its worker; Nova does not run it either (package.json "allowScripts"; the default SFU
-# is werift, MEDIASOUP_WORKER_BIN names a worker you provide). sharp, argon2 and uWebSockets.js
-# ship prebuilt binaries as packages and need no script.
+# or compiles its worker; package.json denies it too ("allowScripts"): the default SFU is werift,
+# and MEDIASOUP_WORKER_BIN names a worker you provide. sharp, argon2 and uWebSockets.js ship
+# prebuilt binaries as packages and need no script.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
@@ -30,7 +29,7 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

@@ -55,6 +55,19 @@ export function readDockerfile(file: string): ImageConfig {
   return current;
 }
 
+/** The Dockerfile's instructions in order, each with the stage it is in (null before the first FROM). */
+export function readInstructions(file: string): { stage: string | null; instr: string; args: string }[] {
+  const out: { stage: string | null; instr: string; args: string }[] = [];
+  let stage: string | null = null;
+  let n = 0;
+  for (const [instr, args] of instructions(readFileSync(file, "utf8"))) {
+    if (instr === "FROM") stage = /\sAS\s+(\S+)$/i.exec(args)?.[1] ?? `#${n}`;
+    if (instr === "FROM") n++;
+    out.push({ stage, instr, args });
+  }
+  return out;
+}
+
 /** The instructions, continuation lines joined and comments dropped. */
 function instructions(text: string): [string, string][] {
   const out: [string, string][] = [];

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -27,12 +27,15 @@ export function runtimeDir(): string {
   const app = mkdtempSync(path.join(tmpdir(), "nova-image-"));
   cpSync(path.join(ROOT, "dist"), path.join(app, "dist"), { recursive: true });
   cpSync(path.join(ROOT, "package.json"), path.join(app, "package.json"));
-  const listed = execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], {
+  // npm ls exits 1 on an extraneous or invalid package elsewhere in the tree; the list still holds
+  // the installed production tree, and a package Nova needs that is missing fails the start.
+  const listed = spawnSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], {
     cwd: ROOT,
     encoding: "utf8",
   });
+  if (!listed.stdout) throw new Error(`npm ls --omit=dev printed nothing: ${listed.stderr}`);
   const top = path.join(ROOT, "node_modules") + path.sep;
-  for (const dir of listed.split("\n")) {
+  for (const dir of listed.stdout.split("\n")) {
     if (!dir.startsWith(top)) continue;
     const rel = dir.slice(top.length);
     // Nested copies (a/node_modules/b) come with their parent's link.
