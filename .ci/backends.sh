@@ -30,6 +30,8 @@ bash .ci/synadm.sh
 bash .ci/chromium.sh
 # Media: ffmpeg for the video pipeline (its tests run real transcodes).
 bash .ci/ffmpeg.sh
+# Container: Docker Compose v2 validates docker-compose.yml without an engine (test/container/compose.test.ts).
+bash .ci/compose.sh
 
 # A real Kafka broker (KRaft, no Docker): jars fetched with Maven and cached in .kafka/.
 bash .ci/kafka.sh start

@@ -6,9 +6,13 @@ import type { ServiceName } from "./services.ts";
 
 const MIGRATIONS_ROOT = fileURLToPath(new URL("../../migrations/", import.meta.url));
 
+/** A migration's module: `.ts` in the source tree (tsx), `.js` in the build (dist/, `npm run build`). */
+const MIGRATION_FILE = /^(\d+.*)\.(ts|js)$/;
+
 /**
- * Reads `migrations/<service>/*.ts`, ordered by file name. Each file exports `up` (and optionally
- * `down`) taking that service's Kysely, whose search_path is the service's own schema.
+ * Reads `migrations/<service>/*.ts` (or the built `*.js`), ordered by file name. Each file
+ * exports `up` (and optionally `down`) taking that service's Kysely, whose search_path is the
+ * service's own schema.
  */
 class ServiceMigrationProvider implements MigrationProvider {
   constructor(private readonly service: ServiceName) {}
@@ -16,14 +20,15 @@ class ServiceMigrationProvider implements MigrationProvider {
     const dir = path.join(MIGRATIONS_ROOT, this.service);
     let files: string[];
     try {
-      files = (await readdir(dir)).filter((f) => /^\d+.*\.ts$/.test(f)).sort();
+      files = (await readdir(dir)).filter((f) => MIGRATION_FILE.test(f) && !f.endsWith(".d.ts")).sort();
     } catch {
       return {};
     }
     const out: Record<string, Migration> = {};
     for (const f of files) {
       const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as Migration;
-      out[f.replace(/\.ts$/, "")] = mod;
+      // Named without the extension, so a database migrated from source is current for the build.
+      out[f.replace(MIGRATION_FILE, "$1")] = mod;
     }
     return out;
   }

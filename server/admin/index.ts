@@ -25,7 +25,24 @@ export type AdminDeps = {
   noticesLocalpart?: string;
 };
 
-const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+const VERSION = novaVersion();
+
+/**
+ * Nova's version from its package.json: two folders up from the source (server/admin/), three
+ * from the build (dist/server/admin/, `npm run build`).
+ */
+function novaVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const file of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = require(file) as { name?: string; version?: string };
+      if (pkg.name === "nova" && pkg.version) return pkg.version;
+    } catch {
+      // Not at this depth: try the next one.
+    }
+  }
+  throw new Error("Nova's package.json was not found above server/admin/");
+}
 
 /**
  * Synapse's admin API under /_synapse/admin (docs/admin-api.md), so existing tools (synadm,
