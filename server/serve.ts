@@ -197,7 +197,6 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
   await revocations.start();
   const media = await createMediaFrom(databases.get("media"), config, logger);
   const router = new Router();
-  mountHealth(router);
   media.mount(router);
   await media.start();
   const outbox = await startOutbox(databases.get("media"), bus, logger, config.outbox);
@@ -248,7 +247,6 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
   await revocations.start();
   const notifications = createNotifications(databases.get("notifications"), config, bus, logger);
   const router = new Router();
-  mountHealth(router);
   notifications.mount(router);
   await notifications.start();
   const http = new HttpServer({
@@ -276,15 +274,6 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
       await databases.close();
     },
   };
-}
-
-/**
- * `GET /health` on a service's own listener, as the homeserver has (server/routes/discovery.ts), for
- * container healthchecks (docker-compose.yml); the load balancer sends the public /health to the
- * homeserver.
- */
-function mountHealth(router: Router): void {
-  router.get("/health", () => ({ body: { status: "ok" } }), { auth: "none" });
 }
 
 /** A companion service: its own database and outbox, and the consumers it has. */

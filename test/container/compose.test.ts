@@ -36,6 +36,7 @@ type Resolved = {
       volumes?: { type: string; source?: string; target: string }[];
       healthcheck?: { test?: string[]; disable?: boolean };
       depends_on?: Record<string, { condition: string }>;
+      environment?: Record<string, string | null>;
     }
   >;
 };
@@ -81,15 +82,18 @@ describe.skipIf(!usable)(`docker-compose.yml under Docker Compose ${version}`, (
     expect(nova.length).toBeGreaterThanOrEqual(5);
     for (const [name, s] of nova) {
       expect(s.volumes?.some((v) => v.type === "bind") ?? false, `${name} bind-mounts`).toBe(false);
-      // The homeserver keeps the image's HEALTHCHECK command; graph has no listener to ask.
-      if (name === "graph") expect(s.healthcheck?.disable).toBe(true);
-      else if (name !== "homeserver") expect(s.healthcheck?.test?.[0], name).toBe("CMD");
+      // The homeserver keeps the image's HEALTHCHECK command; identity and graph, which have no
+      // client listener, ask /ready on their admin listener.
+      if (name !== "homeserver") expect(s.healthcheck?.test?.[0], name).toBe("CMD");
+      if (name === "identity" || name === "graph") {
+        expect(s.environment?.NOVA_ADMIN_PORT, name).toMatch(/^\d+$/);
+        expect(s.healthcheck?.test?.join(" "), name).toContain("/ready");
+      }
     }
     expect(services.media!.build?.target).toBe("media");
-    // Whatever waits on a Nova service waits for it to be healthy; nothing waits on graph.
+    // Whatever waits on a Nova service waits for it to be healthy.
     for (const [name, s] of Object.entries(services)) {
       for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
-        expect(dep, `${name} waits for graph`).not.toBe("graph");
         if (services[dep]?.build) expect(condition, `${name} → ${dep}`).toBe("service_healthy");
       }
     }
