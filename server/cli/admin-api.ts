@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { MatrixError } from "../../companion-services/platform/errors.ts";
 import type { NovaConfig } from "../config.ts";
-import { readDataDirLock } from "../ops/data-dir-lock.ts";
+import { DataDirLockedError, readDataDirLock } from "../ops/data-dir-lock.ts";
 import { promptSecret } from "./password.ts";
 
 /** How the CLI proves it is an admin: a token, or an admin's login made for this one command. */
@@ -45,11 +45,10 @@ export class AdminApi {
     const pid = readDataDirLock(config.dataDir);
     if (pid === null) return false;
     if (await this.running()) return true;
-    throw new MatrixError(
-      503,
-      "M_UNKNOWN",
-      `process ${pid} holds ${config.dataDir} but no server answers at ${this.baseUrl}: set NOVA_URL to its address`,
-    );
+    // The lock's own line (exit 1, as a second server gets), and what to do about it.
+    const locked = new DataDirLockedError(config.dataDir, pid);
+    locked.message += `, and no server answers at ${this.baseUrl}: set NOVA_URL to its address`;
+    throw locked;
   }
 
   async running(): Promise<boolean> {

@@ -275,7 +275,7 @@ describe("admin CLI against the server's data", () => {
       // The server holds the data-dir lock: a CLI that cannot reach it refuses to write beside it.
       const blind = await inProcess(["user", "create", "eve", "--password-file", pw], env);
       expect(blind.code).toBe(1);
-      expect(blind.err).toContain(`process ${process.pid} holds ${dataDir}`);
+      expect(blind.err).toContain(`data directory ${dataDir} is in use by process ${process.pid}`);
       expect(await s.identity.getUser("@eve:localhost")).toBeNull();
     }
     expect((await inProcess(["user", "deactivate", "dave"], apiEnv)).code).toBe(0);

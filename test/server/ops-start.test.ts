@@ -98,6 +98,7 @@ describe("data directory lock (in process)", () => {
       const code = await cli(["token", "create", "--token", "t1"], {
         NOVA_DATA_DIR: dir,
         NOVA_LOG_LEVEL: "silent",
+        NOVA_URL: "http://127.0.0.1:1",
       });
       expect(code).toBe(1);
     } finally {
@@ -105,7 +106,7 @@ describe("data directory lock (in process)", () => {
       lock.release();
     }
     expect(err.trim().split("\n")).toEqual([
-      `data directory ${dir} is in use by process ${process.pid} (lock file ${path.join(dir, LOCK_FILE)})`,
+      `data directory ${dir} is in use by process ${process.pid} (lock file ${path.join(dir, LOCK_FILE)}), and no server answers at http://127.0.0.1:1: set NOVA_URL to its address`,
     ]);
   });
 });
