@@ -2,9 +2,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
+import type { IdentityClient } from "../identity/client.ts";
 import type { ServiceDatabase } from "../platform/database.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
+import { MediaAdminRepository } from "./admin/admin.repository.ts";
+import { MediaAuditRepository } from "./admin/audit.repository.ts";
+import { MediaAdminRoutes } from "./admin/guard.ts";
+import { mountMediaAdminRoutes } from "./admin/routes.ts";
+import { MediaAdmin } from "./admin/service.ts";
 import { mountCdnRoutes } from "./cdn-routes.ts";
 import type { MediaConfig } from "./config.ts";
 import { UploadLimits } from "./limits.ts";
@@ -31,7 +37,15 @@ export type MediaDeps = {
   /** REDIS_URL: upload rate limits shared by every media replica. */
   redisUrl?: string | undefined;
   logger: Logger;
+  /**
+   * Who is a server admin (`getUser().isAdmin`) for the media admin API, and whose avatars a
+   * bulk delete keeps. Without it (a media service built alone in a test) that API is not mounted.
+   */
+  identity?: MediaIdentity | undefined;
 };
+
+/** What media asks identity: in-process under npm start, over gRPC under `nova serve media`. */
+export type MediaIdentity = Pick<IdentityClient, "getUser" | "getUsers">;
 
 export type Media = {
   service: MediaService;
@@ -52,8 +66,10 @@ export function createMediaFrom(
   database: ServiceDatabase<unknown>,
   config: MediaWiring,
   logger: Logger,
+  identity: MediaIdentity,
 ): Promise<Media> {
   return createMedia({
+    identity,
     database,
     settings: config.media,
     serverName: config.serverName,
@@ -116,6 +132,11 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
     ...video.videos,
     ...(deps.settings.transcodeUploads ? { transcodeUpload: video.transcodeUpload } : {}),
   });
+  const identity = deps.identity;
+  const admin = identity
+    ? new MediaAdmin(new MediaAdminRepository(own.db), repo, service, blobs, identity, logger)
+    : null;
+  const audit = new MediaAuditRepository(own.db);
   let sweeper: NodeJS.Timeout | null = null;
   return {
     service,
@@ -125,6 +146,9 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       mountCdnRoutes(router, service, deps.settings.cdn, video.hlsFile);
       resumable.mount(router);
       video.mount(router);
+      if (admin && identity) {
+        mountMediaAdminRoutes(new MediaAdminRoutes(router, identity, audit, logger), admin);
+      }
     },
     async start() {
       sweeper = setInterval(() => {
