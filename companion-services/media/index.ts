@@ -6,6 +6,7 @@ import type { IdentityClient } from "../identity/client.ts";
 import type { ServiceDatabase } from "../platform/database.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
+import type { LimitSpec } from "../platform/rate-limit.ts";
 import { MediaAdminRepository } from "./admin/admin.repository.ts";
 import { MediaAuditRepository } from "./admin/audit.repository.ts";
 import { MediaAdminRoutes } from "./admin/guard.ts";
@@ -36,6 +37,10 @@ export type MediaDeps = {
   dataDir: string;
   /** REDIS_URL: upload rate limits shared by every media replica. */
   redisUrl?: string | undefined;
+  /** NOVA_RATELIMIT_MEDIA_UPLOAD[_IP]: per-user and per-IP buckets on uploads; null is off. */
+  uploadLimit: { user: LimitSpec | null; ip: LimitSpec | null };
+  /** NOVA_RATELIMIT_EXEMPT: users never rate limited (admins never are either). */
+  rateLimitExempt?: string[] | undefined;
   logger: Logger;
   /**
    * Who is a server admin (`getUser().isAdmin`) for the media admin API, and whose avatars a
@@ -59,7 +64,14 @@ export type Media = {
 const SWEEP_MS = 10 * 60_000;
 
 /** The parts of a process's configuration media is built from (NovaConfig has them all). */
-export type MediaWiring = MediaConfig & { serverName: string; dataDir: string; redisUrl: string | undefined };
+export type MediaWiring = MediaConfig & {
+  serverName: string;
+  dataDir: string;
+  redisUrl: string | undefined;
+  /** The process's rate limits (server/operations-config.ts); media applies `media_upload`. */
+  rateLimits: { media_upload: { user: LimitSpec | null; ip: LimitSpec | null } };
+  rateLimitExempt: string[];
+};
 
 /** createMedia from the process's configuration, as `npm start` and `nova serve media` both do. */
 export function createMediaFrom(
@@ -75,6 +87,8 @@ export function createMediaFrom(
     serverName: config.serverName,
     dataDir: config.dataDir,
     redisUrl: config.redisUrl,
+    uploadLimit: config.rateLimits.media_upload,
+    rateLimitExempt: config.rateLimitExempt,
     logger,
   });
 }
@@ -95,7 +109,10 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
     own.db,
     repo,
     blobs,
-    new UploadLimits(deps.settings, redis ?? undefined),
+    new UploadLimits({ ...deps.uploadLimit, quotaBytes: deps.settings.quotaBytes }, redis ?? undefined, {
+      users: new Set(deps.rateLimitExempt ?? []),
+      isAdmin: async (u) => (await deps.identity?.getUser(u))?.isAdmin ?? false,
+    }),
     new Thumbnailer(repo, blobs, logger),
     logger,
     {

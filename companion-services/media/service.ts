@@ -29,6 +29,8 @@ export type NewUpload = {
   bytes: Buffer;
   contentType?: string | undefined;
   uploadName?: string | undefined;
+  /** The client's address, for the per-IP upload bucket (absent for uploads media makes itself). */
+  ip?: string | undefined;
 };
 
 /** The video side (video/): GetVideo and GetReel delegate to it, and video uploads are queued on it. */
@@ -89,7 +91,7 @@ export class MediaService implements MediaLibrary, MediaClient {
 
   /** `POST /upload`: rate, quota, store, row and event; returns the new mxc URI. */
   async upload(input: NewUpload): Promise<{ mediaId: string; mxc: string }> {
-    await this.limits.take(input.userId);
+    await this.limits.take(input.userId, input.ip);
     return this.storeUpload(input);
   }
 
@@ -118,8 +120,8 @@ export class MediaService implements MediaLibrary, MediaClient {
   }
 
   /** `POST /create` (MSC2246): reserves an id for the caller; 429 past the pending cap. */
-  async create(userId: string): Promise<{ mxc: string; unusedExpiresAt: number }> {
-    await this.limits.take(userId);
+  async create(userId: string, ip?: string): Promise<{ mxc: string; unusedExpiresAt: number }> {
+    await this.limits.take(userId, ip);
     const now = Date.now();
     const pending = await this.repo.pendingExpiries(userId, now);
     if (pending.length >= this.settings.maxPending) {
@@ -147,7 +149,7 @@ export class MediaService implements MediaLibrary, MediaClient {
       throw new MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded");
     }
     if ((row.unused_expires_at ?? 0) <= now) throw notFound("Media id expired");
-    await this.limits.take(userId);
+    await this.limits.take(userId, input.ip);
     if (this.limits.hasQuota) this.limits.checkQuota(await this.repo.bytesOf(userId), input.bytes.length);
     this.putting.add(mediaId);
     try {
