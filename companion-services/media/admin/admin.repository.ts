@@ -31,8 +31,8 @@ export class MediaAdminRepository {
       .selectAll()
       .where("user_id", "=", userId)
       .orderBy(MEDIA_ORDER[page.orderBy], dir)
-      // Ties (same second, same size) in one stable order, so pages neither skip nor repeat.
-      .orderBy("id", dir)
+      // Ties in one stable order whatever `dir`, as Synapse: pages neither skip nor repeat.
+      .orderBy("id", "asc")
       .offset(page.from)
       .limit(page.limit)
       .execute();
