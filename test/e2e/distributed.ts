@@ -69,7 +69,7 @@ export async function startDistributed(opts: {
   processes.push(homeserver);
   let baseUrl = `http://127.0.0.1:${homeserver.ready.port}`;
   let proxy: Awaited<ReturnType<typeof pathProxy>> | null = null;
-  const routes: { prefix: string; port: number }[] = [];
+  const routes: { prefix: string | RegExp; port: number }[] = [];
   // The notifications process keeps its port across restarts, so the path router need not change.
   const notificationsPort = opts.notifications ? await freePort() : 0;
   const spawnNotifications = () =>
