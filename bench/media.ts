@@ -78,8 +78,8 @@ async function main(): Promise<void> {
   const db = await freshDatabase();
   const server = await startServerProcess({
     ...(db ? { DATABASE_URL: db.url } : {}),
-    NOVA_MEDIA_UPLOAD_BURST: "100000",
-    NOVA_MEDIA_UPLOAD_RATE: "100000",
+    NOVA_RATELIMIT_MEDIA_UPLOAD: "100000:100000",
+    NOVA_RATELIMIT_MEDIA_UPLOAD_IP: "100000:100000",
     NOVA_MEDIA_MAX_UPLOAD: String(Math.max(SIZE, 50 * 1024 * 1024)),
   });
   const scratch = await mkdtemp(path.join(tmpdir(), "nova-bench-media-"));

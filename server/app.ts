@@ -175,7 +175,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   // Media in-process (npm start): its routes on this router, its outbox on the same bus.
   let media: Media | null = null;
   if (databases.has("media")) {
-    media = await createMediaFrom(databases.get("media"), config, logger);
+    media = await createMediaFrom(databases.get("media"), config, logger, identity);
     media.mount(router);
     await media.start();
     const started = media;

@@ -30,6 +30,9 @@ export const RATE_LIMIT_DEFAULTS: Record<string, string> = {
   NOVA_RATELIMIT_INVITE_IP: "10:100",
   NOVA_RATELIMIT_TO_DEVICE: "20:100",
   NOVA_RATELIMIT_TO_DEVICE_IP: "200:1000",
+  // POST /_matrix/media/v3/upload, POST /_matrix/media/v1/create and the async PUT (media applies it).
+  NOVA_RATELIMIT_MEDIA_UPLOAD: "10:50",
+  NOVA_RATELIMIT_MEDIA_UPLOAD_IP: "100:500",
 };
 const rateLimitShape = Object.fromEntries(
   Object.entries(RATE_LIMIT_DEFAULTS).map(([k, v]) => [k, limit(v)]),

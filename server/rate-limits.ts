@@ -14,6 +14,9 @@ export const LIMITED_ACTIONS = [
   "join",
   "invite",
   "to_device",
+  // Counted by the media service itself (companion-services/media/limits.ts), so that
+  // `nova serve media` applies it too: no homeserver route below.
+  "media_upload",
 ] as const;
 export type LimitedAction = (typeof LIMITED_ACTIONS)[number];
 
@@ -60,7 +63,7 @@ export class RateLimits implements RequestLimiter {
     },
   ) {
     const buckets = new Map<LimitedAction, Buckets>();
-    for (const action of LIMITED_ACTIONS) {
+    for (const action of new Set(Object.values(ROUTE_ACTIONS))) {
       const s = settings[action];
       buckets.set(action, {
         user: s.user ? bucketLimiter(s.user, `nova_rl_${action}_user`, deps.redis) : null,

@@ -195,7 +195,7 @@ async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Pr
   const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
   const revocations = identity.subscribeToRevocations(bus, logger, `media-${config.instanceId}`);
   await revocations.start();
-  const media = await createMediaFrom(databases.get("media"), config, logger);
+  const media = await createMediaFrom(databases.get("media"), config, logger, identity);
   const router = new Router();
   media.mount(router);
   await media.start();

@@ -20,9 +20,8 @@ export const mediaEnvSchema = z.object({
     .default(50 * MiB),
   /** Bytes one user may store in all; 0 means no quota. */
   NOVA_MEDIA_QUOTA_BYTES: z.coerce.number().int().nonnegative().default(0),
-  /** Uploads and `create`s per user: a bucket of this burst, refilled at the rate per second. */
-  NOVA_MEDIA_UPLOAD_RATE: z.coerce.number().positive().default(10),
-  NOVA_MEDIA_UPLOAD_BURST: z.coerce.number().int().positive().default(50),
+  // The upload rate is NOVA_RATELIMIT_MEDIA_UPLOAD[_IP], with the other rate limits
+  // (server/operations-config.ts): media reads it from the process's `rateLimits`.
   /** Created-but-not-uploaded ids one user may hold (MSC2246; Synapse: 5). */
   NOVA_MEDIA_MAX_PENDING: z.coerce.number().int().positive().default(5),
   /** How long a created id waits for its bytes, ms (MSC2246 recommends 24 h). */
@@ -91,8 +90,6 @@ export type MediaConfig = {
   media: {
     maxUploadBytes: number;
     quotaBytes: number;
-    uploadRate: number;
-    uploadBurst: number;
     maxPending: number;
     unusedExpiryMs: number;
     storage: { kind: "filesystem"; dir: string | undefined } | ({ kind: "s3" } & S3Settings);
@@ -130,8 +127,6 @@ export function mediaConfig(e: MediaEnv): MediaConfig {
     media: {
       maxUploadBytes: e.NOVA_MEDIA_MAX_UPLOAD,
       quotaBytes: e.NOVA_MEDIA_QUOTA_BYTES,
-      uploadRate: e.NOVA_MEDIA_UPLOAD_RATE,
-      uploadBurst: e.NOVA_MEDIA_UPLOAD_BURST,
       maxPending: e.NOVA_MEDIA_MAX_PENDING,
       unusedExpiryMs: e.NOVA_MEDIA_UNUSED_EXPIRY_MS,
       storage:

@@ -2,9 +2,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
+import type { IdentityClient } from "../identity/client.ts";
 import type { ServiceDatabase } from "../platform/database.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
+import type { LimitSpec } from "../platform/rate-limit.ts";
+import { MediaAdminRepository } from "./admin/admin.repository.ts";
+import { MediaAuditRepository } from "./admin/audit.repository.ts";
+import { MediaAdminRoutes } from "./admin/guard.ts";
+import { mountMediaAdminRoutes } from "./admin/routes.ts";
+import { MediaAdmin } from "./admin/service.ts";
 import { mountCdnRoutes } from "./cdn-routes.ts";
 import type { MediaConfig } from "./config.ts";
 import { UploadLimits } from "./limits.ts";
@@ -30,8 +37,20 @@ export type MediaDeps = {
   dataDir: string;
   /** REDIS_URL: upload rate limits shared by every media replica. */
   redisUrl?: string | undefined;
+  /** NOVA_RATELIMIT_MEDIA_UPLOAD[_IP]: per-user and per-IP buckets on uploads; null is off. */
+  uploadLimit: { user: LimitSpec | null; ip: LimitSpec | null };
+  /** NOVA_RATELIMIT_EXEMPT: users never rate limited (admins never are either). */
+  rateLimitExempt?: string[] | undefined;
   logger: Logger;
+  /**
+   * Who is a server admin (`getUser().isAdmin`) for the media admin API, and whose avatars a
+   * bulk delete keeps. Without it (a media service built alone in a test) that API is not mounted.
+   */
+  identity?: MediaIdentity | undefined;
 };
+
+/** What media asks identity: in-process under npm start, over gRPC under `nova serve media`. */
+export type MediaIdentity = Pick<IdentityClient, "getUser" | "getUsers">;
 
 export type Media = {
   service: MediaService;
@@ -45,20 +64,31 @@ export type Media = {
 const SWEEP_MS = 10 * 60_000;
 
 /** The parts of a process's configuration media is built from (NovaConfig has them all). */
-export type MediaWiring = MediaConfig & { serverName: string; dataDir: string; redisUrl: string | undefined };
+export type MediaWiring = MediaConfig & {
+  serverName: string;
+  dataDir: string;
+  redisUrl: string | undefined;
+  /** The process's rate limits (server/operations-config.ts); media applies `media_upload`. */
+  rateLimits: { media_upload: { user: LimitSpec | null; ip: LimitSpec | null } };
+  rateLimitExempt: string[];
+};
 
 /** createMedia from the process's configuration, as `npm start` and `nova serve media` both do. */
 export function createMediaFrom(
   database: ServiceDatabase<unknown>,
   config: MediaWiring,
   logger: Logger,
+  identity: MediaIdentity,
 ): Promise<Media> {
   return createMedia({
+    identity,
     database,
     settings: config.media,
     serverName: config.serverName,
     dataDir: config.dataDir,
     redisUrl: config.redisUrl,
+    uploadLimit: config.rateLimits.media_upload,
+    rateLimitExempt: config.rateLimitExempt,
     logger,
   });
 }
@@ -79,7 +109,10 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
     own.db,
     repo,
     blobs,
-    new UploadLimits(deps.settings, redis ?? undefined),
+    new UploadLimits({ ...deps.uploadLimit, quotaBytes: deps.settings.quotaBytes }, redis ?? undefined, {
+      users: new Set(deps.rateLimitExempt ?? []),
+      isAdmin: async (u) => (await deps.identity?.getUser(u))?.isAdmin ?? false,
+    }),
     new Thumbnailer(repo, blobs, logger),
     logger,
     {
@@ -116,6 +149,11 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
     ...video.videos,
     ...(deps.settings.transcodeUploads ? { transcodeUpload: video.transcodeUpload } : {}),
   });
+  const identity = deps.identity;
+  const admin = identity
+    ? new MediaAdmin(new MediaAdminRepository(own.db), repo, service, blobs, identity, logger)
+    : null;
+  const audit = new MediaAuditRepository(own.db);
   let sweeper: NodeJS.Timeout | null = null;
   return {
     service,
@@ -125,6 +163,9 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       mountCdnRoutes(router, service, deps.settings.cdn, video.hlsFile);
       resumable.mount(router);
       video.mount(router);
+      if (admin && identity) {
+        mountMediaAdminRoutes(new MediaAdminRoutes(router, identity, audit, logger), admin);
+      }
     },
     async start() {
       sweeper = setInterval(() => {

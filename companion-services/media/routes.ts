@@ -53,14 +53,19 @@ export function mountMediaRoutes(router: Router, media: MediaService, opts: Medi
   router.get(`${AUTHED}/thumbnail/:serverName/:mediaId`, thumbnail(false));
 
   router.post("/_matrix/media/v1/create", async (req) => {
-    const r = await media.create(user(req));
+    const r = await media.create(user(req), req.ip);
     return { body: { content_uri: r.mxc, unused_expires_at: r.unusedExpiresAt } };
   });
   for (const prefix of LEGACY) {
     router.post(
       `${prefix}/upload`,
       async (req) => {
-        const r = await media.upload({ userId: user(req), bytes: req.rawBody, ...uploadMeta(req) });
+        const r = await media.upload({
+          userId: user(req),
+          bytes: req.rawBody,
+          ip: req.ip,
+          ...uploadMeta(req),
+        });
         return { body: { content_uri: r.mxc } };
       },
       upload,
@@ -69,7 +74,7 @@ export function mountMediaRoutes(router: Router, media: MediaService, opts: Medi
       `${prefix}/upload/:serverName/:mediaId`,
       async (req) => {
         const id = localMediaId(req.params.serverName ?? "", req.params.mediaId ?? "", media.serverName);
-        await media.put(user(req), id, { bytes: req.rawBody, ...uploadMeta(req) });
+        await media.put(user(req), id, { bytes: req.rawBody, ip: req.ip, ...uploadMeta(req) });
         return { body: {} };
       },
       upload,

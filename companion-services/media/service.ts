@@ -29,6 +29,8 @@ export type NewUpload = {
   bytes: Buffer;
   contentType?: string | undefined;
   uploadName?: string | undefined;
+  /** The client's address, for the per-IP upload bucket (absent for uploads media makes itself). */
+  ip?: string | undefined;
 };
 
 /** The video side (video/): GetVideo and GetReel delegate to it, and video uploads are queued on it. */
@@ -43,6 +45,10 @@ export type VideoLookup = {
 export type ReadyMedia = UploadRow & { storage_key: string; bytes: number };
 
 const POLL_MS = 500;
+/** How long a ready row is served from memory before it is read again (see readyRows). */
+const READY_TTL_MS = 10_000;
+/** How often reads are written to last_access_at. */
+const ACCESS_FLUSH_MS = 5_000;
 
 /**
  * The content repository: uploads (direct and MSC2246's create-then-PUT), reads that wait for a
@@ -55,8 +61,14 @@ export class MediaService implements MediaLibrary, MediaClient {
   /** Async PUTs in progress here: a second one to the same id is refused, not raced. */
   private readonly putting = new Set<string>();
   private video: VideoLookup | null = null;
-  /** Rows whose bytes have arrived never change again (but for quarantine, which has no API yet). */
-  private readonly readyRows = new Lru<string, ReadyMedia>("media_rows", 10_000);
+  /**
+   * Rows whose bytes have arrived change only by an admin's quarantine or delete: this process
+   * forgets them at once (forget()), other media replicas within READY_TTL_MS.
+   */
+  private readonly readyRows = new Lru<string, { row: ReadyMedia; at: number }>("media_rows", 10_000);
+  /** Ids read since the last write of last_access_at (Synapse's last_access_ts, batched). */
+  private accessed = new Set<string>();
+  private accessFlush: NodeJS.Timeout | null = null;
   /** After-upload work still running (thumbnails, queueing a video), for idle() and shutdown. */
   private readonly background = new Set<Promise<void>>();
 
@@ -79,7 +91,7 @@ export class MediaService implements MediaLibrary, MediaClient {
 
   /** `POST /upload`: rate, quota, store, row and event; returns the new mxc URI. */
   async upload(input: NewUpload): Promise<{ mediaId: string; mxc: string }> {
-    await this.limits.take(input.userId);
+    await this.limits.take(input.userId, input.ip);
     return this.storeUpload(input);
   }
 
@@ -108,8 +120,8 @@ export class MediaService implements MediaLibrary, MediaClient {
   }
 
   /** `POST /create` (MSC2246): reserves an id for the caller; 429 past the pending cap. */
-  async create(userId: string): Promise<{ mxc: string; unusedExpiresAt: number }> {
-    await this.limits.take(userId);
+  async create(userId: string, ip?: string): Promise<{ mxc: string; unusedExpiresAt: number }> {
+    await this.limits.take(userId, ip);
     const now = Date.now();
     const pending = await this.repo.pendingExpiries(userId, now);
     if (pending.length >= this.settings.maxPending) {
@@ -137,7 +149,7 @@ export class MediaService implements MediaLibrary, MediaClient {
       throw new MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded");
     }
     if ((row.unused_expires_at ?? 0) <= now) throw notFound("Media id expired");
-    await this.limits.take(userId);
+    await this.limits.take(userId, input.ip);
     if (this.limits.hasQuota) this.limits.checkQuota(await this.repo.bytesOf(userId), input.bytes.length);
     this.putting.add(mediaId);
     try {
@@ -169,9 +181,10 @@ export class MediaService implements MediaLibrary, MediaClient {
     opts: { timeoutMs: number; legacy?: boolean; signal?: Promise<void> },
   ): Promise<ReadyMedia> {
     const cached = this.readyRows.get(mediaId);
-    if (cached) {
-      if (opts.legacy && cached.authenticated) throw notFound("Media not found");
-      return cached;
+    if (cached && Date.now() - cached.at < READY_TTL_MS) {
+      if (opts.legacy && cached.row.authenticated) throw notFound("Media not found");
+      this.noteAccess(mediaId);
+      return cached.row;
     }
     const deadline = Date.now() + opts.timeoutMs;
     for (;;) {
@@ -179,7 +192,8 @@ export class MediaService implements MediaLibrary, MediaClient {
       if (!row || row.quarantined || (opts.legacy && row.authenticated)) throw notFound("Media not found");
       if (row.storage_key !== null && row.bytes !== null) {
         const ready = row as ReadyMedia;
-        this.readyRows.set(mediaId, ready);
+        this.readyRows.set(mediaId, { row: ready, at: Date.now() });
+        this.noteAccess(mediaId);
         return ready;
       }
       const now = Date.now();
@@ -202,6 +216,12 @@ export class MediaService implements MediaLibrary, MediaClient {
       this.uploaded.once(mediaId, done);
       void signal?.then(done);
     });
+  }
+
+  /** Forgets what this process holds of a media id (quarantined, unquarantined or deleted). */
+  forget(mediaId: string): void {
+    this.readyRows.delete(mediaId);
+    this.thumbnailer.forget(mediaId);
   }
 
   /** Bytes of a ready media, whole or an inclusive range. */
@@ -287,8 +307,29 @@ export class MediaService implements MediaLibrary, MediaClient {
     };
   }
 
+  /** Marks a read; the ids are written at most every ACCESS_FLUSH_MS (one UPDATE per batch). */
+  private noteAccess(mediaId: string): void {
+    this.accessed.add(mediaId);
+    if (this.accessFlush) return;
+    this.accessFlush = setTimeout(() => this.track(this.flushAccess()), ACCESS_FLUSH_MS);
+    this.accessFlush.unref();
+  }
+
+  private async flushAccess(): Promise<void> {
+    if (this.accessFlush) clearTimeout(this.accessFlush);
+    this.accessFlush = null;
+    const ids = [...this.accessed];
+    this.accessed = new Set();
+    try {
+      await this.repo.touch(ids, Date.now());
+    } catch (err) {
+      this.logger.warn({ err, media: ids.length }, "recording media access times failed");
+    }
+  }
+
   /** Resolves once the work started by uploads so far (thumbnails, video queueing) is done. */
   async idle(): Promise<void> {
+    if (this.accessed.size > 0) this.track(this.flushAccess());
     while (this.background.size > 0) await Promise.all([...this.background]);
     await this.thumbnailer.idle();
   }

@@ -3,7 +3,7 @@ import type { OutboxTables } from "../platform/outbox/tables.ts";
 import type { ResumableTables } from "./resumable/tables.ts";
 import type { VideoTables } from "./video/tables.ts";
 
-/** The content repository's tables (migrations/media/0001, 0002). */
+/** The content repository's tables (migrations/media/0001, 0002, 0006). */
 export type ContentTables = {
   /** One row per media id, from `create` (bytes empty) or upload on. */
   uploads: {
@@ -23,6 +23,10 @@ export type ContentTables = {
     unused_expires_at: number | null;
     uploaded_at: number | null;
     quarantined: Generated<boolean>;
+    /** The admin who quarantined it (set with `quarantined`; migrations/media/0006). */
+    quarantined_by: string | null;
+    /** Protected by an admin: never quarantined. */
+    safe_from_quarantine: Generated<boolean>;
     last_access_at: number | null;
     width: number | null;
     height: number | null;
@@ -46,5 +50,18 @@ export type ContentTables = {
   };
 };
 
+/** Media's own log of admin API calls (the homeserver's admin_audit_log is messaging's). */
+export type MediaAdminTables = {
+  media_admin_audit_log: {
+    id: Generated<string>;
+    user_id: string;
+    method: string;
+    path: string;
+    status: number;
+    ip: string | null;
+    at: number;
+  };
+};
+
 /** Every table the media service owns. */
-export type MediaTables = ContentTables & ResumableTables & VideoTables & OutboxTables;
+export type MediaTables = ContentTables & ResumableTables & VideoTables & MediaAdminTables & OutboxTables;

@@ -278,6 +278,10 @@ export const OWNERSHIP: ServiceOwnership[] = [
       added("media_thumbnails", "thumbnails of images: the spec's sizes made at upload, others on demand"),
       added("url_previews", "OpenGraph previews per URL (preview_url), cached for an hour"),
       added("video_views", "view ids already counted, so a view event counts once"),
+      added(
+        "media_admin_audit_log",
+        "every media admin API call (Synapse's /_synapse/admin media paths): caller, method, path, status",
+      ),
       ...outboxTables({ publishes: true, consumes: false }),
     ],
   },

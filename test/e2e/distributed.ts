@@ -19,6 +19,10 @@ export const distributedBackends =
  * router in front sends `/_matrix/media/` and `/_matrix/client/v1/media/` to media and the rest to
  * the homeserver, as a load balancer would.
  */
+/** The admin API paths media serves (docs/admin-api.md#media; docker-compose.yml's nginx). */
+const MEDIA_ADMIN_PATHS =
+  /^\/_synapse\/admin\/v1\/(media\/|users\/[^/]+\/media$|user\/[^/]+\/media\/quarantine$)/;
+
 export async function startDistributed(opts: {
   media: boolean;
   notifications?: boolean;
@@ -26,6 +30,8 @@ export async function startDistributed(opts: {
   notificationsEnv?: Record<string, string>;
 }): Promise<{
   baseUrl: string;
+  /** A service's database (as its own role), for tests that set up what no API offers. */
+  databaseUrl(service: ServiceName): string;
   stop(): Promise<void>;
   notifications: Spawned | null;
   restartNotifications(): Promise<Spawned>;
@@ -63,7 +69,7 @@ export async function startDistributed(opts: {
   processes.push(homeserver);
   let baseUrl = `http://127.0.0.1:${homeserver.ready.port}`;
   let proxy: Awaited<ReturnType<typeof pathProxy>> | null = null;
-  const routes: { prefix: string; port: number }[] = [];
+  const routes: { prefix: string | RegExp; port: number }[] = [];
   // The notifications process keeps its port across restarts, so the path router need not change.
   const notificationsPort = opts.notifications ? await freePort() : 0;
   const spawnNotifications = () =>
@@ -96,6 +102,8 @@ export async function startDistributed(opts: {
     routes.push(
       { prefix: "/_matrix/media/", port: Number(media.ready.port) },
       { prefix: "/_matrix/client/v1/media/", port: Number(media.ready.port) },
+      // The media admin API, as docker-compose.yml's nginx routes it.
+      { prefix: MEDIA_ADMIN_PATHS, port: Number(media.ready.port) },
     );
   }
   if (routes.length > 0) {
@@ -104,6 +112,7 @@ export async function startDistributed(opts: {
   }
   return {
     baseUrl,
+    databaseUrl: url,
     get notifications() {
       return notifications;
     },

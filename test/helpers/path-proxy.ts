@@ -3,13 +3,17 @@ import type { AddressInfo } from "node:net";
 
 /**
  * A load balancer in miniature: routes each request by path prefix to one of several upstreams
- * (the first matching prefix wins; "" matches everything). Streams bodies both ways.
+ * (the first matching prefix wins; "" matches everything) or by a pattern on the path, as an
+ * nginx `location ~` does. Streams bodies both ways.
  */
 export async function pathProxy(
-  routes: { prefix: string; port: number }[],
+  routes: { prefix: string | RegExp; port: number }[],
 ): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    const route = routes.find((r) => (req.url ?? "").startsWith(r.prefix));
+    const url = req.url ?? "";
+    const route = routes.find((r) =>
+      typeof r.prefix === "string" ? url.startsWith(r.prefix) : r.prefix.test(url.split("?")[0] ?? ""),
+    );
     if (!route) {
       res.writeHead(502).end();
       return;

@@ -380,7 +380,7 @@ describe("limits", () => {
   });
 
   it("rate-limits uploads with 429", async () => {
-    const q = await startTestServer({ NOVA_MEDIA_UPLOAD_RATE: "1", NOVA_MEDIA_UPLOAD_BURST: "3" });
+    const q = await startTestServer({ NOVA_RATELIMIT_MEDIA_UPLOAD: "1:3" });
     try {
       const user = await q.register();
       const statuses: number[] = [];

@@ -25,6 +25,7 @@ describe("media over gRPC", () => {
       settings: config.media,
       serverName: "media.test",
       dataDir: "memory://",
+      uploadLimit: config.rateLimits.media_upload,
       logger: silentLogger,
     });
     rpc = await startMediaGrpc(media.service, silentLogger, "127.0.0.1:0");

@@ -23,7 +23,7 @@ export function contentRepository(opts: {
     opts.db,
     repo,
     opts.blobs,
-    new UploadLimits({ uploadRate: 1_000, uploadBurst: 1_000, quotaBytes: 0 }),
+    new UploadLimits({ user: { rate: 1_000, burst: 1_000 }, ip: null, quotaBytes: 0 }),
     new Thumbnailer(repo, opts.blobs, opts.logger),
     opts.logger,
     {

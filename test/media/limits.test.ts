@@ -2,9 +2,10 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { UploadLimits } from "../../companion-services/media/limits.ts";
+import type { MatrixError } from "../../companion-services/platform/errors.ts";
 
 const redisUrl = process.env.REDIS_URL;
-const settings = { uploadRate: 1, uploadBurst: 3, quotaBytes: 1000 };
+const settings = { user: { rate: 1, burst: 3 }, ip: null, quotaBytes: 1000 };
 
 describe("upload limits", () => {
   it("refuses past the burst with 429 and a retry time, per user", async () => {
@@ -12,6 +13,23 @@ describe("upload limits", () => {
     for (let i = 0; i < 3; i++) await limits.take("@a:x");
     await expect(limits.take("@a:x")).rejects.toMatchObject({ status: 429, errcode: "M_LIMIT_EXCEEDED" });
     await limits.take("@b:x");
+  });
+
+  it("counts every user behind one address against the per-IP bucket, and lets exempt users and admins past", async () => {
+    const exempt = { users: new Set(["@ops:x"]), isAdmin: async (u: string) => u === "@root:x" };
+    const limits = new UploadLimits(
+      { user: null, ip: { rate: 0.01, burst: 2 }, quotaBytes: 0 },
+      undefined,
+      exempt,
+    );
+    await limits.take("@a:x", "10.0.0.1");
+    await limits.take("@b:x", "10.0.0.1");
+    const refused = await limits.take("@c:x", "10.0.0.1").catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 429, errcode: "M_LIMIT_EXCEEDED" });
+    expect((refused as MatrixError).extra.retry_after_ms).toBeGreaterThan(0);
+    await limits.take("@c:x", "10.0.0.2");
+    await limits.take("@ops:x", "10.0.0.1");
+    await limits.take("@root:x", "10.0.0.1");
   });
 
   it("refuses what would pass the quota with 403 M_RESOURCE_LIMIT_EXCEEDED", () => {

@@ -193,6 +193,7 @@ if (redisUrl) {
         join: off,
         invite: off,
         to_device: off,
+        media_upload: off,
       };
       const replica = () => {
         const redis = new Redis(redisUrl);

@@ -67,6 +67,11 @@ export class Thumbnailer {
     while (this.writing.size > 0) await Promise.all([...this.writing]);
   }
 
+  /** Drops what this process knows of a media's thumbnails (it was deleted). */
+  forget(mediaId: string): void {
+    this.known.delete(mediaId);
+  }
+
   private async list(mediaId: string): Promise<ThumbnailRow[]> {
     const cached = this.known.get(mediaId);
     if (cached) return cached;
