@@ -60,23 +60,22 @@ describe("admin listener: /metrics, /health, /ready (NOVA_ADMIN_PORT)", () => {
   it("says not ready, with the reason, while the server shuts down", async () => {
     const t = await startTestServer({ NOVA_ADMIN_PORT: "0" });
     const base = `http://127.0.0.1:${t.adminPort}`;
-    // Hold a long-poll so the drain lasts long enough to be probed.
-    const reg = await t.register();
-    const first = (await (
-      await fetch(`${t.baseUrl}/_matrix/client/v3/sync`, {
-        headers: { Authorization: `Bearer ${reg.accessToken}` },
-      })
-    ).json()) as { next_batch: string };
-    const poll = fetch(`${t.baseUrl}/_matrix/client/v3/sync?timeout=20000&since=${first.next_batch}`, {
-      headers: { Authorization: `Bearer ${reg.accessToken}` },
-    });
+    // A request in flight holds the drain (shutdown waits for it) long enough to be probed.
+    let finish: () => void = () => {};
+    t.ctx.router.get(
+      "/_nova/test/hold",
+      () => new Promise((resolve) => (finish = () => resolve({ body: {} }))),
+      { auth: "none" },
+    );
+    const held = fetch(`${t.baseUrl}/_nova/test/hold`);
     await new Promise((r) => setTimeout(r, 200));
     const closing = t.close();
     const during = await fetch(`${base}/ready`);
     expect(during.status).toBe(503);
     expect(await during.json()).toMatchObject({ status: "not ready", reasons: ["shutting down"] });
+    finish();
+    expect((await held).status).toBe(200);
     await closing;
-    expect((await poll).status).toBe(200);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
   });
 
