@@ -4,12 +4,12 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import type { IdentityClient } from "../identity/client.ts";
 import type { ServiceDatabase } from "../platform/database.ts";
+import { AdminRoutes, adminCheck } from "../platform/http/admin-routes.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { LimitSpec } from "../platform/rate-limit.ts";
 import { MediaAdminRepository } from "./admin/admin.repository.ts";
 import { MediaAuditRepository } from "./admin/audit.repository.ts";
-import { MediaAdminRoutes } from "./admin/guard.ts";
 import { mountMediaAdminRoutes } from "./admin/routes.ts";
 import { MediaAdmin } from "./admin/service.ts";
 import { mountCdnRoutes } from "./cdn-routes.ts";
@@ -164,7 +164,7 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
       resumable.mount(router);
       video.mount(router);
       if (admin && identity) {
-        mountMediaAdminRoutes(new MediaAdminRoutes(router, identity, audit, logger), admin);
+        mountMediaAdminRoutes(new AdminRoutes(router, adminCheck(identity), audit, logger), admin);
       }
     },
     async start() {

@@ -1,17 +1,9 @@
 import type { Kysely } from "kysely";
+import type { AuditEntry, AuditLog } from "../../companion-services/platform/http/admin-routes.ts";
 import type { AdminOwnTables } from "./tables.ts";
 
-export type AuditEntry = {
-  userId: string;
-  method: string;
-  path: string;
-  status: number;
-  ip: string | null;
-  at: number;
-};
-
 /** The admin audit log (admin_audit_log): appended on every admin API call, read by operators. */
-export class AuditRepository {
+export class AuditRepository implements AuditLog {
   constructor(private readonly db: Kysely<AdminOwnTables>) {}
 
   async append(e: AuditEntry): Promise<void> {

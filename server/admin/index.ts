@@ -1,11 +1,11 @@
 import { createRequire } from "node:module";
 import type { IdentityAdminClient } from "../../companion-services/identity/admin-client.ts";
 import { MatrixError } from "../../companion-services/platform/errors.ts";
+import { ADMIN, AdminRoutes, adminCheck } from "../../companion-services/platform/http/admin-routes.ts";
 import type { NovaContext } from "../context.ts";
 import type { RoomsService } from "../rooms/service.ts";
 import type { ModerationTables } from "../routes/moderation.tables.ts";
 import { AuditRepository } from "./audit.repository.ts";
-import { ADMIN, AdminRoutes } from "./guard.ts";
 import { mountServerNotices, NoticeRoomsRepository } from "./notices.ts";
 import { EventReportsRepository, mountAdminReportRoutes } from "./reports.routes.ts";
 import { AdminRoomsRepository } from "./rooms.repository.ts";
@@ -50,7 +50,7 @@ function novaVersion(): string {
  */
 export function mountAdmin(ctx: NovaContext, deps: AdminDeps): { audit: AuditRepository } {
   const audit = new AuditRepository(ctx.databases.get<AdminOwnTables>("messaging").db);
-  const routes = new AdminRoutes(ctx.router, ctx.identity, audit, ctx.logger);
+  const routes = new AdminRoutes(ctx.router, adminCheck(ctx.identity), audit, ctx.logger);
 
   // Synapse answers server_version without a token too; tools probe it before logging in.
   ctx.router.get(`${ADMIN}/v1/server_version`, () => ({ body: { server_version: `Nova ${VERSION}` } }), {

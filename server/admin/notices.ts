@@ -2,9 +2,9 @@ import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { IdentityClient } from "../../companion-services/identity/client.ts";
 import { MatrixError, notFound } from "../../companion-services/platform/errors.ts";
+import type { AdminRoutes } from "../../companion-services/platform/http/admin-routes.ts";
 import { parseUserId } from "../ids.ts";
 import type { RoomsService } from "../rooms/service.ts";
-import type { AdminRoutes } from "./guard.ts";
 import type { AdminOwnTables } from "./tables.ts";
 
 const noticeBody = z.object({

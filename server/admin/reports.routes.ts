@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
 import { notFound } from "../../companion-services/platform/errors.ts";
+import { type AdminRoutes, dirQuery, intQuery } from "../../companion-services/platform/http/admin-routes.ts";
 import type { RoomsService } from "../rooms/service.ts";
 import type { ModerationTables } from "../routes/moderation.tables.ts";
-import { type AdminRoutes, dirQuery, intQuery } from "./guard.ts";
 
 /** The admin API's reads of event reports (reports of kind "event"; server/routes/reports.ts writes them). */
 export class EventReportsRepository {

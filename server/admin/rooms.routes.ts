@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { invalidParam } from "../../companion-services/platform/errors.ts";
+import { type AdminRoutes, dirQuery, intQuery } from "../../companion-services/platform/http/admin-routes.ts";
 import { parseRoomIdParam, parseUserId } from "../ids.ts";
 import type { RoomsService } from "../rooms/service.ts";
-import { type AdminRoutes, dirQuery, intQuery } from "./guard.ts";
 import { ROOM_ORDER, type RoomOrder, type RoomSummaryRow } from "./rooms.repository.ts";
 import type { AdminRooms, ShutdownOptions } from "./rooms.service.ts";
 

@@ -1,4 +1,4 @@
-import type { AdminRoutes } from "./guard.ts";
+import type { AdminRoutes } from "../../companion-services/platform/http/admin-routes.ts";
 
 /**
  * Synapse's background updates status. Nova has none: every service runs its migrations to the

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { IdentityAdminClient } from "../../companion-services/identity/admin-client.ts";
 import type { IdentityClient, RegistrationToken } from "../../companion-services/identity/client.ts";
 import { notFound } from "../../companion-services/platform/errors.ts";
-import { type AdminRoutes, boolQuery } from "./guard.ts";
+import { type AdminRoutes, boolQuery } from "../../companion-services/platform/http/admin-routes.ts";
 
 const createBody = z.object({
   token: z.string().optional(),

@@ -2,10 +2,15 @@ import { z } from "zod";
 import { USER_ORDER } from "../../companion-services/identity/admin-client.ts";
 import type { IdentityClient } from "../../companion-services/identity/client.ts";
 import { invalidParam, notFound } from "../../companion-services/platform/errors.ts";
+import {
+  type AdminRoutes,
+  boolQuery,
+  dirQuery,
+  intQuery,
+} from "../../companion-services/platform/http/admin-routes.ts";
 import { parseUserIdParam } from "../ids.ts";
 import type { RoomsApi } from "../rooms/service.ts";
 import { deviceInfo } from "../routes/whois.routes.ts";
-import { type AdminRoutes, boolQuery, dirQuery, intQuery } from "./guard.ts";
 import { type AdminUsers, userJson } from "./users.service.ts";
 
 const upsertBody = z.object({

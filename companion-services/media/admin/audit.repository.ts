@@ -1,20 +1,12 @@
 import type { Kysely } from "kysely";
+import type { AuditEntry, AuditLog } from "../../platform/http/admin-routes.ts";
 import type { MediaTables } from "../tables.ts";
 
-export type MediaAuditEntry = {
-  userId: string;
-  method: string;
-  path: string;
-  status: number;
-  ip: string | null;
-  at: number;
-};
-
 /** media_admin_audit_log: one row per media admin API call, read by operators. */
-export class MediaAuditRepository {
+export class MediaAuditRepository implements AuditLog {
   constructor(private readonly db: Kysely<MediaTables>) {}
 
-  async append(e: MediaAuditEntry): Promise<void> {
+  async append(e: AuditEntry): Promise<void> {
     await this.db
       .insertInto("media_admin_audit_log")
       .values({ user_id: e.userId, method: e.method, path: e.path, status: e.status, ip: e.ip, at: e.at })
@@ -22,7 +14,7 @@ export class MediaAuditRepository {
   }
 
   /** Newest first. */
-  async recent(limit: number): Promise<MediaAuditEntry[]> {
+  async recent(limit: number): Promise<AuditEntry[]> {
     const rows = await this.db
       .selectFrom("media_admin_audit_log")
       .selectAll()

@@ -1,7 +1,7 @@
 import { MatrixError } from "../../platform/errors.ts";
+import { type AdminRoutes, boolQuery, dirQuery, intQuery } from "../../platform/http/admin-routes.ts";
 import type { Request } from "../../platform/http/router.ts";
 import { MEDIA_ORDER, type MediaOrder, type Page } from "./admin.repository.ts";
-import { boolQuery, dirQuery, intQuery, type MediaAdminRoutes } from "./guard.ts";
 import type { MediaAdmin } from "./service.ts";
 
 /** Synapse refuses before_ts values that look like seconds: "from the year 1970". */
@@ -12,7 +12,7 @@ const MIN_BEFORE_TS = 30_000_000_000;
  * itself: on the homeserver's router under npm start, on media's own listener under
  * `nova serve media`.
  */
-export function mountMediaAdminRoutes(r: MediaAdminRoutes, admin: MediaAdmin): void {
+export function mountMediaAdminRoutes(r: AdminRoutes, admin: MediaAdmin): void {
   const param = (req: Request, name: string): string => req.params[name] ?? "";
   const media = (req: Request, withServer = true) =>
     admin.localMedia(withServer ? param(req, "serverName") : null, param(req, "mediaId"));
@@ -63,7 +63,7 @@ export function mountMediaAdminRoutes(r: MediaAdminRoutes, admin: MediaAdmin): v
       );
     }
     const sizeGt = intQuery(req, "size_gt", 0);
-    const keepProfiles = boolQuery(req, "keep_profiles", true);
+    const keepProfiles = boolQuery(req, "keep_profiles") ?? true;
     return { body: await admin.deleteUnusedSince(beforeTs, sizeGt, keepProfiles) };
   };
   r.post("/v1/media/delete", deleteOld);

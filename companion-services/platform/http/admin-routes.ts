@@ -1,24 +1,38 @@
-import type { IdentityClient } from "../../companion-services/identity/client.ts";
-import { forbidden, MatrixError } from "../../companion-services/platform/errors.ts";
-import type { Handler, Request, Router } from "../../companion-services/platform/http/router.ts";
-import type { Logger } from "../../companion-services/platform/logger.ts";
-import type { AuditRepository } from "./audit.repository.ts";
+import { forbidden, MatrixError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { Handler, Request, Router } from "./router.ts";
 
+/** Where Synapse's admin API lives; Nova serves its parts there so existing tools work. */
 export const ADMIN = "/_synapse/admin";
 
 /** A handler of the admin API: it runs only for a server admin, whose user id it is given. */
 export type AdminHandler = (req: Request, admin: string) => ReturnType<Handler>;
 
+/** One admin call as the answering service's audit log records it (never bodies). */
+export type AuditEntry = {
+  userId: string;
+  method: string;
+  path: string;
+  status: number;
+  ip: string | null;
+  at: number;
+};
+
+/** Each service that answers admin calls keeps its own audit table behind this. */
+export type AuditLog = { append(e: AuditEntry): Promise<void> };
+
 /**
- * Registers admin API routes: each checks that the caller is a server admin (identity's
- * `is_admin`, as Synapse's `users.admin`) and appends one audit row per call, refused calls
- * included, with the status it answered. The audit row is written before the answer leaves.
+ * Registers admin API routes for one service (the homeserver's server/admin, media's
+ * media/admin): each checks that the caller is a server admin (identity's `is_admin`, Synapse's
+ * `users.admin`; the token only says who the caller is) and records every call, refused ones
+ * included, with the status it answered: one audit row, written before the answer leaves, and
+ * one pino line.
  */
 export class AdminRoutes {
   constructor(
     private readonly router: Router,
-    private readonly identity: Pick<IdentityClient, "getUser">,
-    private readonly audit: AuditRepository,
+    private readonly isAdmin: (userId: string) => Promise<boolean>,
+    private readonly audit: AuditLog,
     private readonly logger: Logger,
   ) {}
 
@@ -37,10 +51,11 @@ export class AdminRoutes {
 
   private add(method: "GET" | "POST" | "PUT" | "DELETE", path: string, h: AdminHandler): void {
     this.router.add(method, ADMIN + path, async (req) => {
-      const userId = req.auth!.userId;
+      if (!req.auth) throw new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
+      const userId = req.auth.userId;
       let status = 500;
       try {
-        if (!(await this.identity.getUser(userId))?.isAdmin) throw forbidden("You are not a server admin");
+        if (!(await this.isAdmin(userId))) throw forbidden("You are not a server admin");
         const res = await h(req, userId);
         status = res.status ?? 200;
         return res;
@@ -48,6 +63,7 @@ export class AdminRoutes {
         status = err instanceof MatrixError ? err.status : 500;
         throw err;
       } finally {
+        this.logger.info({ admin: userId, method, path: req.path, status }, "admin call");
         await this.audit
           .append({ userId, method, path: req.path, status, ip: req.ip || null, at: Date.now() })
           .catch((err: unknown) => this.logger.error({ err }, "admin audit log write failed"));
@@ -65,7 +81,7 @@ export function intQuery(req: Request, name: string, dflt: number, max = Number.
   return Math.min(Number(raw), max);
 }
 
-/** Synapse's boolean query parameters: "true" or "false". */
+/** Synapse's boolean query parameters: "true" or "false"; undefined when absent. */
 export function boolQuery(req: Request, name: string): boolean | undefined {
   const raw = req.query.get(name);
   if (raw === null || raw === "") return undefined;
@@ -80,3 +96,9 @@ export function dirQuery(req: Request): "f" | "b" {
     throw new MatrixError(400, "M_INVALID_PARAM", "Query parameter dir must be f or b");
   return raw;
 }
+
+/** Asks identity whether a user is a server admin. */
+export const adminCheck =
+  (identity: { getUser(userId: string): Promise<{ isAdmin: boolean } | null> }) =>
+  async (userId: string): Promise<boolean> =>
+    (await identity.getUser(userId))?.isAdmin ?? false;
