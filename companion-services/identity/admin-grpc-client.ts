@@ -9,26 +9,14 @@ import type {
 } from "./admin-client.ts";
 import { IDENTITY_ADMIN_PROTO } from "./admin-grpc.ts";
 import type { RegistrationToken } from "./client.ts";
+import {
+  userFromWire as publicUserFromWire,
+  tokenFromWire,
+  type WireToken,
+  type WireUser,
+} from "./grpc-client.ts";
 
-type WireAdminUser = {
-  user_id: string;
-  localpart: string;
-  displayname?: string;
-  avatar_url?: string;
-  is_admin?: boolean;
-  is_guest?: boolean;
-  deactivated?: boolean;
-  erased?: boolean;
-  created_at?: number;
-  shadow_banned?: boolean;
-};
-type WireToken = {
-  token: string;
-  uses_allowed?: number;
-  pending?: number;
-  completed?: number;
-  expiry_time?: number;
-};
+type WireAdminUser = WireUser & { shadow_banned?: boolean };
 
 /**
  * IdentityAdminClient over gRPC: the homeserver's admin API when identity runs in another
@@ -130,26 +118,5 @@ export class GrpcIdentityAdminClient implements IdentityAdminClient {
 }
 
 function userFromWire(u: WireAdminUser): AdminUser {
-  return {
-    userId: u.user_id,
-    localpart: u.localpart,
-    displayname: u.displayname ?? null,
-    avatarUrl: u.avatar_url ?? null,
-    isAdmin: u.is_admin ?? false,
-    isGuest: u.is_guest ?? false,
-    deactivated: u.deactivated ?? false,
-    erased: u.erased ?? false,
-    createdAt: u.created_at ?? 0,
-    shadowBanned: u.shadow_banned ?? false,
-  };
-}
-
-function tokenFromWire(t: WireToken): RegistrationToken {
-  return {
-    token: t.token,
-    usesAllowed: t.uses_allowed ?? null,
-    pending: t.pending ?? 0,
-    completed: t.completed ?? 0,
-    expiryTime: t.expiry_time ?? null,
-  };
+  return { ...publicUserFromWire(u), shadowBanned: u.shadow_banned ?? false };
 }

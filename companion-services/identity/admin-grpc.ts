@@ -4,9 +4,8 @@ import { z } from "zod";
 import type { Logger } from "../platform/logger.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import { unary } from "../platform/rpc/server.ts";
-import { present } from "../platform/rpc/wire.ts";
 import { type AdminUser, type IdentityAdminClient, USER_ORDER } from "./admin-client.ts";
-import type { RegistrationToken } from "./client.ts";
+import { tokenToWire, userToWire } from "./wire.ts";
 
 export const IDENTITY_ADMIN_PROTO = {
   file: fileURLToPath(new URL("./identity-admin.proto", import.meta.url)),
@@ -44,28 +43,7 @@ const schemas = {
   }),
 };
 
-export const adminUserToWire = (u: AdminUser) =>
-  present({
-    user_id: u.userId,
-    localpart: u.localpart,
-    displayname: u.displayname,
-    avatar_url: u.avatarUrl,
-    is_admin: u.isAdmin,
-    is_guest: u.isGuest,
-    deactivated: u.deactivated,
-    erased: u.erased,
-    created_at: u.createdAt,
-    shadow_banned: u.shadowBanned,
-  });
-
-export const adminTokenToWire = (t: RegistrationToken) =>
-  present({
-    token: t.token,
-    uses_allowed: t.usesAllowed,
-    pending: t.pending,
-    completed: t.completed,
-    expiry_time: t.expiryTime,
-  });
+export const adminUserToWire = (u: AdminUser) => ({ ...userToWire(u), shadow_banned: u.shadowBanned });
 
 /**
  * Adds identity's admin service to its gRPC server (the same port as Identity): what the
@@ -108,18 +86,18 @@ export function addIdentityAdminService(
       value: await admin.reactivate(r.user_id, r.password),
     })),
     ListRegistrationTokens: u("ListRegistrationTokens", schemas.ListTokens, async (r) => ({
-      tokens: (await admin.listRegistrationTokens(r.valid)).map(adminTokenToWire),
+      tokens: (await admin.listRegistrationTokens(r.valid)).map(tokenToWire),
     })),
     GetRegistrationToken: u("GetRegistrationToken", schemas.Token, async (r) => {
       const t = await admin.getRegistrationToken(r.token);
-      return t ? { token: adminTokenToWire(t) } : {};
+      return t ? { token: tokenToWire(t) } : {};
     }),
     UpdateRegistrationToken: u("UpdateRegistrationToken", schemas.UpdateToken, async (r) => {
       const t = await admin.updateRegistrationToken(r.token, {
         ...(r.set_uses_allowed ? { usesAllowed: r.uses_allowed ?? null } : {}),
         ...(r.set_expiry_time ? { expiryTime: r.expiry_time ?? null } : {}),
       });
-      return t ? { token: adminTokenToWire(t) } : {};
+      return t ? { token: tokenToWire(t) } : {};
     }),
     DeleteRegistrationToken: u("DeleteRegistrationToken", schemas.Token, async (r) => ({
       value: await admin.deleteRegistrationToken(r.token),

@@ -13,7 +13,7 @@ import type {
 } from "./client.ts";
 import { IDENTITY_PROTO } from "./grpc.ts";
 
-type WireUser = {
+export type WireUser = {
   user_id: string;
   localpart: string;
   displayname?: string;
@@ -33,7 +33,7 @@ type WireLogin = {
   expires_in_ms?: number;
   new_device?: boolean;
 };
-type WireToken = {
+export type WireToken = {
   token: string;
   uses_allowed?: number;
   pending?: number;
@@ -279,13 +279,7 @@ export class GrpcIdentityClient implements IdentityClient {
       },
       this.write,
     );
-    return {
-      token: r.token,
-      usesAllowed: r.uses_allowed ?? null,
-      pending: r.pending ?? 0,
-      completed: r.completed ?? 0,
-      expiryTime: r.expiry_time ?? null,
-    };
+    return tokenFromWire(r);
   }
 
   async validateRegistrationToken(token: string): Promise<boolean> {
@@ -303,7 +297,7 @@ export class GrpcIdentityClient implements IdentityClient {
   }
 }
 
-function userFromWire(u: WireUser): User {
+export function userFromWire(u: WireUser): User {
   return {
     userId: u.user_id,
     localpart: u.localpart,
@@ -334,5 +328,15 @@ function loginFromWire(r: WireLogin): LoginResult {
     newDevice: r.new_device ?? false,
     ...(r.refresh_token !== undefined ? { refreshToken: r.refresh_token } : {}),
     ...(r.expires_in_ms !== undefined ? { expiresInMs: r.expires_in_ms } : {}),
+  };
+}
+
+export function tokenFromWire(t: WireToken): RegistrationToken {
+  return {
+    token: t.token,
+    usesAllowed: t.uses_allowed ?? null,
+    pending: t.pending ?? 0,
+    completed: t.completed ?? 0,
+    expiryTime: t.expiry_time ?? null,
   };
 }

@@ -4,10 +4,10 @@ import { z } from "zod";
 import type { Logger } from "../platform/logger.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import { listen, shutdown, unary } from "../platform/rpc/server.ts";
-import { present } from "../platform/rpc/wire.ts";
 import type { IdentityAdminClient } from "./admin-client.ts";
 import { addIdentityAdminService } from "./admin-grpc.ts";
-import type { Device, IdentityClient, LoginResult, RegistrationToken, User } from "./client.ts";
+import type { IdentityClient } from "./client.ts";
+import { deviceToWire, loginToWire, tokenToWire, userToWire } from "./wire.ts";
 
 export const IDENTITY_PROTO = {
   file: fileURLToPath(new URL("./identity.proto", import.meta.url)),
@@ -74,47 +74,6 @@ const schemas = {
   RegistrationToken: z.object({ token: id }),
   Empty: z.object({}),
 };
-
-export function userToWire(u: User) {
-  return present({
-    user_id: u.userId,
-    localpart: u.localpart,
-    displayname: u.displayname,
-    avatar_url: u.avatarUrl,
-    is_admin: u.isAdmin,
-    is_guest: u.isGuest,
-    deactivated: u.deactivated,
-    erased: u.erased,
-    created_at: u.createdAt,
-  });
-}
-
-const deviceToWire = (d: Device) =>
-  present({
-    device_id: d.deviceId,
-    display_name: d.displayName,
-    last_seen_ip: d.lastSeenIp,
-    last_seen_ts: d.lastSeenTs,
-  });
-
-const loginToWire = (r: LoginResult) =>
-  present({
-    user_id: r.userId,
-    device_id: r.deviceId,
-    access_token: r.accessToken,
-    new_device: r.newDevice,
-    refresh_token: r.refreshToken,
-    expires_in_ms: r.expiresInMs,
-  });
-
-const tokenToWire = (t: RegistrationToken) =>
-  present({
-    token: t.token,
-    pending: t.pending,
-    completed: t.completed,
-    uses_allowed: t.usesAllowed,
-    expiry_time: t.expiryTime,
-  });
 
 /** The identity service's gRPC server, serving any IdentityClient (the real IdentityService). */
 export function identityGrpcServer(identity: IdentityClient, logger: Logger): grpc.Server {
