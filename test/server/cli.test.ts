@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -6,58 +5,39 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { COMMANDS, main } from "../../server/cli.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { COMMANDS } from "../../server/cli.ts";
+import { type CliOutput, cliInProcess, cliProcess } from "../helpers/cli.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const _ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 type CliResult = { code: number; out: Record<string, unknown> | null; err: string };
 
+const parsed = (r: CliOutput): CliResult => {
+  try {
+    return {
+      code: r.code,
+      out: r.out.trim() ? (JSON.parse(r.out) as Record<string, unknown>) : null,
+      err: r.err,
+    };
+  } catch {
+    return { code: r.code, out: null, err: r.err };
+  }
+};
+
 /** Runs `nova <args>` as a child process, as `npm run nova -- …` does. */
-function nova(args: string[], env: Record<string, string>): Promise<CliResult> {
+async function nova(args: string[], env: Record<string, string>): Promise<CliResult> {
   // The child sees only the database this test chose: never the admin DATABASE_URL of the runner.
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => k !== "DATABASE_URL" && !k.endsWith("_DATABASE_URL")),
   );
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", path.join(ROOT, "server/cli.ts"), ...args],
-      { cwd: ROOT, env: { ...inherited, NOVA_LOG_LEVEL: "silent", ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        let out: Record<string, unknown> | null = null;
-        try {
-          out = stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : null;
-        } catch {
-          out = null;
-        }
-        resolve({ code, out, err: stderr });
-      },
-    );
-  });
+  return parsed(await cliProcess(args, { ...inherited, NOVA_LOG_LEVEL: "silent", ...env }));
 }
 
 /** Runs the CLI's main() in this process, capturing what it prints. */
 async function inProcess(argv: string[], env: Record<string, string>): Promise<CliResult> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((c) => {
-    out += String(c);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((c) => {
-    err += String(c);
-    return true;
-  });
-  try {
-    const code = await main(argv, { NOVA_LOG_LEVEL: "silent", ...env });
-    return { code, out: out.trim() ? (JSON.parse(out) as Record<string, unknown>) : null, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
+  return parsed(await cliInProcess(argv, { NOVA_LOG_LEVEL: "silent", ...env }));
 }
 
 describe("admin CLI against the server's data", () => {

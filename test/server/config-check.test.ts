@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../server/cli.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { type CliOutput, cliInProcess, cliProcess } from "../helpers/cli.ts";
 import { backendFreeEnv, type ServerProcess, startServerProcess } from "../helpers/process.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -21,42 +21,14 @@ function file(name: string, text: string): string {
 }
 
 /** `npm run nova -- <args>` as a child process, with only the variables given (plus PATH and the like). */
-function nova(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; out: string; err: string }> {
+function nova(args: string[], env: Record<string, string>): Promise<CliOutput> {
   const inherited = Object.fromEntries(
     Object.entries(backendFreeEnv()).filter(([k]) => !/^(NOVA_|KAFKA_|REDIS_)/.test(k)),
   ) as Record<string, string>;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", path.join(ROOT, "server/cli.ts"), ...args],
-      { cwd: ROOT, env: { ...inherited, ...env }, timeout: 60_000 },
-      (error, out, err) => resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }),
-    );
-  });
+  return cliProcess(args, { ...inherited, ...env });
 }
 
-/** main() in this process, capturing stdout and stderr. */
-async function inProcess(argv: string[], env: Record<string, string>) {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((c) => {
-    out += String(c);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((c) => {
-    err += String(c);
-    return true;
-  });
-  try {
-    return { code: await main(argv, env), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const inProcess = cliInProcess;
 
 const TOML = `
 server_name = "check.example"
