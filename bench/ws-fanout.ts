@@ -119,8 +119,10 @@ function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : Number.NaN;
 }
 
-async function metric(base: string, name: string): Promise<number> {
-  const text = await fetch(`${base}/metrics`).then((r) => r.text());
+/** A metric of the server, from its admin listener. */
+async function metric(s: ServerProcess, name: string): Promise<number> {
+  if (!s.adminUrl) throw new Error("the server has no admin listener (NOVA_ADMIN_PORT)");
+  const text = await fetch(`${s.adminUrl}/metrics`).then((r) => r.text());
   const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(" ").pop()) : Number.NaN;
 }
@@ -161,7 +163,7 @@ async function settledMemory(
     for (const [i, s] of servers.entries()) {
       await collectGarbage(s);
       low[i]!.rss = Math.min(low[i]!.rss, rssBytes(s.child.pid!));
-      low[i]!.heap = Math.min(low[i]!.heap, await metric(s.baseUrl, "nodejs_heap_size_used_bytes"));
+      low[i]!.heap = Math.min(low[i]!.heap, await metric(s, "nodejs_heap_size_used_bytes"));
     }
   }
   return low;
@@ -391,13 +393,13 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
     // Let the servers go idle (timers fire, writes drain), then read memory after forced
     // collections; keep the lowest reading.
     const mid = await settledMemory(servers, smoke ? 1 : 8);
-    const heldMid = await Promise.all(servers.map((s) => metric(s.baseUrl, "nova_ws_sockets")));
+    const heldMid = await Promise.all(servers.map((s) => metric(s, "nova_ws_sockets")));
     const c2 = await connect(ws, "nova", specs.slice(half), 64);
     const low = await settledMemory(servers, smoke ? 1 : 8);
     const results: IdleResult[] = [];
     for (const [i, s] of servers.entries()) {
-      const held = await metric(s.baseUrl, "nova_ws_sockets");
-      const newSpace = await metric(s.baseUrl, 'nodejs_heap_space_size_total_bytes{space="new"}');
+      const held = await metric(s, "nova_ws_sockets");
+      const newSpace = await metric(s, 'nodejs_heap_space_size_total_bytes{space="new"}');
       log(
         `replica ${i + 1}: V8 young generation ${(newSpace / 2 ** 20).toFixed(0)} MiB after connecting and collecting`,
       );

@@ -7,6 +7,8 @@ import { GENEROUS_RATE_LIMITS } from "./rate-limits.ts";
 export type ServerProcess = {
   baseUrl: string;
   port: number;
+  /** The admin listener (/metrics, /health, /ready), on a free port unless NOVA_ADMIN_PORT says otherwise. */
+  adminUrl: string | null;
   child: ChildProcess;
   dataDir: string;
   /** Lines the process printed (pino JSON), for assertions on logs. */
@@ -57,6 +59,7 @@ export async function startServerProcess(
       ...backendFreeEnv(),
       ...GENEROUS_RATE_LIMITS,
       NOVA_PORT: "0",
+      NOVA_ADMIN_PORT: "0",
       NOVA_DATA_DIR: dataDir,
       NOVA_LOG_LEVEL: "info",
       ...env,
@@ -64,6 +67,7 @@ export async function startServerProcess(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
+  let adminPort: number | null = null;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${output.join("\n")}`)), 60_000);
     let buf = "";
@@ -76,6 +80,7 @@ export async function startServerProcess(
         output.push(line);
         try {
           const j = JSON.parse(line) as { msg?: string; port?: number };
+          if (j.msg?.startsWith("admin listener") && j.port) adminPort = j.port;
           if (j.msg === "nova listening" && j.port) {
             clearTimeout(timer);
             resolve(j.port);
@@ -96,6 +101,7 @@ export async function startServerProcess(
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     port,
+    adminUrl: adminPort === null ? null : `http://127.0.0.1:${adminPort}`,
     child,
     dataDir,
     output,
