@@ -19,8 +19,8 @@ export function npmRunBuild(): Promise<void> {
 
 /**
  * A folder laid out as the image's /app: dist/ and package.json copied, and a node_modules holding
- * only the production dependencies (`npm ls --omit=dev`, what `npm ci --omit=dev` installs) less
- * tsx, each a link into the real node_modules. Nova's own imports resolve from here, so code that needs a
+ * only the production dependencies (`npm ls --omit=dev`, what `npm ci --omit=dev` installs; tsx is
+ * a devDependency, only for running the source), each a link into the real node_modules. Nova's own imports resolve from here, so code that needs a
  * devDependency, tsx or a source .ts file fails as it would in the container.
  */
 export function runtimeDir(): string {
@@ -40,8 +40,6 @@ export function runtimeDir(): string {
     const rel = dir.slice(top.length);
     // Nested copies (a/node_modules/b) come with their parent's link.
     if (rel.includes(`${path.sep}node_modules${path.sep}`)) continue;
-    // A dependency only for running the source (`npm start`, `npm run nova`): the build must not need it.
-    if (rel === "tsx") continue;
     const target = path.join(app, "node_modules", rel);
     mkdirSync(path.dirname(target), { recursive: true });
     symlinkSync(dir, target, "dir");
