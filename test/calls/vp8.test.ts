@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isVp8Keyframe } from "../../calls/sfu/werift.ts";
+import { isVp8Keyframe } from "../../calls/sfu/werift-media.ts";
 
 describe("VP8 keyframe detection (simulcast switching point)", () => {
   it("reads the payload descriptor and the VP8 header's P bit", () => {
