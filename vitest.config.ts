@@ -20,7 +20,8 @@ const pgliteAgain = [
  * Tests whose outcome depends on having the CPU: browsers adapting their encoders and bandwidth
  * estimates to a starved SFU, the benchmark smoke run that saturates both cores on purpose, the
  * video pipeline's real ffmpeg transcodes, and Kafka's outage test (it stops and restarts the
- * broker and gives the backlog a deadline to drain, which a starved consumer missed once in CI).
+ * broker and gives the backlog a deadline to drain, which a starved consumer missed once in CI),
+ * and the soak's short run (a fixed-rate mixed load whose every request must succeed in time).
  * They run after everything else, one file at a time, so none starves another or the suite.
  */
 const alone = [
@@ -28,6 +29,7 @@ const alone = [
   "test/sync/ws-bench-smoke.test.ts",
   "test/media/video-pipeline.test.ts",
   "test/platform/kafka.test.ts",
+  "test/platform/soak-smoke.test.ts",
 ];
 /**
  * The browsers go first, straight after the suite, as they always have: the Kafka outage test
