@@ -108,6 +108,24 @@ export class Inspector {
   }
 }
 
+/**
+ * Entries of the server's in-process caches (`nova_cache_entries` on /metrics): bounded caches
+ * fill at a steady rate for a while, which looks like a leak over half an hour. Null when /metrics
+ * is not served on the client port (it may move to the admin listener).
+ */
+export async function cacheEntries(base: string): Promise<Record<string, number> | null> {
+  try {
+    const res = await fetch(`${base}/metrics`);
+    if (res.status !== 200) return null;
+    const out: Record<string, number> = {};
+    for (const m of (await res.text()).matchAll(/^nova_cache_entries\{cache="([^"]+)"\} (\S+)$/gm))
+      out[m[1]!] = Number(m[2]);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
 export type Slope = { perHour: number; ci95: number; n: number };
 
 /** Least-squares slope of (hours, value) with its 95% confidence half-width (normal approximation). */

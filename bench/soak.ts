@@ -5,20 +5,23 @@
  * rooms created along the way, small media uploads and downloads. The server's RSS (/proc) and V8
  * heap (its inspector) are sampled every few seconds, its live heap after a forced full collection
  * every minute; the report gives them over time and their least-squares slope after the warm-up.
- * A leak is a bug: the run fails when the live heap grows faster than `--limit-mb-h`, or when any
- * request failed. Writes bench/REPORT.md between `<!-- soak:start -->` and `<!-- soak:end -->`.
+ * Heap snapshots after the warm-up and at the end tell how much of the growth the server's bounded
+ * caches took (bench/soak-heap.lib.ts). A leak is a bug: the run fails when the heap outside them
+ * grows faster than `--limit-mb-h`, or when any request failed. Writes bench/REPORT.md between `<!-- soak:start -->` and `<!-- soak:end -->`.
  *
  * Usage: tsx bench/soak.ts [--minutes 30] [--warmup 5] [--users 40] [--rooms 20] [--members 8]
  *        [--sends 4] [--to-device 1] [--typing 1] [--joins 0.3] [--limit-mb-h 10]
- *        [--heap-snapshots DIR] [--no-report]
+ *        [--heap-snapshots DIR (keep them)] [--no-report]
  */
 import { setMaxListeners } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
 import { writeReportSection } from "./report.ts";
-import { cpuSeconds, Inspector, rssBytes } from "./soak-inspect.lib.ts";
+import { breakdown } from "./soak-heap.lib.ts";
+import { cacheEntries, cpuSeconds, Inspector, rssBytes } from "./soak-inspect.lib.ts";
 import {
   Client,
   Counters,
@@ -63,6 +66,8 @@ const LIMIT = Number(values["limit-mb-h"]);
 /** Operations in flight at once; beyond it a tick is skipped and counted (the server fell behind). */
 const MAX_IN_FLIGHT = 64;
 const V3 = "/_matrix/client/v3";
+const BASE = "soak-after-warmup.heapsnapshot";
+const END = "soak-end.heapsnapshot";
 const log = (s: string) => console.log(`[soak] ${s}`);
 const enc = encodeURIComponent;
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
@@ -226,6 +231,11 @@ async function main() {
   const samples: Sample[] = [];
   const startLoad = os.loadavg();
   let tRun = 0;
+  let windowStartH = Number.NaN;
+  let windowEndH = Number.NaN;
+  const snapshotDir = values["heap-snapshots"] ?? mkdtempSync(path.join(os.tmpdir(), "nova-soak-"));
+  let cachesAfterWarmup: Record<string, number> | null = null;
+  let cachesAtEnd: Record<string, number> | null = null;
   try {
     const tag = Date.now().toString(36);
     for (let i = 0; i < USERS; i++) {
@@ -264,7 +274,7 @@ async function main() {
     };
     let nextGc = 0;
     let nextLog = 0;
-    let snapshotAfterWarmup = values["heap-snapshots"] !== undefined;
+    let warm = false;
     const end = t0 + MINUTES * 60_000;
     while (performance.now() < end) {
       await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, end - performance.now())));
@@ -274,11 +284,14 @@ async function main() {
         samples.push(await read(true));
         nextGc += GC_S;
       }
-      if (snapshotAfterWarmup && s.h * 60 >= WARMUP) {
-        snapshotAfterWarmup = false;
-        const file = path.join(values["heap-snapshots"]!, "soak-after-warmup.heapsnapshot");
-        await inspector.heapSnapshot(file);
-        log(`heap snapshot ${file}`);
+      if (!warm && s.h * 60 >= WARMUP) {
+        warm = true;
+        cachesAfterWarmup = await cacheEntries(server.baseUrl);
+        // The snapshot (a full GC, then a copy of the heap) raises RSS to a new high-water mark:
+        // the growth window starts once it is done.
+        await inspector.heapSnapshot(path.join(snapshotDir, BASE));
+        windowStartH = hours();
+        log(`heap snapshot after the warm-up in ${snapshotDir}`);
       }
       if (s.h * 60 >= nextLog) {
         nextLog += SHORT ? 0.1 : 1;
@@ -293,11 +306,9 @@ async function main() {
     for (const t of timers) clearInterval(t);
     await mix.drain();
     samples.push(await read(true));
-    if (values["heap-snapshots"]) {
-      const file = path.join(values["heap-snapshots"], "soak-end.heapsnapshot");
-      await inspector.heapSnapshot(file);
-      log(`heap snapshot ${file}`);
-    }
+    cachesAtEnd = await cacheEntries(server.baseUrl);
+    await inspector.heapSnapshot(path.join(snapshotDir, END));
+    windowEndH = hours();
   } finally {
     for (const t of timers) clearInterval(t);
     abort.abort();
@@ -307,6 +318,16 @@ async function main() {
     await server.stop("SIGTERM");
     await db?.drop();
   }
+  let heap: SoakResult["heap"] = null;
+  if (Number.isFinite(windowStartH) && Number.isFinite(windowEndH)) {
+    log("reading the heap snapshots");
+    heap = {
+      base: breakdown(path.join(snapshotDir, BASE)),
+      end: breakdown(path.join(snapshotDir, END)),
+      hours: windowEndH - windowStartH,
+    };
+  }
+  if (values["heap-snapshots"] === undefined) rmSync(snapshotDir, { recursive: true, force: true });
 
   const result: SoakResult = {
     backend,
@@ -335,6 +356,9 @@ async function main() {
     loadEnd: os.loadavg(),
     smoke: SHORT,
     snapshots: values["heap-snapshots"],
+    windowStartH,
+    heap,
+    caches: cachesAfterWarmup && cachesAtEnd ? { warm: cachesAfterWarmup, end: cachesAtEnd } : null,
   };
   const { markdown, errors, verdict } = renderReport(result);
   console.log(markdown);
