@@ -309,6 +309,9 @@ async function main() {
     cachesAtEnd = await cacheEntries(server.baseUrl);
     await inspector.heapSnapshot(path.join(snapshotDir, END));
     windowEndH = hours();
+  } catch (err) {
+    if (values["heap-snapshots"] === undefined) rmSync(snapshotDir, { recursive: true, force: true });
+    throw err;
   } finally {
     for (const t of timers) clearInterval(t);
     abort.abort();
@@ -319,15 +322,18 @@ async function main() {
     await db?.drop();
   }
   let heap: SoakResult["heap"] = null;
-  if (Number.isFinite(windowStartH) && Number.isFinite(windowEndH)) {
-    log("reading the heap snapshots");
-    heap = {
-      base: breakdown(path.join(snapshotDir, BASE)),
-      end: breakdown(path.join(snapshotDir, END)),
-      hours: windowEndH - windowStartH,
-    };
+  try {
+    if (Number.isFinite(windowStartH) && Number.isFinite(windowEndH)) {
+      log("reading the heap snapshots");
+      heap = {
+        base: breakdown(path.join(snapshotDir, BASE)),
+        end: breakdown(path.join(snapshotDir, END)),
+        hours: windowEndH - windowStartH,
+      };
+    }
+  } finally {
+    if (values["heap-snapshots"] === undefined) rmSync(snapshotDir, { recursive: true, force: true });
   }
-  if (values["heap-snapshots"] === undefined) rmSync(snapshotDir, { recursive: true, force: true });
 
   const result: SoakResult = {
     backend,
