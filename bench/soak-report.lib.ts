@@ -208,7 +208,7 @@ ${
 |---|---|---|---|---|
 ${g.rows.join("\n")}
 
-Each cache's row is the memory reachable from it (its entries' objects and strings; shared code and shapes not counted). These caches are bounded, and at this load half an hour fills none of them (the transaction ids cap at 50,000 sends, some 3.5 h of this load; the timelines at 5,000 rooms), so they grow steadily for the whole run without leaking; the verdict judges everything else.`
+Each cache's row is the memory reachable from it (its entries' objects and strings; shared code and shapes not counted). These caches are bounded (last column); at this load the transaction ids would take some 3.5 h to reach their cap and the timelines 5,000 rooms, so they grow steadily through a half-hour run without leaking. The verdict judges everything else.`
     : "No heap snapshots: the run ended before the warm-up did."
 }
 
