@@ -21,8 +21,9 @@ const pgliteAgain = [
  * estimates to a starved SFU, the benchmark smoke run that saturates both cores on purpose, the
  * video pipeline's real ffmpeg transcodes, and Kafka's outage test (it stops and restarts the
  * broker and gives the backlog a deadline to drain, which a starved consumer missed once in CI),
- * and the container checks (a whole `npm run build`, then the image's command and the compose
- * services started from the build, each migrating on a fresh database with healthcheck deadlines).
+ * the container checks (a whole `npm run build`, then the image's command and the compose
+ * services started from the build, each migrating on a fresh database with healthcheck deadlines)
+ * and the soak's short run (a fixed-rate mixed load whose every request must succeed in time).
  * They run after everything else, one file at a time, so none starves another or the suite.
  */
 const alone = [
@@ -31,6 +32,7 @@ const alone = [
   "test/media/video-pipeline.test.ts",
   "test/platform/kafka.test.ts",
   "test/container/image.test.ts",
+  "test/platform/soak-smoke.test.ts",
 ];
 /**
  * The browsers go first, straight after the suite, as they always have: the Kafka outage test

@@ -69,7 +69,11 @@ export async function startServerProcess(
   const output: string[] = [];
   let adminPort: number | null = null;
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output.join("\n")}`)), 60_000);
+    // A server that does not start in time is killed, not left running without a test to stop it.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`server did not start: ${output.join("\n")}`));
+    }, 60_000);
     let buf = "";
     const onData = (d: Buffer) => {
       buf += d.toString();
