@@ -17,6 +17,18 @@ const pgliteAgain = [
 ];
 
 /**
+ * Tests of the embedded database's own operations (the data-dir lock, backups, start and stop,
+ * the config file), each starting servers as processes without a DATABASE_URL: on PostgreSQL's
+ * project they would only run the same PGlite checks a second time.
+ */
+const embeddedOnly = [
+  "test/server/ops-start.test.ts",
+  "test/server/ops-backup.test.ts",
+  "test/server/ops-shutdown.test.ts",
+  "test/server/config-check.test.ts",
+];
+
+/**
  * Tests whose outcome depends on having the CPU: browsers adapting their encoders and bandwidth
  * estimates to a starved SFU, the benchmark smoke run that saturates both cores on purpose, the
  * video pipeline's real ffmpeg transcodes, and Kafka's outage test (it stops and restarts the
@@ -67,7 +79,14 @@ export default defineConfig({
     maxWorkers: 2,
     projects: process.env.DATABASE_URL
       ? [
-          { test: { ...shared, name: "postgres", include: ["test/**/*.test.ts"], exclude: alone } },
+          {
+            test: {
+              ...shared,
+              name: "postgres",
+              include: ["test/**/*.test.ts"],
+              exclude: [...alone, ...embeddedOnly],
+            },
+          },
           { test: { ...shared, name: "pglite", include: pgliteAgain, env: { NOVA_TEST_BACKEND: "pglite" } } },
           ...aloneProjects("postgres"),
         ]
