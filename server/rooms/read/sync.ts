@@ -119,6 +119,16 @@ export class SyncReads {
     return this.core.repo.events.page(roomId, { from: after, dir: "f", to: upTo, limit });
   }
 
+  /** Each room's newest event position at or below `upto` (of `types`, when given). */
+  lastPositions(roomIds: string[], upto: number, types?: readonly string[]): Promise<Map<string, number>> {
+    return this.core.repo.events.lastPositions(roomIds, upto, types);
+  }
+
+  /** Events by id, in client-ready rows. */
+  async eventsByIds(eventIds: string[]): Promise<EventRow[]> {
+    return (await this.core.repo.events.eventsByIds(eventIds)).map(normalizeRow);
+  }
+
   /** Rooms published in the room directory (their members are visible to everyone). */
   publicRoomIds(): Promise<string[]> {
     return this.core.repo.conversations.publicRoomIds();

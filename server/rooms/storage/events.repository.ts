@@ -99,6 +99,28 @@ export class EventsRepository {
     return r.rows;
   }
 
+  /**
+   * Each room's newest event position at or below `upto`, of the given types when `types` is set
+   * (one backwards index scan per room, stopping at the first match).
+   */
+  async lastPositions(roomIds: string[], upto: number, types?: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (roomIds.length === 0) return out;
+    const typeCond = types ? sql` AND m.type = ANY(${[...types]}::text[])` : sql``;
+    const r = await sql<{ room_id: string; p: string | number | null }>`SELECT r.room_id,
+        (SELECT m.stream_position FROM messages m WHERE m.room_id = r.room_id
+          AND m.stream_position <= ${upto}${typeCond} ORDER BY m.stream_position DESC LIMIT 1) AS p
+      FROM unnest(${roomIds}::text[]) AS r(room_id)`.execute(this.db);
+    for (const row of r.rows) if (row.p !== null) out.set(row.room_id, Number(row.p));
+    return out;
+  }
+
+  /** Events by id (those that exist). */
+  async eventsByIds(eventIds: string[]): Promise<EventRow[]> {
+    if (eventIds.length === 0) return [];
+    return this.db.selectFrom("messages").select(EVENT_COLUMNS).where("event_id", "in", eventIds).execute();
+  }
+
   /** Rooms among `roomIds` with any event in (since, to]. */
   async roomsWithEvents(roomIds: string[], since: number, to: number): Promise<Set<string>> {
     if (roomIds.length === 0) return new Set();

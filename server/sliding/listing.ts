@@ -1,0 +1,85 @@
+import type { ChangeIndex } from "../../sync/changes.ts";
+import type { RoomsApi } from "../rooms/service.ts";
+import type { ConnectionState } from "./connection-state.ts";
+import type { ListedRoom } from "./room-list.ts";
+
+type Activity = { asOf: number; byRoom: Map<string, number> };
+const MAX_USERS = 10_000;
+
+/**
+ * The rooms a user's lists hold as of a stream position: joined, invited and knocked rooms, rooms
+ * the user was kicked or banned from, and rooms the connection has as joined that the user has
+ * since left (sent once more so the client learns of it). Invites from ignored users are left out.
+ */
+export class RoomListing {
+  /** Each user's rooms' newest event positions, refreshed only for rooms written since. */
+  private readonly activity = new Map<string, Activity>();
+
+  constructor(
+    private readonly rooms: RoomsApi,
+    private readonly changes: ChangeIndex,
+  ) {}
+
+  async list(userId: string, to: number, from: ConnectionState | null): Promise<ListedRoom[]> {
+    const current = await this.rooms.membershipsOf(userId, { consistent: true });
+    const atTo = new Map<string, { membership: string; event_id: string; stream_position: number }>();
+    const stale: string[] = [];
+    for (const m of current) {
+      if (m.forgotten) continue;
+      if (m.stream_position <= to) atTo.set(m.room_id, m);
+      else stale.push(m.room_id);
+    }
+    for (const m of await this.rooms.reads.sync.membershipsAt(userId, stale, to)) atTo.set(m.room_id, m);
+
+    const notJoined = [...atTo.values()].filter((m) => m.membership !== "join").map((m) => m.event_id);
+    const senders = new Map(
+      (await this.rooms.reads.sync.eventsByIds(notJoined)).map((r) => [r.event_id, r.sender] as const),
+    );
+    const ignored = await this.rooms.ignoredBy(userId);
+    const joined: string[] = [];
+    const out: ListedRoom[] = [];
+    for (const [roomId, m] of atTo) {
+      const sender = senders.get(m.event_id);
+      const had = from?.rooms[roomId]?.m;
+      if (m.membership === "invite" && sender !== undefined && ignored.has(sender)) continue;
+      if (m.membership === "leave" || m.membership === "ban") {
+        const kicked = sender !== undefined && sender !== userId;
+        if (!kicked && (had === undefined || had === "leave" || had === "ban")) continue;
+      } else if (m.membership !== "join" && m.membership !== "invite" && m.membership !== "knock") continue;
+      if (m.membership === "join") joined.push(roomId);
+      out.push({
+        roomId,
+        membership: m.membership,
+        membershipPosition: m.stream_position,
+        membershipEventId: m.event_id,
+        activity: m.stream_position,
+      });
+    }
+    const last = await this.lastPositions(userId, joined, to);
+    for (const r of out) if (r.membership === "join") r.activity = Math.max(r.activity, last.get(r.roomId) ?? 0);
+    return out;
+  }
+
+  /**
+   * The newest event position of each joined room at or below `to`. Positions read for an earlier
+   * `to` stay right for rooms the change index shows no write to since; the others are read again.
+   */
+  private async lastPositions(userId: string, roomIds: string[], to: number): Promise<Map<string, number>> {
+    const cached = this.activity.get(userId);
+    let ask = roomIds;
+    if (cached && cached.asOf <= to && this.changes.covers(cached.asOf)) {
+      const moved = new Set(this.changes.since(cached.asOf)?.roomsWith(roomIds, "room") ?? roomIds);
+      ask = roomIds.filter((r) => moved.has(r) || !cached.byRoom.has(r));
+    }
+    const fresh = await this.rooms.reads.sync.lastPositions(ask, to);
+    const byRoom = new Map<string, number>();
+    for (const r of roomIds) {
+      const p = fresh.get(r) ?? (ask === roomIds ? undefined : cached?.byRoom.get(r));
+      if (p !== undefined) byRoom.set(r, p);
+    }
+    this.activity.delete(userId);
+    this.activity.set(userId, { asOf: to, byRoom });
+    if (this.activity.size > MAX_USERS) this.activity.delete(this.activity.keys().next().value!);
+    return byRoom;
+  }
+}
