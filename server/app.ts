@@ -22,7 +22,7 @@ import { EphemeralClock } from "../sync/token.ts";
 import { mountWebSocketSync } from "../sync/ws/mount.ts";
 import { mountAdmin } from "./admin/index.ts";
 import { ignoredUsersPort } from "./client/ignored-users.ts";
-import { mountClient } from "./client/mount.ts";
+import { type ClientArea, mountClient } from "./client/mount.ts";
 import { pushVerdictsOf } from "./client/push-verdicts.ts";
 import { unreadPortOf } from "./client/unread.ts";
 import type { NovaConfig } from "./config.ts";
@@ -45,6 +45,8 @@ export type Nova = {
   rooms: RoomsService;
   /** The E2EE key server (crypto/): devices, keys, to-device, backup. */
   crypto: CryptoService;
+  /** Client config and ephemeral data (server/client): account data, push rules, typing, receipts. */
+  readonly client: ClientArea;
   /** The /sync engine over every area's providers; the WebSocket transport asks the same one. */
   sync: SyncEngine;
   http: HttpServer;
@@ -246,6 +248,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     identity,
     rooms,
     crypto,
+    client,
     sync,
     calls,
     media,
