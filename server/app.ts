@@ -37,6 +37,7 @@ import { mountAccount } from "./routes/account.ts";
 import { mountDeactivate } from "./routes/deactivate.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 import { type Moderation, mountModeration } from "./routes/moderation.ts";
+import { mountSlidingSync } from "./sliding/index.ts";
 
 export type Nova = {
   ctx: NovaContext;
@@ -167,6 +168,8 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   const crypto = mountCrypto(ctx, { rooms, uia });
   // /sync (sync/routes.ts): after every area that registers a sync provider.
   const sync = mountSync(ctx, { rooms, presence: client.presence });
+  // Simplified sliding sync (MSC4186) over the same positions and notifier.
+  const sliding = mountSlidingSync(ctx, { rooms, client, crypto, engine: sync, presence: client.presence });
   // WebSocket sync (sync/ws) asks the same engine.
   const wsSync = await mountWebSocketSync(ctx, {
     engine: sync,
@@ -220,7 +223,10 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   });
   mountProbes(router, ready, identity);
   // SIGTERM: long-polls answer with the current token before the connections close.
-  http.onDrain(() => sync.drain());
+  http.onDrain(() => {
+    sync.drain();
+    sliding.drain();
+  });
   // `nova backup` asks this process for a consistent copy of its embedded database.
   const store = databases.embeddedStore();
   if (store) closers.push((await serveOpsSocket(store, logger)).close);

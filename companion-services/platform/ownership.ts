@@ -203,7 +203,10 @@ export const OWNERSHIP: ServiceOwnership[] = [
         "sliding_sync_connections",
         "simplified sliding sync (MSC4186) connections per user, device and conn_id",
       ),
-      added("sliding_sync_positions", "the positions handed out on a sliding sync connection, with its state"),
+      added(
+        "sliding_sync_positions",
+        "the positions handed out on a sliding sync connection, with its state",
+      ),
       added("admin_audit_log", "every admin API call (user, method, path, status, ip, time; no bodies)"),
       added("blocked_rooms", "rooms an admin blocked: joins refused"),
       added("server_notice_rooms", "each user's server notices room (admin send_server_notice)"),

@@ -25,6 +25,8 @@ export type ClientArea = {
   typing: TypingService;
   receipts: ReceiptsService;
   presence: PresenceService;
+  /** Unread notification counts (null without a rooms port): /sync and sliding sync share it. */
+  unread: UnreadCounter | null;
 };
 
 /**
@@ -87,5 +89,5 @@ export function mountClient(
       deps.unreadPort ?? null,
     ),
   );
-  return { accountData, pushRules, typing, receipts, presence };
+  return { accountData, pushRules, typing, receipts, presence, unread };
 }

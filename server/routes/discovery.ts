@@ -22,7 +22,12 @@ export function mountDiscovery(ctx: NovaContext): void {
     () => ({
       body: {
         versions: SUPPORTED_VERSIONS,
-        unstable_features: { "org.matrix.msc2732": true, "org.matrix.msc3814": true },
+        unstable_features: {
+          "org.matrix.msc2732": true,
+          "org.matrix.msc3814": true,
+          // Simplified sliding sync (MSC4186): Element X refuses a server without it.
+          "org.matrix.simplified_msc3575": true,
+        },
       },
     }),
     { auth: "none" },

@@ -110,7 +110,10 @@ export class ConnectionsRepository {
   }
 
   /** The device's connections, oldest use first (to bound how many one device keeps). */
-  async connectionsOf(userId: string, deviceId: string): Promise<{ conn_id: string; last_used_ts: number }[]> {
+  async connectionsOf(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ conn_id: string; last_used_ts: number }[]> {
     const rows = await this.db
       .selectFrom("sliding_sync_connections")
       .select(["conn_id", "last_used_ts"])

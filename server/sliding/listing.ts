@@ -3,6 +3,7 @@ import type { RoomsApi } from "../rooms/service.ts";
 import type { ConnectionState } from "./connection-state.ts";
 import type { ListedRoom } from "./room-list.ts";
 
+const KNOWN = new Set(["join", "invite", "knock", "leave", "ban"]);
 type Activity = { asOf: number; byRoom: Map<string, number> };
 const MAX_USERS = 10_000;
 
@@ -20,7 +21,15 @@ export class RoomListing {
     private readonly changes: ChangeIndex,
   ) {}
 
-  async list(userId: string, to: number, from: ConnectionState | null): Promise<ListedRoom[]> {
+  /**
+   * `listed`: what the lists hold. `all`: every room the user has a membership in (rooms they
+   * left included), the rooms a subscription may name.
+   */
+  async list(
+    userId: string,
+    to: number,
+    from: ConnectionState | null,
+  ): Promise<{ listed: ListedRoom[]; all: Map<string, ListedRoom> }> {
     const current = await this.rooms.membershipsOf(userId, { consistent: true });
     const atTo = new Map<string, { membership: string; event_id: string; stream_position: number }>();
     const stale: string[] = [];
@@ -37,27 +46,32 @@ export class RoomListing {
     );
     const ignored = await this.rooms.ignoredBy(userId);
     const joined: string[] = [];
-    const out: ListedRoom[] = [];
+    const listed: ListedRoom[] = [];
+    const all = new Map<string, ListedRoom>();
     for (const [roomId, m] of atTo) {
+      if (!KNOWN.has(m.membership)) continue;
       const sender = senders.get(m.event_id);
-      const had = from?.rooms[roomId]?.m;
-      if (m.membership === "invite" && sender !== undefined && ignored.has(sender)) continue;
-      if (m.membership === "leave" || m.membership === "ban") {
-        const kicked = sender !== undefined && sender !== userId;
-        if (!kicked && (had === undefined || had === "leave" || had === "ban")) continue;
-      } else if (m.membership !== "join" && m.membership !== "invite" && m.membership !== "knock") continue;
-      if (m.membership === "join") joined.push(roomId);
-      out.push({
+      const room: ListedRoom = {
         roomId,
         membership: m.membership,
         membershipPosition: m.stream_position,
         membershipEventId: m.event_id,
         activity: m.stream_position,
-      });
+      };
+      all.set(roomId, room);
+      if (m.membership === "join") joined.push(roomId);
+      const had = from?.rooms[roomId]?.m;
+      if (m.membership === "invite" && sender !== undefined && ignored.has(sender)) continue;
+      if (m.membership === "leave" || m.membership === "ban") {
+        const kicked = sender !== undefined && sender !== userId;
+        if (!kicked && (had === undefined || had === "leave" || had === "ban")) continue;
+      }
+      listed.push(room);
     }
     const last = await this.lastPositions(userId, joined, to);
-    for (const r of out) if (r.membership === "join") r.activity = Math.max(r.activity, last.get(r.roomId) ?? 0);
-    return out;
+    for (const r of all.values())
+      if (r.membership === "join") r.activity = Math.max(r.activity, last.get(r.roomId) ?? 0);
+    return { listed, all };
   }
 
   /**

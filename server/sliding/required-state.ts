@@ -23,7 +23,10 @@ export function emptyConfig(): StateConfig {
   return { all: false, types: new Map(), anyType: new Set(), lazyMembers: false };
 }
 
-export function parseRequiredState(pairs: readonly RequiredStatePair[] | undefined, userId: string): StateConfig {
+export function parseRequiredState(
+  pairs: readonly RequiredStatePair[] | undefined,
+  userId: string,
+): StateConfig {
   const c = emptyConfig();
   for (const pair of pairs ?? []) {
     const type = pair[0];
@@ -61,7 +64,7 @@ export function mergeConfigs(a: StateConfig, b: StateConfig): StateConfig {
 export function wantsState(c: StateConfig, type: string, stateKey: string): boolean {
   if (c.all || c.anyType.has(stateKey)) return true;
   const keys = c.types.get(type);
-  return keys === WILDCARD || (keys !== undefined && keys.has(stateKey));
+  return keys === WILDCARD || keys?.has(stateKey) === true;
 }
 
 /** A canonical string for a config: equal configs give equal keys (stored per connection). */
@@ -73,7 +76,12 @@ export function configKey(c: StateConfig): string {
 }
 
 export function configFromKey(key: string): StateConfig {
-  const [all, lazy, anyType, types] = JSON.parse(key) as [number, number, string[], [string, string | string[]][]];
+  const [all, lazy, anyType, types] = JSON.parse(key) as [
+    number,
+    number,
+    string[],
+    [string, string | string[]][],
+  ];
   const c = emptyConfig();
   c.all = all === 1;
   c.lazyMembers = lazy === 1;

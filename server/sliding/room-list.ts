@@ -23,7 +23,9 @@ export type RoomFacts = {
 
 /** Newest activity first; ties by room id, so the order is the same on every request. */
 export function sortRooms(rooms: ListedRoom[]): ListedRoom[] {
-  return rooms.sort((a, b) => b.activity - a.activity || (a.roomId < b.roomId ? -1 : a.roomId > b.roomId ? 1 : 0));
+  return rooms.sort(
+    (a, b) => b.activity - a.activity || (a.roomId < b.roomId ? -1 : a.roomId > b.roomId ? 1 : 0),
+  );
 }
 
 /** The rooms matching a list's filters (all of them ANDed; an absent field filters nothing). */
@@ -42,7 +44,10 @@ export async function applyFilters(
     if (inSpaces && !inSpaces.has(room.roomId)) continue;
     if (filters.is_encrypted != null || filters.room_types || filters.not_room_types) {
       const snap = await facts.snapshot(room.roomId);
-      if (filters.is_encrypted != null && Boolean(snap?.get("m.room.encryption", "")) !== filters.is_encrypted)
+      if (
+        filters.is_encrypted != null &&
+        Boolean(snap?.get("m.room.encryption", "")) !== filters.is_encrypted
+      )
         continue;
       const type = roomType(snap);
       // not_room_types wins over room_types (MSC4186); null stands for rooms without a type.

@@ -75,7 +75,8 @@ export function roomMeta(
 /** Up to five members other than the user: joined first, then invited, then former members. */
 function heroes(snap: RoomSnapshot, userId: string, joined: string[], invited: string[]) {
   let ids = [...joined.sort(), ...invited.sort()].filter((u) => u !== userId);
-  if (ids.length === 0) ids = [...snap.members("leave"), ...snap.members("ban")].filter((u) => u !== userId).sort();
+  if (ids.length === 0)
+    ids = [...snap.members("leave"), ...snap.members("ban")].filter((u) => u !== userId).sort();
   return ids.slice(0, MAX_HEROES).map((id) => {
     const member = snap.get("m.room.member", id);
     const hero: Record<string, unknown> = { user_id: id };

@@ -1,4 +1,10 @@
-import { normalizeRow, STRIPPED_STATE_TYPES, strippedState, toClientEvent, type Viewer } from "../rooms/client-events.ts";
+import {
+  normalizeRow,
+  STRIPPED_STATE_TYPES,
+  strippedState,
+  toClientEvent,
+  type Viewer,
+} from "../rooms/client-events.ts";
 import { hiddenByIgnore } from "../rooms/ignored-users.ts";
 import { formatRoomToken } from "../rooms/pagination.ts";
 import type { RoomSnapshot } from "../rooms/room-snapshot.ts";
@@ -6,8 +12,8 @@ import type { RoomsApi } from "../rooms/service.ts";
 import type { EventRow } from "../rooms/storage/rows.ts";
 import { type ConnectionState, cursorsOf, MAX_LAZY_REMEMBERED, type RoomCursor } from "./connection-state.ts";
 import { configFromKey, configGrew, type StateConfig, wantsState } from "./required-state.ts";
-import { BUMP_EVENT_TYPES, roomMeta, stateEventJson } from "./room-meta.ts";
 import type { ListedRoom } from "./room-list.ts";
+import { BUMP_EVENT_TYPES, roomMeta, stateEventJson } from "./room-meta.ts";
 
 /** One room of the window with the config the lists and subscriptions that hold it combine to. */
 export type RoomPlan = { room: ListedRoom; limit: number; config: StateConfig; configIndex: number };
@@ -27,7 +33,9 @@ export type BuildContext = {
   to: number;
   ignored: ReadonlySet<string>;
   direct: ReadonlySet<string>;
-  unreadCounts(roomIds: string[]): Promise<Map<string, { notification_count: number; highlight_count: number }>>;
+  unreadCounts(
+    roomIds: string[],
+  ): Promise<Map<string, { notification_count: number; highlight_count: number }>>;
 };
 
 type Decided = {
@@ -126,7 +134,8 @@ export class RoomResults {
   private async timelines(decided: Decided[]): Promise<Map<string, EventRow[]>> {
     const groups = new Map<string, Decided[]>();
     for (const d of decided) {
-      if (d.plan.limit === 0 || d.plan.room.membership === "invite" || d.plan.room.membership === "knock") continue;
+      if (d.plan.limit === 0 || d.plan.room.membership === "invite" || d.plan.room.membership === "knock")
+        continue;
       const key = `${d.lower}:${d.upper}:${d.plan.limit}`;
       const g = groups.get(key) ?? [];
       g.push(d);
@@ -142,7 +151,12 @@ export class RoomResults {
     return out;
   }
 
-  private async room(d: Decided, newestFirst: EventRow[], ctx: BuildContext, now: number): Promise<BuiltRoom> {
+  private async room(
+    d: Decided,
+    newestFirst: EventRow[],
+    ctx: BuildContext,
+    now: number,
+  ): Promise<BuiltRoom> {
     const { room, limit, config } = d.plan;
     const cursor: RoomCursor = { v: 1, l: limit, r: d.plan.configIndex, m: room.membership };
     if (room.membership === "invite" || room.membership === "knock") {
@@ -171,7 +185,8 @@ export class RoomResults {
 
     const requiredState = this.requiredState(d, config, kept, limited, ctx, now);
     const sentLazy = new Set(d.initial ? [] : (d.prev?.z ?? []));
-    for (const e of requiredState) if (e.type === "m.room.member" && config.lazyMembers) sentLazy.add(String(e.state_key));
+    for (const e of requiredState)
+      if (e.type === "m.room.member" && config.lazyMembers) sentLazy.add(String(e.state_key));
     if (config.lazyMembers && sentLazy.size > 0) cursor.z = [...sentLazy].slice(-MAX_LAZY_REMEMBERED);
 
     const json: Record<string, unknown> = {};
@@ -186,8 +201,15 @@ export class RoomResults {
     if (d.expanded) json.unstable_expanded_timeline = true;
     if (requiredState.length > 0) json.required_state = requiredState;
     const hasContent =
-      d.initial || timeline.length > 0 || requiredState.length > 0 || Object.keys(json).some((k) => META.has(k));
-    return { json: hasContent ? json : null, cursor, initialTimeline: d.initial ? timeline.map((e) => e.event_id) : null };
+      d.initial ||
+      timeline.length > 0 ||
+      requiredState.length > 0 ||
+      Object.keys(json).some((k) => META.has(k));
+    return {
+      json: hasContent ? json : null,
+      cursor,
+      initialTimeline: d.initial ? timeline.map((e) => e.event_id) : null,
+    };
   }
 
   /**
@@ -220,7 +242,8 @@ export class RoomResults {
       const key = e.pdu.state_key ?? "";
       if (e.position <= after || e.position > upto) continue;
       if (wantsState(config, e.pdu.type, key)) push(e.pdu.type, key);
-      else if (config.lazyMembers && e.pdu.type === "m.room.member" && !full && !limited) push(e.pdu.type, key);
+      else if (config.lazyMembers && e.pdu.type === "m.room.member" && !full && !limited)
+        push(e.pdu.type, key);
     }
     // Left and banned rooms always carry the user's own member event: clients infer the membership from it.
     if (d.plan.room.membership !== JOINED) push("m.room.member", ctx.userId);
@@ -228,14 +251,22 @@ export class RoomResults {
       const sent = new Set(d.initial ? [] : (d.prev?.z ?? []));
       for (const r of timeline) {
         if (!sent.has(r.sender)) push("m.room.member", r.sender);
-        if (r.type === "m.room.member" && r.state_key && !sent.has(r.state_key)) push("m.room.member", r.state_key);
+        if (r.type === "m.room.member" && r.state_key && !sent.has(r.state_key))
+          push("m.room.member", r.state_key);
       }
     }
     return out;
   }
 }
 
-const META = new Set(["name", "avatar", "heroes", "joined_count", "invited_count", "unstable_expanded_timeline"]);
+const META = new Set([
+  "name",
+  "avatar",
+  "heroes",
+  "joined_count",
+  "invited_count",
+  "unstable_expanded_timeline",
+]);
 
 /** A room in the window with nothing new keeps its cursor, live from now on, with the current config. */
 function keep(from: ConnectionState | null, plan: RoomPlan): RoomCursor {

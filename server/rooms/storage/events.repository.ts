@@ -103,7 +103,11 @@ export class EventsRepository {
    * Each room's newest event position at or below `upto`, of the given types when `types` is set
    * (one backwards index scan per room, stopping at the first match).
    */
-  async lastPositions(roomIds: string[], upto: number, types?: readonly string[]): Promise<Map<string, number>> {
+  async lastPositions(
+    roomIds: string[],
+    upto: number,
+    types?: readonly string[],
+  ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (roomIds.length === 0) return out;
     const typeCond = types ? sql` AND m.type = ANY(${[...types]}::text[])` : sql``;
