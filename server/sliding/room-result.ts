@@ -1,3 +1,4 @@
+import type { Logger } from "../../companion-services/platform/logger.ts";
 import {
   normalizeRow,
   STRIPPED_STATE_TYPES,
@@ -11,6 +12,7 @@ import type { RoomSnapshot } from "../rooms/room-snapshot.ts";
 import type { RoomsApi } from "../rooms/service.ts";
 import type { EventRow } from "../rooms/storage/rows.ts";
 import { type ConnectionState, cursorsOf, MAX_LAZY_REMEMBERED, type RoomCursor } from "./connection-state.ts";
+import { roomFailures } from "./metrics.ts";
 import { configFromKey, configGrew, type StateConfig, wantsState } from "./required-state.ts";
 import type { ListedRoom } from "./room-list.ts";
 import { BUMP_EVENT_TYPES, roomMeta, stateEventJson } from "./room-meta.ts";
@@ -32,6 +34,7 @@ export type BuildContext = {
   from: ConnectionState | null;
   to: number;
   ignored: ReadonlySet<string>;
+  logger: Logger;
   direct: ReadonlySet<string>;
   unreadCounts(
     roomIds: string[],
@@ -52,16 +55,22 @@ type Decided = {
 };
 
 const JOINED = "join";
+const FAILED = Symbol("failed");
 
 /** Builds the `rooms` entries of one response (checklist §4, §5.4–5.6). */
 export class RoomResults {
   constructor(private readonly rooms: RoomsApi) {}
 
+  /**
+   * A room whose result fails is left out with its previous cursor (so it is tried again next
+   * time) instead of failing the response: clients retry a failed request forever (checklist §9).
+   */
   async build(plans: RoomPlan[], ctx: BuildContext): Promise<Map<string, BuiltRoom>> {
     const out = new Map<string, BuiltRoom>();
     const decided: Decided[] = [];
     for (const plan of plans) {
-      const d = await this.decide(plan, ctx);
+      const d = await this.isolated(plan, ctx, () => this.decide(plan, ctx));
+      if (d === FAILED) continue;
       if (d) decided.push(d);
       else out.set(plan.room.roomId, { json: null, cursor: keep(ctx.from, plan), initialTimeline: null });
     }
@@ -74,7 +83,10 @@ export class RoomResults {
     const now = Date.now();
     for (const d of decided) {
       const { room } = d.plan;
-      const built = await this.room(d, timelines.get(room.roomId) ?? [], ctx, now);
+      const built = await this.isolated(d.plan, ctx, () =>
+        this.room(d, timelines.get(room.roomId) ?? [], ctx, now),
+      );
+      if (built === FAILED) continue;
       if (built.json && room.membership === JOINED) {
         const c = counts.get(room.roomId);
         built.json.notification_count = c?.notification_count ?? 0;
@@ -87,6 +99,20 @@ export class RoomResults {
       out.set(room.roomId, built);
     }
     return out;
+  }
+
+  private async isolated<T>(
+    plan: RoomPlan,
+    ctx: BuildContext,
+    fn: () => Promise<T>,
+  ): Promise<T | typeof FAILED> {
+    try {
+      return await fn();
+    } catch (err) {
+      roomFailures.inc();
+      ctx.logger.error({ err, roomId: plan.room.roomId }, "sliding sync: room left out of the response");
+      return FAILED;
+    }
   }
 
   /** Whether the room goes down in this response, and how (null: nothing to send). */

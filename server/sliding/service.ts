@@ -16,6 +16,7 @@ import {
 import type { ConnectionKey, ConnectionsRepository } from "./connections.repository.ts";
 import type { SlidingExtensions } from "./extensions/index.ts";
 import { RoomListing } from "./listing.ts";
+import { computeSeconds, responses } from "./metrics.ts";
 import { type BuildContext, RoomResults } from "./room-result.ts";
 import type { SlidingSyncBody } from "./schema.ts";
 import { buildWindow, roomFacts } from "./window.ts";
@@ -82,26 +83,42 @@ export class SlidingSyncService {
     if (req.pos !== null) {
       const p = parsePos(req.pos);
       const generation = await this.deps.repo.generation(key);
-      if (generation !== p.generation) throw unknownPos();
-      const rows = await this.deps.repo.positions(key, generation, p.seq);
+      const rows = generation === p.generation ? await this.deps.repo.positions(key, generation, p.seq) : [];
       const at = rows.find((r) => r.seq === p.seq);
-      if (!at) throw unknownPos();
+      if (!generation || !at) {
+        responses.inc({ outcome: "unknown_pos" });
+        throw unknownPos();
+      }
       const answered = rows.find((r) => r.seq === p.seq + 1);
-      if (answered?.response && answered.requestHash === requestHash) return JSON.parse(answered.response);
+      if (answered?.response && answered.requestHash === requestHash) {
+        responses.inc({ outcome: "replay" });
+        return JSON.parse(answered.response) as Record<string, unknown>;
+      }
       base = { generation, seq: p.seq, state: at.state };
     }
 
     const deadline = Date.now() + req.timeoutMs;
     let stop!: () => void;
+    let gone = false;
     const stopped = new Promise<void>((r) => {
       stop = r;
     });
-    req.aborted?.then(stop);
+    req.aborted?.then(() => {
+      gone = true;
+      stop();
+    });
     this.polling.add(stop);
     try {
       for (;;) {
         const to = this.deps.currentToken();
+        const started = performance.now();
         const computed = await this.compute(key, req.body, base?.state ?? null, to);
+        computeSeconds.observe(
+          { kind: base ? "incremental" : "initial" },
+          (performance.now() - started) / 1000,
+        );
+        // Nobody will read it: no position is recorded (the client retries its pos elsewhere).
+        if (gone) return computed.response;
         const remaining = deadline - Date.now();
         if (base === null || computed.hasData || remaining <= 0 || this.draining) {
           return await this.record(key, base, computed, requestHash);
@@ -131,6 +148,7 @@ export class SlidingSyncService {
     const generation = base?.generation ?? randomBytes(8).toString("hex");
     const seq = base ? base.seq + 1 : 1;
     const response = { pos: formatPos(generation, seq), ...computed.response };
+    responses.inc({ outcome: computed.hasData || !base ? "data" : "empty" });
     if (!base) await this.limitConnections(key);
     await this.deps.repo.save(
       key,
@@ -168,6 +186,7 @@ export class SlidingSyncService {
       from,
       to: to.stream,
       ignored: await rooms.ignoredBy(userId),
+      logger: this.deps.logger,
       direct: window.direct,
       unreadCounts: (ids) => this.deps.unread(userId, ids, to.stream),
     };

@@ -117,6 +117,22 @@ describe("sliding sync: lists, rooms and positions", () => {
     await join(s, bob, room);
   });
 
+  it("echoes txn_id, answers timeout=0 at once, and reads pos and timeout from the body too", async () => {
+    const body = { conn_id: "body", txn_id: "t-1", lists: { all: roomList([0, 0]) } };
+    const first = await slideOk(s, alice, body);
+    expect(first.txn_id).toBe("t-1");
+    const started = Date.now();
+    const idle = await slideOk(s, alice, { ...body, txn_id: "t-2" }, { pos: first.pos, timeout: 0 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(idle.txn_id).toBe("t-2");
+    expect(idle.lists.all!.count).toBe(first.lists.all!.count);
+    expect(idle.rooms).toEqual({});
+    const viaBody = await slideOk(s, alice, { ...body, txn_id: "t-3", pos: idle.pos, timeout: 0 });
+    expect(viaBody.rooms).toEqual({});
+    const stale = await slide(s, alice, body, { pos: first.pos });
+    expect(stale.body.errcode).toBe("M_UNKNOWN_POS");
+  });
+
   it("rejects wrong types with 400 and ignores unknown fields", async () => {
     const wrong = await slide(s, alice, { lists: { all: { ranges: "no" } } });
     expect(wrong.status).toBe(400);
