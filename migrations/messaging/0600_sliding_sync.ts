@@ -4,8 +4,9 @@ import { type Kysely, sql } from "kysely";
  * Simplified sliding sync (MSC4186) connections: one row per (user, device, conn_id), and the
  * positions handed out on it. A position holds what the connection had been sent when it was
  * issued (per-room cursors and configs, as JSON), so a retried request with the same `pos` is
- * answered from the same base, and a restart resumes from it. At most two positions live per
- * connection: the one the client last used and the one answered to it.
+ * answered from the same base, and a restart resumes from it. Positions live per connection: the
+ * one the client last used and those answered to it (`base_seq`); sequence numbers are never
+ * reused within a generation, so two answers to one `pos` are two positions.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE TABLE sliding_sync_connections (
@@ -13,6 +14,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     device_id TEXT NOT NULL,
     conn_id TEXT NOT NULL,
     generation TEXT NOT NULL,
+    next_seq INTEGER NOT NULL DEFAULT 0,
     created_ts BIGINT NOT NULL,
     last_used_ts BIGINT NOT NULL,
     PRIMARY KEY (user_id, device_id, conn_id)
@@ -26,6 +28,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     conn_id TEXT NOT NULL,
     generation TEXT NOT NULL,
     seq INTEGER NOT NULL,
+    base_seq INTEGER,
     state TEXT NOT NULL,
     request_hash TEXT,
     response TEXT,

@@ -13,7 +13,7 @@ import {
   type RoomCursor,
   unknownPos,
 } from "./connection-state.ts";
-import type { ConnectionKey, ConnectionsRepository } from "./connections.repository.ts";
+import { ConnectionGone, type ConnectionKey, type ConnectionsRepository } from "./connections.repository.ts";
 import type { SlidingExtensions } from "./extensions/index.ts";
 import { RoomListing } from "./listing.ts";
 import { computeSeconds, responses } from "./metrics.ts";
@@ -83,13 +83,14 @@ export class SlidingSyncService {
     if (req.pos !== null) {
       const p = parsePos(req.pos);
       const generation = await this.deps.repo.generation(key);
-      const rows = generation === p.generation ? await this.deps.repo.positions(key, generation, p.seq) : [];
-      const at = rows.find((r) => r.seq === p.seq);
+      const { at, answered } =
+        generation === p.generation
+          ? await this.deps.repo.positions(key, generation, p.seq)
+          : { at: null, answered: null };
       if (!generation || !at) {
         responses.inc({ outcome: "unknown_pos" });
         throw unknownPos();
       }
-      const answered = rows.find((r) => r.seq === p.seq + 1);
       if (answered?.response && answered.requestHash === requestHash) {
         responses.inc({ outcome: "replay" });
         return JSON.parse(answered.response) as Record<string, unknown>;
@@ -146,15 +147,27 @@ export class SlidingSyncService {
     requestHash: string,
   ): Promise<Record<string, unknown>> {
     const generation = base?.generation ?? randomBytes(8).toString("hex");
-    const seq = base ? base.seq + 1 : 1;
-    const response = { pos: formatPos(generation, seq), ...computed.response };
     responses.inc({ outcome: computed.hasData || !base ? "data" : "empty" });
     if (!base) await this.limitConnections(key);
-    await this.deps.repo.save(
-      key,
-      { generation, seq, state: computed.state, requestHash, response: JSON.stringify(response) },
-      { restart: base === null, usedSeq: base?.seq ?? null, now: Date.now() },
-    );
+    let response: Record<string, unknown> = {};
+    try {
+      await this.deps.repo.save(
+        key,
+        {
+          generation,
+          state: computed.state,
+          requestHash,
+          response: (seq) => {
+            response = { pos: formatPos(generation, seq), ...computed.response };
+            return JSON.stringify(response);
+          },
+        },
+        { restart: base === null, usedSeq: base?.seq ?? null, now: Date.now() },
+      );
+    } catch (err) {
+      if (err instanceof ConnectionGone) throw unknownPos();
+      throw err;
+    }
     return response;
   }
 

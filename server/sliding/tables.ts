@@ -8,6 +8,8 @@ export type SlidingTables = {
     device_id: string;
     conn_id: string;
     generation: string;
+    /** The last sequence number handed out in this generation. */
+    next_seq: number;
     created_ts: number;
     last_used_ts: number;
   };
@@ -18,6 +20,8 @@ export type SlidingTables = {
     conn_id: string;
     generation: string;
     seq: number;
+    /** The position the request answered with this one used (null: a new connection). */
+    base_seq: number | null;
     state: string;
     request_hash: string | null;
     response: string | null;

@@ -85,6 +85,19 @@ describe("sliding sync: lists, rooms and positions", () => {
     expect(foreign.body.errcode).toBe("M_UNKNOWN_POS");
   });
 
+  it("gives two different answers to one pos two different positions", async () => {
+    const a = { conn_id: "fork", lists: { all: roomList([0, 0]) } };
+    const b = { conn_id: "fork", lists: { all: roomList([0, 2]) } };
+    const first = await slideOk(s, alice, a);
+    const toA = await slideOk(s, alice, a, { pos: first.pos });
+    const toB = await slideOk(s, alice, b, { pos: first.pos });
+    expect(toB.pos).not.toBe(toA.pos);
+    // B's answer carries the rooms A's did not have; going on from it sends them no more.
+    expect(Object.keys(toB.rooms).length).toBe(2);
+    const next = await slideOk(s, alice, b, { pos: toB.pos });
+    expect(next.rooms).toEqual({});
+  });
+
   it("long-polls until a message arrives", async () => {
     const body = { conn_id: "poll", lists: { all: roomList([0, 4]) } };
     const first = await slideOk(s, alice, body);
