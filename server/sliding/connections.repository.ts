@@ -86,14 +86,12 @@ export class ConnectionsRepository {
             last_used_ts: opts.now,
           })
           .onConflict((oc) =>
-            oc
-              .columns(["user_id", "device_id", "conn_id"])
-              .doUpdateSet({
-                generation: p.generation,
-                next_seq: seq,
-                created_ts: opts.now,
-                last_used_ts: opts.now,
-              }),
+            oc.columns(["user_id", "device_id", "conn_id"]).doUpdateSet({
+              generation: p.generation,
+              next_seq: seq,
+              created_ts: opts.now,
+              last_used_ts: opts.now,
+            }),
           )
           .execute();
       } else {
