@@ -83,6 +83,9 @@ describe("sliding sync: lists, rooms and positions", () => {
     // Someone else's pos is unknown to this user.
     const foreign = await slide(s, bob, body, { pos: first.pos });
     expect(foreign.body.errcode).toBe("M_UNKNOWN_POS");
+    // A pos is the connection's: another conn_id of the same device does not know it.
+    const otherConn = await slide(s, alice, { ...body, conn_id: "other" }, { pos: first.pos });
+    expect(otherConn.body.errcode).toBe("M_UNKNOWN_POS");
   });
 
   it("gives two different answers to one pos two different positions", async () => {

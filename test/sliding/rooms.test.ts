@@ -109,6 +109,20 @@ describe("sliding sync: room results", () => {
     expect((r.timeline ?? []).some((e) => e.content.body === "after the kick")).toBe(false);
   });
 
+  it("sends the whole required_state of a new room even with timeline_limit 0", async () => {
+    const room = await createRoom(s, alice, {
+      initial_state: [
+        { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+      ],
+    });
+    const r = await slideOk(s, alice, {
+      room_subscriptions: { [room]: { timeline_limit: 0, required_state: [["m.room.encryption", ""]] } },
+    });
+    // Element X takes a missing m.room.encryption in an initial response for "unencrypted".
+    expect(hasState(r.rooms[room], "m.room.encryption")).toBe(true);
+    expect(r.rooms[room]!.timeline).toBeUndefined();
+  });
+
   it("names an unnamed room by its heroes and counts", async () => {
     const room = await createRoom(s, alice, { preset: "private_chat", invite: [bob.userId] });
     const r = await slideOk(s, alice, { room_subscriptions: { [room]: { timeline_limit: 0 } } });
