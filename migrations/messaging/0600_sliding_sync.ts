@@ -5,8 +5,8 @@ import { type Kysely, sql } from "kysely";
  * positions handed out on it. A position holds what the connection had been sent when it was
  * issued (per-room cursors and configs, as JSON), so a retried request with the same `pos` is
  * answered from the same base, and a restart resumes from it. Positions live per connection: the
- * one the client last used and those answered to it (`base_seq`); sequence numbers are never
- * reused within a generation, so two answers to one `pos` are two positions.
+ * one the client last used and those answered to it (`base_seq`); sequence numbers are random,
+ * so two answers to one `pos` are two positions.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE TABLE sliding_sync_connections (
@@ -14,7 +14,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     device_id TEXT NOT NULL,
     conn_id TEXT NOT NULL,
     generation TEXT NOT NULL,
-    next_seq INTEGER NOT NULL DEFAULT 0,
     created_ts BIGINT NOT NULL,
     last_used_ts BIGINT NOT NULL,
     PRIMARY KEY (user_id, device_id, conn_id)
@@ -33,6 +32,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     request_hash TEXT,
     response TEXT,
     created_ts BIGINT NOT NULL,
-    PRIMARY KEY (user_id, device_id, conn_id, seq)
+    PRIMARY KEY (user_id, device_id, conn_id, generation, seq)
   )`.execute(db);
 }

@@ -66,7 +66,7 @@ export function formatPos(generation: string, seq: number): string {
 
 /** Any malformed `pos` is M_UNKNOWN_POS: clients reset only on that code (checklist §2). */
 export function parsePos(pos: string): { generation: string; seq: number } {
-  const m = /^([0-9a-f]{8,32})_(\d{1,9})$/.exec(pos);
+  const m = /^([0-9a-f]{8,32})_(\d{1,10})$/.exec(pos);
   if (!m) throw unknownPos();
   return { generation: m[1]!, seq: Number(m[2]) };
 }

@@ -18,20 +18,10 @@ export class ConnectionGone extends Error {}
 export class ConnectionsRepository {
   constructor(private readonly db: SlidingDb) {}
 
-  async generation(k: ConnectionKey): Promise<string | null> {
-    const row = await this.db
-      .selectFrom("sliding_sync_connections")
-      .select("generation")
-      .where("user_id", "=", k.userId)
-      .where("device_id", "=", k.deviceId)
-      .where("conn_id", "=", k.connId)
-      .executeTakeFirst();
-    return row?.generation ?? null;
-  }
-
   /**
-   * The position `seq` of the connection's current generation, and the newest position answered
-   * to a request that used it (with that request's hash and response, for retries).
+   * The position `seq`, and the newest position answered to a request that used it (with that
+   * request's hash and response, for retries) — both only while `generation` is the connection's
+   * current one. One query: it is on the path of every request with a `pos`.
    */
   async positions(
     k: ConnectionKey,
@@ -39,14 +29,21 @@ export class ConnectionsRepository {
     seq: number,
   ): Promise<{ at: StoredPosition | null; answered: StoredPosition | null }> {
     const rows = await this.db
-      .selectFrom("sliding_sync_positions")
-      .select(["generation", "seq", "base_seq", "state", "request_hash", "response"])
-      .where("user_id", "=", k.userId)
-      .where("device_id", "=", k.deviceId)
-      .where("conn_id", "=", k.connId)
-      .where("generation", "=", generation)
-      .where((eb) => eb.or([eb("seq", "=", seq), eb("base_seq", "=", seq)]))
-      .orderBy("seq", "desc")
+      .selectFrom("sliding_sync_positions as p")
+      .innerJoin("sliding_sync_connections as c", (j) =>
+        j
+          .onRef("c.user_id", "=", "p.user_id")
+          .onRef("c.device_id", "=", "p.device_id")
+          .onRef("c.conn_id", "=", "p.conn_id")
+          .onRef("c.generation", "=", "p.generation"),
+      )
+      .select(["p.generation", "p.seq", "p.base_seq", "p.state", "p.request_hash", "p.response"])
+      .where("p.user_id", "=", k.userId)
+      .where("p.device_id", "=", k.deviceId)
+      .where("p.conn_id", "=", k.connId)
+      .where("p.generation", "=", generation)
+      .where((eb) => eb.or([eb("p.seq", "=", seq), eb("p.base_seq", "=", seq)]))
+      .orderBy("p.created_ts", "desc")
       .execute();
     const parse = (r: (typeof rows)[number]): StoredPosition => ({
       generation: r.generation,
@@ -61,84 +58,116 @@ export class ConnectionsRepository {
   }
 
   /**
-   * Records the position answered to a request and returns its sequence number. On a new
-   * connection (`restart`) the old state goes; otherwise every position but the one the request
-   * used (the client has confirmed it) and those answered to it.
+   * Records the position answered to a request. On a new connection (`restart`) the old state
+   * goes; otherwise every position but the one the request used (the client has confirmed it)
+   * and those answered to it — in one statement, the path of every incremental response.
+   * Throws ConnectionGone when the connection was restarted or expired meanwhile.
    */
   async save(
     k: ConnectionKey,
-    p: { generation: string; state: ConnectionState; requestHash: string; response: (seq: number) => string },
+    p: { generation: string; seq: number; state: ConnectionState; requestHash: string; response: string },
     opts: { restart: boolean; usedSeq: number | null; now: number },
-  ): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
-      let seq: number;
-      if (opts.restart) {
-        seq = 1;
-        await trx
-          .insertInto("sliding_sync_connections")
-          .values({
-            user_id: k.userId,
-            device_id: k.deviceId,
-            conn_id: k.connId,
-            generation: p.generation,
-            next_seq: seq,
-            created_ts: opts.now,
-            last_used_ts: opts.now,
-          })
-          .onConflict((oc) =>
-            oc.columns(["user_id", "device_id", "conn_id"]).doUpdateSet({
-              generation: p.generation,
-              next_seq: seq,
-              created_ts: opts.now,
-              last_used_ts: opts.now,
-            }),
-          )
-          .execute();
-      } else {
-        const row = await trx
-          .updateTable("sliding_sync_connections")
-          .set((eb) => ({ last_used_ts: opts.now, next_seq: eb("next_seq", "+", 1) }))
-          .where("user_id", "=", k.userId)
-          .where("device_id", "=", k.deviceId)
-          .where("conn_id", "=", k.connId)
-          .where("generation", "=", p.generation)
-          .returning("next_seq")
-          .executeTakeFirst();
-        // Restarted or expired meanwhile (another request without pos): this answer has no base.
-        if (!row) throw new ConnectionGone();
-        seq = Number(row.next_seq);
-      }
-      let del = trx
-        .deleteFrom("sliding_sync_positions")
-        .where("user_id", "=", k.userId)
-        .where("device_id", "=", k.deviceId)
-        .where("conn_id", "=", k.connId);
-      if (!opts.restart && opts.usedSeq !== null) {
-        const used = opts.usedSeq;
-        del = del.where((eb) =>
-          eb.or([
-            eb("generation", "!=", p.generation),
-            eb.and([eb("seq", "!=", used), eb.or([eb("base_seq", "is", null), eb("base_seq", "!=", used)])]),
-          ]),
-        );
-      }
-      await del.execute();
-      await trx
+  ): Promise<void> {
+    const row = {
+      user_id: k.userId,
+      device_id: k.deviceId,
+      conn_id: k.connId,
+      generation: p.generation,
+      seq: p.seq,
+      base_seq: opts.restart ? null : opts.usedSeq,
+      state: JSON.stringify(p.state),
+      request_hash: p.requestHash,
+      response: p.response,
+      created_ts: opts.now,
+    };
+    if (!opts.restart && opts.usedSeq !== null) {
+      const used = opts.usedSeq;
+      const inserted = await this.db
+        .with("touched", (db) =>
+          db
+            .updateTable("sliding_sync_connections")
+            .set({ last_used_ts: opts.now })
+            .where("user_id", "=", k.userId)
+            .where("device_id", "=", k.deviceId)
+            .where("conn_id", "=", k.connId)
+            .where("generation", "=", p.generation)
+            .returning("generation"),
+        )
+        .with("gone", (db) =>
+          db
+            .deleteFrom("sliding_sync_positions")
+            .where("user_id", "=", k.userId)
+            .where("device_id", "=", k.deviceId)
+            .where("conn_id", "=", k.connId)
+            .where((eb) =>
+              eb.or([
+                eb("generation", "!=", p.generation),
+                eb.and([
+                  eb("seq", "!=", used),
+                  eb.or([eb("base_seq", "is", null), eb("base_seq", "!=", used)]),
+                ]),
+              ]),
+            ),
+        )
         .insertInto("sliding_sync_positions")
+        .columns([
+          "user_id",
+          "device_id",
+          "conn_id",
+          "generation",
+          "seq",
+          "base_seq",
+          "state",
+          "request_hash",
+          "response",
+          "created_ts",
+        ])
+        // Only while the connection is still this generation: nothing is written for a restarted one.
+        .expression((eb) =>
+          eb
+            .selectFrom("touched")
+            .select([
+              eb.val(row.user_id).as("user_id"),
+              eb.val(row.device_id).as("device_id"),
+              eb.val(row.conn_id).as("conn_id"),
+              eb.val(row.generation).as("generation"),
+              eb.val(row.seq).as("seq"),
+              eb.val(used).as("base_seq"),
+              eb.val(row.state).as("state"),
+              eb.val(row.request_hash).as("request_hash"),
+              eb.val(row.response).as("response"),
+              eb.val(row.created_ts).as("created_ts"),
+            ]),
+        )
+        .returning("seq")
+        .execute();
+      if (inserted.length === 0) throw new ConnectionGone();
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("sliding_sync_connections")
         .values({
           user_id: k.userId,
           device_id: k.deviceId,
           conn_id: k.connId,
           generation: p.generation,
-          seq,
-          base_seq: opts.usedSeq,
-          state: JSON.stringify(p.state),
-          request_hash: p.requestHash,
-          response: p.response(seq),
           created_ts: opts.now,
+          last_used_ts: opts.now,
         })
+        .onConflict((oc) =>
+          oc
+            .columns(["user_id", "device_id", "conn_id"])
+            .doUpdateSet({ generation: p.generation, created_ts: opts.now, last_used_ts: opts.now }),
+        )
         .execute();
-      return seq;
+      await trx
+        .deleteFrom("sliding_sync_positions")
+        .where("user_id", "=", k.userId)
+        .where("device_id", "=", k.deviceId)
+        .where("conn_id", "=", k.connId)
+        .execute();
+      await trx.insertInto("sliding_sync_positions").values(row).execute();
     });
   }
 

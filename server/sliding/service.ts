@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomInt } from "node:crypto";
 import type { Logger } from "../../companion-services/platform/logger.ts";
 import type { Notifier } from "../../sync/notifier.ts";
 import type { SyncToken } from "../../sync/token.ts";
@@ -82,12 +82,8 @@ export class SlidingSyncService {
     let base: Base | null = null;
     if (req.pos !== null) {
       const p = parsePos(req.pos);
-      const generation = await this.deps.repo.generation(key);
-      const { at, answered } =
-        generation === p.generation
-          ? await this.deps.repo.positions(key, generation, p.seq)
-          : { at: null, answered: null };
-      if (!generation || !at) {
+      const { at, answered } = await this.deps.repo.positions(key, p.generation, p.seq);
+      if (!at) {
         responses.inc({ outcome: "unknown_pos" });
         throw unknownPos();
       }
@@ -95,7 +91,7 @@ export class SlidingSyncService {
         responses.inc({ outcome: "replay" });
         return JSON.parse(answered.response) as Record<string, unknown>;
       }
-      base = { generation, seq: p.seq, state: at.state };
+      base = { generation: p.generation, seq: p.seq, state: at.state };
     }
 
     const deadline = Date.now() + req.timeoutMs;
@@ -149,19 +145,13 @@ export class SlidingSyncService {
     const generation = base?.generation ?? randomBytes(8).toString("hex");
     responses.inc({ outcome: computed.hasData || !base ? "data" : "empty" });
     if (!base) await this.limitConnections(key);
-    let response: Record<string, unknown> = {};
+    // Random, not counted: two answers to one pos are two positions without a shared counter.
+    const seq = randomInt(1, 2 ** 31 - 1);
+    const response = { pos: formatPos(generation, seq), ...computed.response };
     try {
       await this.deps.repo.save(
         key,
-        {
-          generation,
-          state: computed.state,
-          requestHash,
-          response: (seq) => {
-            response = { pos: formatPos(generation, seq), ...computed.response };
-            return JSON.stringify(response);
-          },
-        },
+        { generation, seq, state: computed.state, requestHash, response: JSON.stringify(response) },
         { restart: base === null, usedSeq: base?.seq ?? null, now: Date.now() },
       );
     } catch (err) {

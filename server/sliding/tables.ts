@@ -8,8 +8,6 @@ export type SlidingTables = {
     device_id: string;
     conn_id: string;
     generation: string;
-    /** The last sequence number handed out in this generation. */
-    next_seq: number;
     created_ts: number;
     last_used_ts: number;
   };
