@@ -15,27 +15,26 @@ export type StoredPosition = {
 export class ConnectionsRepository {
   constructor(private readonly db: SlidingDb) {}
 
-  async generation(k: ConnectionKey): Promise<string | null> {
-    const row = await this.db
-      .selectFrom("sliding_sync_connections")
-      .select("generation")
-      .where("user_id", "=", k.userId)
-      .where("device_id", "=", k.deviceId)
-      .where("conn_id", "=", k.connId)
-      .executeTakeFirst();
-    return row?.generation ?? null;
-  }
-
-  /** The position `seq` of the connection's current generation, and the one answered after it. */
+  /**
+   * The position `seq` and the one answered after it, when `generation` is still the
+   * connection's current one (none otherwise): one query on the path of every request with a `pos`.
+   */
   async positions(k: ConnectionKey, generation: string, seq: number): Promise<StoredPosition[]> {
     const rows = await this.db
-      .selectFrom("sliding_sync_positions")
-      .select(["generation", "seq", "state", "request_hash", "response"])
-      .where("user_id", "=", k.userId)
-      .where("device_id", "=", k.deviceId)
-      .where("conn_id", "=", k.connId)
-      .where("generation", "=", generation)
-      .where("seq", "in", [seq, seq + 1])
+      .selectFrom("sliding_sync_positions as p")
+      .innerJoin("sliding_sync_connections as c", (j) =>
+        j
+          .onRef("c.user_id", "=", "p.user_id")
+          .onRef("c.device_id", "=", "p.device_id")
+          .onRef("c.conn_id", "=", "p.conn_id")
+          .onRef("c.generation", "=", "p.generation"),
+      )
+      .select(["p.generation", "p.seq", "p.state", "p.request_hash", "p.response"])
+      .where("p.user_id", "=", k.userId)
+      .where("p.device_id", "=", k.deviceId)
+      .where("p.conn_id", "=", k.connId)
+      .where("p.generation", "=", generation)
+      .where("p.seq", "in", [seq, seq + 1])
       .execute();
     return rows.map((r) => ({
       generation: r.generation,
@@ -55,57 +54,77 @@ export class ConnectionsRepository {
     p: { generation: string; seq: number; state: ConnectionState; requestHash: string; response: string },
     opts: { restart: boolean; usedSeq: number | null; now: number },
   ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      if (opts.restart) {
-        await trx
-          .insertInto("sliding_sync_connections")
-          .values({
-            user_id: k.userId,
-            device_id: k.deviceId,
-            conn_id: k.connId,
-            generation: p.generation,
-            created_ts: opts.now,
-            last_used_ts: opts.now,
-          })
-          .onConflict((oc) =>
-            oc
-              .columns(["user_id", "device_id", "conn_id"])
-              .doUpdateSet({ generation: p.generation, created_ts: opts.now, last_used_ts: opts.now }),
-          )
-          .execute();
-      } else {
-        await trx
-          .updateTable("sliding_sync_connections")
-          .set({ last_used_ts: opts.now })
-          .where("user_id", "=", k.userId)
-          .where("device_id", "=", k.deviceId)
-          .where("conn_id", "=", k.connId)
-          .execute();
-      }
-      let del = trx
-        .deleteFrom("sliding_sync_positions")
-        .where("user_id", "=", k.userId)
-        .where("device_id", "=", k.deviceId)
-        .where("conn_id", "=", k.connId);
-      if (!opts.restart && opts.usedSeq !== null) {
-        const used = opts.usedSeq;
-        del = del.where((eb) => eb.or([eb("generation", "!=", p.generation), eb("seq", "!=", used)]));
-      }
-      await del.execute();
-      await trx
+    const row = {
+      user_id: k.userId,
+      device_id: k.deviceId,
+      conn_id: k.connId,
+      generation: p.generation,
+      seq: p.seq,
+      state: JSON.stringify(p.state),
+      request_hash: p.requestHash,
+      response: p.response,
+      created_ts: opts.now,
+    };
+    if (!opts.restart) {
+      // Every incremental response comes through here: one statement (atomic on its own), not a
+      // transaction of three. The new seq is left to the upsert so that no two parts touch one row.
+      const used = opts.usedSeq ?? -1;
+      await this.db
+        .with("touched", (db) =>
+          db
+            .updateTable("sliding_sync_connections")
+            .set({ last_used_ts: opts.now })
+            .where("user_id", "=", k.userId)
+            .where("device_id", "=", k.deviceId)
+            .where("conn_id", "=", k.connId),
+        )
+        .with("gone", (db) =>
+          db
+            .deleteFrom("sliding_sync_positions")
+            .where("user_id", "=", k.userId)
+            .where("device_id", "=", k.deviceId)
+            .where("conn_id", "=", k.connId)
+            .where("seq", "!=", p.seq)
+            .where((eb) => eb.or([eb("generation", "!=", p.generation), eb("seq", "!=", used)])),
+        )
         .insertInto("sliding_sync_positions")
+        .values(row)
+        .onConflict((oc) =>
+          oc.columns(["user_id", "device_id", "conn_id", "seq"]).doUpdateSet({
+            generation: row.generation,
+            state: row.state,
+            request_hash: row.request_hash,
+            response: row.response,
+            created_ts: row.created_ts,
+          }),
+        )
+        .execute();
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("sliding_sync_connections")
         .values({
           user_id: k.userId,
           device_id: k.deviceId,
           conn_id: k.connId,
           generation: p.generation,
-          seq: p.seq,
-          state: JSON.stringify(p.state),
-          request_hash: p.requestHash,
-          response: p.response,
           created_ts: opts.now,
+          last_used_ts: opts.now,
         })
+        .onConflict((oc) =>
+          oc
+            .columns(["user_id", "device_id", "conn_id"])
+            .doUpdateSet({ generation: p.generation, created_ts: opts.now, last_used_ts: opts.now }),
+        )
         .execute();
+      await trx
+        .deleteFrom("sliding_sync_positions")
+        .where("user_id", "=", k.userId)
+        .where("device_id", "=", k.deviceId)
+        .where("conn_id", "=", k.connId)
+        .execute();
+      await trx.insertInto("sliding_sync_positions").values(row).execute();
     });
   }
 

@@ -81,8 +81,7 @@ export class SlidingSyncService {
     let base: Base | null = null;
     if (req.pos !== null) {
       const p = parsePos(req.pos);
-      const generation = await this.deps.repo.generation(key);
-      if (generation !== p.generation) throw unknownPos();
+      const generation = p.generation;
       const rows = await this.deps.repo.positions(key, generation, p.seq);
       const at = rows.find((r) => r.seq === p.seq);
       if (!at) throw unknownPos();
