@@ -30,7 +30,7 @@ const embeddedOnly = [
 
 /**
  * Tests whose outcome depends on having the CPU: browsers adapting their encoders and bandwidth
- * estimates to a starved SFU, the benchmark smoke run that saturates both cores on purpose, the
+ * estimates to a starved SFU, the benchmark smoke runs (one saturates both cores on purpose), the
  * video pipeline's real ffmpeg transcodes, and Kafka's outage test (it stops and restarts the
  * broker and gives the backlog a deadline to drain, which a starved consumer missed once in CI),
  * the container checks (a whole `npm run build`, then the image's command and the compose
@@ -41,6 +41,7 @@ const embeddedOnly = [
 const alone = [
   "test/e2e/calls-browser.test.ts",
   "test/sync/ws-bench-smoke.test.ts",
+  "test/sliding/bench-smoke.test.ts",
   "test/media/video-pipeline.test.ts",
   "test/platform/kafka.test.ts",
   "test/container/image.test.ts",

@@ -76,15 +76,21 @@ export class RoomResults {
     }
     const timelines = await this.timelines(decided);
     const joinedIds = decided.filter((d) => d.plan.room.membership === JOINED).map((d) => d.plan.room.roomId);
-    const [bumps, counts] = await Promise.all([
+    // One query for every room's visibility, not two per room: a first response has 20 of them.
+    const checked = decided.filter(needsVisibility).map((d) => d.plan.room.roomId);
+    const [bumps, counts, visibility] = await Promise.all([
       this.rooms.reads.sync.lastPositions(joinedIds, ctx.to, BUMP_EVENT_TYPES),
       ctx.unreadCounts(joinedIds),
+      checked.length > 0
+        ? this.rooms.reads.sync.visibilityMany(ctx.userId, checked)
+        : new Map<string, (row: EventRow) => boolean>(),
     ]);
     const now = Date.now();
     for (const d of decided) {
       const { room } = d.plan;
+      const visible = visibility.get(room.roomId) ?? everything;
       const built = await this.isolated(d.plan, ctx, () =>
-        this.room(d, timelines.get(room.roomId) ?? [], ctx, now),
+        this.room(d, timelines.get(room.roomId) ?? [], visible, ctx, now),
       );
       if (built === FAILED) continue;
       if (built.json && room.membership === JOINED) {
@@ -180,6 +186,7 @@ export class RoomResults {
   private async room(
     d: Decided,
     newestFirst: EventRow[],
+    visible: (row: EventRow) => boolean,
     ctx: BuildContext,
     now: number,
   ): Promise<BuiltRoom> {
@@ -202,8 +209,6 @@ export class RoomResults {
 
     const limited = newestFirst.length > limit;
     const rows = newestFirst.slice(0, limit).reverse();
-    const checkVisibility = d.initial || d.expanded || room.membership !== JOINED;
-    const visible = checkVisibility ? await this.rooms.visibleTo(ctx.userId, room.roomId) : () => true;
     const kept = rows.filter((r) => visible(r) && !hiddenByIgnore(r, ctx.ignored));
     const timeline = kept.map((r) => toClientEvent(r, ctx.viewer, now));
     const fromStream = ctx.from?.stream ?? null;
@@ -284,6 +289,15 @@ export class RoomResults {
     return out;
   }
 }
+
+/** A timeline that may reach before what the connection had is filtered by history visibility. */
+function needsVisibility(d: Decided): boolean {
+  const m = d.plan.room.membership;
+  if (m === "invite" || m === "knock") return false;
+  return d.initial || d.expanded || m !== JOINED;
+}
+
+const everything = () => true;
 
 const META = new Set([
   "name",

@@ -65,6 +65,21 @@ export class SyncReads {
     return { visibility, state };
   }
 
+  /** The user's history-visibility filter of each room, in one query whatever the number of rooms. */
+  async visibilityMany(userId: string, roomIds: string[]): Promise<Map<string, (row: EventRow) => boolean>> {
+    const inputs = await this.core.repo.state.visibilityInputsMany(userId, roomIds);
+    const out = new Map<string, (row: EventRow) => boolean>();
+    for (const roomId of roomIds) {
+      const fn = visibilityFilter({
+        userId,
+        memberships: inputs.memberships.get(roomId) ?? [],
+        visibilities: inputs.visibilities.get(roomId) ?? [],
+      });
+      out.set(roomId, (row) => fn(row));
+    }
+    return out;
+  }
+
   /**
    * Newest events per room in (since, upto], up to `limit` per room, newest first. Unfiltered
    * windows ending at one position are shared by every member of a room: from memory.
