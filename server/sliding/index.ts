@@ -7,6 +7,7 @@ import type { NovaContext } from "../context.ts";
 import type { RoomsService } from "../rooms/index.ts";
 import { ConnectionsRepository } from "./connections.repository.ts";
 import { SlidingExtensions } from "./extensions/index.ts";
+import { PositionStore } from "./position-store.ts";
 import { mountSlidingSyncRoutes } from "./routes.ts";
 import { SlidingSyncService, type UnreadCounts } from "./service.ts";
 import type { SlidingTables } from "./tables.ts";
@@ -31,6 +32,9 @@ export function mountSlidingSync(
 ): SlidingSyncService {
   const repo = new ConnectionsRepository(ctx.databases.get<SlidingTables>("messaging").db);
   const { client } = deps;
+  const positions = new PositionStore(repo, () => deps.rooms.multiReplica, ctx.logger);
+  // Registered before the database closes (closers run in reverse): queued positions land first.
+  ctx.onClose(() => positions.flush());
   const unread: UnreadCounts = async (userId, roomIds, upTo) => {
     const out = new Map<string, { notification_count: number; highlight_count: number }>();
     if (!client.unread || roomIds.length === 0) return out;
@@ -53,13 +57,18 @@ export function mountSlidingSync(
     notifier: ctx.notifier,
     currentToken: () => deps.engine.currentToken(),
     repo,
+    positions,
     logger: ctx.logger,
   });
   mountSlidingSyncRoutes(ctx.router, service, deps.presence);
 
   const sweep = setInterval(() => {
     repo.expire(Date.now() - CONNECTION_EXPIRY_MS).then(
-      (n) => n > 0 && ctx.logger.info({ expired: n }, "sliding sync connections expired"),
+      (n) => {
+        if (n === 0) return;
+        positions.dropMemory();
+        ctx.logger.info({ expired: n }, "sliding sync connections expired");
+      },
       (err: unknown) => ctx.logger.warn({ err }, "sliding sync expiry failed"),
     );
   }, EXPIRY_SWEEP_MS);

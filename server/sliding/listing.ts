@@ -3,9 +3,12 @@ import type { RoomsApi } from "../rooms/service.ts";
 import type { ConnectionState } from "./connection-state.ts";
 import type { ListedRoom } from "./room-list.ts";
 
+/** Above this many rooms to look up, one query beats a snapshot per room (cold ones load state). */
+const SNAPSHOT_ASK_MAX = 50;
 const KNOWN = new Set(["join", "invite", "knock", "leave", "ban"]);
 type Activity = { asOf: number; byRoom: Map<string, number> };
 const MAX_USERS = 10_000;
+const MAX_SENDERS = 100_000;
 
 /**
  * The rooms a user's lists hold as of a stream position: joined, invited and knocked rooms, rooms
@@ -15,6 +18,7 @@ const MAX_USERS = 10_000;
 export class RoomListing {
   /** Each user's rooms' newest event positions, refreshed only for rooms written since. */
   private readonly activity = new Map<string, Activity>();
+  private readonly senders = new Map<string, string>();
 
   constructor(
     private readonly rooms: RoomsApi,
@@ -40,9 +44,8 @@ export class RoomListing {
     }
     for (const m of await this.rooms.reads.sync.membershipsAt(userId, stale, to)) atTo.set(m.room_id, m);
 
-    const notJoined = [...atTo.values()].filter((m) => m.membership !== "join").map((m) => m.event_id);
-    const senders = new Map(
-      (await this.rooms.reads.sync.eventsByIds(notJoined)).map((r) => [r.event_id, r.sender] as const),
+    const senders = await this.sendersOf(
+      [...atTo.values()].filter((m) => m.membership !== "join").map((m) => m.event_id),
     );
     const ignored = await this.rooms.ignoredBy(userId);
     const joined: string[] = [];
@@ -74,6 +77,23 @@ export class RoomListing {
     return { listed, all };
   }
 
+  /** Who sent each membership event (events never change: remembered). */
+  private async sendersOf(eventIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const ask: string[] = [];
+    for (const id of eventIds) {
+      const s = this.senders.get(id);
+      if (s === undefined) ask.push(id);
+      else out.set(id, s);
+    }
+    for (const r of await this.rooms.reads.sync.eventsByIds(ask)) {
+      out.set(r.event_id, r.sender);
+      this.senders.set(r.event_id, r.sender);
+      if (this.senders.size > MAX_SENDERS) this.senders.delete(this.senders.keys().next().value!);
+    }
+    return out;
+  }
+
   /**
    * The newest event position of each joined room at or below `to`. Positions read for an earlier
    * `to` stay right for rooms the change index shows no write to since; the others are read again.
@@ -85,7 +105,33 @@ export class RoomListing {
       const moved = new Set(this.changes.since(cached.asOf)?.roomsWith(roomIds, "room") ?? roomIds);
       ask = roomIds.filter((r) => moved.has(r) || !cached.byRoom.has(r));
     }
+    // One process alone writes rooms: a room's snapshot then knows its newest position exactly
+    // when no write to it is in flight (a write applies to the snapshot only once committed).
+    if (!this.rooms.multiReplica && ask.length > 0 && ask.length <= SNAPSHOT_ASK_MAX) {
+      const still: string[] = [];
+      const known = new Map<string, number>();
+      for (const r of ask) {
+        const snap = await this.rooms.snapshot(r);
+        if (snap && snap.inFlight === 0 && snap.lastPosition <= to) known.set(r, snap.lastPosition);
+        else still.push(r);
+      }
+      if (still.length < ask.length) {
+        for (const [r, p] of await this.rooms.reads.sync.lastPositions(still, to)) known.set(r, p);
+        return this.remember(userId, roomIds, ask, known, cached, to);
+      }
+    }
     const fresh = await this.rooms.reads.sync.lastPositions(ask, to);
+    return this.remember(userId, roomIds, ask, fresh, cached, to);
+  }
+
+  private remember(
+    userId: string,
+    roomIds: string[],
+    ask: string[],
+    fresh: Map<string, number>,
+    cached: Activity | undefined,
+    to: number,
+  ): Map<string, number> {
     const byRoom = new Map<string, number>();
     for (const r of roomIds) {
       const p = fresh.get(r) ?? (ask === roomIds ? undefined : cached?.byRoom.get(r));

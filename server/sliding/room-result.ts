@@ -56,6 +56,7 @@ type Decided = {
 
 const JOINED = "join";
 const FAILED = Symbol("failed");
+const BUMP_TYPES: ReadonlySet<string> = new Set(BUMP_EVENT_TYPES);
 
 /** Builds the `rooms` entries of one response (checklist §4, §5.4–5.6). */
 export class RoomResults {
@@ -79,7 +80,7 @@ export class RoomResults {
     // One query for every room's visibility, not two per room: a first response has 20 of them.
     const checked = decided.filter(needsVisibility).map((d) => d.plan.room.roomId);
     const [bumps, counts, visibility] = await Promise.all([
-      this.rooms.reads.sync.lastPositions(joinedIds, ctx.to, BUMP_EVENT_TYPES),
+      this.bumpStamps(joinedIds, timelines, ctx.to),
       ctx.unreadCounts(joinedIds),
       checked.length > 0
         ? this.rooms.reads.sync.visibilityMany(ctx.userId, checked)
@@ -119,6 +120,27 @@ export class RoomResults {
       ctx.logger.error({ err, roomId: plan.room.roomId }, "sliding sync: room left out of the response");
       return FAILED;
     }
+  }
+
+  /**
+   * Each room's newest bump event at or below `to`: the newest one among the timeline rows just
+   * read (newest first, so the first bump there is the room's newest), else from the database.
+   */
+  private async bumpStamps(
+    roomIds: string[],
+    timelines: Map<string, EventRow[]>,
+    to: number,
+  ): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const ask: string[] = [];
+    for (const id of roomIds) {
+      const bump = timelines.get(id)?.find((r) => BUMP_TYPES.has(r.type));
+      if (bump) out.set(id, bump.stream_position);
+      else ask.push(id);
+    }
+    for (const [id, p] of await this.rooms.reads.sync.lastPositions(ask, to, BUMP_EVENT_TYPES))
+      out.set(id, p);
+    return out;
   }
 
   /** Whether the room goes down in this response, and how (null: nothing to send). */

@@ -17,6 +17,7 @@ import { ConnectionGone, type ConnectionKey, type ConnectionsRepository } from "
 import type { SlidingExtensions } from "./extensions/index.ts";
 import { RoomListing } from "./listing.ts";
 import { computeSeconds, responses } from "./metrics.ts";
+import type { PositionStore } from "./position-store.ts";
 import { type BuildContext, RoomResults } from "./room-result.ts";
 import type { SlidingSyncBody } from "./schema.ts";
 import { buildWindow, roomFacts } from "./window.ts";
@@ -34,6 +35,7 @@ export type SlidingDeps = {
   unread: UnreadCounts;
   notifier: Notifier;
   currentToken: () => SyncToken;
+  positions: PositionStore;
   repo: ConnectionsRepository;
   logger: Logger;
 };
@@ -82,7 +84,7 @@ export class SlidingSyncService {
     let base: Base | null = null;
     if (req.pos !== null) {
       const p = parsePos(req.pos);
-      const { at, answered } = await this.deps.repo.positions(key, p.generation, p.seq);
+      const { at, answered } = await this.deps.positions.positions(key, p.generation, p.seq);
       if (!at) {
         responses.inc({ outcome: "unknown_pos" });
         throw unknownPos();
@@ -149,7 +151,7 @@ export class SlidingSyncService {
     const seq = randomInt(1, 2 ** 31 - 1);
     const response = { pos: formatPos(generation, seq), ...computed.response };
     try {
-      await this.deps.repo.save(
+      await this.deps.positions.save(
         key,
         { generation, seq, state: computed.state, requestHash, response: JSON.stringify(response) },
         { restart: base === null, usedSeq: base?.seq ?? null, now: Date.now() },
@@ -167,7 +169,7 @@ export class SlidingSyncService {
     );
     const excess = conns.length - (MAX_CONNECTIONS_PER_DEVICE - 1);
     for (const c of conns.slice(0, Math.max(0, excess))) {
-      await this.deps.repo.delete({ userId: key.userId, deviceId: key.deviceId, connId: c.conn_id });
+      await this.deps.positions.forget({ userId: key.userId, deviceId: key.deviceId, connId: c.conn_id });
     }
   }
 

@@ -22,3 +22,16 @@ export async function freshDatabase(): Promise<{ url: string; drop(): Promise<vo
     },
   };
 }
+
+/** Storage that outlives one server: a fresh PostgreSQL database (with DATABASE_URL), or a PGlite data dir. */
+export async function durableStorage(
+  prefix = "nova-restart-",
+): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
+  const db = await freshDatabase();
+  if (db) return { env: { DATABASE_URL: db.url }, cleanup: () => db.drop() };
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const path = await import("node:path");
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { env: { NOVA_DATA_DIR: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+}

@@ -1,38 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
+import { durableStorage } from "../helpers/database.ts";
 import { startTestServer } from "../helpers/server.ts";
 
 const V3 = "/_matrix/client/v3";
 const enc = encodeURIComponent;
-
-/** Storage that outlives one server: a PGlite data dir, or a PostgreSQL database of our own. */
-async function durableStorage(): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
-  const adminUrl = process.env.DATABASE_URL;
-  if (adminUrl && process.env.NOVA_TEST_BACKEND !== "pglite") {
-    const name = `nova_restart_${randomBytes(5).toString("hex")}`;
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${name}`);
-    await c.end();
-    const u = new URL(adminUrl);
-    u.pathname = `/${name}`;
-    return {
-      env: { DATABASE_URL: u.toString() },
-      cleanup: async () => {
-        const d = new pg.Client({ connectionString: adminUrl });
-        await d.connect();
-        await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await d.end();
-      },
-    };
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), "nova-rooms-"));
-  return { env: { NOVA_DATA_DIR: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 describe("rooms across a restart", () => {
   let cleanup: () => Promise<void> = async () => {};
@@ -41,7 +12,7 @@ describe("rooms across a restart", () => {
   });
 
   it("keeps rooms, state, the signing key and txn idempotency", { timeout: 120_000 }, async () => {
-    const storage = await durableStorage();
+    const storage = await durableStorage("nova-rooms-");
     cleanup = storage.cleanup;
     const first = await startTestServer(storage.env);
     const alice = await first.register("alice");
