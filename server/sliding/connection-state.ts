@@ -1,4 +1,5 @@
 import { MatrixError } from "../../companion-services/platform/errors.ts";
+import type { StickyParams } from "./sticky.ts";
 
 /**
  * What a connection had been sent as of one position. Rooms in the window at that position are
@@ -14,6 +15,8 @@ export type ConnectionState = {
   rooms: Record<string, RoomCursor>;
   /** Each list's count as last sent: a changed count is worth answering a long-poll for. */
   counts: Record<string, number>;
+  /** The list parameters and subscriptions in force (sticky.ts). */
+  params?: StickyParams;
 };
 
 export type RoomCursor = {

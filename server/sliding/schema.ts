@@ -78,6 +78,8 @@ export const slidingSyncBody = z
       .refine((s) => Object.keys(s).length <= 1000, "at most 1000 room subscriptions")
       .nullish(),
     extensions: extensionsSchema.nullish(),
+    // MSC3575's removal of sticky room subscriptions (matrix-js-sdk sends it).
+    unsubscribe_rooms: z.array(z.string().max(255)).max(1000).nullish(),
     // The merged MSC moved these into the body; the query string wins when both are given.
     pos: z.string().max(200).nullish(),
     timeout: z.number().int().min(0).nullish(),

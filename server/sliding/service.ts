@@ -20,6 +20,7 @@ import { computeSeconds, responses } from "./metrics.ts";
 import type { PositionStore } from "./position-store.ts";
 import { type BuildContext, RoomResults } from "./room-result.ts";
 import type { SlidingSyncBody } from "./schema.ts";
+import { applySticky } from "./sticky.ts";
 import { buildWindow, roomFacts } from "./window.ts";
 
 export type UnreadCounts = (
@@ -182,6 +183,8 @@ export class SlidingSyncService {
   ): Promise<Computed> {
     const { userId, deviceId } = key;
     const { rooms, accountData } = this.deps;
+    const { body: effective, params } = applySticky(body, from);
+    body = effective;
     const { listed, all } = await this.listing.list(userId, to.stream, from);
     const facts = roomFacts(rooms, accountData, userId, listed, to.stream);
     const window = await buildWindow(body, userId, listed, all, facts);
@@ -223,7 +226,7 @@ export class SlidingSyncService {
     if (body.txn_id != null) response.txn_id = body.txn_id;
     return {
       response,
-      state: nextState(from, to, window.configs, built, all, window.counts),
+      state: { ...nextState(from, to, window.configs, built, all, window.counts), params },
       hasData: Object.keys(roomsOut).length > 0 || ext.hasData || countsMoved,
     };
   }
