@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pathProxy } from "../helpers/path-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { createRoom, join, roomList, SS, send, slideOk, type Who } from "../sliding/helpers.ts";
+import { createRoom, join, roomList, SS, send, slideOk, V3, type Who } from "../sliding/helpers.ts";
 import { cryptoClient } from "./clients.ts";
 
 /**
@@ -185,6 +185,49 @@ describe("matrix-js-sdk SlidingSync: the room list, subscriptions, rooms moving 
     expect(byBumpStamp(client)[0]).toBe(id);
     expect(sliding.getListData("all")?.joinedCount).toBe(12);
   });
+
+  it("sees typing, read receipts and account data through the extensions", async () => {
+    const id = roomIds[11]!;
+    const bob = await s.register("bob");
+    const r = (p: string) => `${V3}/rooms/${encodeURIComponent(id)}${p}`;
+    await s.call("POST", r("/invite"), { token: alice.accessToken, body: { user_id: bob.userId } });
+    await join(s, bob, id);
+    await waitFor("bob's join", () => client.getRoom(id)?.getMember(bob.userId)?.membership === "join");
+
+    await s.call("PUT", r(`/typing/${encodeURIComponent(bob.userId)}`), {
+      token: bob.accessToken,
+      body: { typing: true, timeout: 10_000 },
+    });
+    await waitFor("bob typing", () => client.getRoom(id)?.getMember(bob.userId)?.typing === true);
+
+    const eventId = await send(s, bob, id, "read this");
+    await waitFor("bob's message", () => bodies(client, id).includes("read this"));
+    const receipt = await s.call("POST", r(`/receipt/m.read/${encodeURIComponent(eventId)}`), {
+      token: bob.accessToken,
+      body: {},
+    });
+    expect(receipt.status).toBe(200);
+    await waitFor("bob's receipt", () => {
+      const room = client.getRoom(id)!;
+      const ev = room.findEventById(eventId);
+      return ev && room.getReceiptsForEvent(ev).some((x) => x.userId === bob.userId && x.type === "m.read");
+    });
+
+    const me = encodeURIComponent(alice.userId);
+    await s.call("PUT", `${V3}/user/${me}/rooms/${encodeURIComponent(id)}/tags/u.work`, {
+      token: alice.accessToken,
+      body: { order: 0.5 },
+    });
+    await waitFor("the room's tag", () => client.getRoom(id)?.tags["u.work"]);
+    await s.call("PUT", `${V3}/user/${me}/account_data/m.identity_server`, {
+      token: alice.accessToken,
+      body: { base_url: "https://id.example" },
+    });
+    await waitFor(
+      "global account data",
+      () => client.getAccountData("m.identity_server")?.getContent().base_url === "https://id.example",
+    );
+  });
 });
 
 describe("matrix-js-sdk SlidingSync with Rust crypto and a /sync client, one encrypted room", () => {
@@ -312,6 +355,16 @@ describe("matrix-js-sdk SlidingSync across a server restart", () => {
 
     const started = await slidingClient(baseUrl, alice);
     client = started.client;
+    const pings: string[] = [];
+    started.client.on(ClientEvent.ToDeviceEvent, (e) => {
+      if (e.getType() === "org.example.ping") pings.push(e.getContent().n as string);
+    });
+    let txn = 0;
+    const ping = (server: TestServer, n: string) =>
+      server.call("PUT", `${V3}/sendToDevice/org.example.ping/ping${++txn}`, {
+        token: bob.accessToken,
+        body: { messages: { [alice.userId]: { [alice.deviceId]: { n } } } },
+      });
     await waitFor("the client's first messages", () =>
       bodies(started.client, busy).includes("before the restart"),
     );
@@ -321,12 +374,14 @@ describe("matrix-js-sdk SlidingSync across a server restart", () => {
     const raw = await slideOk(first, alice, body);
     expect(Object.keys(raw.rooms).sort()).toEqual([busy, quiet].sort());
     await send(first, bob, busy, "just before the restart");
+    expect((await ping(first, "before")).status).toBe(200);
     await first.close();
 
     const second = await startTestServer(storage.env);
     servers = [second];
     upstream.port = second.port;
     await send(second, bob, busy, "after the restart");
+    expect((await ping(second, "after")).status).toBe(200);
 
     const resumed = await slideOk(second, alice, body, { pos: raw.pos });
     expect(Object.keys(resumed.rooms)).toEqual([busy]);
@@ -348,6 +403,9 @@ describe("matrix-js-sdk SlidingSync across a server restart", () => {
       "after the restart",
     ]);
     expect(bodies(started.client, quiet)).toEqual(["quiet before the restart"]);
+    // The to_device extension's own cursor carried over too: each message once, none lost.
+    await waitFor("the to-device message after the restart", () => pings.includes("after"));
+    expect(pings).toEqual(["before", "after"]);
     // It resumed: after its first request every one carried a pos and none was refused with a 400
     // (the js-sdk would have dropped its pos and started over). Only the restart itself failed
     // requests: 503 from the server shutting down, 502 from the proxy while no server was up.
