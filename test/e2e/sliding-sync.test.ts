@@ -12,7 +12,7 @@ import { pathProxy } from "../helpers/path-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { createRoom, join, roomList, SS, send, slideOk, V3, type Who } from "../sliding/helpers.ts";
-import { cryptoClient } from "./clients.ts";
+import { cryptoClient, login, register } from "./clients.ts";
 
 /**
  * matrix-js-sdk's own SlidingSync (MSC4186 in v37) driving a MatrixClient against Nova: the room
@@ -39,8 +39,16 @@ type SlidingCall = {
   nextPos: string | null;
   /** Sender and type of each message of the to_device extension in the answer. */
   toDevice: { sender: string; type: string }[];
+  /** Users the e2ee extension said changed their devices. */
+  deviceListsChanged: string[];
 };
-type SlidingAnswer = { pos?: string; extensions?: { to_device?: { events?: SlidingCall["toDevice"] } } };
+type SlidingAnswer = {
+  pos?: string;
+  extensions?: {
+    to_device?: { events?: SlidingCall["toDevice"] };
+    e2ee?: { device_lists?: { changed?: string[] } };
+  };
+};
 
 /** A js-sdk client syncing through its SlidingSync; `calls` records each sliding sync exchange. */
 async function slidingClient(
@@ -59,6 +67,7 @@ async function slidingClient(
         status: res.status,
         nextPos: json.pos ?? null,
         toDevice: (json.extensions?.to_device?.events ?? []).map((e) => ({ sender: e.sender, type: e.type })),
+        deviceListsChanged: json.extensions?.e2ee?.device_lists?.changed ?? [],
       });
     }
     return res;
@@ -175,6 +184,14 @@ describe("matrix-js-sdk SlidingSync: the room list, subscriptions, rooms moving 
     expect([...bodies(client, inside)].sort()).toEqual([...allOf(5)].sort());
   });
 
+  it("back-paginates a list room from its prev_batch", async () => {
+    const room = client.getRoom(roomIds[7]!)!;
+    expect(bodies(client, room.roomId)).toEqual(["last in room 7"]);
+    await client.scrollback(room, 20);
+    expect(bodies(client, room.roomId)).toEqual(allOf(7));
+    expect(room.getLiveTimeline().getEvents()[0]!.getType()).toBe("m.room.create");
+  });
+
   it("moves an old room to the top of the list when a message arrives in it", async () => {
     const id = roomIds[0]!;
     expect(client.getRoom(id)).toBeNull();
@@ -235,11 +252,12 @@ describe("matrix-js-sdk SlidingSync with Rust crypto and a /sync client, one enc
   let alice: MatrixClient;
   let bob: MatrixClient;
   let bobCalls: SlidingCall[];
+  let roomId: string;
 
   beforeAll(async () => {
     s = await startTestServer();
-    const a = await s.register("alice");
-    const b = await s.register("bob");
+    const a = await register(s.baseUrl, "alice");
+    const b = await register(s.baseUrl, "bob");
     alice = await cryptoClient(s.baseUrl, a);
     ({ client: bob, calls: bobCalls } = await slidingClient(s.baseUrl, b, { crypto: true }));
   }, 120_000);
@@ -252,13 +270,13 @@ describe("matrix-js-sdk SlidingSync with Rust crypto and a /sync client, one enc
 
   it("exchanges messages that decrypt both ways", async () => {
     const bobId = bob.getUserId()!;
-    const { room_id: roomId } = await alice.createRoom({
+    ({ room_id: roomId } = await alice.createRoom({
       preset: Preset.PrivateChat,
       invite: [bobId],
       initial_state: [
         { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
       ],
-    });
+    }));
     await waitFor("bob's invite through sliding sync", () => bob.getRoom(roomId));
     await bob.joinRoom(roomId);
     await waitFor(
@@ -293,6 +311,29 @@ describe("matrix-js-sdk SlidingSync with Rust crypto and a /sync client, one enc
       .getEvents()
       .find((e) => e.getContent().body === "from sliding sync to /sync")!;
     expect(back.getWireType()).toBe("m.room.encrypted");
+  }, 120_000);
+
+  it("learns of a new device through the e2ee extension's device lists and encrypts for it", async () => {
+    const aliceId = alice.getUserId()!;
+    const second = await cryptoClient(s.baseUrl, await login(s.baseUrl, aliceId));
+    try {
+      await waitFor("bob to be told alice's devices changed", () =>
+        bobCalls.some((c) => c.deviceListsChanged.includes(aliceId)),
+      );
+      await waitFor("bob to know alice's new device", async () => {
+        const devices = await bob.getCrypto()!.getUserDeviceInfo([aliceId]);
+        return devices.get(aliceId)?.has(second.getDeviceId()!);
+      });
+      await bob.sendTextMessage(roomId, "for both of alice's devices");
+      await waitFor("alice's new device to decrypt", () =>
+        bodies(second, roomId).includes("for both of alice's devices"),
+      );
+      await waitFor("alice's first device to decrypt", () =>
+        bodies(alice, roomId).includes("for both of alice's devices"),
+      );
+    } finally {
+      second.stopClient();
+    }
   }, 120_000);
 });
 
@@ -406,6 +447,11 @@ describe("matrix-js-sdk SlidingSync across a server restart", () => {
     // The to_device extension's own cursor carried over too: each message once, none lost.
     await waitFor("the to-device message after the restart", () => pings.includes("after"));
     expect(pings).toEqual(["before", "after"]);
+    // The resumed connection long-polls on the new server: news wakes it.
+    await send(second, bob, quiet, "woken after the restart");
+    await waitFor("the long-poll after the restart to wake", () =>
+      bodies(started.client, quiet).includes("woken after the restart"),
+    );
     // It resumed: after its first request every one carried a pos and none was refused with a 400
     // (the js-sdk would have dropped its pos and started over). Only the restart itself failed
     // requests: 503 from the server shutting down, 502 from the proxy while no server was up.
