@@ -96,12 +96,19 @@ export class SlidingSyncService {
     const stopped = new Promise<void>((r) => {
       stop = r;
     });
-    req.aborted?.then(stop);
+    // A client that walked away got nothing: recording its answer could overwrite the position of
+    // the request that replaced it with the same pos (checklist §5.3).
+    let gone = false;
+    req.aborted?.then(() => {
+      gone = true;
+      stop();
+    });
     this.polling.add(stop);
     try {
       for (;;) {
         const to = this.deps.currentToken();
         const computed = await this.compute(key, req.body, base?.state ?? null, to);
+        if (gone) return computed.response;
         const remaining = deadline - Date.now();
         if (base === null || computed.hasData || remaining <= 0 || this.draining) {
           return await this.record(key, base, computed, requestHash);
@@ -110,6 +117,7 @@ export class SlidingSyncService {
         const now = this.deps.currentToken();
         if (now.stream !== to.stream || now.typing !== to.typing) continue;
         const woken = await this.deps.notifier.wait(req.userId, rooms, remaining, stopped);
+        if (gone) return computed.response;
         if (!woken) {
           const last = this.deps.currentToken();
           if (last.stream === to.stream && last.typing === to.typing)
