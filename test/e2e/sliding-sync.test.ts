@@ -17,8 +17,9 @@ import { cryptoClient, login, register } from "./clients.ts";
 /**
  * matrix-js-sdk's own SlidingSync (MSC4186 in v37) driving a MatrixClient against Nova: the room
  * list with Element X's required_state, room subscriptions, rooms moving up on news, encrypted
- * messages both ways with a /sync client (keys as to-device through the extension), and a
- * restart of the server in the middle of a connection that resumes from `pos`.
+ * messages both ways with a /sync client (keys as to-device through the extension, new devices
+ * through the e2ee extension's device lists), typing, receipts and account data through their
+ * extensions, and a restart of the server in the middle of a connection that resumes from `pos`.
  */
 (logger as unknown as { setLevel(level: string): void }).setLevel("error");
 console.debug = () => {};
@@ -54,7 +55,7 @@ type SlidingAnswer = {
 async function slidingClient(
   baseUrl: string,
   who: Who,
-  opts: { crypto?: boolean; subscription?: { timeline_limit: number } } = {},
+  opts: { crypto?: boolean } = {},
 ): Promise<{ client: MatrixClient; sliding: SlidingSync; calls: SlidingCall[] }> {
   const calls: SlidingCall[] = [];
   const recording: typeof fetch = async (input, init) => {
@@ -82,7 +83,7 @@ async function slidingClient(
   const sliding = new SlidingSync(
     baseUrl,
     new Map([["all", { ranges: [[0, 9]], timeline_limit: 1, required_state: ELEMENT_X_STATE }]]),
-    { timeline_limit: opts.subscription?.timeline_limit ?? 20, required_state: ELEMENT_X_STATE },
+    { timeline_limit: 20, required_state: ELEMENT_X_STATE },
     client,
     LONG_POLL_MS,
   );
