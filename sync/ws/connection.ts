@@ -3,6 +3,7 @@ import type { AuthInfo } from "../../companion-services/platform/http/router.ts"
 import type { DispatchCall } from "../../companion-services/platform/http/server.ts";
 import type { Logger } from "../../companion-services/platform/logger.ts";
 import { responseHasData, type SyncRequest, type SyncResponse } from "../provider.ts";
+import type { SlidingSyncPort } from "../sliding-port.ts";
 import { formatSyncToken, parseSyncToken, type SyncToken } from "../token.ts";
 import {
   type ClientFrame,
@@ -14,6 +15,7 @@ import {
   type ServerFrame,
   toApiCall,
 } from "./protocol.ts";
+import { SlidingSubscription } from "./sliding.ts";
 
 /** The part of a uWS WebSocket a connection uses. */
 export type SocketLike = {
@@ -50,6 +52,8 @@ export type ConnectionDeps = {
    * the socket is subscribed); the returned function releases it.
    */
   holdPresence?(userId: string, presence: "online" | "offline" | "unavailable"): () => void;
+  /** Simplified sliding sync (MSC4186) for `sliding_sync` frames; absent: they are unrecognized. */
+  slidingSync?: SlidingSyncPort;
   /** Delivered-delta counter (metrics, benchmark). */
   onDelta?(conn: Connection, response: SyncResponse): void;
 };
@@ -85,6 +89,7 @@ export class Connection {
   private resolveClosed: (() => void) | null = null;
   private finishing: { code: number; reason: string } | null = null;
   private releasePresence: (() => void) | null = null;
+  private sliding: SlidingSubscription | null = null;
   /**
    * Set by every write or ephemeral change touching the user or their rooms (the Notifier calls
    * `wake`), including those made while a delta is being computed: a window is computed only when
@@ -129,6 +134,7 @@ export class Connection {
     if (this.authTimer) clearTimeout(this.authTimer);
     this.releasePresence?.();
     this.releasePresence = null;
+    this.sliding?.dispose();
     this.resolveClosed?.();
     this.wakePump?.();
     this.drained?.();
@@ -209,6 +215,9 @@ export class Connection {
       case "ack":
         this.guard(this.ack(frame.next_batch), "ack");
         return;
+      case "sliding_sync":
+        this.slidingSync(frame);
+        return;
       default:
         this.guard(this.request(frame), "request", frame.id);
     }
@@ -273,6 +282,24 @@ export class Connection {
       this.deps.logger.error({ err }, "ws sync pump failed");
       this.close(1011, "internal error");
     });
+  }
+
+  private slidingSync(frame: Extract<ClientFrame, { type: "sliding_sync" }>): void {
+    const port = this.deps.slidingSync;
+    if (!port) {
+      this.refuse({ errcode: "M_UNRECOGNIZED", error: "Sliding sync is not served here", id: frame.id });
+      return;
+    }
+    this.sliding ??= new SlidingSubscription(port, {
+      userId: this.auth!.userId,
+      deviceId: this.auth!.deviceId,
+      logger: this.deps.logger,
+      send: (f) => this.send(f),
+      closed: this.closed$(),
+      stopping: () => this.closed || this.finishing !== null,
+      ...(this.deps.holdPresence ? { holdPresence: this.deps.holdPresence } : {}),
+    });
+    this.sliding.start(frame);
   }
 
   private async ack(nextBatch: string): Promise<void> {

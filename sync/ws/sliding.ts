@@ -1,0 +1,151 @@
+import type { z } from "zod";
+import { MatrixError } from "../../companion-services/platform/errors.ts";
+import type { Logger } from "../../companion-services/platform/logger.ts";
+import type { SyncPresenceState } from "../presence-port.ts";
+import type { SlidingSyncPort } from "../sliding-port.ts";
+import type { ServerFrame, slidingSyncFrame } from "./protocol.ts";
+
+type SlidingSyncFrame = z.infer<typeof slidingSyncFrame>;
+
+/**
+ * How long one computation waits for data. When it runs out, the (empty) response is pushed all
+ * the same: a recorded position is never withheld, and the next computation starts from it.
+ */
+const PUSH_WAIT_MS = 10 * 60_000;
+
+/** The part of the socket's Connection a sliding subscription uses. */
+export type SlidingHost = {
+  userId: string;
+  deviceId: string;
+  logger: Logger;
+  send(frame: ServerFrame): void;
+  /** Resolves when the socket closes. */
+  closed: Promise<void>;
+  /** Closed, or shutting down: push nothing more. */
+  stopping(): boolean;
+  holdPresence?(userId: string, presence: SyncPresenceState): () => void;
+};
+
+/**
+ * The socket's sliding sync subscription (MSC4186 over the socket, docs/sync-protocol.md): a loop
+ * of the same requests a client would make over HTTP, each against the pos of the response
+ * pushed before it, so the chain of pushed frames is exactly a chain of HTTP responses. A new
+ * frame replaces the loop; the loops run one after another (never two against one connection),
+ * and a response computed for a replaced loop is not sent: the new loop recomputes from the
+ * same base, which the service allows (a changed body at the same pos).
+ */
+export class SlidingSubscription {
+  private generation = 0;
+  private running: Promise<void> = Promise.resolve();
+  private stopCurrent: (() => void) | null = null;
+  /** The last pushed response's pos and the conn_id it belongs to. */
+  private last: { connId: string; pos: string } | null = null;
+  private releasePresence: (() => void) | null = null;
+
+  constructor(
+    private readonly port: SlidingSyncPort,
+    private readonly host: SlidingHost,
+  ) {}
+
+  start(frame: SlidingSyncFrame): void {
+    const generation = ++this.generation;
+    this.stopCurrent?.();
+    this.stopCurrent = null;
+    const previous = this.running;
+    this.running = previous.then(() => this.loop(generation, frame));
+  }
+
+  /** The socket closed. */
+  dispose(): void {
+    this.generation++;
+    this.stopCurrent?.();
+    this.releasePresence?.();
+    this.releasePresence = null;
+  }
+
+  private live(generation: number): boolean {
+    return generation === this.generation && !this.host.stopping();
+  }
+
+  /** Never rejects: failures become error frames carrying the frame's id, and end the loop. */
+  private async loop(generation: number, frame: SlidingSyncFrame): Promise<void> {
+    if (!this.live(generation)) return;
+    const { userId, deviceId } = this.host;
+    const presence = frame.body.set_presence ?? "online";
+    if (presence !== "online" && presence !== "offline" && presence !== "unavailable") {
+      this.error(frame.id, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable");
+      return;
+    }
+    const connId = typeof frame.body.conn_id === "string" ? frame.body.conn_id : "";
+    let pos = frame.pos !== undefined ? frame.pos : this.last?.connId === connId ? this.last.pos : null;
+    // The socket carries pos and waits itself; the body's own copies would only confuse the cache.
+    const { pos: _p, timeout: _t, ...rest } = frame.body;
+    let body: Record<string, unknown> = rest;
+
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => {
+      stop = r;
+    });
+    this.stopCurrent = stop;
+    const aborted = Promise.race([this.host.closed, stopped]);
+    const release = this.releasePresence;
+    this.releasePresence = this.host.holdPresence?.(userId, presence) ?? null;
+    release?.();
+
+    let first = true;
+    while (this.live(generation)) {
+      let response: Record<string, unknown> & { pos: string };
+      try {
+        // The frame is answered at once, as a request; then each push waits for data.
+        response = await this.port({
+          userId,
+          deviceId,
+          body,
+          pos,
+          timeoutMs: first ? 0 : PUSH_WAIT_MS,
+          aborted,
+        });
+      } catch (err) {
+        if (!this.live(generation)) return;
+        if (err instanceof MatrixError) this.error(frame.id, err.errcode, err.message);
+        else {
+          this.host.logger.error({ err }, "ws sliding sync failed");
+          this.error(frame.id, "M_UNKNOWN", "Internal error");
+        }
+        this.end(generation);
+        return;
+      }
+      if (!this.live(generation)) return;
+      this.host.send({ type: "sliding_sync", id: frame.id, since: pos, body: response });
+      this.last = { connId, pos: response.pos };
+      pos = response.pos;
+      body = nextBody(body, response);
+      first = false;
+    }
+  }
+
+  private end(generation: number): void {
+    if (generation !== this.generation) return;
+    this.releasePresence?.();
+    this.releasePresence = null;
+  }
+
+  private error(id: string, errcode: string, error: string): void {
+    this.host.send({ type: "error", id, errcode, error });
+  }
+}
+
+/**
+ * The body of the next request, as a client would send it after `response`: its txn_id was
+ * answered, and to_device's `since` moves to the `next_batch` received (which acknowledges the
+ * messages delivered; the same `since` again would deliver them again).
+ */
+function nextBody(body: Record<string, unknown>, response: Record<string, unknown>): Record<string, unknown> {
+  const { txn_id: _x, ...next } = body;
+  const toDevice = (response.extensions as { to_device?: { next_batch?: unknown } } | undefined)?.to_device;
+  const ext = next.extensions as { to_device?: Record<string, unknown> } | undefined;
+  if (typeof toDevice?.next_batch === "string" && ext?.to_device) {
+    next.extensions = { ...ext, to_device: { ...ext.to_device, since: toDevice.next_batch } };
+  }
+  return next;
+}
