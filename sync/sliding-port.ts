@@ -11,6 +11,11 @@ export type SlidingSyncPort = (req: {
   pos: string | null;
   /** How long to wait for data against `pos` before answering with what there is. */
   timeoutMs: number;
+  /**
+   * The to_device position the client confirmed it processed: to-device messages are deleted up
+   * to it, not up to the body's `to_device.since` (null: up to `since`, as over HTTP).
+   */
+  toDeviceAcknowledged: string | null;
   /** Answers at once (with what there is) when this resolves. */
   aborted: Promise<void>;
 }) => Promise<Record<string, unknown> & { pos: string }>;

@@ -1,5 +1,6 @@
 import { fromZod } from "../../companion-services/platform/errors.ts";
 import type { SlidingSyncPort } from "../../sync/sliding-port.ts";
+import { ACKNOWLEDGED_FIELD } from "./extensions/to-device.ts";
 import { slidingSyncBody } from "./schema.ts";
 import type { SlidingSyncService } from "./service.ts";
 
@@ -8,10 +9,18 @@ import type { SlidingSyncService } from "./service.ts";
  * checked as the HTTP route checks it, so a bad one is the same 400 error, sent as an error frame.
  */
 export function slidingSyncSocketPort(service: SlidingSyncService): SlidingSyncPort {
-  return async (req) => {
+  return async ({ toDeviceAcknowledged, ...req }) => {
     const parsed = slidingSyncBody.safeParse(req.body);
     if (!parsed.success) throw fromZod(parsed.error);
-    const response = await service.sync({ ...req, body: parsed.data });
+    const body = parsed.data;
+    const toDevice = body.extensions?.to_device;
+    if (toDevice && toDeviceAcknowledged !== null) {
+      body.extensions = {
+        ...body.extensions,
+        to_device: { ...toDevice, [ACKNOWLEDGED_FIELD]: toDeviceAcknowledged },
+      };
+    }
+    const response = await service.sync({ ...req, body });
     return response as Record<string, unknown> & { pos: string };
   };
 }

@@ -83,7 +83,8 @@ export class Connection {
   private subscription: Subscription | null = null;
   private generation = 0;
   private wakePump: (() => void) | null = null;
-  private drained: (() => void) | null = null;
+  /** Waiting for the send buffer to drain: the regular pump and the sliding loop. */
+  private drained: Set<() => void> | null = null;
   private authTimer: NodeJS.Timeout | null = null;
   private closedPromise: Promise<void> | null = null;
   private resolveClosed: (() => void) | null = null;
@@ -137,7 +138,7 @@ export class Connection {
     this.sliding?.dispose();
     this.resolveClosed?.();
     this.wakePump?.();
-    this.drained?.();
+    for (const d of [...(this.drained ?? [])]) d();
   }
 
   /** The Notifier's standing registration: something touching this user committed. */
@@ -147,7 +148,8 @@ export class Connection {
   }
 
   onDrain(): void {
-    if (this.ws.getBufferedAmount() < Limits.coalesceAboveBytes) this.drained?.();
+    if (!this.drained?.size || this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes) return;
+    for (const d of [...this.drained]) d();
   }
 
   /**
@@ -217,6 +219,9 @@ export class Connection {
         return;
       case "sliding_sync":
         this.slidingSync(frame);
+        return;
+      case "sliding_ack":
+        this.sliding?.ack(frame.pos);
         return;
       default:
         this.guard(this.request(frame), "request", frame.id);
@@ -297,6 +302,7 @@ export class Connection {
       send: (f) => this.send(f),
       closed: this.closed$(),
       stopping: () => this.closed || this.finishing !== null,
+      backlog: () => (this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes ? this.waitForDrain() : null),
       ...(this.deps.holdPresence ? { holdPresence: this.deps.holdPresence } : {}),
     });
     this.sliding.start(frame);
@@ -440,17 +446,20 @@ export class Connection {
 
   /** Resolves true once the buffer drains below the coalescing mark; closes a consumer too slow. */
   private waitForDrain(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.drained = null;
-        this.close(CloseCode.slowConsumer, "slow consumer: resume from your last next_batch");
-        resolve(false);
-      }, Limits.slowConsumerMs);
-      this.drained = () => {
+      // Closing resolves every waiter (onClosed), this one included.
+      const timer = setTimeout(
+        () => this.close(CloseCode.slowConsumer, "slow consumer: resume from your last next_batch"),
+        Limits.slowConsumerMs,
+      );
+      const waiter = () => {
         clearTimeout(timer);
-        this.drained = null;
+        this.drained?.delete(waiter);
         resolve(!this.closed);
       };
+      this.drained ??= new Set();
+      this.drained.add(waiter);
       // The drain callback may have fired between the check and now.
       this.onDrain();
     });

@@ -125,6 +125,8 @@ export const slidingSyncFrame = z.object({
   body: z.record(z.string(), z.unknown()),
   pos: z.string().min(1).max(200).nullish(),
 });
+/** The client processed the sliding sync response at `pos` (its to-device messages may go). */
+export const slidingAckFrame = z.object({ type: z.literal("sliding_ack"), pos: z.string().min(1).max(200) });
 
 export const clientFrame = z.discriminatedUnion("type", [
   authFrame,
@@ -137,6 +139,7 @@ export const clientFrame = z.discriminatedUnion("type", [
   typingFrame,
   receiptFrame,
   slidingSyncFrame,
+  slidingAckFrame,
 ]);
 export type ClientFrame = z.infer<typeof clientFrame>;
 export type RequestLikeFrame = Extract<

@@ -12,6 +12,8 @@ type SlidingSyncFrame = z.infer<typeof slidingSyncFrame>;
  * the same: a recorded position is never withheld, and the next computation starts from it.
  */
 const PUSH_WAIT_MS = 10 * 60_000;
+/** Unacknowledged pushes remembered per socket (for `sliding_ack`). */
+const MAX_UNACKED = 256;
 
 /** The part of the socket's Connection a sliding subscription uses. */
 export type SlidingHost = {
@@ -23,6 +25,11 @@ export type SlidingHost = {
   closed: Promise<void>;
   /** Closed, or shutting down: push nothing more. */
   stopping(): boolean;
+  /**
+   * Null while the send buffer is below the coalescing mark; else resolves once it drained (true)
+   * or the socket was closed as a slow consumer (false).
+   */
+  backlog(): Promise<boolean> | null;
   holdPresence?(userId: string, presence: SyncPresenceState): () => void;
 };
 
@@ -39,8 +46,12 @@ export class SlidingSubscription {
   private running: Promise<void> = Promise.resolve();
   private stopCurrent: (() => void) | null = null;
   /** The last pushed response's pos and the conn_id it belongs to. */
-  private last: { connId: string; pos: string } | null = null;
+  private last: { connId: string; pos: string; toDevice: string | null } | null = null;
   private releasePresence: (() => void) | null = null;
+  /** The to_device position the client confirmed (its own `since`, or a `sliding_ack`). */
+  private toDeviceAcked: string | null = null;
+  /** Pushed positions not yet acknowledged → their to_device `next_batch`, oldest first. */
+  private readonly unacked = new Map<string, string>();
 
   constructor(
     private readonly port: SlidingSyncPort,
@@ -53,6 +64,20 @@ export class SlidingSubscription {
     this.stopCurrent = null;
     const previous = this.running;
     this.running = previous.then(() => this.loop(generation, frame));
+  }
+
+  /**
+   * The client processed the response at `pos`: the to-device messages it carried (and those
+   * before) may be deleted, by the next computation. Unknown positions are ignored.
+   */
+  ack(pos: string): void {
+    const next = this.unacked.get(pos);
+    if (next === undefined) return;
+    this.toDeviceAcked = next;
+    for (const p of this.unacked.keys()) {
+      this.unacked.delete(p);
+      if (p === pos) break;
+    }
   }
 
   /** The socket closed. */
@@ -81,6 +106,12 @@ export class SlidingSubscription {
     // The socket carries pos and waits itself; the body's own copies would only confuse the cache.
     const { pos: _p, timeout: _t, ...rest } = frame.body;
     let body: Record<string, unknown> = rest;
+    const toDevice = toDeviceOf(body);
+    if (typeof toDevice?.since === "string") this.toDeviceAcked = toDevice.since;
+    else if (toDevice && frame.pos === undefined && this.last?.connId === connId && this.last.toDevice) {
+      // Continuing this socket's chain: to_device continues too.
+      body = withToDeviceSince(body, this.last.toDevice);
+    }
 
     let stop!: () => void;
     const stopped = new Promise<void>((r) => {
@@ -94,6 +125,10 @@ export class SlidingSubscription {
 
     let first = true;
     while (this.live(generation)) {
+      // A slow reader: wait before computing, so the next response covers everything meanwhile.
+      const backlog = this.host.backlog();
+      if (backlog && !(await backlog)) return;
+      if (!this.live(generation)) return;
       let response: Record<string, unknown> & { pos: string };
       try {
         // The frame is answered at once, as a request; then each push waits for data.
@@ -103,6 +138,8 @@ export class SlidingSubscription {
           body,
           pos,
           timeoutMs: first ? 0 : PUSH_WAIT_MS,
+          // Never further than the client confirmed: a pushed frame may be lost with the socket.
+          toDeviceAcknowledged: this.toDeviceAcked ?? "0",
           aborted,
         });
       } catch (err) {
@@ -117,11 +154,20 @@ export class SlidingSubscription {
       }
       if (!this.live(generation)) return;
       this.host.send({ type: "sliding_sync", id: frame.id, since: pos, body: response });
-      this.last = { connId, pos: response.pos };
+      const nextBatch = toDeviceOf(response)?.next_batch;
+      const toDeviceNext = typeof nextBatch === "string" ? nextBatch : null;
+      this.last = { connId, pos: response.pos, toDevice: toDeviceNext };
+      if (toDeviceNext !== null) this.remember(response.pos, toDeviceNext);
       pos = response.pos;
-      body = nextBody(body, response);
+      body = nextBody(body, toDeviceNext);
       first = false;
     }
+  }
+
+  private remember(pos: string, toDeviceNext: string): void {
+    this.unacked.set(pos, toDeviceNext);
+    // A client that never acknowledges keeps its messages (they are sent again after a resume).
+    if (this.unacked.size > MAX_UNACKED) this.unacked.delete(this.unacked.keys().next().value!);
   }
 
   private end(generation: number): void {
@@ -136,16 +182,22 @@ export class SlidingSubscription {
 }
 
 /**
- * The body of the next request, as a client would send it after `response`: its txn_id was
- * answered, and to_device's `since` moves to the `next_batch` received (which acknowledges the
- * messages delivered; the same `since` again would deliver them again).
+ * The body of the next request, as a client would send it after a response: its txn_id was
+ * answered, and to_device's `since` moves to the `next_batch` received (the same `since` again
+ * would deliver the same messages again).
  */
-function nextBody(body: Record<string, unknown>, response: Record<string, unknown>): Record<string, unknown> {
+function nextBody(body: Record<string, unknown>, toDeviceNext: string | null): Record<string, unknown> {
   const { txn_id: _x, ...next } = body;
-  const toDevice = (response.extensions as { to_device?: { next_batch?: unknown } } | undefined)?.to_device;
-  const ext = next.extensions as { to_device?: Record<string, unknown> } | undefined;
-  if (typeof toDevice?.next_batch === "string" && ext?.to_device) {
-    next.extensions = { ...ext, to_device: { ...ext.to_device, since: toDevice.next_batch } };
-  }
-  return next;
+  return toDeviceNext !== null && toDeviceOf(next) ? withToDeviceSince(next, toDeviceNext) : next;
+}
+
+/** `extensions.to_device` of a request or a response body. */
+function toDeviceOf(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const t = (body.extensions as { to_device?: unknown } | null | undefined)?.to_device;
+  return t !== null && typeof t === "object" ? (t as Record<string, unknown>) : undefined;
+}
+
+function withToDeviceSince(body: Record<string, unknown>, since: string): Record<string, unknown> {
+  const ext = body.extensions as Record<string, unknown>;
+  return { ...body, extensions: { ...ext, to_device: { ...toDeviceOf(body), since } } };
 }

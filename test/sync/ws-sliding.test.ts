@@ -137,6 +137,60 @@ describe("WebSocket sync: sliding sync subscription", () => {
     b.ws.close();
   });
 
+  it("carries to_device since forward: each message is pushed once", async () => {
+    const bob = await s.register();
+    const sock = await socket();
+    sock.send({
+      type: "sliding_sync",
+      id: "td",
+      body: { conn_id: "ws-td", lists: {}, extensions: { to_device: { enabled: true } } },
+    });
+    const first = bodyOf(await sock.next(slidingFrame("td")));
+    let since = first.pos;
+    const toDevice = async (n: number) => {
+      const r = await s.call("PUT", `/_matrix/client/v3/sendToDevice/org.example.ping/td${n}`, {
+        token: bob.accessToken,
+        body: { messages: { [alice.userId]: { [alice.deviceId]: { n } } } },
+      });
+      expect(r.status).toBe(200);
+    };
+    const received: unknown[] = [];
+    for (const n of [1, 2]) {
+      await toDevice(n);
+      const f = await sock.next(slidingFrame("td"));
+      expect(f.since).toBe(since);
+      since = bodyOf(f).pos;
+      const events = (bodyOf(f).extensions.to_device?.events ?? []) as { content: { n: number } }[];
+      received.push(...events.map((e) => e.content.n));
+    }
+    expect(received).toEqual([1, 2]);
+    // Nothing more to say: no frame follows (a since left behind would repeat the messages).
+    await expect(sock.next(slidingFrame("td"), 700)).rejects.toThrow(/no matching frame/);
+    sock.ws.close();
+    await sock.closed;
+
+    // Never acknowledged, so nothing was deleted: a new connection gets both again.
+    const numbers = (f: Frame) =>
+      ((bodyOf(f).extensions.to_device?.events ?? []) as { content: { n: number } }[]).map(
+        (e) => e.content.n,
+      );
+    const again = await socket();
+    const fresh = { conn_id: "ws-td", lists: {}, extensions: { to_device: { enabled: true } } };
+    again.send({ type: "sliding_sync", id: "td2", pos: null, body: fresh });
+    const redelivered = await again.next(slidingFrame("td2"));
+    expect(numbers(redelivered)).toEqual([1, 2]);
+    // Acknowledged: the next computation deletes them; only 3 is left for a later connection.
+    again.send({ type: "sliding_ack", pos: bodyOf(redelivered).pos });
+    await toDevice(3);
+    expect(numbers(await again.next(slidingFrame("td2")))).toEqual([3]);
+    again.ws.close();
+    await again.closed;
+    const last = await socket();
+    last.send({ type: "sliding_sync", id: "td3", pos: null, body: fresh });
+    expect(numbers(await last.next(slidingFrame("td3")))).toEqual([3]);
+    last.ws.close();
+  });
+
   it("answers a bad body with an error frame and keeps the socket", async () => {
     const sock = await socket();
     sock.send({ type: "sliding_sync", id: "bad", body: { lists: { all: { ranges: "all of them" } } } });
