@@ -124,6 +124,11 @@ export const slidingSyncFrame = z.object({
   /** The MSC4186 request body (conn_id, lists, room_subscriptions, extensions, ...). */
   body: z.record(z.string(), z.unknown()),
   pos: z.string().min(1).max(200).nullish(),
+  /**
+   * Compute past a pushed response only once the client sent `sliding_ack` for it, so the pos it
+   * holds stays resumable whatever was lost in transit (the service keeps two positions).
+   */
+  wait_for_ack: z.boolean().optional(),
 });
 /** The client processed the sliding sync response at `pos` (its to-device messages may go). */
 export const slidingAckFrame = z.object({ type: z.literal("sliding_ack"), pos: z.string().min(1).max(200) });

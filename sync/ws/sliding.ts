@@ -52,6 +52,8 @@ export class SlidingSubscription {
   private toDeviceAcked: string | null = null;
   /** Pushed positions not yet acknowledged → their to_device `next_batch`, oldest first. */
   private readonly unacked = new Map<string, string>();
+  /** The pos a `wait_for_ack` loop waits to see acknowledged, and how to wake it. */
+  private awaitingAck: { pos: string; wake: () => void } | null = null;
 
   constructor(
     private readonly port: SlidingSyncPort,
@@ -71,6 +73,7 @@ export class SlidingSubscription {
    * before) may be deleted, by the next computation. Unknown positions are ignored.
    */
   ack(pos: string): void {
+    if (this.awaitingAck?.pos === pos) this.awaitingAck.wake();
     const next = this.unacked.get(pos);
     if (next === undefined) return;
     this.toDeviceAcked = next;
@@ -99,6 +102,7 @@ export class SlidingSubscription {
     const presence = frame.body.set_presence ?? "online";
     if (presence !== "online" && presence !== "offline" && presence !== "unavailable") {
       this.error(frame.id, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable");
+      this.end(generation);
       return;
     }
     const connId = typeof frame.body.conn_id === "string" ? frame.body.conn_id : "";
@@ -161,7 +165,19 @@ export class SlidingSubscription {
       pos = response.pos;
       body = nextBody(body, toDeviceNext);
       first = false;
+      if (frame.wait_for_ack) await this.acknowledged(response.pos, aborted);
     }
+  }
+
+  private acknowledged(pos: string, aborted: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        if (this.awaitingAck?.wake === wake) this.awaitingAck = null;
+        resolve();
+      };
+      this.awaitingAck = { pos, wake };
+      void aborted.then(wake);
+    });
   }
 
   private remember(pos: string, toDeviceNext: string): void {
