@@ -192,6 +192,24 @@ describe("WebSocket sync: sliding sync subscription", () => {
     last.ws.close();
   });
 
+  it("with wait_for_ack, computes past a push only once it is acknowledged", async () => {
+    const sock = await socket();
+    sock.send({
+      type: "sliding_sync",
+      id: "w",
+      wait_for_ack: true,
+      body: { conn_id: "ws-w", lists: { all: roomList([0, 3]) } },
+    });
+    const first = bodyOf(await sock.next(slidingFrame("w")));
+    const e1 = await send(s, alice, roomIds[1]!, "not yet");
+    await expect(sock.next(slidingFrame("w"), 700)).rejects.toThrow(/no matching frame/);
+    sock.send({ type: "sliding_ack", pos: first.pos });
+    const pushed = await sock.next(slidingFrame("w"));
+    expect(pushed.since).toBe(first.pos);
+    expect(bodyOf(pushed).rooms[roomIds[1]!]!.timeline!.map((e) => e.event_id)).toEqual([e1]);
+    sock.ws.close();
+  });
+
   it("answers a bad body with an error frame and keeps the socket", async () => {
     const sock = await socket();
     sock.send({ type: "sliding_sync", id: "bad", body: { lists: { all: { ranges: "all of them" } } } });
@@ -291,5 +309,19 @@ describe("WebSocket sync: sliding sync subscription", () => {
     const seen = got.flatMap((g) => timelineIds(g.body, roomIds[2]!));
     expect(seen.filter((id) => id === e1)).toHaveLength(1);
     expect(seen.filter((id) => id === e2)).toHaveLength(1);
+  });
+
+  it("closes a socket with a sliding subscription with 1012 on shutdown", async () => {
+    const other = await startTestServer();
+    const bob = await other.register();
+    const sock = await rawSocket(other.baseUrl);
+    sock.send({ type: "auth", access_token: bob.accessToken });
+    await sock.next((f) => f.type === "ready");
+    sock.send({ type: "sliding_sync", id: "z", body: { lists: { all: roomList([0, 9]) } } });
+    await sock.next(slidingFrame("z"));
+    const started = Date.now();
+    await other.close();
+    expect((await sock.closed).code).toBe(1012);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
