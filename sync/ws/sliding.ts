@@ -65,7 +65,13 @@ export class SlidingSubscription {
     this.stopCurrent?.();
     this.stopCurrent = null;
     const previous = this.running;
-    this.running = previous.then(() => this.loop(generation, frame));
+    // A failure must not break the chain of loops: the next frame still runs.
+    this.running = previous
+      .then(() => this.loop(generation, frame))
+      .catch((err: unknown) => {
+        this.host.logger.error({ err }, "ws sliding sync loop failed");
+        this.error(frame.id, "M_UNKNOWN", "Internal error");
+      });
   }
 
   /**
