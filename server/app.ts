@@ -37,7 +37,7 @@ import { mountAccount } from "./routes/account.ts";
 import { mountDeactivate } from "./routes/deactivate.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 import { type Moderation, mountModeration } from "./routes/moderation.ts";
-import { mountSlidingSync } from "./sliding/index.ts";
+import { mountSlidingSync, slidingSyncSocketPort } from "./sliding/index.ts";
 
 export type Nova = {
   ctx: NovaContext;
@@ -175,6 +175,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     engine: sync,
     roomsOf: (u) => rooms.activeRoomIds(u),
     holdPresence: (u, p) => client.presence.hold(u, p),
+    slidingSync: slidingSyncSocketPort(sliding),
   });
   const calls = await mountCalls(ctx, { rooms });
   // Media in-process (npm start): its routes on this router, its outbox on the same bus.

@@ -12,6 +12,8 @@ import { mountSlidingSyncRoutes } from "./routes.ts";
 import { SlidingSyncService, type UnreadCounts } from "./service.ts";
 import type { SlidingTables } from "./tables.ts";
 
+export { slidingSyncSocketPort } from "./socket-port.ts";
+
 /** Connections unused this long are gone (Synapse's CONNECTION_EXPIRY); clients get M_UNKNOWN_POS. */
 const CONNECTION_EXPIRY_MS = 7 * 24 * 3600_000;
 const EXPIRY_SWEEP_MS = 3600_000;

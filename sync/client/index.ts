@@ -19,6 +19,9 @@ import {
   TOKEN_SUBPROTOCOL_PREFIX,
   WS_PATH,
 } from "../ws/protocol.ts";
+import { type SlidingBody, type SlidingHandler, SlidingSession } from "./sliding.ts";
+
+export type { SlidingBody, SlidingHandler } from "./sliding.ts";
 
 /** The subset of the WHATWG WebSocket both browsers and `ws` provide. */
 type WebSocketLike = {
@@ -96,6 +99,8 @@ export class NovaSyncClient {
   private since: string | null;
   private readonly pending = new Map<string, Pending>();
   private readonly syncHandlers = new Set<SyncHandler>();
+  private readonly sliding = new SlidingSession();
+  private readonly slidingHandlers = new Set<SlidingHandler>();
   private readonly closeHandlers = new Set<(info: CloseInfo) => void>();
   private readonly errorHandlers = new Set<(e: { errcode: string; error: string }) => void>();
   private readonly readyHandlers = new Set<(info: { userId: string; deviceId: string }) => void>();
@@ -129,6 +134,30 @@ export class NovaSyncClient {
     this.syncHandlers.add(h);
     return () => this.syncHandlers.delete(h);
   }
+  /** Sliding sync responses (§4a), one at a time, in order; each is acknowledged once processed. */
+  onSlidingSync(h: SlidingHandler): () => void {
+    this.slidingHandlers.add(h);
+    return () => this.slidingHandlers.delete(h);
+  }
+
+  /**
+   * Starts or replaces the sliding sync subscription with an MSC4186 request body (send it again
+   * to change lists or ranges). It continues from `pos` (default: the last response processed),
+   * resumes by itself after a reconnect, and starts over on M_UNKNOWN_POS.
+   */
+  slidingSync(body: Record<string, unknown>, opts: { pos?: string | null } = {}): void {
+    // After the responses already received: the new frame continues from the last of them.
+    this.queue = this.queue.then(() => {
+      const frame = this.sliding.start(body, opts.pos);
+      if (this.isReady) this.raw(frame);
+    });
+  }
+
+  /** The pos of the last sliding sync response processed. */
+  get slidingPos(): string | null {
+    return this.sliding.pos;
+  }
+
   onClose(h: (info: CloseInfo) => void): () => void {
     this.closeHandlers.add(h);
     return () => this.closeHandlers.delete(h);
@@ -345,11 +374,12 @@ export class NovaSyncClient {
         this.deviceId = f.device_id;
         const ws = this.ws;
         // Resume only after every delta already received has been processed.
-        if (this.subscribed) {
-          void this.queue.then(() => {
-            if (this.ws === ws) this.sendSubscribe();
-          });
-        }
+        void this.queue.then(() => {
+          if (this.ws !== ws) return;
+          if (this.subscribed) this.sendSubscribe();
+          const sliding = this.sliding.frame();
+          if (sliding) this.raw(sliding);
+        });
         for (const h of this.readyHandlers) h({ userId: f.user_id, deviceId: f.device_id });
         for (const w of this.readyWaiters.splice(0)) w.resolve();
         return;
@@ -368,6 +398,20 @@ export class NovaSyncClient {
             if (this.ws === ws && this.opts.autoAck !== false) this.ack(body.next_batch);
           })
           // A throwing handler is the application's bug; it must not stop the stream.
+          .catch(() => undefined);
+        return;
+      }
+      case "sliding_sync": {
+        const body = f.body as SlidingBody;
+        const ws = this.ws;
+        this.queue = this.queue
+          .then(async () => {
+            // Of a replaced subscription, or not following on from what was processed.
+            if (!this.sliding.accepts(f)) return;
+            for (const h of this.slidingHandlers) await h(body, { since: f.since });
+            this.sliding.processed(body);
+            if (this.ws === ws) this.raw({ type: "sliding_ack", pos: body.pos });
+          })
           .catch(() => undefined);
         return;
       }
@@ -395,6 +439,13 @@ export class NovaSyncClient {
           p.resolve({ status: 400, body: { errcode: f.errcode, error: f.error } });
         }
         for (const h of this.errorHandlers) h({ errcode: f.errcode, error: f.error });
+        if (f.errcode === "M_UNKNOWN_POS" && this.sliding.isCurrent(f.id)) {
+          const ws = this.ws;
+          void this.queue.then(() => {
+            const frame = this.ws === ws ? this.sliding.reset() : null;
+            if (frame) this.raw(frame);
+          });
+        }
         return;
       }
     }

@@ -3,6 +3,7 @@ import type { AuthInfo } from "../../companion-services/platform/http/router.ts"
 import type { DispatchCall } from "../../companion-services/platform/http/server.ts";
 import type { Logger } from "../../companion-services/platform/logger.ts";
 import { responseHasData, type SyncRequest, type SyncResponse } from "../provider.ts";
+import type { SlidingSyncPort } from "../sliding-port.ts";
 import { formatSyncToken, parseSyncToken, type SyncToken } from "../token.ts";
 import {
   type ClientFrame,
@@ -14,6 +15,7 @@ import {
   type ServerFrame,
   toApiCall,
 } from "./protocol.ts";
+import { SlidingSubscription } from "./sliding.ts";
 
 /** The part of a uWS WebSocket a connection uses. */
 export type SocketLike = {
@@ -50,6 +52,8 @@ export type ConnectionDeps = {
    * the socket is subscribed); the returned function releases it.
    */
   holdPresence?(userId: string, presence: "online" | "offline" | "unavailable"): () => void;
+  /** Simplified sliding sync (MSC4186) for `sliding_sync` frames; absent: they are unrecognized. */
+  slidingSync?: SlidingSyncPort;
   /** Delivered-delta counter (metrics, benchmark). */
   onDelta?(conn: Connection, response: SyncResponse): void;
 };
@@ -79,12 +83,14 @@ export class Connection {
   private subscription: Subscription | null = null;
   private generation = 0;
   private wakePump: (() => void) | null = null;
-  private drained: (() => void) | null = null;
+  /** Waiting for the send buffer to drain: the regular pump and the sliding loop. */
+  private drained: Set<() => void> | null = null;
   private authTimer: NodeJS.Timeout | null = null;
   private closedPromise: Promise<void> | null = null;
   private resolveClosed: (() => void) | null = null;
   private finishing: { code: number; reason: string } | null = null;
   private releasePresence: (() => void) | null = null;
+  private sliding: SlidingSubscription | null = null;
   /**
    * Set by every write or ephemeral change touching the user or their rooms (the Notifier calls
    * `wake`), including those made while a delta is being computed: a window is computed only when
@@ -129,9 +135,10 @@ export class Connection {
     if (this.authTimer) clearTimeout(this.authTimer);
     this.releasePresence?.();
     this.releasePresence = null;
+    this.sliding?.dispose();
     this.resolveClosed?.();
     this.wakePump?.();
-    this.drained?.();
+    for (const d of [...(this.drained ?? [])]) d();
   }
 
   /** The Notifier's standing registration: something touching this user committed. */
@@ -141,7 +148,8 @@ export class Connection {
   }
 
   onDrain(): void {
-    if (this.ws.getBufferedAmount() < Limits.coalesceAboveBytes) this.drained?.();
+    if (!this.drained?.size || this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes) return;
+    for (const d of [...this.drained]) d();
   }
 
   /**
@@ -209,6 +217,12 @@ export class Connection {
       case "ack":
         this.guard(this.ack(frame.next_batch), "ack");
         return;
+      case "sliding_sync":
+        this.slidingSync(frame);
+        return;
+      case "sliding_ack":
+        this.sliding?.ack(frame.pos);
+        return;
       default:
         this.guard(this.request(frame), "request", frame.id);
     }
@@ -273,6 +287,25 @@ export class Connection {
       this.deps.logger.error({ err }, "ws sync pump failed");
       this.close(1011, "internal error");
     });
+  }
+
+  private slidingSync(frame: Extract<ClientFrame, { type: "sliding_sync" }>): void {
+    const port = this.deps.slidingSync;
+    if (!port) {
+      this.refuse({ errcode: "M_UNRECOGNIZED", error: "Sliding sync is not served here", id: frame.id });
+      return;
+    }
+    this.sliding ??= new SlidingSubscription(port, {
+      userId: this.auth!.userId,
+      deviceId: this.auth!.deviceId,
+      logger: this.deps.logger,
+      send: (f) => this.send(f),
+      closed: this.closed$(),
+      stopping: () => this.closed || this.finishing !== null,
+      backlog: () => (this.ws.getBufferedAmount() >= Limits.coalesceAboveBytes ? this.waitForDrain() : null),
+      ...(this.deps.holdPresence ? { holdPresence: this.deps.holdPresence } : {}),
+    });
+    this.sliding.start(frame);
   }
 
   private async ack(nextBatch: string): Promise<void> {
@@ -413,17 +446,20 @@ export class Connection {
 
   /** Resolves true once the buffer drains below the coalescing mark; closes a consumer too slow. */
   private waitForDrain(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.drained = null;
-        this.close(CloseCode.slowConsumer, "slow consumer: resume from your last next_batch");
-        resolve(false);
-      }, Limits.slowConsumerMs);
-      this.drained = () => {
+      // Closing resolves every waiter (onClosed), this one included.
+      const timer = setTimeout(
+        () => this.close(CloseCode.slowConsumer, "slow consumer: resume from your last next_batch"),
+        Limits.slowConsumerMs,
+      );
+      const waiter = () => {
         clearTimeout(timer);
-        this.drained = null;
+        this.drained?.delete(waiter);
         resolve(!this.closed);
       };
+      this.drained ??= new Set();
+      this.drained.add(waiter);
       // The drain callback may have fired between the check and now.
       this.onDrain();
     });

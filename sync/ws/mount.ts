@@ -9,6 +9,7 @@ import { applyEventFields, parseFilter } from "../filter.ts";
 import { Filters } from "../filters/filters.ts";
 import type { FilterTables } from "../filters/tables.ts";
 import type { PresencePort } from "../presence-port.ts";
+import type { SlidingSyncPort } from "../sliding-port.ts";
 import { SyncSocketTransport } from "./transport.ts";
 
 /** Deltas computed at once for all sockets of this process (each is several database reads). */
@@ -56,6 +57,8 @@ export type WebSocketSyncDeps = {
   roomsOf(userId: string): Promise<string[]>;
   /** Keeps a subscribed user's presence (see ConnectionDeps.holdPresence). */
   holdPresence?: PresencePort["hold"];
+  /** Simplified sliding sync (server/sliding) for the socket's `sliding_sync` frames. */
+  slidingSync?: SlidingSyncPort;
   /** Resolves a stored filter id (default: the filters stored by POST /user/{userId}/filter). */
   loadFilter?(userId: string, filterId: string): Promise<unknown | undefined>;
 };
@@ -125,6 +128,7 @@ export async function mountWebSocketSync(ctx: NovaContext, deps: WebSocketSyncDe
           roomsOf: deps.roomsOf,
           resolveFilter,
           ...(deps.holdPresence ? { holdPresence: deps.holdPresence } : {}),
+          ...(deps.slidingSync ? { slidingSync: deps.slidingSync } : {}),
           dispatch: (call) => http.dispatch(call),
         },
         { deflate: config.wsDeflate, isDraining: () => http.isDraining() },

@@ -113,6 +113,25 @@ export const receiptFrame = z.object({
   event_id: z.string().min(1).max(255),
   thread_id: z.string().min(1).max(255).optional(),
 });
+/**
+ * Starts (or replaces) the socket's sliding sync subscription (MSC4186). `pos` absent: continue
+ * from the last response this socket pushed for the same conn_id (a new connection if none);
+ * null: a new connection; a string: resume from that pos (e.g. after a reconnect).
+ */
+export const slidingSyncFrame = z.object({
+  type: z.literal("sliding_sync"),
+  id,
+  /** The MSC4186 request body (conn_id, lists, room_subscriptions, extensions, ...). */
+  body: z.record(z.string(), z.unknown()),
+  pos: z.string().min(1).max(200).nullish(),
+  /**
+   * Compute past a pushed response only once the client sent `sliding_ack` for it, so the pos it
+   * holds stays resumable whatever was lost in transit (the service keeps two positions).
+   */
+  wait_for_ack: z.boolean().optional(),
+});
+/** The client processed the sliding sync response at `pos` (its to-device messages may go). */
+export const slidingAckFrame = z.object({ type: z.literal("sliding_ack"), pos: z.string().min(1).max(200) });
 
 export const clientFrame = z.discriminatedUnion("type", [
   authFrame,
@@ -124,6 +143,8 @@ export const clientFrame = z.discriminatedUnion("type", [
   sendToDeviceFrame,
   typingFrame,
   receiptFrame,
+  slidingSyncFrame,
+  slidingAckFrame,
 ]);
 export type ClientFrame = z.infer<typeof clientFrame>;
 export type RequestLikeFrame = Extract<
@@ -144,6 +165,16 @@ export type ServerFrame =
     }
   /** A delta: `body` has exactly the schema of a /sync response, including next_batch. */
   | { type: "sync"; since: string | null; body: Record<string, unknown> & { next_batch: string } }
+  /**
+   * A sliding sync response: `body` has exactly the schema of an MSC4186 response, including its
+   * `pos`; `since` is the pos it was computed against (null: the connection's first response).
+   */
+  | {
+      type: "sliding_sync";
+      id: string;
+      since: string | null;
+      body: Record<string, unknown> & { pos: string };
+    }
   | { type: "reply"; id: string; status: number; body: unknown }
   | { type: "error"; id?: string; errcode: string; error: string }
   | { type: "pong"; id?: string };
@@ -161,6 +192,12 @@ export const serverFrame = z.discriminatedUnion("type", [
     type: z.literal("sync"),
     since: z.string().nullable(),
     body: z.looseObject({ next_batch: z.string() }),
+  }),
+  z.object({
+    type: z.literal("sliding_sync"),
+    id: z.string(),
+    since: z.string().nullable(),
+    body: z.looseObject({ pos: z.string() }),
   }),
   z.object({ type: z.literal("reply"), id: z.string(), status: z.number(), body: z.unknown() }),
   z.object({ type: z.literal("error"), id: z.string().optional(), errcode: z.string(), error: z.string() }),

@@ -11,6 +11,13 @@ type ToDeviceEvent = { sender: string; type: string; content: unknown };
 export type ToDeviceResult = { next_batch: string; events: ToDeviceEvent[] };
 
 /**
+ * Nova's own field in the to_device request: deletes only up to it, not up to `since`. The
+ * WebSocket (sync/ws/sliding.ts) moves `since` on with every push, before the client confirmed
+ * it received the messages; the client's `sliding_ack` is what may delete them.
+ */
+export const ACKNOWLEDGED_FIELD = "org.nova.acknowledged";
+
+/**
  * to_device (MSC3885): its own cursor, `since`, which the client keeps across `pos` resets, so it
  * never reads `w.from`. Presenting `since` acknowledges (deletes) everything up to it; messages
  * after it follow in arrival order, a page at a time, and `next_batch` is where the page stopped.
@@ -21,15 +28,17 @@ export async function toDevice(
   w: ExtensionWindow,
 ): Promise<ToDeviceResult> {
   const since = parseSince(req.since);
+  const ack = req[ACKNOWLEDGED_FIELD];
+  const acked = typeof ack === "string" ? Math.min(parseSince(ack), since) : since;
   const upTo = w.to.stream;
   if (since > upTo) {
     // A cursor from the future (a restored database, another server): nothing in the inbox can be
     // shown as after it, and deleting past this response's position could drop messages still to
     // come, so the inbox is acknowledged only as far as this response reaches.
-    await keys.toDevice.acknowledge(w.userId, w.deviceId, upTo);
+    await keys.toDevice.acknowledge(w.userId, w.deviceId, Math.min(upTo, acked));
     return { next_batch: String(since), events: [] };
   }
-  if (since > 0) await keys.toDevice.acknowledge(w.userId, w.deviceId, since);
+  if (acked > 0) await keys.toDevice.acknowledge(w.userId, w.deviceId, acked);
   const limit = Math.min(req.limit ?? MAX_TO_DEVICE, MAX_TO_DEVICE);
   // One more than the page tells whether the window has more. A send stamps all its messages with
   // one position (/sendToDevice gives a device one of them, but the store allows more), and the
