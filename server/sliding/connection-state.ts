@@ -1,5 +1,5 @@
 import { MatrixError } from "../../companion-services/platform/errors.ts";
-import type { StickyParams } from "./sticky.ts";
+import type { RoomSubscription, SlidingList } from "./schema.ts";
 
 /**
  * What a connection had been sent as of one position. Rooms in the window at that position are
@@ -34,6 +34,14 @@ export type RoomCursor = {
   m: string;
   /** Lazy-loaded members already sent (the newest MAX_LAZY_REMEMBERED). */
   z?: string[];
+};
+
+/** What a connection remembers of its requests' list parameters and room subscriptions. */
+export type StickyParams = {
+  lists: Record<string, Omit<SlidingList, "ranges">>;
+  subscriptions: Record<string, RoomSubscription>;
+  /** The client relies on MSC3575's sticky parameters (matrix-js-sdk does). */
+  sticky: boolean;
 };
 
 export const MAX_LAZY_REMEMBERED = 100;

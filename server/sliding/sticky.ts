@@ -1,13 +1,5 @@
-import type { ConnectionState } from "./connection-state.ts";
+import type { ConnectionState, StickyParams } from "./connection-state.ts";
 import type { RoomSubscription, SlidingList, SlidingSyncBody } from "./schema.ts";
-
-/** What a connection remembers of its requests' list parameters and room subscriptions. */
-export type StickyParams = {
-  lists: Record<string, Omit<SlidingList, "ranges">>;
-  subscriptions: Record<string, RoomSubscription>;
-  /** The client relies on MSC3575's sticky parameters (matrix-js-sdk does). */
-  sticky: boolean;
-};
 
 /**
  * The request as the connection means it. Element X (ruma) sends every list parameter and the
