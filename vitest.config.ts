@@ -15,6 +15,8 @@ const pgliteAgain = [
   "test/crypto/**/*.test.ts",
   "test/e2e/matrix-js-sdk.test.ts",
   "test/e2e/sliding-sync.test.ts",
+  "test/sliding/**/*.test.ts",
+  "test/sync/ws-sliding.test.ts",
 ];
 
 /**
@@ -89,7 +91,15 @@ export default defineConfig({
               exclude: [...alone, ...embeddedOnly],
             },
           },
-          { test: { ...shared, name: "pglite", include: pgliteAgain, env: { NOVA_TEST_BACKEND: "pglite" } } },
+          {
+            test: {
+              ...shared,
+              name: "pglite",
+              include: pgliteAgain,
+              exclude: alone,
+              env: { NOVA_TEST_BACKEND: "pglite" },
+            },
+          },
           ...aloneProjects("postgres"),
         ]
       : [
