@@ -53,6 +53,9 @@ export function threadOf(event: Record<string, unknown>): string {
   return rel?.rel_type === "m.thread" && typeof rel.event_id === "string" ? rel.event_id : "main";
 }
 
+/** Rooms counted at once by countMany. */
+const COUNT_CONCURRENCY = 8;
+
 /**
  * `unread_notifications` per joined room: the events after the user's read position that the
  * user's push rules say notify, and of those the ones that highlight. The read position is the
@@ -91,8 +94,14 @@ export class UnreadCounter {
       groupByRoom(await this.receipts.readReceiptsOf(userId)),
     );
     const out = new Map<string, ThreadCountsView>();
-    for (const roomId of roomIds) {
-      out.set(roomId, await this.count(userId, roomId, upTo, ruleset, byRoom.get(roomId) ?? []));
+    // Rooms are independent (each has its own cache entry): a few at a time, so a cold start's
+    // reads overlap instead of queueing one behind the other.
+    for (let i = 0; i < roomIds.length; i += COUNT_CONCURRENCY) {
+      const slice = roomIds.slice(i, i + COUNT_CONCURRENCY);
+      const counted = await Promise.all(
+        slice.map((roomId) => this.count(userId, roomId, upTo, ruleset, byRoom.get(roomId) ?? [])),
+      );
+      for (const [j, roomId] of slice.entries()) out.set(roomId, counted[j]!);
     }
     return out;
   }

@@ -69,8 +69,12 @@ export class RoomResults {
   async build(plans: RoomPlan[], ctx: BuildContext): Promise<Map<string, BuiltRoom>> {
     const out = new Map<string, BuiltRoom>();
     const decided: Decided[] = [];
-    for (const plan of plans) {
-      const d = await this.isolated(plan, ctx, () => this.decide(plan, ctx));
+    // Independent per room (snapshots may need loading): together, so a cold start waits once.
+    const decisions = await Promise.all(
+      plans.map((plan) => this.isolated(plan, ctx, () => this.decide(plan, ctx))),
+    );
+    for (const [i, plan] of plans.entries()) {
+      const d = decisions[i]!;
       if (d === FAILED) continue;
       if (d) decided.push(d);
       else out.set(plan.room.roomId, { json: null, cursor: keep(ctx.from, plan), initialTimeline: null });
