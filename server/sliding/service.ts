@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import type { Logger } from "../../companion-services/platform/logger.ts";
+import { ChangeGuardedCache } from "../../sync/changes.ts";
 import type { Notifier } from "../../sync/notifier.ts";
 import type { SyncToken } from "../../sync/token.ts";
 import type { AccountDataService } from "../client/account-data.ts";
@@ -65,12 +66,18 @@ const MAX_CONNECTIONS_PER_DEVICE = 10;
 export class SlidingSyncService {
   private readonly listing: RoomListing;
   private readonly results: RoomResults;
+  private readonly direct: ChangeGuardedCache<Set<string>>;
   private draining = false;
   private readonly polling = new Set<() => void>();
 
   constructor(private readonly deps: SlidingDeps) {
     this.listing = new RoomListing(deps.rooms, deps.notifier.changes);
     this.results = new RoomResults(deps.rooms);
+    this.direct = new ChangeGuardedCache(
+      deps.notifier.changes,
+      () => deps.currentToken().stream,
+      "account_data",
+    );
   }
 
   /** SIGTERM: long-polls answer now with what they have. */
@@ -186,7 +193,7 @@ export class SlidingSyncService {
     const { body: effective, params } = applySticky(body, from);
     body = effective;
     const { listed, all } = await this.listing.list(userId, to.stream, from);
-    const facts = roomFacts(rooms, accountData, userId, listed, to.stream);
+    const facts = roomFacts(rooms, accountData, userId, listed, to.stream, this.direct);
     const window = await buildWindow(body, userId, listed, all, facts);
     const ctx: BuildContext = {
       userId,

@@ -1,3 +1,4 @@
+import type { ChangeGuardedCache } from "../../sync/changes.ts";
 import type { AccountDataService } from "../client/account-data.ts";
 import type { RoomsApi } from "../rooms/service.ts";
 import {
@@ -29,13 +30,17 @@ export function roomFacts(
   userId: string,
   listed: readonly ListedRoom[],
   to: number,
+  directCache: ChangeGuardedCache<Set<string>>,
 ): RoomFacts {
   let direct: Promise<Set<string>> | null = null;
   let tags: Promise<Map<string, Set<string>>> | null = null;
   return {
     snapshot: (roomId) => rooms.snapshot(roomId),
     directRooms: () => {
-      direct ??= accountData.get(userId, null, "m.direct").then(directRoomIds);
+      // Read on every response (is_dm): kept until the user's account data moves.
+      direct ??= directCache.get(userId, async () =>
+        directRoomIds(await accountData.get(userId, null, "m.direct")),
+      );
       return direct;
     },
     tags: async (roomId) => {
