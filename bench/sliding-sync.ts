@@ -20,6 +20,7 @@
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
+import { roomList, SS } from "../test/sliding/element-x.ts";
 import { percentile, writeReportSection } from "./report.ts";
 
 const { values } = parseArgs({
@@ -41,27 +42,10 @@ const ROUNDS = smoke ? 3 : Number(values.rounds);
 /** Rooms the other user is in, spread over the list; each send goes to the next in turn. */
 const OTHER_ROOMS = Math.min(ROOMS, 50);
 const V3 = "/_matrix/client/v3";
-const SS = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
 const log = (s: string) => console.log(`[sliding] ${s}`);
 
-/** Element X's room list request (test/sliding/helpers.ts roomList, checklist §3.4). */
-const LIST_BODY = {
-  conn_id: "room-list",
-  lists: {
-    all: {
-      ranges: [[0, 19]],
-      timeline_limit: 1,
-      required_state: [
-        ["m.room.name", ""],
-        ["m.room.encryption", ""],
-        ["m.room.member", "$LAZY"],
-        ["m.room.member", "$ME"],
-        ["m.room.avatar", ""],
-        ["m.room.create", ""],
-      ],
-    },
-  },
-};
+/** Element X's room list request (checklist §3.4). */
+const LIST_BODY = { conn_id: "room-list", lists: { all: roomList([0, 19]) } };
 /** /sync's reference request: every room, one timeline event each. */
 const SYNC_FILTER = encodeURIComponent(JSON.stringify({ room: { timeline: { limit: 1 } } }));
 

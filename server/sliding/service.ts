@@ -134,6 +134,7 @@ export class SlidingSyncService {
         const now = this.deps.currentToken();
         if (now.stream !== to.stream || now.typing !== to.typing) continue;
         const woken = await this.deps.notifier.wait(req.userId, rooms, remaining, stopped);
+        if (gone) return computed.response;
         if (!woken) {
           const last = this.deps.currentToken();
           if (last.stream === to.stream && last.typing === to.typing)

@@ -1,13 +1,9 @@
 import "fake-indexeddb/auto";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ClientEvent, createClient, type MatrixClient, Preset, SyncState } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { type MSC3575RoomData, SlidingSync, SlidingSyncEvent } from "matrix-js-sdk/lib/sliding-sync.js";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { durableStorage } from "../helpers/database.ts";
 import { pathProxy } from "../helpers/path-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -338,31 +334,6 @@ describe("matrix-js-sdk SlidingSync with Rust crypto and a /sync client, one enc
   }, 120_000);
 });
 
-/** Storage that outlives one server: a PGlite data dir, or a PostgreSQL database of our own. */
-async function durableStorage(): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
-  const adminUrl = process.env.DATABASE_URL;
-  if (adminUrl && process.env.NOVA_TEST_BACKEND !== "pglite") {
-    const name = `nova_sliding_${randomBytes(5).toString("hex")}`;
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${name}`);
-    await c.end();
-    const u = new URL(adminUrl);
-    u.pathname = `/${name}`;
-    return {
-      env: { DATABASE_URL: u.toString() },
-      cleanup: async () => {
-        const d = new pg.Client({ connectionString: adminUrl });
-        await d.connect();
-        await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await d.end();
-      },
-    };
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), "nova-sliding-"));
-  return { env: { NOVA_DATA_DIR: dir }, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 describe("matrix-js-sdk SlidingSync across a server restart", () => {
   let cleanup: () => Promise<void> = async () => {};
   let servers: TestServer[] = [];
@@ -377,7 +348,7 @@ describe("matrix-js-sdk SlidingSync across a server restart", () => {
   });
 
   it("resumes from pos: the old pos answers with only the news, and the client catches up", async () => {
-    const storage = await durableStorage();
+    const storage = await durableStorage("nova-sliding-e2e-");
     cleanup = storage.cleanup;
     const first = await startTestServer(storage.env);
     servers = [first];

@@ -1,9 +1,11 @@
 import { expect } from "vitest";
 import type { TestServer } from "../helpers/server.ts";
+import { SS } from "./element-x.ts";
+
+export { roomList, SS } from "./element-x.ts";
 
 export type Who = { userId: string; deviceId: string; accessToken: string };
 export const V3 = "/_matrix/client/v3";
-export const SS = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
 
 /** Calls the sliding sync endpoint; `pos` and `timeout` go in the query string, as ruma sends them. */
 export async function slide(
@@ -75,21 +77,4 @@ export async function join(s: TestServer, who: Who, roomId: string): Promise<voi
     body: {},
   });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
-}
-
-/** Element X's room list request (checklist §3.4), with a range. */
-export function roomList(range: [number, number], extra: Record<string, unknown> = {}) {
-  return {
-    ranges: [range],
-    timeline_limit: 1,
-    required_state: [
-      ["m.room.name", ""],
-      ["m.room.encryption", ""],
-      ["m.room.member", "$LAZY"],
-      ["m.room.member", "$ME"],
-      ["m.room.avatar", ""],
-      ["m.room.create", ""],
-    ],
-    ...extra,
-  };
 }
