@@ -306,9 +306,15 @@ export class RoomResults {
     if (d.plan.room.membership !== JOINED) push("m.room.member", ctx.userId);
     if (config.lazyMembers) {
       const sent = new Set(d.initial ? [] : (d.prev?.z ?? []));
+      // A member sent before whose member event changed since (a new display name across a gap)
+      // is sent again: the client's copy is stale.
+      const want = (user: string) => {
+        const e = snap.get("m.room.member", user);
+        return !sent.has(user) || (e !== undefined && e.position > (d.since ?? -1));
+      };
       for (const r of timeline) {
-        if (!sent.has(r.sender)) push("m.room.member", r.sender);
-        if (r.type === "m.room.member" && r.state_key && !sent.has(r.state_key))
+        if (want(r.sender)) push("m.room.member", r.sender);
+        if (r.type === "m.room.member" && r.state_key && want(r.state_key))
           push("m.room.member", r.state_key);
       }
     }

@@ -50,6 +50,18 @@ describe("sliding sync: room results", () => {
     expect(delta.limited).toBe(true);
     // Already sent on this connection: not again.
     expect(hasState(delta, "m.room.member", bob.userId)).toBe(false);
+    // A new display name across a gap: the member event goes again.
+    const renamed = await call(bob, "PUT", `/profile/${encodeURIComponent(bob.userId)}/displayname`, {
+      displayname: "Robert",
+    });
+    expect(renamed.status).toBe(200);
+    await send(s, bob, room, "as robert");
+    await send(s, bob, room, "still robert");
+    const third = await slideOk(s, alice, body, { pos: next.pos });
+    const member = third.rooms[room]!.required_state!.find(
+      (e) => e.type === "m.room.member" && e.state_key === bob.userId,
+    );
+    expect(member?.content.displayname).toBe("Robert");
   });
 
   it("answers at once when required_state grows, with the newly wanted state", async () => {
