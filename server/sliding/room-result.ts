@@ -82,7 +82,9 @@ export class RoomResults {
     const timelines = await this.timelines(decided);
     const joinedIds = decided.filter((d) => d.plan.room.membership === JOINED).map((d) => d.plan.room.roomId);
     // One query for every room's visibility, not two per room: a first response has 20 of them.
-    const checked = decided.filter(needsVisibility).map((d) => d.plan.room.roomId);
+    const checked = decided
+      .filter((d) => needsVisibility(d, timelines.get(d.plan.room.roomId) ?? []))
+      .map((d) => d.plan.room.roomId);
     const [bumps, counts, visibility] = await Promise.all([
       this.bumpStamps(joinedIds, timelines, ctx.to),
       ctx.unreadCounts(joinedIds),
@@ -323,10 +325,17 @@ export class RoomResults {
 }
 
 /** A timeline that may reach before what the connection had is filtered by history visibility. */
-function needsVisibility(d: Decided): boolean {
+/**
+ * History visibility matters for events the user may not have been in the room for. A joined
+ * user whose join event is older than every event of the timeline was in the room for all of
+ * them (any later membership change would be their current membership event): nothing to check.
+ */
+function needsVisibility(d: Decided, newestFirst: readonly EventRow[]): boolean {
   const m = d.plan.room.membership;
   if (m === "invite" || m === "knock") return false;
-  return d.initial || d.expanded || m !== JOINED;
+  if (!(d.initial || d.expanded || m !== JOINED)) return false;
+  const oldest = newestFirst[Math.min(newestFirst.length, d.plan.limit) - 1];
+  return !(m === JOINED && (oldest === undefined || d.plan.room.membershipPosition < oldest.stream_position));
 }
 
 const everything = () => true;

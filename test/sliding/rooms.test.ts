@@ -64,6 +64,25 @@ describe("sliding sync: room results", () => {
     expect(member?.content.displayname).toBe("Robert");
   });
 
+  it("shows a newly joined member no history their room's visibility hides", async () => {
+    const room = await createRoom(s, alice, {
+      preset: "public_chat",
+      initial_state: [
+        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "joined" } },
+      ],
+    });
+    await send(s, alice, room, "before bob");
+    await join(s, carol, room);
+    await send(s, alice, room, "after carol");
+    const r = await slideOk(s, carol, { room_subscriptions: { [room]: { timeline_limit: 10 } } });
+    const bodies = r.rooms[room]!.timeline!.map((e) => e.content.body ?? e.type);
+    expect(bodies).not.toContain("before bob");
+    expect(bodies).toContain("after carol");
+    // alice was there throughout: all of it.
+    const own = await slideOk(s, alice, { room_subscriptions: { [room]: { timeline_limit: 10 } } });
+    expect(own.rooms[room]!.timeline!.map((e) => e.content.body)).toContain("before bob");
+  });
+
   it("answers at once when required_state grows, with the newly wanted state", async () => {
     const room = await createRoom(s, alice, { name: "grow", topic: "a topic" });
     const narrow = {
