@@ -8,7 +8,7 @@ import {
 } from "./connections.repository.ts";
 
 type Kept = StoredPosition & { baseSeq: number | null };
-type Connection = { generation: string; positions: Kept[] };
+type Connection = { generation: string; positions: Kept[]; bytes: number };
 
 export type NewPosition = {
   generation: string;
@@ -18,8 +18,11 @@ export type NewPosition = {
   response: string;
 };
 
-/** Connections kept in memory (the most recently used). */
+/** Connections kept in memory (the most recently used), and roughly how many bytes they may hold. */
 const MAX_CONNECTIONS = 10_000;
+const MAX_BYTES = 64 * 1024 * 1024;
+/** A rough size of one room's cursor in a position's state. */
+const ROOM_CURSOR_BYTES = 120;
 
 /**
  * The positions of sliding sync connections, in the database and — with one homeserver process
@@ -33,6 +36,7 @@ const MAX_CONNECTIONS = 10_000;
 export class PositionStore {
   private readonly memory = new Map<string, Connection>();
   private readonly pending = new Map<string, Promise<void>>();
+  private bytes = 0;
 
   constructor(
     private readonly repo: ConnectionsRepository,
@@ -79,15 +83,27 @@ export class PositionStore {
         await this.pending.get(id);
         const { at } = await this.repo.positions(k, p.generation, opts.usedSeq ?? -1);
         if (!at) throw new ConnectionGone();
-        c = { generation: p.generation, positions: [{ ...at, baseSeq: null }] };
-      } else c = { generation: p.generation, positions: [] };
+        c = { generation: p.generation, positions: [{ ...at, baseSeq: null }], bytes: 0 };
+      } else c = { generation: p.generation, positions: [], bytes: 0 };
     } else if (c.generation !== p.generation) throw new ConnectionGone();
     const used = opts.usedSeq;
+    // The position the client used is confirmed: only a retry of the one before it would need
+    // its response, and that one is gone.
     c.positions = opts.restart
       ? [kept]
-      : [...c.positions.filter((x) => x.seq === used || x.baseSeq === used), kept];
-    this.memory.delete(id);
+      : [
+          ...c.positions
+            .filter((x) => x.seq === used || x.baseSeq === used)
+            .map((x) => (x.seq === used ? { ...x, response: null } : x)),
+          kept,
+        ];
+    this.drop(id);
+    c.bytes = c.positions.reduce(
+      (n, x) => n + (x.response?.length ?? 0) + Object.keys(x.state.rooms).length * ROOM_CURSOR_BYTES,
+      0,
+    );
     this.memory.set(id, c);
+    this.bytes += c.bytes;
     this.evict();
     const write = (this.pending.get(id) ?? Promise.resolve())
       .then(() => this.repo.save(k, p, opts))
@@ -104,7 +120,7 @@ export class PositionStore {
   /** A connection deleted (too many on the device, expired). */
   async forget(k: ConnectionKey): Promise<void> {
     const id = keyOf(k);
-    this.memory.delete(id);
+    this.drop(id);
     await this.pending.get(id);
     await this.repo.delete(k);
   }
@@ -117,13 +133,21 @@ export class PositionStore {
   /** Expiry runs on the database: forget what memory holds of connections gone there. */
   dropMemory(): void {
     this.memory.clear();
+    this.bytes = 0;
   }
 
+  private drop(id: string): void {
+    const c = this.memory.get(id);
+    if (!c) return;
+    this.bytes -= c.bytes;
+    this.memory.delete(id);
+  }
+
+  /** Least recently used first; a connection whose write has not landed stays (memory is its truth). */
   private evict(): void {
     for (const id of this.memory.keys()) {
-      if (this.memory.size <= MAX_CONNECTIONS) return;
-      if (!this.pending.has(id)) this.memory.delete(id);
-      else return;
+      if (this.memory.size <= MAX_CONNECTIONS && this.bytes <= MAX_BYTES) return;
+      if (!this.pending.has(id)) this.drop(id);
     }
   }
 }
