@@ -1,13 +1,7 @@
 import type { ChangeGuardedCache } from "../../sync/changes.ts";
 import type { AccountDataService } from "../client/account-data.ts";
 import type { RoomsApi } from "../rooms/service.ts";
-import {
-  configKey,
-  emptyConfig,
-  mergeConfigs,
-  parseRequiredState,
-  type StateConfig,
-} from "./required-state.ts";
+import { configKey, mergeConfigs, parseRequiredState, type StateConfig } from "./required-state.ts";
 import { applyFilters, inRanges, type ListedRoom, type RoomFacts, sortRooms } from "./room-list.ts";
 import type { RoomPlan } from "./room-result.ts";
 import type { SlidingSyncBody } from "./schema.ts";
@@ -146,5 +140,3 @@ export async function buildWindow(
   }
   return { counts, lists, subscriptions, plans, configs: keys, direct: await facts.directRooms() };
 }
-
-export const NO_CONFIG = configKey(emptyConfig());
