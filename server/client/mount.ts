@@ -68,7 +68,7 @@ export function mountClient(
   mountEphemeralRoutes(ctx, rooms, typing, receipts);
   mountDeviceRoutes(ctx, deps.uia);
   mountPasswordRoutes(ctx, deps.uia);
-  mountProfileRoutes(ctx, rooms, deps.unreadPort ? () => deps.unreadPort!.publicRoomIds() : null);
+  mountProfileRoutes(ctx, rooms, deps.unreadPort ? () => deps.unreadPort!.openRoomIds() : null);
   mountPresenceRoutes(ctx, presence, rooms);
 
   const unread = deps.unreadPort

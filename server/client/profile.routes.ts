@@ -34,7 +34,7 @@ function profileJson(u: User): Record<string, string> {
 export function mountProfileRoutes(
   ctx: NovaContext,
   rooms: ClientRooms,
-  publicRoomIds: (() => Promise<string[]>) | null,
+  openRoomIds: (() => Promise<string[]>) | null,
 ): void {
   const { router, identity, logger } = ctx;
   const base = "/_matrix/client/v3/profile/:userId";
@@ -100,9 +100,10 @@ export function mountProfileRoutes(
     const limit = body.limit ?? 10;
     const term = body.search_term.trim().toLowerCase();
     // Searchable (Synapse's default scope): the caller, everyone sharing a room with them, and the
-    // members of rooms published in the room directory.
+    // joined members of rooms anyone may join or read (join rule public, or world_readable history),
+    // so leaving such a room or closing it takes its members out of others' results.
     const candidates = new Set([req.auth!.userId, ...(await rooms.usersSharingRoomsWith(req.auth!.userId))]);
-    for (const roomId of publicRoomIds ? await publicRoomIds() : []) {
+    for (const roomId of openRoomIds ? await openRoomIds() : []) {
       for (const u of await rooms.joinedMembers(roomId)) candidates.add(u);
     }
     const users = await identity.getUsers([...candidates]);

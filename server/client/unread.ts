@@ -12,8 +12,8 @@ export type UnreadCounts = { notification_count: number; highlight_count: number
 
 /** What counting (and the user directory) need from the rooms area beyond RoomMembership. */
 export type UnreadRoomsPort = {
-  /** Rooms published in the room directory: their members are searchable by everyone. */
-  publicRoomIds(): Promise<string[]>;
+  /** Rooms with join rule public or world_readable history: their members are searchable by everyone. */
+  openRoomIds(): Promise<string[]>;
   /** Stream position of an event in the room, or null. */
   eventPosition(roomId: string, eventId: string): Promise<number | null>;
   /** Stream position of the user's current membership event in the room, or null. */
@@ -250,7 +250,7 @@ export function renderCounts(
 /** The rooms service seen through the port. */
 export function unreadPortOf(rooms: RoomsService): UnreadRoomsPort {
   return {
-    publicRoomIds: () => rooms.reads.sync.publicRoomIds(),
+    openRoomIds: () => rooms.reads.sync.openRoomIds(),
     eventPosition: (roomId, eventId) => rooms.reads.sync.eventPosition(roomId, eventId),
     async membershipPosition(roomId, userId) {
       const snap = await rooms.snapshot(roomId);

@@ -299,18 +299,6 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     expect(bad.status).toBe(400);
   });
 
-  it("lets anyone find the members of rooms published in the directory", async () => {
-    const erin = await s.register("erin");
-    const before = await call(erin, "POST", "/user_directory/search", { search_term: "alice" });
-    expect(before.body.results).toEqual([]);
-    const pub = await call(alice, "POST", "/createRoom", { preset: "public_chat", visibility: "public" });
-    expect(pub.status).toBe(200);
-    const after = await call(erin, "POST", "/user_directory/search", { search_term: "alice" });
-    expect((after.body.results as { user_id: string }[]).map((u) => u.user_id)).toEqual([alice.userId]);
-    const hidden = await call(erin, "POST", "/user_directory/search", { search_term: "carol" });
-    expect(hidden.body.results).toEqual([]);
-  });
-
   it("shares presence with room members only", async () => {
     const before = await sync(bob);
     const put = await call(alice, "PUT", `/presence/${alice.userId}/status`, {

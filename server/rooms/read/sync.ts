@@ -144,8 +144,8 @@ export class SyncReads {
     return (await this.core.repo.events.eventsByIds(eventIds)).map(normalizeRow);
   }
 
-  /** Rooms published in the room directory (their members are visible to everyone). */
-  publicRoomIds(): Promise<string[]> {
-    return this.core.repo.conversations.publicRoomIds();
+  /** Rooms anyone may join or read: their members are visible to everyone in the user directory. */
+  openRoomIds(): Promise<string[]> {
+    return this.core.repo.state.openRoomIds();
   }
 }

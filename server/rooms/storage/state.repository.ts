@@ -30,6 +30,26 @@ export class StateRepository {
       .execute();
   }
 
+  /**
+   * Rooms anyone may join or read (join rule public, or history world_readable): the rooms whose
+   * joined members the user directory shows to everyone, as Synapse's directory does.
+   */
+  async openRoomIds(): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("room_state as s")
+      .innerJoin("messages as m", "m.event_id", "s.event_id")
+      .select("s.room_id")
+      .distinct()
+      .where("s.state_key", "=", "")
+      .where(
+        sql<boolean>`(s.type = 'm.room.join_rules' AND (m.pdu::jsonb -> 'content' ->> 'join_rule') = 'public')
+          OR (s.type = 'm.room.history_visibility'
+            AND (m.pdu::jsonb -> 'content' ->> 'history_visibility') = 'world_readable')`,
+      )
+      .execute();
+    return rows.map((r) => r.room_id);
+  }
+
   /** The room's state after every event at or below `position`. */
   async stateAt(roomId: string, position: number, types?: string[]): Promise<EventRow[]> {
     return this.db
