@@ -59,7 +59,8 @@ export class RoomDirectory {
     });
   }
 
-  async deleteAlias(userId: string, alias: string): Promise<void> {
+  /** DELETE /directory/room/{alias}; answers the room it pointed to. */
+  async deleteAlias(userId: string, alias: string): Promise<string> {
     const row = await this.repo.getAlias(alias);
     if (!row) throw notFound("Room alias not found.");
     if (row.creator !== userId) {
@@ -76,6 +77,7 @@ export class RoomDirectory {
       await this.repo.deleteAlias(trx, alias);
       touch({ roomIds: [row.room_id], kinds: ["room"] });
     });
+    return row.room_id;
   }
 
   async setDirectoryVisibility(
@@ -133,5 +135,40 @@ export class RoomDirectory {
     if (offset + limit < entries.length) body.next_batch = `o${offset + limit}`;
     if (offset > 0) body.prev_batch = `o${Math.max(0, offset - limit)}`;
     return body;
+  }
+}
+
+type CanonicalAliasWriter = {
+  getStateEvent(roomId: string, type: string, stateKey: string): Promise<Record<string, unknown> | null>;
+  sendStateEvent(
+    sender: string,
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: Record<string, unknown>,
+  ): Promise<string>;
+};
+
+/**
+ * A deleted alias leaves the room's m.room.canonical_alias (alias and alt_aliases), sent by the
+ * user who deleted it, as Synapse does; a user without the power to send it leaves it as it was.
+ */
+export async function dropFromCanonicalAlias(
+  rooms: CanonicalAliasWriter,
+  userId: string,
+  roomId: string,
+  alias: string,
+): Promise<void> {
+  const current = await rooms.getStateEvent(roomId, "m.room.canonical_alias", "");
+  if (!current) return;
+  const alt = Array.isArray(current.alt_aliases) ? current.alt_aliases : [];
+  if (current.alias !== alias && !alt.includes(alias)) return;
+  const next: Record<string, unknown> = { ...current };
+  if (next.alias === alias) delete next.alias;
+  if (Array.isArray(next.alt_aliases)) next.alt_aliases = alt.filter((a) => a !== alias);
+  try {
+    await rooms.sendStateEvent(userId, roomId, "m.room.canonical_alias", "", next);
+  } catch (err) {
+    if (!(err instanceof MatrixError && err.status === 403)) throw err;
   }
 }

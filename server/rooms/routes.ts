@@ -5,6 +5,7 @@ import type { Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
 import { parseEventId, parseRoomAlias, parseRoomId, parseUserId } from "../ids.ts";
 import type { Viewer } from "./client-events.ts";
+import { dropFromCanonicalAlias } from "./directory.ts";
 import { parseRoomToken } from "./pagination.ts";
 import type { RoomsApi } from "./service.ts";
 import type { EventFilter } from "./storage/rows.ts";
@@ -322,7 +323,8 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   });
   router.delete(`${V3}/directory/room/:alias`, async (req) => {
     const alias = parseRoomAlias(req.params.alias!);
-    await directory.deleteAlias(req.auth!.userId, alias);
+    const roomId = await directory.deleteAlias(req.auth!.userId, alias);
+    await dropFromCanonicalAlias(rooms, req.auth!.userId, roomId, alias);
     return { body: {} };
   });
   router.get(`${V3}/rooms/:roomId/aliases`, async (req) => {

@@ -521,6 +521,22 @@ describe("rooms", () => {
       400,
       "M_BAD_ALIAS",
     );
+    expectError(
+      await putState(alice, roomId, "m.room.canonical_alias", "", {
+        alias,
+        alt_aliases: ["%not-an-alias:localhost"],
+      }),
+      400,
+      "M_INVALID_PARAM",
+    );
+    expectError(
+      await putState(alice, roomId, "m.room.canonical_alias", "", {
+        alias,
+        alt_aliases: ["#nope:localhost"],
+      }),
+      400,
+      "M_BAD_ALIAS",
+    );
     expect(
       (await putState(alice, roomId, "m.room.canonical_alias", "", { alias, alt_aliases: [extra] })).status,
     ).toBe(200);
@@ -534,6 +550,21 @@ describe("rooms", () => {
       (await s.call("DELETE", `${V3}/directory/room/${enc(extra)}`, { token: alice.accessToken })).status,
     ).toBe(200);
     expectError(await s.call("GET", `${V3}/directory/room/${enc(extra)}`), 404, "M_NOT_FOUND");
+    // The deleted alias left the canonical alias event; the remaining one stays, and can be set again.
+    const canonical = await get(alice, `/rooms/${enc(roomId)}/state/m.room.canonical_alias`);
+    expect(canonical.body).toEqual({ alias, alt_aliases: [] });
+    expect((await putState(alice, roomId, "m.room.canonical_alias", "", { alias })).status).toBe(200);
+    const second = "#second-lobby:localhost";
+    await s.call("PUT", `${V3}/directory/room/${enc(second)}`, {
+      token: alice.accessToken,
+      body: { room_id: roomId },
+    });
+    expect((await putState(alice, roomId, "m.room.canonical_alias", "", { alias: second })).status).toBe(200);
+    expect(
+      (await s.call("DELETE", `${V3}/directory/room/${enc(second)}`, { token: alice.accessToken })).status,
+    ).toBe(200);
+    expect((await get(alice, `/rooms/${enc(roomId)}/state/m.room.canonical_alias`)).body).toEqual({});
+    expect((await putState(alice, roomId, "m.room.canonical_alias", "", { alias })).status).toBe(200);
     // Public room list shows public rooms only.
     const priv = await createRoom(alice, { name: "Secret" });
     const list = await s.call("GET", `${V3}/publicRooms`);

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { invalidParam, MatrixError } from "../../../companion-services/platform/errors.ts";
+import { isValidRoomAlias } from "../../ids.ts";
 import { type SendOptions, txnOf } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { RoomWriter } from "./persist.ts";
@@ -63,16 +64,28 @@ export class Sender {
     return r.eventIds[0]!;
   }
 
+  /**
+   * As Synapse: only aliases the event adds are checked (an alias deleted since may stay), a
+   * malformed one is M_INVALID_PARAM and one that does not point here M_BAD_ALIAS.
+   */
   private async checkCanonicalAlias(roomId: string, content: Record<string, unknown>): Promise<void> {
+    const before = (await this.core.snapshots.get(roomId))?.get("m.room.canonical_alias", "")?.pdu.content;
+    const had = new Set<unknown>([
+      before?.alias,
+      ...(Array.isArray(before?.alt_aliases) ? before.alt_aliases : []),
+    ]);
     const aliases: unknown[] = [];
-    if (content.alias !== undefined) aliases.push(content.alias);
+    if (content.alias !== undefined && content.alias !== null) aliases.push(content.alias);
     if (content.alt_aliases !== undefined) {
       if (!Array.isArray(content.alt_aliases))
         throw new MatrixError(400, "M_INVALID_PARAM", "alt_aliases must be a list");
       aliases.push(...content.alt_aliases);
     }
     for (const a of aliases) {
-      if (typeof a !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "aliases must be strings");
+      if (had.has(a)) continue;
+      if (typeof a !== "string" || !isValidRoomAlias(a)) {
+        throw new MatrixError(400, "M_INVALID_PARAM", `${String(a)} is not a room alias`);
+      }
       const row = await this.core.repo.conversations.getAlias(a);
       if (!row || row.room_id !== roomId) {
         throw new MatrixError(400, "M_BAD_ALIAS", `${a} does not point to this room`);
