@@ -27,6 +27,7 @@ const V3 = "/_matrix/client/v3";
 /** Which routes (patterns as the router matched them; r0 and unstable paths map to v3) count. */
 const ROUTE_ACTIONS: Record<string, LimitedAction> = {
   [`PUT ${V3}/rooms/:roomId/send/:type/:txnId`]: "send",
+  [`POST ${V3}/rooms/:roomId/send/:type`]: "send",
   [`PUT ${V3}/rooms/:roomId/state/:type`]: "send",
   [`PUT ${V3}/rooms/:roomId/state/:type/:stateKey`]: "send",
   [`POST ${V3}/createRoom`]: "create_room",

@@ -178,20 +178,19 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
     body: { joined_rooms: await rooms.joinedRoomIds(req.auth!.userId) },
   }));
 
-  router.put(
-    `${V3}/rooms/:roomId/send/:type/:txnId`,
-    async (req) => {
-      const roomId = roomParam(req);
-      const content = contentObject(req);
-      if (req.auth!.shadowBanned) return { body: { event_id: fakeEventId() } };
-      const eventId = await rooms.sendEvent(req.auth!.userId, roomId, req.params.type!, content, {
-        txnId: req.params.txnId!,
-        deviceId: req.auth!.deviceId,
-      });
-      return { body: { event_id: eventId } };
-    },
-    eventBody,
-  );
+  const send = async (req: Request, txnId: string | undefined) => {
+    const roomId = roomParam(req);
+    const content = contentObject(req);
+    if (req.auth!.shadowBanned) return { body: { event_id: fakeEventId() } };
+    const eventId = await rooms.sendEvent(req.auth!.userId, roomId, req.params.type!, content, {
+      txnId,
+      deviceId: req.auth!.deviceId,
+    });
+    return { body: { event_id: eventId } };
+  };
+  router.put(`${V3}/rooms/:roomId/send/:type/:txnId`, (req) => send(req, req.params.txnId!), eventBody);
+  // The r0 form without a transaction id (Synapse still serves it): each request is a new event.
+  router.post(`${V3}/rooms/:roomId/send/:type`, (req) => send(req, undefined), eventBody);
 
   const putState = async (req: Request, stateKey: string) => {
     const roomId = roomParam(req);
@@ -291,21 +290,23 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
     return { body };
   });
 
+  const redact = async (req: Request, txnId: string | undefined) => {
+    const roomId = roomParam(req);
+    const eventId = parseEventId(req.params.eventId!);
+    const body = req.json(reasonBody);
+    const content: Record<string, unknown> = body.reason !== undefined ? { reason: body.reason } : {};
+    const id = await rooms.redact(req.auth!.userId, roomId, eventId, content, {
+      txnId,
+      deviceId: req.auth!.deviceId,
+    });
+    return { body: { event_id: id } };
+  };
   router.put(
     `${V3}/rooms/:roomId/redact/:eventId/:txnId`,
-    async (req) => {
-      const roomId = roomParam(req);
-      const eventId = parseEventId(req.params.eventId!);
-      const body = req.json(reasonBody);
-      const content: Record<string, unknown> = body.reason !== undefined ? { reason: body.reason } : {};
-      const id = await rooms.redact(req.auth!.userId, roomId, eventId, content, {
-        txnId: req.params.txnId!,
-        deviceId: req.auth!.deviceId,
-      });
-      return { body: { event_id: id } };
-    },
+    (req) => redact(req, req.params.txnId!),
     eventBody,
   );
+  router.post(`${V3}/rooms/:roomId/redact/:eventId`, (req) => redact(req, undefined), eventBody);
 
   // ------------------------------------------------------------ directory
   router.get(

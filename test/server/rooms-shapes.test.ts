@@ -172,4 +172,42 @@ describe("rooms API shapes", () => {
     const bad = await call(alice, "POST", "/publicRooms", { limit: "ten" });
     expect([bad.status, bad.body.errcode]).toEqual([400, "M_BAD_JSON"]);
   });
+  it("serves the r0 POST forms of send and redact, without a transaction id", async () => {
+    const first = await call(alice, "POST", `/rooms/${roomId}/send/m.room.message`, {
+      msgtype: "m.text",
+      body: "a",
+    });
+    const second = await call(alice, "POST", `/rooms/${roomId}/send/m.room.message`, {
+      msgtype: "m.text",
+      body: "a",
+    });
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(first.body.event_id).not.toBe(second.body.event_id);
+    const target = encodeURIComponent(first.body.event_id as string);
+    const red = await call(alice, "POST", `/rooms/${roomId}/redact/${target}`, { reason: "oops" });
+    expect(red.status).toBe(200);
+    const ev = await call(alice, "GET", `/rooms/${roomId}/event/${target}`);
+    expect(ev.body.content).toEqual({});
+    expect(
+      (await call(alice, "GET", `/rooms/${roomId}/event/${encodeURIComponent(red.body.event_id as string)}`))
+        .body,
+    ).toMatchObject({ type: "m.room.redaction", content: { reason: "oops" } });
+  });
+
+  it("refuses with 400 to redact, in one room, an event of another room", async () => {
+    const other = (await call(bob, "POST", "/createRoom", { preset: "private_chat" })).body.room_id as string;
+    const sent = await call(alice, "PUT", `/rooms/${roomId}/send/m.room.message/other-room`, {
+      msgtype: "m.text",
+      body: "keep",
+    });
+    const eventId = encodeURIComponent(sent.body.event_id as string);
+    const r = await call(bob, "PUT", `/rooms/${other}/redact/${eventId}/x1`, {});
+    expect([r.status, r.body.errcode]).toEqual([400, "M_INVALID_PARAM"]);
+    const missing = await call(bob, "PUT", `/rooms/${other}/redact/${encodeURIComponent("$nope")}/x2`, {});
+    expect([missing.status, missing.body.errcode]).toEqual([404, "M_NOT_FOUND"]);
+    expect((await call(alice, "GET", `/rooms/${roomId}/event/${eventId}`)).body.content).toEqual({
+      msgtype: "m.text",
+      body: "keep",
+    });
+  });
 });

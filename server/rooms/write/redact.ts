@@ -1,4 +1,4 @@
-import { forbidden, notFound } from "../../../companion-services/platform/errors.ts";
+import { forbidden, invalidParam, notFound } from "../../../companion-services/platform/errors.ts";
 import { type SendOptions, type TxnKey, txnOf } from "../caches/txn-ids.ts";
 import { normalizeRow } from "../client-events.ts";
 import type { RoomsCore } from "../core.ts";
@@ -36,7 +36,9 @@ export class Redactor {
       roomId,
       (snap) => {
         if (membershipIn(snap, sender) !== "join") throw forbidden("You are not joined to this room.");
-        if (!target || target.room_id !== roomId) throw notFound("Event not found.");
+        if (!target) throw notFound("Event not found.");
+        // As Synapse: naming an event of another room is the client's mistake, not a missing event.
+        if (target.room_id !== roomId) throw invalidParam("Cannot redact an event of another room.");
         const pl = snap.powerLevels();
         if (target.sender !== sender && userLevel(pl, sender) < pl.redact) {
           throw forbidden("You do not have permission to redact this event.");
