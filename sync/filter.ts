@@ -7,22 +7,42 @@ import { badJson, fromZod } from "../companion-services/platform/errors.ts";
  */
 
 const idList = z.array(z.string().max(255)).max(1000);
+/**
+ * Synapse refuses a filter naming something that is not a user or room id (sytest "Check creating
+ * invalid filters returns 4xx"): a typo would otherwise be stored and silently match nothing.
+ */
+const userIdList = z
+  .array(
+    z
+      .string()
+      .max(255)
+      .regex(/^@[^:]+:.+$/, "not a user id"),
+  )
+  .max(1000);
+const roomIdList = z
+  .array(
+    z
+      .string()
+      .max(255)
+      .regex(/^![^:]+:.+$/, "not a room id"),
+  )
+  .max(1000);
 
 export const eventFilterSchema = z
   .object({
     limit: z.number().int().min(0).max(10_000).optional(),
     types: idList.optional(),
     not_types: idList.optional(),
-    senders: idList.optional(),
-    not_senders: idList.optional(),
+    senders: userIdList.optional(),
+    not_senders: userIdList.optional(),
   })
   .passthrough();
 export type EventFilter = z.infer<typeof eventFilterSchema>;
 
 export const roomEventFilterSchema = eventFilterSchema
   .extend({
-    rooms: idList.optional(),
-    not_rooms: idList.optional(),
+    rooms: roomIdList.optional(),
+    not_rooms: roomIdList.optional(),
     contains_url: z.boolean().optional(),
     lazy_load_members: z.boolean().optional(),
     include_redundant_members: z.boolean().optional(),
@@ -37,13 +57,15 @@ export type StateFilter = RoomEventFilter;
 
 export const roomFilterSchema = z
   .object({
-    rooms: idList.optional(),
-    not_rooms: idList.optional(),
+    rooms: roomIdList.optional(),
+    not_rooms: roomIdList.optional(),
     include_leave: z.boolean().optional(),
     ephemeral: roomEventFilterSchema.optional(),
     state: stateFilterSchema.optional(),
     timeline: roomEventFilterSchema.optional(),
     account_data: roomEventFilterSchema.optional(),
+    /** The pre-r0 name of account_data, still validated as Synapse does. */
+    private_user_data: roomEventFilterSchema.optional(),
   })
   .passthrough();
 export type RoomFilter = z.infer<typeof roomFilterSchema>;

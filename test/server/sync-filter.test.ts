@@ -24,6 +24,29 @@ describe("sync filter helpers", () => {
     expect(() => parseFilter(null)).toThrow();
   });
 
+  it("refuses the invalid filters of sytest 80torture/10filters", () => {
+    const invalid: unknown[] = [
+      { presence: "not_an_object" },
+      { room: { timeline: "not_an_object" } },
+      { room: { state: "not_an_object" } },
+      { room: { ephemeral: "not_an_object" } },
+      { room: { private_user_data: "not_an_object" } },
+      ...["rooms", "not_rooms", "senders", "not_senders", "types", "not_types"].map((k) => ({
+        room: { timeline: { [k]: "not_a_list" } },
+      })),
+      { room: { timeline: { types: [0] } } },
+      { room: { timeline: { rooms: ["not_a_room_id"] } } },
+      { room: { rooms: ["not_a_room_id"] } },
+      { room: { timeline: { senders: ["not_a_sender_id"] } } },
+      { presence: { not_senders: ["nobody"] } },
+    ];
+    for (const f of invalid) expect(() => parseFilter(f), JSON.stringify(f)).toThrow();
+    expect(
+      parseFilter({ room: { rooms: ["!a:x"], timeline: { senders: ["@a:x"], not_rooms: ["!b:y"] } } }).room
+        ?.rooms,
+    ).toEqual(["!a:x"]);
+  });
+
   it("matches types with * wildcards and applies not_* before inclusions", () => {
     expect(typeMatches("m.room.*", "m.room.message")).toBe(true);
     expect(typeMatches("m.room.*", "m.roomy")).toBe(false);
