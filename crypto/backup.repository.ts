@@ -1,10 +1,10 @@
 import { type Kysely, type Selectable, sql } from "kysely";
-import type { CryptoTables, JsonObject } from "./tables.ts";
+import type { BackupAuthData, CryptoTables, JsonObject } from "./tables.ts";
 
 export type BackupVersion = {
   version: number;
   algorithm: string;
-  authData: JsonObject;
+  authData: BackupAuthData;
   etag: number;
   deleted: boolean;
 };
@@ -26,7 +26,7 @@ export class BackupRepository {
     db: Kysely<CryptoTables>,
     userId: string,
     algorithm: string,
-    authData: JsonObject,
+    authData: BackupAuthData,
   ): Promise<number> {
     const r = await sql<{ version: number }>`
       INSERT INTO room_key_history (user_id, version, algorithm, auth_data, etag, deleted)
@@ -71,7 +71,7 @@ export class BackupRepository {
     db: Kysely<CryptoTables>,
     userId: string,
     version: number,
-    authData: JsonObject,
+    authData: BackupAuthData,
   ): Promise<void> {
     await db
       .updateTable("room_key_history")

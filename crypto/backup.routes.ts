@@ -20,7 +20,7 @@ export function mountBackupRoutes(ctx: NovaContext, backup: KeyBackup): void {
   router.post(`${V3}/version`, async (req) => {
     const body = req.json(backupVersionBody);
     return {
-      body: { version: await backup.createVersion(user(req), body.algorithm, body.auth_data as JsonObject) },
+      body: { version: await backup.createVersion(user(req), body.algorithm, body.auth_data) },
     };
   });
   router.get(`${V3}/version`, async (req) => ({ body: await backup.info(user(req), null) }));
@@ -31,7 +31,7 @@ export function mountBackupRoutes(ctx: NovaContext, backup: KeyBackup): void {
     const body = req.json(backupVersionBody);
     await backup.updateVersion(user(req), req.params.version!, {
       ...body,
-      auth_data: body.auth_data as JsonObject,
+      auth_data: body.auth_data,
     });
     return { body: {} };
   });

@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { MatrixError, notFound } from "../companion-services/platform/errors.ts";
 import { type BackedUpSession, BackupRepository, type BackupVersion } from "./backup.repository.ts";
 import type { keyBackupDataSchema } from "./schemas.ts";
-import type { CryptoTables, JsonObject } from "./tables.ts";
+import type { BackupAuthData, CryptoTables, JsonObject } from "./tables.ts";
 
 type KeyBackupData = z.infer<typeof keyBackupDataSchema>;
 
@@ -26,7 +26,7 @@ export class KeyBackup {
     return Number(v);
   }
 
-  async createVersion(userId: string, algorithm: string, authData: JsonObject): Promise<string> {
+  async createVersion(userId: string, algorithm: string, authData: BackupAuthData): Promise<string> {
     return String(
       await this.db.transaction().execute((trx) => this.repo.create(trx, userId, algorithm, authData)),
     );
@@ -55,7 +55,7 @@ export class KeyBackup {
   async updateVersion(
     userId: string,
     version: string,
-    body: { algorithm: string; auth_data: JsonObject; version?: string },
+    body: { algorithm: string; auth_data: BackupAuthData; version?: string },
   ) {
     const n = KeyBackup.parseVersion(version);
     if (body.version !== undefined && body.version !== version) {

@@ -2,6 +2,8 @@ import type { ColumnType, Generated } from "kysely";
 
 /** A JSON object as stored in a jsonb column. */
 export type JsonObject = Record<string, unknown>;
+/** A key backup's auth_data: an object by the spec, a string as Synapse also keeps. */
+export type BackupAuthData = JsonObject | string;
 
 /**
  * A jsonb column: read back parsed as `S`, written as its JSON text (the repositories pass
@@ -45,7 +47,7 @@ export type CryptoTables = {
     user_id: string;
     version: number;
     algorithm: string;
-    auth_data: JsonColumn<JsonObject>;
+    auth_data: JsonColumn<BackupAuthData>;
     etag: number;
     deleted: boolean;
   };

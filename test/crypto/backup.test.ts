@@ -65,6 +65,18 @@ describe("key backup", () => {
     expect((await call("GET", `${RK}/version/424242`)).status).toBe(404);
   });
 
+  it("keeps an auth_data given as a string, as Synapse does (sytest 07-backup), and refuses other shapes", async () => {
+    const made = await call("POST", `${RK}/version`, { algorithm: ALG, auth_data: "anopaquestring" });
+    expect(made.status).toBe(200);
+    const v = made.body.version as string;
+    expect((await call("GET", `${RK}/version/${v}`)).body.auth_data).toBe("anopaquestring");
+    const upd = await call("PUT", `${RK}/version/${v}`, { algorithm: ALG, auth_data: "another" });
+    expect(upd.status).toBe(200);
+    expect((await call("GET", `${RK}/version`)).body).toMatchObject({ version: v, auth_data: "another" });
+    const bad = await call("POST", `${RK}/version`, { algorithm: ALG, auth_data: 5 });
+    expect([bad.status, bad.body.errcode]).toEqual([400, "M_BAD_JSON"]);
+  });
+
   it("replaces a stored session only by the spec order, and the etag moves only on change", async () => {
     const v = await create();
     const put = (d: ReturnType<typeof session>) => call("PUT", `${RK}/keys/${ROOM}/s1?version=${v}`, d);
