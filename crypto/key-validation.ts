@@ -44,7 +44,7 @@ export function validateDeviceKeys(
       "device_keys.user_id/device_id must be the calling user and device",
     );
   }
-  for (const id of Object.keys(keys.keys)) {
+  for (const id of Object.keys(keys.keys ?? {})) {
     if (!KEY_ID.test(id)) throw new MatrixError(400, "M_INVALID_PARAM", `malformed key id: ${id}`);
   }
   const { unsigned: _u, ...stored } = keys;

@@ -19,12 +19,16 @@ export const keyObjectSchema = z.union([
   }),
 ]);
 
+/**
+ * Only user_id and device_id are required, as Synapse stores device keys: a device whose keys are
+ * incomplete or unsigned is one that clients' crypto will not trust, not a server error.
+ */
 export const deviceKeysSchema = z.looseObject({
   user_id: z.string(),
   device_id: z.string(),
-  algorithms: z.array(z.string().max(255)).max(64),
-  keys: z.record(z.string(), z.string()),
-  signatures: signaturesSchema,
+  algorithms: z.array(z.string().max(255)).max(64).optional(),
+  keys: z.record(z.string(), z.string()).optional(),
+  signatures: signaturesSchema.optional(),
 });
 
 export const keysUploadBody = z.object({

@@ -275,6 +275,25 @@ describe("keys: upload, query, claim", () => {
       body: { device_keys: { ...placeholder, user_id: a.userId } },
     });
     expect([notMine.status, notMine.body.errcode]).toEqual([400, "M_BAD_JSON"]);
+
+    // Bare device keys (the sytest upload: user_id and device_id only) are stored as given.
+    const c = await s.register();
+    const bare = { user_id: c.userId, device_id: c.deviceId };
+    const upBare = await s.call("POST", `${V3}/keys/upload`, {
+      token: c.accessToken,
+      body: { device_keys: bare, one_time_keys: { "my_algorithm:my_id_1": "my+base64+key" } },
+    });
+    expect([upBare.status, upBare.body.one_time_key_counts]).toEqual([
+      200,
+      { my_algorithm: 1, signed_curve25519: 0 },
+    ]);
+    const qBare = await s.call("POST", `${V3}/keys/query`, {
+      token: a.accessToken,
+      body: { device_keys: { [c.userId]: [] } },
+    });
+    expect((qBare.body.device_keys as Record<string, Record<string, unknown>>)[c.userId]).toEqual({
+      [c.deviceId]: { ...bare, unsigned: {} },
+    });
   });
 
   describe("bad input: a clear Matrix error and nothing stored", () => {
