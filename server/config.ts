@@ -18,8 +18,8 @@ import {
   platformEnvSchema,
 } from "../companion-services/platform/platform-config.ts";
 import { readConfigFile } from "./config/file.ts";
-import { DEFAULT_ROOM_VERSION, type RoomVersion, SUPPORTED_ROOM_VERSIONS } from "./rooms/room-versions.ts";
 import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
+import { DEFAULT_ROOM_VERSION, type RoomVersion, SUPPORTED_ROOM_VERSIONS } from "./rooms/room-versions.ts";
 
 /** The homeserver's own settings (the Matrix front). */
 const homeserverEnvSchema = z.object({
