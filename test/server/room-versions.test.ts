@@ -103,6 +103,8 @@ describe("room versions 1–11", () => {
       expectStatus(ctx, 200);
       expect((ctx.body.event as Ev).event_id).toBe(target);
 
+      expectStatus(await call(bob, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(target!)}`, {}), 200);
+
       const red = await call(bob, "PUT", `/rooms/${enc(roomId)}/redact/${enc(target!)}/r${++txn}`, {
         reason: "typo",
       });
@@ -132,9 +134,13 @@ describe("room versions 1–11", () => {
         `/sync?timeout=0&filter=${enc(JSON.stringify({ room: { timeline: { limit: 50 } } }))}`,
       );
       expectStatus(sync, 200);
-      const room = (sync.body.rooms as { join: Record<string, { timeline: { events: Ev[] } }> }).join[
-        roomId
-      ]!;
+      const room = (
+        sync.body.rooms as {
+          join: Record<string, { timeline: { events: Ev[] }; ephemeral: { events: Ev[] } }>;
+        }
+      ).join[roomId]!;
+      const receipts = room.ephemeral.events.find((e) => e.type === "m.receipt");
+      expect(Object.keys(receipts!.content)).toContain(target);
       const timeline = room.timeline.events;
       expect(timeline[0]).toMatchObject({ type: "m.room.create", content: { room_version: version } });
       expect(timeline.map((e) => e.event_id)).toEqual(expect.arrayContaining([...ids, redactionId]));
