@@ -76,8 +76,10 @@ export function authorizeEvent(ev: Pdu, state: StateView, version: RoomVersion):
     return;
   }
   // 11. m.room.redaction (versions ≤ 10): allowed at `redact` level, or for the same domain — event
-  // ids of v4+ carry no domain, so that case is decided when the redaction is applied (the redacted
-  // event's sender must be the redaction's sender); the rooms service checks it before sending.
+  // ids of v3+ carry no domain, so that case is decided when the redaction is applied (the redacted
+  // event's sender must be the redaction's sender); the rooms service checks it before sending. In
+  // v1–v2 every local event has this server's domain, and Synapse then asks the same of the
+  // sender, so one check serves all versions.
 }
 
 function deny(reason: string): never {

@@ -1,14 +1,7 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  type KeyObject,
-  randomBytes,
-  sign,
-  verify,
-} from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { canonicalJson } from "./canonical-json.ts";
 import { redactEvent } from "./redaction.ts";
+import { randomEventId } from "./room-ids.ts";
 import { type RoomVersion, type RoomVersionRules, rulesFor } from "./room-versions.ts";
 
 type Json = Record<string, unknown>;
@@ -50,15 +43,6 @@ export function referenceHashEventId(
 ): string {
   const digest = createHash("sha256").update(signingBytes).digest();
   return `$${format === "hash-base64" ? unpaddedBase64(digest) : urlSafeUnpadded(digest)}`;
-}
-
-const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/** Event id of room versions 1 and 2: `$` + 18 random letters + `:` + the origin server (as Synapse). */
-export function randomEventId(serverName: string): string {
-  let s = "";
-  for (const b of randomBytes(18)) s += LETTERS[b % LETTERS.length];
-  return `$${s}:${serverName}`;
 }
 
 /** An ed25519 server signing key (seed kept in the messaging database). */
