@@ -149,9 +149,9 @@ describe("authorization rules per room version", () => {
       ev({ type: "m.room.member", sender: "@c:d", state_key: "@i:d", content: { membership: "invite" } }),
     ];
     const m = new Map<string, StoredEvent>();
-    events.forEach((pdu, i) =>
-      m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i }),
-    );
+    events.forEach((pdu, i) => {
+      m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i });
+    });
     return { get: (t: string, k: string) => m.get(stateKeyOf(t, k)) };
   };
   const member = (user: string, membership: string) =>
