@@ -19,6 +19,7 @@ import {
 } from "../companion-services/platform/platform-config.ts";
 import { readConfigFile } from "./config/file.ts";
 import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
+import { DEFAULT_ROOM_VERSION, type RoomVersion, SUPPORTED_ROOM_VERSIONS } from "./rooms/room-versions.ts";
 
 /** The homeserver's own settings (the Matrix front). */
 const homeserverEnvSchema = z.object({
@@ -47,6 +48,8 @@ const homeserverEnvSchema = z.object({
     .default(1024 * 1024),
   /** permessage-deflate on the WebSocket sync transport (off by default: it costs CPU per frame). */
   NOVA_WS_DEFLATE: z.enum(["0", "1", "false", "true"]).default("0"),
+  /** The room version of /createRoom without `room_version` (any of 1–11). */
+  NOVA_DEFAULT_ROOM_VERSION: z.enum(SUPPORTED_ROOM_VERSIONS).default(DEFAULT_ROOM_VERSION),
 });
 
 /**
@@ -77,6 +80,7 @@ export type HomeserverConfig = {
   maxEventBody: number;
   maxRequestBody: number;
   wsDeflate: boolean;
+  defaultRoomVersion: RoomVersion;
 };
 
 export type NovaConfig = HomeserverConfig &
@@ -183,6 +187,7 @@ function configFrom(e: Env): NovaConfig {
     maxEventBody: e.NOVA_MAX_EVENT_BODY,
     maxRequestBody: e.NOVA_MAX_REQUEST_BODY,
     wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
+    defaultRoomVersion: e.NOVA_DEFAULT_ROOM_VERSION,
     ...callsConfig(e),
     ...identityConfig(e),
     ...mediaConfig(e),

@@ -1,14 +1,26 @@
 import { forbidden } from "../../companion-services/platform/errors.ts";
 import { isValidUserId, serverNameOf } from "../ids.ts";
 import { membershipIn, type Pdu, type StateView } from "./events.ts";
-import { eventLevel, type PowerLevels, powerLevelsOf, roomCreator, userLevel } from "./power-levels.ts";
-import { isSupportedRoomVersion, type RoomVersion, rulesFor } from "./room-versions.ts";
+import {
+  eventLevel,
+  levelValue,
+  type PowerLevels,
+  powerLevelsOf,
+  roomCreator,
+  userLevel,
+} from "./power-levels.ts";
+import {
+  isSupportedRoomVersion,
+  type RoomVersion,
+  type RoomVersionRules,
+  rulesFor,
+} from "./room-versions.ts";
 
 /**
- * Authorization rules of room versions 10 and 11 (spec "Room version 10 § Authorization rules",
- * "Room version 11 § Authorization rules"), applied against the room's current state — the state
- * before the event, since Nova's rooms have one linear history. Throws 403 M_FORBIDDEN with the
- * failing rule; returns nothing when the event is allowed.
+ * Authorization rules of room versions 1–11 (spec "Room version N § Authorization rules"; the
+ * differences are the flags of RoomVersionRules), applied against the room's current state — the
+ * state before the event, since Nova's rooms have one linear history. Throws 403 M_FORBIDDEN with
+ * the failing rule; returns nothing when the event is allowed.
  */
 export function authorizeEvent(ev: Pdu, state: StateView, version: RoomVersion): void {
   const rules = rulesFor(version);
@@ -34,12 +46,19 @@ export function authorizeEvent(ev: Pdu, state: StateView, version: RoomVersion):
   ) {
     deny("room is not federated");
   }
+  // 4 (v1–v5 only). m.room.aliases: a server may set the aliases under its own name.
+  if (ev.type === "m.room.aliases" && rules.specialCaseAliases) {
+    if (ev.state_key === undefined) deny("m.room.aliases needs a state_key");
+    if (ev.state_key !== serverNameOf(ev.sender))
+      deny("m.room.aliases state_key must be the sender's server");
+    return;
+  }
   const pl = powerLevelsOf(state, rules);
   const senderLevel = userLevel(pl, ev.sender);
 
   // 5. m.room.member
   if (ev.type === "m.room.member") {
-    authorizeMember(ev, state, pl, roomCreator(state, rules));
+    authorizeMember(ev, state, pl, roomCreator(state, rules), rules);
     return;
   }
   // 6. The sender must be joined.
@@ -53,19 +72,27 @@ export function authorizeEvent(ev: Pdu, state: StateView, version: RoomVersion):
   }
   // 10. m.room.power_levels
   if (ev.type === "m.room.power_levels") {
-    authorizePowerLevels(ev, state, senderLevel);
+    authorizePowerLevels(ev, state, senderLevel, rules);
     return;
   }
   // 11. m.room.redaction (versions ≤ 10): allowed at `redact` level, or for the same domain — event
-  // ids of v4+ carry no domain, so that case is decided when the redaction is applied (the redacted
-  // event's sender must be the redaction's sender); the rooms service checks it before sending.
+  // ids of v3+ carry no domain, so that case is decided when the redaction is applied (the redacted
+  // event's sender must be the redaction's sender); the rooms service checks it before sending. In
+  // v1–v2 every local event has this server's domain, and Synapse then asks the same of the
+  // sender, so one check serves all versions.
 }
 
 function deny(reason: string): never {
   throw forbidden(reason);
 }
 
-function authorizeMember(ev: Pdu, state: StateView, pl: PowerLevels, creator: string | null): void {
+function authorizeMember(
+  ev: Pdu,
+  state: StateView,
+  pl: PowerLevels,
+  creator: string | null,
+  rules: RoomVersionRules,
+): void {
   const target = ev.state_key;
   const membership = ev.content.membership;
   if (target === undefined || typeof membership !== "string")
@@ -76,7 +103,7 @@ function authorizeMember(ev: Pdu, state: StateView, pl: PowerLevels, creator: st
   const targetMembership = membershipIn(state, target!);
   const senderLevel = userLevel(pl, sender);
   const targetLevel = userLevel(pl, target!);
-  const joinRule = stringContent(state, "m.room.join_rules", "join_rule") ?? "invite";
+  const joinRule = knownJoinRule(stringContent(state, "m.room.join_rules", "join_rule") ?? "invite", rules);
 
   switch (membership) {
     case "join": {
@@ -126,6 +153,7 @@ function authorizeMember(ev: Pdu, state: StateView, pl: PowerLevels, creator: st
       break;
     }
     case "knock": {
+      if (!rules.knockAllowed) deny("this room version does not support knocking");
       if (joinRule !== "knock" && joinRule !== "knock_restricted") deny("room does not allow knocking");
       if (sender !== target) deny("cannot knock for another user");
       if (senderMembership === "ban" || senderMembership === "invite" || senderMembership === "join") {
@@ -148,18 +176,24 @@ const PL_LEVEL_KEYS = [
   "invite",
 ] as const;
 
-function authorizePowerLevels(ev: Pdu, state: StateView, senderLevel: number): void {
+function authorizePowerLevels(ev: Pdu, state: StateView, senderLevel: number, rules: RoomVersionRules): void {
   const c = ev.content;
-  // a. Room version 10: every level is an integer.
-  for (const k of PL_LEVEL_KEYS) {
-    if (c[k] !== undefined && !Number.isInteger(c[k])) deny(`${k} must be an integer`);
+  const strings = !rules.integerPowerLevels;
+  // a. Room version 10+: every level is an integer. Before, only `users` is checked, and its
+  // values may be strings holding an integer.
+  if (rules.integerPowerLevels) {
+    for (const k of PL_LEVEL_KEYS) {
+      if (c[k] !== undefined && !Number.isInteger(c[k])) deny(`${k} must be an integer`);
+    }
   }
-  for (const k of ["events", "notifications", "users"] as const) {
+  for (const k of rules.integerPowerLevels
+    ? (["events", "notifications", "users"] as const)
+    : (["users"] as const)) {
     const m = c[k];
     if (m === undefined) continue;
     if (!m || typeof m !== "object" || Array.isArray(m)) deny(`${k} must be an object`);
     for (const [key, v] of Object.entries(m as Record<string, unknown>)) {
-      if (!Number.isInteger(v)) deny(`${k}.${key} must be an integer`);
+      if (levelValue(v, strings) === undefined) deny(`${k}.${key} must be an integer`);
       // b. users keys are user ids.
       if (k === "users" && !isValidUserId(key)) deny(`${key} in users is not a user id`);
     }
@@ -170,16 +204,18 @@ function authorizePowerLevels(ev: Pdu, state: StateView, senderLevel: number): v
   const old = prev.pdu.content;
   // d. Changed top-level levels: both old and new must be within the sender's level.
   for (const k of PL_LEVEL_KEYS) {
-    const before = levelOrDefault(old, k);
-    const after = levelOrDefault(c, k);
+    const before = levelOrDefault(old, k, strings);
+    const after = levelOrDefault(c, k, strings);
     if (before !== after && (before > senderLevel || after > senderLevel)) {
       deny(`insufficient power level to change ${k}`);
     }
   }
-  // e. Changed entries of events and notifications.
-  for (const k of ["events", "notifications"] as const) {
-    const before = asIntMap(old[k]);
-    const after = asIntMap(c[k]);
+  // e. Changed entries of events, and of notifications from room version 6.
+  for (const k of rules.notificationsPowerCheck
+    ? (["events", "notifications"] as const)
+    : (["events"] as const)) {
+    const before = asIntMap(old[k], strings);
+    const after = asIntMap(c[k], strings);
     for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
       const b = before[key];
       const a = after[key];
@@ -190,8 +226,8 @@ function authorizePowerLevels(ev: Pdu, state: StateView, senderLevel: number): v
     }
   }
   // f. Changed users: nobody at or above the sender's level except the sender; nobody raised above it.
-  const beforeUsers = asIntMap(old.users);
-  const afterUsers = asIntMap(c.users);
+  const beforeUsers = asIntMap(old.users, strings);
+  const afterUsers = asIntMap(c.users, strings);
   for (const user of new Set([...Object.keys(beforeUsers), ...Object.keys(afterUsers)])) {
     const b = beforeUsers[user];
     const a = afterUsers[user];
@@ -211,17 +247,35 @@ const PL_DEFAULTS: Record<(typeof PL_LEVEL_KEYS)[number], number> = {
   invite: 0,
 };
 
-function levelOrDefault(c: Record<string, unknown>, k: (typeof PL_LEVEL_KEYS)[number]): number {
-  const v = c[k];
-  return typeof v === "number" && Number.isInteger(v) ? v : PL_DEFAULTS[k];
+function levelOrDefault(
+  c: Record<string, unknown>,
+  k: (typeof PL_LEVEL_KEYS)[number],
+  strings: boolean,
+): number {
+  return levelValue(c[k], strings) ?? PL_DEFAULTS[k];
 }
 
-function asIntMap(v: unknown): Record<string, number> {
+function asIntMap(v: unknown, strings: boolean): Record<string, number> {
   const out: Record<string, number> = {};
   if (v && typeof v === "object" && !Array.isArray(v)) {
-    for (const [k, x] of Object.entries(v)) if (typeof x === "number") out[k] = x;
+    for (const [k, x] of Object.entries(v)) {
+      const n = levelValue(x, strings);
+      if (n !== undefined) out[k] = n;
+    }
   }
   return out;
+}
+
+/**
+ * The join rule as this room version understands it: `knock` exists from v7, `restricted` from
+ * v8, `knock_restricted` from v10; an earlier version treats them as unknown (nobody may join
+ * through them, an invited user included, as the version's own rules read).
+ */
+function knownJoinRule(rule: string, rules: RoomVersionRules): string {
+  if (rule === "knock" && !rules.knockAllowed) return "unknown";
+  if (rule === "restricted" && !rules.restrictedAllowed) return "unknown";
+  if (rule === "knock_restricted" && !rules.knockRestrictedAllowed) return "unknown";
+  return rule;
 }
 
 function stringContent(state: StateView, type: string, key: string): string | null {

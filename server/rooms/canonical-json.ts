@@ -7,17 +7,20 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
  * Canonical JSON (spec appendix "Canonical JSON"): object keys sorted by Unicode code point, no
  * insignificant whitespace, UTF-8 without escaping beyond what JSON requires, integers only (room
  * versions ≥ 6 reject floats and out-of-range integers, so a float is the client's mistake: 400).
+ * `strict: false` is the encoding of room versions 1–5, which take any finite number.
  */
-export function canonicalJson(value: unknown): string {
-  return encode(value, "");
+export function canonicalJson(value: unknown, opts: { strict?: boolean } = {}): string {
+  return encode(value, "", opts.strict ?? true);
 }
 
-function encode(value: unknown, path: string): string {
+function encode(value: unknown, path: string, strict: boolean): string {
   switch (typeof value) {
     case "string":
       // JSON.stringify already uses the shortest escapes and lowercase \u00XX for controls.
       return JSON.stringify(value);
     case "number":
+      if (!Number.isFinite(value)) throw badJson(`${path || "value"}: not representable in JSON`);
+      if (!strict) return JSON.stringify(value);
       if (!Number.isInteger(value)) throw badJson(`${path || "value"}: floats are not allowed in events`);
       if (value > MAX_SAFE || value < -MAX_SAFE) throw badJson(`${path || "value"}: integer out of range`);
       return value === 0 ? "0" : String(value);
@@ -29,7 +32,7 @@ function encode(value: unknown, path: string): string {
         let out = "[";
         for (let i = 0; i < value.length; i++) {
           if (i > 0) out += ",";
-          out += encode(value[i], path);
+          out += encode(value[i], path, strict);
         }
         return `${out}]`;
       }
@@ -40,7 +43,7 @@ function encode(value: unknown, path: string): string {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
         if (i > 0) out += ",";
-        out += `${JSON.stringify(k)}:${encode(obj[k], path ? `${path}.${k}` : k)}`;
+        out += `${JSON.stringify(k)}:${encode(obj[k], path ? `${path}.${k}` : k, strict)}`;
       }
       return `${out}}`;
     }

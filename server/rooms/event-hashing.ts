@@ -1,7 +1,8 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { canonicalJson } from "./canonical-json.ts";
 import { redactEvent } from "./redaction.ts";
-import type { RoomVersion } from "./room-versions.ts";
+import { randomEventId } from "./room-ids.ts";
+import { type RoomVersion, type RoomVersionRules, rulesFor } from "./room-versions.ts";
 
 type Json = Record<string, unknown>;
 
@@ -14,10 +15,13 @@ function urlSafeUnpadded(buf: Uint8Array): string {
   return Buffer.from(buf).toString("base64url");
 }
 
-/** Content hash (spec "Calculating the content hash"): sha256 of the event without unsigned, signatures, hashes. */
-export function contentHash(event: Json): string {
+/**
+ * Content hash (spec "Calculating the content hash"): sha256 of the event without unsigned,
+ * signatures, hashes. `strict` is the room version's canonical JSON (floats refused from v6).
+ */
+export function contentHash(event: Json, strict = true): string {
   const { unsigned: _u, signatures: _s, hashes: _h, ...rest } = event;
-  return unpaddedBase64(createHash("sha256").update(canonicalJson(rest)).digest());
+  return unpaddedBase64(createHash("sha256").update(canonicalJson(rest, { strict })).digest());
 }
 
 /**
@@ -26,12 +30,19 @@ export function contentHash(event: Json): string {
  */
 export function redactedSigningBytes(event: Json, version: RoomVersion): string {
   const { signatures: _s, unsigned: _u, ...redacted } = redactEvent(event, version);
-  return canonicalJson(redacted);
+  return canonicalJson(redacted, { strict: rulesFor(version).strictCanonicalJson });
 }
 
-/** Event id of room versions ≥ 4: `$` + URL-safe unpadded base64 of the reference hash. */
-export function referenceHashEventId(signingBytes: string): string {
-  return `$${urlSafeUnpadded(createHash("sha256").update(signingBytes).digest())}`;
+/**
+ * Event id derived from the reference hash: v3 uses standard base64 (so ids may hold `/` and `+`
+ * and must be escaped in URLs), v4+ the URL-safe alphabet; both unpadded.
+ */
+export function referenceHashEventId(
+  signingBytes: string,
+  format: "hash-base64" | "hash-urlsafe" = "hash-urlsafe",
+): string {
+  const digest = createHash("sha256").update(signingBytes).digest();
+  return `$${format === "hash-base64" ? unpaddedBase64(digest) : urlSafeUnpadded(digest)}`;
 }
 
 /** An ed25519 server signing key (seed kept in the messaging database). */
@@ -81,6 +92,8 @@ export class SigningKey {
 /**
  * Adds the content hash and the server's signature to an unsigned PDU and derives its event id.
  * One canonical encoding of the redacted form serves both the signature and the reference hash.
+ * In room versions 1 and 2 the id is random and part of the event (`event_id`, covered by the
+ * hash and the signature); later versions derive it from the reference hash.
  */
 export function hashAndSign<T extends Json>(
   pdu: T,
@@ -91,10 +104,15 @@ export function hashAndSign<T extends Json>(
   pdu: T & { hashes: { sha256: string }; signatures: Record<string, Record<string, string>> };
   eventId: string;
 } {
-  const hashed = { ...pdu, hashes: { sha256: contentHash(pdu) } };
+  const rules: RoomVersionRules = rulesFor(version);
+  const randomId = rules.eventIdFormat === "random" ? randomEventId(serverName) : null;
+  const withId: T = randomId ? { ...pdu, event_id: randomId } : pdu;
+  const hashed = { ...withId, hashes: { sha256: contentHash(withId, rules.strictCanonicalJson) } };
   const bytes = redactedSigningBytes(hashed, version);
   return {
     pdu: { ...hashed, signatures: { [serverName]: { [key.keyId]: key.signBytes(bytes) } } },
-    eventId: referenceHashEventId(bytes),
+    eventId:
+      randomId ??
+      referenceHashEventId(bytes, rules.eventIdFormat === "hash-base64" ? "hash-base64" : "hash-urlsafe"),
   };
 }

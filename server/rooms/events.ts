@@ -1,5 +1,11 @@
-/** A room event as stored and signed (the PDU format of room versions 4+, without `origin`). */
+/**
+ * A room event as stored and signed (the PDU format of room versions 3+, without `origin`; v1–v2
+ * events also carry their `event_id`). prev_events and auth_events are plain ids in every version:
+ * the `[id, hashes]` pairs of v1–v2 only matter between servers, and Nova's events stay home.
+ */
 export type Pdu = {
+  /** Room versions 1 and 2: the event's own id (random, not derived from its hash). */
+  event_id?: string;
   room_id: string;
   sender: string;
   type: string;

@@ -14,14 +14,30 @@ export type PowerLevels = {
   notifications: Record<string, number>;
 };
 
-function int(v: unknown, fallback: number): number {
-  return typeof v === "number" && Number.isInteger(v) ? v : fallback;
+/**
+ * A power level value: an integer, or — before room version 10, which made levels integers only —
+ * also a string holding one (spec: "string values that are integers are accepted and parsed").
+ */
+export function levelValue(v: unknown, allowStrings: boolean): number | undefined {
+  if (typeof v === "number") return Number.isSafeInteger(v) ? v : undefined;
+  if (allowStrings && typeof v === "string" && /^\s*[+-]?\d+\s*$/.test(v)) {
+    const n = Number(v.trim());
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  return undefined;
 }
 
-function intMap(v: unknown): Record<string, number> {
+function int(v: unknown, fallback: number, allowStrings: boolean): number {
+  return levelValue(v, allowStrings) ?? fallback;
+}
+
+function intMap(v: unknown, allowStrings: boolean): Record<string, number> {
   const out: Record<string, number> = {};
   if (v && typeof v === "object" && !Array.isArray(v)) {
-    for (const [k, x] of Object.entries(v)) if (typeof x === "number" && Number.isInteger(x)) out[k] = x;
+    for (const [k, x] of Object.entries(v)) {
+      const n = levelValue(x, allowStrings);
+      if (n !== undefined) out[k] = n;
+    }
   }
   return out;
 }
@@ -56,22 +72,23 @@ export function powerLevelsOf(state: StateView, rules: RoomVersionRules): PowerL
       notifications: { room: 50 },
     };
   }
-  return parsePowerLevels(ev.pdu.content);
+  return parsePowerLevels(ev.pdu.content, !rules.integerPowerLevels);
 }
 
-export function parsePowerLevels(c: Record<string, unknown>): PowerLevels {
-  const notifications = intMap(c.notifications);
+/** `allowStrings`: the room version predates integer-only levels (v10), so "50" counts as 50. */
+export function parsePowerLevels(c: Record<string, unknown>, allowStrings = false): PowerLevels {
+  const notifications = intMap(c.notifications, allowStrings);
   if (notifications.room === undefined) notifications.room = 50;
   return {
-    users: intMap(c.users),
-    users_default: int(c.users_default, 0),
-    events: intMap(c.events),
-    events_default: int(c.events_default, 0),
-    state_default: int(c.state_default, 50),
-    ban: int(c.ban, 50),
-    kick: int(c.kick, 50),
-    redact: int(c.redact, 50),
-    invite: int(c.invite, 0),
+    users: intMap(c.users, allowStrings),
+    users_default: int(c.users_default, 0, allowStrings),
+    events: intMap(c.events, allowStrings),
+    events_default: int(c.events_default, 0, allowStrings),
+    state_default: int(c.state_default, 50, allowStrings),
+    ban: int(c.ban, 50, allowStrings),
+    kick: int(c.kick, 50, allowStrings),
+    redact: int(c.redact, 50, allowStrings),
+    invite: int(c.invite, 0, allowStrings),
     notifications,
   };
 }

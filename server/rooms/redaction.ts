@@ -1,9 +1,9 @@
-import { type RoomVersion, rulesFor } from "./room-versions.ts";
+import { type RedactionRules, type RoomVersion, rulesFor } from "./room-versions.ts";
 
 type Json = Record<string, unknown>;
 
-/** Top-level keys the redaction algorithm keeps (room versions 10 and earlier since v3). */
-const KEEP_TOP_V10 = new Set([
+/** Top-level keys the redaction algorithm keeps (room versions 1–10). */
+const KEEP_TOP_ORIGINAL = new Set([
   "event_id",
   "type",
   "room_id",
@@ -23,56 +23,59 @@ const KEEP_TOP_V10 = new Set([
 
 /** Room version 11 no longer protects origin, membership and prev_state (MSC2176). */
 const KEEP_TOP_V11 = new Set(
-  [...KEEP_TOP_V10].filter((k) => k !== "origin" && k !== "membership" && k !== "prev_state"),
+  [...KEEP_TOP_ORIGINAL].filter((k) => k !== "origin" && k !== "membership" && k !== "prev_state"),
 );
 
+const PL_KEYS = [
+  "ban",
+  "events",
+  "events_default",
+  "kick",
+  "redact",
+  "state_default",
+  "users",
+  "users_default",
+];
+
 /** Content keys kept per event type; `true` keeps the whole content. */
-function keptContent(type: string, version: RoomVersion): readonly string[] | true {
-  const v11 = rulesFor(version).redactionV11;
+function keptContent(type: string, r: RedactionRules): readonly string[] | true {
   switch (type) {
-    case "m.room.member":
-      return v11
-        ? ["membership", "join_authorised_via_users_server", "third_party_invite"]
-        : ["membership", "join_authorised_via_users_server"];
+    case "m.room.member": {
+      const keys = ["membership"];
+      if (r.keepJoinAuthorisedVia) keys.push("join_authorised_via_users_server");
+      if (r.keepThirdPartyInviteSigned) keys.push("third_party_invite");
+      return keys;
+    }
     case "m.room.create":
-      return v11 ? true : ["creator"];
+      return r.keepCreateContent ? true : ["creator"];
     case "m.room.join_rules":
-      return ["join_rule", "allow"];
+      return r.keepJoinRulesAllow ? ["join_rule", "allow"] : ["join_rule"];
     case "m.room.power_levels":
-      return v11
-        ? [
-            "ban",
-            "events",
-            "events_default",
-            "invite",
-            "kick",
-            "redact",
-            "state_default",
-            "users",
-            "users_default",
-          ]
-        : ["ban", "events", "events_default", "kick", "redact", "state_default", "users", "users_default"];
+      return r.keepRedactsAndInvite ? [...PL_KEYS, "invite"] : PL_KEYS;
     case "m.room.history_visibility":
       return ["history_visibility"];
+    case "m.room.aliases":
+      return r.keepAliases ? ["aliases"] : [];
     case "m.room.redaction":
-      return v11 ? ["redacts"] : [];
+      return r.keepRedactsAndInvite ? ["redacts"] : [];
     default:
       return [];
   }
 }
 
 /**
- * The redaction algorithm of the room version (spec: "Redactions"; room version 11 § Redactions):
+ * The redaction algorithm of the room version (spec "Redactions" and each room version's page):
  * strips every top-level key not on the list and every content key not protected for the type.
  * Returns a new object; `unsigned` is dropped like any unlisted key.
  */
 export function redactEvent<T extends Json>(event: T, version: RoomVersion): Json {
-  const keepTop = rulesFor(version).redactionV11 ? KEEP_TOP_V11 : KEEP_TOP_V10;
+  const r = rulesFor(version).redaction;
+  const keepTop = r.keepOriginMembershipPrevState ? KEEP_TOP_ORIGINAL : KEEP_TOP_V11;
   const out: Json = {};
   for (const [k, v] of Object.entries(event)) if (keepTop.has(k)) out[k] = v;
   const content = (event.content ?? {}) as Json;
   const type = String(event.type ?? "");
-  const kept = keptContent(type, version);
+  const kept = keptContent(type, r);
   if (kept === true) {
     out.content = { ...content };
   } else {

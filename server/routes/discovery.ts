@@ -1,4 +1,5 @@
 import type { NovaContext } from "../context.ts";
+import { SUPPORTED_ROOM_VERSIONS } from "../rooms/room-versions.ts";
 
 /** Spec versions whose every endpoint Nova serves (matrix-js-sdk needs at least v1.1). */
 export const SUPPORTED_VERSIONS = [
@@ -41,7 +42,10 @@ export function mountDiscovery(ctx: NovaContext): void {
     body: {
       capabilities: {
         "m.change_password": { enabled: true },
-        "m.room_versions": { default: "10", available: { "10": "stable", "11": "stable" } },
+        "m.room_versions": {
+          default: config.defaultRoomVersion,
+          available: Object.fromEntries(SUPPORTED_ROOM_VERSIONS.map((v) => [v, "stable"])),
+        },
         "m.set_displayname": { enabled: true },
         "m.set_avatar_url": { enabled: true },
         "m.3pid_changes": { enabled: false },

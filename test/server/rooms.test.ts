@@ -115,7 +115,7 @@ describe("rooms", () => {
     expect(sent.status).toBe(200);
     const bad = await s.call("POST", `${V3}/createRoom`, {
       token: alice.accessToken,
-      body: { room_version: "1" },
+      body: { room_version: "12" },
     });
     expectError(bad, 400, "M_UNSUPPORTED_ROOM_VERSION");
   });

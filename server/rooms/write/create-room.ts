@@ -4,7 +4,7 @@ import type { RoomsCore } from "../core.ts";
 import { checkLocalUser, memberProfile } from "../membership/profiles.ts";
 import { type CreateRoomRequest, createRoomDrafts } from "../room-creation.ts";
 import { newRoomId } from "../room-ids.ts";
-import { DEFAULT_ROOM_VERSION, isSupportedRoomVersion, rulesFor } from "../room-versions.ts";
+import { isSupportedRoomVersion, rulesFor } from "../room-versions.ts";
 import type { RoomWriter } from "./persist.ts";
 
 /** POST /createRoom: the room's first events and its alias, in one transaction. */
@@ -16,7 +16,7 @@ export class RoomCreator {
 
   async createRoom(creator: string, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
     const { ctx, repo, serverName } = this.core;
-    const version = req.roomVersion ?? DEFAULT_ROOM_VERSION;
+    const version = req.roomVersion ?? ctx.config.defaultRoomVersion;
     if (!isSupportedRoomVersion(version)) {
       throw new MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", `Room version ${version} is not supported`);
     }
