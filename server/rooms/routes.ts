@@ -148,6 +148,16 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   router.post(`${V3}/join/:target`, (req) => join(req, req.params.target!));
   router.post(`${V3}/rooms/:roomId/join`, (req) => join(req, roomParam(req)));
 
+  // `via`/`server_name` name servers to knock through: Nova does not federate, so only local rooms.
+  router.post(`${V3}/knock/:target`, async (req) => {
+    const target = req.params.target!;
+    const { reason } = req.json(reasonBody);
+    if (!target.startsWith("#") && !target.startsWith("!")) throw invalidParam("Expected a room id or alias");
+    if (target.startsWith("#")) parseRoomAlias(target);
+    const roomId = await rooms.knock(req.auth!.userId, target, reason);
+    return { body: { room_id: roomId } };
+  });
+
   router.post(`${V3}/rooms/:roomId/leave`, async (req) => {
     const roomId = roomParam(req);
     const body = req.json(reasonBody);

@@ -171,6 +171,12 @@ export class RoomsService implements RoomMembership {
     return this.verbs.join(userId, roomIdOrAlias, reason, extra);
   }
 
+  /** POST /knock: the admin API's blocked rooms refuse knocks as they refuse joins. */
+  async knock(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+    if (this.joinGuard) await this.joinGuard(userId, await this.verbs.resolveRoom(roomIdOrAlias));
+    return this.verbs.knock(userId, roomIdOrAlias, reason);
+  }
+
   /** Plugs in a check every join passes first (the admin API's blocked rooms refuse with 403). */
   useJoinGuard(guard: (userId: string, roomId: string) => Promise<void>): void {
     this.joinGuard = guard;
