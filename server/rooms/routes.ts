@@ -44,6 +44,7 @@ const joinBody = z.looseObject({ reason: z.string().max(1000).optional() });
 const targetBody = z.object({ user_id: z.string(), reason: z.string().max(1000).optional() });
 const aliasBody = z.object({ room_id: z.string() });
 const visibilityBody = z.object({ visibility: z.enum(["public", "private"]) });
+const upgradeBody = z.object({ new_version: z.string().min(1).max(100) });
 /** Synapse takes null for any of these as absent. */
 const publicRoomsBody = z.object({
   limit: z.number().int().min(0).nullish(),
@@ -182,6 +183,14 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
       return { body: {} };
     });
   }
+
+  router.post(`${V3}/rooms/:roomId/upgrade`, async (req) => {
+    const roomId = roomParam(req);
+    const body = req.json(upgradeBody);
+    return {
+      body: { replacement_room: await rooms.upgradeRoom(req.auth!.userId, roomId, body.new_version) },
+    };
+  });
 
   router.get(`${V3}/joined_rooms`, async (req) => ({
     body: { joined_rooms: await rooms.joinedRoomIds(req.auth!.userId) },

@@ -23,6 +23,7 @@ import { RoomCreator } from "./write/create-room.ts";
 import { type PersistOptions, type PersistResult, type Plan, RoomWriter } from "./write/persist.ts";
 import { Redactor } from "./write/redact.ts";
 import { Sender } from "./write/send.ts";
+import { RoomUpgrader } from "./write/upgrade.ts";
 
 export type { SendOptions } from "./caches/txn-ids.ts";
 export type { Draft } from "./draft.ts";
@@ -60,6 +61,7 @@ export class RoomsService implements RoomMembership {
   private readonly sender: Sender;
   private readonly redactor: Redactor;
   private readonly creator: RoomCreator;
+  private readonly upgrader: RoomUpgrader;
   private readonly verbs: MembershipVerbs;
   private readonly members: MembershipQueries;
   private joinGuard: ((userId: string, roomId: string) => Promise<void>) | null = null;
@@ -79,6 +81,7 @@ export class RoomsService implements RoomMembership {
     this.redactor = new Redactor(core, this.writer);
     this.sender = new Sender(core, this.writer, this.redactor);
     this.creator = new RoomCreator(core, this.writer);
+    this.upgrader = new RoomUpgrader(core, this.writer);
     this.verbs = new MembershipVerbs(core, this.writer);
     this.members = new MembershipQueries(core);
     const stateReads = new StateReads(core);
@@ -153,6 +156,11 @@ export class RoomsService implements RoomMembership {
 
   createRoom(creator: string, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
     return this.creator.createRoom(creator, req);
+  }
+
+  /** POST /rooms/{roomId}/upgrade: the replacement room's id. */
+  upgradeRoom(userId: string, roomId: string, newVersion: string): Promise<string> {
+    return this.upgrader.upgrade(userId, roomId, newVersion);
   }
 
   // ---------------------------------------------------------------- membership verbs (membership/)
