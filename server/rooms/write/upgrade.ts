@@ -6,8 +6,9 @@ import { membershipIn } from "../events.ts";
 import { memberProfile } from "../membership/profiles.ts";
 import { eventLevel, parsePowerLevels, userLevel } from "../power-levels.ts";
 import { newRoomId } from "../room-ids.ts";
-import type { RoomSnapshot } from "../room-snapshot.ts";
+import { RoomSnapshot } from "../room-snapshot.ts";
 import { isSupportedRoomVersion, type RoomVersion, rulesFor } from "../room-versions.ts";
+import { buildEvents } from "./build.ts";
 import type { Plan, RoomWriter } from "./persist.ts";
 
 /**
@@ -55,6 +56,16 @@ export class RoomUpgrader {
       memberProfile(ctx, userId),
     ]);
     const replacement = newRoomId(serverName);
+    // The replacement's events are built once before anything is written: a copy its room version
+    // refuses must fail the upgrade, not leave the old room tombstoned towards no room.
+    buildEvents(
+      replacement,
+      new RoomSnapshot(replacement, newVersion, new Map(), null, 0, 0),
+      replacementDrafts(before, userId, newVersion, `$${"A".repeat(43)}`, profile),
+      serverName,
+      await this.core.signingKey(),
+      Date.now(),
+    );
 
     // The tombstone goes first: the replacement's create event names it as its predecessor.
     const tombstone = await this.writer.persist(oldRoomId, (snap) => {
