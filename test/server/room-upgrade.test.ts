@@ -235,6 +235,14 @@ describe("room upgrades", () => {
     expect(noBody.status).toBe(400);
   });
 
+  it("concurrent upgrades of one room by the upgrader make one replacement", async () => {
+    const old = await create();
+    const [a, b] = await Promise.all([upgrade(old, "11"), upgrade(old, "11")]);
+    expect(a.status).toBe(200);
+    expect(b.body).toEqual(a.body);
+    expect((await getState(old, "m.room.tombstone"))?.replacement_room).toBe(a.body.replacement_room);
+  });
+
   it("refuses a tombstone that points to its own room", async () => {
     const old = await create();
     const r = await s.call("PUT", `${C}/rooms/${old}/state/m.room.tombstone/`, {

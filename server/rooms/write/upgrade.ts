@@ -38,12 +38,32 @@ const LEVEL_KEYS = ["users_default", "events_default", "state_default", "ban", "
  * directory listing, and restricts who may still speak in the old room.
  */
 export class RoomUpgrader {
+  /** Upgrades running, by old room: a retried request shares the first one's replacement. */
+  private readonly running = new Map<string, { userId: string; result: Promise<string> }>();
+
   constructor(
     private readonly core: RoomsCore,
     private readonly writer: RoomWriter,
   ) {}
 
-  async upgrade(userId: string, oldRoomId: string, newVersion: string): Promise<string> {
+  /**
+   * One upgrade of a room at a time (Synapse's upgrade response cache): the same user's concurrent
+   * request gets the same replacement, another user's is refused with 400.
+   */
+  upgrade(userId: string, oldRoomId: string, newVersion: string): Promise<string> {
+    const current = this.running.get(oldRoomId);
+    if (current) {
+      if (current.userId === userId) return current.result;
+      return Promise.reject(
+        new MatrixError(400, "M_UNKNOWN", "An upgrade for this room is currently in progress"),
+      );
+    }
+    const result = this.run(userId, oldRoomId, newVersion).finally(() => this.running.delete(oldRoomId));
+    this.running.set(oldRoomId, { userId, result });
+    return result;
+  }
+
+  private async run(userId: string, oldRoomId: string, newVersion: string): Promise<string> {
     const { ctx, repo, serverName } = this.core;
     const before = await this.core.snapshots.get(oldRoomId);
     if (!before) throw notFound("Unknown room.");
