@@ -14,6 +14,11 @@ export type HomeserverHooks = {
   }) => Promise<void> | void;
   /** A room's `m.room.guest_access` changed (rooms kick its guests when it is no longer can_join). */
   guestAccessChanged: (e: { roomId: string; guestAccess: string | null }) => Promise<void> | void;
+  /**
+   * A room was upgraded (POST /rooms/{id}/upgrade): its local members' per-room settings (push
+   * rules, tags, m.direct) follow them to the replacement room.
+   */
+  roomUpgraded: (e: { oldRoomId: string; newRoomId: string; userIds: string[] }) => Promise<void> | void;
   /** An account was deactivated (and, with `erased`, its earlier events are to be served redacted). */
   userDeactivated: (e: { userId: string; erased: boolean }) => Promise<void> | void;
   /** A device logged in for the first time. */
@@ -32,6 +37,7 @@ export class Hooks {
   private readonly handlers: { [K in keyof HomeserverHooks]: HomeserverHooks[K][] } = {
     membershipChanged: [],
     guestAccessChanged: [],
+    roomUpgraded: [],
     userDeactivated: [],
     deviceCreated: [],
     deviceRenamed: [],

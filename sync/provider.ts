@@ -59,6 +59,7 @@ export function responseHasData(r: SyncResponse): boolean {
     rooms &&
     (Object.keys(rooms.join ?? {}).length ||
       Object.keys(rooms.invite ?? {}).length ||
+      Object.keys(rooms.knock ?? {}).length ||
       Object.keys(rooms.leave ?? {}).length)
   ) {
     return true;

@@ -11,6 +11,7 @@ import { mountProfileRoutes } from "./profile.routes.ts";
 import { PushRulesService } from "./push-rules/push-rules.ts";
 import { mountPushRuleRoutes } from "./push-rules/routes.ts";
 import { ReceiptsService } from "./receipts.ts";
+import { copySettingsOnRoomUpgrade } from "./room-upgrade.ts";
 import type { ClientRooms } from "./rooms-port.ts";
 import { ClientSyncProvider } from "./sync-provider.ts";
 import type { ClientTables } from "./tables.ts";
@@ -57,6 +58,7 @@ export function mountClient(
   ctx.hooks.on("membershipChanged", (e) => {
     if (e.membership !== "join") typing.set(e.roomId, e.userId, false, 0);
   });
+  copySettingsOnRoomUpgrade(ctx, pushRules, accountData);
   ctx.onClose(() => {
     typing.close();
     presence.close();

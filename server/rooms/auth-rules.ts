@@ -1,6 +1,7 @@
 import { forbidden } from "../../companion-services/platform/errors.ts";
 import { isValidUserId, serverNameOf } from "../ids.ts";
 import { membershipIn, type Pdu, type StateView } from "./events.ts";
+import { RESTRICTED_JOIN_RULES, restrictedJoinRefusal } from "./membership/restricted.ts";
 import {
   eventLevel,
   levelValue,
@@ -117,9 +118,11 @@ function authorizeMember(
         if (senderMembership === "join" || senderMembership === "invite") return;
         deny("room is invite-only");
       }
-      if (joinRule === "restricted" || joinRule === "knock_restricted") {
+      if (RESTRICTED_JOIN_RULES.has(joinRule)) {
         if (senderMembership === "join" || senderMembership === "invite") return;
-        deny("room is restricted and the user was not invited");
+        const refusal = restrictedJoinRefusal(ev.content, state, pl);
+        if (refusal) deny(refusal);
+        return;
       }
       if (joinRule === "public") return;
       deny("join rule does not allow joining");

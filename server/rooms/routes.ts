@@ -45,6 +45,7 @@ const joinBody = z.looseObject({ reason: z.string().max(1000).optional() });
 const targetBody = z.object({ user_id: z.string(), reason: z.string().max(1000).optional() });
 const aliasBody = z.object({ room_id: z.string() });
 const visibilityBody = z.object({ visibility: z.enum(["public", "private"]) });
+const upgradeBody = z.object({ new_version: z.string().min(1).max(100) });
 /** Synapse takes null for any of these as absent. */
 const publicRoomsBody = z.object({
   limit: z.number().int().min(0).nullish(),
@@ -149,6 +150,16 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   router.post(`${V3}/join/:target`, (req) => join(req, req.params.target!));
   router.post(`${V3}/rooms/:roomId/join`, (req) => join(req, roomParam(req)));
 
+  // `via`/`server_name` name servers to knock through: Nova does not federate, so only local rooms.
+  router.post(`${V3}/knock/:target`, async (req) => {
+    const target = req.params.target!;
+    const { reason } = req.json(reasonBody);
+    if (!target.startsWith("#") && !target.startsWith("!")) throw invalidParam("Expected a room id or alias");
+    if (target.startsWith("#")) parseRoomAlias(target);
+    const roomId = await rooms.knock(req.auth!.userId, target, reason);
+    return { body: { room_id: roomId } };
+  });
+
   router.post(`${V3}/rooms/:roomId/leave`, async (req) => {
     const roomId = roomParam(req);
     const body = req.json(reasonBody);
@@ -173,6 +184,14 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
       return { body: {} };
     });
   }
+
+  router.post(`${V3}/rooms/:roomId/upgrade`, async (req) => {
+    const roomId = roomParam(req);
+    const body = req.json(upgradeBody);
+    return {
+      body: { replacement_room: await rooms.upgradeRoom(req.auth!.userId, roomId, body.new_version) },
+    };
+  });
 
   router.get(`${V3}/joined_rooms`, async (req) => ({
     body: { joined_rooms: await rooms.joinedRoomIds(req.auth!.userId) },

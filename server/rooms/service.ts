@@ -23,6 +23,7 @@ import { RoomCreator } from "./write/create-room.ts";
 import { type PersistOptions, type PersistResult, type Plan, RoomWriter } from "./write/persist.ts";
 import { Redactor } from "./write/redact.ts";
 import { Sender } from "./write/send.ts";
+import { RoomUpgrader } from "./write/upgrade.ts";
 
 export type { SendOptions } from "./caches/txn-ids.ts";
 export type { Draft } from "./draft.ts";
@@ -60,6 +61,7 @@ export class RoomsService implements RoomMembership {
   private readonly sender: Sender;
   private readonly redactor: Redactor;
   private readonly creator: RoomCreator;
+  private readonly upgrader: RoomUpgrader;
   private readonly verbs: MembershipVerbs;
   private readonly members: MembershipQueries;
   private joinGuard: ((userId: string, roomId: string) => Promise<void>) | null = null;
@@ -79,6 +81,7 @@ export class RoomsService implements RoomMembership {
     this.redactor = new Redactor(core, this.writer);
     this.sender = new Sender(core, this.writer, this.redactor);
     this.creator = new RoomCreator(core, this.writer);
+    this.upgrader = new RoomUpgrader(core, this.writer);
     this.verbs = new MembershipVerbs(core, this.writer);
     this.members = new MembershipQueries(core);
     const stateReads = new StateReads(core);
@@ -155,6 +158,11 @@ export class RoomsService implements RoomMembership {
     return this.creator.createRoom(creator, req);
   }
 
+  /** POST /rooms/{roomId}/upgrade: the replacement room's id. */
+  upgradeRoom(userId: string, roomId: string, newVersion: string): Promise<string> {
+    return this.upgrader.upgrade(userId, roomId, newVersion);
+  }
+
   // ---------------------------------------------------------------- membership verbs (membership/)
 
   resolveRoom(roomIdOrAlias: string): Promise<string> {
@@ -169,6 +177,12 @@ export class RoomsService implements RoomMembership {
   ): Promise<string> {
     if (this.joinGuard) await this.joinGuard(userId, await this.verbs.resolveRoom(roomIdOrAlias));
     return this.verbs.join(userId, roomIdOrAlias, reason, extra);
+  }
+
+  /** POST /knock: the admin API's blocked rooms refuse knocks as they refuse joins. */
+  async knock(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+    if (this.joinGuard) await this.joinGuard(userId, await this.verbs.resolveRoom(roomIdOrAlias));
+    return this.verbs.knock(userId, roomIdOrAlias, reason);
   }
 
   /** Plugs in a check every join passes first (the admin API's blocked rooms refuse with 403). */

@@ -67,7 +67,7 @@ function typeMatches(type: string, patterns: string[]): boolean {
 /** The response's rooms.<kind> map, created on first use (other providers add to the same rooms). */
 function roomsSection(
   response: SyncResponse,
-  kind: "join" | "invite" | "leave",
+  kind: "join" | "invite" | "leave" | "knock",
 ): Record<string, Record<string, unknown>> {
   if (!response.rooms) response.rooms = {};
   const rooms = response.rooms;
@@ -101,7 +101,7 @@ function storedToClient(e: StoredEvent, now: number): ClientEvent {
 }
 
 /**
- * The room events stream of /sync (Dendrite's stream_pdu): rooms.join/invite/leave for the window
+ * The room events stream of /sync (Dendrite's stream_pdu): rooms.join/invite/knock/leave for the window
  * (since, to]. Every read is bounded by `to`, the safe stream position, so a later window never
  * skips an event that committed late.
  */
@@ -141,12 +141,15 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const wanted = (roomId: string) => !f.notRooms.has(roomId) && (!f.rooms || f.rooms.includes(roomId));
     const joined: Membership[] = [];
     const invited: Membership[] = [];
+    const knocked: Membership[] = [];
     const left: Membership[] = [];
     for (const m of atTo.values()) {
       if (!wanted(m.room_id)) continue;
       if (m.membership === "join") joined.push(m);
       else if (m.membership === "invite") {
         if (since === null || m.stream_position > since) invited.push(m);
+      } else if (m.membership === "knock") {
+        if (since === null || m.stream_position > since) knocked.push(m);
       } else if (m.membership === "leave" || m.membership === "ban") {
         if (forgotten.has(m.room_id)) continue;
         if (since === null ? f.includeLeave : m.stream_position > since) left.push(m);
@@ -208,17 +211,19 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     if (invited.length > 0) {
       const inviteSection = roomsSection(response, "invite");
       for (const m of invited) {
-        const state = await this.reads.stateAt(m.room_id, m.stream_position, [
-          ...STRIPPED_STATE_TYPES,
-          "m.room.member",
-        ]);
+        const state = await this.strippedStateAt(m, req.userId);
         // An invite from someone the user ignores is not delivered at all.
-        const own = state.find((r) => r.type === "m.room.member" && r.state_key === req.userId);
-        if (own && ignored.has(own.sender)) continue;
-        const events = state
-          .filter((r) => r.type !== "m.room.member" || r.state_key === req.userId)
-          .map((r) => strippedState(normalizeRow(r)));
-        roomEntry(inviteSection, m.room_id).invite_state = { events };
+        if (state.own && ignored.has(state.own.sender)) continue;
+        roomEntry(inviteSection, m.room_id).invite_state = { events: state.events };
+      }
+    }
+
+    // A pending knock: the room as the knocker may see it, with their own knock (spec "Knocking").
+    if (knocked.length > 0) {
+      const knockSection = roomsSection(response, "knock");
+      for (const m of knocked) {
+        const state = await this.strippedStateAt(m, req.userId);
+        roomEntry(knockSection, m.room_id).knock_state = { events: state.events };
       }
     }
 
@@ -248,6 +253,25 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         Object.assign(roomEntry(leaveSection, m.room_id), section);
       }
     }
+  }
+
+  /**
+   * The stripped state an invitee or knocker is shown (the room's stripped-state types and their
+   * own member event) as of their membership event, and that member event.
+   */
+  private async strippedStateAt(
+    m: Membership,
+    userId: string,
+  ): Promise<{ events: Record<string, unknown>[]; own: EventRow | undefined }> {
+    const state = await this.reads.stateAt(m.room_id, m.stream_position, [
+      ...STRIPPED_STATE_TYPES,
+      "m.room.member",
+    ]);
+    const own = state.find((r) => r.type === "m.room.member" && r.state_key === userId);
+    const events = state
+      .filter((r) => r.type !== "m.room.member" || r.state_key === userId)
+      .map((r) => strippedState(normalizeRow(r)));
+    return { events, own };
   }
 
   /**

@@ -3,11 +3,13 @@ import { forbidden, MatrixError, notFound } from "../../../companion-services/pl
 import { parseRoomId } from "../../ids.ts";
 import type { RoomsCore } from "../core.ts";
 import { membershipIn } from "../events.ts";
+import type { RoomSnapshot } from "../room-snapshot.ts";
 import type { RoomWriter } from "../write/persist.ts";
 import { guestsCanJoin } from "./guests.ts";
 import { checkLocalUser, memberProfile, profileOf } from "./profiles.ts";
+import { checkAllowedByMembership, localAuthoriser, RESTRICTED_JOIN_RULES } from "./restricted.ts";
 
-/** The membership verbs of the client API: join, leave, invite, kick, ban, unban, forget. */
+/** The membership verbs of the client API: join, knock, leave, invite, kick, ban, unban, forget. */
 export class MembershipVerbs {
   constructor(
     private readonly core: RoomsCore,
@@ -39,13 +41,17 @@ export class MembershipVerbs {
     const profile = profileOf(user);
     await this.writer.persist(
       roomId,
-      (snap) => {
+      async (snap) => {
         // Spec "Guest Access": a guest joins only rooms whose guest_access is can_join.
         if (user?.isGuest && !guestsCanJoin(snap))
           throw forbidden("Guest access is not allowed in this room.");
         const current = snap.get("m.room.member", userId);
         const content: Record<string, unknown> = { ...profile, ...extra, membership: "join" };
         if (reason !== undefined) content.reason = reason;
+        // Only the resident server vouches for a restricted join: a client's own claim is dropped.
+        delete content.join_authorised_via_users_server;
+        const via = await this.restrictedJoinAuthoriser(snap, userId);
+        if (via) content.join_authorised_via_users_server = via;
         if (
           current &&
           current.pdu.content.membership === "join" &&
@@ -53,6 +59,47 @@ export class MembershipVerbs {
         ) {
           return { drafts: [], existing: current.eventId };
         }
+        return { drafts: [{ type: "m.room.member", stateKey: userId, content, sender: userId }] };
+      },
+      { missing: () => notFound("Unknown room.") },
+    );
+    return roomId;
+  }
+
+  /**
+   * A restricted join by someone neither joined nor invited: allowed when they are joined to a
+   * room of the `allow` list, authorised by a local member who can invite; null when not restricted.
+   */
+  private async restrictedJoinAuthoriser(snap: RoomSnapshot, userId: string): Promise<string | null> {
+    const joinRules = snap.get("m.room.join_rules", "")?.pdu.content;
+    if (typeof joinRules?.join_rule !== "string" || !RESTRICTED_JOIN_RULES.has(joinRules.join_rule))
+      return null;
+    const current = membershipIn(snap, userId);
+    // Members and invitees need no authoriser; a ban is refused by the auth rules.
+    if (current === "join" || current === "invite" || current === "ban") return null;
+    await checkAllowedByMembership(userId, joinRules, (id) => this.core.snapshots.get(id));
+    return localAuthoriser(snap, this.core.serverName);
+  }
+
+  /**
+   * POST /knock (spec "Knocking on rooms", v7+): asks to join a room whose join rule is knock or
+   * knock_restricted; the room's members then invite (accept) or kick (reject) the knocker.
+   */
+  async knock(userId: string, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await this.resolveRoom(roomIdOrAlias);
+    const user = await this.core.ctx.identity.getUser(userId);
+    // Spec "Guest Access": knocking is not among the endpoints a guest may use.
+    if (user?.isGuest) throw forbidden("Guests cannot knock on rooms.");
+    const profile = profileOf(user);
+    await this.writer.persist(
+      roomId,
+      (snap) => {
+        const current = membershipIn(snap, userId);
+        if (current === "join") throw forbidden("You are already in the room.");
+        if (current === "invite") throw forbidden("You are already invited to this room.");
+        if (current === "ban") throw forbidden("You are banned from the room.");
+        const content: Record<string, unknown> = { ...profile, membership: "knock" };
+        if (reason !== undefined) content.reason = reason;
         return { drafts: [{ type: "m.room.member", stateKey: userId, content, sender: userId }] };
       },
       { missing: () => notFound("Unknown room.") },

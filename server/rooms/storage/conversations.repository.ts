@@ -91,6 +91,11 @@ export class ConversationsRepository {
     await trx.deleteFrom("room_aliases").where("alias", "=", alias).execute();
   }
 
+  /** Points every alias of room `from` at room `to` (a room upgrade moves them). */
+  async moveAliases(trx: RoomsExecutor, from: string, to: string): Promise<void> {
+    await trx.updateTable("room_aliases").set({ room_id: to }).where("room_id", "=", from).execute();
+  }
+
   async aliasesOf(roomId: string): Promise<string[]> {
     const rows = await this.db
       .selectFrom("room_aliases")

@@ -11,6 +11,12 @@ function checkEventType(type: string): void {
     throw invalidParam("Event type must be 1–255 bytes.");
 }
 
+/** A tombstone naming its own room would send clients in a loop (Synapse refuses it with 400). */
+function checkTombstone(roomId: string, type: string, content: Record<string, unknown>): void {
+  if (type === "m.room.tombstone" && content.replacement_room === roomId)
+    throw invalidParam("A tombstone cannot point to the room it is sent in.");
+}
+
 /** PUT /send and PUT /state: one event per request, through the write path. */
 export class Sender {
   constructor(
@@ -28,6 +34,7 @@ export class Sender {
     opts: SendOptions = {},
   ): Promise<string> {
     checkEventType(type);
+    checkTombstone(roomId, type, content);
     if (type === "m.room.redaction") {
       const redacts = content.redacts;
       if (typeof redacts !== "string") throw invalidParam("m.room.redaction needs content.redacts");
@@ -52,6 +59,7 @@ export class Sender {
     content: Record<string, unknown>,
   ): Promise<string> {
     checkEventType(type);
+    checkTombstone(roomId, type, content);
     if (Buffer.byteLength(stateKey) > 255) throw invalidParam("state_key is longer than 255 bytes");
     if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
     const r = await this.writer.persist(roomId, (snap) => {
