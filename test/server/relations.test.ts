@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { slideOk } from "../sliding/helpers.ts";
 
 /** Relations, threads and server-side aggregations (spec "Forming relationships between events"). */
-type Who = { userId: string; accessToken: string };
+type Who = { userId: string; deviceId: string; accessToken: string };
 type Ev = {
   event_id: string;
   type: string;
@@ -393,6 +394,20 @@ describe("aggregations", () => {
     ]!.timeline.events;
     expect(delta.map((e) => e.event_id)).toEqual([newer]);
     expect(rels(delta[0]!)).toBeUndefined();
+  });
+
+  it("bundles them in sliding sync timelines", async () => {
+    const body = {
+      conn_id: "relations",
+      room_subscriptions: { [room]: { timeline_limit: 50, required_state: [] } },
+    };
+    const r = await slideOk(server, bob, body);
+    const timeline = r.rooms[room]!.timeline as unknown as Ev[];
+    checkRoot(
+      timeline.find((e) => e.event_id === root),
+      bob,
+    );
+    checkEdited(timeline.find((e) => e.event_id === original));
   });
 
   it("drops a redacted relation from the aggregations", async () => {
