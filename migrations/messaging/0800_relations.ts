@@ -28,12 +28,20 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX message_relations_room_position ON message_relations (room_id, stream_position)`.execute(
     db,
   );
-  // Events stored before this table existed (redacted ones lost their content, and their relation).
+  await indexStoredRelations(db);
+}
+
+/**
+ * Indexes the relations of events stored before message_relations existed (a redacted event lost
+ * its content, and so its relation). Idempotent.
+ */
+export async function indexStoredRelations(db: Kysely<unknown>): Promise<void> {
   await sql`INSERT INTO message_relations (event_id, room_id, relates_to, rel_type, type, sender, aggregation_key, stream_position)
     SELECT event_id, room_id, rel->>'event_id', rel->>'rel_type', type, sender,
       CASE WHEN jsonb_typeof(rel->'key') = 'string' THEN rel->>'key' END, stream_position
     FROM (SELECT m.*, (m.pdu::jsonb)->'content'->'m.relates_to' AS rel FROM messages m
       WHERE m.redacted_because IS NULL AND m.pdu LIKE '%m.relates_to%') x
     WHERE jsonb_typeof(rel) = 'object' AND jsonb_typeof(rel->'event_id') = 'string'
-      AND jsonb_typeof(rel->'rel_type') = 'string'`.execute(db);
+      AND jsonb_typeof(rel->'rel_type') = 'string'
+    ON CONFLICT (event_id) DO NOTHING`.execute(db);
 }

@@ -1,4 +1,7 @@
+import type { Kysely } from "kysely";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { indexStoredRelations } from "../../migrations/messaging/0800_relations.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { slideOk } from "../sliding/helpers.ts";
 
@@ -468,5 +471,19 @@ describe("GET /threads", () => {
       token: carol.accessToken,
     });
     expect(denied.status).toBe(403);
+  });
+});
+
+describe("migration", () => {
+  it("indexes the relations of events stored before message_relations existed", async () => {
+    const room = await createRoom(alice);
+    const root = await text(alice, room, "old root");
+    const old = await reply(alice, room, root, "old reply");
+    const db = server.ctx.databases.get("messaging").db as Kysely<unknown>;
+    await sql`DELETE FROM message_relations WHERE relates_to = ${root}`.execute(db);
+    expect(ids((await relations(alice, room, root)).body)).toEqual([]);
+    await indexStoredRelations(db);
+    await indexStoredRelations(db);
+    expect(ids((await relations(alice, room, root)).body)).toEqual([old]);
   });
 });
