@@ -21,6 +21,8 @@ const relationsQuery = z.object({
   limit: limitParam,
   dir: z.enum(["b", "f"]).optional(),
   recurse: z.enum(["true", "false"]).optional(),
+  /** MSC3981's name, which matrix-js-sdk sends to servers advertising it unstable. */
+  "org.matrix.msc3981.recurse": z.enum(["true", "false"]).optional(),
 });
 
 const threadsQuery = z.object({
@@ -64,7 +66,7 @@ export function mountRelationRoutes(ctx: NovaContext, rooms: RoomsService): void
         to: q.to === undefined ? undefined : parseRoomToken(q.to),
         dir: q.dir ?? "b",
         limit: limitOf(q.limit, 5, 1000),
-        recurse: q.recurse === "true",
+        recurse: (q.recurse ?? q["org.matrix.msc3981.recurse"]) === "true",
       },
       ctx.streams.current(),
       viewerOf(req),

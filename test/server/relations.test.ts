@@ -289,6 +289,7 @@ describe("aggregations", () => {
   let ref: string;
   let original: string;
   let goodEdit: string;
+  let replyEdit: string;
 
   beforeAll(async () => {
     room = await createRoom(alice);
@@ -366,7 +367,7 @@ describe("aggregations", () => {
       alice,
     );
     // /relations bundles its events' own aggregations: the thread reply that was edited shows it.
-    const replyEdit = await edit(alice, room, lastReply, "two (edited)");
+    replyEdit = await edit(alice, room, lastReply, "two (edited)");
     const r = await relations(alice, room, root, "/m.thread");
     const served = (r.body.chunk as Ev[]).find((e) => e.event_id === lastReply);
     expect(served && editOf(served)).toBe(replyEdit);
@@ -386,6 +387,9 @@ describe("aggregations", () => {
       timeline.find((e) => e.event_id === root),
       alice,
     );
+    // The thread's latest event carries its own edit.
+    const latest = rels(timeline.find((e) => e.event_id === root)!)?.["m.thread"]?.latest_event as Ev;
+    expect(editOf(latest)).toBe(replyEdit);
     checkEdited(timeline.find((e) => e.event_id === original));
     // A new reply in the thread: an incremental sync carries it; a new plain message needs no query.
     const newer = await text(alice, room, "unrelated");
@@ -433,6 +437,35 @@ describe("aggregations", () => {
     });
     expect(rels(await getEvent(alice, room, threadRoot))).toBeUndefined();
     expect(ids((await relations(alice, room, threadRoot)).body)).toEqual([]);
+  });
+});
+
+describe("ignored users", () => {
+  it("leaves their thread replies and references out of the aggregations", async () => {
+    const room = await createRoom(alice);
+    const carol = await server.register();
+    const erin = await server.register();
+    for (const who of [carol, erin])
+      await server.call("POST", `${V3}/join/${room}`, { token: who.accessToken, body: {} });
+    const root = await text(alice, room, "root");
+    await reply(alice, room, root, "from alice");
+    await reply(carol, room, root, "from carol");
+    await send(carol, room, "m.room.message", {
+      msgtype: "m.text",
+      body: "ref",
+      "m.relates_to": { rel_type: "m.reference", event_id: root },
+    });
+    const ignore = await server.call(
+      "PUT",
+      `${V3}/user/${encodeURIComponent(erin.userId)}/account_data/m.ignored_user_list`,
+      { token: erin.accessToken, body: { ignored_users: { [carol.userId]: {} } } },
+    );
+    expect(ignore.status).toBe(200);
+    const seen = rels(await getEvent(erin, room, root));
+    expect(seen?.["m.thread"]?.count).toBe(1);
+    expect((seen?.["m.thread"]?.latest_event as Ev | undefined)?.sender).toBe(alice.userId);
+    expect(seen?.["m.reference"]).toBeUndefined();
+    expect(rels(await getEvent(alice, room, root))?.["m.thread"]?.count).toBe(2);
   });
 });
 

@@ -42,7 +42,7 @@ function later(a: AggregationRow, b: AggregationRow): AggregationRow {
 export class Aggregations {
   constructor(private readonly core: RoomsCore) {}
 
-  async bundle(viewer: Viewer, events: readonly ClientEvent[]): Promise<void> {
+  async bundle(viewer: Viewer, events: readonly ClientEvent[], depth = 0): Promise<void> {
     const byId = new Map<string, ClientEvent[]>();
     const targets: AggregationTarget[] = [];
     for (const ev of events) {
@@ -58,7 +58,8 @@ export class Aggregations {
       targets.push({ eventId: ev.event_id, sender: ev.sender, type: ev.type });
     }
     if (targets.length === 0) return;
-    const rows = await this.core.repo.relations.aggregations(viewer.userId, targets);
+    const ignored = await this.core.ignoredBy(viewer.userId);
+    const rows = await this.core.repo.relations.aggregations(viewer.userId, targets, [...ignored]);
     if (rows.length === 0) return;
     const edits = new Map<string, AggregationRow>();
     const refs = new Map<string, AggregationRow[]>();
@@ -76,12 +77,15 @@ export class Aggregations {
       } else if (row.rel_type === "m.thread") threads.set(row.relates_to, row);
     }
     const now = Date.now();
+    const latest: ClientEvent[] = [];
     for (const [id, evs] of byId) {
       const out: Record<string, unknown> = {};
       const thread = threads.get(id);
       if (thread) {
+        const latestEvent = toClientEvent(thread, viewer, now);
+        latest.push(latestEvent);
         out["m.thread"] = {
-          latest_event: toClientEvent(thread, viewer, now),
+          latest_event: latestEvent,
           count: Number(thread.n),
           current_user_participated: thread.mine || evs[0]!.sender === viewer.userId,
         };
@@ -99,5 +103,7 @@ export class Aggregations {
       if (Object.keys(out).length === 0) continue;
       for (const ev of evs) ev.unsigned["m.relations"] = out;
     }
+    // A thread's latest event shows its own edit (one more query, only when there are threads).
+    if (depth === 0 && latest.length > 0) await this.bundle(viewer, latest, 1);
   }
 }

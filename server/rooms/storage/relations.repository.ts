@@ -73,29 +73,30 @@ export class RelationsRepository {
    * `dir` b from `from` down (newest first), f from above `from` up; `to` bounds the other end.
    */
   async page(roomId: string, parentId: string, q: RelationsPageQuery): Promise<EventRow[]> {
+    // Without recursion the (relates_to, stream_position) index serves the order and the bounds.
     const conds = [sql`m.room_id = ${roomId}`];
     if (q.relType !== undefined) conds.push(sql`r.rel_type = ${q.relType}`);
-    if (q.eventType !== undefined) conds.push(sql`m.type = ${q.eventType}`);
+    if (q.eventType !== undefined) conds.push(sql`r.type = ${q.eventType}`);
     if (q.dir === "b") {
-      conds.push(sql`m.stream_position <= ${q.from}`);
-      if (q.to !== undefined) conds.push(sql`m.stream_position > ${q.to}`);
+      conds.push(sql`r.stream_position <= ${q.from}`);
+      if (q.to !== undefined) conds.push(sql`r.stream_position > ${q.to}`);
     } else {
-      conds.push(sql`m.stream_position > ${q.from}`);
-      if (q.to !== undefined) conds.push(sql`m.stream_position <= ${q.to}`);
+      conds.push(sql`r.stream_position > ${q.from}`);
+      if (q.to !== undefined) conds.push(sql`r.stream_position <= ${q.to}`);
     }
     const order = q.dir === "b" ? sql`DESC` : sql`ASC`;
     const related = q.recurse
-      ? sql`(WITH RECURSIVE tree (event_id, rel_type, depth) AS (
-            SELECT event_id, rel_type, 1 FROM message_relations WHERE relates_to = ${parentId}
+      ? sql`(WITH RECURSIVE tree (event_id, depth) AS (
+            SELECT event_id, 1 FROM message_relations WHERE relates_to = ${parentId}
             UNION
-            SELECT c.event_id, c.rel_type, t.depth + 1 FROM message_relations c
+            SELECT c.event_id, t.depth + 1 FROM message_relations c
               JOIN tree t ON c.relates_to = t.event_id WHERE t.depth < ${RELATIONS_RECURSION_DEPTH})
-          SELECT DISTINCT event_id, rel_type FROM tree)`
-      : sql`(SELECT event_id, rel_type FROM message_relations WHERE relates_to = ${parentId})`;
+          SELECT x.* FROM message_relations x WHERE x.event_id IN (SELECT event_id FROM tree))`
+      : sql`(SELECT * FROM message_relations WHERE relates_to = ${parentId})`;
     const r = await sql<EventRow>`SELECT ${EVENT_COLUMNS_M} FROM ${related} r
       JOIN messages m ON m.event_id = r.event_id
       WHERE ${sql.join(conds, sql` AND `)}
-      ORDER BY m.stream_position ${order} LIMIT ${q.limit}`.execute(this.db);
+      ORDER BY r.stream_position ${order} LIMIT ${q.limit}`.execute(this.db);
     return r.rows;
   }
 
@@ -103,21 +104,29 @@ export class RelationsRepository {
    * Everything the server-side aggregations of `targets` need, in one statement: edits by the
    * target's sender with the target's type (the rest of an edit's validity is judged on its
    * content), references, and thread summaries. Annotations are not aggregated (spec v1.7+).
+   * References and thread replies from `ignored` users are left out, as Synapse does.
    */
-  async aggregations(me: string, targets: AggregationTarget[]): Promise<AggregationRow[]> {
+  async aggregations(
+    me: string,
+    targets: AggregationTarget[],
+    ignored: readonly string[],
+  ): Promise<AggregationRow[]> {
     if (targets.length === 0) return [];
     const ids = targets.map((t) => t.eventId);
+    const ign = sql`${[...ignored]}::text[]`;
     const r = await sql<AggregationRow>`WITH t (event_id, sender, type) AS (
         SELECT * FROM unnest(${ids}::text[], ${targets.map((t) => t.sender)}::text[],
           ${targets.map((t) => t.type)}::text[]))
       SELECT ${EVENT_COLUMNS_M}, r.rel_type, r.relates_to, m.origin_server_ts, 1 AS n, false AS mine
       FROM t JOIN message_relations r ON r.relates_to = t.event_id
-        AND ((r.rel_type = 'm.replace' AND r.sender = t.sender AND r.type = t.type) OR r.rel_type = 'm.reference')
+        AND ((r.rel_type = 'm.replace' AND r.sender = t.sender AND r.type = t.type)
+          OR (r.rel_type = 'm.reference' AND NOT r.sender = ANY(${ign})))
       JOIN messages m ON m.event_id = r.event_id
       UNION ALL
       SELECT ${EVENT_COLUMNS_M}, 'm.thread', s.relates_to, m.origin_server_ts, s.n, s.mine
       FROM (SELECT relates_to, count(*) AS n, max(stream_position) AS latest, bool_or(sender = ${me}) AS mine
           FROM message_relations WHERE relates_to = ANY(${ids}::text[]) AND rel_type = 'm.thread'
+            AND NOT sender = ANY(${ign})
           GROUP BY relates_to) s
       JOIN messages m ON m.stream_position = s.latest`.execute(this.db);
     return r.rows;
