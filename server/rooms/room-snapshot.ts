@@ -62,8 +62,10 @@ export class RoomSnapshot implements StateView {
         this.trackMember(e);
         if (e.pdu.type === "m.room.power_levels" || e.pdu.type === "m.room.create") this.powerCache = null;
       }
-      const rel = e.pdu.content["m.relates_to"];
-      if (rel && typeof rel === "object") this.lastRelation = e.position;
+      const rel = e.pdu.content["m.relates_to"] as { rel_type?: unknown; event_id?: unknown } | undefined;
+      // What message_relations indexes: a plain reply (m.in_reply_to only) is no relation.
+      if (rel && typeof rel.rel_type === "string" && typeof rel.event_id === "string")
+        this.lastRelation = e.position;
       this.lastEventId = e.eventId;
       this.depth = e.pdu.depth;
       this.lastPosition = e.position;
