@@ -14,6 +14,7 @@ const pgliteAgain = [
   "test/server/**/*.test.ts",
   "test/crypto/**/*.test.ts",
   "test/e2e/matrix-js-sdk.test.ts",
+  "test/e2e/js-sdk-relations.test.ts",
   "test/e2e/sliding-sync.test.ts",
   "test/sliding/**/*.test.ts",
   "test/sync/ws-sliding.test.ts",

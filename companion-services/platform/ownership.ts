@@ -153,6 +153,7 @@ export const OWNERSHIP: ServiceOwnership[] = [
       built("message_reactions", "m.annotation relations"),
       built("message_attachments", "mxc:// references of events"),
       built("message_edit_history", "m.replace relations"),
+      built("message_relations", "every event relation: /relations, threads, server-side aggregations"),
       built("message_recalls", "redactions"),
       built("user_devices", "devices with their signed device keys"),
       built("olm_accounts", "dehydrated devices (MSC3814): client-encrypted pickles"),

@@ -44,6 +44,7 @@ const PURGED = [
   "message_recalls",
   "message_edit_history",
   "message_reactions",
+  "message_relations",
   "room_aliases",
   "conversation_members",
   "room_state",

@@ -2,6 +2,7 @@ import type { NovaContext } from "../context.ts";
 import { mountHierarchyRoutes } from "./hierarchy.routes.ts";
 import { kickGuestsOnRevocation } from "./membership/guests.ts";
 import { TimestampReads } from "./read/timestamp.ts";
+import { mountRelationRoutes } from "./relations.routes.ts";
 import { mountKeyRoutes, mountRoomRoutes } from "./routes.ts";
 import { RoomsService } from "./service.ts";
 import { TimestampsRepository } from "./storage/timestamps.repository.ts";
@@ -18,6 +19,7 @@ export function mountRooms(ctx: NovaContext): RoomsService {
   mountRoomRoutes(ctx, rooms);
   mountKeyRoutes(ctx, rooms);
   mountHierarchyRoutes(ctx, rooms);
+  mountRelationRoutes(ctx, rooms);
   mountTimestampRoutes(ctx.router, new TimestampReads(new TimestampsRepository(db), rooms.reads.state));
   kickGuestsOnRevocation(ctx, rooms);
   ctx.syncProviders.push(new RoomsSyncProvider(rooms, rooms.reads.sync));

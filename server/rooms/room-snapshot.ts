@@ -16,6 +16,12 @@ export class RoomSnapshot implements StateView {
   private readonly memberships = new Map<string, string>();
   /** Members per membership, counted when first asked after a membership change. */
   private memberCounts: Map<string, number> | null = null;
+  /**
+   * Stream position of the room's newest relation event (0: none). A relation always comes after
+   * its target, so events newer than this have none: sync asks for the aggregations of a timeline
+   * only when it reaches back that far (redacted relations may leave it high; that only costs a query).
+   */
+  lastRelation = 0;
   /** Stream position of the newest membership event in the current state. */
   lastMembershipChange = 0;
 
@@ -56,6 +62,10 @@ export class RoomSnapshot implements StateView {
         this.trackMember(e);
         if (e.pdu.type === "m.room.power_levels" || e.pdu.type === "m.room.create") this.powerCache = null;
       }
+      const rel = e.pdu.content["m.relates_to"] as { rel_type?: unknown; event_id?: unknown } | undefined;
+      // What message_relations indexes: a plain reply (m.in_reply_to only) is no relation.
+      if (rel && typeof rel.rel_type === "string" && typeof rel.event_id === "string")
+        this.lastRelation = e.position;
       this.lastEventId = e.eventId;
       this.depth = e.pdu.depth;
       this.lastPosition = e.position;

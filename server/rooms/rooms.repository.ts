@@ -1,6 +1,7 @@
 import { ConversationsRepository } from "./storage/conversations.repository.ts";
 import { EventWritesRepository } from "./storage/event-writes.repository.ts";
 import { EventsRepository } from "./storage/events.repository.ts";
+import { RelationsRepository } from "./storage/relations.repository.ts";
 import { StateRepository } from "./storage/state.repository.ts";
 import type { RoomsDb } from "./tables.ts";
 
@@ -21,11 +22,13 @@ export class RoomsRepository {
   readonly events: EventsRepository;
   readonly writes: EventWritesRepository;
   readonly state: StateRepository;
+  readonly relations: RelationsRepository;
 
   constructor(readonly db: RoomsDb) {
     this.conversations = new ConversationsRepository(db);
     this.events = new EventsRepository(db);
     this.writes = new EventWritesRepository(db);
     this.state = new StateRepository(db);
+    this.relations = new RelationsRepository(db);
   }
 }

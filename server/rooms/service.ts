@@ -9,6 +9,8 @@ import { MembershipQueries } from "./membership/queries.ts";
 import { MembershipVerbs } from "./membership/verbs.ts";
 import type { RoomMembership } from "./membership.ts";
 import type { PushVerdictPort } from "./publish.ts";
+import { Aggregations } from "./read/aggregations.ts";
+import { RelationReads } from "./read/relations.ts";
 import { type Readable, StateReads } from "./read/state.ts";
 import { SyncReads } from "./read/sync.ts";
 import { TimelineReads } from "./read/timeline.ts";
@@ -43,7 +45,12 @@ export type RoomsStorageReads = {
 };
 
 /** The read services the rooms handlers call (routes, the sync stream). */
-export type RoomReads = { state: StateReads; timeline: TimelineReads; sync: SyncReads };
+export type RoomReads = {
+  state: StateReads;
+  timeline: TimelineReads;
+  sync: SyncReads;
+  relations: RelationReads;
+};
 
 /**
  * Rooms and room events, the object other areas (crypto, calls, sync, client config) are handed:
@@ -85,10 +92,13 @@ export class RoomsService implements RoomMembership {
     this.verbs = new MembershipVerbs(core, this.writer);
     this.members = new MembershipQueries(core);
     const stateReads = new StateReads(core);
+    const aggregations = new Aggregations(core);
+    const timeline = new TimelineReads(core, stateReads, aggregations);
     this.reads = {
       state: stateReads,
-      timeline: new TimelineReads(core, stateReads),
-      sync: new SyncReads(core),
+      timeline,
+      sync: new SyncReads(core, aggregations),
+      relations: new RelationReads(core, stateReads, timeline, aggregations),
     };
     this.directory = new RoomDirectory(core, stateReads);
   }

@@ -83,6 +83,20 @@ function roomEntry(
   return section[roomId]!;
 }
 
+type BundleTarget = { roomId: string; oldest: number; events: ClientEvent[] };
+
+/** A room's timeline as its aggregations are bundled: its events and its oldest event's position. */
+function bundleTarget(
+  roomId: string,
+  newestFirst: EventRow[],
+  f: RoomSyncFilter,
+  section: Record<string, unknown>,
+): BundleTarget {
+  const shown = newestFirst.slice(0, f.timelineLimit);
+  const events = (section.timeline as { events: ClientEvent[] } | undefined)?.events ?? [];
+  return { roomId, oldest: shown[shown.length - 1]?.stream_position ?? 0, events };
+}
+
 const EMPTY_PREFETCH: Prefetched = { visibility: new Map(), state: new Map() };
 
 /** A state event from the room snapshot in client format (no unsigned extras but age). */
@@ -186,6 +200,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       for (const [k, v] of await this.timelines(deltaIds, since ?? 0, to, f)) timelines.set(k, v);
       const pre = await this.prefetch(req.userId, fullIds, timelines, to, f);
       const joinSection = roomsSection(response, "join");
+      const bundles: BundleTarget[] = [];
       for (const m of joinedToSend) {
         const rows = timelines.get(m.room_id) ?? [];
         const section = await this.roomSection(
@@ -203,9 +218,11 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         );
         const target = roomEntry(joinSection, m.room_id);
         Object.assign(target, section);
+        bundles.push(bundleTarget(m.room_id, rows, f, section));
         const summary = await this.summary(m.room_id, req.userId, full(m.room_id) ? null : since);
         if (summary) target.summary = summary;
       }
+      await this.reads.bundleTimelines(viewer, bundles);
     }
 
     if (invited.length > 0) {
@@ -236,6 +253,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         f,
       );
       const leaveSection = roomsSection(response, "leave");
+      const bundles: BundleTarget[] = [];
       for (const m of left) {
         const rows = timelines.get(m.room_id) ?? [];
         const section = await this.roomSection(
@@ -251,7 +269,9 @@ export class RoomsSyncProvider implements SyncStreamProvider {
           ignored,
         );
         Object.assign(roomEntry(leaveSection, m.room_id), section);
+        bundles.push(bundleTarget(m.room_id, rows, f, section));
       }
+      await this.reads.bundleTimelines(viewer, bundles);
     }
   }
 

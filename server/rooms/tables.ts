@@ -74,6 +74,17 @@ export type RoomsTables = {
     sender: string;
     stream_position: number;
   };
+  /** Every relation (m.relates_to with rel_type and event_id): /relations, aggregations, /threads. */
+  message_relations: {
+    event_id: string;
+    room_id: string;
+    relates_to: string;
+    rel_type: string;
+    type: string;
+    sender: string;
+    aggregation_key: string | null;
+    stream_position: number;
+  };
   /** Redactions applied. */
   message_recalls: {
     event_id: string;

@@ -1,5 +1,6 @@
 import type { Logger } from "../../companion-services/platform/logger.ts";
 import {
+  type ClientEvent,
   normalizeRow,
   STRIPPED_STATE_TYPES,
   strippedState,
@@ -93,6 +94,7 @@ export class RoomResults {
         : new Map<string, (row: EventRow) => boolean>(),
     ]);
     const now = Date.now();
+    const bundles: { roomId: string; oldest: number; events: ClientEvent[] }[] = [];
     for (const d of decided) {
       const { room } = d.plan;
       const visible = visibility.get(room.roomId) ?? everything;
@@ -100,6 +102,10 @@ export class RoomResults {
         this.room(d, timelines.get(room.roomId) ?? [], visible, ctx, now),
       );
       if (built === FAILED) continue;
+      const shown = (timelines.get(room.roomId) ?? []).slice(0, d.plan.limit);
+      const events = built.json?.timeline as ClientEvent[] | undefined;
+      if (events)
+        bundles.push({ roomId: room.roomId, oldest: shown[shown.length - 1]?.stream_position ?? 0, events });
       if (built.json && room.membership === JOINED) {
         const c = counts.get(room.roomId);
         built.json.notification_count = c?.notification_count ?? 0;
@@ -111,6 +117,8 @@ export class RoomResults {
       if (built.json && ctx.direct.has(room.roomId)) built.json.is_dm = true;
       out.set(room.roomId, built);
     }
+    // Server-side aggregations (threads, edits, references) of every timeline, in one query.
+    await this.rooms.reads.sync.bundleTimelines(ctx.viewer, bundles);
     return out;
   }
 

@@ -65,9 +65,10 @@ export class SnapshotCache {
     const conv = await this.repo.conversations.getConversation(roomId, db);
     if (!conv || !isSupportedRoomVersion(conv.room_version)) return null;
     const head = Number(conv.head_position);
-    const [stateRows, last] = await Promise.all([
+    const [stateRows, last, lastRelation] = await Promise.all([
       this.repo.state.currentState(roomId, db),
       this.repo.events.eventAt(roomId, head, db),
+      this.repo.relations.lastRelationPosition(roomId, db),
     ]);
     const state = new Map<string, StoredEvent>();
     for (const r of stateRows.map(normalizeRow)) {
@@ -78,7 +79,16 @@ export class SnapshotCache {
         position: r.stream_position,
       });
     }
-    return new RoomSnapshot(roomId, conv.room_version, state, last?.event_id ?? null, last?.depth ?? 0, head);
+    const snap = new RoomSnapshot(
+      roomId,
+      conv.room_version,
+      state,
+      last?.event_id ?? null,
+      last?.depth ?? 0,
+      head,
+    );
+    snap.lastRelation = lastRelation;
+    return snap;
   }
 
   /** Whether the room's head in the database is past `head` (another process wrote the room). */

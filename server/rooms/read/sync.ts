@@ -1,7 +1,8 @@
-import { normalizeRow } from "../client-events.ts";
+import { type ClientEvent, normalizeRow, type Viewer } from "../client-events.ts";
 import type { RoomsCore } from "../core.ts";
 import type { EventFilter, EventRow } from "../storage/rows.ts";
 import { visibilityFilter } from "../visibility.ts";
+import type { Aggregations } from "./aggregations.ts";
 
 /** What the rooms of one sync response need, read for all of them at once (initial syncs). */
 export type Prefetched = {
@@ -13,7 +14,31 @@ export type Membership = { room_id: string; membership: string; event_id: string
 
 /** The reads of the rooms sync stream: every one bounded by the window the caller fixed. */
 export class SyncReads {
-  constructor(private readonly core: RoomsCore) {}
+  constructor(
+    private readonly core: RoomsCore,
+    private readonly aggregations: Aggregations,
+  ) {}
+
+  /**
+   * Bundles the aggregations of the timelines of a response, in one query. A timeline whose
+   * oldest event is newer than its room's newest relation has none, and is not asked about
+   * (always asked with several replicas: the snapshot may not have seen another's write yet).
+   */
+  async bundleTimelines(
+    viewer: Viewer,
+    timelines: { roomId: string; oldest: number; events: ClientEvent[] }[],
+  ): Promise<void> {
+    const events: ClientEvent[] = [];
+    for (const t of timelines) {
+      if (t.events.length === 0) continue;
+      if (!this.core.multiReplica) {
+        const snap = await this.core.snapshots.get(t.roomId);
+        if (snap && snap.lastRelation <= t.oldest) continue;
+      }
+      events.push(...t.events);
+    }
+    if (events.length > 0) await this.aggregations.bundle(viewer, events);
+  }
 
   /** The user's membership event in each of `roomIds` as of `position`. */
   membershipsAt(userId: string, roomIds: string[], position: number): Promise<Membership[]> {

@@ -5,6 +5,7 @@ import { membershipIn } from "../events.ts";
 import { hiddenByIgnore } from "../ignored-users.ts";
 import { formatRoomToken } from "../pagination.ts";
 import type { EventFilter, EventRow } from "../storage/rows.ts";
+import type { Aggregations } from "./aggregations.ts";
 import { ErasedSenders, pruneErased } from "./erasure.ts";
 import type { StateReads } from "./state.ts";
 
@@ -26,13 +27,14 @@ export class TimelineReads {
   constructor(
     private readonly core: RoomsCore,
     private readonly state: StateReads,
+    private readonly aggregations: Aggregations,
   ) {
     this.erased = new ErasedSenders(core.ctx.identity);
     core.ctx.hooks.on("userDeactivated", (e) => this.erased.forget(e.userId));
   }
 
   /** The rows as this viewer is served them: erased senders' events redacted (see pruneErased). */
-  private served(userId: string, roomId: string, rows: EventRow[]): Promise<EventRow[]> {
+  served(userId: string, roomId: string, rows: EventRow[]): Promise<EventRow[]> {
     return pruneErased(rows, userId, this.erased, async () => {
       const [memberships, snap] = await Promise.all([
         this.core.repo.state.membershipHistory(roomId, userId),
@@ -58,6 +60,7 @@ export class TimelineReads {
     const ignored = await this.core.ignoredBy(userId);
     const shown = rows.filter((r) => visible(r) && !hiddenByIgnore(r, ignored));
     const chunk = (await this.served(userId, roomId, shown)).map((r) => toClientEvent(r, viewer));
+    await this.aggregations.bundle(viewer, chunk);
     const body: Record<string, unknown> = { chunk, start: formatRoomToken(from) };
     if (rows.length === limit) {
       const last = rows[rows.length - 1]!.stream_position;
@@ -72,7 +75,9 @@ export class TimelineReads {
   /** GET /event: an event the user may see, or 404. */
   async event(userId: string, roomId: string, eventId: string, viewer: Viewer): Promise<ClientEvent> {
     const [row] = await this.served(userId, roomId, [await this.visibleEvent(userId, roomId, eventId)]);
-    return toClientEvent(row!, viewer);
+    const ev = toClientEvent(row!, viewer);
+    await this.aggregations.bundle(viewer, [ev]);
+    return ev;
   }
 
   /** GET /context around `row` (from visibleEvent): events around it and the state at the window's end. */
@@ -108,6 +113,8 @@ export class TimelineReads {
     const nBefore = b.filter(visible).length;
     const eventsBefore = around.slice(0, nBefore).map((r) => toClientEvent(r, viewer));
     const eventsAfter = around.slice(nBefore).map((r) => toClientEvent(r, viewer));
+    const event = toClientEvent(served!, viewer);
+    await this.aggregations.bundle(viewer, [event, ...eventsBefore, ...eventsAfter]);
     let state: ClientEvent[] = (await stateRepo.stateAt(roomId, end)).map((r) =>
       toClientEvent(normalizeRow(r), viewer),
     );
@@ -121,7 +128,7 @@ export class TimelineReads {
       state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
     }
     return {
-      event: toClientEvent(served!, viewer),
+      event,
       events_before: eventsBefore,
       events_after: eventsAfter,
       start: formatRoomToken(start),

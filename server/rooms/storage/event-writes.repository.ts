@@ -111,6 +111,18 @@ export class EventWritesRepository {
       ctes.push(sql`e AS (INSERT INTO message_edit_history (event_id, room_id, relates_to, sender, stream_position)
         SELECT * FROM (VALUES ${sql.join(ev)}) v (event_id, room_id, relates_to, sender, stream_position)${guard})`);
     }
+    const relations = events.filter((e) => e.relation);
+    if (relations.length > 0) {
+      const lv = relations.map(
+        (e) =>
+          sql`(${e.eventId}::text, ${e.roomId}::text, ${e.relation!.relatesTo}::text, ${e.relation!.relType}::text,
+            ${e.type}::text, ${e.sender}::text, ${e.relation!.key}::text, ${e.position}::bigint)`,
+      );
+      ctes.push(sql`rl AS (INSERT INTO message_relations (event_id, room_id, relates_to, rel_type, type, sender,
+          aggregation_key, stream_position)
+        SELECT * FROM (VALUES ${sql.join(lv)}) v (event_id, room_id, relates_to, rel_type, type, sender,
+          aggregation_key, stream_position)${guard})`);
+    }
     const attachments = events.flatMap((e) =>
       [...new Set(e.attachments)].map(
         (url) => sql`(${e.eventId}::text, ${url}::text, ${e.roomId}::text, ${e.position}::bigint)`,
@@ -128,6 +140,8 @@ export class EventWritesRepository {
         WHERE event_id = ${red.targetId}${applies})`);
       ctes.push(sql`rr AS (DELETE FROM message_reactions WHERE event_id = ${red.targetId}${applies})`);
       ctes.push(sql`re AS (DELETE FROM message_edit_history WHERE event_id = ${red.targetId}${applies})`);
+      // A redacted relation leaves every aggregation and /relations (its m.relates_to is gone).
+      ctes.push(sql`rd AS (DELETE FROM message_relations WHERE event_id = ${red.targetId}${applies})`);
       ctes.push(sql`rc AS (INSERT INTO message_recalls (event_id, room_id, redaction_event_id, redacted_by, stream_position)
         SELECT ${red.targetId}::text, ${red.roomId}::text, ${red.redactionEventId}::text, ${red.sender}::text,
           ${red.position}::bigint WHERE true${applies}

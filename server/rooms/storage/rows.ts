@@ -42,6 +42,8 @@ export type EventWrite = {
   txnId: string | null;
   reaction: { relatesTo: string; key: string } | null;
   edit: { relatesTo: string } | null;
+  /** Any relation (message_relations), reactions and edits included. */
+  relation: { relatesTo: string; relType: string; key: string | null } | null;
   attachments: string[];
 };
 

@@ -48,6 +48,10 @@ export function eventWrite(
         ? { relatesTo: relTo, key: rel.key }
         : null,
     edit: relType === "m.replace" && relTo ? { relatesTo: relTo } : null,
+    relation:
+      typeof relType === "string" && relTo
+        ? { relatesTo: relTo, relType, key: typeof rel?.key === "string" ? rel.key : null }
+        : null,
     attachments: mxcUrls(pdu.content),
   };
 }

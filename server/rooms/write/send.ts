@@ -5,6 +5,7 @@ import { type SendOptions, txnOf } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { RoomWriter } from "./persist.ts";
 import type { Redactor } from "./redact.ts";
+import { checkRelation } from "./relation-checks.ts";
 
 function checkEventType(type: string): void {
   if (type.length === 0 || Buffer.byteLength(type) > 255)
@@ -42,6 +43,18 @@ export class Sender {
     }
     const txn = txnOf(sender, `send/${roomId}/${type}`, opts);
     return this.core.txnIds.once(txn, async () => {
+      try {
+        await checkRelation(this.core, roomId, type, sender, content);
+      } catch (err) {
+        // A retried send of a reaction that went through: its own event answers, not a duplicate.
+        const { writes } = this.core.repo;
+        const existing =
+          txn && err instanceof MatrixError && err.errcode === "M_DUPLICATE_ANNOTATION"
+            ? await writes.txnEventId(txn.userId, txn.deviceId, txn.scope, txn.txnId)
+            : null;
+        if (existing) return existing;
+        throw err;
+      }
       const r = await this.writer.persist(roomId, () => ({ drafts: [{ type, content, sender }] }), { txn });
       return r.eventIds[0]!;
     });
