@@ -320,3 +320,55 @@ describe("newly joined rooms in incremental syncs (03joined)", () => {
     expect(fourth.presence?.events ?? []).toEqual([]);
   });
 });
+
+describe("room summary (16room-summary)", () => {
+  it("a named room has member counts and no heroes; the counts follow membership changes", async () => {
+    const [a, b, c] = await users(3);
+    const id = await createRoom(a!, { preset: "public_chat", name: "A room name" });
+    const first = await sync(a!);
+    expect(first.rooms!.join![id]!.summary).toEqual({
+      "m.joined_member_count": 1,
+      "m.invited_member_count": 0,
+    });
+    await join(b!, id);
+    await invite(a!, id, c!);
+    const second = await sync(a!, { since: first.next_batch });
+    expect(second.rooms!.join![id]!.summary).toEqual({
+      "m.joined_member_count": 2,
+      "m.invited_member_count": 1,
+    });
+  });
+});
+
+describe("reading a room one is not (or no longer) in", () => {
+  it("/messages of a departed room ends at the leave", async () => {
+    const [a, b] = await users(2);
+    const id = await createRoom(a!, { preset: "public_chat" });
+    await join(b!, id);
+    await say(a!, id, "M1. B's message before A left");
+    await say(b!, id, "M2. B's message before A left");
+    await leave(a!, id);
+    await say(b!, id, "M3. B's message after A left");
+    const r = await ok("GET", `${V3}/rooms/${id}/messages?limit=2&dir=b`, a!);
+    const chunk = r.chunk as Ev[];
+    expect(chunk[0]).toMatchObject({
+      type: "m.room.member",
+      state_key: a!.userId,
+      content: { membership: "leave" },
+    });
+    expect(chunk[1]!.content.body).toBe("M2. B's message before A left");
+    const forward = await ok("GET", `${V3}/rooms/${id}/messages?dir=f&limit=100`, a!);
+    expect((forward.chunk as Ev[]).map((e) => e.content.body)).not.toContain("M3. B's message after A left");
+  });
+
+  it("/context in a room one was never in is refused with 403", async () => {
+    const [a, b] = await users(2);
+    const id = await createRoom(a!, {});
+    const event = await say(a!, id, "hello, world");
+    const r = await s.call("GET", `${V3}/rooms/${id}/context/${encodeURIComponent(event)}`, {
+      token: b!.accessToken,
+    });
+    expect(r.status).toBe(403);
+    expect(r.body.errcode).toBe("M_FORBIDDEN");
+  });
+});
