@@ -8,18 +8,40 @@ type Sent = { eventId: string; at: number };
 
 const MAX_DEVICES = 5_000;
 const MAX_MEMBERS_PER_DEVICE = 50_000;
+/** How many of a device's recent response positions are remembered (long-polls answer several). */
+const RECENT_POSITIONS = 16;
+
+type Device = { size: number; rooms: Map<string, Map<string, Sent>>; answered: number[] };
 
 export class LazyMembersSent {
   /** device key → room → user → the member event sent, and the stream position of that response. */
-  private readonly devices = new Map<string, { size: number; rooms: Map<string, Map<string, Sent>> }>();
+  private readonly devices = new Map<string, Device>();
 
   private key(userId: string, deviceId: string): string {
     return `${userId}\u0000${deviceId}`;
   }
 
-  /** An initial sync: the client starts afresh and keeps nothing it was sent before. */
-  forgetDevice(userId: string, deviceId: string): void {
-    this.devices.delete(this.key(userId, deviceId));
+  /**
+   * A sync of the device from `since` answered up to `to`. A `since` this process did not answer
+   * (the chain went through another replica, or a restart) may come after an initial sync
+   * elsewhere: what was recorded here no longer counts.
+   */
+  answering(userId: string, deviceId: string, since: number | null, to: number): void {
+    const key = this.key(userId, deviceId);
+    let d = this.devices.get(key);
+    if (d && (since === null || !d.answered.includes(since))) {
+      this.devices.delete(key);
+      d = undefined;
+    }
+    if (!d) {
+      d = { size: 0, rooms: new Map(), answered: [] };
+      if (this.devices.size >= MAX_DEVICES) this.devices.delete(this.devices.keys().next().value!);
+      this.devices.set(key, d);
+    }
+    if (!d.answered.includes(to)) {
+      d.answered.push(to);
+      if (d.answered.length > RECENT_POSITIONS) d.answered.shift();
+    }
   }
 
   /** A room sent in full (newly joined, full_state): what the client had of it no longer counts. */
@@ -57,13 +79,10 @@ export class LazyMembersSent {
   ): void {
     if (events.length === 0) return;
     const key = this.key(userId, deviceId);
-    let d = this.devices.get(key);
-    if (d) this.devices.delete(key);
-    else {
-      d = { size: 0, rooms: new Map() };
-      if (this.devices.size >= MAX_DEVICES) this.devices.delete(this.devices.keys().next().value!);
-    }
+    const d = this.devices.get(key);
+    if (!d) return;
     // Re-inserted: the map's order is least recently synced first.
+    this.devices.delete(key);
     this.devices.set(key, d);
     let room = d.rooms.get(roomId);
     if (!room) {

@@ -87,10 +87,11 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const f = readRoomFilter(req.filter);
     const since = req.since?.stream ?? null;
     const to = req.to.stream;
+    if (f.lazyLoadMembers && !f.includeRedundantMembers)
+      this.sent.answering(req.userId, req.deviceId, since, to);
     const viewer: Viewer = { userId: req.userId, deviceId: req.deviceId };
     const ignored = await this.rooms.ignoredBy(req.userId);
     const ctx: SectionContext = { req, f, viewer, ignored };
-    if (since === null) this.sent.forgetDevice(req.userId, req.deviceId);
 
     // Nothing moved for the user (no membership change) nor in any of their rooms: nothing to say.
     // The cached memberships suffice here: a change to them would have touched the user.
