@@ -20,6 +20,7 @@ import {
   timelineFiltered,
   typeMatches,
 } from "./sync-room-filter.ts";
+import { type RoomWindow, visibleTimeline } from "./sync-visible-timeline.ts";
 
 /** The response's rooms.<kind> map, created on first use (other providers add to the same rooms). */
 function roomsSection(
@@ -42,31 +43,12 @@ function roomEntry(
 
 const EMPTY_PREFETCH: Prefetched = { visibility: new Map(), state: new Map() };
 
-/** Sizes of the older pages read when history visibility hid part of a timeline. */
-const HIDDEN_HISTORY_PAGES = [50, 100, 200];
-
 /** What every room of one response shares. */
 type SectionContext = {
   req: SyncRequest;
   f: RoomSyncFilter;
   viewer: Viewer;
   ignored: ReadonlySet<string>;
-};
-
-/** One room's window in the response. */
-type RoomWindow = {
-  roomId: string;
-  /** Newest first, one more than the limit when there are more. */
-  newestFirst: EventRow[];
-  since: number | null;
-  upto: number;
-  /** Sent with its full state (initial, full_state, newly joined, joined and left in the window). */
-  full: boolean;
-  newlyJoined: boolean;
-  /** False when the user was joined for the whole window: every event in it is visible. */
-  checkVisibility: boolean;
-  /** A room with nothing to report is left out (joined rooms in a delta). */
-  omitIfEmpty: boolean;
 };
 
 /**
@@ -279,52 +261,6 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     return this.reads.timelines(roomIds, since, upto, f.timelineLimit + 1, f.timeline, timelineFiltered(f));
   }
 
-  /**
-   * The room's timeline, visible events only (Synapse's `filter_events_for_client`): when the
-   * history visibility hides some, older pages are read (a few, growing) until the limit is
-   * reached. The room's current state is always shown (Synapse's `always_include_ids`): a member
-   * who joined while the user was away still appears when the user comes back.
-   */
-  private async visibleTimeline(
-    userId: string,
-    w: RoomWindow,
-    f: RoomSyncFilter,
-    pre: Prefetched,
-  ): Promise<{ rows: EventRow[]; more: boolean; paged: boolean }> {
-    const seen = pre.visibility.get(w.roomId) ?? (await this.rooms.visibleTo(userId, w.roomId));
-    const snap = await this.rooms.snapshot(w.roomId);
-    const visible = (r: EventRow) =>
-      seen(r) ||
-      (r.state_key !== null &&
-        r.state_key !== undefined &&
-        snap?.get(r.type, r.state_key)?.eventId === r.event_id);
-    const lower = w.full ? 0 : (w.since ?? 0);
-    const kept: EventRow[] = [];
-    let examined = w.newestFirst.slice(0, f.timelineLimit);
-    let more = w.newestFirst.length > f.timelineLimit;
-    let paged = false;
-    for (let page = 0; ; page++) {
-      for (const r of examined) {
-        if (kept.length >= f.timelineLimit) {
-          more = true;
-          break;
-        }
-        if (visible(r)) kept.push(r);
-      }
-      const size = HIDDEN_HISTORY_PAGES[page];
-      if (kept.length >= f.timelineLimit || !more || size === undefined || examined.length === 0) break;
-      const oldest = examined[examined.length - 1]!.stream_position;
-      const next =
-        (await this.reads.timelines([w.roomId], lower, oldest - 1, size + 1, f.timeline, true)).get(
-          w.roomId,
-        ) ?? [];
-      paged = true;
-      more = next.length > size;
-      examined = next.slice(0, size);
-    }
-    return { rows: kept.reverse(), more, paged };
-  }
-
   private async roomSection(
     ctx: SectionContext,
     w: RoomWindow,
@@ -340,7 +276,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     let preState = pre.state.get(roomId);
     // Events from before the user could see the room (initial sync, new joins, leaves) are filtered.
     if (w.checkVisibility) {
-      const v = await this.visibleTimeline(userId, w, f, pre);
+      const v = await visibleTimeline(this.rooms, this.reads, userId, w, f, pre);
       rows = v.rows;
       more = v.more;
       if (v.paged) {
