@@ -393,3 +393,22 @@ describe("reading a room one is not (or no longer) in", () => {
     expect(r.body.errcode).toBe("M_FORBIDDEN");
   });
 });
+
+describe("sync tokens in /messages (04timeline)", () => {
+  it("a next_batch token pages forward in /messages", async () => {
+    const [u] = await users(1);
+    const f = await makeFilter(u!, { room: { timeline: { limit: 1 } } });
+    const id = await createRoom(u!, {});
+    const first = await say(u!, id, "1");
+    const body = await sync(u!, { filter: f });
+    expect(body.rooms!.join![id]!.timeline.events.map((e) => e.event_id)).toEqual([first]);
+    const second = await say(u!, id, "2");
+    const r = await ok(
+      "GET",
+      `/_matrix/client/r0/rooms/${id}/messages?dir=f&limit=1&from=${body.next_batch}`,
+      u!,
+    );
+    expect((r.chunk as Ev[]).map((e) => e.event_id)).toEqual([second]);
+    expect(typeof r.end).toBe("string");
+  });
+});
