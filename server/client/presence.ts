@@ -147,6 +147,21 @@ export class PresenceService implements PresencePort {
     return out;
   }
 
+  /**
+   * The current presence of `users` whatever its age, "offline" for those never seen (Synapse's
+   * default state): what a client learns of people it newly shares a room with.
+   */
+  current(users: Iterable<string>, to: number): PresenceEvent[] {
+    const now = Date.now();
+    const out: PresenceEvent[] = [];
+    for (const userId of users) {
+      const e = this.entries.get(userId);
+      const content = e && e.changedAt <= to ? this.content(e, now) : { presence: "offline" };
+      out.push({ type: "m.presence", sender: userId, content });
+    }
+    return out;
+  }
+
   content(e: Omit<Entry, "changedAt" | "lastSync">, now = Date.now()): Record<string, unknown> {
     return {
       presence: e.presence,

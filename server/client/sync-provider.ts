@@ -140,16 +140,46 @@ export class ClientSyncProvider implements SyncStreamProvider {
       const sharing = await this.rooms.usersSharingRoomsWith(req.userId);
       events.push(...this.presence.events(new Set([...sharing, req.userId]), fromTyping, req.to.typing));
     }
-    if (fresh.size) {
-      const newPeers = new Set<string>();
-      for (const roomId of fresh) for (const u of await this.rooms.joinedMembers(roomId)) newPeers.add(u);
-      for (const e of events) newPeers.delete(e.sender);
-      events.push(...this.presence.events(newPeers, null, req.to.typing));
-    }
+    // People newly sharing a room with the user (Synapse's "newly joined or invited users"): the
+    // members of rooms the user joined in this window, and those who joined or were invited to
+    // the user's rooms in it (from the timelines already built).
+    const newPeers = new Set<string>();
+    for (const roomId of fresh) for (const u of await this.rooms.joinedMembers(roomId)) newPeers.add(u);
+    if (!initial) for (const u of newcomers(response, joinedSet, fresh)) newPeers.add(u);
+    newPeers.delete(req.userId);
+    for (const e of events) newPeers.delete(e.sender);
+    if (newPeers.size > 0) events.push(...this.presence.current(newPeers, req.to.typing));
     const presence = filterEvents(filter.presence, events);
     if (presence.length > 0) response.presence = { events: presence };
   }
 }
+
+/** Users whose membership event in a joined room's timeline made them join or be invited. */
+function newcomers(
+  response: SyncResponse,
+  joined: ReadonlySet<string>,
+  skip: ReadonlySet<string>,
+): Set<string> {
+  const out = new Set<string>();
+  for (const [roomId, room] of Object.entries(response.rooms?.join ?? {})) {
+    if (!joined.has(roomId) || skip.has(roomId)) continue;
+    const events = (room.timeline as { events?: TimelineEvent[] } | undefined)?.events ?? [];
+    for (const e of events) {
+      if (e.type !== "m.room.member" || typeof e.state_key !== "string") continue;
+      const now = e.content?.membership;
+      const before = e.unsigned?.prev_content?.membership;
+      if ((now === "join" || now === "invite") && before !== "join" && before !== now) out.add(e.state_key);
+    }
+  }
+  return out;
+}
+
+type TimelineEvent = {
+  type: string;
+  state_key?: string;
+  content?: { membership?: unknown };
+  unsigned?: { prev_content?: { membership?: unknown } };
+};
 
 /** The room's join entry, created (with the fields clients expect) when the rooms provider made none. */
 function joinEntry(response: SyncResponse, roomId: string): JoinedRoom {

@@ -265,13 +265,14 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   router.get(`${V3}/rooms/:roomId/messages`, async (req) => {
     const roomId = roomParam(req);
     const me = req.auth!.userId;
-    await rooms.readableAt(me, roomId);
+    // A former member reads the room as it was when they left: pages end at their leave (Synapse).
+    const { position: leftAt } = await rooms.readableAt(me, roomId);
     const dirRaw = req.query.get("dir") ?? "b";
     if (dirRaw !== "b" && dirRaw !== "f") throw invalidParam("dir must be b or f");
     const dir = dirRaw;
     const filter = parseFilterParam(req.query.get("filter"));
     const limit = Math.max(1, Math.min(filter.limit ?? intParam(req, "limit", 10, 1000), 1000));
-    const current = ctx.streams.current();
+    const current = leftAt ?? ctx.streams.current();
     const fromRaw = req.query.get("from");
     const toRaw = req.query.get("to");
     const from = fromRaw ? Math.min(parseRoomToken(fromRaw), current) : dir === "b" ? current : 0;
@@ -296,7 +297,7 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
     const roomId = roomParam(req);
     const eventId = parseEventId(req.params.eventId!);
     const me = req.auth!.userId;
-    const row = await timeline.visibleEvent(me, roomId, eventId);
+    const row = await timeline.visibleEvent(me, roomId, eventId, "forbidden");
     const filter = parseFilterParam(req.query.get("filter"));
     const limit = Math.min(intParam(req, "limit", 10, 100), 100);
     const body = await timeline.context(

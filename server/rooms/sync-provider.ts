@@ -7,62 +7,20 @@ import {
   toClientEvent,
   type Viewer,
 } from "./client-events.ts";
-import type { StoredEvent } from "./events.ts";
 import { hiddenByIgnore } from "./ignored-users.ts";
+import { LazyMembersSent } from "./lazy-members-sent.ts";
 import { formatRoomToken } from "./pagination.ts";
 import type { Membership, Prefetched, SyncReads } from "./read/sync.ts";
 import type { RoomsApi } from "./service.ts";
-import type { EventFilter, EventRow } from "./storage/rows.ts";
-
-/** The parts of the spec's sync filter the rooms stream reads (validated by sync/filter.ts). */
-type RoomSyncFilter = {
-  rooms?: string[];
-  notRooms: Set<string>;
-  timelineLimit: number;
-  timeline: EventFilter;
-  stateTypes?: string[];
-  stateNotTypes?: string[];
-  lazyLoadMembers: boolean;
-  includeLeave: boolean;
-};
-
-const obj = (v: unknown): Record<string, unknown> =>
-  v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-const strings = (v: unknown): string[] | undefined =>
-  Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined;
-
-/** Reads the filter defensively: anything malformed falls back to the spec's default. */
-export function readRoomFilter(filter: Record<string, unknown>): RoomSyncFilter {
-  const room = obj(filter.room);
-  const timeline = obj(room.timeline);
-  const state = obj(room.state);
-  const limit = timeline.limit;
-  return {
-    rooms: strings(room.rooms),
-    notRooms: new Set(strings(room.not_rooms) ?? []),
-    timelineLimit:
-      typeof limit === "number" && Number.isInteger(limit) && limit >= 0 ? Math.min(limit, 1000) : 10,
-    timeline: {
-      types: strings(timeline.types),
-      notTypes: strings(timeline.not_types),
-      senders: strings(timeline.senders),
-      notSenders: strings(timeline.not_senders),
-    },
-    stateTypes: strings(state.types),
-    stateNotTypes: strings(state.not_types),
-    lazyLoadMembers: state.lazy_load_members === true,
-    includeLeave: room.include_leave === true,
-  };
-}
-
-function timelineFiltered(f: RoomSyncFilter): boolean {
-  const tf = f.timeline;
-  return Boolean(tf.types || tf.notTypes?.length || tf.senders || tf.notSenders?.length);
-}
-
-function typeMatches(type: string, patterns: string[]): boolean {
-  return patterns.some((p) => (p.endsWith("*") ? type.startsWith(p.slice(0, -1)) : p === type));
-}
+import type { EventRow } from "./storage/rows.ts";
+import {
+  type RoomSyncFilter,
+  readRoomFilter,
+  storedToClient,
+  timelineFiltered,
+  typeMatches,
+} from "./sync-room-filter.ts";
+import { type RoomWindow, visibleTimeline } from "./sync-visible-timeline.ts";
 
 /** The response's rooms.<kind> map, created on first use (other providers add to the same rooms). */
 function roomsSection(
@@ -99,20 +57,13 @@ function bundleTarget(
 
 const EMPTY_PREFETCH: Prefetched = { visibility: new Map(), state: new Map() };
 
-/** A state event from the room snapshot in client format (no unsigned extras but age). */
-function storedToClient(e: StoredEvent, now: number): ClientEvent {
-  const ev: ClientEvent = {
-    type: e.pdu.type,
-    content: e.pdu.content,
-    event_id: e.eventId,
-    sender: e.pdu.sender,
-    origin_server_ts: e.pdu.origin_server_ts,
-    room_id: e.pdu.room_id,
-    unsigned: { age: Math.max(0, now - e.pdu.origin_server_ts) },
-  };
-  if (e.pdu.state_key !== undefined) ev.state_key = e.pdu.state_key;
-  return ev;
-}
+/** What every room of one response shares. */
+type SectionContext = {
+  req: SyncRequest;
+  f: RoomSyncFilter;
+  viewer: Viewer;
+  ignored: ReadonlySet<string>;
+};
 
 /**
  * The room events stream of /sync (Dendrite's stream_pdu): rooms.join/invite/knock/leave for the window
@@ -125,14 +76,18 @@ export class RoomsSyncProvider implements SyncStreamProvider {
   constructor(
     private readonly rooms: RoomsApi,
     private readonly reads: SyncReads,
+    private readonly sent = new LazyMembersSent(),
   ) {}
 
   async fill(req: SyncRequest, response: SyncResponse): Promise<void> {
     const f = readRoomFilter(req.filter);
     const since = req.since?.stream ?? null;
     const to = req.to.stream;
+    if (f.lazyLoadMembers && !f.includeRedundantMembers)
+      this.sent.answering(req.userId, req.deviceId, since, to);
     const viewer: Viewer = { userId: req.userId, deviceId: req.deviceId };
     const ignored = await this.rooms.ignoredBy(req.userId);
+    const ctx: SectionContext = { req, f, viewer, ignored };
 
     // Nothing moved for the user (no membership change) nor in any of their rooms: nothing to say.
     // The cached memberships suffice here: a change to them would have touched the user.
@@ -202,24 +157,26 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       const joinSection = roomsSection(response, "join");
       const bundles: BundleTarget[] = [];
       for (const m of joinedToSend) {
-        const rows = timelines.get(m.room_id) ?? [];
+        const isFull = full(m.room_id);
         const section = await this.roomSection(
-          req.userId,
-          m.room_id,
-          rows,
-          since,
-          to,
-          full(m.room_id),
-          f,
-          viewer,
-          full(m.room_id) || m.stream_position > (since ?? 0),
-          ignored,
+          ctx,
+          {
+            roomId: m.room_id,
+            newestFirst: timelines.get(m.room_id) ?? [],
+            since,
+            upto: to,
+            full: isFull,
+            newlyJoined: newlyJoined.has(m.room_id),
+            checkVisibility: isFull || m.stream_position > (since ?? 0),
+            omitIfEmpty: true,
+          },
           pre,
         );
+        if (!section) continue;
         const target = roomEntry(joinSection, m.room_id);
         Object.assign(target, section);
-        bundles.push(bundleTarget(m.room_id, rows, f, section));
-        const summary = await this.summary(m.room_id, req.userId, full(m.room_id) ? null : since);
+        bundles.push(bundleTarget(m.room_id, timelines.get(m.room_id) ?? [], f, section));
+        const summary = await this.summary(m.room_id, req.userId, isFull ? null : since);
         if (summary) target.summary = summary;
       }
       await this.reads.bundleTimelines(viewer, bundles);
@@ -252,27 +209,51 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         bounds,
         f,
       );
+      // A room joined and left inside the window is new to the client: its full state comes
+      // (Synapse counts it newly joined).
+      const joinedInWindow =
+        since === null || req.fullState
+          ? new Set<string>()
+          : await this.joinedInWindow(req.userId, left, since);
       const leaveSection = roomsSection(response, "leave");
       const bundles: BundleTarget[] = [];
       for (const m of left) {
-        const rows = timelines.get(m.room_id) ?? [];
-        const section = await this.roomSection(
-          req.userId,
-          m.room_id,
-          rows,
+        const section = await this.roomSection(ctx, {
+          roomId: m.room_id,
+          newestFirst: timelines.get(m.room_id) ?? [],
           since,
-          m.stream_position,
-          since === null || req.fullState,
-          f,
-          viewer,
-          true,
-          ignored,
-        );
+          upto: m.stream_position,
+          full: since === null || req.fullState || joinedInWindow.has(m.room_id),
+          newlyJoined: false,
+          checkVisibility: true,
+          omitIfEmpty: false,
+        });
+        if (!section) continue;
         Object.assign(roomEntry(leaveSection, m.room_id), section);
-        bundles.push(bundleTarget(m.room_id, rows, f, section));
+        bundles.push(bundleTarget(m.room_id, timelines.get(m.room_id) ?? [], f, section));
       }
       await this.reads.bundleTimelines(viewer, bundles);
     }
+  }
+
+  /** Left rooms the user was not in at `since` but joined before leaving. */
+  private async joinedInWindow(userId: string, left: Membership[], since: number): Promise<Set<string>> {
+    const out = new Set<string>();
+    const atSince = new Map(
+      (
+        await this.reads.membershipsAt(
+          userId,
+          left.map((m) => m.room_id),
+          since,
+        )
+      ).map((m) => [m.room_id, m]),
+    );
+    for (const m of left) {
+      if (atSince.get(m.room_id)?.membership === "join") continue;
+      const before = await this.reads.membershipsAt(userId, [m.room_id], m.stream_position - 1);
+      if (before[0]?.membership === "join" && before[0].stream_position > since) out.add(m.room_id);
+    }
+    return out;
   }
 
   /**
@@ -326,60 +307,93 @@ export class RoomsSyncProvider implements SyncStreamProvider {
   }
 
   private async roomSection(
-    userId: string,
-    roomId: string,
-    newestFirst: EventRow[],
-    since: number | null,
-    upto: number,
-    full: boolean,
-    f: RoomSyncFilter,
-    viewer: Viewer,
-    /** False when the user was joined for the whole window: every event in it is visible. */
-    checkVisibility: boolean,
-    ignored: ReadonlySet<string>,
+    ctx: SectionContext,
+    w: RoomWindow,
     pre: Prefetched = EMPTY_PREFETCH,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<{ timeline: Record<string, unknown>; state: { events: ClientEvent[] } } | null> {
+    const { f, viewer, ignored } = ctx;
+    const { userId, deviceId } = ctx.req;
+    const { roomId, since, full } = w;
     const now = Date.now();
-    const limited = newestFirst.length > f.timelineLimit;
-    const rows = newestFirst.slice(0, f.timelineLimit).reverse();
+    let rows = w.newestFirst.slice(0, f.timelineLimit).reverse();
+    let start = rows.length > 0 ? rows[0]!.stream_position - 1 : w.upto;
+    let more = w.newestFirst.length > f.timelineLimit;
+    let preState = pre.state.get(roomId);
     // Events from before the user could see the room (initial sync, new joins, leaves) are filtered.
-    const visible = !checkVisibility
-      ? () => true
-      : (pre.visibility.get(roomId) ?? (await this.rooms.visibleTo(userId, roomId)));
-    const timeline = rows
-      .filter((r) => visible(r) && !hiddenByIgnore(r, ignored))
-      .map((r) => toClientEvent(r, viewer));
-    const start = rows.length > 0 ? rows[0]!.stream_position - 1 : upto;
-    let stateRows: EventRow[] = [];
-    if (full) {
-      stateRows = pre.state.get(roomId) ?? (await this.reads.stateAt(roomId, start));
-    } else if (since !== null && start > since && (limited || timelineFiltered(f))) {
-      // State changes the timeline does not show: those between `since` and the timeline's start.
-      stateRows = (await this.reads.stateAt(roomId, start)).filter((r) => Number(r.stream_position) > since);
-    }
-    const inTimeline = new Set(timeline.map((e) => e.event_id));
-    let state: ClientEvent[] = stateRows
-      .map((r) => toClientEvent(normalizeRow(r), viewer))
-      .filter((e) => !inTimeline.has(e.event_id));
-    if (f.stateTypes) state = state.filter((e) => typeMatches(e.type, f.stateTypes!));
-    if (f.stateNotTypes) state = state.filter((e) => !typeMatches(e.type, f.stateNotTypes!));
-    if (f.lazyLoadMembers) {
-      const senders = new Set([userId, ...timeline.map((e) => e.sender)]);
-      state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
-      // Lazy loading promises the member event of every timeline sender: add those the state delta
-      // lacks, from the room's current state when it is not newer than the timeline's start.
-      const have = new Set([
-        ...state.filter((e) => e.type === "m.room.member").map((e) => e.state_key),
-        ...timeline.filter((e) => e.type === "m.room.member").map((e) => e.state_key),
-      ]);
-      const snap = await this.rooms.snapshot(roomId);
-      for (const sender of senders) {
-        // The user's own member event is sent once, with the room's full state.
-        if (have.has(sender) || (sender === userId && !full)) continue;
-        const member = snap?.get("m.room.member", sender);
-        if (member && member.position <= start) state.push(storedToClient(member, now));
+    if (w.checkVisibility) {
+      const v = await visibleTimeline(this.rooms, this.reads, userId, w, f, pre);
+      rows = v.rows;
+      more = v.more;
+      if (v.paged) {
+        start = rows.length > 0 ? rows[0]!.stream_position - 1 : w.upto;
+        preState = undefined;
       }
     }
+    // A newly joined room has no continuous history before it (Synapse: limited).
+    const limited = more || w.newlyJoined;
+    const timeline = rows.filter((r) => !hiddenByIgnore(r, ignored)).map((r) => toClientEvent(r, viewer));
+    // A gappy delta's state: every change between `since` and the timeline's start (the spec's
+    // "state at the start of the timeline minus what the client had").
+    const gappy = !full && since !== null && start > since && (limited || timelineFiltered(f));
+    let stateRows: EventRow[] = [];
+    if (full) stateRows = preState ?? (await this.reads.stateAt(roomId, start));
+    else if (gappy) stateRows = await this.reads.stateAt(roomId, start);
+    const inTimeline = new Set(timeline.map((e) => e.event_id));
+    let state: ClientEvent[] = (
+      full ? stateRows : stateRows.filter((r) => Number(r.stream_position) > since!)
+    )
+      .map((r) => toClientEvent(normalizeRow(r), viewer))
+      .filter((e) => !inTimeline.has(e.event_id));
+    const stateWanted = (type: string) =>
+      (!f.stateTypes || typeMatches(type, f.stateTypes)) &&
+      !(f.stateNotTypes && typeMatches(type, f.stateNotTypes));
+    state = state.filter((e) => stateWanted(e.type));
+    if (f.lazyLoadMembers && stateWanted("m.room.member")) {
+      const senders = new Set([userId, ...timeline.map((e) => e.sender)]);
+      // Full state is lazy: the members of the timeline's senders. A delta keeps every membership
+      // change of the gap (Synapse disables lazy loading there): the client's member list is
+      // otherwise stale.
+      if (full) state = state.filter((e) => e.type !== "m.room.member" || senders.has(e.state_key ?? ""));
+      const have = new Set(state.filter((e) => e.type === "m.room.member").map((e) => e.state_key));
+      if (full) for (const e of timeline) if (e.type === "m.room.member") have.add(e.state_key);
+      // Lazy loading promises the member event of every timeline sender. The user's own is sent
+      // once, with the room's full state.
+      const missing = [...senders].filter((u) => !have.has(u) && (full || u !== userId));
+      if (gappy) {
+        const atStart = new Map(
+          stateRows.filter((r) => r.type === "m.room.member").map((r) => [r.state_key, r]),
+        );
+        for (const u of missing) {
+          const r = atStart.get(u);
+          if (r && !inTimeline.has(r.event_id)) state.push(toClientEvent(normalizeRow(r), viewer));
+        }
+      } else if (missing.length > 0) {
+        // No state read here (the common delta): the current member event, when not newer than
+        // the timeline's first event (which, as in Synapse, counts as the start).
+        const snap = await this.rooms.snapshot(roomId);
+        const first = full ? start : start + 1;
+        for (const u of missing) {
+          const member = snap?.get("m.room.member", u);
+          if (member && member.position <= first) state.push(storedToClient(member, now));
+        }
+      }
+      if (!f.includeRedundantMembers) {
+        if (full) this.sent.forgetRoom(userId, deviceId, roomId);
+        else if (since !== null) {
+          state = state.filter(
+            (e) =>
+              e.type !== "m.room.member" ||
+              !this.sent.has(userId, deviceId, roomId, e.state_key!, e.event_id, since),
+          );
+        }
+        const members = [...state, ...timeline]
+          .filter((e) => e.type === "m.room.member" && e.state_key !== undefined)
+          .map((e) => ({ stateKey: e.state_key!, eventId: e.event_id }));
+        this.sent.record(userId, deviceId, roomId, members, ctx.req.to.stream);
+      }
+    }
+    // Nothing to say about a room in a delta (everything filtered out): it is left out (Synapse).
+    if (!full && w.omitIfEmpty && timeline.length === 0 && state.length === 0) return null;
     return {
       timeline: { events: timeline, limited, prev_batch: formatRoomToken(start) },
       state: { events: state },

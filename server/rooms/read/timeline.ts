@@ -1,4 +1,4 @@
-import { notFound } from "../../../companion-services/platform/errors.ts";
+import { forbidden, notFound } from "../../../companion-services/platform/errors.ts";
 import { type ClientEvent, normalizeRow, toClientEvent, type Viewer } from "../client-events.ts";
 import type { RoomsCore } from "../core.ts";
 import { membershipIn } from "../events.ts";
@@ -138,14 +138,23 @@ export class TimelineReads {
   }
 
   /** An event the user may see, or 404 (spec: not found or no permission look the same). */
-  async visibleEvent(userId: string, roomId: string, eventId: string): Promise<EventRow> {
-    const raw = await this.core.repo.events.getEvent(eventId);
-    if (!raw || raw.room_id !== roomId) throw notFound("Event not found.");
-    const row = normalizeRow(raw);
+  async visibleEvent(
+    userId: string,
+    roomId: string,
+    eventId: string,
+    /** GET /context refuses someone never in a non world-readable room with 403, as Synapse (the
+     * spec gives it no error); GET /event answers 404, as its spec says. */
+    strangers: "not-found" | "forbidden" = "not-found",
+  ): Promise<EventRow> {
     const snap = await this.core.snapshots.get(roomId);
     const worldReadable =
       snap?.get("m.room.history_visibility", "")?.pdu.content.history_visibility === "world_readable";
-    if (!worldReadable && snap && membershipIn(snap, userId) === null) throw notFound("Event not found.");
+    const stranger = !worldReadable && snap !== null && membershipIn(snap, userId) === null;
+    if (stranger && strangers === "forbidden") throw forbidden("You are not a member of this room.");
+    const raw = await this.core.repo.events.getEvent(eventId);
+    if (!raw || raw.room_id !== roomId) throw notFound("Event not found.");
+    const row = normalizeRow(raw);
+    if (stranger) throw notFound("Event not found.");
     const visible = await this.state.visibleTo(userId, roomId);
     if (!visible(row)) throw notFound("Event not found.");
     return row;
