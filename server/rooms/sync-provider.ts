@@ -154,6 +154,9 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       const timelines = await this.timelines(fullIds, 0, to, f);
       for (const [k, v] of await this.timelines(deltaIds, since ?? 0, to, f)) timelines.set(k, v);
       const pre = await this.prefetch(req.userId, fullIds, timelines, to, f);
+      if (fullIds.length > 0) {
+        await this.rooms.reads.timeline.learnSenders(fullIds.flatMap((id) => timelines.get(id) ?? []));
+      }
       const joinSection = roomsSection(response, "join");
       const bundles: BundleTarget[] = [];
       for (const m of joinedToSend) {
@@ -328,6 +331,8 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         start = rows.length > 0 ? rows[0]!.stream_position - 1 : w.upto;
         preState = undefined;
       }
+      // Only a viewer not joined throughout can have been absent when an erased user wrote.
+      rows = await this.rooms.reads.timeline.served(userId, roomId, rows);
     }
     // A newly joined room has no continuous history before it (Synapse: limited).
     const limited = more || w.newlyJoined;

@@ -127,6 +127,17 @@ describe("account deactivation", () => {
       { msgtype: "m.text", body: "body1" },
     ]);
     expect(await contentFor(joiner.accessToken)).toEqual([{}, {}]);
+
+    // /sync applies the same rule: the joiner's initial sync shows the event redacted, the owner's not.
+    const inSync = async (token: string) => {
+      const r = await s.call("GET", "/_matrix/client/v3/sync", { token });
+      const rooms = r.body.rooms as {
+        join: Record<string, { timeline: { events: { event_id: string; content: unknown }[] } }>;
+      };
+      return rooms.join[roomId]!.timeline.events.find((e) => e.event_id === eventId)?.content;
+    };
+    expect(await inSync(owner.accessToken)).toEqual({ msgtype: "m.text", body: "body1" });
+    expect(await inSync(joiner.accessToken)).toEqual({});
   });
 
   it("a malformed body is a 400", async () => {
