@@ -18,6 +18,7 @@ import {
   platformEnvSchema,
 } from "../companion-services/platform/platform-config.ts";
 import { readConfigFile } from "./config/file.ts";
+import { type EmailConfig, emailConfig, emailEnvSchema } from "./email/config.ts";
 import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
 
 /** The homeserver's own settings (the Matrix front). */
@@ -58,6 +59,7 @@ const homeserverEnvSchema = z.object({
 const envSchema = z.object({
   ...homeserverEnvSchema.shape,
   ...callsEnvSchema.shape,
+  ...emailEnvSchema.shape,
   ...identityEnvSchema.shape,
   ...mediaEnvSchema.shape,
   ...notificationsEnvSchema.shape,
@@ -81,6 +83,7 @@ export type HomeserverConfig = {
 
 export type NovaConfig = HomeserverConfig &
   CallsConfig &
+  EmailConfig &
   IdentityConfig &
   MediaConfig &
   NotificationsConfig &
@@ -184,6 +187,7 @@ function configFrom(e: Env): NovaConfig {
     maxRequestBody: e.NOVA_MAX_REQUEST_BODY,
     wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
     ...callsConfig(e),
+    ...emailConfig(e, e.NOVA_SERVER_NAME),
     ...identityConfig(e),
     ...mediaConfig(e),
     ...notificationsConfig(e),

@@ -82,6 +82,9 @@ export type EmailValidationInput = {
   sendAttempt: number;
   nextLink?: string;
 };
+/** A mailed token works for an hour: Synapse's `email_validation_token_lifetime` default. */
+export const EMAIL_TOKEN_TTL_MS = 60 * 60_000;
+
 /** `token` is the one to mail, or null when this send attempt was already made (send nothing). */
 export type EmailValidationStarted = { sid: string; address: string; token: string | null };
 

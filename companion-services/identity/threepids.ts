@@ -1,14 +1,18 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import { invalidParam, MatrixError } from "../platform/errors.ts";
-import type { EmailValidationInput, EmailValidationStarted, Threepid, ValidatedThreepid } from "./client.ts";
+import {
+  EMAIL_TOKEN_TTL_MS,
+  type EmailValidationInput,
+  type EmailValidationStarted,
+  type Threepid,
+  type ValidatedThreepid,
+} from "./client.ts";
 import { EmailVerificationsRepository } from "./email-verifications.repository.ts";
 import type { IdentityTables } from "./tables.ts";
 import { ThreepidsRepository } from "./threepids.repository.ts";
 import { hashToken } from "./tokens.ts";
 
-/** A mailed token works for an hour: Synapse's `email_validation_token_lifetime` default. */
-export const EMAIL_TOKEN_TTL_MS = 60 * 60_000;
 /** Sessions nobody finished are dropped after a day. */
 const SESSION_TTL_MS = 24 * 60 * 60_000;
 const MAX_EMAIL_LENGTH = 500;
