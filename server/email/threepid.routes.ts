@@ -4,12 +4,12 @@ import type { NovaContext } from "../context.ts";
 import { passwordStage } from "../routes/account.ts";
 import { type UserInteractiveAuth, uiaAuthSchema } from "../uia.ts";
 
-const addBody = z.object({
+const addParams = z.object({
   client_secret: z.string().min(1).max(255),
   sid: z.string().min(1).max(255),
-  auth: uiaAuthSchema.optional(),
 });
-const addParams = addBody.omit({ auth: true });
+// A later UIA request may carry only `auth`: the first request's parameters hold.
+const addBody = addParams.partial().extend({ auth: uiaAuthSchema.optional() });
 
 const threepidBody = z.object({
   medium: z.enum(["email", "msisdn"]),
