@@ -139,10 +139,10 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
       if (first.username !== undefined) await checkUsername(ctx, first.username.toLowerCase(), guestUserId);
       // As Synapse: with email on, a flow that binds a validated email beside the one without.
       const base = config.registration === "token" ? ["m.login.registration_token"] : [];
-      const flows = [
-        base.length ? base : ["m.login.dummy"],
-        ...(config.email ? [[...base, EMAIL_STAGE]] : []),
-      ];
+      // Synapse adds m.login.dummy to the flow without email then, so that completing the token
+      // stage first does not finish registration before the client's email stage.
+      const withoutEmail = base.length && !config.email ? base : [...base, "m.login.dummy"];
+      const flows = [withoutEmail, ...(config.email ? [[...base, EMAIL_STAGE]] : [])];
       const handlers: Record<string, StageHandler> = {
         "m.login.dummy": async () => true,
         "m.login.registration_token": async (a) => {

@@ -443,3 +443,66 @@ describe.skipIf(!aiosmtpdPython)("email 3PIDs through a real SMTP server (aiosmt
     expect((caps.body.capabilities as Record<string, unknown>)["m.3pid_changes"]).toEqual({ enabled: true });
   });
 });
+
+describe.skipIf(!aiosmtpdPython)("email registration with NOVA_REGISTRATION=token", () => {
+  let s: TestServer;
+  let smtp: TestSmtp;
+  beforeAll(async () => {
+    smtp = await startTestSmtp();
+    s = await startTestServer({ NOVA_SMTP_URL: smtp.url, NOVA_REGISTRATION: "token" });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await smtp?.close();
+  });
+
+  it("keeps the token of one request for the email stage of the next, and uses it up", async () => {
+    const { token } = await s.identity.createRegistrationToken({ usesAllowed: 1 });
+    const first = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { username: "tina", password: PASSWORD },
+    });
+    expect(first.body.flows).toEqual([
+      { stages: ["m.login.registration_token", "m.login.dummy"] },
+      { stages: ["m.login.registration_token", "m.login.email.identity"] },
+    ]);
+    const session = first.body.session;
+    const tokenStage = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { auth: { type: "m.login.registration_token", token, session } },
+    });
+    // As Synapse: the token alone finishes no flow, so the client still picks dummy or email.
+    expect(tokenStage).toMatchObject({ status: 401, body: { completed: ["m.login.registration_token"] } });
+    const dummy = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { auth: { type: "m.login.dummy", session } },
+    });
+    expect(dummy).toMatchObject({ status: 200, body: { user_id: "@tina:localhost" } });
+    expect(await s.identity.validateRegistrationToken(token)).toBe(false);
+
+    const { token: token2 } = await s.identity.createRegistrationToken({ usesAllowed: 1 });
+    const secret = clientSecret();
+    const r = await s.call("POST", "/_matrix/client/v3/register/email/requestToken", {
+      body: { client_secret: secret, email: "tom@example.org", send_attempt: 1 },
+    });
+    const mail = await smtp.waitForMail("tom@example.org");
+    const link = new URL(/https?:\/\/\S+submit_token\S+/.exec(mail.text)![0]);
+    expect((await fetch(new URL(link.pathname + link.search, s.baseUrl))).status).toBe(200);
+    const start = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { username: "tom", password: PASSWORD },
+    });
+    const tokenFirst = await s.call("POST", "/_matrix/client/v3/register", {
+      body: { auth: { type: "m.login.registration_token", token: token2, session: start.body.session } },
+    });
+    expect(tokenFirst).toMatchObject({ status: 401, body: { completed: ["m.login.registration_token"] } });
+    const done = await s.call("POST", "/_matrix/client/v3/register", {
+      body: {
+        auth: {
+          type: "m.login.email.identity",
+          session: start.body.session,
+          threepid_creds: { sid: r.body.sid, client_secret: secret },
+        },
+      },
+    });
+    expect(done).toMatchObject({ status: 200, body: { user_id: "@tom:localhost" } });
+    expect(await s.identity.validateRegistrationToken(token2)).toBe(false);
+    expect(await s.identity.userIdByThreepid("email", "tom@example.org")).toBe("@tom:localhost");
+  });
+});
