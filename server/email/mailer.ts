@@ -7,5 +7,4 @@ export type Mail = { to: string; subject: string; text: string };
  */
 export interface Mailer {
   send(mail: Mail): Promise<void>;
-  close?(): void;
 }

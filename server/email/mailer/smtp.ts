@@ -34,7 +34,7 @@ export class SmtpMailer implements Mailer {
     const secure = this.url.protocol === "smtps:";
     const host = this.url.hostname.replace(/^\[|\]$/g, "");
     const port = Number(this.url.port) || (secure ? 465 : 25);
-    let conn = await SmtpConnection.open(
+    let conn = SmtpConnection.over(
       secure ? tls.connect({ host, port, servername: host }) : net.connect({ host, port }),
       this.timeoutMs,
     );
@@ -43,7 +43,7 @@ export class SmtpMailer implements Mailer {
       let ehlo = await conn.command(`EHLO ${this.opts.heloName}`, 250);
       if (!secure && offers(ehlo, "STARTTLS")) {
         await conn.command("STARTTLS", 220);
-        conn = await SmtpConnection.open(conn.upgrade(host), this.timeoutMs);
+        conn = SmtpConnection.over(conn.upgrade(host), this.timeoutMs);
         ehlo = await conn.command(`EHLO ${this.opts.heloName}`, 250);
       }
       if (this.url.username) {
@@ -121,9 +121,9 @@ class SmtpConnection {
     socket.on("close", () => fail(new Error("SMTP connection closed")));
   }
 
-  static open(socket: net.Socket, timeoutMs: number): Promise<SmtpConnection> {
+  static over(socket: net.Socket, timeoutMs: number): SmtpConnection {
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error("SMTP server timed out")));
-    return Promise.resolve(new SmtpConnection(socket));
+    return new SmtpConnection(socket);
   }
 
   /** Hands the socket to TLS (after STARTTLS); this reader stops reading it. */
