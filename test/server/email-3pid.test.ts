@@ -109,6 +109,13 @@ describe.skipIf(!aiosmtpdPython)("email 3PIDs through a real SMTP server (aiosmt
       },
     ]);
 
+    // Synapse's admin API shows it.
+    const root = await s.identity.register({ localpart: "root", password: PASSWORD, admin: true });
+    const admin = await s.call("GET", "/_synapse/admin/v2/users/%40alice%3Alocalhost", {
+      token: (root as { accessToken: string }).accessToken,
+    });
+    expect(admin.body.threepids).toEqual(list.body.threepids);
+
     // The address is taken now.
     const again = await requestToken("register", {
       client_secret: clientSecret(),
