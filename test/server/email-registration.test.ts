@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError } from "../../companion-services/platform/config.ts";
+import { loadConfig } from "../../server/config.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { aiosmtpdPython, startTestSmtp, type TestSmtp } from "../helpers/smtp.ts";
 
@@ -7,6 +9,22 @@ let secretCounter = 0;
 const clientSecret = () => `secret${++secretCounter}${Math.random().toString(36).slice(2)}`;
 
 // Email 3PIDs and the server's other settings: without SMTP, and with registration tokens.
+
+describe("NOVA_SMTP_URL and NOVA_SMTP_FROM", () => {
+  it("default the sender from the server name and refuse what is not SMTP, in one line", () => {
+    expect(loadConfig({}).email).toBeNull();
+    expect(
+      loadConfig({ NOVA_SMTP_URL: "smtp://127.0.0.1:2525", NOVA_SERVER_NAME: "chat.example:8448" }).email,
+    ).toEqual({
+      smtpUrl: "smtp://127.0.0.1:2525",
+      from: "Nova <noreply@chat.example>",
+    });
+    expect(() => loadConfig({ NOVA_SMTP_URL: "http://mail.example" })).toThrow(ConfigError);
+    expect(() => loadConfig({ NOVA_SMTP_URL: "smtp://mail.example", NOVA_SMTP_FROM: "nobody" })).toThrow(
+      /^invalid configuration: NOVA_SMTP_FROM: /,
+    );
+  });
+});
 describe("email 3PIDs without NOVA_SMTP_URL", () => {
   let s: TestServer;
   beforeAll(async () => {
