@@ -25,6 +25,8 @@ wait_for Redis "redis-cli -h 127.0.0.1 -p 6379 ping"
 
 # Calls: coturn (TURN test) and chromium (three-browser call test); the tests start their own instances.
 bash .ci/coturn.sh
+# Email 3PIDs: Debian's aiosmtpd, the SMTP server the email test starts on loopback.
+bash .ci/smtp.sh
 # Admin API: Debian's synadm, the Synapse admin client test/server/admin-synadm.test.ts drives.
 bash .ci/synadm.sh
 bash .ci/chromium.sh

@@ -27,6 +27,7 @@ import { pushVerdictsOf } from "./client/push-verdicts.ts";
 import { unreadPortOf } from "./client/unread.ts";
 import type { NovaConfig } from "./config.ts";
 import type { NovaContext } from "./context.ts";
+import { mountEmail } from "./email/mount.ts";
 import { GuestAwareRouter } from "./guest-access.ts";
 import { Hooks } from "./hooks.ts";
 import { serveOpsSocket } from "./ops/backup.ts";
@@ -156,6 +157,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
 
   mountDiscovery(ctx);
   const uia = mountAccount(ctx);
+  mountEmail(ctx, uia);
   const rooms = mountRooms(ctx);
   const moderation = mountModeration(ctx, { rooms });
   mountDeactivate(ctx, { rooms, uia });

@@ -18,6 +18,7 @@ import {
   platformEnvSchema,
 } from "../companion-services/platform/platform-config.ts";
 import { readConfigFile } from "./config/file.ts";
+import { type EmailConfig, emailConfig, emailEnvSchema } from "./email/config.ts";
 import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
 import { DEFAULT_ROOM_VERSION, type RoomVersion, SUPPORTED_ROOM_VERSIONS } from "./rooms/room-versions.ts";
 
@@ -61,6 +62,7 @@ const homeserverEnvSchema = z.object({
 const envSchema = z.object({
   ...homeserverEnvSchema.shape,
   ...callsEnvSchema.shape,
+  ...emailEnvSchema.shape,
   ...identityEnvSchema.shape,
   ...mediaEnvSchema.shape,
   ...notificationsEnvSchema.shape,
@@ -85,6 +87,7 @@ export type HomeserverConfig = {
 
 export type NovaConfig = HomeserverConfig &
   CallsConfig &
+  EmailConfig &
   IdentityConfig &
   MediaConfig &
   NotificationsConfig &
@@ -189,6 +192,7 @@ function configFrom(e: Env): NovaConfig {
     wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
     defaultRoomVersion: e.NOVA_DEFAULT_ROOM_VERSION,
     ...callsConfig(e),
+    ...emailConfig(e, e.NOVA_SERVER_NAME),
     ...identityConfig(e),
     ...mediaConfig(e),
     ...notificationsConfig(e),

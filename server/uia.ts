@@ -15,13 +15,17 @@ export const uiaAuthSchema = z
   .passthrough();
 export type UiaAuth = z.infer<typeof uiaAuthSchema>;
 
-/** Verifies one stage; returns true when it is completed. */
-export type StageHandler = (auth: UiaAuth) => Promise<boolean>;
+/**
+ * Verifies one stage; true (or what the stage established, e.g. the validated email of
+ * m.login.email.identity, kept with the session for the completing request) when it is completed.
+ */
+export type StageHandler = (auth: UiaAuth) => Promise<boolean | Record<string, unknown>>;
 
 type Session = {
   completed: Set<string>;
   createdAt: number;
-  data: Record<string, unknown>;
+  /** What each completed stage established (a handler's object result), by stage type. */
+  data: Record<string, Record<string, unknown>>;
   /** What the session authorises (method and path), fixed by its first request. */
   operation?: string;
   /** The last request body (without `auth`) that had parameters: later stages may leave them out. */
@@ -72,7 +76,11 @@ export class UserInteractiveAuth {
     handlers: Record<string, StageHandler>,
     params: Record<string, unknown> = {},
     request: UiaRequest = {},
-  ): Promise<{ session: string; clientDict: Record<string, unknown> }> {
+  ): Promise<{
+    session: string;
+    clientDict: Record<string, unknown>;
+    results: Record<string, Record<string, unknown>>;
+  }> {
     this.prune();
     let sessionId = auth?.session;
     let session = sessionId ? this.sessions.get(sessionId) : undefined;
@@ -107,8 +115,11 @@ export class UserInteractiveAuth {
         stageError = new MatrixError(400, "M_UNRECOGNIZED", `Unknown auth type ${auth.type}`);
       } else {
         try {
-          if (await handler(auth)) session.completed.add(auth.type);
-          else stageError = new MatrixError(401, "M_FORBIDDEN", "Authentication failed");
+          const result = await handler(auth);
+          if (result) {
+            session.completed.add(auth.type);
+            if (typeof result === "object") session.data[auth.type] = result;
+          } else stageError = new MatrixError(401, "M_FORBIDDEN", "Authentication failed");
         } catch (err) {
           if (err instanceof MatrixError && err.status === 429) throw err;
           stageError =
@@ -118,7 +129,11 @@ export class UserInteractiveAuth {
     }
     if (flows.some((f) => f.every((s) => session!.completed.has(s)))) {
       this.sessions.delete(sid);
-      return { session: sid, clientDict: session.clientDict ?? request.clientDict ?? {} };
+      return {
+        session: sid,
+        clientDict: session.clientDict ?? request.clientDict ?? {},
+        results: session.data,
+      };
     }
     throw new MatrixError(
       401,

@@ -66,6 +66,28 @@ export type RegistrationToken = {
   expiryTime: number | null;
 };
 
+/** A third-party identifier bound to an account (only medium "email" today). */
+export type Threepid = { medium: string; address: string; validatedAt: number; addedAt: number };
+/** An address whose owner followed the link of a validation mail. */
+export type ValidatedThreepid = { medium: string; address: string; validatedAt: number };
+
+/**
+ * What a requestToken endpoint asks: "register" and "add" refuse an address bound to an account
+ * (M_THREEPID_IN_USE), "reset" one bound to none (M_THREEPID_NOT_FOUND).
+ */
+export type EmailValidationInput = {
+  purpose: "register" | "add" | "reset";
+  clientSecret: string;
+  email: string;
+  sendAttempt: number;
+  nextLink?: string;
+};
+/** A mailed token works for an hour: Synapse's `email_validation_token_lifetime` default. */
+export const EMAIL_TOKEN_TTL_MS = 60 * 60_000;
+
+/** `token` is the one to mail, or null when this send attempt was already made (send nothing). */
+export type EmailValidationStarted = { sid: string; address: string; token: string | null };
+
 /**
  * The identity service as every other service calls it: in-process in all-in-one mode, over gRPC in
  * distributed mode. Failures are MatrixErrors (M_FORBIDDEN, M_USER_IN_USE, M_UNKNOWN_TOKEN…).
@@ -110,4 +132,21 @@ export interface IdentityClient {
   validateRegistrationToken(token: string): Promise<boolean>;
   /** Consumes one use of a registration token (after the registration it allowed). */
   consumeRegistrationToken(token: string): Promise<void>;
+  /** Opens (or reuses) an email validation session; throws M_INVALID_PARAM for a bad address. */
+  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted>;
+  /** The mailed link's token: marks the session validated; M_THREEPID_AUTH_FAILED otherwise. */
+  submitEmailValidation(input: {
+    sid: string;
+    clientSecret: string;
+    token: string;
+  }): Promise<{ nextLink: string | null }>;
+  /** Takes a validated session (each is used once); null when there is none for these creds. */
+  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null>;
+  /** Binds a validated address to an account; M_THREEPID_IN_USE when another account holds it. */
+  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void>;
+  listThreepids(userId: string): Promise<Threepid[]>;
+  /** Unbinds an address from the account; false when it was not bound to it. */
+  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean>;
+  /** The account an address is bound to (emails are compared case-folded). */
+  userIdByThreepid(medium: string, address: string): Promise<string | null>;
 }

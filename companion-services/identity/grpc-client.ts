@@ -4,14 +4,19 @@ import { type CallOptions, callUnary } from "../platform/rpc/client.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import type {
   Device,
+  EmailValidationInput,
+  EmailValidationStarted,
   IdentityClient,
   LoginInput,
   LoginResult,
   RegisterInput,
   RegistrationToken,
+  Threepid,
   User,
+  ValidatedThreepid,
 } from "./client.ts";
 import { IDENTITY_PROTO } from "./grpc.ts";
+import { GrpcThreepids } from "./threepids-grpc-client.ts";
 
 export type WireUser = {
   user_id: string;
@@ -59,6 +64,7 @@ export class GrpcIdentityClient implements IdentityClient {
   private readonly client: grpc.Client;
   private readonly read: CallOptions;
   private readonly write: CallOptions;
+  private readonly threepids: GrpcThreepids;
 
   constructor(options: GrpcIdentityOptions) {
     const Ctor = loadService(IDENTITY_PROTO.file, IDENTITY_PROTO.service);
@@ -70,6 +76,7 @@ export class GrpcIdentityClient implements IdentityClient {
     this.read = { deadlineMs, retries: options.retries ?? 2 };
     // Password hashing (argon2id) makes login and register slower than reads.
     this.write = { deadlineMs: Math.max(deadlineMs, 10_000), retries: 0 };
+    this.threepids = new GrpcThreepids((m, r, o) => this.call(m, r, o), { deadlineMs, retries: 0 });
   }
 
   close(): void {
@@ -290,6 +297,28 @@ export class GrpcIdentityClient implements IdentityClient {
 
   async consumeRegistrationToken(token: string): Promise<void> {
     await this.call("ConsumeRegistrationToken", { token }, this.write);
+  }
+
+  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted> {
+    return this.threepids.requestEmailValidation(input);
+  }
+  submitEmailValidation(input: { sid: string; clientSecret: string; token: string }) {
+    return this.threepids.submitEmailValidation(input);
+  }
+  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null> {
+    return this.threepids.takeValidatedThreepid(input);
+  }
+  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void> {
+    return this.threepids.addThreepid(userId, threepid);
+  }
+  listThreepids(userId: string): Promise<Threepid[]> {
+    return this.threepids.listThreepids(userId);
+  }
+  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean> {
+    return this.threepids.deleteThreepid(userId, medium, address);
+  }
+  userIdByThreepid(medium: string, address: string): Promise<string | null> {
+    return this.threepids.userIdByThreepid(medium, address);
   }
 
   private call<Res>(method: string, request: unknown, options: CallOptions): Promise<Res> {

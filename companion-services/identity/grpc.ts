@@ -7,6 +7,7 @@ import { listen, shutdown, unary } from "../platform/rpc/server.ts";
 import type { IdentityAdminClient } from "./admin-client.ts";
 import { addIdentityAdminService } from "./admin-grpc.ts";
 import type { IdentityClient } from "./client.ts";
+import { threepidHandlers } from "./threepids-grpc.ts";
 import { deviceToWire, loginToWire, tokenToWire, userToWire } from "./wire.ts";
 
 export const IDENTITY_PROTO = {
@@ -197,6 +198,7 @@ export function identityGrpcServer(identity: IdentityClient, logger: Logger): gr
       await identity.consumeRegistrationToken(r.token);
       return {};
     }),
+    ...threepidHandlers(identity, u),
     Ping: u("Ping", schemas.Empty, async () => ({})),
   });
   return server;

@@ -6,12 +6,16 @@ import type { AuthInfo } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
 import type {
   Device,
+  EmailValidationInput,
+  EmailValidationStarted,
   IdentityClient,
   LoginInput,
   LoginResult,
   RegisterInput,
   RegistrationToken,
+  Threepid,
   User,
+  ValidatedThreepid,
 } from "./client.ts";
 import { deviceRevoked, IDENTITY_AGGREGATE } from "./events.ts";
 
@@ -224,5 +228,26 @@ export class RemoteIdentity implements IdentityClient {
   }
   consumeRegistrationToken(token: string): Promise<void> {
     return this.inner.consumeRegistrationToken(token);
+  }
+  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted> {
+    return this.inner.requestEmailValidation(input);
+  }
+  submitEmailValidation(input: { sid: string; clientSecret: string; token: string }) {
+    return this.inner.submitEmailValidation(input);
+  }
+  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null> {
+    return this.inner.takeValidatedThreepid(input);
+  }
+  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void> {
+    return this.inner.addThreepid(userId, threepid);
+  }
+  listThreepids(userId: string): Promise<Threepid[]> {
+    return this.inner.listThreepids(userId);
+  }
+  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean> {
+    return this.inner.deleteThreepid(userId, medium, address);
+  }
+  userIdByThreepid(medium: string, address: string): Promise<string | null> {
+    return this.inner.userIdByThreepid(medium, address);
   }
 }

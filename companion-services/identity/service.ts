@@ -7,18 +7,24 @@ import type { AuthInfo } from "../platform/http/router.ts";
 import { appendEvents, type NewEvent } from "../platform/outbox/writer.ts";
 import type {
   Device,
+  EmailValidationInput,
+  EmailValidationStarted,
   IdentityClient,
   LoginInput,
   LoginResult,
   RegisterInput,
   RegistrationToken,
+  Threepid,
   User,
+  ValidatedThreepid,
 } from "./client.ts";
 import { identityEvent } from "./events.ts";
 import { LoginLimiter } from "./login-limiter.ts";
 import { RegistrationTokensRepository } from "./registration-tokens.repository.ts";
 import { type SessionRow, SessionsRepository } from "./sessions.repository.ts";
 import type { IdentityTables } from "./tables.ts";
+import { ThreepidsRepository } from "./threepids.repository.ts";
+import { ThreepidService } from "./threepids.ts";
 import { hashToken, newDeviceId, newToken } from "./tokens.ts";
 import { toUser, UsersRepository } from "./users.repository.ts";
 
@@ -48,6 +54,7 @@ export class IdentityService implements IdentityClient {
   private readonly sessions: SessionsRepository;
   private readonly tokens: RegistrationTokensRepository;
   private readonly limiter: LoginLimiter;
+  private readonly threepids: ThreepidService;
   /** tokenHash → resolved session; entries are dropped the moment a session is revoked. */
   private readonly tokenCache = new Map<string, CachedToken>();
   private readonly cacheMetrics = new CacheMetrics("identity_tokens");
@@ -61,6 +68,7 @@ export class IdentityService implements IdentityClient {
     this.sessions = new SessionsRepository(db);
     this.tokens = new RegistrationTokensRepository(db);
     this.limiter = new LoginLimiter(opts.loginFailuresPerMinute);
+    this.threepids = new ThreepidService(db);
   }
 
   userIdOf(localpart: string): string {
@@ -161,6 +169,8 @@ export class IdentityService implements IdentityClient {
     const rows = await this.db.transaction().execute(async (trx) => {
       if (!(await new UsersRepository(trx).deactivate(userId, opts.erase))) throw notFound("User not found");
       const deleted = await new SessionsRepository(trx).deleteAllForUser(userId);
+      // As Synapse: a deactivated account's addresses are free for another account.
+      await new ThreepidsRepository(trx).deleteAllForUser(userId);
       await this.publish(trx, [
         ...deleted.map((r) =>
           identityEvent("device.revoked", {
@@ -392,6 +402,34 @@ export class IdentityService implements IdentityClient {
   async consumeRegistrationToken(token: string): Promise<void> {
     if (!(await this.tokens.consume(token)))
       throw new MatrixError(401, "M_FORBIDDEN", "Registration token is no longer valid");
+  }
+
+  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted> {
+    return this.threepids.requestEmailValidation(input);
+  }
+
+  submitEmailValidation(input: { sid: string; clientSecret: string; token: string }) {
+    return this.threepids.submitEmailValidation(input);
+  }
+
+  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null> {
+    return this.threepids.takeValidatedThreepid(input);
+  }
+
+  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void> {
+    return this.threepids.addThreepid(userId, threepid);
+  }
+
+  listThreepids(userId: string): Promise<Threepid[]> {
+    return this.threepids.listThreepids(userId);
+  }
+
+  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean> {
+    return this.threepids.deleteThreepid(userId, medium, address);
+  }
+
+  userIdByThreepid(medium: string, address: string): Promise<string | null> {
+    return this.threepids.userIdByThreepid(medium, address);
   }
 
   private async createSession(

@@ -51,4 +51,25 @@ export type IdentityTables = {
     created_at: number;
   };
   user_settings: { user_id: string; key: string; value: unknown };
+  /** Email validation sessions (migrations/identity/0400); the token only as its SHA-256. */
+  email_verifications: {
+    sid: string;
+    client_secret: string;
+    medium: string;
+    address: string;
+    next_link: string | null;
+    last_send_attempt: number;
+    token_hash: string;
+    token_expires_at: number;
+    created_at: number;
+    validated_at: number | null;
+  };
+  /** Third-party identifiers bound to accounts (migrations/identity/0400). */
+  user_threepids: {
+    medium: string;
+    address: string;
+    user_id: string;
+    validated_at: number;
+    added_at: number;
+  };
 };

@@ -120,8 +120,16 @@ export const OWNERSHIP: ServiceOwnership[] = [
         note: "no setting lives outside Matrix account data yet",
       },
       built("invite_codes", "registration tokens (m.login.registration_token)"),
-      planned("email_verifications", "3PID email validation sessions", "needs an email sender"),
-      planned("password_resets", "password reset via a validated email", "needs email_verifications"),
+      built(
+        "email_verifications",
+        "3PID email validation sessions (requestToken, submit_token); the mailed token only as its SHA-256",
+      ),
+      dropped(
+        "password_resets",
+        "password reset via a validated email",
+        "a reset is an email_verifications session that POST /account/password's m.login.email.identity stage consumes: no state of its own",
+      ),
+      added("user_threepids", "email addresses bound to accounts (login by email, password reset)"),
       planned("two_fa_sessions", "second-factor UIA stage state", "no 2FA UIA stage yet"),
       planned("two_fa_backup_codes", "second-factor recovery codes", "no 2FA UIA stage yet"),
       dropped(

@@ -20,8 +20,8 @@ const upsertBody = z.object({
   avatar_url: z.string().max(1024).nullable().optional(),
   admin: z.boolean().optional(),
   deactivated: z.boolean().optional(),
-  // Nova binds no third-party identifiers: an empty list is accepted, anything else refused.
-  threepids: z.array(z.unknown()).max(0, "Nova does not store third-party identifiers").optional(),
+  // 3PIDs are bound by their owners (a validated email); an empty list is accepted, others refused.
+  threepids: z.array(z.unknown()).max(0, "Nova does not set third-party identifiers here").optional(),
   external_ids: z.array(z.unknown()).max(0, "Nova does not store external ids").optional(),
   user_type: z.null().optional(),
   locked: z.literal(false).optional(),
@@ -67,7 +67,7 @@ export function mountAdminUserRoutes(
 
   r.get("/v2/users/:userId", async (req) => {
     const u = await users.get(userParam(req.params.userId!));
-    return { body: userJson(u, await users.lastSeen(u.userId)) };
+    return { body: userJson(u, await users.lastSeen(u.userId), await users.threepids(u.userId)) };
   });
 
   r.put("/v2/users/:userId", async (req) => {
@@ -82,7 +82,10 @@ export function mountAdminUserRoutes(
       deactivated: b.deactivated,
     });
     const u = await users.get(userId);
-    return { status: created ? 201 : 200, body: userJson(u, await users.lastSeen(userId)) };
+    return {
+      status: created ? 201 : 200,
+      body: userJson(u, await users.lastSeen(userId), await users.threepids(userId)),
+    };
   });
 
   r.post("/v1/deactivate/:userId", async (req) => {

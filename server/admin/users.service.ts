@@ -3,19 +3,28 @@ import type {
   IdentityAdminClient,
   UserListQuery,
 } from "../../companion-services/identity/admin-client.ts";
-import type { IdentityClient } from "../../companion-services/identity/client.ts";
+import type { IdentityClient, Threepid } from "../../companion-services/identity/client.ts";
 import { invalidParam, MatrixError, notFound } from "../../companion-services/platform/errors.ts";
 import type { NovaContext } from "../context.ts";
 import { serverNameOf } from "../ids.ts";
 import { type DeactivationRooms, deactivateAccount } from "../routes/deactivate.ts";
 
 /** A user as Synapse's admin API shows it (GET /v2/users/{userId}, and each row of the list). */
-export function userJson(u: AdminUser, lastSeenTs: number | null = null): Record<string, unknown> {
+export function userJson(
+  u: AdminUser,
+  lastSeenTs: number | null = null,
+  threepids: Threepid[] = [],
+): Record<string, unknown> {
   return {
     name: u.userId,
     displayname: u.displayname,
     avatar_url: u.avatarUrl,
-    threepids: [],
+    threepids: threepids.map((t) => ({
+      medium: t.medium,
+      address: t.address,
+      added_at: t.addedAt,
+      validated_at: t.validatedAt,
+    })),
     external_ids: [],
     is_guest: u.isGuest,
     admin: u.isAdmin,
@@ -67,6 +76,11 @@ export class AdminUsers {
     const u = await this.admin.getAdminUser(this.local(userId));
     if (!u) throw notFound("User not found");
     return u;
+  }
+
+  /** The account's bound 3PIDs (the single-user answers show them, as Synapse's). */
+  threepids(userId: string): Promise<Threepid[]> {
+    return this.identity.listThreepids(userId);
   }
 
   async lastSeen(userId: string): Promise<number | null> {

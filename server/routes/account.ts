@@ -3,7 +3,8 @@ import type { LoginResult } from "../../companion-services/identity/client.ts";
 import { forbidden, invalidParam, MatrixError } from "../../companion-services/platform/errors.ts";
 import type { AuthInfo, Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
-import { type UiaAuth, UserInteractiveAuth, uiaAuthSchema } from "../uia.ts";
+import { EMAIL_STAGE, emailIdentityStage, validatedEmail } from "../email/stage.ts";
+import { type StageHandler, type UiaAuth, UserInteractiveAuth, uiaAuthSchema } from "../uia.ts";
 
 const registerBody = z.object({
   username: z.string().min(1).max(200).optional(),
@@ -25,8 +26,19 @@ const guestRegisterBody = z.object({
 
 const loginBody = z.object({
   type: z.string(),
-  identifier: z.object({ type: z.string(), user: z.string().optional() }).passthrough().optional(),
+  identifier: z
+    .object({
+      type: z.string(),
+      user: z.string().optional(),
+      medium: z.string().optional(),
+      address: z.string().max(1024).optional(),
+    })
+    .passthrough()
+    .optional(),
   user: z.string().optional(),
+  /** The r0 spelling of an m.id.thirdparty identifier (Synapse still reads it). */
+  medium: z.string().optional(),
+  address: z.string().max(1024).optional(),
   password: z.string().optional(),
   device_id: z.string().min(1).max(255).optional(),
   initial_device_display_name: z.string().max(255).optional(),
@@ -54,6 +66,25 @@ export function passwordStage(ctx: NovaContext, auth: AuthInfo) {
     if (!a.password) return false;
     return ctx.identity.checkPassword(auth.userId, a.password);
   };
+}
+
+/** The user a login names: by user id, or (m.id.thirdparty) by a bound 3PID. */
+async function loginUser(ctx: NovaContext, body: z.infer<typeof loginBody>): Promise<string> {
+  const id =
+    body.identifier ??
+    (body.medium !== undefined && body.address !== undefined
+      ? { type: "m.id.thirdparty", medium: body.medium, address: body.address }
+      : undefined);
+  if (id?.type === "m.id.thirdparty") {
+    if (!id.medium || !id.address) throw invalidParam("Invalid thirdparty identifier");
+    const owner = await ctx.identity.userIdByThreepid(id.medium, id.address);
+    // As for a wrong password: the answer does not say whether the address is bound.
+    if (!owner) throw forbidden("Invalid username or password");
+    return owner;
+  }
+  const user = id?.type === "m.id.user" ? id.user : body.user;
+  if (!user) throw new MatrixError(400, "M_INVALID_PARAM", "identifier.user is required");
+  return user;
 }
 
 /** The guest whose access token a registration carries; 403 when the token is not a guest's. */
@@ -106,24 +137,38 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
         : undefined;
       // Validate the username before UIA so a taken name fails fast, as Synapse does.
       if (first.username !== undefined) await checkUsername(ctx, first.username.toLowerCase(), guestUserId);
-      let usedToken: string | undefined;
-      const flows = config.registration === "token" ? [["m.login.registration_token"]] : [["m.login.dummy"]];
-      const { clientDict } = await uia.run(
+      // As Synapse: with email on, a flow that binds a validated email beside the one without.
+      const base = config.registration === "token" ? ["m.login.registration_token"] : [];
+      // Synapse adds m.login.dummy to the flow without email then, so that completing the token
+      // stage first does not finish registration before the client's email stage.
+      const withoutEmail = base.length && !config.email ? base : [...base, "m.login.dummy"];
+      const flows = [withoutEmail, ...(config.email ? [[...base, EMAIL_STAGE]] : [])];
+      const handlers: Record<string, StageHandler> = {
+        "m.login.dummy": async () => true,
+        "m.login.registration_token": async (a) => {
+          if (!a.token || !(await identity.validateRegistrationToken(a.token))) {
+            throw new MatrixError(401, "M_FORBIDDEN", "Invalid registration token");
+          }
+          // Kept with the UIA session: the email stage may complete the flow in a later request.
+          return { token: a.token };
+        },
+      };
+      if (config.email) handlers[EMAIL_STAGE] = emailIdentityStage(identity);
+      const { clientDict, results } = await uia.run(
         uiaAuth,
         flows,
-        {
-          "m.login.dummy": async () => true,
-          "m.login.registration_token": async (a) => {
-            if (!a.token || !(await identity.validateRegistrationToken(a.token))) {
-              throw new MatrixError(401, "M_FORBIDDEN", "Invalid registration token");
-            }
-            usedToken = a.token;
-            return true;
-          },
-        },
+        handlers,
         {},
-        { operation: "POST /_matrix/client/v3/register", clientDict: first },
+        {
+          operation: "POST /_matrix/client/v3/register",
+          clientDict: first,
+        },
       );
+      const usedToken = results["m.login.registration_token"]?.token;
+      const threepid = validatedEmail(results);
+      if (threepid && (await identity.userIdByThreepid(threepid.medium, threepid.address))) {
+        throw new MatrixError(400, "M_THREEPID_IN_USE", "Email is already in use");
+      }
       // The session's parameters: this request's, or an earlier stage's when this one has none.
       const parsed = registerParams.safeParse(clientDict);
       if (!parsed.success) throw invalidParam("invalid registration parameters");
@@ -145,7 +190,8 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
         refreshToken: body.refresh_token,
         ip: req.ip,
       });
-      if (usedToken) await identity.consumeRegistrationToken(usedToken);
+      if (typeof usedToken === "string") await identity.consumeRegistrationToken(usedToken);
+      if (threepid) await identity.addThreepid(result.userId, threepid);
       if (!("accessToken" in result))
         return { body: { user_id: result.userId, home_server: config.serverName } };
       return { body: loginResponse(ctx, result) };
@@ -186,9 +232,8 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
       const body = req.json(loginBody);
       if (body.type !== "m.login.password")
         throw new MatrixError(400, "M_UNKNOWN", `Unsupported login type ${body.type}`);
-      const user = body.identifier?.type === "m.id.user" ? body.identifier.user : body.user;
-      if (!user) throw new MatrixError(400, "M_INVALID_PARAM", "identifier.user is required");
       if (!body.password) throw new MatrixError(400, "M_MISSING_PARAM", "password is required");
+      const user = await loginUser(ctx, body);
       const result = await identity.login({
         user,
         password: body.password,

@@ -7,7 +7,7 @@ import { passwordStage } from "./account.ts";
 const deactivateBody = z.object({
   auth: uiaAuthSchema.optional(),
   erase: z.boolean().optional(),
-  /** Nova binds no third-party identifiers, so there is nothing to unbind. */
+  /** Nova binds 3PIDs on no identity server: identity drops the account's own, nothing to unbind. */
   id_server: z.string().optional(),
 });
 
@@ -17,8 +17,8 @@ export type DeactivationRooms = Pick<RoomsService, "activeRoomIds" | "leave">;
 /**
  * `POST /account/deactivate` (spec §"Account deactivation"): re-authenticates with the password,
  * then deactivates the account in identity (sessions and devices gone, login answers
- * M_USER_DEACTIVATED, the user id stays taken; with `erase` the profile is cleared) and leaves
- * every room the user is joined or invited to, as Synapse does.
+ * M_USER_DEACTIVATED, the user id stays taken, its 3PIDs are unbound; with `erase` the profile is
+ * cleared) and leaves every room the user is joined or invited to, as Synapse does.
  */
 export function mountDeactivate(
   ctx: NovaContext,

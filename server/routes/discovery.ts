@@ -48,7 +48,8 @@ export function mountDiscovery(ctx: NovaContext): void {
         },
         "m.set_displayname": { enabled: true },
         "m.set_avatar_url": { enabled: true },
-        "m.3pid_changes": { enabled: false },
+        // Adding an email needs the validation mail: only with NOVA_SMTP_URL.
+        "m.3pid_changes": { enabled: config.email !== null },
         "m.get_login_token": { enabled: false },
       },
     },
