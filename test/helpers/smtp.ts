@@ -39,7 +39,15 @@ async function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** One message of aiosmtpd's Maildir: headers, then the (base64 or plain) text body. */
+/** RFC 2045 quoted-printable (what nodemailer uses for long text lines): soft breaks, =XX bytes. */
+function decodeQuotedPrintable(body: string): string {
+  const bytes = body
+    .replace(/=\r?\n/g, "")
+    .replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  return Buffer.from(bytes, "latin1").toString("utf8");
+}
+
+/** One message of aiosmtpd's Maildir: headers, then the (base64, quoted-printable or plain) text body. */
 function parseMail(raw: string): ReceivedMail {
   const split = raw.search(/\r?\n\r?\n/);
   const head = raw.slice(0, split).replace(/\r?\n[ \t]+/g, " ");
@@ -49,10 +57,13 @@ function parseMail(raw: string): ReceivedMail {
     const i = line.indexOf(":");
     if (i > 0) headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
   }
+  const encoding = headers["content-transfer-encoding"]?.toLowerCase();
   const text =
-    headers["content-transfer-encoding"]?.toLowerCase() === "base64"
+    encoding === "base64"
       ? Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8")
-      : body;
+      : encoding === "quoted-printable"
+        ? decodeQuotedPrintable(body)
+        : body;
   const to = (/<([^>]+)>/.exec(headers.to ?? "")?.[1] ?? headers.to ?? "").toLowerCase();
   return { to, subject: headers.subject ?? "", text, headers };
 }
