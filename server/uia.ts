@@ -30,6 +30,8 @@ type Session = {
   operation?: string;
   /** The last request body (without `auth`) that had parameters: later stages may leave them out. */
   clientDict?: Record<string, unknown>;
+  /** Every stage of a flow is done, and the session was kept (`UiaRequest.keepCompleted`). */
+  done?: boolean;
 };
 
 /** What a UIA session is bound to (Synapse: the URI, the method, the first request's body). */
@@ -41,6 +43,11 @@ export type UiaRequest = {
    * an empty one (just `auth`) reuses it; the session's is handed back on completion.
    */
   clientDict?: Record<string, unknown>;
+  /**
+   * Keep the session once complete (until it expires), so that repeating the request with it
+   * completes again: registration is idempotent this way, as Synapse makes it.
+   */
+  keepCompleted?: boolean;
 };
 
 const SESSION_TTL_MS = 30 * 60_000;
@@ -104,7 +111,11 @@ export class UserInteractiveAuth {
         "M_FORBIDDEN",
         "Requested operation has changed during the UI authentication session.",
       );
-    } else if (request.clientDict !== undefined && Object.keys(request.clientDict).length > 0) {
+    } else if (
+      !session.done &&
+      request.clientDict !== undefined &&
+      Object.keys(request.clientDict).length > 0
+    ) {
       session.clientDict = request.clientDict;
     }
     const sid = sessionId!;
@@ -121,14 +132,16 @@ export class UserInteractiveAuth {
             if (typeof result === "object") session.data[auth.type] = result;
           } else stageError = new MatrixError(401, "M_FORBIDDEN", "Authentication failed");
         } catch (err) {
-          if (err instanceof MatrixError && err.status === 429) throw err;
+          // Rate limits, and a stage that authenticated someone else (403), end the request.
+          if (err instanceof MatrixError && (err.status === 429 || err.status === 403)) throw err;
           stageError =
             err instanceof MatrixError ? err : new MatrixError(401, "M_FORBIDDEN", "Authentication failed");
         }
       }
     }
-    if (flows.some((f) => f.every((s) => session!.completed.has(s)))) {
-      this.sessions.delete(sid);
+    if (session.done || flows.some((f) => f.every((s) => session!.completed.has(s)))) {
+      if (request.keepCompleted) session.done = true;
+      else this.sessions.delete(sid);
       return {
         session: sid,
         clientDict: session.clientDict ?? request.clientDict ?? {},
@@ -147,6 +160,17 @@ export class UserInteractiveAuth {
         ...(stageError ? {} : { errcode: undefined, error: undefined }),
       },
     );
+  }
+
+  /** What `remember` recorded for a session, if it still lives. */
+  recalled(sessionId: string | undefined, key: string): Record<string, unknown> | undefined {
+    return sessionId === undefined ? undefined : this.sessions.get(sessionId)?.data[key];
+  }
+
+  /** Records what the completed operation produced (e.g. the registered user), for its repeats. */
+  remember(sessionId: string, key: string, value: Record<string, unknown>): void {
+    const session = this.sessions.get(sessionId);
+    if (session) session.data[key] = value;
   }
 
   private prune(): void {

@@ -62,8 +62,16 @@ function loginResponse(ctx: NovaContext, r: LoginResult) {
 export function passwordStage(ctx: NovaContext, auth: AuthInfo) {
   return async (a: UiaAuth) => {
     const user = a.identifier?.user ?? a.user;
-    if (user && user !== auth.userId && user !== auth.userId.slice(1).split(":")[0]) return false;
     if (!a.password) return false;
+    if (user && user !== auth.userId && user !== auth.userId.slice(1).split(":")[0]) {
+      // As Synapse: another user's right password authenticates them, who may not do this (403);
+      // a wrong one is a failed stage like any other.
+      const other = user.startsWith("@") ? user : `@${user}:${ctx.config.serverName}`;
+      if (await ctx.identity.checkPassword(other, a.password).catch(() => false)) {
+        throw new MatrixError(403, "M_FORBIDDEN", "Invalid auth: the password is another user's");
+      }
+      return false;
+    }
     return ctx.identity.checkPassword(auth.userId, a.password);
   };
 }
@@ -106,6 +114,36 @@ async function checkUsername(ctx: NovaContext, localpart: string, guestUserId: s
   }
 }
 
+/** The key under which a registration's UIA session keeps the user it registered. */
+const REGISTERED = "nova.registered";
+
+/**
+ * The answer to a registration repeated with its completed session: the same user, logged in
+ * again with the session's password (a new device unless the request names one), or only its
+ * id with `inhibit_login`.
+ */
+async function registeredAgain(
+  ctx: NovaContext,
+  userId: string,
+  clientDict: Record<string, unknown>,
+  ip: string | undefined,
+) {
+  const parsed = registerParams.safeParse(clientDict);
+  const params = parsed.success ? parsed.data : {};
+  if (params.inhibit_login || !params.password) {
+    return { body: { user_id: userId, home_server: ctx.config.serverName } };
+  }
+  const result = await ctx.identity.login({
+    user: userId,
+    password: params.password,
+    deviceId: params.device_id,
+    initialDeviceDisplayName: params.initial_device_display_name,
+    refreshToken: params.refresh_token,
+    ip,
+  });
+  return { body: loginResponse(ctx, result) };
+}
+
 export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
   const { router, identity, config } = ctx;
   const uia = new UserInteractiveAuth();
@@ -136,7 +174,11 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
         ? await upgradingGuest(ctx, first.guest_access_token)
         : undefined;
       // Validate the username before UIA so a taken name fails fast, as Synapse does.
-      if (first.username !== undefined) await checkUsername(ctx, first.username.toLowerCase(), guestUserId);
+      // (Not for a repeat of a registration already done: the name is the one it took.)
+      const repeat = uia.recalled(uiaAuth?.session, REGISTERED) !== undefined;
+      if (first.username !== undefined && !repeat) {
+        await checkUsername(ctx, first.username.toLowerCase(), guestUserId);
+      }
       // As Synapse: with email on, a flow that binds a validated email beside the one without.
       const base = config.registration === "token" ? ["m.login.registration_token"] : [];
       // Synapse adds m.login.dummy to the flow without email then, so that completing the token
@@ -154,7 +196,7 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
         },
       };
       if (config.email) handlers[EMAIL_STAGE] = emailIdentityStage(identity);
-      const { clientDict, results } = await uia.run(
+      const { session, clientDict, results } = await uia.run(
         uiaAuth,
         flows,
         handlers,
@@ -162,8 +204,12 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
         {
           operation: "POST /_matrix/client/v3/register",
           clientDict: first,
+          keepCompleted: true,
         },
       );
+      // A repeat of a completed registration answers for the user it registered (Synapse).
+      const registered = results[REGISTERED]?.userId;
+      if (typeof registered === "string") return await registeredAgain(ctx, registered, clientDict, req.ip);
       const usedToken = results["m.login.registration_token"]?.token;
       const threepid = validatedEmail(results);
       if (threepid && (await identity.userIdByThreepid(threepid.medium, threepid.address))) {
@@ -190,6 +236,7 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
         refreshToken: body.refresh_token,
         ip: req.ip,
       });
+      uia.remember(session, REGISTERED, { userId: result.userId });
       if (typeof usedToken === "string") await identity.consumeRegistrationToken(usedToken);
       if (threepid) await identity.addThreepid(result.userId, threepid);
       if (!("accessToken" in result))

@@ -31,6 +31,41 @@ describe("accounts", () => {
     expect(who.body).toMatchObject({ user_id: "@alice:localhost", device_id: done.body.device_id });
   });
 
+  it("makes registration idempotent per UIA session, and remembers the first request's parameters", async () => {
+    const reg = (body: Record<string, unknown>) => s.call("POST", "/_matrix/client/v3/register", { body });
+    // Without a username: the repeat answers the same generated user, logged in again.
+    const anon = await reg({ password: "sUp3rs3kr1t" });
+    const auth = { type: "m.login.dummy", session: anon.body.session };
+    const one = await reg({ password: "sUp3rs3kr1t", auth });
+    const two = await reg({ password: "sUp3rs3kr1t", auth });
+    expect([one.status, two.status]).toEqual([200, 200]);
+    expect(two.body.user_id).toBe(one.body.user_id);
+    expect(two.body.access_token).not.toBe(one.body.access_token);
+    // With one: no M_USER_IN_USE for its own repeat.
+    const named = await reg({ username: "idem", password: "sUp3rs3kr1t" });
+    const namedAuth = { type: "m.login.dummy", session: named.body.session };
+    const n1 = await reg({ username: "idem", password: "sUp3rs3kr1t", auth: namedAuth });
+    const n2 = await reg({ username: "idem", password: "sUp3rs3kr1t", auth: namedAuth });
+    expect([n1.status, n2.status, n2.body.user_id]).toEqual([200, 200, "@idem:localhost"]);
+    // A second stage carrying only `auth` registers with the first request's parameters.
+    const first = await reg({ username: "unicode", password: "übers3kr1t", inhibit_login: true });
+    const done = await reg({ auth: { type: "m.login.dummy", session: first.body.session } });
+    expect(done.status).toBe(200);
+    expect(done.body).toEqual({ user_id: "@unicode:localhost", home_server: "localhost" });
+    const login = await s.call("POST", "/_matrix/client/v3/login", {
+      body: {
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: "unicode" },
+        password: "übers3kr1t",
+      },
+    });
+    expect(login.status).toBe(200);
+    // A session is bound to registration: another user's completed one cannot be replayed elsewhere.
+    const other = await reg({ username: "someoneelse", password: "x", auth: namedAuth });
+    expect(other.status).toBe(200);
+    expect(other.body.user_id).toBe("@idem:localhost");
+  });
+
   it("rejects a duplicate username with M_USER_IN_USE", async () => {
     await s.register("bob");
     const r = await s.call("POST", "/_matrix/client/v3/register", {

@@ -88,6 +88,22 @@ describe("devices, password and profile", () => {
     expect(wrong.body.errcode).toBe("M_FORBIDDEN");
     expect((await whoami(otherToken)).status).toBe(200);
 
+    // Another user's right password authenticates them, not carol: 403, and the device stays.
+    await s.register("mallory");
+    const asMallory = await s.call("DELETE", `${V3}/devices/PHONE`, {
+      token: carol.accessToken,
+      body: {
+        auth: {
+          type: "m.login.password",
+          session,
+          identifier: { type: "m.id.user", user: "@mallory:localhost" },
+          password: PW,
+        },
+      },
+    });
+    expect([asMallory.status, asMallory.body.errcode]).toEqual([403, "M_FORBIDDEN"]);
+    expect((await whoami(otherToken)).status).toBe(200);
+
     const ok = await s.call("DELETE", `${V3}/devices/PHONE`, {
       token: carol.accessToken,
       body: {
