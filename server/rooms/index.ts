@@ -7,6 +7,7 @@ import { RoomsService } from "./service.ts";
 import { TimestampsRepository } from "./storage/timestamps.repository.ts";
 import { RoomsSyncProvider } from "./sync-provider.ts";
 import type { RoomsTables } from "./tables.ts";
+import { mountThirdPartyRoutes } from "./third-party/routes.ts";
 import { mountTimestampRoutes } from "./timestamp.routes.ts";
 
 export { RoomsService } from "./service.ts";
@@ -18,6 +19,7 @@ export function mountRooms(ctx: NovaContext): RoomsService {
   mountRoomRoutes(ctx, rooms);
   mountKeyRoutes(ctx, rooms);
   mountHierarchyRoutes(ctx, rooms);
+  mountThirdPartyRoutes(ctx.router, rooms);
   mountTimestampRoutes(ctx.router, new TimestampReads(new TimestampsRepository(db), rooms.reads.state));
   kickGuestsOnRevocation(ctx, rooms);
   ctx.syncProviders.push(new RoomsSyncProvider(rooms, rooms.reads.sync));

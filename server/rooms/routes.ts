@@ -9,6 +9,12 @@ import { dropFromCanonicalAlias } from "./directory.ts";
 import { parseRoomToken } from "./pagination.ts";
 import type { RoomsApi } from "./service.ts";
 import type { EventFilter } from "./storage/rows.ts";
+import {
+  parseThirdPartyInviteBody,
+  thirdPartyInviteOf,
+  thirdPartyInviteSchema,
+  thirdPartySignedSchema,
+} from "./third-party/routes.ts";
 
 const V3 = "/_matrix/client/v3";
 
@@ -18,7 +24,7 @@ const createRoomBody = z.object({
   name: z.string().max(1000).optional(),
   topic: z.string().max(10_000).optional(),
   invite: z.array(z.string()).max(500).optional(),
-  invite_3pid: z.array(z.unknown()).optional(),
+  invite_3pid: z.array(thirdPartyInviteSchema).max(100).optional(),
   room_version: z.string().optional(),
   creation_content: z.record(z.string(), z.unknown()).optional(),
   initial_state: z
@@ -41,7 +47,10 @@ const reasonBody = z.object({ reason: z.string().max(1000).optional() });
  * A join's body: Synapse keeps every key but the request-only `third_party_signed` in the member
  * event's content (`reason`, per-room `displayname`/`avatar_url`, custom keys); `membership` is forced.
  */
-const joinBody = z.looseObject({ reason: z.string().max(1000).optional() });
+const joinBody = z.looseObject({
+  reason: z.string().max(1000).optional(),
+  third_party_signed: thirdPartySignedSchema.optional(),
+});
 const targetBody = z.object({ user_id: z.string(), reason: z.string().max(1000).optional() });
 const aliasBody = z.object({ room_id: z.string() });
 const visibilityBody = z.object({ visibility: z.enum(["public", "private"]) });
@@ -135,16 +144,20 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
       preset: body.preset,
       isDirect: body.is_direct,
       powerLevelContentOverride: body.power_level_content_override,
-      invite3pidCount: body.invite_3pid?.length ?? 0,
     });
+    // As Synapse: the 3PID invites follow the room's creation, each as POST /invite would.
+    for (const invite of body.invite_3pid ?? []) {
+      if (req.auth!.shadowBanned) break;
+      await rooms.inviteThirdParty(req.auth!.userId, roomId, thirdPartyInviteOf(invite));
+    }
     return { body: alias ? { room_id: roomId, room_alias: alias } : { room_id: roomId } };
   });
 
   const join = async (req: Request, target: string) => {
-    const { reason, third_party_signed: _signed, membership: _membership, ...extra } = req.json(joinBody);
+    const { reason, third_party_signed: signed, membership: _membership, ...extra } = req.json(joinBody);
     if (!target.startsWith("#") && !target.startsWith("!")) throw invalidParam("Expected a room id or alias");
     if (target.startsWith("#")) parseRoomAlias(target);
-    const roomId = await rooms.join(req.auth!.userId, target, reason, extra);
+    const roomId = await rooms.join(req.auth!.userId, target, reason, extra, signed);
     return { body: { room_id: roomId } };
   };
   router.post(`${V3}/join/:target`, (req) => join(req, req.params.target!));
@@ -173,9 +186,14 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
   for (const action of ["invite", "kick", "ban", "unban"] as const) {
     router.post(`${V3}/rooms/:roomId/${action}`, async (req) => {
       const roomId = roomParam(req);
+      const me = req.auth!.userId;
+      const thirdParty = action === "invite" ? parseThirdPartyInviteBody(contentObject(req)) : null;
+      if (thirdParty) {
+        if (!req.auth!.shadowBanned) await rooms.inviteThirdParty(me, roomId, thirdParty);
+        return { body: {} };
+      }
       const body = req.json(targetBody);
       const target = parseUserId(body.user_id);
-      const me = req.auth!.userId;
       if (action === "invite" && req.auth!.shadowBanned) return { body: {} };
       if (action === "invite") await rooms.invite(me, roomId, target, body.reason);
       else if (action === "kick") await rooms.kick(me, roomId, target, body.reason);
