@@ -109,6 +109,11 @@ describe("third-party invites", () => {
     expect((m.body.third_party_invite as Record<string, unknown>).display_name).toBe("Bob");
     const inviteEvent = (await state(alice, roomId)).find((e) => e.state_key === bob.userId)!;
     expect(inviteEvent.sender).toBe(carol.userId);
+    // Bob's sync shows the invite, with the inviter's member event in the stripped state.
+    const sync = await s.call("GET", `${V3}/sync`, { token: bob.accessToken });
+    const rooms = sync.body.rooms as { invite: Record<string, { invite_state: { events: Ev[] } }> };
+    const members = rooms.invite[roomId]!.invite_state.events.filter((e) => e.type === "m.room.member");
+    expect(members.map((e) => e.state_key).sort()).toEqual([bob.userId, carol.userId].sort());
     expect((await join(bob, roomId)).status).toBe(200);
     expect((await member(alice, roomId, bob.userId)).body.membership).toBe("join");
   });
