@@ -1,6 +1,7 @@
 import type { NovaContext } from "../context.ts";
 import { mountHierarchyRoutes } from "./hierarchy.routes.ts";
 import { kickGuestsOnRevocation } from "./membership/guests.ts";
+import { mountMembershipRoutes } from "./membership.routes.ts";
 import { TimestampReads } from "./read/timestamp.ts";
 import { mountKeyRoutes, mountRoomRoutes } from "./routes.ts";
 import { RoomsService } from "./service.ts";
@@ -17,6 +18,7 @@ export function mountRooms(ctx: NovaContext): RoomsService {
   const db = ctx.databases.get<RoomsTables>("messaging").db;
   const rooms = new RoomsService(ctx, db);
   mountRoomRoutes(ctx, rooms);
+  mountMembershipRoutes(ctx.router, rooms);
   mountKeyRoutes(ctx, rooms);
   mountHierarchyRoutes(ctx, rooms);
   mountThirdPartyRoutes(ctx.router, rooms);

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Agent, fetch } from "undici";
 import { z } from "zod";
 import { forbidden, MatrixError } from "../../../companion-services/platform/errors.ts";
+import { isValidUserId } from "../../ids.ts";
 
 /** How long one request to an identity server may take before the invite fails with 502. */
 const TIMEOUT_MS = 10_000;
@@ -64,7 +65,9 @@ export class IdentityServerClient {
       await this.call(idServer, "POST", "/lookup", token, { addresses: [key], algorithm, pepper }),
     );
     if (!answer.success) throw unreachable("malformed /lookup answer");
-    return answer.data.mappings[key] ?? null;
+    const mxid = answer.data.mappings[key] ?? null;
+    if (mxid !== null && !isValidUserId(mxid)) throw unreachable("/lookup answered a malformed user id");
+    return mxid;
   }
 
   /** POST /store-invite: the identity server keeps the invite until the 3PID is bound. */
