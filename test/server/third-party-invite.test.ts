@@ -1,4 +1,8 @@
+import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { authorizeEvent } from "../../server/rooms/auth-rules.ts";
+import { canonicalJson } from "../../server/rooms/canonical-json.ts";
+import { type Pdu, type StoredEvent, stateKeyOf } from "../../server/rooms/events.ts";
 import { FakeIdentityServer } from "../helpers/identity-server.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -219,5 +223,106 @@ describe("third-party invites", () => {
     const name = down.name;
     await down.close();
     expectError(await invite3pid(alice, roomId, email(), { id_server: name }), 502, "M_UNKNOWN");
+  });
+});
+
+describe("third-party invite auth rules", () => {
+  const ev = (p: Partial<Pdu> & Pick<Pdu, "type" | "sender">): Pdu => ({
+    room_id: "!r:d",
+    content: {},
+    origin_server_ts: 0,
+    depth: 5,
+    prev_events: ["$x"],
+    auth_events: [],
+    ...p,
+  });
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const pub = publicKey
+    .export({ format: "der", type: "spki" })
+    .subarray(-32)
+    .toString("base64")
+    .replace(/=+$/, "");
+  const signAs = (obj: Record<string, unknown>, key: KeyObject = privateKey) => ({
+    ...obj,
+    signatures: {
+      "is.example": { "ed25519:0": sign(null, Buffer.from(canonicalJson(obj)), key).toString("base64") },
+    },
+  });
+  const stateOf = (events: Pdu[]) => {
+    const m = new Map<string, StoredEvent>();
+    events.forEach((pdu, i) => {
+      m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i });
+    });
+    return { get: (t: string, k: string) => m.get(stateKeyOf(t, k)) };
+  };
+  const member = (user: string, membership: string) =>
+    ev({ type: "m.room.member", sender: user, state_key: user, content: { membership } });
+  const base = [
+    ev({ type: "m.room.create", sender: "@c:d", state_key: "", content: { creator: "@c:d" } }),
+    member("@c:d", "join"),
+    ev({
+      type: "m.room.power_levels",
+      sender: "@c:d",
+      state_key: "",
+      content: { users: { "@c:d": 100 }, invite: 50 },
+    }),
+    ev({ type: "m.room.join_rules", sender: "@c:d", state_key: "", content: { join_rule: "invite" } }),
+    member("@u:d", "join"),
+    // @c:d invited a 3PID, then left: the signed invite still stands.
+    ev({
+      type: "m.room.third_party_invite",
+      sender: "@c:d",
+      state_key: "tok",
+      content: { display_name: "B", public_keys: [{ public_key: pub }] },
+    }),
+  ];
+  const invite = (signed: Record<string, unknown>, target = "@b:d", sender = "@c:d") =>
+    ev({
+      type: "m.room.member",
+      sender,
+      state_key: target,
+      content: { membership: "invite", third_party_invite: { signed } },
+    });
+  const refusal = (e: Pdu, extra: Pdu[] = []) => {
+    try {
+      authorizeEvent(e, stateOf([...base, member("@c:d", "leave"), ...extra]), "10");
+      return null;
+    } catch (err) {
+      return (err as { errcode: string }).errcode;
+    }
+  };
+
+  it("allows an invite signed with a key of the m.room.third_party_invite, after its sender left", () => {
+    expect(refusal(invite(signAs({ mxid: "@b:d", token: "tok" })))).toBeNull();
+  });
+
+  it("refuses a wrong signature, another mxid, an unknown token, another sender, a banned invitee", () => {
+    const { privateKey: other } = generateKeyPairSync("ed25519");
+    expect(refusal(invite(signAs({ mxid: "@b:d", token: "tok" }, other)))).toBe("M_FORBIDDEN");
+    expect(refusal(invite(signAs({ mxid: "@e:d", token: "tok" })))).toBe("M_FORBIDDEN");
+    expect(refusal(invite(signAs({ mxid: "@b:d", token: "nope" })))).toBe("M_FORBIDDEN");
+    expect(refusal(invite(signAs({ mxid: "@b:d", token: "tok" }), "@b:d", "@u:d"))).toBe("M_FORBIDDEN");
+    expect(refusal(invite({ mxid: "@b:d", token: "tok" }))).toBe("M_FORBIDDEN");
+    const banned = ev({
+      type: "m.room.member",
+      sender: "@c:d",
+      state_key: "@b:d",
+      content: { membership: "ban" },
+    });
+    expect(refusal(invite(signAs({ mxid: "@b:d", token: "tok" })), [banned])).toBe("M_FORBIDDEN");
+  });
+
+  it("needs the invite level (not state_default) and a joined sender for m.room.third_party_invite", () => {
+    const tpi = (sender: string) =>
+      ev({ type: "m.room.third_party_invite", sender, state_key: "t2", content: { public_key: pub } });
+    const atInvite = ev({
+      type: "m.room.power_levels",
+      sender: "@c:d",
+      state_key: "",
+      content: { users: { "@c:d": 100, "@u:d": 50 }, invite: 50, state_default: 100 },
+    });
+    expect(refusal(tpi("@u:d"))).toBe("M_FORBIDDEN");
+    expect(refusal(tpi("@u:d"), [atInvite])).toBeNull();
+    expect(refusal(tpi("@x:d"), [atInvite])).toBe("M_FORBIDDEN");
   });
 });
