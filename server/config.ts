@@ -51,6 +51,11 @@ const homeserverEnvSchema = z.object({
   NOVA_WS_DEFLATE: z.enum(["0", "1", "false", "true"]).default("0"),
   /** The room version of /createRoom without `room_version` (any of 1–11). */
   NOVA_DEFAULT_ROOM_VERSION: z.enum(SUPPORTED_ROOM_VERSIONS).default(DEFAULT_ROOM_VERSION),
+  /**
+   * Test only: accept any TLS certificate from the identity servers of third-party invites (the
+   * conformance suite's identity server has a self-signed one). Identity servers are always https.
+   */
+  NOVA_IDENTITY_SERVER_INSECURE: z.enum(["0", "1", "false", "true"]).default("0"),
 });
 
 /**
@@ -83,6 +88,7 @@ export type HomeserverConfig = {
   maxRequestBody: number;
   wsDeflate: boolean;
   defaultRoomVersion: RoomVersion;
+  identityServerInsecure: boolean;
 };
 
 export type NovaConfig = HomeserverConfig &
@@ -191,6 +197,8 @@ function configFrom(e: Env): NovaConfig {
     maxRequestBody: e.NOVA_MAX_REQUEST_BODY,
     wsDeflate: e.NOVA_WS_DEFLATE === "1" || e.NOVA_WS_DEFLATE === "true",
     defaultRoomVersion: e.NOVA_DEFAULT_ROOM_VERSION,
+    identityServerInsecure:
+      e.NOVA_IDENTITY_SERVER_INSECURE === "1" || e.NOVA_IDENTITY_SERVER_INSECURE === "true",
     ...callsConfig(e),
     ...emailConfig(e, e.NOVA_SERVER_NAME),
     ...identityConfig(e),

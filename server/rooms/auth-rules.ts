@@ -16,6 +16,7 @@ import {
   type RoomVersionRules,
   rulesFor,
 } from "./room-versions.ts";
+import { thirdPartyInviteRefusal } from "./third-party/signed-invite.ts";
 
 /**
  * Authorization rules of room versions 1–11 (spec "Room version N § Authorization rules"; the
@@ -64,6 +65,11 @@ export function authorizeEvent(ev: Pdu, state: StateView, version: RoomVersion):
   }
   // 6. The sender must be joined.
   if (membershipIn(state, ev.sender) !== "join") deny(`${ev.sender} is not joined to the room`);
+  // 7. m.room.third_party_invite: the invite level, not the state event's level.
+  if (ev.type === "m.room.third_party_invite") {
+    if (senderLevel < pl.invite) deny("insufficient power level to invite");
+    return;
+  }
   // 8. The sender needs the event's power level.
   const isState = ev.state_key !== undefined;
   if (senderLevel < eventLevel(pl, ev.type, isState)) deny(`insufficient power level to send ${ev.type}`);
@@ -129,7 +135,11 @@ function authorizeMember(
       break;
     }
     case "invite": {
-      if (ev.content.third_party_invite !== undefined) deny("third-party invites are not supported");
+      if (ev.content.third_party_invite !== undefined) {
+        const refusal = thirdPartyInviteRefusal(ev, state);
+        if (refusal) deny(refusal);
+        return;
+      }
       if (senderMembership !== "join") deny("inviter is not joined to the room");
       if (targetMembership === "ban") deny("invitee is banned");
       if (targetMembership === "join") deny("invitee is already joined");
@@ -306,6 +316,9 @@ export function selectAuthEvents(
     if (m === "join" || m === "invite" || m === "knock") add("m.room.join_rules", "");
     const via = ev.content.join_authorised_via_users_server;
     if (m === "join" && typeof via === "string") add("m.room.member", via);
+    const tpi = ev.content.third_party_invite as { signed?: { token?: unknown } } | undefined;
+    if (m === "invite" && typeof tpi?.signed?.token === "string")
+      add("m.room.third_party_invite", tpi.signed.token);
   }
   return ids;
 }

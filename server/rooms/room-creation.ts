@@ -17,7 +17,6 @@ export type CreateRoomRequest = {
   preset?: Preset;
   isDirect?: boolean;
   powerLevelContentOverride?: Record<string, unknown>;
-  invite3pidCount?: number;
 };
 
 /** Power levels of a new room before power_level_content_override (Synapse's defaults). */
@@ -42,7 +41,8 @@ function defaultPowerLevels(creator: string, preset: Preset, invites: string[]):
     ban: 50,
     kick: 50,
     redact: 50,
-    invite: preset === "public_chat" ? 0 : 50,
+    // Synapse's private presets override its default of 50 with 0: any member may invite.
+    invite: preset === "public_chat" ? 50 : 0,
     notifications: { room: 50 },
   };
 }

@@ -3,12 +3,13 @@ import { z } from "zod";
 import { badJson, fromZod, invalidParam } from "../../companion-services/platform/errors.ts";
 import type { Request } from "../../companion-services/platform/http/router.ts";
 import type { NovaContext } from "../context.ts";
-import { parseEventId, parseRoomAlias, parseRoomId, parseUserId } from "../ids.ts";
+import { parseEventId, parseRoomAlias, parseRoomId } from "../ids.ts";
 import type { Viewer } from "./client-events.ts";
 import { dropFromCanonicalAlias } from "./directory.ts";
 import { parseRoomToken } from "./pagination.ts";
 import type { RoomsApi } from "./service.ts";
 import type { EventFilter } from "./storage/rows.ts";
+import { thirdPartyInviteOf, thirdPartyInviteSchema } from "./third-party/routes.ts";
 
 const V3 = "/_matrix/client/v3";
 
@@ -18,7 +19,7 @@ const createRoomBody = z.object({
   name: z.string().max(1000).optional(),
   topic: z.string().max(10_000).optional(),
   invite: z.array(z.string()).max(500).optional(),
-  invite_3pid: z.array(z.unknown()).optional(),
+  invite_3pid: z.array(thirdPartyInviteSchema).max(100).optional(),
   room_version: z.string().optional(),
   creation_content: z.record(z.string(), z.unknown()).optional(),
   initial_state: z
@@ -37,12 +38,6 @@ const createRoomBody = z.object({
 });
 
 const reasonBody = z.object({ reason: z.string().max(1000).optional() });
-/**
- * A join's body: Synapse keeps every key but the request-only `third_party_signed` in the member
- * event's content (`reason`, per-room `displayname`/`avatar_url`, custom keys); `membership` is forced.
- */
-const joinBody = z.looseObject({ reason: z.string().max(1000).optional() });
-const targetBody = z.object({ user_id: z.string(), reason: z.string().max(1000).optional() });
 const aliasBody = z.object({ room_id: z.string() });
 const visibilityBody = z.object({ visibility: z.enum(["public", "private"]) });
 const upgradeBody = z.object({ new_version: z.string().min(1).max(100) });
@@ -135,55 +130,14 @@ export function mountRoomRoutes(ctx: NovaContext, rooms: RoomsApi): void {
       preset: body.preset,
       isDirect: body.is_direct,
       powerLevelContentOverride: body.power_level_content_override,
-      invite3pidCount: body.invite_3pid?.length ?? 0,
     });
+    // As Synapse: the 3PID invites follow the room's creation, each as POST /invite would.
+    for (const invite of body.invite_3pid ?? []) {
+      if (req.auth!.shadowBanned) break;
+      await rooms.inviteThirdParty(req.auth!.userId, roomId, thirdPartyInviteOf(invite));
+    }
     return { body: alias ? { room_id: roomId, room_alias: alias } : { room_id: roomId } };
   });
-
-  const join = async (req: Request, target: string) => {
-    const { reason, third_party_signed: _signed, membership: _membership, ...extra } = req.json(joinBody);
-    if (!target.startsWith("#") && !target.startsWith("!")) throw invalidParam("Expected a room id or alias");
-    if (target.startsWith("#")) parseRoomAlias(target);
-    const roomId = await rooms.join(req.auth!.userId, target, reason, extra);
-    return { body: { room_id: roomId } };
-  };
-  router.post(`${V3}/join/:target`, (req) => join(req, req.params.target!));
-  router.post(`${V3}/rooms/:roomId/join`, (req) => join(req, roomParam(req)));
-
-  // `via`/`server_name` name servers to knock through: Nova does not federate, so only local rooms.
-  router.post(`${V3}/knock/:target`, async (req) => {
-    const target = req.params.target!;
-    const { reason } = req.json(reasonBody);
-    if (!target.startsWith("#") && !target.startsWith("!")) throw invalidParam("Expected a room id or alias");
-    if (target.startsWith("#")) parseRoomAlias(target);
-    const roomId = await rooms.knock(req.auth!.userId, target, reason);
-    return { body: { room_id: roomId } };
-  });
-
-  router.post(`${V3}/rooms/:roomId/leave`, async (req) => {
-    const roomId = roomParam(req);
-    const body = req.json(reasonBody);
-    await rooms.leave(req.auth!.userId, roomId, body.reason);
-    return { body: {} };
-  });
-  router.post(`${V3}/rooms/:roomId/forget`, async (req) => {
-    await rooms.forget(req.auth!.userId, roomParam(req));
-    return { body: {} };
-  });
-  for (const action of ["invite", "kick", "ban", "unban"] as const) {
-    router.post(`${V3}/rooms/:roomId/${action}`, async (req) => {
-      const roomId = roomParam(req);
-      const body = req.json(targetBody);
-      const target = parseUserId(body.user_id);
-      const me = req.auth!.userId;
-      if (action === "invite" && req.auth!.shadowBanned) return { body: {} };
-      if (action === "invite") await rooms.invite(me, roomId, target, body.reason);
-      else if (action === "kick") await rooms.kick(me, roomId, target, body.reason);
-      else if (action === "ban") await rooms.ban(me, roomId, target, body.reason);
-      else await rooms.unban(me, roomId, target, body.reason);
-      return { body: {} };
-    });
-  }
 
   router.post(`${V3}/rooms/:roomId/upgrade`, async (req) => {
     const roomId = roomParam(req);

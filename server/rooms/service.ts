@@ -21,6 +21,8 @@ import type { EventsRepository } from "./storage/events.repository.ts";
 import type { EventRow, UserMembership } from "./storage/rows.ts";
 import type { StateRepository } from "./storage/state.repository.ts";
 import type { RoomsDb } from "./tables.ts";
+import { IdentityServerClient } from "./third-party/identity-server.ts";
+import { type SignedInvite, type ThirdPartyInviteRequest, ThirdPartyInvites } from "./third-party/invites.ts";
 import { RoomCreator } from "./write/create-room.ts";
 import { type PersistOptions, type PersistResult, type Plan, RoomWriter } from "./write/persist.ts";
 import { Redactor } from "./write/redact.ts";
@@ -71,6 +73,7 @@ export class RoomsService implements RoomMembership {
   private readonly upgrader: RoomUpgrader;
   private readonly verbs: MembershipVerbs;
   private readonly members: MembershipQueries;
+  private readonly thirdParty: ThirdPartyInvites;
   private joinGuard: ((userId: string, roomId: string) => Promise<void>) | null = null;
 
   constructor(ctx: NovaContext, db: RoomsDb) {
@@ -91,6 +94,12 @@ export class RoomsService implements RoomMembership {
     this.upgrader = new RoomUpgrader(core, this.writer);
     this.verbs = new MembershipVerbs(core, this.writer);
     this.members = new MembershipQueries(core);
+    this.thirdParty = new ThirdPartyInvites(
+      core,
+      this.writer,
+      this.verbs,
+      new IdentityServerClient({ insecure: ctx.config.identityServerInsecure }),
+    );
     const stateReads = new StateReads(core);
     const aggregations = new Aggregations(core);
     const timeline = new TimelineReads(core, stateReads, aggregations);
@@ -179,14 +188,31 @@ export class RoomsService implements RoomMembership {
     return this.verbs.resolveRoom(roomIdOrAlias);
   }
 
+  /**
+   * `thirdPartySigned` (a join's `third_party_signed`) is first exchanged for an invite of the
+   * user, as Synapse does, so a 3PID invitee can join an invite-only room before any onbind.
+   */
   async join(
     userId: string,
     roomIdOrAlias: string,
     reason?: string,
     extra?: Record<string, unknown>,
+    thirdPartySigned?: SignedInvite & { sender: string },
   ): Promise<string> {
-    if (this.joinGuard) await this.joinGuard(userId, await this.verbs.resolveRoom(roomIdOrAlias));
+    const roomId = await this.verbs.resolveRoom(roomIdOrAlias);
+    if (this.joinGuard) await this.joinGuard(userId, roomId);
+    if (thirdPartySigned) await this.thirdParty.exchange(roomId, thirdPartySigned.sender, thirdPartySigned);
     return this.verbs.join(userId, roomIdOrAlias, reason, extra);
+  }
+
+  /** POST /rooms/{roomId}/invite with a 3PID (spec "Third-party invites"). */
+  inviteThirdParty(sender: string, roomId: string, req: ThirdPartyInviteRequest): Promise<void> {
+    return this.thirdParty.invite(sender, roomId, req);
+  }
+
+  /** An identity server's signed invite for a user who bound the 3PID (federation onbind). */
+  exchangeThirdPartyInvite(roomId: string, sender: string, signed: SignedInvite): Promise<void> {
+    return this.thirdParty.exchange(roomId, sender, signed);
   }
 
   /** POST /knock: the admin API's blocked rooms refuse knocks as they refuse joins. */

@@ -260,8 +260,9 @@ export class RoomsSyncProvider implements SyncStreamProvider {
   }
 
   /**
-   * The stripped state an invitee or knocker is shown (the room's stripped-state types and their
-   * own member event) as of their membership event, and that member event.
+   * The stripped state an invitee or knocker is shown (the room's stripped-state types, their own
+   * member event and, as Synapse adds, the member event of whoever sent it: the inviter) as of
+   * their membership event, and that member event.
    */
   private async strippedStateAt(
     m: Membership,
@@ -272,8 +273,9 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       "m.room.member",
     ]);
     const own = state.find((r) => r.type === "m.room.member" && r.state_key === userId);
+    const sender = own?.sender;
     const events = state
-      .filter((r) => r.type !== "m.room.member" || r.state_key === userId)
+      .filter((r) => r.type !== "m.room.member" || r.state_key === userId || r.state_key === sender)
       .map((r) => strippedState(normalizeRow(r)));
     return { events, own };
   }

@@ -23,8 +23,6 @@ export class RoomCreator {
     const rules = rulesFor(version);
     const invites = (req.invite ?? []).map(parseUserId);
     for (const u of invites) checkLocalUser(serverName, u);
-    if (req.invite3pidCount)
-      throw invalidParam("Third-party (3PID) invites are not supported by this server.");
     const preset = req.preset ?? (req.visibility === "public" ? "public_chat" : "private_chat");
     let alias: string | undefined;
     if (req.roomAliasName !== undefined) {
