@@ -122,13 +122,15 @@ describe("rooms API shapes", () => {
       foo: "baz",
       displayname: "Bobby",
       membership: "leave",
-      third_party_signed: { x: 1 },
     });
     expect([byAlias.status, byAlias.body.room_id]).toEqual([200, roomId]);
     const content = await member(bob, roomId, bob.userId);
     expect(content).toEqual({ membership: "join", displayname: "Bobby", foo: "baz" });
     const bad = await call(bob, "POST", `/rooms/${roomId}/join`, { reason: 7 });
     expect([bad.status, bad.body.errcode]).toEqual([400, "M_BAD_JSON"]);
+    // third_party_signed is the spec's (docs/rooms.md, third-party invites): a malformed one is 400.
+    const badSigned = await call(bob, "POST", `/rooms/${roomId}/join`, { third_party_signed: { x: 1 } });
+    expect(badSigned.status).toBe(400);
     // PUT /state/m.room.member/{me} keeps what it is given, too.
     const put = await call(
       bob,
