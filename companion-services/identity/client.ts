@@ -92,6 +92,27 @@ export type EmailValidationStarted = { sid: string; address: string; token: stri
  * The identity service as every other service calls it: in-process in all-in-one mode, over gRPC in
  * distributed mode. Failures are MatrixErrors (M_FORBIDDEN, M_USER_IN_USE, M_UNKNOWN_TOKEN…).
  */
+/** Email validation sessions and the addresses bound to accounts (identity's 3PID tables). */
+export interface ThreepidClient {
+  /** Opens (or reuses) an email validation session; throws M_INVALID_PARAM for a bad address. */
+  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted>;
+  /** The mailed link's token: marks the session validated; M_THREEPID_AUTH_FAILED otherwise. */
+  submitEmailValidation(input: {
+    sid: string;
+    clientSecret: string;
+    token: string;
+  }): Promise<{ nextLink: string | null }>;
+  /** Takes a validated session (each is used once); null when there is none for these creds. */
+  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null>;
+  /** Binds a validated address to an account; M_THREEPID_IN_USE when another account holds it. */
+  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void>;
+  listThreepids(userId: string): Promise<Threepid[]>;
+  /** Unbinds an address from the account; false when it was not bound to it. */
+  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean>;
+  /** The account an address is bound to (emails are compared case-folded). */
+  userIdByThreepid(medium: string, address: string): Promise<string | null>;
+}
+
 export interface IdentityClient {
   register(input: RegisterInput): Promise<LoginResult | { userId: string; deviceId?: undefined }>;
   isLocalpartAvailable(localpart: string): Promise<boolean>;
@@ -132,21 +153,6 @@ export interface IdentityClient {
   validateRegistrationToken(token: string): Promise<boolean>;
   /** Consumes one use of a registration token (after the registration it allowed). */
   consumeRegistrationToken(token: string): Promise<void>;
-  /** Opens (or reuses) an email validation session; throws M_INVALID_PARAM for a bad address. */
-  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted>;
-  /** The mailed link's token: marks the session validated; M_THREEPID_AUTH_FAILED otherwise. */
-  submitEmailValidation(input: {
-    sid: string;
-    clientSecret: string;
-    token: string;
-  }): Promise<{ nextLink: string | null }>;
-  /** Takes a validated session (each is used once); null when there is none for these creds. */
-  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null>;
-  /** Binds a validated address to an account; M_THREEPID_IN_USE when another account holds it. */
-  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void>;
-  listThreepids(userId: string): Promise<Threepid[]>;
-  /** Unbinds an address from the account; false when it was not bound to it. */
-  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean>;
-  /** The account an address is bound to (emails are compared case-folded). */
-  userIdByThreepid(medium: string, address: string): Promise<string | null>;
+  /** Email validation and the accounts' bound addresses (3PIDs). */
+  readonly threepids: ThreepidClient;
 }

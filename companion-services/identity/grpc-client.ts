@@ -4,16 +4,12 @@ import { type CallOptions, callUnary } from "../platform/rpc/client.ts";
 import { loadService } from "../platform/rpc/proto.ts";
 import type {
   Device,
-  EmailValidationInput,
-  EmailValidationStarted,
   IdentityClient,
   LoginInput,
   LoginResult,
   RegisterInput,
   RegistrationToken,
-  Threepid,
   User,
-  ValidatedThreepid,
 } from "./client.ts";
 import { IDENTITY_PROTO } from "./grpc.ts";
 import { GrpcThreepids } from "./threepids-grpc-client.ts";
@@ -64,7 +60,7 @@ export class GrpcIdentityClient implements IdentityClient {
   private readonly client: grpc.Client;
   private readonly read: CallOptions;
   private readonly write: CallOptions;
-  private readonly threepids: GrpcThreepids;
+  readonly threepids: GrpcThreepids;
 
   constructor(options: GrpcIdentityOptions) {
     const Ctor = loadService(IDENTITY_PROTO.file, IDENTITY_PROTO.service);
@@ -297,28 +293,6 @@ export class GrpcIdentityClient implements IdentityClient {
 
   async consumeRegistrationToken(token: string): Promise<void> {
     await this.call("ConsumeRegistrationToken", { token }, this.write);
-  }
-
-  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted> {
-    return this.threepids.requestEmailValidation(input);
-  }
-  submitEmailValidation(input: { sid: string; clientSecret: string; token: string }) {
-    return this.threepids.submitEmailValidation(input);
-  }
-  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null> {
-    return this.threepids.takeValidatedThreepid(input);
-  }
-  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void> {
-    return this.threepids.addThreepid(userId, threepid);
-  }
-  listThreepids(userId: string): Promise<Threepid[]> {
-    return this.threepids.listThreepids(userId);
-  }
-  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean> {
-    return this.threepids.deleteThreepid(userId, medium, address);
-  }
-  userIdByThreepid(medium: string, address: string): Promise<string | null> {
-    return this.threepids.userIdByThreepid(medium, address);
   }
 
   private call<Res>(method: string, request: unknown, options: CallOptions): Promise<Res> {

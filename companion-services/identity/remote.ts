@@ -6,16 +6,13 @@ import type { AuthInfo } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
 import type {
   Device,
-  EmailValidationInput,
-  EmailValidationStarted,
   IdentityClient,
   LoginInput,
   LoginResult,
   RegisterInput,
   RegistrationToken,
-  Threepid,
+  ThreepidClient,
   User,
-  ValidatedThreepid,
 } from "./client.ts";
 import { deviceRevoked, IDENTITY_AGGREGATE } from "./events.ts";
 
@@ -39,6 +36,8 @@ type Entry = { auth: AuthInfo; at: number };
  * in-process IdentityService does through its callbacks.
  */
 export class RemoteIdentity implements IdentityClient {
+  /** 3PID calls have nothing to cache: they go straight to the inner client. */
+  readonly threepids: ThreepidClient;
   private readonly cache = new Map<string, Entry>();
   private readonly cacheMetrics = new CacheMetrics("remote_identity_tokens");
   private readonly bySession = new Map<string, string>();
@@ -51,6 +50,7 @@ export class RemoteIdentity implements IdentityClient {
     private readonly inner: IdentityClient,
     private readonly opts: RemoteIdentityOptions = {},
   ) {
+    this.threepids = inner.threepids;
     this.ttl = opts.cacheTtlMs ?? 10_000;
     this.max = opts.maxEntries ?? 100_000;
   }
@@ -228,26 +228,5 @@ export class RemoteIdentity implements IdentityClient {
   }
   consumeRegistrationToken(token: string): Promise<void> {
     return this.inner.consumeRegistrationToken(token);
-  }
-  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted> {
-    return this.inner.requestEmailValidation(input);
-  }
-  submitEmailValidation(input: { sid: string; clientSecret: string; token: string }) {
-    return this.inner.submitEmailValidation(input);
-  }
-  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null> {
-    return this.inner.takeValidatedThreepid(input);
-  }
-  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void> {
-    return this.inner.addThreepid(userId, threepid);
-  }
-  listThreepids(userId: string): Promise<Threepid[]> {
-    return this.inner.listThreepids(userId);
-  }
-  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean> {
-    return this.inner.deleteThreepid(userId, medium, address);
-  }
-  userIdByThreepid(medium: string, address: string): Promise<string | null> {
-    return this.inner.userIdByThreepid(medium, address);
   }
 }

@@ -7,21 +7,17 @@ import type { AuthInfo } from "../platform/http/router.ts";
 import { appendEvents, type NewEvent } from "../platform/outbox/writer.ts";
 import type {
   Device,
-  EmailValidationInput,
-  EmailValidationStarted,
   IdentityClient,
   LoginInput,
   LoginResult,
   RegisterInput,
   RegistrationToken,
-  Threepid,
   User,
-  ValidatedThreepid,
 } from "./client.ts";
 import { identityEvent } from "./events.ts";
 import { LoginLimiter } from "./login-limiter.ts";
 import { RegistrationTokensRepository } from "./registration-tokens.repository.ts";
-import { type SessionRow, SessionsRepository } from "./sessions.repository.ts";
+import { type SessionRow, SessionsRepository, toDevice } from "./sessions.repository.ts";
 import type { IdentityTables } from "./tables.ts";
 import { ThreepidsRepository } from "./threepids.repository.ts";
 import { ThreepidService } from "./threepids.ts";
@@ -54,7 +50,7 @@ export class IdentityService implements IdentityClient {
   private readonly sessions: SessionsRepository;
   private readonly tokens: RegistrationTokensRepository;
   private readonly limiter: LoginLimiter;
-  private readonly threepids: ThreepidService;
+  readonly threepids: ThreepidService;
   /** tokenHash → resolved session; entries are dropped the moment a session is revoked. */
   private readonly tokenCache = new Map<string, CachedToken>();
   private readonly cacheMetrics = new CacheMetrics("identity_tokens");
@@ -404,34 +400,6 @@ export class IdentityService implements IdentityClient {
       throw new MatrixError(401, "M_FORBIDDEN", "Registration token is no longer valid");
   }
 
-  requestEmailValidation(input: EmailValidationInput): Promise<EmailValidationStarted> {
-    return this.threepids.requestEmailValidation(input);
-  }
-
-  submitEmailValidation(input: { sid: string; clientSecret: string; token: string }) {
-    return this.threepids.submitEmailValidation(input);
-  }
-
-  takeValidatedThreepid(input: { sid: string; clientSecret: string }): Promise<ValidatedThreepid | null> {
-    return this.threepids.takeValidatedThreepid(input);
-  }
-
-  addThreepid(userId: string, threepid: ValidatedThreepid): Promise<void> {
-    return this.threepids.addThreepid(userId, threepid);
-  }
-
-  listThreepids(userId: string): Promise<Threepid[]> {
-    return this.threepids.listThreepids(userId);
-  }
-
-  deleteThreepid(userId: string, medium: string, address: string): Promise<boolean> {
-    return this.threepids.deleteThreepid(userId, medium, address);
-  }
-
-  userIdByThreepid(medium: string, address: string): Promise<string | null> {
-    return this.threepids.userIdByThreepid(medium, address);
-  }
-
   private async createSession(
     trx: Parameters<SessionsRepository["upsertForDevice"]>[0],
     userId: string,
@@ -517,18 +485,4 @@ export class IdentityService implements IdentityClient {
       throw new MatrixError(400, "M_INVALID_USERNAME", "User ID may only contain a-z, 0-9, . _ = - / +");
     }
   }
-}
-
-function toDevice(r: {
-  device_id: string;
-  display_name: string | null;
-  last_seen_ip: string | null;
-  last_seen_at: number | null;
-}): Device {
-  return {
-    deviceId: r.device_id,
-    displayName: r.display_name,
-    lastSeenIp: r.last_seen_ip,
-    lastSeenTs: r.last_seen_at === null ? null : Number(r.last_seen_at),
-  };
 }

@@ -1,7 +1,23 @@
 import type { Kysely, Selectable, Transaction } from "kysely";
+import type { Device } from "./client.ts";
 import type { IdentityTables } from "./tables.ts";
 
 export type SessionRow = Selectable<IdentityTables["sessions"]>;
+
+/** A session row as the client interface shows a device. */
+export function toDevice(r: {
+  device_id: string;
+  display_name: string | null;
+  last_seen_ip: string | null;
+  last_seen_at: number | null;
+}): Device {
+  return {
+    deviceId: r.device_id,
+    displayName: r.display_name,
+    lastSeenIp: r.last_seen_ip,
+    lastSeenTs: r.last_seen_at === null ? null : Number(r.last_seen_at),
+  };
+}
 
 export class SessionsRepository {
   constructor(private readonly db: Kysely<IdentityTables>) {}

@@ -2,8 +2,8 @@ import type { CallOptions } from "../platform/rpc/client.ts";
 import type {
   EmailValidationInput,
   EmailValidationStarted,
-  IdentityClient,
   Threepid,
+  ThreepidClient,
   ValidatedThreepid,
 } from "./client.ts";
 
@@ -11,22 +11,11 @@ type Call = <Res>(method: string, request: unknown, options: CallOptions) => Pro
 type WireValidated = { medium: string; address: string; validated_at?: number };
 type WireThreepid = WireValidated & { added_at?: number };
 
-type ThreepidMethods = Pick<
-  IdentityClient,
-  | "requestEmailValidation"
-  | "submitEmailValidation"
-  | "takeValidatedThreepid"
-  | "addThreepid"
-  | "listThreepids"
-  | "deleteThreepid"
-  | "userIdByThreepid"
->;
-
 /**
  * The 3PID calls of GrpcIdentityClient. Every one is sent once (no retries): even the lookups
  * sit on paths (requestToken, login) where a second try is the client's to make.
  */
-export class GrpcThreepids implements ThreepidMethods {
+export class GrpcThreepids implements ThreepidClient {
   constructor(
     private readonly call: Call,
     private readonly options: CallOptions,

@@ -37,7 +37,7 @@ type Unary = <Req, Res>(
 export function threepidHandlers(identity: IdentityClient, u: Unary) {
   return {
     RequestEmailValidation: u("RequestEmailValidation", schemas.RequestEmailValidation, async (r) => {
-      const started = await identity.requestEmailValidation({
+      const started = await identity.threepids.requestEmailValidation({
         purpose: r.purpose,
         clientSecret: r.client_secret,
         email: r.email,
@@ -47,7 +47,7 @@ export function threepidHandlers(identity: IdentityClient, u: Unary) {
       return present({ sid: started.sid, address: started.address, token: started.token });
     }),
     SubmitEmailValidation: u("SubmitEmailValidation", schemas.SubmitEmailValidation, async (r) => {
-      const res = await identity.submitEmailValidation({
+      const res = await identity.threepids.submitEmailValidation({
         sid: r.sid,
         clientSecret: r.client_secret,
         token: r.token,
@@ -55,12 +55,12 @@ export function threepidHandlers(identity: IdentityClient, u: Unary) {
       return present({ next_link: res.nextLink });
     }),
     TakeValidatedThreepid: u("TakeValidatedThreepid", schemas.ThreepidCreds, async (r) => {
-      const t = await identity.takeValidatedThreepid({ sid: r.sid, clientSecret: r.client_secret });
+      const t = await identity.threepids.takeValidatedThreepid({ sid: r.sid, clientSecret: r.client_secret });
       return t ? { threepid: { medium: t.medium, address: t.address, validated_at: t.validatedAt } } : {};
     }),
     AddThreepid: u("AddThreepid", schemas.AddThreepid, async (r) => {
       const t = r.threepid;
-      await identity.addThreepid(r.user_id, {
+      await identity.threepids.addThreepid(r.user_id, {
         medium: t.medium,
         address: t.address,
         validatedAt: t.validated_at,
@@ -68,7 +68,7 @@ export function threepidHandlers(identity: IdentityClient, u: Unary) {
       return {};
     }),
     ListThreepids: u("ListThreepids", schemas.ListThreepids, async (r) => ({
-      threepids: (await identity.listThreepids(r.user_id)).map((t) => ({
+      threepids: (await identity.threepids.listThreepids(r.user_id)).map((t) => ({
         medium: t.medium,
         address: t.address,
         validated_at: t.validatedAt,
@@ -76,10 +76,10 @@ export function threepidHandlers(identity: IdentityClient, u: Unary) {
       })),
     })),
     DeleteThreepid: u("DeleteThreepid", schemas.ThreepidOfUser, async (r) => ({
-      value: await identity.deleteThreepid(r.user_id, r.medium, r.address),
+      value: await identity.threepids.deleteThreepid(r.user_id, r.medium, r.address),
     })),
     UserIdByThreepid: u("UserIdByThreepid", schemas.ThreepidAddress, async (r) =>
-      present({ user_id: await identity.userIdByThreepid(r.medium, r.address) }),
+      present({ user_id: await identity.threepids.userIdByThreepid(r.medium, r.address) }),
     ),
   };
 }

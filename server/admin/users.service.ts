@@ -80,7 +80,7 @@ export class AdminUsers {
 
   /** The account's bound 3PIDs (the single-user answers show them, as Synapse's). */
   threepids(userId: string): Promise<Threepid[]> {
-    return this.identity.listThreepids(userId);
+    return this.identity.threepids.listThreepids(userId);
   }
 
   async lastSeen(userId: string): Promise<number | null> {

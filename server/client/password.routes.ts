@@ -44,7 +44,8 @@ export function mountPasswordRoutes(ctx: NovaContext, uia: UserInteractiveAuth):
       const params = passwordParams.safeParse(clientDict);
       if (!params.success) throw new MatrixError(400, "M_MISSING_PARAM", "new_password is required");
       const threepid = validatedEmail(results);
-      const userId = threepid && (await ctx.identity.userIdByThreepid(threepid.medium, threepid.address));
+      const userId =
+        threepid && (await ctx.identity.threepids.userIdByThreepid(threepid.medium, threepid.address));
       if (!userId) throw new MatrixError(404, "M_NOT_FOUND", "Email address not found");
       await ctx.identity.changePassword(userId, params.data.new_password, {
         logoutDevices: params.data.logout_devices ?? true,

@@ -17,7 +17,7 @@ export function emailIdentityStage(identity: IdentityClient): StageHandler {
     // Synapse still reads the pre-r0 spelling.
     const parsed = creds.safeParse(auth.threepid_creds ?? auth.threepidCreds);
     if (!parsed.success) throw new MatrixError(400, "M_MISSING_PARAM", "Missing threepid_creds");
-    const threepid = await identity.takeValidatedThreepid({
+    const threepid = await identity.threepids.takeValidatedThreepid({
       sid: parsed.data.sid,
       clientSecret: parsed.data.client_secret,
     });

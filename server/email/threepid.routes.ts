@@ -33,7 +33,7 @@ export function mountThreepidRoutes(ctx: NovaContext, uia: UserInteractiveAuth):
   const { router, identity } = ctx;
 
   router.get("/_matrix/client/v3/account/3pid", async (req) => {
-    const threepids = await identity.listThreepids(req.auth!.userId);
+    const threepids = await identity.threepids.listThreepids(req.auth!.userId);
     return {
       body: {
         threepids: threepids.map((t) => ({
@@ -59,18 +59,18 @@ export function mountThreepidRoutes(ctx: NovaContext, uia: UserInteractiveAuth):
     const parsed = addParams.safeParse(clientDict);
     if (!parsed.success) throw new MatrixError(400, "M_MISSING_PARAM", "client_secret and sid are required");
     const body = parsed.data;
-    const threepid = await identity.takeValidatedThreepid({
+    const threepid = await identity.threepids.takeValidatedThreepid({
       sid: body.sid,
       clientSecret: body.client_secret,
     });
     if (!threepid) throw new MatrixError(400, "M_THREEPID_AUTH_FAILED", "No validated 3pid session found");
-    await identity.addThreepid(auth.userId, threepid);
+    await identity.threepids.addThreepid(auth.userId, threepid);
     return { body: {} };
   });
 
   router.post("/_matrix/client/v3/account/3pid/delete", async (req) => {
     const body = req.json(threepidBody);
-    await identity.deleteThreepid(req.auth!.userId, body.medium, body.address);
+    await identity.threepids.deleteThreepid(req.auth!.userId, body.medium, body.address);
     return { body: { id_server_unbind_result: "no-support" } };
   });
 

@@ -58,7 +58,7 @@ export function mountEmailValidation(ctx: NovaContext, mailer: Mailer | null): v
           throw invalidParam("next_link must be an http(s) URL");
         }
         await takePoint(throttle, body.email.trim().toLowerCase());
-        const started = await identity.requestEmailValidation({
+        const started = await identity.threepids.requestEmailValidation({
           purpose,
           clientSecret: body.client_secret,
           email: body.email,
@@ -100,7 +100,7 @@ export function mountEmailValidation(ctx: NovaContext, mailer: Mailer | null): v
     };
     const creds = { token: q("token"), clientSecret: q("client_secret"), sid: q("sid") };
     try {
-      const { nextLink } = await identity.submitEmailValidation(creds);
+      const { nextLink } = await identity.threepids.submitEmailValidation(creds);
       if (nextLink) return { status: 302, headers: { Location: nextLink }, raw: Buffer.from("") };
       return html(200, resultPage(true, "Your email has been validated: return to your Matrix client."));
     } catch (err) {
@@ -110,7 +110,7 @@ export function mountEmailValidation(ctx: NovaContext, mailer: Mailer | null): v
   };
   const viaApi = async (req: Request): Promise<Response> => {
     const body = req.json(submitBody);
-    await identity.submitEmailValidation({
+    await identity.threepids.submitEmailValidation({
       sid: body.sid,
       clientSecret: body.client_secret,
       token: body.token,

@@ -85,7 +85,7 @@ async function loginUser(ctx: NovaContext, body: z.infer<typeof loginBody>): Pro
       : undefined);
   if (id?.type === "m.id.thirdparty") {
     if (!id.medium || !id.address) throw invalidParam("Invalid thirdparty identifier");
-    const owner = await ctx.identity.userIdByThreepid(id.medium, id.address);
+    const owner = await ctx.identity.threepids.userIdByThreepid(id.medium, id.address);
     // As for a wrong password: the answer does not say whether the address is bound.
     if (!owner) throw forbidden("Invalid username or password");
     return owner;
@@ -212,7 +212,7 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
       if (typeof registered === "string") return await registeredAgain(ctx, registered, clientDict, req.ip);
       const usedToken = results["m.login.registration_token"]?.token;
       const threepid = validatedEmail(results);
-      if (threepid && (await identity.userIdByThreepid(threepid.medium, threepid.address))) {
+      if (threepid && (await identity.threepids.userIdByThreepid(threepid.medium, threepid.address))) {
         throw new MatrixError(400, "M_THREEPID_IN_USE", "Email is already in use");
       }
       // The session's parameters: this request's, or an earlier stage's when this one has none.
@@ -238,7 +238,7 @@ export function mountAccount(ctx: NovaContext): UserInteractiveAuth {
       });
       uia.remember(session, REGISTERED, { userId: result.userId });
       if (typeof usedToken === "string") await identity.consumeRegistrationToken(usedToken);
-      if (threepid) await identity.addThreepid(result.userId, threepid);
+      if (threepid) await identity.threepids.addThreepid(result.userId, threepid);
       if (!("accessToken" in result))
         return { body: { user_id: result.userId, home_server: config.serverName } };
       return { body: loginResponse(ctx, result) };

@@ -44,7 +44,7 @@ describe(`email validation sessions and 3PIDs over gRPC (${pgAdminUrl ? "Postgre
   afterAll(() => fixture?.close());
 
   const start = (email: string, clientSecret: string, sendAttempt = 1) =>
-    client.requestEmailValidation({ purpose: "add", clientSecret, email, sendAttempt });
+    client.threepids.requestEmailValidation({ purpose: "add", clientSecret, email, sendAttempt });
 
   it("stores only the token's hash, with an expiry an hour away", async () => {
     const before = Date.now();
@@ -70,50 +70,54 @@ describe(`email validation sessions and 3PIDs over gRPC (${pgAdminUrl ? "Postgre
     expect(b.sid).toBe(a.sid);
     expect(b.token).not.toBe(a.token);
     const creds = { sid: a.sid, clientSecret: "cs-idem" };
-    expect(await errcodeOf(client.submitEmailValidation({ ...creds, token: a.token! }))).toBe(
+    expect(await errcodeOf(client.threepids.submitEmailValidation({ ...creds, token: a.token! }))).toBe(
       "M_THREEPID_AUTH_FAILED",
     );
-    expect(await client.submitEmailValidation({ ...creds, token: b.token! })).toEqual({ nextLink: null });
+    expect(await client.threepids.submitEmailValidation({ ...creds, token: b.token! })).toEqual({
+      nextLink: null,
+    });
     // Following the link again is fine.
-    expect(await client.submitEmailValidation({ ...creds, token: b.token! })).toEqual({ nextLink: null });
+    expect(await client.threepids.submitEmailValidation({ ...creds, token: b.token! })).toEqual({
+      nextLink: null,
+    });
   });
 
   it("refuses unknown sessions, other secrets and expired tokens", async () => {
     const s = await start("exp@example.org", "cs-exp");
     const token = s.token!;
     expect(
-      await errcodeOf(client.submitEmailValidation({ sid: "nope", clientSecret: "cs-exp", token })),
+      await errcodeOf(client.threepids.submitEmailValidation({ sid: "nope", clientSecret: "cs-exp", token })),
     ).toBe("M_THREEPID_AUTH_FAILED");
-    expect(await errcodeOf(client.submitEmailValidation({ sid: s.sid, clientSecret: "other", token }))).toBe(
-      "M_THREEPID_AUTH_FAILED",
-    );
+    expect(
+      await errcodeOf(client.threepids.submitEmailValidation({ sid: s.sid, clientSecret: "other", token })),
+    ).toBe("M_THREEPID_AUTH_FAILED");
     await db
       .updateTable("email_verifications")
       .set({ token_expires_at: Date.now() - 1 })
       .where("sid", "=", s.sid)
       .execute();
-    expect(await errcodeOf(client.submitEmailValidation({ sid: s.sid, clientSecret: "cs-exp", token }))).toBe(
-      "M_THREEPID_AUTH_FAILED",
-    );
-    expect(await client.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-exp" })).toBeNull();
+    expect(
+      await errcodeOf(client.threepids.submitEmailValidation({ sid: s.sid, clientSecret: "cs-exp", token })),
+    ).toBe("M_THREEPID_AUTH_FAILED");
+    expect(await client.threepids.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-exp" })).toBeNull();
   });
 
   it("hands a validated session out once, and binds its address to one account", async () => {
     const s = await start("Bind@Example.org", "cs-bind");
-    expect(await client.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-bind" })).toBeNull();
-    await client.submitEmailValidation({ sid: s.sid, clientSecret: "cs-bind", token: s.token! });
-    expect(await client.takeValidatedThreepid({ sid: s.sid, clientSecret: "wrong" })).toBeNull();
-    const t = await client.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-bind" });
+    expect(await client.threepids.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-bind" })).toBeNull();
+    await client.threepids.submitEmailValidation({ sid: s.sid, clientSecret: "cs-bind", token: s.token! });
+    expect(await client.threepids.takeValidatedThreepid({ sid: s.sid, clientSecret: "wrong" })).toBeNull();
+    const t = await client.threepids.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-bind" });
     expect(t).toEqual({ medium: "email", address: "bind@example.org", validatedAt: expect.any(Number) });
-    expect(await client.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-bind" })).toBeNull();
+    expect(await client.threepids.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-bind" })).toBeNull();
 
-    await client.addThreepid(userId, t!);
+    await client.threepids.addThreepid(userId, t!);
     // The owner re-adding it is fine; another account is refused.
-    await client.addThreepid(userId, t!);
+    await client.threepids.addThreepid(userId, t!);
     const other = await client.register({ localpart: "other", password: "pw-other-123" });
-    expect(await errcodeOf(client.addThreepid(other.userId, t!))).toBe("M_THREEPID_IN_USE");
+    expect(await errcodeOf(client.threepids.addThreepid(other.userId, t!))).toBe("M_THREEPID_IN_USE");
 
-    expect(await client.listThreepids(userId)).toEqual([
+    expect(await client.threepids.listThreepids(userId)).toEqual([
       {
         medium: "email",
         address: "bind@example.org",
@@ -121,12 +125,12 @@ describe(`email validation sessions and 3PIDs over gRPC (${pgAdminUrl ? "Postgre
         addedAt: expect.any(Number),
       },
     ]);
-    expect(await client.userIdByThreepid("email", "BIND@example.ORG")).toBe(userId);
-    expect(await client.userIdByThreepid("email", "not an address")).toBeNull();
+    expect(await client.threepids.userIdByThreepid("email", "BIND@example.ORG")).toBe(userId);
+    expect(await client.threepids.userIdByThreepid("email", "not an address")).toBeNull();
     expect(await errcodeOf(start("bind@example.org", "cs-bind-2"))).toBe("M_THREEPID_IN_USE");
     expect(
       await errcodeOf(
-        client.requestEmailValidation({
+        client.threepids.requestEmailValidation({
           purpose: "reset",
           clientSecret: "cs-r",
           email: "none@example.org",
@@ -134,7 +138,7 @@ describe(`email validation sessions and 3PIDs over gRPC (${pgAdminUrl ? "Postgre
         }),
       ),
     ).toBe("M_THREEPID_NOT_FOUND");
-    const reset = await client.requestEmailValidation({
+    const reset = await client.threepids.requestEmailValidation({
       purpose: "reset",
       clientSecret: "cs-r",
       email: "Bind@example.org",
@@ -142,28 +146,28 @@ describe(`email validation sessions and 3PIDs over gRPC (${pgAdminUrl ? "Postgre
     });
     expect(reset.token).toEqual(expect.any(String));
 
-    expect(await client.deleteThreepid(other.userId, "email", "bind@example.org")).toBe(false);
-    expect(await client.deleteThreepid(userId, "email", "Bind@Example.org")).toBe(true);
-    expect(await client.listThreepids(userId)).toEqual([]);
+    expect(await client.threepids.deleteThreepid(other.userId, "email", "bind@example.org")).toBe(false);
+    expect(await client.threepids.deleteThreepid(userId, "email", "Bind@Example.org")).toBe(true);
+    expect(await client.threepids.listThreepids(userId)).toEqual([]);
   });
 
   it("unbinds a deactivated account's addresses", async () => {
     const s = await start("gone@example.org", "cs-gone");
-    await client.submitEmailValidation({ sid: s.sid, clientSecret: "cs-gone", token: s.token! });
+    await client.threepids.submitEmailValidation({ sid: s.sid, clientSecret: "cs-gone", token: s.token! });
     const reg = await client.register({ localpart: "gone", password: "pw-gone-123" });
-    await client.addThreepid(
+    await client.threepids.addThreepid(
       reg.userId,
-      (await client.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-gone" }))!,
+      (await client.threepids.takeValidatedThreepid({ sid: s.sid, clientSecret: "cs-gone" }))!,
     );
-    expect(await client.userIdByThreepid("email", "gone@example.org")).toBe(reg.userId);
+    expect(await client.threepids.userIdByThreepid("email", "gone@example.org")).toBe(reg.userId);
     await client.deactivate(reg.userId, { erase: false });
-    expect(await client.userIdByThreepid("email", "gone@example.org")).toBeNull();
+    expect(await client.threepids.userIdByThreepid("email", "gone@example.org")).toBeNull();
   });
 
   it("rejects malformed calls before identity sees them", async () => {
     expect(
       await errcodeOf(
-        client.requestEmailValidation({
+        client.threepids.requestEmailValidation({
           purpose: "bogus" as "add",
           clientSecret: "cs",
           email: "x@example.org",

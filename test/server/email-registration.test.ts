@@ -134,6 +134,6 @@ describe.skipIf(!aiosmtpdPython)("email registration with NOVA_REGISTRATION=toke
     });
     expect(done).toMatchObject({ status: 200, body: { user_id: "@tom:localhost" } });
     expect(await s.identity.validateRegistrationToken(token2)).toBe(false);
-    expect(await s.identity.userIdByThreepid("email", "tom@example.org")).toBe("@tom:localhost");
+    expect(await s.identity.threepids.userIdByThreepid("email", "tom@example.org")).toBe("@tom:localhost");
   });
 });
