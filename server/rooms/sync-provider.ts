@@ -43,17 +43,12 @@ function roomEntry(
 
 type BundleTarget = { roomId: string; oldest: number; events: ClientEvent[] };
 
-/** A room's timeline as its aggregations are bundled: its events and its oldest event's position. */
-function bundleTarget(
-  roomId: string,
-  newestFirst: EventRow[],
-  f: RoomSyncFilter,
-  section: Record<string, unknown>,
-): BundleTarget {
-  const shown = newestFirst.slice(0, f.timelineLimit);
-  const events = (section.timeline as { events: ClientEvent[] } | undefined)?.events ?? [];
-  return { roomId, oldest: shown[shown.length - 1]?.stream_position ?? 0, events };
-}
+/** A room's part of the response, and the position of its timeline's oldest event. */
+type RoomSection = {
+  body: { timeline: { events: ClientEvent[] } & Record<string, unknown>; state: { events: ClientEvent[] } };
+  /** As read, older pages included when history visibility hid events (the bundle's lower bound). */
+  oldest: number;
+};
 
 const EMPTY_PREFETCH: Prefetched = { visibility: new Map(), state: new Map() };
 
@@ -177,8 +172,8 @@ export class RoomsSyncProvider implements SyncStreamProvider {
         );
         if (!section) continue;
         const target = roomEntry(joinSection, m.room_id);
-        Object.assign(target, section);
-        bundles.push(bundleTarget(m.room_id, timelines.get(m.room_id) ?? [], f, section));
+        Object.assign(target, section.body);
+        bundles.push({ roomId: m.room_id, oldest: section.oldest, events: section.body.timeline.events });
         const summary = await this.summary(m.room_id, req.userId, isFull ? null : since);
         if (summary) target.summary = summary;
       }
@@ -232,8 +227,8 @@ export class RoomsSyncProvider implements SyncStreamProvider {
           omitIfEmpty: false,
         });
         if (!section) continue;
-        Object.assign(roomEntry(leaveSection, m.room_id), section);
-        bundles.push(bundleTarget(m.room_id, timelines.get(m.room_id) ?? [], f, section));
+        Object.assign(roomEntry(leaveSection, m.room_id), section.body);
+        bundles.push({ roomId: m.room_id, oldest: section.oldest, events: section.body.timeline.events });
       }
       await this.reads.bundleTimelines(viewer, bundles);
     }
@@ -315,7 +310,7 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     ctx: SectionContext,
     w: RoomWindow,
     pre: Prefetched = EMPTY_PREFETCH,
-  ): Promise<{ timeline: Record<string, unknown>; state: { events: ClientEvent[] } } | null> {
+  ): Promise<RoomSection | null> {
     const { f, viewer, ignored } = ctx;
     const { userId, deviceId } = ctx.req;
     const { roomId, since, full } = w;
@@ -402,8 +397,11 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     // Nothing to say about a room in a delta (everything filtered out): it is left out (Synapse).
     if (!full && w.omitIfEmpty && timeline.length === 0 && state.length === 0) return null;
     return {
-      timeline: { events: timeline, limited, prev_batch: formatRoomToken(start) },
-      state: { events: state },
+      body: {
+        timeline: { events: timeline, limited, prev_batch: formatRoomToken(start) },
+        state: { events: state },
+      },
+      oldest: rows[0]?.stream_position ?? 0,
     };
   }
 
