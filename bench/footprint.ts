@@ -142,7 +142,12 @@ async function idleOf(s: Started): Promise<Idle> {
     console.log(`[footprint]   idle ${Math.min(IDLE_S, waited + 10)} s: RSS ${fmt(m?.rss ?? 0)}`);
   }
   const m = memoryOf(pid) ?? { rss: 0, hwm: 0 };
-  return { rss: m.rss, peak: m.hwm, breakdown: await metricsOf(s.adminPort) };
+  const breakdown = await metricsOf(s.adminPort);
+  if (breakdown) {
+    const { heapUsed, heapTotal, external } = breakdown;
+    console.log(`[footprint]   heap ${fmt(heapUsed)} used / ${fmt(heapTotal)}, external ${fmt(external)}`);
+  }
+  return { rss: m.rss, peak: m.hwm, breakdown };
 }
 
 /** A child's own wall time to exit, with its peak RSS (from its resourceUsage, in bytes). */
