@@ -248,9 +248,9 @@ async function measure(
     : null;
   await freshDb?.cleanup();
   await last!.cleanup();
-  console.log(
-    `[footprint] ${name} ceiling: node -e ${fmtMs(bare.ms)} ${fmt(bare.rss)}; ${db.label} ${fmtMs(db.ms)} ${fmt(db.rss)}`,
-  );
+  for (const c of [{ label: "node -e", ...bare }, db, ...(dbFresh ? [dbFresh] : [])]) {
+    console.log(`[footprint] ${name} ceiling: ${c.label}: ${fmtMs(c.ms)}, peak ${fmt(c.rss)}`);
+  }
   return {
     name,
     fresh,
@@ -307,7 +307,7 @@ function freshDataDir() {
 function rows(b: Backend, targets: { fresh: string; existing: string; idle: string; peak: string }): string {
   const bd = b.idle.breakdown;
   const breakdown = bd
-    ? `V8 heap ${fmt(bd.heapUsed)} used of ${fmt(bd.heapTotal)}, external (WASM memory, buffers) ${fmt(bd.external)}, the rest (code, native modules, stacks, allocator) ${fmt(b.idle.rss - bd.heapTotal - bd.external)}`
+    ? `V8 heap ${fmt(bd.heapUsed)} used of ${fmt(bd.heapTotal)}, external (WASM memory and buffers, allocated: not all of it resident) ${fmt(bd.external)}`
     : "no /metrics";
   const ms = (xs: number[]) => `**${fmtMs(median(xs))}** (${xs.map((x) => fmtMs(x)).join(", ")})`;
   return [
