@@ -4,8 +4,7 @@ import { type CallRooms, CallService } from "./call-service.ts";
 import { CallsRepository, type CallTables } from "./calls.repository.ts";
 import { mountCallRoutes } from "./calls.routes.ts";
 import { reportCallMetrics } from "./metrics.ts";
-import { WeriftSfu } from "./sfu/werift.ts";
-import type { Sfu, SfuOptions } from "./sfu.ts";
+import type { Sfu, SfuOptions, SfuRouter } from "./sfu.ts";
 import { mountTurnRoutes } from "./turn.routes.ts";
 
 export { CallService } from "./call-service.ts";
@@ -19,7 +18,33 @@ export async function createSfu(ctx: NovaContext): Promise<Sfu> {
     const { MediasoupSfu } = await import("./sfu/mediasoup.ts");
     return MediasoupSfu.start({ ...options, workerBin: c.mediasoupWorkerBin });
   }
-  return new WeriftSfu(options);
+  return new LazyWeriftSfu(options);
+}
+
+/**
+ * werift (the default SFU) and its WebRTC stack load with the first group call's router, not at
+ * start: a server that never hosts a group call does not pay their start time and memory.
+ */
+class LazyWeriftSfu implements Sfu {
+  readonly name = "werift";
+  private loaded: Promise<Sfu> | null = null;
+
+  constructor(private readonly options: SfuOptions) {}
+
+  async createRouter(callId: string): Promise<SfuRouter> {
+    this.loaded ??= import("./sfu/werift.ts").then(
+      ({ WeriftSfu }) => new WeriftSfu(this.options),
+      (err: unknown) => {
+        this.loaded = null;
+        throw err;
+      },
+    );
+    return (await this.loaded).createRouter(callId);
+  }
+
+  async close(): Promise<void> {
+    if (this.loaded) await (await this.loaded).close();
+  }
 }
 
 /** Mounts the calls area: TURN credentials and group-call signaling on the SFU. */

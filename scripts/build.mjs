@@ -6,12 +6,10 @@ import { execFileSync } from "node:child_process";
 import { cpSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ASSET, SOURCES as sources } from "./sources.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const out = path.join(root, "dist");
-const sources = ["server", "sync", "crypto", "calls", "companion-services", "migrations"];
-// Read at run time relative to import.meta.url; Markdown (READMEs) stays out of the build.
-const ASSET = /\.(proto|json|sql)$/;
 
 rmSync(out, { recursive: true, force: true });
 execFileSync(

@@ -1,7 +1,7 @@
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from "kysely";
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
 import type { ServiceName } from "./services.ts";
 
 const MIGRATIONS_ROOT = fileURLToPath(new URL("../../migrations/", import.meta.url));
@@ -18,12 +18,7 @@ class ServiceMigrationProvider implements MigrationProvider {
   constructor(private readonly service: ServiceName) {}
   async getMigrations(): Promise<Record<string, Migration>> {
     const dir = path.join(MIGRATIONS_ROOT, this.service);
-    let files: string[];
-    try {
-      files = (await readdir(dir)).filter((f) => MIGRATION_FILE.test(f) && !f.endsWith(".d.ts")).sort();
-    } catch {
-      return {};
-    }
+    const files = await migrationFiles(this.service);
     const out: Record<string, Migration> = {};
     for (const f of files) {
       const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as Migration;
@@ -34,7 +29,38 @@ class ServiceMigrationProvider implements MigrationProvider {
   }
 }
 
+async function migrationFiles(service: ServiceName): Promise<string[]> {
+  try {
+    const all = await readdir(path.join(MIGRATIONS_ROOT, service));
+    return all.filter((f) => MIGRATION_FILE.test(f) && !f.endsWith(".d.ts")).sort();
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * True when the database has run exactly the migrations on disk. A restart then needs this one
+ * query instead of the migrator's lock table, lock and the import of every migration module.
+ * Anything else (a new migration, an unknown one, no migration table yet) goes to the migrator,
+ * which applies or refuses as before.
+ */
+async function upToDate(service: ServiceName, db: Kysely<unknown>): Promise<boolean> {
+  const names = (await migrationFiles(service)).map((f) => f.replace(MIGRATION_FILE, "$1"));
+  let applied: string[];
+  try {
+    const { rows } = await sql<{
+      name: string;
+    }>`SELECT name FROM ${sql.table(`${service}.kysely_migration`)}`.execute(db);
+    applied = rows.map((r) => r.name);
+  } catch {
+    return false;
+  }
+  const onDisk = new Set(names);
+  return applied.length === onDisk.size && applied.every((n) => onDisk.has(n));
+}
+
 export async function migrateService(service: ServiceName, db: Kysely<unknown>): Promise<void> {
+  if (await upToDate(service, db)) return;
   const migrator = new Migrator({
     db,
     provider: new ServiceMigrationProvider(service),

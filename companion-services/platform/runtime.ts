@@ -1,7 +1,7 @@
 import type { ServiceDatabase } from "./database.ts";
-import { KafkaEventBus } from "./event-bus/kafka.ts";
+import type { KafkaBusOptions } from "./event-bus/kafka.ts";
 import { MemoryEventBus } from "./event-bus/memory.ts";
-import type { EventBus } from "./event-bus.ts";
+import type { BusRecord, EventBus, SubscribeOptions, Subscription } from "./event-bus.ts";
 import type { Logger } from "./logger.ts";
 import { OutboxProcessor } from "./outbox/processor.ts";
 import type { OutboxSettings } from "./platform-config.ts";
@@ -13,9 +13,47 @@ export function createEventBus(
   clientId: string,
 ): EventBus {
   if (kafkaBrokers && kafkaBrokers.length > 0) {
-    return new KafkaEventBus({ brokers: [...kafkaBrokers], clientId, logger });
+    return new LazyKafkaEventBus({ brokers: [...kafkaBrokers], clientId, logger });
   }
   return new MemoryEventBus();
+}
+
+/**
+ * kafkajs loads when the bus is first used (every method is async), so the default in-process
+ * bus of `npm start` never loads it.
+ */
+class LazyKafkaEventBus implements EventBus {
+  readonly kind = "kafka" as const;
+  private bus: Promise<EventBus> | null = null;
+
+  constructor(private readonly options: KafkaBusOptions) {}
+
+  private loaded(): Promise<EventBus> {
+    this.bus ??= import("./event-bus/kafka.ts").then(
+      ({ KafkaEventBus }) => new KafkaEventBus(this.options),
+      (err: unknown) => {
+        this.bus = null;
+        throw err;
+      },
+    );
+    return this.bus;
+  }
+
+  async ensureTopics(topics: string[]): Promise<void> {
+    await (await this.loaded()).ensureTopics(topics);
+  }
+
+  async publish(records: BusRecord[]): Promise<void> {
+    await (await this.loaded()).publish(records);
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    return (await this.loaded()).subscribe(options);
+  }
+
+  async close(): Promise<void> {
+    if (this.bus) await (await this.bus).close();
+  }
 }
 
 /** Starts a service's outbox processor with the configured settings; returns it (stop() on shutdown). */

@@ -1,4 +1,5 @@
-import nodemailer, { type Transporter } from "nodemailer";
+import type { Transporter } from "nodemailer";
+import type SMTPTransport from "nodemailer/lib/smtp-transport/index.js";
 import type { Mail, Mailer } from "../mailer.ts";
 
 export type SmtpOptions = {
@@ -16,12 +17,14 @@ export type SmtpOptions = {
  * connection per mail, since validation mails are rare and a pooled connection would only idle.
  */
 export class SmtpMailer implements Mailer {
-  private readonly transport: Transporter;
+  private readonly transportOptions: SMTPTransport.Options;
+  /** nodemailer loads with the first mail: most servers never send one. */
+  private transport: Promise<Transporter> | null = null;
 
   constructor(private readonly opts: SmtpOptions) {
     const timeout = opts.timeoutMs ?? 30_000;
     const url = new URL(opts.url);
-    this.transport = nodemailer.createTransport({
+    this.transportOptions = {
       host: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port) || (url.protocol === "smtps:" ? 465 : 25),
       secure: url.protocol === "smtps:",
@@ -32,11 +35,15 @@ export class SmtpMailer implements Mailer {
       connectionTimeout: timeout,
       greetingTimeout: timeout,
       socketTimeout: timeout,
-    });
+    };
   }
 
   async send(mail: Mail): Promise<void> {
-    await this.transport.sendMail({
+    this.transport ??= import("nodemailer").then(({ default: nodemailer }) =>
+      nodemailer.createTransport(this.transportOptions),
+    );
+    const transport = await this.transport;
+    await transport.sendMail({
       from: this.opts.from,
       to: mail.to,
       subject: mail.subject,
