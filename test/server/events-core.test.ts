@@ -7,9 +7,10 @@ import {
   redactedSigningBytes,
   SigningKey,
 } from "../../server/rooms/event-hashing.ts";
-import { type Pdu, type StoredEvent, stateKeyOf } from "../../server/rooms/events.ts";
+import type { Pdu } from "../../server/rooms/events.ts";
 import { redactEvent } from "../../server/rooms/redaction.ts";
 import { visibilityFilter } from "../../server/rooms/visibility.ts";
+import { stateOf, testPdu } from "../helpers/pdus.ts";
 
 // The key of the spec's "Cryptographic test vectors" appendix.
 const SPEC_SEED = Buffer.from("YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1", "base64");
@@ -187,22 +188,8 @@ describe("redaction algorithm", () => {
 });
 
 describe("authorization rules", () => {
-  function state(events: Pdu[]): { get(t: string, k: string): StoredEvent | undefined } {
-    const m = new Map<string, StoredEvent>();
-    events.forEach((pdu, i) => {
-      m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i });
-    });
-    return { get: (t, k) => m.get(stateKeyOf(t, k)) };
-  }
-  const ev = (p: Partial<Pdu> & Pick<Pdu, "type" | "sender">): Pdu => ({
-    room_id: "!r:d",
-    content: {},
-    origin_server_ts: 0,
-    depth: 5,
-    prev_events: ["$x"],
-    auth_events: [],
-    ...p,
-  });
+  const state = stateOf;
+  const ev = testPdu;
   const base = [
     ev({ type: "m.room.create", sender: "@c:d", state_key: "", content: { creator: "@c:d" } }),
     ev({ type: "m.room.member", sender: "@c:d", state_key: "@c:d", content: { membership: "join" } }),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authorizeEvent } from "../../server/rooms/auth-rules.ts";
-import { type Pdu, type StoredEvent, stateKeyOf } from "../../server/rooms/events.ts";
+import type { Pdu } from "../../server/rooms/events.ts";
+import { stateOf, testPdu } from "../helpers/pdus.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 /** Restricted joins (spec room versions 8+/10): `allow` with m.room_membership, join_authorised_via_users_server. */
@@ -122,15 +123,7 @@ describe("restricted joins", () => {
 });
 
 describe("restricted join auth rule", () => {
-  const ev = (p: Partial<Pdu> & Pick<Pdu, "type" | "sender">): Pdu => ({
-    room_id: "!r:d",
-    content: {},
-    origin_server_ts: 0,
-    depth: 5,
-    prev_events: ["$x"],
-    auth_events: [],
-    ...p,
-  });
+  const ev = testPdu;
   const member = (user: string, membership: string) =>
     ev({ type: "m.room.member", sender: user, state_key: user, content: { membership } });
   const events = [
@@ -151,11 +144,7 @@ describe("restricted join auth rule", () => {
     member("@low:d", "join"),
     member("@gone:d", "leave"),
   ];
-  const map = new Map<string, StoredEvent>();
-  events.forEach((pdu, i) => {
-    map.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i });
-  });
-  const state = { get: (t: string, k: string) => map.get(stateKeyOf(t, k)) };
+  const state = stateOf(events);
   const joinVia = (via?: string) =>
     ev({
       type: "m.room.member",

@@ -2,9 +2,10 @@ import { describe, expect, it } from "vitest";
 import { authorizeEvent } from "../../server/rooms/auth-rules.ts";
 import { canonicalJson } from "../../server/rooms/canonical-json.ts";
 import { hashAndSign, redactedSigningBytes, SigningKey } from "../../server/rooms/event-hashing.ts";
-import { type Pdu, type StoredEvent, stateKeyOf } from "../../server/rooms/events.ts";
+import type { Pdu } from "../../server/rooms/events.ts";
 import { redactEvent } from "../../server/rooms/redaction.ts";
 import { type RoomVersion, SUPPORTED_ROOM_VERSIONS } from "../../server/rooms/room-versions.ts";
+import { stateOf, testPdu } from "../helpers/pdus.ts";
 
 const versions = (from: number, to: number) =>
   SUPPORTED_ROOM_VERSIONS.filter((v) => Number(v) >= from && Number(v) <= to);
@@ -125,15 +126,7 @@ describe("event ids and canonical JSON per room version", () => {
 });
 
 describe("authorization rules per room version", () => {
-  const ev = (p: Partial<Pdu> & Pick<Pdu, "type" | "sender">): Pdu => ({
-    room_id: "!r:d",
-    content: {},
-    origin_server_ts: 0,
-    depth: 5,
-    prev_events: ["$x"],
-    auth_events: [],
-    ...p,
-  });
+  const ev = testPdu;
   const roomWith = (joinRule: string, power: Record<string, unknown> = {}) => {
     const events = [
       ev({ type: "m.room.create", sender: "@c:d", state_key: "", content: { creator: "@c:d" } }),
@@ -148,11 +141,7 @@ describe("authorization rules per room version", () => {
       ev({ type: "m.room.member", sender: "@m:d", state_key: "@m:d", content: { membership: "join" } }),
       ev({ type: "m.room.member", sender: "@c:d", state_key: "@i:d", content: { membership: "invite" } }),
     ];
-    const m = new Map<string, StoredEvent>();
-    events.forEach((pdu, i) => {
-      m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i });
-    });
-    return { get: (t: string, k: string) => m.get(stateKeyOf(t, k)) };
+    return stateOf(events);
   };
   const member = (user: string, membership: string) =>
     ev({ type: "m.room.member", sender: user, state_key: user, content: { membership } });

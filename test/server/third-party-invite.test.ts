@@ -2,8 +2,9 @@ import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authorizeEvent } from "../../server/rooms/auth-rules.ts";
 import { canonicalJson } from "../../server/rooms/canonical-json.ts";
-import { type Pdu, type StoredEvent, stateKeyOf } from "../../server/rooms/events.ts";
+import type { Pdu } from "../../server/rooms/events.ts";
 import { FakeIdentityServer } from "../helpers/identity-server.ts";
+import { stateOf, testPdu } from "../helpers/pdus.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 type User = { userId: string; deviceId: string; accessToken: string };
@@ -227,15 +228,7 @@ describe("third-party invites", () => {
 });
 
 describe("third-party invite auth rules", () => {
-  const ev = (p: Partial<Pdu> & Pick<Pdu, "type" | "sender">): Pdu => ({
-    room_id: "!r:d",
-    content: {},
-    origin_server_ts: 0,
-    depth: 5,
-    prev_events: ["$x"],
-    auth_events: [],
-    ...p,
-  });
+  const ev = testPdu;
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const pub = publicKey
     .export({ format: "der", type: "spki" })
@@ -248,13 +241,6 @@ describe("third-party invite auth rules", () => {
       "is.example": { "ed25519:0": sign(null, Buffer.from(canonicalJson(obj)), key).toString("base64") },
     },
   });
-  const stateOf = (events: Pdu[]) => {
-    const m = new Map<string, StoredEvent>();
-    events.forEach((pdu, i) => {
-      m.set(stateKeyOf(pdu.type, pdu.state_key!), { eventId: `$${i}`, pdu, position: i });
-    });
-    return { get: (t: string, k: string) => m.get(stateKeyOf(t, k)) };
-  };
   const member = (user: string, membership: string) =>
     ev({ type: "m.room.member", sender: user, state_key: user, content: { membership } });
   const base = [
