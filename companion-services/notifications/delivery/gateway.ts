@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, request } from "undici";
+import { readCapped } from "../../platform/http/read-capped.ts";
 
 /** What one POST to a push gateway came to, as the worker acts on it. */
 export type GatewayOutcome =
@@ -58,7 +59,8 @@ export class PushGateway {
           ? { kind: "retry", status: res.statusCode, error }
           : { kind: "failed", status: res.statusCode, error };
       }
-      const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+      const text = await readCapped(res.body, MAX_RESPONSE_BYTES, () => res.body.destroy());
+      if (text === null) throw new Error(`gateway's answer is over ${MAX_RESPONSE_BYTES} bytes`);
       const rejected = parseRejected(text);
       // An unreadable 2xx body is treated as a failure (Synapse does too): the gateway is not well.
       if (rejected === null)
@@ -89,21 +91,6 @@ export function parseRejected(text: string): string[] | null {
   const rejected = (body as { rejected?: unknown }).rejected;
   if (!Array.isArray(rejected)) return [];
   return rejected.filter((k): k is string => typeof k === "string");
-}
-
-async function readCapped(body: Dispatcher.ResponseData["body"], max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    size += b.length;
-    if (size > max) {
-      body.destroy();
-      throw new Error(`gateway's answer is over ${max} bytes`);
-    }
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Network errors name the code (ECONNREFUSED…), not the URL, which may carry a secret. */

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Agent, fetch } from "undici";
 import { z } from "zod";
 import { forbidden, MatrixError } from "../../../companion-services/platform/errors.ts";
+import { readCapped } from "../../../companion-services/platform/http/read-capped.ts";
 import { isValidUserId } from "../../ids.ts";
 
 /** How long one request to an identity server may take before the invite fails with 502. */
@@ -139,7 +140,12 @@ export class IdentityServerClient {
     } catch (err) {
       throw unreachable(err instanceof Error && err.name === "TimeoutError" ? "timed out" : "unreachable");
     }
-    const text = await readCapped(res);
+    let text: string | null = "";
+    try {
+      if (res.body) text = await readCapped(res.body, MAX_ANSWER_BYTES, () => res.body?.cancel());
+    } catch {
+      throw unreachable("the answer was cut off");
+    }
     if (res.status === 401 || res.status === 403) {
       throw forbidden("The identity server refused the request (check id_access_token).");
     }
@@ -153,21 +159,3 @@ export class IdentityServerClient {
 }
 
 /** The body as text, or null past MAX_ANSWER_BYTES (the rest is not read). */
-async function readCapped(res: Awaited<ReturnType<typeof fetch>>): Promise<string | null> {
-  if (!res.body) return "";
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      size += chunk.length;
-      if (size > MAX_ANSWER_BYTES) {
-        await res.body.cancel();
-        return null;
-      }
-      chunks.push(Buffer.from(chunk));
-    }
-  } catch {
-    throw unreachable("the answer was cut off");
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
