@@ -13,9 +13,10 @@ export type SlidingSyncPort = (req: {
   timeoutMs: number;
   /**
    * The to_device position the client confirmed it processed: to-device messages are deleted up
-   * to it, not up to the body's `to_device.since` (null: up to `since`, as over HTTP).
+   * to it, not up to the body's `to_device.since`. Read at each computation, so an
+   * acknowledgement that arrives during a long wait counts for the response that ends it.
    */
-  toDeviceAcknowledged: string | null;
+  toDeviceAcknowledged: () => string;
   /** Answers at once (with what there is) when this resolves. */
   aborted: Promise<void>;
 }) => Promise<Record<string, unknown> & { pos: string }>;

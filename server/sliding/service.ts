@@ -16,6 +16,7 @@ import {
 } from "./connection-state.ts";
 import { ConnectionGone, type ConnectionKey, type ConnectionsRepository } from "./connections.repository.ts";
 import type { SlidingExtensions } from "./extensions/index.ts";
+import { withAcknowledged } from "./extensions/to-device.ts";
 import { RoomListing } from "./listing.ts";
 import { computeSeconds, responses } from "./metrics.ts";
 import type { PositionStore } from "./position-store.ts";
@@ -49,6 +50,8 @@ export type SlidingRequest = {
   pos: string | null;
   timeoutMs: number;
   aborted?: Promise<void>;
+  /** The WebSocket's to_device acknowledgement, read at each computation (see withAcknowledged). */
+  toDeviceAcknowledged?: () => string;
 };
 
 type Base = { generation: string; seq: number; state: ConnectionState };
@@ -119,7 +122,10 @@ export class SlidingSyncService {
       for (;;) {
         const to = this.deps.currentToken();
         const started = performance.now();
-        const computed = await this.compute(key, req.body, base?.state ?? null, to);
+        const body = req.toDeviceAcknowledged
+          ? withAcknowledged(req.body, req.toDeviceAcknowledged())
+          : req.body;
+        const computed = await this.compute(key, body, base?.state ?? null, to);
         computeSeconds.observe(
           { kind: base ? "incremental" : "initial" },
           (performance.now() - started) / 1000,

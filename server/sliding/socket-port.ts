@@ -1,6 +1,5 @@
 import { fromZod } from "../../companion-services/platform/errors.ts";
 import type { SlidingSyncPort } from "../../sync/sliding-port.ts";
-import { ACKNOWLEDGED_FIELD } from "./extensions/to-device.ts";
 import { slidingSyncBody } from "./schema.ts";
 import type { SlidingSyncService } from "./service.ts";
 
@@ -12,15 +11,7 @@ export function slidingSyncSocketPort(service: SlidingSyncService): SlidingSyncP
   return async ({ toDeviceAcknowledged, ...req }) => {
     const parsed = slidingSyncBody.safeParse(req.body);
     if (!parsed.success) throw fromZod(parsed.error);
-    const body = parsed.data;
-    const toDevice = body.extensions?.to_device;
-    if (toDevice && toDeviceAcknowledged !== null) {
-      body.extensions = {
-        ...body.extensions,
-        to_device: { ...toDevice, [ACKNOWLEDGED_FIELD]: toDeviceAcknowledged },
-      };
-    }
-    const response = await service.sync({ ...req, body });
+    const response = await service.sync({ ...req, body: parsed.data, toDeviceAcknowledged });
     return response as Record<string, unknown> & { pos: string };
   };
 }

@@ -149,7 +149,7 @@ export class SlidingSubscription {
           pos,
           timeoutMs: first ? 0 : PUSH_WAIT_MS,
           // Never further than the client confirmed: a pushed frame may be lost with the socket.
-          toDeviceAcknowledged: this.toDeviceAcked ?? "0",
+          toDeviceAcknowledged: () => this.toDeviceAcked ?? "0",
           aborted,
         });
       } catch (err) {

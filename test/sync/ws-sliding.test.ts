@@ -180,7 +180,9 @@ describe("WebSocket sync: sliding sync subscription", () => {
     again.send({ type: "sliding_sync", id: "td2", pos: null, body: fresh });
     const redelivered = await again.next(slidingFrame("td2"));
     expect(numbers(redelivered)).toEqual([1, 2]);
-    // Acknowledged: the next computation deletes them; only 3 is left for a later connection.
+    // Acknowledged while the push after it already waits for data: the computation that ends the
+    // wait deletes them; only 3 is left for a later connection.
+    await new Promise((r) => setTimeout(r, 300));
     again.send({ type: "sliding_ack", pos: bodyOf(redelivered).pos });
     await toDevice(3);
     expect(numbers(await again.next(slidingFrame("td2")))).toEqual([3]);

@@ -1,6 +1,6 @@
 import { invalidParam } from "../../../companion-services/platform/errors.ts";
 import type { KeyServer } from "../../../crypto/key-server.ts";
-import type { ExtensionsRequest } from "../schema.ts";
+import type { ExtensionsRequest, SlidingSyncBody } from "../schema.ts";
 import type { ExtensionWindow } from "./types.ts";
 
 /** Synapse's cap on one response's to-device messages, whatever `limit` asks for. */
@@ -16,6 +16,16 @@ export type ToDeviceResult = { next_batch: string; events: ToDeviceEvent[] };
  * it received the messages; the client's `sliding_ack` is what may delete them.
  */
 export const ACKNOWLEDGED_FIELD = "org.nova.acknowledged";
+
+/** The body with the WebSocket's acknowledgement in its to_device request, when it has one. */
+export function withAcknowledged(body: SlidingSyncBody, acknowledged: string): SlidingSyncBody {
+  const toDevice = body.extensions?.to_device;
+  if (!toDevice) return body;
+  return {
+    ...body,
+    extensions: { ...body.extensions, to_device: { ...toDevice, [ACKNOWLEDGED_FIELD]: acknowledged } },
+  };
+}
 
 /**
  * to_device (MSC3885): its own cursor, `since`, which the client keeps across `pos` resets, so it
