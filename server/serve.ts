@@ -8,18 +8,18 @@ import { RemoteIdentity } from "../companion-services/identity/remote.ts";
 import { startMediaGrpc } from "../companion-services/media/grpc.ts";
 import { createMediaFrom } from "../companion-services/media/index.ts";
 import { createNotifications } from "../companion-services/notifications/index.ts";
-import { Databases } from "../companion-services/platform/database.ts";
+import type { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
-import { ClientAddress } from "../companion-services/platform/http/client-ip.ts";
 import { readiness } from "../companion-services/platform/http/ops-listener.ts";
-import { Router } from "../companion-services/platform/http/router.ts";
-import { HttpServer } from "../companion-services/platform/http/server.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
 import type { ServiceName } from "../companion-services/platform/services.ts";
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
-import { mountProbes, startAdminListener } from "./ops/probes.ts";
+import { startAdminListener } from "./ops/probes.ts";
+import { openOwn, type Running, serveService } from "./serve-service.ts";
+
+export type { Running } from "./serve-service.ts";
 
 /**
  * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); media serves
@@ -52,13 +52,6 @@ export function plannedServiceMessage(service: PlannedService): string {
  */
 const COMPANIONS: ServiceName[] = ["graph", ...PLANNED_SERVICES];
 
-export type Running = {
-  describe: Record<string, unknown>;
-  /** The databases this process opened (for admin tools and tests). */
-  databases?: Databases;
-  close(): Promise<void>;
-};
-
 /**
  * Runs one service (distributed mode: its own database via <SERVICE>_DATABASE_URL, Kafka via
  * KAFKA_BROKERS, gRPC between services) or everything in one process (`all`).
@@ -84,14 +77,6 @@ export async function serve(target: ServeTarget, config: NovaConfig, logger: Log
   };
 }
 
-/** Readiness of a service process with a client listener: its databases answer, not draining. */
-function serviceReadiness(databases: Databases, http: HttpServer) {
-  return readiness({
-    databases: () => databases.ping(),
-    shutdown: () => (http.isDraining() ? "shutting down" : null),
-  });
-}
-
 async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logger): Promise<Running> {
   if (target === "all") return serveAll(config, logger);
   if (!config.kafkaBrokers?.length)
@@ -104,14 +89,6 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
   if (target === "media") return serveMedia(config, logger, bus);
   if (target === "notifications") return serveNotifications(config, logger, bus);
   return serveCompanion(target, config, logger, bus);
-}
-
-/** Each process of a service has its own embedded database folder when it has no URL. */
-function openOwn(services: ServiceName[], config: NovaConfig, dirName: string): Promise<Databases> {
-  return Databases.open(services, {
-    dataDir: config.dataDir.startsWith("memory://") ? config.dataDir : `${config.dataDir}/${dirName}`,
-    urls: config.databaseUrls,
-  });
 }
 
 async function serveIdentity(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
@@ -182,98 +159,49 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
 }
 
 /**
- * Media on its own: its database, its HTTP listener for the media paths (a load balancer routes
- * `/_matrix/media/` and `/_matrix/client/v1/media/` here), its gRPC API, its outbox. Tokens are
- * checked by identity over gRPC (cached briefly, dropped at once on a device.revoked event).
+ * Media on its own: the media paths (a load balancer routes `/_matrix/media/` and
+ * `/_matrix/client/v1/media/` here), its gRPC API, its outbox.
  */
-async function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
-  const databases = await openOwn(["media"], config, "media");
-  const grpcIdentity = new GrpcIdentityClient({
-    address: config.identityGrpcAddress,
-    deadlineMs: config.rpcDeadlineMs,
-  });
-  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
-  const revocations = identity.subscribeToRevocations(bus, logger, `media-${config.instanceId}`);
-  await revocations.start();
-  const media = await createMediaFrom(databases.get("media"), config, logger, identity);
-  const router = new Router();
-  media.mount(router);
-  await media.start();
-  const outbox = await startOutbox(databases.get("media"), bus, logger, config.outbox);
-  const http = new HttpServer({
-    router,
+function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "media",
+    config,
     logger,
-    maxRequestBody: config.maxRequestBody,
-    slowRequestMs: config.slowRequestMs,
-    authenticate: (token) => identity.verifyToken(token),
-    clientAddress: new ClientAddress(config.trustedProxies),
-  });
-  mountProbes(router, serviceReadiness(databases, http), identity);
-  const port = await http.listen(config.media.httpHost, config.media.httpPort, {
-    reusePort: config.reusePort,
-  });
-  const rpc = await startMediaGrpc(media.service, logger, config.media.grpcListen);
-  logger.info({ port, grpc: rpc.port }, "media listening");
-  return {
-    describe: { service: "media", port, grpc_port: rpc.port, database: databases.get("media").kind },
-    databases,
-    async close() {
-      await http.close();
-      await rpc.close();
-      await outbox.stop();
-      await media.stop();
-      await revocations.stop();
-      grpcIdentity.close();
-      await bus.close();
-      await databases.close();
+    bus,
+    listen: { host: config.media.httpHost, port: config.media.httpPort },
+    async build({ databases, identity }) {
+      const media = await createMediaFrom(databases.get("media"), config, logger, identity);
+      let outbox: Awaited<ReturnType<typeof startOutbox>> | null = null;
+      return {
+        mount: (router) => media.mount(router),
+        async start() {
+          await media.start();
+          outbox = await startOutbox(databases.get("media"), bus, logger, config.outbox);
+        },
+        async stop() {
+          await outbox?.stop();
+          await media.stop();
+        },
+        grpc: () => startMediaGrpc(media.service, logger, config.media.grpcListen),
+      };
     },
-  };
+  });
 }
 
 /**
- * Notifications on its own: its database, its HTTP listener for `/pushers`, `/notifications` and
- * `/_nova/v1/notifications` (a load balancer routes them here), its consumers of the homeserver's
- * and identity's events on Kafka, and the push delivery worker. Tokens are checked by identity
- * over gRPC, as media does.
+ * Notifications on its own: `/pushers`, `/notifications` and `/_nova/v1/notifications` (a load
+ * balancer routes them here), its consumers of the homeserver's and identity's events on Kafka,
+ * and the push delivery worker.
  */
-async function serveNotifications(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
-  const databases = await openOwn(["notifications"], config, "notifications");
-  const grpcIdentity = new GrpcIdentityClient({
-    address: config.identityGrpcAddress,
-    deadlineMs: config.rpcDeadlineMs,
-  });
-  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
-  const revocations = identity.subscribeToRevocations(bus, logger, `notifications-${config.instanceId}`);
-  await revocations.start();
-  const notifications = createNotifications(databases.get("notifications"), config, bus, logger);
-  const router = new Router();
-  notifications.mount(router);
-  await notifications.start();
-  const http = new HttpServer({
-    router,
+function serveNotifications(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "notifications",
+    config,
     logger,
-    maxRequestBody: config.maxRequestBody,
-    slowRequestMs: config.slowRequestMs,
-    authenticate: (token) => identity.verifyToken(token),
-    clientAddress: new ClientAddress(config.trustedProxies),
+    bus,
+    listen: { host: config.notifications.httpHost, port: config.notifications.httpPort },
+    build: async ({ databases }) => createNotifications(databases.get("notifications"), config, bus, logger),
   });
-  mountProbes(router, serviceReadiness(databases, http), identity);
-  const port = await http.listen(config.notifications.httpHost, config.notifications.httpPort, {
-    reusePort: config.reusePort,
-  });
-  logger.info({ port }, "notifications listening");
-  return {
-    describe: { service: "notifications", port, database: databases.get("notifications").kind },
-    databases,
-    async close() {
-      await http.close();
-      await notifications.stop();
-      await revocations.stop();
-      grpcIdentity.close();
-      await bus.close();
-      await databases.close();
-    },
-  };
 }
 
 /** A companion service: its own database and outbox, and the consumers it has. */
