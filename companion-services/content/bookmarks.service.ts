@@ -18,7 +18,7 @@ export class BookmarksService {
   ) {}
 
   async put(userId: string, postId: string, collectionId: string | null): Promise<void> {
-    const post = await this.posts.visible(postId, userId);
+    const post = await this.posts.published(postId, userId);
     if (collectionId !== null) await this.ownCollection(userId, collectionId);
     await this.repo.put(userId, post.id, collectionId, this.ctx.now());
   }

@@ -45,7 +45,7 @@ export class InteractionsService {
         "M_TOO_LARGE",
         `content: at most ${this.ctx.settings.maxCommentChars} characters`,
       );
-    const post = await this.posts.visible(postId, userId);
+    const post = await this.posts.published(postId, userId);
     const parentId = input.parentId ?? null;
     if (parentId !== null) {
       const parent = isUuid(parentId) ? await this.comments.row(this.ctx.db, parentId) : null;
@@ -88,7 +88,7 @@ export class InteractionsService {
   }
 
   async listComments(viewerId: string, postId: string, page: { from?: string | undefined; limit: number }) {
-    const post = await this.posts.visible(postId, viewerId);
+    const post = await this.posts.published(postId, viewerId);
     const rows = await this.comments.page(post.id, decodeCursor(page.from), page.limit + 1);
     const { items, next } = pageFrom(rows, page.limit, (r) => ({ at: Number(r.created_at), id: r.id }));
     return { items: items.map(commentView), next };
@@ -96,7 +96,7 @@ export class InteractionsService {
 
   /** The comment's author or the post's author may delete it; twice is the same as once. */
   async deleteComment(userId: string, postId: string, commentId: string): Promise<void> {
-    const post = await this.posts.visible(postId, userId);
+    const post = await this.posts.published(postId, userId);
     const row = isUuid(commentId) ? await this.comments.row(this.ctx.db, commentId) : null;
     if (!row || row.post_id !== post.id || row.deleted_at !== null) throw notFound("No such comment");
     if (row.author_id !== userId && post.authorId !== userId)
@@ -117,7 +117,7 @@ export class InteractionsService {
 
   /** Idempotent: a second like is a no-op with no event. */
   async like(userId: string, postId: string): Promise<void> {
-    const post = await this.posts.visible(postId, userId);
+    const post = await this.posts.published(postId, userId);
     await withOutbox(this.ctx.db, this.ctx.schema, async (trx, emit) => {
       const at = this.ctx.now();
       if (await this.reactions.like(trx, post.id, userId, at))
@@ -133,7 +133,7 @@ export class InteractionsService {
   }
 
   async unlike(userId: string, postId: string): Promise<void> {
-    const post = await this.posts.visible(postId, userId);
+    const post = await this.posts.published(postId, userId);
     await withOutbox(this.ctx.db, this.ctx.schema, async (trx, emit) => {
       if (await this.reactions.unlike(trx, post.id, userId))
         emit(
@@ -158,8 +158,8 @@ export class InteractionsService {
    * post must not reach the sharer's followers). Sharing again answers the first share.
    */
   async share(userId: string, postId: string, input: { content?: string | undefined }): Promise<ShareResult> {
-    const seen = await this.posts.visible(postId, userId);
-    const original = seen.sharedPostId ? await this.posts.visible(seen.sharedPostId, userId) : seen;
+    const seen = await this.posts.published(postId, userId);
+    const original = seen.sharedPostId ? await this.posts.published(seen.sharedPostId, userId) : seen;
     if (original.visibility !== "public") throw forbidden("Only public posts may be shared");
     const content = input.content ?? "";
     if (content.length > this.ctx.settings.maxPostChars)

@@ -133,6 +133,13 @@ export class PostsService {
     return view;
   }
 
+  /** A published post the viewer may see, or 404: what comments, likes, shares and bookmarks hang off. */
+  async published(postId: string, viewerId: string): Promise<PostView> {
+    const view = await this.visible(postId, viewerId);
+    if (view.status !== "published") throw notFound("No such post");
+    return view;
+  }
+
   async getPosts(postIds: string[]): Promise<PostView[]> {
     const ids = [...new Set(postIds.filter(isUuid))];
     const byId = new Map((await this.ctx.posts.views(ids)).map((v) => [v.id, v]));

@@ -148,6 +148,12 @@ describe("content REST API", () => {
     expect((await get(alice, path)).status).toBe(404);
     const listed = await get(bob, `/_nova/v1/users/${bob.userId}/posts?limit=100`);
     expect((listed.body.posts as { post_id: string }[]).map((x) => x.post_id)).not.toContain(d.post_id);
+    // Nothing hangs off a draft, not even its author's comment.
+    const comment = await server.call("POST", `${path}/comments`, {
+      token: bob.accessToken,
+      body: { content: "c" },
+    });
+    expect(comment.status).toBe(404);
     await server.call("PATCH", path, { token: bob.accessToken, body: { status: "published" } });
     expect((await get(alice, path)).status).toBe(200);
   });
