@@ -6,6 +6,7 @@ import {
   CONTENT_AGGREGATE,
   commentCreated,
   commentDeleted,
+  postDeleted,
   postLiked,
   postShared,
   postUnliked,
@@ -37,6 +38,12 @@ export function contentCountsConsumer(db: Kysely<ContentTables>, bus: EventBus, 
       "comment.created": on(commentCreated, count("comment_count", 1)),
       "comment.deleted": on(commentDeleted, count("comment_count", -1)),
       "post.shared": on(postShared, count("share_count", 1)),
+      // A share post deleted: the original counts one share fewer (its post_shares row is gone).
+      "post.deleted": on(postDeleted, async (trx, p) => {
+        if (!trx) return;
+        const original = await metadataRepository.sharedPostOf(trx, p.post_id);
+        if (original) await metadataRepository.add(trx, original, "share_count", -1);
+      }),
     },
   });
 }

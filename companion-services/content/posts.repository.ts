@@ -91,6 +91,11 @@ export class PostsRepository {
       .execute();
   }
 
+  /** A deleted share no longer counts as its author's share: they may share the post again. */
+  async forgetShare(trx: Db, shareId: string): Promise<void> {
+    await trx.deleteFrom("post_shares").where("id", "=", shareId).execute();
+  }
+
   /** The row, locked for the caller's transaction when `forUpdate`. */
   async row(db: Db, id: string, forUpdate = false): Promise<PostRow | null> {
     let q = db.selectFrom("posts").selectAll().where("id", "=", id);
@@ -143,9 +148,9 @@ export class PostsRepository {
       images: imagesOf.get(r.id) ?? [],
       videos: videosOf.get(r.id) ?? [],
       sharedPostId: r.shared_post_id,
-      likeCount: Number(r.like_count ?? 0),
-      commentCount: Number(r.comment_count ?? 0),
-      shareCount: Number(r.share_count ?? 0),
+      likeCount: Math.max(0, Number(r.like_count ?? 0)),
+      commentCount: Math.max(0, Number(r.comment_count ?? 0)),
+      shareCount: Math.max(0, Number(r.share_count ?? 0)),
       createdAt: Number(r.created_at),
       updatedAt: Number(r.updated_at),
     }));

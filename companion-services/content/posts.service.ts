@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Transaction } from "kysely";
-import { forbidden, MatrixError, notFound } from "../platform/errors.ts";
+import { forbidden, invalidParam, MatrixError, notFound } from "../platform/errors.ts";
 import type { NewEvent } from "../platform/outbox/writer.ts";
 import { withOutbox } from "../platform/outbox/writer.ts";
 import type { PostPage, PostStatus, PostView, PostVisibility } from "./client.ts";
@@ -78,6 +78,9 @@ export class PostsService {
       const before = await this.lockOwn(trx, userId, postId);
       const [old] = await this.ctx.posts.views([postId], trx);
       const status: PostStatus = input.status ?? before.status;
+      // A share counts once from publication to deletion; a draft share would count for nothing.
+      if (before.shared_post_id && status === "draft")
+        throw invalidParam("status: a share cannot be a draft");
       await this.ctx.posts.update(trx, postId, {
         ...(input.title !== undefined ? { title: input.title } : {}),
         ...(input.content !== undefined ? { content: input.content } : {}),
@@ -114,6 +117,8 @@ export class PostsService {
       const before = await this.lockOwn(trx, userId, postId);
       const at = this.ctx.now();
       await this.ctx.posts.update(trx, postId, { status: "deleted", deleted_at: at, at });
+      // The counts consumer takes the share off the original's share_count on post.deleted.
+      if (before.shared_post_id) await this.ctx.posts.forgetShare(trx, postId);
       if (before.status === "published")
         emit(contentEvent("post.deleted", { post_id: postId, author_id: userId, deleted_at: at }));
     });

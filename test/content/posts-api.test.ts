@@ -233,6 +233,20 @@ describe("content REST API", () => {
     await waitFor(async () => (await get(bob, `/_nova/v1/posts/${p.post_id}`)).body.share_count === 2);
     const mine = await get(alice, `/_nova/v1/users/${alice.userId}/posts`);
     expect((mine.body.posts as { shared_post_id: string }[])[0]?.shared_post_id).toBe(p.post_id);
+    // A share cannot become a draft; deleting it takes it off the count, and sharing again counts anew.
+    const draft = await server.call("PATCH", `/_nova/v1/posts/${share.post_id}`, {
+      token: alice.accessToken,
+      body: { status: "draft" },
+    });
+    expect(draft.status).toBe(400);
+    await server.call("DELETE", `/_nova/v1/posts/${share.post_id}`, { token: alice.accessToken });
+    await waitFor(async () => (await get(bob, `/_nova/v1/posts/${p.post_id}`)).body.share_count === 1);
+    const reshared = await server.call("POST", `/_nova/v1/posts/${p.post_id}/share`, {
+      token: alice.accessToken,
+      body: {},
+    });
+    expect(reshared.body.share_id).not.toBe(r.body.share_id);
+    await waitFor(async () => (await get(bob, `/_nova/v1/posts/${p.post_id}`)).body.share_count === 2);
     const followersOnly = (await post(bob, { content: "just friends", visibility: "followers" })).body;
     const refused = await server.call("POST", `/_nova/v1/posts/${followersOnly.post_id}/share`, {
       token: bob.accessToken,

@@ -218,8 +218,15 @@ describe("content service", () => {
     await content.service.interactions.like(BOB, p.id);
     await content.service.interactions.comment(ALICE, p.id, { content: "one" });
     await content.service.interactions.comment(CAROL, p.id, { content: "two" });
+    const first = await content.service.interactions.share(CAROL, p.id, {});
     await content.service.interactions.share(CAROL, p.id, {});
+    await content.service.interactions.share(ALICE, p.id, {});
+    await content.service.posts.delete(CAROL, first.shareId);
     await content.service.interactions.share(CAROL, p.id, {});
+    await content.service.posts.delete(
+      CAROL,
+      (await content.service.interactions.share(CAROL, p.id, {})).shareId,
+    );
     const expected = { likeCount: 2, commentCount: 2, shareCount: 1 };
     await waitFor(async () => {
       const v = await content.service.getPost(p.id, null);
@@ -227,7 +234,7 @@ describe("content service", () => {
     });
     expect(events("post.liked").filter((e) => e.post_id === p.id)).toHaveLength(3);
     expect(events("post.unliked").filter((e) => e.post_id === p.id)).toHaveLength(1);
-    expect(events("post.shared").filter((e) => e.post_id === p.id)).toHaveLength(1);
+    expect(events("post.shared").filter((e) => e.post_id === p.id)).toHaveLength(3);
 
     // The whole topic again, through the same consumer group: every id is already processed.
     const db = fresh.databases.get<ContentTables>("content").db;
