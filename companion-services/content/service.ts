@@ -44,7 +44,7 @@ export class ContentService implements ContentClient {
       media: deps.media,
       graph: deps.graph,
       settings: deps.settings,
-      now: deps.now ?? Date.now,
+      now: deps.now ?? monotonicClock(),
     };
     this.posts = new PostsService(this.ctx);
     this.interactions = new InteractionsService(
@@ -73,4 +73,16 @@ export class ContentService implements ContentClient {
   getUserPosts(authorId: string, page: { from?: string | null; limit: number }): Promise<PostPage> {
     return this.posts.getUserPosts(authorId, page);
   }
+}
+
+/**
+ * Milliseconds that never repeat within a process: pages sort by time, so two writes in one
+ * millisecond would otherwise order by their random ids, not by which came first.
+ */
+function monotonicClock(): () => number {
+  let last = 0;
+  return () => {
+    last = Math.max(Date.now(), last + 1);
+    return last;
+  };
 }
