@@ -45,6 +45,22 @@ describe("content REST API", () => {
     expect(again.body.images).toEqual([image.mxc]);
   });
 
+  it("posts with one's own video from media's video API, and refuses someone else's", async () => {
+    const clip = await upload(server, bob.accessToken, Buffer.from("not really a video"), {
+      contentType: "video/mp4",
+    });
+    const created = await server.call("POST", "/_nova/v1/videos", {
+      token: bob.accessToken,
+      body: { mxc: clip.mxc },
+    });
+    expect(created.status).toBe(202);
+    const videoId = created.body.video_id as string;
+    const r = await post(bob, { content: "watch", videos: [videoId] });
+    expect([r.status, r.body.videos]).toEqual([200, [videoId]]);
+    expect((await post(alice, { content: "mine?", videos: [videoId] })).status).toBe(400);
+    expect((await post(bob, { content: "x", videos: ["not-a-video-id"] })).status).toBe(400);
+  });
+
   it("refuses someone else's image, an unknown mxc and a non-image upload", async () => {
     const alices = await upload(server, alice.accessToken, await png(4, 4), { contentType: "image/png" });
     const text = await upload(server, bob.accessToken, Buffer.from("hello"), { contentType: "text/plain" });
