@@ -9,7 +9,7 @@ import { decodeCursor, isUuid, pageFrom } from "./cursor.ts";
 import { contentEvent } from "./events.ts";
 import { checkPostMedia } from "./media-check.ts";
 import { parseMentions } from "./mentions.ts";
-import type { PostRow } from "./posts.repository.ts";
+import type { NewPost, PostRow } from "./posts.repository.ts";
 import type { ContentTables } from "./tables.ts";
 
 export type CreatePost = {
@@ -30,7 +30,7 @@ type Emit = (e: NewEvent) => void;
 export class PostsService {
   constructor(private readonly ctx: ContentContext) {}
 
-  async create(authorId: string, input: CreatePost, sharedPostId: string | null = null): Promise<PostView> {
+  async create(authorId: string, input: CreatePost): Promise<PostView> {
     this.checkLength(input.content);
     const images = input.images ?? [];
     const videos = input.videos ?? [];
@@ -49,7 +49,7 @@ export class PostsService {
         language: input.language ?? null,
         images,
         videos,
-        sharedPostId,
+        sharedPostId: null,
         at,
       });
     });
@@ -57,11 +57,7 @@ export class PostsService {
   }
 
   /** Inserts a post inside the caller's transaction and queues its events (shares use it too). */
-  async insertWith(
-    trx: Transaction<ContentTables>,
-    emit: Emit,
-    p: Parameters<ContentContext["posts"]["insert"]>[1],
-  ) {
+  async insertWith(trx: Transaction<ContentTables>, emit: Emit, p: NewPost) {
     await this.ctx.posts.insert(trx, p);
     if (p.status !== "published") return;
     const [view] = await this.ctx.posts.views([p.id], trx);

@@ -21,6 +21,9 @@ describe("nova serve", () => {
       );
       expect(await main(["serve", "identity"], { NOVA_DATA_DIR: "memory://" })).toBe(1);
       expect(stderr.join("")).toMatch(/needs KAFKA_BROKERS/);
+      // Content is a target of its own now, not a planned service.
+      expect(await main(["serve", "content"], { NOVA_DATA_DIR: "memory://" })).toBe(1);
+      expect(stderr.join("")).toMatch(/nova serve content runs one service .* needs KAFKA_BROKERS/);
     } finally {
       process.stderr.write = write;
     }
