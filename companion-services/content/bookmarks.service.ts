@@ -42,12 +42,16 @@ export class BookmarksService {
       limit: opts.limit + 1,
     });
     const { items, next } = pageFrom(rows, opts.limit, (r) => ({ at: Number(r.created_at), id: r.post_id }));
-    const out: BookmarkView[] = [];
-    for (const r of items) {
-      const post = await this.posts.getPost(r.post_id, userId);
-      if (post)
-        out.push({ postId: r.post_id, collectionId: r.collection_id, createdAt: Number(r.created_at), post });
-    }
+    const posts = await this.posts.visibleMany(
+      items.map((r) => r.post_id),
+      userId,
+    );
+    const out = items.flatMap((r) => {
+      const post = posts.get(r.post_id);
+      return post
+        ? [{ postId: r.post_id, collectionId: r.collection_id, createdAt: Number(r.created_at), post }]
+        : [];
+    });
     return { items: out, next };
   }
 

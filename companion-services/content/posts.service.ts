@@ -127,6 +127,29 @@ export class PostsService {
     return view;
   }
 
+  /** The posts among `ids` the viewer may see, by id (one read; graph asked once per author). */
+  async visibleMany(ids: string[], viewerId: string): Promise<Map<string, PostView>> {
+    const views = await this.ctx.posts.views(ids.filter(isUuid));
+    const asked = new Map<string, Promise<boolean>>();
+    const followsAuthor = (authorId: string) => {
+      let answer = asked.get(authorId);
+      if (!answer) {
+        answer = this.ctx.access.follows(viewerId, authorId);
+        asked.set(authorId, answer);
+      }
+      return answer;
+    };
+    const out = new Map<string, PostView>();
+    for (const v of views) {
+      const followersOnly = v.status === "published" && v.visibility === "followers";
+      const seen = followersOnly
+        ? await followsAuthor(v.authorId)
+        : await this.ctx.access.canSee(v, viewerId);
+      if (seen) out.set(v.id, v);
+    }
+    return out;
+  }
+
   /** A post the viewer may see, or 404 (whether it exists is not told). */
   async visible(postId: string, viewerId: string): Promise<PostView> {
     const view = await this.getPost(postId, viewerId);
