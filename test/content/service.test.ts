@@ -244,4 +244,17 @@ describe("content service", () => {
     expect(replay.applied).toBe(0);
     expect(await content.service.getPost(p.id, null)).toMatchObject(expected);
   });
+
+  it("writes only events that match their published schemas, keyed by post id", () => {
+    expect(records.length).toBeGreaterThan(20);
+    for (const r of records) {
+      const d = fromRecord(r.value);
+      expect(d.ok).toBe(true);
+      if (!d.ok) continue;
+      const type = d.envelope.event_type as ContentEventType;
+      const parsed = CONTENT_EVENTS[type].safeParse(d.envelope.payload);
+      expect(parsed.success, `${type}: ${JSON.stringify(d.envelope.payload)}`).toBe(true);
+      expect(r.key).toBe((d.envelope.payload as { post_id: string }).post_id);
+    }
+  });
 });
