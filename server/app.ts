@@ -1,4 +1,5 @@
 import { type CallService, mountCalls } from "../calls/index.ts";
+import { type Content, createContent } from "../companion-services/content/index.ts";
 import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
 import type { IdentityAdminClient } from "../companion-services/identity/admin-client.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
@@ -61,13 +62,15 @@ export type Nova = {
   media: Media | null;
   /** The notifications service in this process (npm start), or null when it runs on its own. */
   notifications: Notifications | null;
+  /** The content service in this process (npm start), or null when it runs on its own (nova serve content). */
+  content: Content | null;
   /** Content reports (for the admin API) and OpenID tokens. */
   moderation: Moderation;
   close(): Promise<void>;
 };
 
 /** The services the all-in-one homeserver process opens databases for (npm start). */
-const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications"];
+const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications", "content"];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
 export type NovaOptions = {
@@ -194,6 +197,27 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     });
   }
 
+  // Content in-process: /_nova/v1/posts* and /bookmarks* on this router; images and videos
+  // checked against the in-process media; its outbox and its counts consumer on the same bus.
+  let content: Content | null = null;
+  if (databases.has("content") && media) {
+    const started = createContent(
+      databases.get("content"),
+      { media: media.service },
+      ownBus(),
+      logger,
+      config,
+    );
+    started.mount(router);
+    await started.start();
+    content = started;
+    const outbox = await startOutbox(databases.get("content"), ownBus(), logger, config.outbox);
+    closers.push(async () => {
+      await outbox.stop();
+      await started.stop();
+    });
+  }
+
   // Notifications in-process: pushers and /notifications on this router; it hears the
   // homeserver's room events and identity's device revocations on the same bus.
   let notifications: Notifications | null = null;
@@ -262,6 +286,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     calls,
     media,
     notifications,
+    content,
     moderation,
     http,
     port,

@@ -26,11 +26,11 @@ function fileCommand(name: string, fn: "backupCommand" | "restoreCommand"): Comm
 }
 
 export const COMMANDS: Record<string, Command> = {
-  // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md). content, feed and
-  // notifications are planned, not built: refused with a line that says so.
+  // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md). feed is planned, not
+  // built: refused with a line that says so.
   // Imported on use: the whole server graph takes seconds to load, which admin commands need not pay.
   serve: {
-    usage: "serve <all|homeserver|identity|media|notifications|graph>",
+    usage: "serve <all|homeserver|identity|media|notifications|graph|content>",
     flags: {},
     async run(args, _flags, config) {
       const { isPlannedService, isServeTarget, plannedServiceMessage, SERVE_TARGETS, serveUntilSignal } =

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type CallsConfig, callsConfig, callsEnvSchema } from "../calls/config.ts";
+import { type ContentConfig, contentConfig, contentEnvSchema } from "../companion-services/content/config.ts";
 import {
   type IdentityConfig,
   identityConfig,
@@ -70,6 +71,7 @@ const envSchema = z.object({
   ...emailEnvSchema.shape,
   ...identityEnvSchema.shape,
   ...mediaEnvSchema.shape,
+  ...contentEnvSchema.shape,
   ...notificationsEnvSchema.shape,
   ...platformEnvSchema.shape,
   ...operationsEnvSchema.shape,
@@ -96,6 +98,7 @@ export type NovaConfig = HomeserverConfig &
   EmailConfig &
   IdentityConfig &
   MediaConfig &
+  ContentConfig &
   NotificationsConfig &
   PlatformConfig &
   OperationsConfig;
@@ -203,6 +206,7 @@ function configFrom(e: Env): NovaConfig {
     ...emailConfig(e, e.NOVA_SERVER_NAME),
     ...identityConfig(e),
     ...mediaConfig(e),
+    ...contentConfig(e),
     ...notificationsConfig(e),
     ...platformConfig(e),
     ...operationsConfig(e),

@@ -1,3 +1,5 @@
+import { startContentGrpc } from "../companion-services/content/grpc.ts";
+import { createContent } from "../companion-services/content/index.ts";
 import { createGraphConsumers } from "../companion-services/graph/index.ts";
 import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
 import { GrpcIdentityAdminClient } from "../companion-services/identity/admin-grpc-client.ts";
@@ -6,6 +8,7 @@ import { GrpcIdentityClient } from "../companion-services/identity/grpc-client.t
 import { createIdentity } from "../companion-services/identity/index.ts";
 import { RemoteIdentity } from "../companion-services/identity/remote.ts";
 import { startMediaGrpc } from "../companion-services/media/grpc.ts";
+import { GrpcMediaClient } from "../companion-services/media/grpc-client.ts";
 import { createMediaFrom } from "../companion-services/media/index.ts";
 import { createNotifications } from "../companion-services/notifications/index.ts";
 import type { Databases } from "../companion-services/platform/database.ts";
@@ -25,16 +28,25 @@ export type { Running } from "./serve-service.ts";
  * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); media serves
  * `/_matrix/media/*` and `/_matrix/client/v1/media/*` on its own listener; notifications serves
  * `/pushers`, `/notifications` and `/_nova/v1/notifications*` on its own and delivers pushes; graph
- * has a consumer (user.registered → social_metadata).
+ * has a consumer (user.registered → social_metadata); content serves `/_nova/v1/posts*` and
+ * `/_nova/v1/bookmarks*` on its own listener and GetPost/GetPosts/GetUserPosts over gRPC.
  */
-export const SERVE_TARGETS = ["all", "homeserver", "identity", "media", "notifications", "graph"] as const;
+export const SERVE_TARGETS = [
+  "all",
+  "homeserver",
+  "identity",
+  "media",
+  "notifications",
+  "graph",
+  "content",
+] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
 /**
  * Services that have a schema (migrations) and an outbox poller but no code that writes their
  * tables yet: `nova serve <one of these>` is refused. `all` still opens their schemas.
  */
-export const PLANNED_SERVICES = ["content", "feed"] as const;
+export const PLANNED_SERVICES = ["feed"] as const;
 export type PlannedService = (typeof PLANNED_SERVICES)[number];
 
 export function isPlannedService(s: string | undefined): s is PlannedService {
@@ -88,6 +100,7 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
   if (target === "homeserver") return serveHomeserver(config, logger, bus);
   if (target === "media") return serveMedia(config, logger, bus);
   if (target === "notifications") return serveNotifications(config, logger, bus);
+  if (target === "content") return serveContent(config, logger, bus);
   return serveCompanion(target, config, logger, bus);
 }
 
@@ -204,9 +217,61 @@ function serveNotifications(config: NovaConfig, logger: Logger, bus: EventBus): 
   });
 }
 
+/**
+ * Content on its own: its database, its HTTP listener for `/_nova/v1/posts*`,
+ * `/_nova/v1/users/{userId}/posts` and `/_nova/v1/bookmarks*` (a load balancer routes them here),
+ * its gRPC API (GetPost, GetPosts, GetUserPosts), its outbox and its counts consumer. Post media
+ * are checked against media over gRPC; tokens by identity over gRPC, as media does.
+ */
+async function serveContent(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  const databases = await openOwn(["content"], config, "content");
+  const grpcIdentity = new GrpcIdentityClient({
+    address: config.identityGrpcAddress,
+    deadlineMs: config.rpcDeadlineMs,
+  });
+  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
+  const revocations = identity.subscribeToRevocations(bus, logger, `content-${config.instanceId}`);
+  await revocations.start();
+  const media = new GrpcMediaClient({ address: config.media.grpcAddress, deadlineMs: config.rpcDeadlineMs });
+  const content = createContent(databases.get("content"), { media }, bus, logger, config);
+  const router = new Router();
+  content.mount(router);
+  await content.start();
+  const outbox = await startOutbox(databases.get("content"), bus, logger, config.outbox);
+  const http = new HttpServer({
+    router,
+    logger,
+    maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
+    authenticate: (token) => identity.verifyToken(token),
+    clientAddress: new ClientAddress(config.trustedProxies),
+  });
+  mountProbes(router, serviceReadiness(databases, http), identity);
+  const port = await http.listen(config.content.httpHost, config.content.httpPort, {
+    reusePort: config.reusePort,
+  });
+  const rpc = await startContentGrpc(content.service, logger, config.content.grpcListen);
+  logger.info({ port, grpc: rpc.port }, "content listening");
+  return {
+    describe: { service: "content", port, grpc_port: rpc.port, database: databases.get("content").kind },
+    databases,
+    async close() {
+      await http.close();
+      await rpc.close();
+      await outbox.stop();
+      await content.stop();
+      await revocations.stop();
+      media.close();
+      grpcIdentity.close();
+      await bus.close();
+      await databases.close();
+    },
+  };
+}
+
 /** A companion service: its own database and outbox, and the consumers it has. */
 async function serveCompanion(
-  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications">,
+  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications" | "content">,
   config: NovaConfig,
   logger: Logger,
   bus: EventBus,

@@ -26,6 +26,8 @@ const MEDIA_ADMIN_PATHS =
 export async function startDistributed(opts: {
   media: boolean;
   notifications?: boolean;
+  /** Content as its own process (needs media: it checks post images over media's gRPC). */
+  content?: boolean;
   /** Extra environment of the notifications process (push retry settings in tests). */
   notificationsEnv?: Record<string, string>;
 }): Promise<{
@@ -45,6 +47,7 @@ export async function startDistributed(opts: {
       "messaging",
       ...(opts.media ? (["media"] as const) : []),
       ...(opts.notifications ? (["notifications"] as const) : []),
+      ...(opts.content ? (["content"] as const) : []),
     ],
     layout: "databases",
   };
@@ -90,13 +93,14 @@ export async function startDistributed(opts: {
     ])
       routes.push({ prefix, port: notificationsPort });
   }
+  const mediaGrpc = `127.0.0.1:${await freePort()}`;
   if (opts.media) {
     const media = await spawnReady(["server/cli.ts", "serve", "media"], {
       ...common,
       MEDIA_DATABASE_URL: url("media"),
       IDENTITY_GRPC_ADDRESS: grpcAddress,
       MEDIA_HTTP_PORT: "0",
-      MEDIA_GRPC_LISTEN: `127.0.0.1:${await freePort()}`,
+      MEDIA_GRPC_LISTEN: mediaGrpc,
     });
     processes.push(media);
     routes.push(
@@ -105,6 +109,19 @@ export async function startDistributed(opts: {
       // The media admin API, as docker-compose.yml's nginx routes it.
       { prefix: MEDIA_ADMIN_PATHS, port: Number(media.ready.port) },
     );
+  }
+  if (opts.content) {
+    const content = await spawnReady(["server/cli.ts", "serve", "content"], {
+      ...common,
+      CONTENT_DATABASE_URL: url("content"),
+      IDENTITY_GRPC_ADDRESS: grpcAddress,
+      MEDIA_GRPC_ADDRESS: mediaGrpc,
+      CONTENT_HTTP_PORT: "0",
+      CONTENT_GRPC_LISTEN: `127.0.0.1:${await freePort()}`,
+    });
+    processes.push(content);
+    for (const prefix of ["/_nova/v1/posts", "/_nova/v1/bookmarks", /^\/_nova\/v1\/users\/[^/]+\/posts/])
+      routes.push({ prefix, port: Number(content.ready.port) });
   }
   if (routes.length > 0) {
     proxy = await pathProxy([...routes, { prefix: "", port: Number(homeserver.ready.port) }]);
