@@ -1,5 +1,3 @@
-import { startContentGrpc } from "../companion-services/content/grpc.ts";
-import { createContent } from "../companion-services/content/index.ts";
 import { createGraphConsumers } from "../companion-services/graph/index.ts";
 import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
 import { GrpcIdentityAdminClient } from "../companion-services/identity/admin-grpc-client.ts";
@@ -7,10 +5,6 @@ import { startIdentityGrpc } from "../companion-services/identity/grpc.ts";
 import { GrpcIdentityClient } from "../companion-services/identity/grpc-client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
 import { RemoteIdentity } from "../companion-services/identity/remote.ts";
-import { startMediaGrpc } from "../companion-services/media/grpc.ts";
-import { GrpcMediaClient } from "../companion-services/media/grpc-client.ts";
-import { createMediaFrom } from "../companion-services/media/index.ts";
-import { createNotifications } from "../companion-services/notifications/index.ts";
 import type { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import { readiness } from "../companion-services/platform/http/ops-listener.ts";
@@ -20,7 +14,8 @@ import type { ServiceName } from "../companion-services/platform/services.ts";
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
 import { startAdminListener } from "./ops/probes.ts";
-import { openOwn, type Running, serveService } from "./serve-service.ts";
+import { serveContent, serveMedia, serveNotifications } from "./serve-companions.ts";
+import { openOwn, type Running } from "./serve-service.ts";
 
 export type { Running } from "./serve-service.ts";
 
@@ -167,104 +162,6 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
       await nova.close();
       identityAdmin.close();
       await bus.close();
-    },
-  };
-}
-
-/**
- * Media on its own: the media paths (a load balancer routes `/_matrix/media/` and
- * `/_matrix/client/v1/media/` here), its gRPC API, its outbox.
- */
-function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
-  return serveService({
-    service: "media",
-    config,
-    logger,
-    bus,
-    listen: { host: config.media.httpHost, port: config.media.httpPort },
-    async build({ databases, identity }) {
-      const media = await createMediaFrom(databases.get("media"), config, logger, identity);
-      let outbox: Awaited<ReturnType<typeof startOutbox>> | null = null;
-      return {
-        mount: (router) => media.mount(router),
-        async start() {
-          await media.start();
-          outbox = await startOutbox(databases.get("media"), bus, logger, config.outbox);
-        },
-        async stop() {
-          await outbox?.stop();
-          await media.stop();
-        },
-        grpc: () => startMediaGrpc(media.service, logger, config.media.grpcListen),
-      };
-    },
-  });
-}
-
-/**
- * Notifications on its own: `/pushers`, `/notifications` and `/_nova/v1/notifications` (a load
- * balancer routes them here), its consumers of the homeserver's and identity's events on Kafka,
- * and the push delivery worker.
- */
-function serveNotifications(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
-  return serveService({
-    service: "notifications",
-    config,
-    logger,
-    bus,
-    listen: { host: config.notifications.httpHost, port: config.notifications.httpPort },
-    build: async ({ databases }) => createNotifications(databases.get("notifications"), config, bus, logger),
-  });
-}
-
-/**
- * Content on its own: its database, its HTTP listener for `/_nova/v1/posts*`,
- * `/_nova/v1/users/{userId}/posts` and `/_nova/v1/bookmarks*` (a load balancer routes them here),
- * its gRPC API (GetPost, GetPosts, GetUserPosts), its outbox and its counts consumer. Post media
- * are checked against media over gRPC; tokens by identity over gRPC, as media does.
- */
-async function serveContent(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
-  const databases = await openOwn(["content"], config, "content");
-  const grpcIdentity = new GrpcIdentityClient({
-    address: config.identityGrpcAddress,
-    deadlineMs: config.rpcDeadlineMs,
-  });
-  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
-  const revocations = identity.subscribeToRevocations(bus, logger, `content-${config.instanceId}`);
-  await revocations.start();
-  const media = new GrpcMediaClient({ address: config.media.grpcAddress, deadlineMs: config.rpcDeadlineMs });
-  const content = createContent(databases.get("content"), { media }, bus, logger, config);
-  const router = new Router();
-  content.mount(router);
-  await content.start();
-  const outbox = await startOutbox(databases.get("content"), bus, logger, config.outbox);
-  const http = new HttpServer({
-    router,
-    logger,
-    maxRequestBody: config.maxRequestBody,
-    slowRequestMs: config.slowRequestMs,
-    authenticate: (token) => identity.verifyToken(token),
-    clientAddress: new ClientAddress(config.trustedProxies),
-  });
-  mountProbes(router, serviceReadiness(databases, http), identity);
-  const port = await http.listen(config.content.httpHost, config.content.httpPort, {
-    reusePort: config.reusePort,
-  });
-  const rpc = await startContentGrpc(content.service, logger, config.content.grpcListen);
-  logger.info({ port, grpc: rpc.port }, "content listening");
-  return {
-    describe: { service: "content", port, grpc_port: rpc.port, database: databases.get("content").kind },
-    databases,
-    async close() {
-      await http.close();
-      await rpc.close();
-      await outbox.stop();
-      await content.stop();
-      await revocations.stop();
-      media.close();
-      grpcIdentity.close();
-      await bus.close();
-      await databases.close();
     },
   };
 }

@@ -1,0 +1,98 @@
+import { startContentGrpc } from "../companion-services/content/grpc.ts";
+import { createContent } from "../companion-services/content/index.ts";
+import { startMediaGrpc } from "../companion-services/media/grpc.ts";
+import { GrpcMediaClient } from "../companion-services/media/grpc-client.ts";
+import { createMediaFrom } from "../companion-services/media/index.ts";
+import { createNotifications } from "../companion-services/notifications/index.ts";
+import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import type { Logger } from "../companion-services/platform/logger.ts";
+import { startOutbox } from "../companion-services/platform/runtime.ts";
+import type { NovaConfig } from "./config.ts";
+import { type Running, serveService } from "./serve-service.ts";
+
+/*
+ * The companion services that run on their own with an HTTP listener (`nova serve <service>`),
+ * each through serveService: its database, identity over gRPC for tokens, its routes, its gRPC.
+ */
+
+/**
+ * Media on its own: the media paths (a load balancer routes `/_matrix/media/` and
+ * `/_matrix/client/v1/media/` here), its gRPC API, its outbox.
+ */
+export function serveMedia(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "media",
+    config,
+    logger,
+    bus,
+    listen: { host: config.media.httpHost, port: config.media.httpPort },
+    async build({ databases, identity }) {
+      const media = await createMediaFrom(databases.get("media"), config, logger, identity);
+      let outbox: Awaited<ReturnType<typeof startOutbox>> | null = null;
+      return {
+        mount: (router) => media.mount(router),
+        async start() {
+          await media.start();
+          outbox = await startOutbox(databases.get("media"), bus, logger, config.outbox);
+        },
+        async stop() {
+          await outbox?.stop();
+          await media.stop();
+        },
+        grpc: () => startMediaGrpc(media.service, logger, config.media.grpcListen),
+      };
+    },
+  });
+}
+
+/**
+ * Notifications on its own: `/pushers`, `/notifications` and `/_nova/v1/notifications` (a load
+ * balancer routes them here), its consumers of the homeserver's and identity's events on Kafka,
+ * and the push delivery worker.
+ */
+export function serveNotifications(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "notifications",
+    config,
+    logger,
+    bus,
+    listen: { host: config.notifications.httpHost, port: config.notifications.httpPort },
+    build: async ({ databases }) => createNotifications(databases.get("notifications"), config, bus, logger),
+  });
+}
+
+/**
+ * Content on its own: `/_nova/v1/posts*`, `/_nova/v1/users/{userId}/posts` and
+ * `/_nova/v1/bookmarks*` (a load balancer routes them here), its gRPC API (GetPost, GetPosts,
+ * GetUserPosts), its outbox and its counts consumer. Post media are checked against media over gRPC.
+ */
+export function serveContent(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "content",
+    config,
+    logger,
+    bus,
+    listen: { host: config.content.httpHost, port: config.content.httpPort },
+    async build({ databases }) {
+      const media = new GrpcMediaClient({
+        address: config.media.grpcAddress,
+        deadlineMs: config.rpcDeadlineMs,
+      });
+      const content = createContent(databases.get("content"), { media }, bus, logger, config);
+      let outbox: Awaited<ReturnType<typeof startOutbox>> | null = null;
+      return {
+        mount: (router) => content.mount(router),
+        async start() {
+          await content.start();
+          outbox = await startOutbox(databases.get("content"), bus, logger, config.outbox);
+        },
+        async stop() {
+          await outbox?.stop();
+          await content.stop();
+          media.close();
+        },
+        grpc: () => startContentGrpc(content.service, logger, config.content.grpcListen),
+      };
+    },
+  });
+}
