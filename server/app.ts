@@ -1,4 +1,5 @@
 import { type CallService, mountCalls } from "../calls/index.ts";
+import { createGraph } from "../companion-services/graph/index.ts";
 import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
 import type { IdentityAdminClient } from "../companion-services/identity/admin-client.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
@@ -67,7 +68,7 @@ export type Nova = {
 };
 
 /** The services the all-in-one homeserver process opens databases for (npm start). */
-const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications"];
+const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications", "graph"];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
 export type NovaOptions = {
@@ -203,6 +204,15 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     await started.start();
     notifications = started;
     closers.push(() => started.stop());
+  }
+
+  // Graph in-process: /_nova/v1 follows on this router; its consumers (identity's and messaging's
+  // events, its own follow events for the counts) and its outbox on the same bus.
+  if (databases.has("graph")) {
+    const graph = createGraph(databases.get("graph"), config, ownBus(), logger);
+    graph.mount(router);
+    await graph.start();
+    closers.push(() => graph.stop());
   }
 
   // Synapse's admin API (server/admin): after the areas whose services it calls.

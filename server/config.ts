@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type CallsConfig, callsConfig, callsEnvSchema } from "../calls/config.ts";
+import { type GraphConfig, graphConfig, graphEnvSchema } from "../companion-services/graph/config.ts";
 import {
   type IdentityConfig,
   identityConfig,
@@ -71,6 +72,7 @@ const envSchema = z.object({
   ...identityEnvSchema.shape,
   ...mediaEnvSchema.shape,
   ...notificationsEnvSchema.shape,
+  ...graphEnvSchema.shape,
   ...platformEnvSchema.shape,
   ...operationsEnvSchema.shape,
 });
@@ -97,6 +99,7 @@ export type NovaConfig = HomeserverConfig &
   IdentityConfig &
   MediaConfig &
   NotificationsConfig &
+  GraphConfig &
   PlatformConfig &
   OperationsConfig;
 
@@ -204,6 +207,7 @@ function configFrom(e: Env): NovaConfig {
     ...identityConfig(e),
     ...mediaConfig(e),
     ...notificationsConfig(e),
+    ...graphConfig(e),
     ...platformConfig(e),
     ...operationsConfig(e),
   };

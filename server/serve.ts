@@ -1,4 +1,5 @@
-import { createGraphConsumers } from "../companion-services/graph/index.ts";
+import { startGraphGrpc } from "../companion-services/graph/grpc.ts";
+import { createGraph } from "../companion-services/graph/index.ts";
 import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
 import { GrpcIdentityAdminClient } from "../companion-services/identity/admin-grpc-client.ts";
 import { startIdentityGrpc } from "../companion-services/identity/grpc.ts";
@@ -25,7 +26,7 @@ import { mountProbes, startAdminListener } from "./ops/probes.ts";
  * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); media serves
  * `/_matrix/media/*` and `/_matrix/client/v1/media/*` on its own listener; notifications serves
  * `/pushers`, `/notifications` and `/_nova/v1/notifications*` on its own and delivers pushes; graph
- * has a consumer (user.registered → social_metadata).
+ * serves `/_nova/v1/users/{userId}/follow|followers|following|social` and graph.proto.
  */
 export const SERVE_TARGETS = ["all", "homeserver", "identity", "media", "notifications", "graph"] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
@@ -48,9 +49,9 @@ export function plannedServiceMessage(service: PlannedService): string {
 
 /**
  * The companion services `all` opens in its process beside the homeserver's own (identity,
- * messaging, media): schemas, migrations and outboxes.
+ * messaging, media, notifications, graph): schemas, migrations and outboxes.
  */
-const COMPANIONS: ServiceName[] = ["graph", ...PLANNED_SERVICES];
+const COMPANIONS: ServiceName[] = [...PLANNED_SERVICES];
 
 export type Running = {
   describe: Record<string, unknown>;
@@ -103,6 +104,7 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
   if (target === "homeserver") return serveHomeserver(config, logger, bus);
   if (target === "media") return serveMedia(config, logger, bus);
   if (target === "notifications") return serveNotifications(config, logger, bus);
+  if (target === "graph") return serveGraph(config, logger, bus);
   return serveCompanion(target, config, logger, bus);
 }
 
@@ -276,9 +278,56 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
   };
 }
 
+/**
+ * Graph on its own: its database, its HTTP listener for `/_nova/v1/users/{userId}/follow…` (a
+ * load balancer routes them here), its gRPC API, its consumers of identity's and messaging's
+ * events and of its own follow events, and its outbox. Tokens are checked by identity over gRPC.
+ */
+async function serveGraph(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  const databases = await openOwn(["graph"], config, "graph");
+  const grpcIdentity = new GrpcIdentityClient({
+    address: config.identityGrpcAddress,
+    deadlineMs: config.rpcDeadlineMs,
+  });
+  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
+  const revocations = identity.subscribeToRevocations(bus, logger, `graph-${config.instanceId}`);
+  await revocations.start();
+  const graph = createGraph(databases.get("graph"), config, bus, logger);
+  const router = new Router();
+  graph.mount(router);
+  await graph.start();
+  const http = new HttpServer({
+    router,
+    logger,
+    maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
+    authenticate: (token) => identity.verifyToken(token),
+    clientAddress: new ClientAddress(config.trustedProxies),
+  });
+  mountProbes(router, serviceReadiness(databases, http), identity);
+  const port = await http.listen(config.graph.httpHost, config.graph.httpPort, {
+    reusePort: config.reusePort,
+  });
+  const rpc = await startGraphGrpc(graph.service, logger, config.graph.grpcListen);
+  logger.info({ port, grpc: rpc.port }, "graph listening");
+  return {
+    describe: { service: "graph", port, grpc_port: rpc.port, database: databases.get("graph").kind },
+    databases,
+    async close() {
+      await http.close();
+      await rpc.close();
+      await graph.stop();
+      await revocations.stop();
+      grpcIdentity.close();
+      await bus.close();
+      await databases.close();
+    },
+  };
+}
+
 /** A companion service: its own database and outbox, and the consumers it has. */
 async function serveCompanion(
-  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications">,
+  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications" | "graph">,
   config: NovaConfig,
   logger: Logger,
   bus: EventBus,
@@ -307,12 +356,6 @@ async function startCompanions(
   for (const service of services) {
     const outbox = await startOutbox(databases.get(service), bus, logger, config.outbox);
     stops.push(() => outbox.stop());
-    if (service === "graph") {
-      for (const c of createGraphConsumers(databases.get("graph"), bus, logger)) {
-        await c.start();
-        stops.push(() => c.stop());
-      }
-    }
   }
   return async () => {
     for (const s of stops.reverse()) await s();
