@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { OutboxTables } from "../../companion-services/platform/outbox/tables.ts";
 import { waitFor } from "../platform/helpers.ts";
 import { type GraphServer, graphServer, type User } from "./helpers.ts";
 
@@ -73,6 +74,25 @@ describe("graph and messaging's ignored users (m.ignored_user_list)", () => {
       g.api("GET", `/_nova/v1/users/${encodeURIComponent(ivy.userId)}/following`, who);
     expect(ids((await ivyFollows(hal)).body, "following")).toEqual([hal.userId]);
     expect(ids((await ivyFollows(frank)).body, "following").sort()).toEqual([gina.userId, hal.userId].sort());
+  });
+
+  it("messaging publishes the whole list with the account-data write (account.ignored_users_changed, keyed by user)", async () => {
+    const [lee, max] = [await g.user(), await g.user()];
+    await ignore(lee, [max.userId]);
+    const messaging = g.server.ctx.databases.get<OutboxTables>("messaging").db;
+    const rows = await messaging
+      .selectFrom("outbox_events")
+      .select(["aggregate_type", "aggregate_id", "payload"])
+      .where("event_type", "=", "account.ignored_users_changed")
+      .where("aggregate_id", "=", lee.userId)
+      .execute();
+    expect(rows).toEqual([
+      {
+        aggregate_type: "account",
+        aggregate_id: lee.userId,
+        payload: { user_id: lee.userId, ignored_user_ids: [max.userId], changed_at: expect.any(Number) },
+      },
+    ]);
   });
 
   it("a list's keys that are not user ids, or the user themself, are not copied", async () => {

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GRAPH_ROUTES } from "../../companion-services/graph/routes.ts";
+import { openApiDocument } from "../../companion-services/platform/http/api.ts";
 import { type GraphServer, graphServer, type User } from "./helpers.ts";
 
 describe("graph REST (/_nova/v1/users/{userId}/follow|followers|following|social)", () => {
@@ -119,5 +121,23 @@ describe("graph REST (/_nova/v1/users/{userId}/follow|followers|following|social
     const top = await g.api("GET", `${path(star.userId, "followers")}?limit=1`, star);
     expect((top.body.followers as unknown[]).length).toBe(1);
     expect(seen).not.toContain((top.body.followers as { user_id: string }[])[0]!.user_id);
+  });
+
+  it("GRAPH_ROUTES publish as OpenAPI with their parameters", () => {
+    const doc = openApiDocument(GRAPH_ROUTES, { title: "graph", version: "1" });
+    const paths = doc.paths ?? {};
+    expect(Object.keys(paths).sort()).toEqual([
+      "/_nova/v1/users/{userId}/follow",
+      "/_nova/v1/users/{userId}/followers",
+      "/_nova/v1/users/{userId}/following",
+      "/_nova/v1/users/{userId}/social",
+    ]);
+    expect(Object.keys(paths["/_nova/v1/users/{userId}/follow"]!).sort()).toEqual(["delete", "put"]);
+    const list = paths["/_nova/v1/users/{userId}/followers"]!.get!;
+    expect((list.parameters ?? []).map((p) => ("name" in p ? p.name : "")).sort()).toEqual([
+      "from",
+      "limit",
+      "userId",
+    ]);
   });
 });
