@@ -6,7 +6,7 @@ import { toRecord } from "../../companion-services/platform/envelope.ts";
 import { MemoryEventBus } from "../../companion-services/platform/event-bus/memory.ts";
 import type { DeliveredRecord } from "../../companion-services/platform/event-bus.ts";
 import { silentLogger } from "../platform/helpers.ts";
-import { type GraphServer, graphServer } from "./helpers.ts";
+import { type GraphServer, graphServer, rowOf } from "./helpers.ts";
 
 describe("graph's counts (social_metadata) under replay", () => {
   let g: GraphServer;
@@ -102,6 +102,31 @@ describe("graph's counts (social_metadata) under replay", () => {
     expect(replay.applied).toBe(0);
     expect(replay.deadLettered).toBe(0);
     expect(await counts()).toEqual(before);
+    expect(await counts()).toEqual(await truth());
+  });
+
+  it("a deactivated account leaves graph: 404 to follow, its follows gone and the others' counts back", async () => {
+    const [gone, fan, idol] = [await g.user(), await g.user(), await g.user()];
+    await g.follow(fan, gone.userId);
+    await g.follow(gone, idol.userId);
+    await g.countsReach(idol.userId, 1, 0);
+    await g.countsReach(fan.userId, 0, 1);
+    const r = await g.server.call("POST", "/_matrix/client/v3/account/deactivate", {
+      token: gone.accessToken,
+      body: {
+        auth: {
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: gone.userId },
+          password: "correct horse battery staple",
+        },
+      },
+    });
+    expect(r.status).toBe(200);
+    await g.countsReach(idol.userId, 0, 0);
+    await g.countsReach(fan.userId, 0, 0);
+    expect(await rowOf(g.graphDb, gone.userId)).toBeUndefined();
+    const again = await g.follow(fan, gone.userId);
+    expect([again.status, again.body.errcode]).toEqual([404, "M_NOT_FOUND"]);
     expect(await counts()).toEqual(await truth());
   });
 });
