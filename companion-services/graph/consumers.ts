@@ -125,7 +125,11 @@ export function graphAccountConsumer(d: GraphConsumerDeps) {
         const trx = required(t);
         const added = await blocks.replace(trx, p.user_id, p.ignored_user_ids, p.changed_at);
         const removed: { follower_id: string; followee_id: string }[] = [];
-        for (const other of added) removed.push(...(await follows.deleteBetween(trx, p.user_id, other)));
+        for (const other of added) {
+          // The same lock a follow between the two takes: no follow slips in around the removal.
+          await follows.lockPair(trx, p.user_id, other);
+          removed.push(...(await follows.deleteBetween(trx, p.user_id, other)));
+        }
         await announceRemoved(trx, d.schema, removed, p.changed_at);
       }),
     },

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { FollowEdge } from "./client.ts";
 import type { FollowCursor } from "./cursor.ts";
 import type { GraphTables } from "./tables.ts";
@@ -16,6 +16,17 @@ export type ListOptions = {
 /** Who follows whom. Lists are newest first, keyset-paged on (created_at, other user's id). */
 export class FollowsRepository {
   constructor(private readonly db: Kysely<GraphTables>) {}
+
+  /**
+   * Serialises the writes about two users (a follow between them, a block arriving): without it a
+   * follow that checked "no block" could commit just after the block's removal of follows ran.
+   * Transaction-scoped, so it goes with the commit.
+   */
+  async lockPair(trx: Transaction<GraphTables>, a: string, b: string): Promise<void> {
+    // A space never appears in a user id (and PostgreSQL text cannot hold a NUL).
+    const key = a < b ? `${a} ${b}` : `${b} ${a}`;
+    await sql`SELECT pg_advisory_xact_lock(hashtext('nova.graph.pair'), hashtext(${key}))`.execute(trx);
+  }
 
   /** True when the follow is new (a second follow inserts nothing). */
   async insert(trx: Db, followerId: string, followeeId: string, at: number): Promise<boolean> {

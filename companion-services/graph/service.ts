@@ -52,7 +52,8 @@ export class GraphService implements GraphClient {
     if (await this.blocks.between(followerId, followeeId)) throw forbidden("You cannot follow this user.");
     const at = this.now();
     const changed = await withOutbox(this.db, this.schema, async (trx, emit) => {
-      // Checked again inside: a block applied since the check above must win.
+      // Checked again under the pair's lock: a block applied since the check above must win.
+      await this.follows.lockPair(trx, followerId, followeeId);
       if (await this.blocks.between(followerId, followeeId, trx))
         throw forbidden("You cannot follow this user.");
       const inserted = await this.follows.insert(trx, followerId, followeeId, at);
@@ -65,9 +66,10 @@ export class GraphService implements GraphClient {
     return { following: true, changed };
   }
 
-  /** Idempotent: unfollowing someone not followed changes nothing and emits nothing. */
+  /** Idempotent: unfollowing someone not followed changes nothing and emits nothing (404 for a user graph does not know). */
   async unfollow(followerId: string, followeeId: string): Promise<FollowResult> {
     if (followerId === followeeId) throw invalidParam("You cannot unfollow yourself.");
+    await this.requireKnown(followeeId);
     const at = this.now();
     const changed = await withOutbox(this.db, this.schema, async (trx, emit) => {
       const deleted = await this.follows.delete(trx, followerId, followeeId);

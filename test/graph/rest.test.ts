@@ -63,6 +63,7 @@ describe("graph REST (/_nova/v1/users/{userId}/follow|followers|following|social
     const ghost = "@nobody-here:localhost";
     for (const [method, tail] of [
       ["PUT", "follow"],
+      ["DELETE", "follow"],
       ["GET", "followers"],
       ["GET", "following"],
       ["GET", "social"],
