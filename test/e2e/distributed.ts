@@ -28,7 +28,11 @@ export async function startDistributed(opts: {
   notifications?: boolean;
   /** Extra environment of the notifications process (push retry settings in tests). */
   notificationsEnv?: Record<string, string>;
+  /** `nova serve graph` too, behind the router for its /_nova/v1 paths. */
+  graph?: boolean;
 }): Promise<{
+  /** Graph's gRPC address (with `graph`), for GrpcGraphClient. */
+  graphGrpcAddress: string | null;
   baseUrl: string;
   /** A service's database (as its own role), for tests that set up what no API offers. */
   databaseUrl(service: ServiceName): string;
@@ -45,6 +49,7 @@ export async function startDistributed(opts: {
       "messaging",
       ...(opts.media ? (["media"] as const) : []),
       ...(opts.notifications ? (["notifications"] as const) : []),
+      ...(opts.graph ? (["graph"] as const) : []),
     ],
     layout: "databases",
   };
@@ -106,12 +111,29 @@ export async function startDistributed(opts: {
       { prefix: MEDIA_ADMIN_PATHS, port: Number(media.ready.port) },
     );
   }
+  let graphGrpcAddress: string | null = null;
+  if (opts.graph) {
+    graphGrpcAddress = `127.0.0.1:${await freePort()}`;
+    const graph = await spawnReady(["server/cli.ts", "serve", "graph"], {
+      ...common,
+      GRAPH_DATABASE_URL: url("graph"),
+      IDENTITY_GRPC_ADDRESS: grpcAddress,
+      GRAPH_HTTP_PORT: "0",
+      GRAPH_GRPC_LISTEN: graphGrpcAddress,
+    });
+    processes.push(graph);
+    routes.push({
+      prefix: /^\/_nova\/v1\/users\/[^/]+\/(follow|followers|following|social)$/,
+      port: Number(graph.ready.port),
+    });
+  }
   if (routes.length > 0) {
     proxy = await pathProxy([...routes, { prefix: "", port: Number(homeserver.ready.port) }]);
     baseUrl = `http://127.0.0.1:${proxy.port}`;
   }
   return {
     baseUrl,
+    graphGrpcAddress,
     databaseUrl: url,
     get notifications() {
       return notifications;
