@@ -104,9 +104,8 @@ export class FollowsRepository {
       .where(mine, "=", userId);
     if (o.after) {
       const { at, userId: id } = o.after;
-      q = q.where((eb) =>
-        eb.or([eb("created_at", "<", at), eb.and([eb("created_at", "=", at), eb(other, "<", id)])]),
-      );
+      // A row comparison: the index's own order, so a page starts with one index seek.
+      q = q.where((eb) => eb(eb.refTuple("created_at", other), "<", eb.tuple(at, id)));
     }
     const viewer = o.hiddenFrom;
     if (viewer) {

@@ -15,10 +15,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   // "Does anyone block X" is asked from X's side too (X tries to follow them).
   await db.schema.createIndex("graph_blocks_blocked").on("graph_blocks").columns(["blocked_id"]).execute();
-  // Whom a user follows, newest first (the primary key orders by followee, not by time).
+  // The lists page on (created_at, the other user) newest first: one index per side, in that
+  // order, so a page is one backward index range whatever the list's length (feed pages through
+  // 100,000 followers). The primary key orders by followee, not by time.
   await db.schema
-    .createIndex("follows_follower")
+    .createIndex("follows_followers_page")
     .on("follows")
-    .columns(["follower_id", "created_at"])
+    .columns(["followee_id", "created_at", "follower_id"])
+    .execute();
+  await db.schema.dropIndex("follows_followee").execute();
+  await db.schema
+    .createIndex("follows_following_page")
+    .on("follows")
+    .columns(["follower_id", "created_at", "followee_id"])
     .execute();
 }
