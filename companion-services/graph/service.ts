@@ -56,6 +56,10 @@ export class GraphService implements GraphClient {
       await this.follows.lockPair(trx, followerId, followeeId);
       if (await this.blocks.between(followerId, followeeId, trx))
         throw forbidden("You cannot follow this user.");
+      // The follower is signed in, so registered, but identity's user.registered may not have
+      // reached graph yet: without their row the counts consumer would drop this follow from
+      // their following_count for good. (That event then finds the row and changes nothing.)
+      await this.meta.createFor(trx, followerId, at);
       const inserted = await this.follows.insert(trx, followerId, followeeId, at);
       if (inserted)
         emit(

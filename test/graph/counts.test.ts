@@ -129,4 +129,13 @@ describe("graph's counts (social_metadata) under replay", () => {
     expect([again.status, again.body.errcode]).toEqual([404, "M_NOT_FOUND"]);
     expect(await counts()).toEqual(await truth());
   });
+
+  it("a follower graph has not heard of yet (identity's event still on its way) is counted all the same", async () => {
+    const [early, idol] = [await g.user(), await g.user()];
+    // As if user.registered had not arrived: the row is not there when the follow comes.
+    await g.graphDb.deleteFrom("social_metadata").where("user_id", "=", early.userId).execute();
+    expect((await g.follow(early, idol.userId)).status).toBe(200);
+    await g.countsReach(early.userId, 0, 1);
+    await g.countsReach(idol.userId, 1, 0);
+  });
 });
