@@ -1,17 +1,25 @@
 import type { Kysely, Transaction } from "kysely";
 import { ACCOUNT_AGGREGATE, ignoredUsersChanged } from "../../server/events.ts";
 import { userDeactivated, userRegistered } from "../identity/events.ts";
-import { EventConsumer, on } from "../platform/consumer.ts";
+import { EventConsumer, type EventHandler, on } from "../platform/consumer.ts";
 import { type EventBus, topicFor } from "../platform/event-bus.ts";
 import type { Logger } from "../platform/logger.ts";
 import { appendEvents } from "../platform/outbox/writer.ts";
 import { BlocksRepository } from "./blocks.repository.ts";
-import { followCreated, followDeleted, GRAPH_AGGREGATE, graphEvent } from "./events.ts";
+import {
+  followCreated,
+  followDeleted,
+  GRAPH_AGGREGATE,
+  type GraphEventPayload,
+  graphEvent,
+} from "./events.ts";
 import { FollowsRepository } from "./follows.repository.ts";
 import { SocialMetadataRepository } from "./social-metadata.repository.ts";
 import type { GraphTables } from "./tables.ts";
 
 type Trx = Transaction<GraphTables>;
+type FollowCreated = GraphEventPayload<"follow.created">;
+type FollowDeleted = GraphEventPayload<"follow.deleted">;
 
 /** Every graph consumer keeps its effects in graph's database. */
 function required(trx: Trx | null): Trx {
@@ -84,6 +92,26 @@ export function graphIdentityConsumer(
  */
 export function graphCountsConsumer(d: GraphConsumerDeps) {
   const meta = new SocialMetadataRepository(d.db);
+  /** A run of follow events of one sign as per-user deltas, applied in one statement. */
+  const apply =
+    (sign: 1 | -1) => async (t: Trx | null, items: { follower_id: string; followee_id: string }[]) => {
+      const deltas = new Map<string, { followers: number; following: number }>();
+      const of = (u: string) => {
+        let e = deltas.get(u);
+        if (!e) {
+          e = { followers: 0, following: 0 };
+          deltas.set(u, e);
+        }
+        return e;
+      };
+      for (const p of items) {
+        of(p.followee_id).followers += sign;
+        of(p.follower_id).following += sign;
+      }
+      await meta.adjustMany(required(t), deltas);
+    };
+  const created = apply(1);
+  const deleted = apply(-1);
   return new EventConsumer<GraphTables>({
     service: "graph",
     name: "follow-counts",
@@ -92,16 +120,24 @@ export function graphCountsConsumer(d: GraphConsumerDeps) {
     logger: d.logger,
     topics: [topicFor(GRAPH_AGGREGATE)],
     handlers: {
-      "follow.created": on(followCreated, async (t, p) => {
-        const trx = required(t);
-        await meta.adjust(trx, p.followee_id, "follower_count", 1);
-        await meta.adjust(trx, p.follower_id, "following_count", 1);
-      }),
-      "follow.deleted": on(followDeleted, async (t, p) => {
-        const trx = required(t);
-        await meta.adjust(trx, p.followee_id, "follower_count", -1);
-        await meta.adjust(trx, p.follower_id, "following_count", -1);
-      }),
+      "follow.created": {
+        schema: followCreated,
+        apply: (t, p) => created(t, [p]),
+        applyBatch: (t, items) =>
+          created(
+            t,
+            items.map((i) => i.payload),
+          ),
+      } satisfies EventHandler<GraphTables, FollowCreated>,
+      "follow.deleted": {
+        schema: followDeleted,
+        apply: (t, p) => deleted(t, [p]),
+        applyBatch: (t, items) =>
+          deleted(
+            t,
+            items.map((i) => i.payload),
+          ),
+      } satisfies EventHandler<GraphTables, FollowDeleted>,
     },
   });
 }

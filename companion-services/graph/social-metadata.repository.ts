@@ -20,21 +20,24 @@ export class SocialMetadataRepository {
   }
 
   /**
-   * Moves one user's counts by `delta` (never below zero). Called once per follow event by the
-   * consumer that records the event as processed, so a redelivery never moves them twice. A user
-   * graph has no row for (deactivated since) is left alone.
+   * Moves users' counts by the deltas of a run of follow events (never below zero), in one
+   * statement. Called by the consumer that records the events as processed in the same
+   * transaction, so a redelivery never moves them twice. A user graph has no row for
+   * (deactivated since) is left alone.
    */
-  async adjust(
+  async adjustMany(
     trx: Transaction<GraphTables>,
-    userId: string,
-    column: "follower_count" | "following_count",
-    delta: number,
+    deltas: Map<string, { followers: number; following: number }>,
   ): Promise<void> {
-    await trx
-      .updateTable("social_metadata")
-      .set({ [column]: sql<number>`greatest(0, ${sql.ref(column)} + ${delta})` })
-      .where("user_id", "=", userId)
-      .execute();
+    if (deltas.size === 0) return;
+    const ids = [...deltas.keys()];
+    const followers = ids.map((id) => deltas.get(id)!.followers);
+    const following = ids.map((id) => deltas.get(id)!.following);
+    await sql`UPDATE social_metadata AS m
+      SET follower_count = greatest(0, m.follower_count + d.followers),
+          following_count = greatest(0, m.following_count + d.following)
+      FROM unnest(${ids}::text[], ${followers}::int[], ${following}::int[]) AS d(user_id, followers, following)
+      WHERE m.user_id = d.user_id`.execute(trx);
   }
 
   async delete(trx: Db, userId: string): Promise<void> {
