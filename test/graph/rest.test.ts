@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRAPH_ROUTES } from "../../companion-services/graph/routes.ts";
 import { openApiDocument } from "../../companion-services/platform/http/api.ts";
+import { waitFor } from "../platform/helpers.ts";
 import { type GraphServer, graphServer, type User } from "./helpers.ts";
 
 describe("graph REST (/_nova/v1/users/{userId}/follow|followers|following|social)", () => {
@@ -35,6 +36,24 @@ describe("graph REST (/_nova/v1/users/{userId}/follow|followers|following|social
     expect(followers.body.next).toBeUndefined();
     const following = await g.api("GET", path(alice.userId, "following"), bob);
     expect((following.body.following as { user_id: string }[]).map((f) => f.user_id)).toEqual([bob.userId]);
+  });
+
+  it("the followee finds a follows notification in /_nova/v1/notifications (graph's event reached notifications)", async () => {
+    const [fan, idol] = [await g.user(), await g.user()];
+    await g.follow(fan, idol.userId);
+    let items: { kind: string; body: Record<string, unknown> }[] = [];
+    await waitFor(
+      async () => {
+        const r = await g.api("GET", "/_nova/v1/notifications", idol);
+        items = r.body.notifications as typeof items;
+        return items.length > 0;
+      },
+      10_000,
+      "the follow notification",
+    );
+    expect(items.map((n) => [n.kind, n.body.type, n.body.follower_id])).toEqual([
+      ["follows", "follow", fan.userId],
+    ]);
   });
 
   it("unfollows, idempotently, and the counts go back", async () => {
