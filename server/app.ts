@@ -1,5 +1,6 @@
 import { type CallService, mountCalls } from "../calls/index.ts";
-import { type Content, createContent } from "../companion-services/content/index.ts";
+import type { Content } from "../companion-services/content/index.ts";
+import type { Graph } from "../companion-services/graph/index.ts";
 import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
 import type { IdentityAdminClient } from "../companion-services/identity/admin-client.ts";
 import type { IdentityClient } from "../companion-services/identity/client.ts";
@@ -40,6 +41,7 @@ import { mountDeactivate } from "./routes/deactivate.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 import { type Moderation, mountModeration } from "./routes/moderation.ts";
 import { mountSlidingSync, slidingSyncSocketPort } from "./sliding/index.ts";
+import { mountSocial } from "./social.ts";
 
 export type Nova = {
   ctx: NovaContext;
@@ -64,13 +66,15 @@ export type Nova = {
   notifications: Notifications | null;
   /** The content service in this process (npm start), or null when it runs on its own (nova serve content). */
   content: Content | null;
+  /** The graph service in this process (npm start), or null when it runs on its own (nova serve graph). */
+  graph: Graph | null;
   /** Content reports (for the admin API) and OpenID tokens. */
   moderation: Moderation;
   close(): Promise<void>;
 };
 
 /** The services the all-in-one homeserver process opens databases for (npm start). */
-const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications", "content"];
+const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications", "graph", "content"];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
 export type NovaOptions = {
@@ -197,27 +201,6 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     });
   }
 
-  // Content in-process: /_nova/v1/posts* and /bookmarks* on this router; images and videos
-  // checked against the in-process media; its outbox and its counts consumer on the same bus.
-  let content: Content | null = null;
-  if (databases.has("content") && media) {
-    const started = createContent(
-      databases.get("content"),
-      { media: media.service },
-      ownBus(),
-      logger,
-      config,
-    );
-    started.mount(router);
-    await started.start();
-    content = started;
-    const outbox = await startOutbox(databases.get("content"), ownBus(), logger, config.outbox);
-    closers.push(async () => {
-      await outbox.stop();
-      await started.stop();
-    });
-  }
-
   // Notifications in-process: pushers and /notifications on this router; it hears the
   // homeserver's room events and identity's device revocations on the same bus.
   let notifications: Notifications | null = null;
@@ -228,6 +211,17 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     notifications = started;
     closers.push(() => started.stop());
   }
+
+  // The social services (graph, content) on their own databases, after the media they show.
+  const social = await mountSocial({
+    config,
+    logger,
+    databases,
+    router,
+    bus: ownBus,
+    media,
+    onClose: (fn) => closers.push(fn),
+  });
 
   // Synapse's admin API (server/admin): after the areas whose services it calls.
   mountAdmin(ctx, { rooms, identityAdmin });
@@ -286,7 +280,8 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     calls,
     media,
     notifications,
-    content,
+    content: social.content,
+    graph: social.graph,
     moderation,
     http,
     port,

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type CallsConfig, callsConfig, callsEnvSchema } from "../calls/config.ts";
 import { type ContentConfig, contentConfig, contentEnvSchema } from "../companion-services/content/config.ts";
+import { type GraphConfig, graphConfig, graphEnvSchema } from "../companion-services/graph/config.ts";
 import {
   type IdentityConfig,
   identityConfig,
@@ -73,6 +74,7 @@ const envSchema = z.object({
   ...mediaEnvSchema.shape,
   ...contentEnvSchema.shape,
   ...notificationsEnvSchema.shape,
+  ...graphEnvSchema.shape,
   ...platformEnvSchema.shape,
   ...operationsEnvSchema.shape,
 });
@@ -100,6 +102,7 @@ export type NovaConfig = HomeserverConfig &
   MediaConfig &
   ContentConfig &
   NotificationsConfig &
+  GraphConfig &
   PlatformConfig &
   OperationsConfig;
 
@@ -208,6 +211,7 @@ function configFrom(e: Env): NovaConfig {
     ...mediaConfig(e),
     ...contentConfig(e),
     ...notificationsConfig(e),
+    ...graphConfig(e),
     ...platformConfig(e),
     ...operationsConfig(e),
   };

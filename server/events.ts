@@ -83,3 +83,35 @@ export function messagingEvent<T extends MessagingEventType>(
 ): { aggregateType: string; aggregateId: string; eventType: T; payload: MessagingEventPayload<T> } {
   return { aggregateType: MESSAGING_AGGREGATE, aggregateId: payload.room_id, eventType, payload };
 }
+
+/**
+ * The account-level events the homeserver publishes, on topic `nova.account.events`, keyed by the
+ * user id so one user's changes keep their order (aggregate "account", apart from rooms').
+ */
+export const ACCOUNT_AGGREGATE = "account";
+
+/**
+ * The user's `m.ignored_user_list` was written: the whole list as it now is (graph replaces its
+ * copy with it, so a lost or repeated event is repaired by the next one).
+ */
+export const ignoredUsersChanged = z.object({
+  user_id: userId,
+  ignored_user_ids: z.array(z.string()).max(10_000),
+  changed_at: z.number().int(),
+});
+export type IgnoredUsersChanged = z.infer<typeof ignoredUsersChanged>;
+
+export const ACCOUNT_EVENTS = {
+  "account.ignored_users_changed": ignoredUsersChanged,
+} as const;
+
+export type AccountEventType = keyof typeof ACCOUNT_EVENTS;
+export type AccountEventPayload<T extends AccountEventType> = z.infer<(typeof ACCOUNT_EVENTS)[T]>;
+
+/** An outbox entry for an account event, keyed by its user. */
+export function accountEvent<T extends AccountEventType>(
+  eventType: T,
+  payload: AccountEventPayload<T>,
+): { aggregateType: string; aggregateId: string; eventType: T; payload: AccountEventPayload<T> } {
+  return { aggregateType: ACCOUNT_AGGREGATE, aggregateId: payload.user_id, eventType, payload };
+}

@@ -1,5 +1,8 @@
 import { startContentGrpc } from "../companion-services/content/grpc.ts";
 import { createContent } from "../companion-services/content/index.ts";
+import { startGraphGrpc } from "../companion-services/graph/grpc.ts";
+import { GrpcGraphClient } from "../companion-services/graph/grpc-client.ts";
+import { createGraph } from "../companion-services/graph/index.ts";
 import { startMediaGrpc } from "../companion-services/media/grpc.ts";
 import { GrpcMediaClient } from "../companion-services/media/grpc-client.ts";
 import { createMediaFrom } from "../companion-services/media/index.ts";
@@ -64,7 +67,8 @@ export function serveNotifications(config: NovaConfig, logger: Logger, bus: Even
 /**
  * Content on its own: `/_nova/v1/posts*`, `/_nova/v1/users/{userId}/posts` and
  * `/_nova/v1/bookmarks*` (a load balancer routes them here), its gRPC API (GetPost, GetPosts,
- * GetUserPosts), its outbox and its counts consumer. Post media are checked against media over gRPC.
+ * GetUserPosts), its outbox and its counts consumer. Post media are checked against media, and
+ * who may see a followers-only post against graph, over gRPC.
  */
 export function serveContent(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
   return serveService({
@@ -78,7 +82,11 @@ export function serveContent(config: NovaConfig, logger: Logger, bus: EventBus):
         address: config.media.grpcAddress,
         deadlineMs: config.rpcDeadlineMs,
       });
-      const content = createContent(databases.get("content"), { media }, bus, logger, config);
+      const graph = new GrpcGraphClient({
+        address: config.graph.grpcAddress,
+        deadlineMs: config.rpcDeadlineMs,
+      });
+      const content = createContent(databases.get("content"), { media, graph }, bus, logger, config);
       let outbox: Awaited<ReturnType<typeof startOutbox>> | null = null;
       return {
         mount: (router) => content.mount(router),
@@ -90,8 +98,33 @@ export function serveContent(config: NovaConfig, logger: Logger, bus: EventBus):
           await outbox?.stop();
           await content.stop();
           media.close();
+          graph.close();
         },
         grpc: () => startContentGrpc(content.service, logger, config.content.grpcListen),
+      };
+    },
+  });
+}
+
+/**
+ * Graph on its own: `/_nova/v1/users/{userId}/follow|followers|following|social`, graph.proto,
+ * its consumers of identity's and messaging's events and of its own follow events (the counts),
+ * and its outbox.
+ */
+export function serveGraph(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "graph",
+    config,
+    logger,
+    bus,
+    listen: { host: config.graph.httpHost, port: config.graph.httpPort },
+    async build({ databases }) {
+      const graph = createGraph(databases.get("graph"), config, bus, logger);
+      return {
+        mount: (router) => graph.mount(router),
+        start: () => graph.start(),
+        stop: () => graph.stop(),
+        grpc: () => startGraphGrpc(graph.service, logger, config.graph.grpcListen),
       };
     },
   });

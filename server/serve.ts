@@ -1,4 +1,3 @@
-import { createGraphConsumers } from "../companion-services/graph/index.ts";
 import { createIdentityAdmin } from "../companion-services/identity/admin.ts";
 import { GrpcIdentityAdminClient } from "../companion-services/identity/admin-grpc-client.ts";
 import { startIdentityGrpc } from "../companion-services/identity/grpc.ts";
@@ -14,7 +13,7 @@ import type { ServiceName } from "../companion-services/platform/services.ts";
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
 import { startAdminListener } from "./ops/probes.ts";
-import { serveContent, serveMedia, serveNotifications } from "./serve-companions.ts";
+import { serveContent, serveGraph, serveMedia, serveNotifications } from "./serve-companions.ts";
 import { openOwn, type Running } from "./serve-service.ts";
 
 export type { Running } from "./serve-service.ts";
@@ -23,8 +22,8 @@ export type { Running } from "./serve-service.ts";
  * What `nova serve` can run. `homeserver` is the messaging service (the Matrix front); media serves
  * `/_matrix/media/*` and `/_matrix/client/v1/media/*` on its own listener; notifications serves
  * `/pushers`, `/notifications` and `/_nova/v1/notifications*` on its own and delivers pushes; graph
- * has a consumer (user.registered → social_metadata); content serves `/_nova/v1/posts*` and
- * `/_nova/v1/bookmarks*` on its own listener and GetPost/GetPosts/GetUserPosts over gRPC.
+ * serves `/_nova/v1/users/{userId}/follow|followers|following|social` and graph.proto; content
+ * serves `/_nova/v1/posts*` and `/_nova/v1/bookmarks*` and GetPost/GetPosts/GetUserPosts over gRPC.
  */
 export const SERVE_TARGETS = [
   "all",
@@ -55,9 +54,9 @@ export function plannedServiceMessage(service: PlannedService): string {
 
 /**
  * The companion services `all` opens in its process beside the homeserver's own (identity,
- * messaging, media): schemas, migrations and outboxes.
+ * messaging, media, notifications, graph): schemas, migrations and outboxes.
  */
-const COMPANIONS: ServiceName[] = ["graph", ...PLANNED_SERVICES];
+const COMPANIONS: ServiceName[] = [...PLANNED_SERVICES];
 
 /**
  * Runs one service (distributed mode: its own database via <SERVICE>_DATABASE_URL, Kafka via
@@ -96,6 +95,7 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
   if (target === "media") return serveMedia(config, logger, bus);
   if (target === "notifications") return serveNotifications(config, logger, bus);
   if (target === "content") return serveContent(config, logger, bus);
+  if (target === "graph") return serveGraph(config, logger, bus);
   return serveCompanion(target, config, logger, bus);
 }
 
@@ -168,7 +168,10 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
 
 /** A companion service: its own database and outbox, and the consumers it has. */
 async function serveCompanion(
-  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications" | "content">,
+  service: Exclude<
+    ServeTarget,
+    "all" | "homeserver" | "identity" | "media" | "notifications" | "graph" | "content"
+  >,
   config: NovaConfig,
   logger: Logger,
   bus: EventBus,
@@ -197,12 +200,6 @@ async function startCompanions(
   for (const service of services) {
     const outbox = await startOutbox(databases.get(service), bus, logger, config.outbox);
     stops.push(() => outbox.stop());
-    if (service === "graph") {
-      for (const c of createGraphConsumers(databases.get("graph"), bus, logger)) {
-        await c.start();
-        stops.push(() => c.stop());
-      }
-    }
   }
   return async () => {
     for (const s of stops.reverse()) await s();

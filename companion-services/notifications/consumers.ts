@@ -13,6 +13,7 @@ import { type EventBus, topicFor } from "../platform/event-bus.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { ThreadScope } from "./notifications.repository.ts";
 import type { NotificationsService } from "./service.ts";
+import { notificationsSocialConsumer } from "./social-consumers.ts";
 import type { NotificationKind, NotificationsTables, RoomEventBody } from "./tables.ts";
 
 type Trx = Transaction<NotificationsTables>;
@@ -166,7 +167,11 @@ export function notificationsIdentityConsumer(
   });
 }
 
-/** Both consumers; `onEnqueued` runs after a batch that may have queued deliveries commits. */
+/**
+ * Every consumer: room events, identity's, then the social services' (graph's follows, content's
+ * likes, comments, shares and mentions). `onEnqueued` runs after a batch that may have queued
+ * deliveries commits.
+ */
 export function createNotificationsConsumers(
   db: Kysely<NotificationsTables>,
   bus: EventBus,
@@ -177,5 +182,6 @@ export function createNotificationsConsumers(
   return [
     notificationsRoomConsumer(db, bus, logger, service, opts.onEnqueued),
     notificationsIdentityConsumer(db, bus, logger, service),
+    notificationsSocialConsumer(db, bus, logger, service, opts.onEnqueued),
   ];
 }

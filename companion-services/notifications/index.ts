@@ -17,7 +17,7 @@ export type Notifications = {
   worker: PushDeliveryWorker;
   /** Registers `/pushers`, `/notifications` and `/_nova/v1/notifications*` on a router. */
   mount(router: Router): void;
-  /** Starts the consumers of the homeserver's and identity's events, and the delivery worker. */
+  /** Starts the consumers of the homeserver's, identity's, graph's and content's events, and the delivery worker. */
   start(): Promise<void>;
   stop(): Promise<void>;
 };

@@ -223,7 +223,7 @@ export const OWNERSHIP: ServiceOwnership[] = [
         t.name === "outbox_events"
           ? {
               ...t,
-              note: "room events with each recipient's push verdict, membership changes and read receipts (server/events.ts)",
+              note: "room events with each recipient's push verdict, membership changes, read receipts and ignored-user lists (server/events.ts)",
             }
           : t,
       ),
@@ -235,11 +235,18 @@ export const OWNERSHIP: ServiceOwnership[] = [
     status: "running",
     code: ["companion-services/graph"],
     migrations: "graph",
-    note: "only its consumer of identity's events runs: nothing follows anyone yet",
+    note: "follows over /_nova/v1 and graph.proto; counts kept by its own consumer of its follow events",
     tables: [
-      { ...reserved("follows", "who follows whom, by Matrix user id"), note: "no follow API yet" },
-      built("social_metadata", "follower/following counts per user, created from identity's user.registered"),
-      ...outboxTables({ publishes: false, consumes: true }),
+      built("follows", "who follows whom, by Matrix user id"),
+      built(
+        "social_metadata",
+        "follower/following counts per user: the row from identity's user.registered, the counts from graph's follow.* events",
+      ),
+      added(
+        "graph_blocks",
+        "a derived copy of messaging's m.ignored_user_list (account.ignored_users_changed): refused follows, hidden list entries",
+      ),
+      ...outboxTables({ publishes: true, consumes: true }),
     ],
   },
   {

@@ -1,9 +1,27 @@
+import { appendEvents } from "../../companion-services/platform/outbox/writer.ts";
 import type { StreamPositions } from "../../sync/stream-positions.ts";
+import { accountEvent } from "../events.ts";
+import { ignoredUsersOf } from "../rooms/ignored-users.ts";
 import { AccountDataRepository, type AccountDataRow } from "./account-data.repository.ts";
 import type { ClientDb } from "./tables.ts";
 
 /** Account data kept by the server itself: clients may read it but write it only through its own API. */
 export const SERVER_MANAGED_TYPES = new Set(["m.push_rules", "m.fully_read"]);
+
+const IGNORED_USER_LIST = "m.ignored_user_list";
+/** More than anyone ignores; the event stays well under the bus's record size. */
+const MAX_PUBLISHED_IGNORES = 10_000;
+
+function ignoredUsersEvent(userId: string, content: unknown) {
+  const ids = [...ignoredUsersOf(content)]
+    .filter((id) => id.startsWith("@") && id.length <= 255 && !id.includes("\u0000") && id !== userId)
+    .slice(0, MAX_PUBLISHED_IGNORES);
+  return accountEvent("account.ignored_users_changed", {
+    user_id: userId,
+    ignored_user_ids: ids,
+    changed_at: Date.now(),
+  });
+}
 
 /** Renders the content of types whose truth lives elsewhere (m.push_rules → the push-rule store). */
 export type LiveContent = (userId: string, type: string) => Promise<unknown | undefined>;
@@ -37,6 +55,11 @@ export class AccountDataService {
         content,
         position: pos,
       });
+      // Graph hides and refuses follows between users who ignore each other: it hears of the
+      // list from this event, committed with the write.
+      if (roomId === null && type === IGNORED_USER_LIST) {
+        await appendEvents(trx, "messaging", [ignoredUsersEvent(userId, content)]);
+      }
       touch({ userIds: [userId], kinds: ["account_data"] });
     });
     return position;

@@ -30,7 +30,11 @@ export async function startDistributed(opts: {
   content?: boolean;
   /** Extra environment of the notifications process (push retry settings in tests). */
   notificationsEnv?: Record<string, string>;
+  /** `nova serve graph` too, behind the router for its /_nova/v1 paths. */
+  graph?: boolean;
 }): Promise<{
+  /** Graph's gRPC address (with `graph`), for GrpcGraphClient. */
+  graphGrpcAddress: string | null;
   baseUrl: string;
   /** A service's database (as its own role), for tests that set up what no API offers. */
   databaseUrl(service: ServiceName): string;
@@ -47,6 +51,7 @@ export async function startDistributed(opts: {
       "messaging",
       ...(opts.media ? (["media"] as const) : []),
       ...(opts.notifications ? (["notifications"] as const) : []),
+      ...(opts.graph ? (["graph"] as const) : []),
       ...(opts.content ? (["content"] as const) : []),
     ],
     layout: "databases",
@@ -110,12 +115,29 @@ export async function startDistributed(opts: {
       { prefix: MEDIA_ADMIN_PATHS, port: Number(media.ready.port) },
     );
   }
+  let graphGrpcAddress: string | null = null;
+  if (opts.graph) {
+    graphGrpcAddress = `127.0.0.1:${await freePort()}`;
+    const graph = await spawnReady(["server/cli.ts", "serve", "graph"], {
+      ...common,
+      GRAPH_DATABASE_URL: url("graph"),
+      IDENTITY_GRPC_ADDRESS: grpcAddress,
+      GRAPH_HTTP_PORT: "0",
+      GRAPH_GRPC_LISTEN: graphGrpcAddress,
+    });
+    processes.push(graph);
+    routes.push({
+      prefix: /^\/_nova\/v1\/users\/[^/]+\/(follow|followers|following|social)$/,
+      port: Number(graph.ready.port),
+    });
+  }
   if (opts.content) {
     const content = await spawnReady(["server/cli.ts", "serve", "content"], {
       ...common,
       CONTENT_DATABASE_URL: url("content"),
       IDENTITY_GRPC_ADDRESS: grpcAddress,
       MEDIA_GRPC_ADDRESS: mediaGrpc,
+      ...(graphGrpcAddress ? { GRAPH_GRPC_ADDRESS: graphGrpcAddress } : {}),
       CONTENT_HTTP_PORT: "0",
       CONTENT_GRPC_LISTEN: `127.0.0.1:${await freePort()}`,
     });
@@ -129,6 +151,7 @@ export async function startDistributed(opts: {
   }
   return {
     baseUrl,
+    graphGrpcAddress,
     databaseUrl: url,
     get notifications() {
       return notifications;
