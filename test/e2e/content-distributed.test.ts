@@ -35,7 +35,7 @@ if (distributedBackends) {
     };
 
     beforeAll(async () => {
-      d = await startDistributed({ media: true, content: true });
+      d = await startDistributed({ media: true, graph: true, content: true });
     }, 180_000);
     afterAll(async () => {
       await d?.stop();
