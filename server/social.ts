@@ -7,6 +7,7 @@ import type { Router } from "../companion-services/platform/http/router.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
 import { startOutbox } from "../companion-services/platform/runtime.ts";
 import type { NovaConfig } from "./config.ts";
+import { mountOpenApi } from "./social-openapi.ts";
 
 export type Social = { graph: Graph | null; content: Content | null };
 
@@ -25,6 +26,7 @@ export async function mountSocial(deps: {
   onClose: (fn: () => Promise<void>) => void;
 }): Promise<Social> {
   const { config, logger, databases, router } = deps;
+  mountOpenApi(router);
   let graph: Graph | null = null;
   if (databases.has("graph")) {
     const started = createGraph(databases.get("graph"), config, deps.bus(), logger);
