@@ -318,12 +318,12 @@ export const OWNERSHIP: ServiceOwnership[] = [
   {
     service: "feed",
     seedNames: ["Feed Service"],
-    status: "planned",
-    code: [],
+    status: "running",
+    code: ["companion-services/feed"],
     migrations: "feed",
-    note: "its migrations create its tables; no code writes them yet",
+    note: "home timelines are derived data outside the database (Redis sorted sets with REDIS_URL, in-process otherwise), fed by content's and graph's events; its consumers' effects are idempotent on that store, so they keep no processed_events",
     tables: [
-      reserved("user_feed_preferences", "per-user feed settings"),
+      built("user_feed_preferences", "per-user feed settings: muted authors, hide shares, languages"),
       ...outboxTables({ publishes: false, consumes: false }),
     ],
   },
