@@ -145,6 +145,30 @@ async function main(): Promise<void> {
       console.log(`  ceiling (raw ZREVRANGE 0 19) p50 / p99 ${ms(ceilingRead)}`);
     }
 
+    // Fan-in: a reader following AUTHORS - FAN_IN_AUTHORS of the same authors and FAN_IN_AUTHORS
+    // over the threshold, each with 100 posts in content and none in any timeline.
+    const fanReader = "@fanreader:bench";
+    for (const a of authors.slice(FAN_IN_AUTHORS)) {
+      graph.follow(fanReader, a);
+      await feed.writer.followed(fanReader, a);
+    }
+    for (let b = 0; b < FAN_IN_AUTHORS; b++) {
+      const a = `@big${b}:bench`;
+      graph.follow(fanReader, a);
+      graph.reportedFollowers.set(a, THRESHOLD + 1);
+      for (let i = 0; i < 100; i++) {
+        const p = content.add({ authorId: a, createdAt: t++ });
+        const r = await feed.writer.published({ postId: p.id, authorId: a, createdAt: p.createdAt });
+        if (r.mode !== "fan-in") throw new Error("big author was fanned out");
+      }
+    }
+    console.log(
+      `fan-in read: ${AUTHORS - FAN_IN_AUTHORS} fanned-out + ${FAN_IN_AUTHORS} fan-in authors; ${RATE}/s`,
+    );
+    await fixedRate(1, read("fanreader"));
+    const fanInRead = await fixedRate(SECONDS, read("fanreader"));
+    console.log(`  p50 / p99 ${ms(fanInRead.sorted)}`);
+
     // Fan-out: one post by an author with FOLLOWERS followers.
     const star = "@star:bench";
     const followers = Array.from({ length: FOLLOWERS }, (_, i) => `@f${i}:bench`);
@@ -192,30 +216,6 @@ async function main(): Promise<void> {
         `  ceiling (raw pipelined ZADD, no graph paging, no trim) ${(ceilingFanOutMs / 1000).toFixed(2)} s`,
       );
     }
-
-    // Fan-in: a reader following AUTHORS - FAN_IN_AUTHORS of the same authors and FAN_IN_AUTHORS
-    // over the threshold, each with 100 posts in content and none in any timeline.
-    const fanReader = "@fanreader:bench";
-    for (const a of authors.slice(FAN_IN_AUTHORS)) {
-      graph.follow(fanReader, a);
-      await feed.writer.followed(fanReader, a);
-    }
-    for (let b = 0; b < FAN_IN_AUTHORS; b++) {
-      const a = `@big${b}:bench`;
-      graph.follow(fanReader, a);
-      graph.reportedFollowers.set(a, THRESHOLD + 1);
-      for (let i = 0; i < 100; i++) {
-        const p = content.add({ authorId: a, createdAt: t++ });
-        const r = await feed.writer.published({ postId: p.id, authorId: a, createdAt: p.createdAt });
-        if (r.mode !== "fan-in") throw new Error("big author was fanned out");
-      }
-    }
-    console.log(
-      `fan-in read: ${AUTHORS - FAN_IN_AUTHORS} fanned-out + ${FAN_IN_AUTHORS} fan-in authors; ${RATE}/s`,
-    );
-    await fixedRate(1, read("fanreader"));
-    const fanInRead = await fixedRate(SECONDS, read("fanreader"));
-    console.log(`  p50 / p99 ${ms(fanInRead.sorted)}`);
 
     const load = loadavg()
       .map((l) => l.toFixed(1))
