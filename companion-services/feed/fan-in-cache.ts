@@ -50,7 +50,7 @@ export class FanInCache {
         await slot.loading;
         continue;
       }
-      const found = slot.entries.filter((e) => isAfter(e, pos));
+      const found = pos ? slot.entries.filter((e) => isAfter(e, pos)) : slot.entries;
       if (found.length >= n || slot.done || slot.entries.length >= this.cap) return found.slice(0, n);
       slot.loading = this.extend(authorId, slot).finally(() => {
         slot.loading = null;

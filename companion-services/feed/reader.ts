@@ -19,7 +19,16 @@ const FOLLOWING_ENTRIES = 10_000;
 
 export type FeedPage = { posts: PostView[]; next: TimelinePosition | null };
 
-type Following = { ids: Set<string>; at: number };
+/** How long the fan-in members among a reader's followees are reused, ms. */
+const FAN_IN_MEMBERSHIP_MS = 5_000;
+
+type Following = {
+  /** Whom they follow, and themself. */
+  authors: Set<string>;
+  at: number;
+  fanIn: string[];
+  fanInAt: number;
+};
 
 /**
  * The read side: the reader's stored timeline merged with the recent posts of the fan-in authors
@@ -52,14 +61,13 @@ export class FeedReader {
     after: TimelinePosition | null,
     limit: number,
   ): Promise<FeedPage> {
-    const following = await this.followingOf(userId);
+    const { authors, fanIn } = await this.followingOf(userId);
     const muted = new Set(prefs.mutedUserIds);
-    const authors = new Set([...following, userId]);
-    for (const m of muted) authors.delete(m);
-    const fanInAuthors = [...(await this.store.fanInAmong([...authors]))];
+    const fanInAuthors = muted.size === 0 ? fanIn : fanIn.filter((a) => !muted.has(a));
     const languages = prefs.languages.map((l) => l.toLowerCase());
     const passes = (p: PostView) =>
       authors.has(p.authorId) &&
+      !muted.has(p.authorId) &&
       !(prefs.hideShares && p.sharedPostId !== null) &&
       (languages.length === 0 || p.language === null || languageMatches(p.language, languages));
 
@@ -93,24 +101,41 @@ export class FeedReader {
     return { posts: shown, next: pos };
   }
 
-  /** Whom the reader follows, kept for a while (follow events in this process clear it). */
-  private async followingOf(userId: string): Promise<Set<string>> {
+  /**
+   * Whom the reader follows (and themself), kept for a while (follow events in this process
+   * clear it), and which of them are fan-in authors, asked again more often: an author turning
+   * fan-in shows in readers' feeds within FAN_IN_MEMBERSHIP_MS.
+   */
+  private async followingOf(userId: string): Promise<Following> {
+    const now = this.now();
     const hit = this.following.get(userId);
-    if (hit && this.now() - hit.at < this.settings.followingTtlMs) return hit.ids;
-    const ids = new Set<string>();
+    if (hit && now - hit.at < this.settings.followingTtlMs) {
+      if (now - hit.fanInAt >= Math.min(FAN_IN_MEMBERSHIP_MS, this.settings.followingTtlMs)) {
+        hit.fanIn = [...(await this.store.fanInAmong([...hit.authors]))];
+        hit.fanInAt = now;
+      }
+      return hit;
+    }
+    const authors = new Set<string>([userId]);
     let from: string | null = null;
     do {
       const page = await this.graph.getUserFollowing(userId, { from, limit: MAX_FOLLOW_PAGE });
-      for (const f of page.items) ids.add(f.userId);
+      for (const f of page.items) authors.add(f.userId);
       from = page.next;
-    } while (from && ids.size < MAX_FOLLOWING);
+    } while (from && authors.size <= MAX_FOLLOWING);
+    const entry: Following = {
+      authors,
+      at: now,
+      fanIn: [...(await this.store.fanInAmong([...authors]))],
+      fanInAt: now,
+    };
     this.following.delete(userId);
-    this.following.set(userId, { ids, at: this.now() });
+    this.following.set(userId, entry);
     if (this.following.size > FOLLOWING_ENTRIES) {
       const oldest = this.following.keys().next().value;
       if (oldest !== undefined) this.following.delete(oldest);
     }
-    return ids;
+    return entry;
   }
 }
 
