@@ -1,4 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_FEED_SETTINGS } from "../../companion-services/feed/config.ts";
+import { createFeed } from "../../companion-services/feed/index.ts";
+import { MemoryEventBus } from "../../companion-services/platform/event-bus/memory.ts";
+import { openFresh, silentLogger } from "../platform/helpers.ts";
+import { FakeContent, FakeGraph } from "./fakes.ts";
 import { type FeedEnv, feedEnv, STORES } from "./helpers.ts";
 
 const alice = "@alice:test";
@@ -141,5 +146,37 @@ describe.each(STORES)("feed service (%s store)", (store) => {
     // Even an entry the unfollow missed is not shown: the reader follows bob no more.
     await env.store.addMany(alice, [{ postId: recent.id, score: 3 }], 800);
     expect((await env.page("alice")).ids).toEqual([own.id]);
+  });
+});
+
+describe("createFeed's timeline store", () => {
+  it("is in-process without REDIS_URL and Redis with it", async () => {
+    const env = await openFresh(["feed"]);
+    const deps = { graph: new FakeGraph(), content: new FakeContent() };
+    const config = { feed: DEFAULT_FEED_SETTINGS };
+    try {
+      const embedded = createFeed(
+        env.databases.get("feed"),
+        deps,
+        new MemoryEventBus(),
+        silentLogger,
+        config,
+      );
+      expect(embedded.store.kind).toBe("memory");
+      await embedded.stop();
+      if (!process.env.REDIS_URL) return console.log("createFeed on Redis: REDIS_URL not set, skipped");
+      const shared = createFeed(
+        env.databases.get("feed"),
+        { ...deps, redisUrl: process.env.REDIS_URL },
+        new MemoryEventBus(),
+        silentLogger,
+        config,
+      );
+      expect(shared.store.kind).toBe("redis");
+      expect(await shared.store.fanInAmong(["@nobody-here:test"])).toEqual(new Set());
+      await shared.stop();
+    } finally {
+      await env.close();
+    }
   });
 });
