@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TimelineEntry, TimelineStore } from "../../companion-services/feed/timeline-store.ts";
 import { openStore, REDIS_URL, type StoreKind } from "./helpers.ts";
 
-if (!REDIS_URL) console.log("timeline store contract: REDIS_URL not set, the Redis store is skipped");
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 
