@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TimelineEntry, TimelineStore } from "../../companion-services/feed/timeline-store.ts";
 import { openStore, REDIS_URL, type StoreKind } from "./helpers.ts";
 
-
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 
 /** The same contract, on both stores behind the port. */
