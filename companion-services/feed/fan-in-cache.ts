@@ -51,7 +51,7 @@ export class FanInCache {
         continue;
       }
       const found = pos ? slot.entries.filter((e) => isAfter(e, pos)) : slot.entries;
-      if (found.length >= n || slot.done || slot.entries.length >= this.cap) return found.slice(0, n);
+      if (found.length >= n || slot.done) return found.slice(0, n);
       slot.loading = this.extend(authorId, slot).finally(() => {
         slot.loading = null;
       });
@@ -60,8 +60,11 @@ export class FanInCache {
 
   private async extend(authorId: string, slot: Slot): Promise<void> {
     const page = await this.content.getUserPosts(authorId, { from: slot.next, limit: PAGE });
-    for (const p of page.items) slot.entries.push({ postId: p.id, score: p.createdAt });
+    for (const p of page.items) {
+      if (slot.entries.length >= this.cap) break;
+      slot.entries.push({ postId: p.id, score: p.createdAt });
+    }
     slot.next = page.next;
-    slot.done = page.next === null || page.items.length === 0;
+    slot.done = page.next === null || page.items.length === 0 || slot.entries.length >= this.cap;
   }
 }

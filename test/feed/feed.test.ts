@@ -71,6 +71,22 @@ describe.each(STORES)("feed service (%s store)", (store) => {
     expect(await env.store.fanInAmong([big])).toEqual(new Set([big]));
   });
 
+  it("reads a fan-in author beyond one content page, as deep as a timeline and no deeper", async () => {
+    env = await feedEnv({ store, settings: { fanoutThreshold: 0, timelineCap: 230 } });
+    env.graph.follow(alice, big);
+    const ids: string[] = [];
+    for (let i = 0; i < 260; i++)
+      ids.unshift((await env.events.post({ authorId: big, createdAt: 1_000 + i })).id);
+    const seen: string[] = [];
+    let next: string | undefined;
+    do {
+      const page = await env.page("alice", `?limit=45${next ? `&from=${next}` : ""}`);
+      seen.push(...page.ids);
+      next = page.next;
+    } while (next);
+    expect(seen).toEqual(ids.slice(0, 230));
+  });
+
   it("pages without a repeat or a gap while newer posts arrive between pages", async () => {
     env = await feedEnv({ store, settings: { fanoutThreshold: 1 } });
     env.graph.follow(alice, bob);
