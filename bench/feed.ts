@@ -271,7 +271,7 @@ async function main(): Promise<void> {
       `| one post by an author with ${FOLLOWERS.toLocaleString("en")} followers into every timeline (all checked) | **${(fanOutMs / 1000).toFixed(2)} s** | ${ceilingFanOutMs !== null ? `raw pipelined ZADD to the same ${FOLLOWERS.toLocaleString("en")} keys (no graph paging, no trim): ${(ceilingFanOutMs / 1000).toFixed(2)} s` : "—"} | < 5 s |`,
       `| fan-in read at ${RATE}/s (achieved ${fanInRead.achieved.toFixed(0)}/s): ${AUTHORS - FAN_IN_AUTHORS} fanned-out + ${FAN_IN_AUTHORS} fan-in authors, p50 / p99 | **${ms(fanInRead.sorted)}** | at the same instants: a route doing nothing on the same server ${ms(fanNoop)} | p99 < 20 ms |`,
       "",
-      `During the read: ${readRun.loop}; during the fan-in read: ${fanRun.loop} (the benchmark's process: the feed, its HTTP server, the load generator).`,
+      `During the read: ${readRun.loop}; during the fan-in read: ${fanRun.loop} (the benchmark's process: the feed, its HTTP server, the load generator). The p99s swing from run to run on this shared machine; the ceilings, measured at the same instants, show how much of a tail is the machine's (a route doing nothing stalls with it) and not the feed's work.`,
       "",
       `Load average at the end: ${load} (1/5/15 min) on this 2-core machine, which the feed, Redis, PGlite and this load generator share (other work may run on it).`,
     ].join("\n");
