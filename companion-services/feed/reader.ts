@@ -32,7 +32,7 @@ type Following = {
 
 /**
  * The read side: the reader's stored timeline merged with the recent posts of the fan-in authors
- * they follow, in one order (publish time, then post id), hydrated through content (which leaves
+ * they follow, in one order (created_at, then post id), hydrated through content (which leaves
  * out deleted and unpublished posts) and filtered by the reader's preferences and by whom they
  * still follow. The cursor is the last position examined, so a page never repeats or skips an
  * item whatever is published meanwhile (new posts sort before every cursor).

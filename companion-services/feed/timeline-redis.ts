@@ -8,7 +8,7 @@ const IN_FLIGHT = 4;
 
 /**
  * Timelines as Redis sorted sets, one per user (`<prefix>tl:<userId>`, member the post id, score
- * the publish time in ms). Equal scores order by member, which is the port's tie-break. Shared by
+ * the post's created_at in ms). Equal scores order by member, which is the port's tie-break. Shared by
  * every feed replica; Redis persistence is optional: timelines are derived data.
  */
 export class RedisTimelineStore implements TimelineStore {
