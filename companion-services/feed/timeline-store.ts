@@ -1,9 +1,9 @@
 /**
  * Per-user home timelines: post ids ordered newest first by the post's created_at (content's
  * own order), ties broken by post id (descending), so (score, post id) is a total order and a
- * cursor at one item is exact. Two
- * implementations behind this port: Redis sorted sets (timeline-redis.ts, when REDIS_URL is set,
- * shared by every feed replica) and an in-process one (timeline-memory.ts, embedded mode).
+ * cursor at one item is exact. Two implementations behind this port: Redis sorted sets
+ * (timeline-redis.ts, when REDIS_URL is set, shared by every feed replica) and an in-process one
+ * (timeline-memory.ts, embedded mode).
  */
 export type TimelineEntry = { postId: string; score: number };
 
