@@ -74,7 +74,15 @@ export type Nova = {
 };
 
 /** The services the all-in-one homeserver process opens databases for (npm start). */
-const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications", "graph", "content"];
+const ALL_IN_ONE: ServiceName[] = [
+  "identity",
+  "messaging",
+  "media",
+  "notifications",
+  "graph",
+  "content",
+  "feed",
+];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
 export type NovaOptions = {

@@ -26,18 +26,15 @@ function fileCommand(name: string, fn: "backupCommand" | "restoreCommand"): Comm
 }
 
 export const COMMANDS: Record<string, Command> = {
-  // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md). feed is planned, not
-  // built: refused with a line that says so.
+  // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md).
   // Imported on use: the whole server graph takes seconds to load, which admin commands need not pay.
   serve: {
-    usage: "serve <all|homeserver|identity|media|notifications|graph|content>",
+    usage: "serve <all|homeserver|identity|media|notifications|graph|content|feed>",
     flags: {},
     async run(args, _flags, config) {
-      const { isPlannedService, isServeTarget, plannedServiceMessage, SERVE_TARGETS, serveUntilSignal } =
-        await import("./serve.ts");
+      const { isServeTarget, SERVE_TARGETS, serveUntilSignal } = await import("./serve.ts");
       const { createLogger } = await import("../companion-services/platform/logger.ts");
       const [target] = args;
-      if (args.length === 1 && isPlannedService(target)) throw new UsageError(plannedServiceMessage(target));
       if (args.length !== 1 || !isServeTarget(target))
         throw new UsageError(`expected one of: ${SERVE_TARGETS.join(", ")}`);
       const { exitOnListenError } = await import("../companion-services/platform/http/listen-error.ts");

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type CallsConfig, callsConfig, callsEnvSchema } from "../calls/config.ts";
 import { type ContentConfig, contentConfig, contentEnvSchema } from "../companion-services/content/config.ts";
+import { type FeedConfig, feedConfig, feedEnvSchema } from "../companion-services/feed/config.ts";
 import { type GraphConfig, graphConfig, graphEnvSchema } from "../companion-services/graph/config.ts";
 import {
   type IdentityConfig,
@@ -75,6 +76,7 @@ const envSchema = z.object({
   ...contentEnvSchema.shape,
   ...notificationsEnvSchema.shape,
   ...graphEnvSchema.shape,
+  ...feedEnvSchema.shape,
   ...platformEnvSchema.shape,
   ...operationsEnvSchema.shape,
 });
@@ -103,6 +105,7 @@ export type NovaConfig = HomeserverConfig &
   ContentConfig &
   NotificationsConfig &
   GraphConfig &
+  FeedConfig &
   PlatformConfig &
   OperationsConfig;
 
@@ -212,6 +215,7 @@ function configFrom(e: Env): NovaConfig {
     ...contentConfig(e),
     ...notificationsConfig(e),
     ...graphConfig(e),
+    ...feedConfig(e),
     ...platformConfig(e),
     ...operationsConfig(e),
   };

@@ -1,5 +1,7 @@
 import { startContentGrpc } from "../companion-services/content/grpc.ts";
+import { GrpcContentClient } from "../companion-services/content/grpc-client.ts";
 import { createContent } from "../companion-services/content/index.ts";
+import { createFeed } from "../companion-services/feed/index.ts";
 import { startGraphGrpc } from "../companion-services/graph/grpc.ts";
 import { GrpcGraphClient } from "../companion-services/graph/grpc-client.ts";
 import { createGraph } from "../companion-services/graph/index.ts";
@@ -125,6 +127,47 @@ export function serveGraph(config: NovaConfig, logger: Logger, bus: EventBus): P
         start: () => graph.start(),
         stop: () => graph.stop(),
         grpc: () => startGraphGrpc(graph.service, logger, config.graph.grpcListen),
+      };
+    },
+  });
+}
+
+/**
+ * Feed on its own: `/_nova/v1/feed*`, its consumers of content's and graph's events, timelines in
+ * Redis (REDIS_URL; required with more than one feed process, each of which hears only some
+ * partitions). Whom a reader follows comes from graph, the posts from content, over gRPC.
+ */
+export function serveFeed(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "feed",
+    config,
+    logger,
+    bus,
+    listen: { host: config.feed.httpHost, port: config.feed.httpPort },
+    async build({ databases }) {
+      const graph = new GrpcGraphClient({
+        address: config.graph.grpcAddress,
+        deadlineMs: config.rpcDeadlineMs,
+      });
+      const content = new GrpcContentClient({
+        address: config.content.grpcAddress,
+        deadlineMs: config.rpcDeadlineMs,
+      });
+      const feed = createFeed(
+        databases.get("feed"),
+        { graph, content, redisUrl: config.redisUrl },
+        bus,
+        logger,
+        config,
+      );
+      return {
+        mount: (router) => feed.mount(router),
+        start: () => feed.start(),
+        async stop() {
+          await feed.stop();
+          graph.close();
+          content.close();
+        },
       };
     },
   });

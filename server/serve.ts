@@ -4,16 +4,14 @@ import { startIdentityGrpc } from "../companion-services/identity/grpc.ts";
 import { GrpcIdentityClient } from "../companion-services/identity/grpc-client.ts";
 import { createIdentity } from "../companion-services/identity/index.ts";
 import { RemoteIdentity } from "../companion-services/identity/remote.ts";
-import type { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
 import { readiness } from "../companion-services/platform/http/ops-listener.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
-import type { ServiceName } from "../companion-services/platform/services.ts";
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
 import { startAdminListener } from "./ops/probes.ts";
-import { serveContent, serveGraph, serveMedia, serveNotifications } from "./serve-companions.ts";
+import { serveContent, serveFeed, serveGraph, serveMedia, serveNotifications } from "./serve-companions.ts";
 import { openOwn, type Running } from "./serve-service.ts";
 
 export type { Running } from "./serve-service.ts";
@@ -33,30 +31,9 @@ export const SERVE_TARGETS = [
   "notifications",
   "graph",
   "content",
+  "feed",
 ] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
-
-/**
- * Services that have a schema (migrations) and an outbox poller but no code that writes their
- * tables yet: `nova serve <one of these>` is refused. `all` still opens their schemas.
- */
-export const PLANNED_SERVICES = ["feed"] as const;
-export type PlannedService = (typeof PLANNED_SERVICES)[number];
-
-export function isPlannedService(s: string | undefined): s is PlannedService {
-  return (PLANNED_SERVICES as readonly string[]).includes(s ?? "");
-}
-
-/** The one line `nova serve <planned>` is refused with. */
-export function plannedServiceMessage(service: PlannedService): string {
-  return `${service} is planned, not built: nova serve runs ${SERVE_TARGETS.join(", ")}`;
-}
-
-/**
- * The companion services `all` opens in its process beside the homeserver's own (identity,
- * messaging, media, notifications, graph): schemas, migrations and outboxes.
- */
-const COMPANIONS: ServiceName[] = [...PLANNED_SERVICES];
 
 /**
  * Runs one service (distributed mode: its own database via <SERVICE>_DATABASE_URL, Kafka via
@@ -96,7 +73,7 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
   if (target === "notifications") return serveNotifications(config, logger, bus);
   if (target === "content") return serveContent(config, logger, bus);
   if (target === "graph") return serveGraph(config, logger, bus);
-  return serveCompanion(target, config, logger, bus);
+  return serveFeed(config, logger, bus);
 }
 
 async function serveIdentity(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
@@ -166,57 +143,14 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
   };
 }
 
-/** A companion service: its own database and outbox, and the consumers it has. */
-async function serveCompanion(
-  service: Exclude<
-    ServeTarget,
-    "all" | "homeserver" | "identity" | "media" | "notifications" | "graph" | "content"
-  >,
-  config: NovaConfig,
-  logger: Logger,
-  bus: EventBus,
-): Promise<Running> {
-  const databases = await openOwn([service], config, service);
-  const stop = await startCompanions([service], databases, bus, logger, config);
-  return {
-    describe: { service, database: databases.get(service).kind },
-    databases,
-    async close() {
-      await stop();
-      await bus.close();
-      await databases.close();
-    },
-  };
-}
-
-async function startCompanions(
-  services: ServiceName[],
-  databases: Databases,
-  bus: EventBus,
-  logger: Logger,
-  config: NovaConfig,
-): Promise<() => Promise<void>> {
-  const stops: (() => Promise<void>)[] = [];
-  for (const service of services) {
-    const outbox = await startOutbox(databases.get(service), bus, logger, config.outbox);
-    stops.push(() => outbox.stop());
-  }
-  return async () => {
-    for (const s of stops.reverse()) await s();
-  };
-}
-
 /** The all-in-one mode: the homeserver with identity in-process and every companion service. */
 async function serveAll(config: NovaConfig, logger: Logger): Promise<Running> {
   const bus = createEventBus(config.kafkaBrokers, logger, "nova-all");
-  // The companions get their schemas in the homeserver's embedded database (one PGlite).
-  const nova = await createNova(config, { logger, bus, companions: COMPANIONS });
-  const stop = await startCompanions(COMPANIONS, nova.ctx.databases, bus, logger, config);
+  const nova = await createNova(config, { logger, bus });
   return {
     describe: { service: "all", port: nova.port, bus: bus.kind },
     databases: nova.ctx.databases,
     async close() {
-      await stop();
       await nova.close();
       await bus.close();
     },

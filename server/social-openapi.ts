@@ -3,11 +3,12 @@ import type { Router } from "../companion-services/platform/http/router.ts";
 
 /** Every service's /_nova/v1 route definitions, loaded on the first request for the document. */
 async function allRoutes(): Promise<ApiRoute[]> {
-  const [graph, content] = await Promise.all([
+  const [graph, content, feed] = await Promise.all([
     import("../companion-services/graph/routes.ts"),
     import("../companion-services/content/routes/index.ts"),
+    import("../companion-services/feed/routes.ts"),
   ]);
-  return [...graph.GRAPH_ROUTES, ...content.CONTENT_ROUTES];
+  return [...graph.GRAPH_ROUTES, ...content.CONTENT_ROUTES, ...feed.FEED_ROUTES];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { type Content, createContent } from "../companion-services/content/index.ts";
+import { createFeed, type Feed } from "../companion-services/feed/index.ts";
 import { createGraph, type Graph } from "../companion-services/graph/index.ts";
 import type { Media } from "../companion-services/media/index.ts";
 import type { Databases } from "../companion-services/platform/database.ts";
@@ -9,12 +10,13 @@ import { startOutbox } from "../companion-services/platform/runtime.ts";
 import type { NovaConfig } from "./config.ts";
 import { mountOpenApi } from "./social-openapi.ts";
 
-export type Social = { graph: Graph | null; content: Content | null };
+export type Social = { graph: Graph | null; content: Content | null; feed: Feed | null };
 
 /**
  * The social services in the homeserver's process (npm start), each on its own database, in
  * dependency order: graph (follows), content (posts; asks graph who may see a followers-only post
- * and media what a post shows). Each hears the others only through the bus.
+ * and media what a post shows), feed (timelines; asks graph whom a reader follows and content for
+ * the posts). Each hears the others only through the bus.
  */
 export async function mountSocial(deps: {
   config: NovaConfig;
@@ -53,5 +55,19 @@ export async function mountSocial(deps: {
     });
     content = started;
   }
-  return { graph, content };
+  let feed: Feed | null = null;
+  if (databases.has("feed") && graph && content) {
+    const started = createFeed(
+      databases.get("feed"),
+      { graph: graph.service, content: content.service, redisUrl: config.redisUrl },
+      deps.bus(),
+      logger,
+      config,
+    );
+    started.mount(router);
+    await started.start();
+    deps.onClose(() => started.stop());
+    feed = started;
+  }
+  return { graph, content, feed };
 }

@@ -29,31 +29,6 @@ describe("nova serve", () => {
     }
   });
 
-  it("refuses a planned service (feed) saying it is not built", async () => {
-    const stderr: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => {
-      stderr.push(String(chunk));
-      return true;
-    }) as typeof process.stderr.write;
-    try {
-      expect(
-        await main(["serve", "feed"], { NOVA_DATA_DIR: "memory://", KAFKA_BROKERS: "127.0.0.1:1" }),
-      ).toBe(2);
-    } finally {
-      process.stderr.write = write;
-    }
-    const [line] = stderr.join("").split("\n");
-    expect(JSON.parse(line!)).toEqual({
-      errcode: "M_INVALID_PARAM",
-      error:
-        "feed is planned, not built: nova serve runs all, homeserver, identity, media, notifications, graph, content",
-    });
-    expect(stderr.join("")).toMatch(
-      /nova serve <all\|homeserver\|identity\|media\|notifications\|graph\|content>/,
-    );
-  });
-
   describe("all: the homeserver, identity and the companions in one process", () => {
     let running: Running;
     beforeAll(async () => {
