@@ -13,6 +13,7 @@ import { HttpServer } from "../companion-services/platform/http/server.ts";
 import { createLogger, type Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
 import type { ServiceName } from "../companion-services/platform/services.ts";
+import type { Search } from "../companion-services/search/index.ts";
 import { type CryptoService, mountCrypto } from "../crypto/index.ts";
 import type { SyncEngine } from "../sync/engine.ts";
 import { Notifier } from "../sync/notifier.ts";
@@ -38,6 +39,7 @@ import { mountAccount } from "./routes/account.ts";
 import { mountDeactivate } from "./routes/deactivate.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 import { type Moderation, mountModeration } from "./routes/moderation.ts";
+import { mountSearch } from "./search/mount.ts";
 import { mountSlidingSync, slidingSyncSocketPort } from "./sliding/index.ts";
 
 export type Nova = {
@@ -61,13 +63,15 @@ export type Nova = {
   media: Media | null;
   /** The notifications service in this process (npm start), or null when it runs on its own. */
   notifications: Notifications | null;
+  /** The search service in this process (npm start), or null when it runs on its own (nova serve search). */
+  search: Search | null;
   /** Content reports (for the admin API) and OpenID tokens. */
   moderation: Moderation;
   close(): Promise<void>;
 };
 
 /** The services the all-in-one homeserver process opens databases for (npm start). */
-const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications"];
+const ALL_IN_ONE: ServiceName[] = ["identity", "messaging", "media", "notifications", "search"];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
 export type NovaOptions = {
@@ -205,6 +209,10 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     closers.push(() => started.stop());
   }
 
+  // Search in-process (its read model's consumers on the same bus, /_nova/v1/search), or its
+  // gRPC in distributed mode; POST /search is answered here, under the rooms' visibility rules.
+  const search = await mountSearch(ctx, { router, rooms, databases, bus: ownBus, identity, config, logger });
+
   // Synapse's admin API (server/admin): after the areas whose services it calls.
   mountAdmin(ctx, { rooms, identityAdmin });
 
@@ -262,6 +270,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     calls,
     media,
     notifications,
+    search,
     moderation,
     http,
     port,

@@ -11,6 +11,7 @@ import { MatrixError } from "../companion-services/platform/errors.ts";
 import { ADMIN_COMMANDS } from "./cli/admin-commands.ts";
 import { type Command, type Flags, UsageError } from "./cli/command.ts";
 import { CONFIG_CHECK } from "./cli/config-check.ts";
+import { SEARCH_REINDEX } from "./cli/search.ts";
 import { loadConfig } from "./config.ts";
 import { operatorError } from "./ops/operator-errors.ts";
 
@@ -54,6 +55,8 @@ export const COMMANDS: Record<string, Command> = {
   ...ADMIN_COMMANDS,
   // The effective settings (environment over the NOVA_CONFIG file), secrets masked.
   "config check": CONFIG_CHECK,
+  // Drops search's read model and rebuilds it from the topics (server/cli/search.ts).
+  "search reindex": SEARCH_REINDEX,
 };
 
 /** Splits argv into the command (the longest known prefix), positional args and --flags. */

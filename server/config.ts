@@ -17,6 +17,7 @@ import {
   platformConfig,
   platformEnvSchema,
 } from "../companion-services/platform/platform-config.ts";
+import { type SearchConfig, searchConfig, searchEnvSchema } from "../companion-services/search/config.ts";
 import { readConfigFile } from "./config/file.ts";
 import { type EmailConfig, emailConfig, emailEnvSchema } from "./email/config.ts";
 import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
@@ -71,6 +72,7 @@ const envSchema = z.object({
   ...identityEnvSchema.shape,
   ...mediaEnvSchema.shape,
   ...notificationsEnvSchema.shape,
+  ...searchEnvSchema.shape,
   ...platformEnvSchema.shape,
   ...operationsEnvSchema.shape,
 });
@@ -97,6 +99,7 @@ export type NovaConfig = HomeserverConfig &
   IdentityConfig &
   MediaConfig &
   NotificationsConfig &
+  SearchConfig &
   PlatformConfig &
   OperationsConfig;
 
@@ -204,6 +207,7 @@ function configFrom(e: Env): NovaConfig {
     ...identityConfig(e),
     ...mediaConfig(e),
     ...notificationsConfig(e),
+    ...searchConfig(e),
     ...platformConfig(e),
     ...operationsConfig(e),
   };
