@@ -53,7 +53,17 @@ export const readModel = {
       updated_at: number;
     },
   ): Promise<void> {
-    const row = { ...p, title: maybe(p.title), content: indexable(p.content) };
+    // Only the columns search keeps: the snapshot carries more (media, shares).
+    const row = {
+      post_id: p.post_id,
+      author_id: p.author_id,
+      title: maybe(p.title),
+      content: indexable(p.content),
+      visibility: p.visibility,
+      language: p.language,
+      created_at: p.created_at,
+      updated_at: p.updated_at,
+    };
     await db
       .insertInto("search_posts")
       .values(row)
@@ -81,7 +91,13 @@ export const readModel = {
   ): Promise<void> {
     await db
       .insertInto("search_comments")
-      .values({ ...c, content: indexable(c.content) })
+      .values({
+        comment_id: c.comment_id,
+        post_id: c.post_id,
+        author_id: c.author_id,
+        content: indexable(c.content),
+        created_at: c.created_at,
+      })
       .onConflict((oc) => oc.column("comment_id").doUpdateSet({ content: indexable(c.content) }))
       .execute();
   },
