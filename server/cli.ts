@@ -31,7 +31,7 @@ export const COMMANDS: Record<string, Command> = {
   // notifications are planned, not built: refused with a line that says so.
   // Imported on use: the whole server graph takes seconds to load, which admin commands need not pay.
   serve: {
-    usage: "serve <all|homeserver|identity|media|notifications|graph>",
+    usage: "serve <all|homeserver|identity|media|notifications|search|graph>",
     flags: {},
     async run(args, _flags, config) {
       const { isPlannedService, isServeTarget, plannedServiceMessage, SERVE_TARGETS, serveUntilSignal } =

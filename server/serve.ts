@@ -10,6 +10,7 @@ import { createMediaFrom } from "../companion-services/media/index.ts";
 import { createNotifications } from "../companion-services/notifications/index.ts";
 import { Databases } from "../companion-services/platform/database.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import { adminCheck } from "../companion-services/platform/http/admin-routes.ts";
 import { ClientAddress } from "../companion-services/platform/http/client-ip.ts";
 import { readiness } from "../companion-services/platform/http/ops-listener.ts";
 import { Router } from "../companion-services/platform/http/router.ts";
@@ -17,6 +18,8 @@ import { HttpServer } from "../companion-services/platform/http/server.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
 import type { ServiceName } from "../companion-services/platform/services.ts";
+import { startSearchGrpc } from "../companion-services/search/grpc.ts";
+import { createSearch } from "../companion-services/search/index.ts";
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
 import { mountProbes, startAdminListener } from "./ops/probes.ts";
@@ -27,7 +30,15 @@ import { mountProbes, startAdminListener } from "./ops/probes.ts";
  * `/pushers`, `/notifications` and `/_nova/v1/notifications*` on its own and delivers pushes; graph
  * has a consumer (user.registered → social_metadata).
  */
-export const SERVE_TARGETS = ["all", "homeserver", "identity", "media", "notifications", "graph"] as const;
+export const SERVE_TARGETS = [
+  "all",
+  "homeserver",
+  "identity",
+  "media",
+  "notifications",
+  "search",
+  "graph",
+] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
 /**
@@ -103,6 +114,7 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
   if (target === "homeserver") return serveHomeserver(config, logger, bus);
   if (target === "media") return serveMedia(config, logger, bus);
   if (target === "notifications") return serveNotifications(config, logger, bus);
+  if (target === "search") return serveSearch(config, logger, bus);
   return serveCompanion(target, config, logger, bus);
 }
 
@@ -276,9 +288,56 @@ async function serveNotifications(config: NovaConfig, logger: Logger, bus: Event
   };
 }
 
+/**
+ * Search on its own: its database (the read model), its consumers of the identity, content and
+ * homeserver topics on Kafka, its HTTP listener for `/_nova/v1/search` and the reindex admin
+ * call, and its gRPC API, which the homeserver's POST /search asks (SEARCH_GRPC_ADDRESS).
+ */
+async function serveSearch(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  const databases = await openOwn(["search"], config, "search");
+  const grpcIdentity = new GrpcIdentityClient({
+    address: config.identityGrpcAddress,
+    deadlineMs: config.rpcDeadlineMs,
+  });
+  const identity = new RemoteIdentity(grpcIdentity, { cacheTtlMs: config.tokenCacheMs });
+  const revocations = identity.subscribeToRevocations(bus, logger, `search-${config.instanceId}`);
+  await revocations.start();
+  const search = createSearch(databases.get("search"), bus, logger, config);
+  const router = new Router();
+  search.mount(router, { isAdmin: adminCheck(identity) });
+  await search.start();
+  const http = new HttpServer({
+    router,
+    logger,
+    maxRequestBody: config.maxRequestBody,
+    slowRequestMs: config.slowRequestMs,
+    authenticate: (token) => identity.verifyToken(token),
+    clientAddress: new ClientAddress(config.trustedProxies),
+  });
+  mountProbes(router, serviceReadiness(databases, http), identity);
+  const port = await http.listen(config.search.httpHost, config.search.httpPort, {
+    reusePort: config.reusePort,
+  });
+  const rpc = await startSearchGrpc(search.service, logger, config.search.grpcListen);
+  logger.info({ port, grpc: rpc.port }, "search listening");
+  return {
+    describe: { service: "search", port, grpc_port: rpc.port, database: databases.get("search").kind },
+    databases,
+    async close() {
+      await http.close();
+      await rpc.close();
+      await search.stop();
+      await revocations.stop();
+      grpcIdentity.close();
+      await bus.close();
+      await databases.close();
+    },
+  };
+}
+
 /** A companion service: its own database and outbox, and the consumers it has. */
 async function serveCompanion(
-  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications">,
+  service: Exclude<ServeTarget, "all" | "homeserver" | "identity" | "media" | "notifications" | "search">,
   config: NovaConfig,
   logger: Logger,
   bus: EventBus,

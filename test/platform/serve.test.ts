@@ -17,7 +17,7 @@ describe("nova serve", () => {
       expect(await main(["serve"], {})).toBe(2);
       expect(await main(["serve", "video"], {})).toBe(2);
       expect(stderr.join("")).toMatch(
-        /expected one of: all, homeserver, identity, media, notifications, graph/,
+        /expected one of: all, homeserver, identity, media, notifications, search, graph/,
       );
       expect(await main(["serve", "identity"], { NOVA_DATA_DIR: "memory://" })).toBe(1);
       expect(stderr.join("")).toMatch(/needs KAFKA_BROKERS/);
@@ -44,9 +44,11 @@ describe("nova serve", () => {
     expect(JSON.parse(line!)).toEqual({
       errcode: "M_INVALID_PARAM",
       error:
-        "feed is planned, not built: nova serve runs all, homeserver, identity, media, notifications, graph",
+        "feed is planned, not built: nova serve runs all, homeserver, identity, media, notifications, search, graph",
     });
-    expect(stderr.join("")).toMatch(/nova serve <all\|homeserver\|identity\|media\|notifications\|graph>/);
+    expect(stderr.join("")).toMatch(
+      /nova serve <all\|homeserver\|identity\|media\|notifications\|search\|graph>/,
+    );
   });
 
   describe("all: the homeserver, identity and the companions in one process", () => {
