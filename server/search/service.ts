@@ -11,6 +11,7 @@ import type { RoomEventsCriteria } from "./schema.ts";
 const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 100;
 const MAX_CONTEXT = 20;
+const SEARCHED_FIELDS = ["body", "name", "topic"] as const;
 
 type Result = { rank: number; result: ClientEvent; context?: Record<string, unknown> };
 
@@ -67,7 +68,10 @@ export class MatrixSearch {
       if (!row || !typeOk(row.type)) continue;
       const [served] = await this.rooms.reads.timeline.served(me, hit.roomId, [row]);
       if (!served || served.redacted_because) continue;
-      const result: Result = { rank: hit.rank, result: toClientEvent(served, viewer) };
+      const event = toClientEvent(served, viewer);
+      // An erased sender's event is served to this viewer redacted: nothing left that matched.
+      if (!SEARCHED_FIELDS.some((k) => typeof event.content[k] === "string")) continue;
+      const result: Result = { rank: hit.rank, result: event };
       if (c.event_context) result.context = await this.context(viewer, served, c.event_context);
       results.push(result);
     }
