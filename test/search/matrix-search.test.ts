@@ -167,6 +167,30 @@ describe("POST /_matrix/client/v3/search", () => {
     });
   });
 
+  it("searches only the keys asked for, and hides senders the user ignores", async () => {
+    const named = await createRoom(t, alice, { name: "Capybara Corner", invite: [bob.userId] });
+    await join(t, bob, named);
+    await send(t, alice, named, "capybara sighting");
+    await searchUntil(t, bob, "capybara", 2);
+    const byName = await search(t, bob, { search_term: "capybara", keys: ["content.name"] });
+    expect(byName.events.results.map((x) => x.result.type)).toEqual(["m.room.name"]);
+    const byBody = await search(t, bob, { search_term: "capybara", keys: ["content.body"] });
+    expect(byBody.events.results.map((x) => x.result.type)).toEqual(["m.room.message"]);
+    const ignore = await t.call(
+      "PUT",
+      `/_matrix/client/v3/user/${encodeURIComponent(bob.userId)}/account_data/m.ignored_user_list`,
+      { token: bob.accessToken, body: { ignored_users: { [alice.userId]: {} } } },
+    );
+    expect(ignore.status).toBe(200);
+    const ignored = await search(t, bob, { search_term: "capybara", keys: ["content.body"] });
+    expect(ignored.events.results).toEqual([]);
+    await t.call(
+      "PUT",
+      `/_matrix/client/v3/user/${encodeURIComponent(bob.userId)}/account_data/m.ignored_user_list`,
+      { token: bob.accessToken, body: { ignored_users: {} } },
+    );
+  });
+
   it("refuses bad input with 400s, never a 500", async () => {
     const cases: unknown[] = [
       { search_categories: { room_events: { search_term: "" } } },
