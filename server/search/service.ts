@@ -12,6 +12,7 @@ const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 100;
 const MAX_CONTEXT = 20;
 const SEARCHED_FIELDS = ["body", "name", "topic"] as const;
+const MAX_PREDECESSORS = 10;
 
 type Result = { rank: number; result: ClientEvent; context?: Record<string, unknown> };
 
@@ -93,6 +94,8 @@ export class MatrixSearch {
     let rooms = await this.rooms.joinedRoomIds(me);
     if (only) {
       const wanted = new Set(only);
+      // As Synapse: a room asked for brings its predecessors (rooms it was upgraded from).
+      for (const roomId of only) for (const p of await this.predecessors(roomId)) wanted.add(p);
       rooms = rooms.filter((r) => wanted.has(r));
     }
     if (not) {
@@ -103,6 +106,20 @@ export class MatrixSearch {
     for (const roomId of rooms) {
       const snap = await this.rooms.snapshot(roomId);
       if (snap && !snap.get("m.room.encryption", "")) out.push(roomId);
+    }
+    return out;
+  }
+
+  /** The rooms `roomId` was upgraded from, nearest first (m.room.create's predecessor chain). */
+  private async predecessors(roomId: string): Promise<string[]> {
+    const out: string[] = [];
+    let current = roomId;
+    for (let depth = 0; depth < MAX_PREDECESSORS; depth++) {
+      const create = (await this.rooms.snapshot(current))?.get("m.room.create", "");
+      const previous = (create?.pdu.content.predecessor as { room_id?: unknown } | undefined)?.room_id;
+      if (typeof previous !== "string" || out.includes(previous)) break;
+      out.push(previous);
+      current = previous;
     }
     return out;
   }

@@ -191,6 +191,21 @@ describe("POST /_matrix/client/v3/search", () => {
     );
   });
 
+  it("a room asked for in filter.rooms brings the rooms it was upgraded from", async () => {
+    const old = await createRoom(t, alice, {});
+    await send(t, alice, old, "ancient axolotl");
+    await searchUntil(t, alice, "axolotl", 1);
+    const up = await t.call("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(old)}/upgrade`, {
+      token: alice.accessToken,
+      body: { new_version: "10" },
+    });
+    expect(up.status).toBe(200);
+    const replacement = up.body.replacement_room as string;
+    await send(t, alice, replacement, "modern axolotl");
+    const both = await searchUntil(t, alice, "axolotl", 2, { filter: { rooms: [replacement] } });
+    expect(new Set(both.results.map((x) => x.result.room_id))).toEqual(new Set([old, replacement]));
+  });
+
   it("refuses bad input with 400s, never a 500", async () => {
     const cases: unknown[] = [
       { search_categories: { room_events: { search_term: "" } } },
