@@ -19,7 +19,13 @@ export const readModel = {
   async upsertUser(db: Db, u: { userId: string; localpart: string; at: number }): Promise<void> {
     await db
       .insertInto("search_users")
-      .values({ user_id: u.userId, localpart: indexable(u.localpart), display_name: null, updated_at: u.at })
+      // Identity gives every new account its localpart as display name (a profile change follows).
+      .values({
+        user_id: u.userId,
+        localpart: indexable(u.localpart),
+        display_name: indexable(u.localpart),
+        updated_at: u.at,
+      })
       .onConflict((oc) => oc.column("user_id").doNothing())
       .execute();
   },

@@ -125,6 +125,6 @@ run("distributed mode: nova serve search", () => {
       },
       30_000,
     );
-    expect(users.results).toEqual([{ type: "user", user_id: "@kanga:search.test", displayname: null }]);
+    expect(users.results).toEqual([{ type: "user", user_id: "@kanga:search.test", displayname: "kanga" }]);
   }, 90_000);
 });
