@@ -29,6 +29,14 @@ export type Search = {
 };
 
 /**
+ * `nova search reindex` with no server running: the read model emptied in the database and moved
+ * to a new generation, so the next start's consumers rebuild it from the topics.
+ */
+export function resetReadModel(database: ServiceDatabase<unknown>): Promise<number> {
+  return readModel.reset((database as ServiceDatabase<SearchTables>).db, Date.now());
+}
+
+/**
  * The search service on its own database: the same in the homeserver's process (npm start) and
  * in its own (`nova serve search`). It writes only its read model, from the events on the bus.
  */

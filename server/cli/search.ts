@@ -1,6 +1,5 @@
 import { Databases } from "../../companion-services/platform/database.ts";
-import { readModel } from "../../companion-services/search/read-model.repository.ts";
-import type { SearchTables } from "../../companion-services/search/tables.ts";
+import { resetReadModel } from "../../companion-services/search/index.ts";
 import { AdminApi } from "./admin-api.ts";
 import { type Command, UsageError } from "./command.ts";
 
@@ -29,7 +28,7 @@ export const SEARCH_REINDEX: Command = {
       urls: config.databaseUrls,
     });
     try {
-      const generation = await readModel.reset(databases.get<SearchTables>("search").db, Date.now());
+      const generation = await resetReadModel(databases.get("search"));
       return { generation, via: "database", rebuilt: "at the next start of search" };
     } finally {
       await databases.close();

@@ -96,4 +96,13 @@ describe("search's read model: idempotent consumers and nova search reindex", ()
     await send(t, alice, room, "a second marmot");
     await searchUntil(t, alice, "marmot", 2);
   });
+
+  it("nova search reindex with no server empties the model in the database for the next start", async () => {
+    const r = await cliInProcess(["search", "reindex"], {
+      NOVA_URL: "http://127.0.0.1:9",
+      NOVA_DATA_DIR: "memory://",
+    });
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ generation: 2, via: "database" });
+  });
 });
