@@ -231,6 +231,9 @@ describe("POST /_matrix/client/v3/search", () => {
     expect(bad.status).toBe(400);
     const weird = await search(t, alice, { search_term: `"unbalanced -or | & ! ( :*` });
     expect(weird.status).toBe(200);
+    const stopWords = await search(t, alice, { search_term: "the and of" });
+    expect(stopWords.status).toBe(200);
+    expect(stopWords.events.count).toBe(0);
     const noCategory = await t.call("POST", "/_matrix/client/v3/search", {
       token: alice.accessToken,
       body: { search_categories: {} },
