@@ -1,4 +1,4 @@
-import type { EventConsumer } from "../platform/consumer.ts";
+import { type EventConsumer, pruneProcessedEvents } from "../platform/consumer.ts";
 import type { ServiceDatabase } from "../platform/database.ts";
 import type { EventBus } from "../platform/event-bus.ts";
 import type { Router } from "../platform/http/router.ts";
@@ -28,6 +28,11 @@ export type Search = {
   reindex(): Promise<{ generation: number }>;
 };
 
+/** How often, and after how long, the ids of applied events are forgotten. */
+const PRUNE_EVERY_MS = 3_600_000;
+/** Far beyond any redelivery (a Kafka rebalance, an outbox retry): one row per indexed event otherwise. */
+const PROCESSED_RETENTION_MS = 7 * 24 * 3_600_000;
+
 /**
  * `nova search reindex` with no server running: the read model emptied in the database and moved
  * to a new generation, so the next start's consumers rebuild it from the topics.
@@ -51,6 +56,7 @@ export function createSearch(
   const service = new SearchService(db);
   let consumers: EventConsumer<SearchTables>[] = [];
   let running = false;
+  let prune: NodeJS.Timeout | null = null;
   const startConsumers = async () => {
     consumers = createSearchConsumers(db, bus, log, await readModel.generation(db));
     for (const c of consumers) await c.start();
@@ -73,9 +79,17 @@ export function createSearch(
     async start() {
       running = true;
       await startConsumers();
+      prune = setInterval(() => {
+        pruneProcessedEvents(db, PROCESSED_RETENTION_MS).catch((err: unknown) =>
+          log.warn({ err }, "processed_events prune failed"),
+        );
+      }, PRUNE_EVERY_MS);
+      prune.unref();
     },
     async stop() {
       running = false;
+      if (prune) clearInterval(prune);
+      prune = null;
       await stopConsumers();
     },
     async reindex() {
