@@ -134,12 +134,13 @@ export const queries = {
   },
 
   /**
-   * Users whose id or display name contains the term (the trigram index serves the LIKE where
+   * Users whose id (`@local:server`) or display name contains the term (the trigram index serves the LIKE where
    * pg_trgm exists), or whose words match it; prefixes of the localpart first.
    */
   users(db: Db, term: string, offset: number, limit: number) {
     const pattern = containsPattern(term);
-    const prefix = `${pattern.slice(1)}`;
+    // `names` starts with the user id: a localpart prefix is a prefix after the "@".
+    const prefix = `${term.startsWith("@") ? "" : "@"}${pattern.slice(1)}`;
     return db
       .selectFrom("search_users")
       .select(["user_id", "display_name"])

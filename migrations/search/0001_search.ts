@@ -15,7 +15,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     localpart text NOT NULL,
     display_name text,
     updated_at bigint NOT NULL,
-    names text GENERATED ALWAYS AS (lower(localpart || ' ' || coalesce(display_name, ''))) STORED,
+    names text GENERATED ALWAYS AS (lower(user_id || ' ' || coalesce(display_name, ''))) STORED,
     document tsvector GENERATED ALWAYS AS (to_tsvector('simple', localpart || ' ' || coalesce(display_name, ''))) STORED
   )`.execute(db);
   await sql`CREATE INDEX search_users_document ON search_users USING gin (document)`.execute(db);

@@ -54,6 +54,9 @@ describe("GET /_nova/v1/search", () => {
       displayname: "Zebulon Quartz",
     });
     expect((await until("type=users&q=ebulo", 1)).results[0]).toMatchObject({ user_id: carol.userId });
+    expect((await until(`type=users&q=${encodeURIComponent(carol.userId)}`, 1)).results[0]).toMatchObject({
+      user_id: carol.userId,
+    });
     const off = await t.call("POST", "/_matrix/client/v3/account/deactivate", {
       token: carol.accessToken,
       body: {
