@@ -21,7 +21,16 @@ export type RoomEventQuery = {
   limit: number;
   /** A previous answer's `next`. */
   from?: string;
+  /**
+   * Also list every match (up to MAX_MATCHES, newest first) by position, type and sender, so a
+   * caller that knows who may read what (the homeserver) can count only what the user could see.
+   */
+  withMatches?: boolean;
 };
+
+/** One match of a query, without its text: enough to judge history visibility at it. */
+export type RoomEventMatch = { roomId: string; streamPosition: number; type: string; sender: string };
+export const MAX_MATCHES = 5_000;
 
 export type RoomEventHit = {
   roomId: string;
@@ -39,6 +48,8 @@ export type RoomEventResults = {
   /** The words of the matched texts that matched the query. */
   highlights: string[];
   next?: string;
+  /** With `withMatches`: the newest MAX_MATCHES matches of every page. */
+  matches?: RoomEventMatch[];
 };
 
 export type Page = { from?: string; limit: number };

@@ -69,7 +69,13 @@ export class GrpcSearchClient implements SearchClient {
   }
 
   async searchRoomEvents(q: RoomEventQuery): Promise<RoomEventResults> {
-    const r = await callUnary<{ hits?: WireHit[]; count?: number; highlights?: string[]; next?: string }>(
+    const r = await callUnary<{
+      hits?: WireHit[];
+      count?: number;
+      highlights?: string[];
+      next?: string;
+      matches?: { room_id: string; stream_position?: number; type: string; sender: string }[];
+    }>(
       this.client,
       "SearchRoomEvents",
       {
@@ -81,6 +87,7 @@ export class GrpcSearchClient implements SearchClient {
         types: q.types ?? [],
         not_types: q.notTypes ?? [],
         order_by: q.orderBy,
+        with_matches: q.withMatches === true,
         limit: q.limit,
         ...(q.from ? { from: q.from } : {}),
       },
@@ -98,6 +105,16 @@ export class GrpcSearchClient implements SearchClient {
       count: r.count ?? 0,
       highlights: r.highlights ?? [],
       ...(r.next ? { next: r.next } : {}),
+      ...(q.withMatches
+        ? {
+            matches: (r.matches ?? []).map((m) => ({
+              roomId: m.room_id,
+              streamPosition: m.stream_position ?? 0,
+              type: m.type,
+              sender: m.sender,
+            })),
+          }
+        : {}),
     };
   }
 

@@ -24,6 +24,7 @@ const schemas = {
     types: ids,
     not_types: ids,
     order_by: z.enum(["rank", "recent"]),
+    with_matches: z.boolean().optional(),
     ...page,
   }),
   TextQuery: z.object({ q: z.string().max(MAX_TERM), ...page }),
@@ -50,6 +51,7 @@ export function searchGrpcServer(search: SearchClient, logger: Logger): grpc.Ser
         ...(r.types?.length ? { types: r.types } : {}),
         ...(r.not_types?.length ? { notTypes: r.not_types } : {}),
         orderBy: r.order_by,
+        ...(r.with_matches ? { withMatches: true } : {}),
         ...pageArgs(r),
       });
       return present({
@@ -64,6 +66,12 @@ export function searchGrpcServer(search: SearchClient, logger: Logger): grpc.Ser
         count: res.count,
         highlights: res.highlights,
         next: res.next,
+        matches: res.matches?.map((m) => ({
+          room_id: m.roomId,
+          stream_position: m.streamPosition,
+          type: m.type,
+          sender: m.sender,
+        })),
       });
     }),
     SearchPosts: unary(logger, "SearchPosts", text, async (r) => {

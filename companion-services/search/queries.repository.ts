@@ -1,5 +1,11 @@
 import { type Kysely, sql } from "kysely";
-import { ROOM_EVENT_KEYS, type RoomEventHit, type RoomEventQuery } from "./client.ts";
+import {
+  MAX_MATCHES,
+  ROOM_EVENT_KEYS,
+  type RoomEventHit,
+  type RoomEventMatch,
+  type RoomEventQuery,
+} from "./client.ts";
 import type { Cursor } from "./cursor.ts";
 import type { SearchTables } from "./tables.ts";
 import { containsPattern } from "./terms.ts";
@@ -21,7 +27,7 @@ export const queries = {
     db: Db,
     q: RoomEventQuery,
     cursor: Cursor | null,
-  ): Promise<{ hits: RoomEventHit[]; count: number; values: string[] }> {
+  ): Promise<{ hits: RoomEventHit[]; count: number; values: string[]; matches?: RoomEventMatch[] }> {
     if (q.roomIds.length === 0) return { hits: [], count: 0, values: [] };
     const keys = q.keys?.length ? q.keys : [...ROOM_EVENT_KEYS];
     const tsq = webQuery("english", q.term);
@@ -59,9 +65,16 @@ export const queries = {
         .orderBy("event_id", "desc")
         .offset(cursor && "o" in cursor ? cursor.o : 0);
     }
-    const [rows, total] = await Promise.all([
+    const [rows, total, matched] = await Promise.all([
       page.limit(q.limit).execute(),
       base.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst(),
+      q.withMatches
+        ? base
+            .select(["room_id", "stream_position", "type", "sender"])
+            .orderBy("stream_position", "desc")
+            .limit(MAX_MATCHES)
+            .execute()
+        : null,
     ]);
     return {
       hits: rows.map((r) => ({
@@ -74,6 +87,16 @@ export const queries = {
       })),
       count: Number(total?.n ?? 0),
       values: rows.map((r) => r.value),
+      ...(matched
+        ? {
+            matches: matched.map((m) => ({
+              roomId: m.room_id,
+              streamPosition: Number(m.stream_position),
+              type: m.type,
+              sender: m.sender,
+            })),
+          }
+        : {}),
     };
   },
 

@@ -39,7 +39,7 @@ export class SearchService implements SearchClient {
     const limit = checkLimit(q.limit);
     if (q.roomIds.length > MAX_ROOMS) throw invalidParam(`at most ${MAX_ROOMS} rooms`);
     const cursor = decodeCursor(q.from);
-    const { hits, count, values } = await queries.roomEvents(this.db, { ...q, term, limit }, cursor);
+    const { hits, count, values, matches } = await queries.roomEvents(this.db, { ...q, term, limit }, cursor);
     const highlights = await queries.highlights(this.db, term, values);
     let next: string | undefined;
     if (hits.length === limit) {
@@ -49,7 +49,7 @@ export class SearchService implements SearchClient {
           ? encodeCursor({ p: last.streamPosition, e: last.eventId })
           : encodeCursor({ o: offsetOf(cursor) + limit });
     }
-    return { hits, count, highlights, ...(next ? { next } : {}) };
+    return { hits, count, highlights, ...(next ? { next } : {}), ...(matches ? { matches } : {}) };
   }
 
   async searchPosts(q: string, page: Page): Promise<PageOf<PostHit>> {

@@ -1,5 +1,5 @@
 import { MatrixError } from "../../companion-services/platform/errors.ts";
-import type { RoomEventHit, SearchClient } from "../../companion-services/search/client.ts";
+import type { RoomEventHit, RoomEventMatch, SearchClient } from "../../companion-services/search/client.ts";
 import { checkTerm } from "../../companion-services/search/terms.ts";
 import type { ClientEvent, Viewer } from "../rooms/client-events.ts";
 import { toClientEvent } from "../rooms/client-events.ts";
@@ -60,6 +60,7 @@ export class MatrixSearch {
             orderBy,
             limit,
             ...(nextBatch ? { from: nextBatch } : {}),
+            withMatches: true,
           });
     const typeOk = wildcard ? this.typeFilter(f.types, f.not_types) : () => true;
     const ignored = await this.rooms.ignoredBy(me);
@@ -76,7 +77,8 @@ export class MatrixSearch {
       if (c.event_context) result.context = await this.context(viewer, served, c.event_context);
       results.push(result);
     }
-    const body: Record<string, unknown> = { count: r.count, highlights: r.highlights, results };
+    const count = await this.visibleCount(me, r, ignored, typeOk);
+    const body: Record<string, unknown> = { count, highlights: r.highlights, results };
     if ("next" in r && r.next) body.next_batch = r.next;
     const groupBy = c.groupings?.group_by ?? [];
     if (groupBy.length > 0) body.groups = this.groups(results, groupBy, orderBy, body.next_batch);
@@ -87,6 +89,41 @@ export class MatrixSearch {
       body.state = state;
     }
     return body;
+  }
+
+  /**
+   * `count` as the user could see it: every match is judged by history visibility at its position
+   * (and ignored senders), so the total never tells of events the user cannot read. Past
+   * MAX_MATCHES matches the rest is added as search counted it (an estimate, as the spec allows).
+   */
+  private async visibleCount(
+    me: string,
+    r: { count: number; matches?: RoomEventMatch[] },
+    ignored: ReadonlySet<string>,
+    typeOk: (t: string) => boolean,
+  ): Promise<number> {
+    const matches = r.matches ?? [];
+    const predicates = new Map<string, (row: EventRow) => boolean>();
+    let visible = 0;
+    for (const m of matches) {
+      if (!typeOk(m.type)) continue;
+      // Only m.room.message is indexed with no state key; names and topics are room state.
+      const stateKey = m.type === "m.room.message" ? null : "";
+      if (hiddenByIgnore({ sender: m.sender, state_key: stateKey }, ignored)) continue;
+      let visibleAt = predicates.get(m.roomId);
+      if (!visibleAt) {
+        visibleAt = await this.rooms.visibleTo(me, m.roomId);
+        predicates.set(m.roomId, visibleAt);
+      }
+      const candidate = {
+        stream_position: m.streamPosition,
+        type: m.type,
+        state_key: stateKey,
+        membership: null,
+      };
+      if (visibleAt(candidate as unknown as EventRow)) visible++;
+    }
+    return visible + Math.max(0, r.count - matches.length);
   }
 
   /** The rooms the user is joined to, narrowed by the filter, less the encrypted ones. */

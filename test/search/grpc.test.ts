@@ -36,11 +36,13 @@ describe("search over gRPC (distributed mode's SearchClient)", () => {
       keys: ["content.body" as const],
       orderBy: "recent" as const,
       limit: 1,
+      withMatches: true,
     };
     const local = await t.search!.service.searchRoomEvents(q);
     const remote = await client.searchRoomEvents(q);
     expect(remote).toEqual(local);
     expect(remote.count).toBe(2);
+    expect(remote.matches).toHaveLength(2);
     const next = await client.searchRoomEvents({ ...q, from: remote.next! });
     expect(next.hits[0]!.eventId).not.toBe(remote.hits[0]!.eventId);
     expect(await client.searchRooms("orchard", { limit: 5 })).toEqual(

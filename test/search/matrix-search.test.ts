@@ -120,6 +120,8 @@ describe("POST /_matrix/client/v3/search", () => {
     expect(seen.events.results.map((x) => (x.result.content as { body: string }).body)).toEqual([
       "public platypus after",
     ]);
+    // Not even the count tells of what was said before.
+    expect(seen.events.count).toBe(1);
   });
 
   it("never indexes an encrypted room: dropped once it becomes encrypted, nothing after", async () => {
@@ -184,6 +186,7 @@ describe("POST /_matrix/client/v3/search", () => {
     expect(ignore.status).toBe(200);
     const ignored = await search(t, bob, { search_term: "capybara", keys: ["content.body"] });
     expect(ignored.events.results).toEqual([]);
+    expect(ignored.events.count).toBe(0);
     await t.call(
       "PUT",
       `/_matrix/client/v3/user/${encodeURIComponent(bob.userId)}/account_data/m.ignored_user_list`,
