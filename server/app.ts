@@ -15,6 +15,7 @@ import { HttpServer } from "../companion-services/platform/http/server.ts";
 import { createLogger, type Logger } from "../companion-services/platform/logger.ts";
 import { createEventBus, startOutbox } from "../companion-services/platform/runtime.ts";
 import type { ServiceName } from "../companion-services/platform/services.ts";
+import type { Search } from "../companion-services/search/index.ts";
 import { type CryptoService, mountCrypto } from "../crypto/index.ts";
 import type { SyncEngine } from "../sync/engine.ts";
 import { Notifier } from "../sync/notifier.ts";
@@ -40,6 +41,7 @@ import { mountAccount } from "./routes/account.ts";
 import { mountDeactivate } from "./routes/deactivate.ts";
 import { mountDiscovery } from "./routes/discovery.ts";
 import { type Moderation, mountModeration } from "./routes/moderation.ts";
+import { mountSearch } from "./search/mount.ts";
 import { mountSlidingSync, slidingSyncSocketPort } from "./sliding/index.ts";
 import { mountSocial } from "./social.ts";
 
@@ -68,6 +70,8 @@ export type Nova = {
   content: Content | null;
   /** The graph service in this process (npm start), or null when it runs on its own (nova serve graph). */
   graph: Graph | null;
+  /** The search service in this process (npm start), or null when it runs on its own (nova serve search). */
+  search: Search | null;
   /** Content reports (for the admin API) and OpenID tokens. */
   moderation: Moderation;
   close(): Promise<void>;
@@ -82,6 +86,7 @@ const ALL_IN_ONE: ServiceName[] = [
   "graph",
   "content",
   "feed",
+  "search",
 ];
 
 /** Wires the all-in-one homeserver: databases, identity (in-process), every area's routes, HTTP. */
@@ -220,7 +225,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     closers.push(() => started.stop());
   }
 
-  // The social services (graph, content) on their own databases, after the media they show.
+  // The social services (graph, content, feed) on their own databases, after the media they show.
   const social = await mountSocial({
     config,
     logger,
@@ -230,6 +235,9 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     media,
     onClose: (fn) => closers.push(fn),
   });
+  // Search in-process (its read model's consumers on the same bus, /_nova/v1/search), or its
+  // gRPC in distributed mode; POST /search is answered here, under the rooms' visibility rules.
+  const search = await mountSearch(ctx, { router, rooms, databases, bus: ownBus, identity, config, logger });
 
   // Synapse's admin API (server/admin): after the areas whose services it calls.
   mountAdmin(ctx, { rooms, identityAdmin });
@@ -290,6 +298,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
     notifications,
     content: social.content,
     graph: social.graph,
+    search,
     moderation,
     http,
     port,

@@ -11,6 +11,7 @@ import { MatrixError } from "../companion-services/platform/errors.ts";
 import { ADMIN_COMMANDS } from "./cli/admin-commands.ts";
 import { type Command, type Flags, UsageError } from "./cli/command.ts";
 import { CONFIG_CHECK } from "./cli/config-check.ts";
+import { SEARCH_REINDEX } from "./cli/search.ts";
 import { loadConfig } from "./config.ts";
 import { operatorError } from "./ops/operator-errors.ts";
 
@@ -29,7 +30,7 @@ export const COMMANDS: Record<string, Command> = {
   // Runs a service until SIGTERM (server/serve.ts; docs/distributed.md).
   // Imported on use: the whole server graph takes seconds to load, which admin commands need not pay.
   serve: {
-    usage: "serve <all|homeserver|identity|media|notifications|graph|content|feed>",
+    usage: "serve <all|homeserver|identity|media|notifications|graph|content|feed|search>",
     flags: {},
     async run(args, _flags, config) {
       const { isServeTarget, SERVE_TARGETS, serveUntilSignal } = await import("./serve.ts");
@@ -51,6 +52,8 @@ export const COMMANDS: Record<string, Command> = {
   ...ADMIN_COMMANDS,
   // The effective settings (environment over the NOVA_CONFIG file), secrets masked.
   "config check": CONFIG_CHECK,
+  // Drops search's read model and rebuilds it from the topics (server/cli/search.ts).
+  "search reindex": SEARCH_REINDEX,
 };
 
 /** Splits argv into the command (the longest known prefix), positional args and --flags. */

@@ -20,6 +20,7 @@ import {
   platformConfig,
   platformEnvSchema,
 } from "../companion-services/platform/platform-config.ts";
+import { type SearchConfig, searchConfig, searchEnvSchema } from "../companion-services/search/config.ts";
 import { readConfigFile } from "./config/file.ts";
 import { type EmailConfig, emailConfig, emailEnvSchema } from "./email/config.ts";
 import { type OperationsConfig, operationsConfig, operationsEnvSchema } from "./operations-config.ts";
@@ -77,6 +78,7 @@ const envSchema = z.object({
   ...notificationsEnvSchema.shape,
   ...graphEnvSchema.shape,
   ...feedEnvSchema.shape,
+  ...searchEnvSchema.shape,
   ...platformEnvSchema.shape,
   ...operationsEnvSchema.shape,
 });
@@ -106,6 +108,7 @@ export type NovaConfig = HomeserverConfig &
   NotificationsConfig &
   GraphConfig &
   FeedConfig &
+  SearchConfig &
   PlatformConfig &
   OperationsConfig;
 
@@ -216,6 +219,7 @@ function configFrom(e: Env): NovaConfig {
     ...notificationsConfig(e),
     ...graphConfig(e),
     ...feedConfig(e),
+    ...searchConfig(e),
     ...platformConfig(e),
     ...operationsConfig(e),
   };

@@ -10,8 +10,11 @@ import { GrpcMediaClient } from "../companion-services/media/grpc-client.ts";
 import { createMediaFrom } from "../companion-services/media/index.ts";
 import { createNotifications } from "../companion-services/notifications/index.ts";
 import type { EventBus } from "../companion-services/platform/event-bus.ts";
+import { adminCheck } from "../companion-services/platform/http/admin-routes.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
 import { startOutbox } from "../companion-services/platform/runtime.ts";
+import { startSearchGrpc } from "../companion-services/search/grpc.ts";
+import { createSearch } from "../companion-services/search/index.ts";
 import type { NovaConfig } from "./config.ts";
 import { type Running, serveService } from "./serve-service.ts";
 
@@ -168,6 +171,30 @@ export function serveFeed(config: NovaConfig, logger: Logger, bus: EventBus): Pr
           graph.close();
           content.close();
         },
+      };
+    },
+  });
+}
+
+/**
+ * Search on its own: its read model, its consumers of the identity, content and homeserver
+ * topics, `/_nova/v1/search` and the reindex admin call, and its gRPC API, which the homeserver's
+ * POST /search asks (SEARCH_GRPC_ADDRESS).
+ */
+export function serveSearch(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {
+  return serveService({
+    service: "search",
+    config,
+    logger,
+    bus,
+    listen: { host: config.search.httpHost, port: config.search.httpPort },
+    async build({ databases, identity }) {
+      const search = createSearch(databases.get("search"), bus, logger, config);
+      return {
+        mount: (router) => search.mount(router, { isAdmin: adminCheck(identity) }),
+        start: () => search.start(),
+        stop: () => search.stop(),
+        grpc: () => startSearchGrpc(search.service, logger, config.search.grpcListen),
       };
     },
   });

@@ -11,7 +11,14 @@ import { createEventBus, startOutbox } from "../companion-services/platform/runt
 import { createNova } from "./app.ts";
 import type { NovaConfig } from "./config.ts";
 import { startAdminListener } from "./ops/probes.ts";
-import { serveContent, serveFeed, serveGraph, serveMedia, serveNotifications } from "./serve-companions.ts";
+import {
+  serveContent,
+  serveFeed,
+  serveGraph,
+  serveMedia,
+  serveNotifications,
+  serveSearch,
+} from "./serve-companions.ts";
 import { openOwn, type Running } from "./serve-service.ts";
 
 export type { Running } from "./serve-service.ts";
@@ -32,6 +39,7 @@ export const SERVE_TARGETS = [
   "graph",
   "content",
   "feed",
+  "search",
 ] as const;
 export type ServeTarget = (typeof SERVE_TARGETS)[number];
 
@@ -73,7 +81,8 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
   if (target === "notifications") return serveNotifications(config, logger, bus);
   if (target === "content") return serveContent(config, logger, bus);
   if (target === "graph") return serveGraph(config, logger, bus);
-  return serveFeed(config, logger, bus);
+  if (target === "feed") return serveFeed(config, logger, bus);
+  return serveSearch(config, logger, bus);
 }
 
 async function serveIdentity(config: NovaConfig, logger: Logger, bus: EventBus): Promise<Running> {

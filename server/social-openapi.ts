@@ -3,12 +3,13 @@ import type { Router } from "../companion-services/platform/http/router.ts";
 
 /** Every service's /_nova/v1 route definitions, loaded on the first request for the document. */
 async function allRoutes(): Promise<ApiRoute[]> {
-  const [graph, content, feed] = await Promise.all([
+  const [graph, content, feed, search] = await Promise.all([
     import("../companion-services/graph/routes.ts"),
     import("../companion-services/content/routes/index.ts"),
     import("../companion-services/feed/routes.ts"),
+    import("../companion-services/search/routes.ts"),
   ]);
-  return [...graph.GRAPH_ROUTES, ...content.CONTENT_ROUTES, ...feed.FEED_ROUTES];
+  return [...graph.GRAPH_ROUTES, ...content.CONTENT_ROUTES, ...feed.FEED_ROUTES, ...search.SEARCH_ROUTES];
 }
 
 /**

@@ -341,8 +341,20 @@ export class IdentityService implements IdentityClient {
     const patch: { displayname?: string | null; avatar_url?: string | null } = {};
     if (profile.displayname !== undefined) patch.displayname = profile.displayname;
     if (profile.avatarUrl !== undefined) patch.avatar_url = profile.avatarUrl;
+    // The change and its event in one transaction: search (and anyone else) learns every name.
     const row = Object.keys(patch).length
-      ? await this.users.setProfile(userId, patch)
+      ? await this.db.transaction().execute(async (trx) => {
+          const r = await new UsersRepository(trx).setProfile(userId, patch);
+          if (r)
+            await this.publish(trx, [
+              identityEvent("user.profile_updated", {
+                user_id: userId,
+                displayname: r.displayname,
+                avatar_url: r.avatar_url,
+              }),
+            ]);
+          return r;
+        })
       : await this.users.byId(userId);
     if (!row) throw notFound("User not found");
     return toUser(row);

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
+import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { acquireDataDirLock, type DataDirLock } from "./data-dir-lock.ts";
@@ -144,6 +145,8 @@ export class Databases {
         dataDir,
         // One instance serves every service; 16MB keeps it near 130 MB of memory.
         postgresqlconf: ["shared_buffers = 16MB"],
+        // Search's trigram index on user names (migrations/search); loaded only when created.
+        extensions: { pg_trgm },
       });
     } catch (err) {
       this.lock?.release();

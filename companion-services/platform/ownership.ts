@@ -55,6 +55,17 @@ const added = (name: string, purpose: string): OwnedTable => ({
   purpose,
   seed: false,
 });
+/**
+ * A derived read copy (search's index): the owner writes it only from other services' events
+ * and can drop and rebuild it from the topics; no service's source of truth.
+ */
+const derived = (name: string, purpose: string): OwnedTable => ({
+  name,
+  status: "built",
+  purpose,
+  seed: false,
+  note: "derived read copy: rebuildable from the topics (`nova search reindex`), written only by search",
+});
 /** Created by the service's migration so nobody else takes it; no code writes it yet. */
 const reserved = (name: string, purpose: string): OwnedTable => ({
   name,
@@ -390,10 +401,34 @@ export const OWNERSHIP: ServiceOwnership[] = [
   {
     service: "search",
     seedNames: ["Search Service"],
-    status: "none",
-    code: [],
-    note: "owns no table: indexes built from Kafka events (seed: read replicas, which would bypass ownership)",
-    tables: [],
+    status: "running",
+    code: ["companion-services/search"],
+    migrations: "search",
+    note: "owns no source data: its tables are a derived read model (tsvector + GIN, trigram on user names) built only by its consumers from identity's, content's and the homeserver's events, and rebuilt from the topics by `nova search reindex`; nobody else writes or reads them. Encrypted rooms are never indexed. In the homeserver's process under npm start, `nova serve search` on its own",
+    tables: [
+      derived(
+        "search_users",
+        "user ids and display names (from user.registered, user.profile_updated; gone on user.deactivated)",
+      ),
+      derived("search_posts", "posts' title and text while published (from post.published/updated/deleted)"),
+      derived("search_comments", "comments' text (from comment.created/deleted; gone with their post)"),
+      derived(
+        "search_rooms",
+        "rooms' join rule, name, topic and canonical alias from their state events, and whether the room is encrypted (for good)",
+      ),
+      derived(
+        "search_room_events",
+        "unencrypted rooms' m.room.message bodies, names and topics; dropped on redaction and when the room becomes encrypted",
+      ),
+      {
+        ...added(
+          "search_generation",
+          "which generation of consumer groups feeds the read model (a reindex moves to the next)",
+        ),
+        note: "bookkeeping of the read model, reset with it",
+      },
+      ...outboxTables({ publishes: false, consumes: true }),
+    ],
   },
   {
     service: "cdn",
@@ -446,8 +481,9 @@ export const RESOLUTIONS: { topic: string; resolution: string }[] = [
     resolution: "text: Nova's aggregates are Matrix identifiers (@user:server, !room:server), not UUIDs.",
   },
   {
-    topic: "Search reads other services' tables through read replicas",
-    resolution: "search owns no table and reads nothing directly: it consumes events (Rule 2 and Rule 5).",
+    topic: "Search reads other services' tables through read replicas; elsewhere it owns no tables",
+    resolution:
+      "search reads nothing directly: it consumes events (Rule 2 and Rule 5) into tables of its own schema that are derived copies, not sources: written only by search, rebuildable from the topics (`nova search reindex`), so owning them takes nothing from their sources' owners.",
   },
 ];
 

@@ -20,6 +20,7 @@ export const platformEnvSchema = z.object({
   MEDIA_DATABASE_URL: z.string().optional(),
   FEED_DATABASE_URL: z.string().optional(),
   NOTIFICATIONS_DATABASE_URL: z.string().optional(),
+  SEARCH_DATABASE_URL: z.string().optional(),
   KAFKA_BROKERS: z.string().optional(),
   REDIS_URL: z.string().optional(),
   /** Deadline of each gRPC call, ms. */
@@ -63,6 +64,7 @@ const DATABASE_URL_VARS = {
   media: "MEDIA_DATABASE_URL",
   feed: "FEED_DATABASE_URL",
   notifications: "NOTIFICATIONS_DATABASE_URL",
+  search: "SEARCH_DATABASE_URL",
 } as const satisfies Record<ServiceName, keyof PlatformEnv>;
 
 /** The platform's part of the configuration, from the parsed environment. */

@@ -7,5 +7,6 @@ export const SERVICE_NAMES = [
   "media",
   "feed",
   "notifications",
+  "search",
 ] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];

@@ -66,7 +66,14 @@ export async function outboxRowsFor(
       room_id: pdu.room_id,
       type: pdu.type,
       sender: pdu.sender,
-      content: pdu.content,
+      // Before room v11 a redaction names its target outside content: published inside it, as
+      // v11 does, so consumers (search drops the redacted event) read it in one place.
+      content:
+        pdu.type === "m.room.redaction" &&
+        typeof pdu.redacts === "string" &&
+        pdu.content.redacts === undefined
+          ? { ...pdu.content, redacts: pdu.redacts }
+          : pdu.content,
       ...(pdu.state_key !== undefined ? { state_key: pdu.state_key } : {}),
     };
     const recipients: PushRecipient[] = [];

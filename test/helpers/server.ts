@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createLogger } from "../../companion-services/platform/logger.ts";
-import { createNova, type Nova } from "../../server/app.ts";
+import { createNova, type Nova, type NovaOptions } from "../../server/app.ts";
 import { loadConfig } from "../../server/config.ts";
 import { freshDatabase } from "./database.ts";
 import { GENEROUS_RATE_LIMITS } from "./rate-limits.ts";
@@ -22,7 +22,10 @@ export type TestServer = Nova & {
  * Starts a homeserver on a free port with fresh storage: an in-memory PGlite, or — when
  * DATABASE_URL is set (CI) — a freshly created PostgreSQL database, dropped by `close()`.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  opts: Omit<NovaOptions, "logger"> = {},
+): Promise<TestServer> {
   const db = await freshDatabase();
   const config = loadConfig({
     ...GENEROUS_RATE_LIMITS,
@@ -32,7 +35,10 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ...(db ? { DATABASE_URL: db.url } : {}),
     ...env,
   });
-  const nova = await createNova(config, { logger: createLogger(process.env.NOVA_TEST_LOG ?? "silent") });
+  const nova = await createNova(config, {
+    ...opts,
+    logger: createLogger(process.env.NOVA_TEST_LOG ?? "silent"),
+  });
   const baseUrl = `http://127.0.0.1:${nova.port}`;
   const call: TestServer["call"] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = {};

@@ -17,7 +17,7 @@ describe("nova serve", () => {
       expect(await main(["serve"], {})).toBe(2);
       expect(await main(["serve", "video"], {})).toBe(2);
       expect(stderr.join("")).toMatch(
-        /expected one of: all, homeserver, identity, media, notifications, graph, content/,
+        /expected one of: all, homeserver, identity, media, notifications, graph, content, feed, search/,
       );
       expect(await main(["serve", "identity"], { NOVA_DATA_DIR: "memory://" })).toBe(1);
       expect(stderr.join("")).toMatch(/needs KAFKA_BROKERS/);

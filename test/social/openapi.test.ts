@@ -25,6 +25,9 @@ describe("GET /_nova/v1/openapi.json", () => {
       ["/_nova/v1/posts/{postId}/comments", "get", "content"],
       ["/_nova/v1/posts/{postId}/like", "put", "content"],
       ["/_nova/v1/bookmarks/collections", "post", "content"],
+      ["/_nova/v1/feed", "get", "feed"],
+      ["/_nova/v1/feed/preferences", "put", "feed"],
+      ["/_nova/v1/search", "get", "search"],
     ];
     for (const [path, method, tag] of expected) {
       expect(doc.paths[path]?.[method]?.tags, `${method} ${path}`).toEqual([tag]);
