@@ -7,9 +7,9 @@ import { z } from "zod";
 export const searchEnvSchema = z.object({
   /** `nova serve search`: its HTTP listener (`/_nova/v1/search`). */
   SEARCH_HTTP_HOST: z.string().default("127.0.0.1"),
-  SEARCH_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8012),
+  SEARCH_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8015),
   /** `nova serve search`: where its gRPC server listens. */
-  SEARCH_GRPC_LISTEN: z.string().default("127.0.0.1:50054"),
+  SEARCH_GRPC_LISTEN: z.string().default("127.0.0.1:50057"),
   /** The homeserver in distributed mode: search's gRPC address (unset: search runs in-process or not at all). */
   SEARCH_GRPC_ADDRESS: z.string().optional(),
 });

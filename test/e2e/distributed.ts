@@ -32,6 +32,10 @@ export async function startDistributed(opts: {
   notificationsEnv?: Record<string, string>;
   /** `nova serve graph` too, behind the router for its /_nova/v1 paths. */
   graph?: boolean;
+  /** `nova serve feed` (needs graph and content: it asks both over gRPC). */
+  feed?: boolean;
+  /** `nova serve search`; the homeserver's POST /search asks it over gRPC. */
+  search?: boolean;
 }): Promise<{
   /** Graph's gRPC address (with `graph`), for GrpcGraphClient. */
   graphGrpcAddress: string | null;
@@ -41,6 +45,9 @@ export async function startDistributed(opts: {
   stop(): Promise<void>;
   notifications: Spawned | null;
   restartNotifications(): Promise<Spawned>;
+  /** With `content`: the content process, which SIGKILL may stop (its port stays for a restart). */
+  content: Spawned | null;
+  restartContent(): Promise<Spawned>;
 }> {
   if (!distributedBackends) throw new Error("startDistributed needs DATABASE_URL and KAFKA_BROKERS");
   const roles: ProvisionOptions = {
@@ -53,6 +60,8 @@ export async function startDistributed(opts: {
       ...(opts.notifications ? (["notifications"] as const) : []),
       ...(opts.graph ? (["graph"] as const) : []),
       ...(opts.content ? (["content"] as const) : []),
+      ...(opts.feed ? (["feed"] as const) : []),
+      ...(opts.search ? (["search"] as const) : []),
     ],
     layout: "databases",
   };
@@ -68,11 +77,13 @@ export async function startDistributed(opts: {
       IDENTITY_GRPC_LISTEN: grpcAddress,
     }),
   );
+  const searchGrpc = `127.0.0.1:${await freePort()}`;
   const homeserver = await spawnReady(["server/cli.ts", "serve", "homeserver"], {
     ...common,
     MESSAGING_DATABASE_URL: url("messaging"),
     IDENTITY_GRPC_ADDRESS: grpcAddress,
     NOVA_PORT: "0",
+    ...(opts.search ? { SEARCH_GRPC_ADDRESS: searchGrpc } : {}),
   });
   processes.push(homeserver);
   let baseUrl = `http://127.0.0.1:${homeserver.ready.port}`;
@@ -131,19 +142,47 @@ export async function startDistributed(opts: {
       port: Number(graph.ready.port),
     });
   }
-  if (opts.content) {
-    const content = await spawnReady(["server/cli.ts", "serve", "content"], {
+  const contentGrpc = `127.0.0.1:${await freePort()}`;
+  const contentPort = opts.content ? await freePort() : 0;
+  const spawnContent = () =>
+    spawnReady(["server/cli.ts", "serve", "content"], {
       ...common,
       CONTENT_DATABASE_URL: url("content"),
       IDENTITY_GRPC_ADDRESS: grpcAddress,
       MEDIA_GRPC_ADDRESS: mediaGrpc,
       ...(graphGrpcAddress ? { GRAPH_GRPC_ADDRESS: graphGrpcAddress } : {}),
-      CONTENT_HTTP_PORT: "0",
-      CONTENT_GRPC_LISTEN: `127.0.0.1:${await freePort()}`,
+      CONTENT_HTTP_PORT: String(contentPort),
+      CONTENT_GRPC_LISTEN: contentGrpc,
     });
-    processes.push(content);
+  let content: Spawned | null = null;
+  if (opts.content) {
+    content = await spawnContent();
     for (const prefix of ["/_nova/v1/posts", "/_nova/v1/bookmarks", /^\/_nova\/v1\/users\/[^/]+\/posts/])
-      routes.push({ prefix, port: Number(content.ready.port) });
+      routes.push({ prefix, port: contentPort });
+  }
+  if (opts.feed) {
+    const feed = await spawnReady(["server/cli.ts", "serve", "feed"], {
+      ...common,
+      FEED_DATABASE_URL: url("feed"),
+      IDENTITY_GRPC_ADDRESS: grpcAddress,
+      GRAPH_GRPC_ADDRESS: graphGrpcAddress ?? "",
+      CONTENT_GRPC_ADDRESS: contentGrpc,
+      FEED_HTTP_PORT: "0",
+      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    });
+    processes.push(feed);
+    routes.push({ prefix: "/_nova/v1/feed", port: Number(feed.ready.port) });
+  }
+  if (opts.search) {
+    const search = await spawnReady(["server/cli.ts", "serve", "search"], {
+      ...common,
+      SEARCH_DATABASE_URL: url("search"),
+      IDENTITY_GRPC_ADDRESS: grpcAddress,
+      SEARCH_HTTP_PORT: "0",
+      SEARCH_GRPC_LISTEN: searchGrpc,
+    });
+    processes.push(search);
+    routes.push({ prefix: "/_nova/v1/search", port: Number(search.ready.port) });
   }
   if (routes.length > 0) {
     proxy = await pathProxy([...routes, { prefix: "", port: Number(homeserver.ready.port) }]);
@@ -160,9 +199,17 @@ export async function startDistributed(opts: {
       notifications = await spawnNotifications();
       return notifications;
     },
+    get content() {
+      return content;
+    },
+    async restartContent() {
+      content = await spawnContent();
+      return content;
+    },
     async stop() {
       await proxy?.close();
       await notifications?.stop();
+      await content?.stop();
       for (const p of processes.reverse()) await p.stop();
       await dropServiceRoles(roles);
     },
