@@ -86,9 +86,10 @@ describe(`identity over gRPC (${pgAdminUrl ? "PostgreSQL" : "PGlite"})`, () => {
       "user.registered",
       "device.created",
       "device.created",
+      "user.profile_updated",
       "device.revoked",
     ]);
-    expect(events[3].payload).toMatchObject({
+    expect(events[4].payload).toMatchObject({
       device_id: "PHONE",
       reason: "deleted",
       user_id: "@alice:test.nova",

@@ -123,8 +123,8 @@ run("distributed mode: nova serve search", () => {
         const r = await call(`${searchBase}/_nova/v1/search?type=users&q=kang`, "GET", undefined, token);
         return r.status === 200 && (r.body.results as unknown[]).length > 0 ? r.body : null;
       },
-      30_000,
+      60_000,
     );
     expect(users.results).toEqual([{ type: "user", user_id: "@kanga:search.test", displayname: "kanga" }]);
-  }, 90_000);
+  }, 150_000);
 });
