@@ -179,11 +179,14 @@ describe.skipIf(!backends)("docker-compose.yml's Nova services, outside Docker",
 
   it("runs every Nova service from the build (`node dist/server/cli.js serve <service>`)", () => {
     expect(nova.map(([n]) => n).sort()).toEqual([
+      "content",
+      "feed",
       "graph",
       "homeserver",
       "identity",
       "media",
       "notifications",
+      "search",
     ]);
     for (const [name, s] of nova)
       expect(s.command, name).toEqual(["node", "dist/server/cli.js", "serve", name]);
@@ -207,7 +210,16 @@ describe.skipIf(!backends)("docker-compose.yml's Nova services, outside Docker",
 
   it("stops every service with exit 0 on SIGTERM", async () => {
     // Dependents first, as `docker compose down` stops them.
-    for (const name of ["homeserver", "media", "notifications", "graph", "identity"]) {
+    for (const name of [
+      "homeserver",
+      "feed",
+      "content",
+      "search",
+      "media",
+      "notifications",
+      "graph",
+      "identity",
+    ]) {
       expect(await running.get(name)!.stop(), `${name}:\n${running.get(name)!.output()}`).toBe(0);
     }
   });
