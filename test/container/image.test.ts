@@ -116,6 +116,7 @@ describe.skipIf(!backends)("docker-compose.yml's Nova services, outside Docker",
   const envs = new Map<string, Record<string, string>>();
   const dirs: string[] = [];
   let app: string;
+  let token = "";
 
   beforeAll(async () => {
     app = runtimeDir();
@@ -179,11 +180,14 @@ describe.skipIf(!backends)("docker-compose.yml's Nova services, outside Docker",
 
   it("runs every Nova service from the build (`node dist/server/cli.js serve <service>`)", () => {
     expect(nova.map(([n]) => n).sort()).toEqual([
+      "content",
+      "feed",
       "graph",
       "homeserver",
       "identity",
       "media",
       "notifications",
+      "search",
     ]);
     for (const [name, s] of nova)
       expect(s.command, name).toEqual(["node", "dist/server/cli.js", "serve", name]);
@@ -202,12 +206,33 @@ describe.skipIf(!backends)("docker-compose.yml's Nova services, outside Docker",
       },
     );
     expect(r.status).toBe(200);
-    expect((await r.json()).user_id).toBe(`@ciara:${envs.get("homeserver")!.NOVA_SERVER_NAME}`);
+    const body = (await r.json()) as { user_id: string; access_token: string };
+    expect(body.user_id).toBe(`@ciara:${envs.get("homeserver")!.NOVA_SERVER_NAME}`);
+    token = body.access_token;
+  });
+
+  it("answers POST /search through search's gRPC (the homeserver's SEARCH_GRPC_ADDRESS)", async () => {
+    const r = await fetch(`http://127.0.0.1:${envs.get("homeserver")!.NOVA_PORT}/_matrix/client/v3/search`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ search_categories: { room_events: { search_term: "hello" } } }),
+    });
+    expect(r.status, await r.clone().text()).toBe(200);
+    expect((await r.json()).search_categories.room_events.count).toBe(0);
   });
 
   it("stops every service with exit 0 on SIGTERM", async () => {
     // Dependents first, as `docker compose down` stops them.
-    for (const name of ["homeserver", "media", "notifications", "graph", "identity"]) {
+    for (const name of [
+      "homeserver",
+      "feed",
+      "content",
+      "search",
+      "media",
+      "notifications",
+      "graph",
+      "identity",
+    ]) {
       expect(await running.get(name)!.stop(), `${name}:\n${running.get(name)!.output()}`).toBe(0);
     }
   });
