@@ -28,7 +28,8 @@ export type { Running } from "./serve-service.ts";
  * `/_matrix/media/*` and `/_matrix/client/v1/media/*` on its own listener; notifications serves
  * `/pushers`, `/notifications` and `/_nova/v1/notifications*` on its own and delivers pushes; graph
  * serves `/_nova/v1/users/{userId}/follow|followers|following|social` and graph.proto; content
- * serves `/_nova/v1/posts*` and `/_nova/v1/bookmarks*` and GetPost/GetPosts/GetUserPosts over gRPC.
+ * serves `/_nova/v1/posts*` and `/_nova/v1/bookmarks*` and GetPost/GetPosts/GetUserPosts over gRPC;
+ * feed serves `/_nova/v1/feed*`; search serves `/_nova/v1/search` and search.proto.
  */
 export const SERVE_TARGETS = [
   "all",
