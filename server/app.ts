@@ -127,7 +127,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   let bus: EventBus | undefined = opts.bus;
   const ownBus = (): EventBus => {
     if (!bus) {
-      const created = createEventBus(config.kafkaBrokers, logger, "nova-homeserver");
+      const created = createEventBus(config.kafkaBrokers, logger, "nova-homeserver", config.kafkaNamespace);
       bus = created;
       closers.push(() => created.close());
     }

@@ -75,7 +75,12 @@ async function serveTarget(target: ServeTarget, config: NovaConfig, logger: Logg
     throw new Error(
       `nova serve ${target} runs one service of a distributed deployment and needs KAFKA_BROKERS; use \`nova serve all\` for one process`,
     );
-  const bus = createEventBus(config.kafkaBrokers, logger, `nova-${target}-${config.instanceId}`);
+  const bus = createEventBus(
+    config.kafkaBrokers,
+    logger,
+    `nova-${target}-${config.instanceId}`,
+    config.kafkaNamespace,
+  );
   if (target === "identity") return serveIdentity(config, logger, bus);
   if (target === "homeserver") return serveHomeserver(config, logger, bus);
   if (target === "media") return serveMedia(config, logger, bus);
@@ -155,7 +160,7 @@ async function serveHomeserver(config: NovaConfig, logger: Logger, bus: EventBus
 
 /** The all-in-one mode: the homeserver with identity in-process and every companion service. */
 async function serveAll(config: NovaConfig, logger: Logger): Promise<Running> {
-  const bus = createEventBus(config.kafkaBrokers, logger, "nova-all");
+  const bus = createEventBus(config.kafkaBrokers, logger, "nova-all", config.kafkaNamespace);
   const nova = await createNova(config, { logger, bus });
   return {
     describe: { service: "all", port: nova.port, bus: bus.kind },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { PostView } from "../content/client.ts";
+import { postJson, postToJson } from "../content/wire.ts";
 import { defineRoute, mountRoute, pageOf, pageQuery, userIdSchema } from "../platform/http/api.ts";
 import type { Router } from "../platform/http/router.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
@@ -14,23 +14,6 @@ const languageTag = z
   .string()
   .max(35)
   .regex(/^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/, "must be a BCP 47 language tag (en, pt-BR)");
-
-const feedPost = z.object({
-  post_id: z.string(),
-  author_id: z.string(),
-  title: z.string().nullable(),
-  content: z.string(),
-  visibility: z.enum(["public", "followers"]),
-  language: z.string().nullable(),
-  images: z.array(z.string()),
-  videos: z.array(z.string()),
-  shared_post_id: z.string().nullable(),
-  like_count: z.number().int(),
-  comment_count: z.number().int(),
-  share_count: z.number().int(),
-  created_at: z.number().int(),
-  updated_at: z.number().int(),
-});
 
 const preferences = z.object({
   muted_user_ids: z.array(z.string()),
@@ -51,7 +34,7 @@ export const getFeed = defineRoute({
     "The caller's home feed: posts of the authors they follow and their own, newest first; `next` continues below the last one shown",
   tag: "feed",
   query: pageQuery(20, 100),
-  response: pageOf("posts", feedPost),
+  response: pageOf("posts", postJson),
 });
 
 export const getFeedPreferences = defineRoute({
@@ -80,7 +63,7 @@ export function mountFeedRoutes(router: Router, service: FeedService): void {
     const after = query.from ? decodeCursor(query.from) : null;
     const page = await service.page(req.auth!.userId, after, query.limit);
     return {
-      posts: page.posts.map(postJson),
+      posts: page.posts.map(postToJson),
       ...(page.next ? { next: encodeCursor(page.next) } : {}),
     };
   });
@@ -96,25 +79,6 @@ export function mountFeedRoutes(router: Router, service: FeedService): void {
       }),
     ),
   );
-}
-
-function postJson(p: PostView): z.input<typeof feedPost> {
-  return {
-    post_id: p.id,
-    author_id: p.authorId,
-    title: p.title,
-    content: p.content,
-    visibility: p.visibility,
-    language: p.language,
-    images: p.images,
-    videos: p.videos,
-    shared_post_id: p.sharedPostId,
-    like_count: p.likeCount,
-    comment_count: p.commentCount,
-    share_count: p.shareCount,
-    created_at: p.createdAt,
-    updated_at: p.updatedAt,
-  };
 }
 
 function preferencesJson(p: FeedPreferences): z.input<typeof preferences> {

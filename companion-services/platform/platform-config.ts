@@ -22,6 +22,11 @@ export const platformEnvSchema = z.object({
   NOTIFICATIONS_DATABASE_URL: z.string().optional(),
   SEARCH_DATABASE_URL: z.string().optional(),
   KAFKA_BROKERS: z.string().optional(),
+  /** Prefix of this deployment's topics and consumer groups, for a Kafka cluster shared with others. */
+  KAFKA_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only (it prefixes topic names)")
+    .optional(),
   REDIS_URL: z.string().optional(),
   /** Deadline of each gRPC call, ms. */
   NOVA_RPC_DEADLINE_MS: z.coerce.number().int().positive().default(5_000),
@@ -50,6 +55,7 @@ export type PlatformConfig = {
   /** Per-service database URL; absent means the embedded PGlite database. */
   databaseUrls: Record<ServiceName, string | undefined>;
   kafkaBrokers: string[] | undefined;
+  kafkaNamespace: string | undefined;
   redisUrl: string | undefined;
   rpcDeadlineMs: number;
   instanceId: string;
@@ -74,6 +80,7 @@ export function platformConfig(e: PlatformEnv): PlatformConfig {
   return {
     databaseUrls,
     kafkaBrokers: e.KAFKA_BROKERS ? splitList(e.KAFKA_BROKERS) : undefined,
+    kafkaNamespace: e.KAFKA_NAMESPACE,
     redisUrl: e.REDIS_URL,
     rpcDeadlineMs: e.NOVA_RPC_DEADLINE_MS,
     instanceId: e.NOVA_INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, "_")}-${process.pid}`,

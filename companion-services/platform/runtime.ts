@@ -1,19 +1,25 @@
 import type { ServiceDatabase } from "./database.ts";
 import type { KafkaBusOptions } from "./event-bus/kafka.ts";
 import { MemoryEventBus } from "./event-bus/memory.ts";
+import { NamespacedEventBus } from "./event-bus/namespace.ts";
 import type { BusRecord, EventBus, SubscribeOptions, Subscription } from "./event-bus.ts";
 import type { Logger } from "./logger.ts";
 import { OutboxProcessor } from "./outbox/processor.ts";
 import type { OutboxSettings } from "./platform-config.ts";
 
-/** Kafka when KAFKA_BROKERS is set, otherwise the in-process bus. */
+/**
+ * Kafka when KAFKA_BROKERS is set, otherwise the in-process bus. With a namespace (KAFKA_NAMESPACE)
+ * the deployment's topics and consumer groups carry it as a prefix.
+ */
 export function createEventBus(
   kafkaBrokers: readonly string[] | undefined,
   logger: Logger,
   clientId: string,
+  namespace?: string,
 ): EventBus {
   if (kafkaBrokers && kafkaBrokers.length > 0) {
-    return new LazyKafkaEventBus({ brokers: [...kafkaBrokers], clientId, logger });
+    const kafka = new LazyKafkaEventBus({ brokers: [...kafkaBrokers], clientId, logger });
+    return namespace ? new NamespacedEventBus(kafka, namespace) : kafka;
   }
   return new MemoryEventBus();
 }

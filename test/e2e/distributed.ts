@@ -68,7 +68,12 @@ export async function startDistributed(opts: {
   const dbs = new Map((await provisionServiceRoles(roles)).map((s) => [s.service, s]));
   const url = (service: ServiceName) => dbs.get(service)?.url ?? "";
   const grpcAddress = `127.0.0.1:${await freePort()}`;
-  const common = { KAFKA_BROKERS: distributedBackends.kafka, NOVA_DATA_DIR: "memory://" };
+  // Its own topics and consumer groups: distributed tests running at once share one broker.
+  const common = {
+    KAFKA_BROKERS: distributedBackends.kafka,
+    KAFKA_NAMESPACE: roles.prefix,
+    NOVA_DATA_DIR: "memory://",
+  };
   const processes: Spawned[] = [];
   processes.push(
     await spawnReady(["server/cli.ts", "serve", "identity"], {

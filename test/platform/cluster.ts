@@ -43,6 +43,8 @@ export async function startDistributedCluster(opts: {
   const grpcAddress = `127.0.0.1:${await freePort()}`;
   const common = {
     KAFKA_BROKERS: opts.kafkaBrokers,
+    // Its own topics and groups: clusters of tests running at once share one broker.
+    KAFKA_NAMESPACE: roles.prefix,
     NOVA_SERVER_NAME: serverName,
     NOVA_DATA_DIR: "memory://",
     ...opts.env,

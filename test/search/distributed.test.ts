@@ -36,6 +36,8 @@ run("distributed mode: nova serve search", () => {
     const searchGrpc = `127.0.0.1:${await freePort()}`;
     const common = {
       KAFKA_BROKERS: kafka ?? "",
+      // Its own topics and groups: other distributed tests share the broker at the same time.
+      KAFKA_NAMESPACE: roles.prefix,
       NOVA_SERVER_NAME: "search.test",
       NOVA_DATA_DIR: "memory://",
       NOVA_OUTBOX_POLL_MS: "200",

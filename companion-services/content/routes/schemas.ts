@@ -3,7 +3,6 @@ import { MatrixError } from "../../platform/errors.ts";
 import { safeText } from "../../platform/http/api.ts";
 import type { Request } from "../../platform/http/router.ts";
 import type { BookmarkView, CollectionView } from "../bookmarks.service.ts";
-import type { PostView } from "../client.ts";
 import type { CommentView } from "../interactions.service.ts";
 
 export const TAG = "content";
@@ -25,6 +24,10 @@ const language = z
   .max(35)
   .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/, "must be a BCP 47 language tag");
 
+import { postJson, postToJson } from "../wire.ts";
+
+export { postJson, postToJson };
+
 export const visibility = z.enum(["public", "followers"]);
 
 export const createPostBody = z
@@ -40,24 +43,6 @@ export const createPostBody = z
   .strict();
 
 export const editPostBody = createPostBody.partial().strict();
-
-export const postJson = z.object({
-  post_id: z.string(),
-  author_id: z.string(),
-  title: z.string().nullable(),
-  content: z.string(),
-  status: z.enum(["draft", "published", "deleted"]),
-  visibility,
-  language: z.string().nullable(),
-  images: z.array(z.string()),
-  videos: z.array(z.string()),
-  shared_post_id: z.string().nullable(),
-  like_count: z.number().int(),
-  comment_count: z.number().int(),
-  share_count: z.number().int(),
-  created_at: z.number().int(),
-  updated_at: z.number().int(),
-});
 
 export const commentJson = z.object({
   comment_id: z.string(),
@@ -82,26 +67,6 @@ export const bookmarkJson = z.object({
 });
 
 export const EMPTY_OBJECT = z.object({});
-
-export function postToJson(p: PostView): z.input<typeof postJson> {
-  return {
-    post_id: p.id,
-    author_id: p.authorId,
-    title: p.title,
-    content: p.content,
-    status: p.status,
-    visibility: p.visibility,
-    language: p.language,
-    images: p.images,
-    videos: p.videos,
-    shared_post_id: p.sharedPostId,
-    like_count: p.likeCount,
-    comment_count: p.commentCount,
-    share_count: p.shareCount,
-    created_at: p.createdAt,
-    updated_at: p.updatedAt,
-  };
-}
 
 export const commentToJson = (c: CommentView): z.input<typeof commentJson> => ({
   comment_id: c.id,
