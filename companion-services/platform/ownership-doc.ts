@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { OWNERSHIP, type OwnedTable, RESOLUTIONS } from "./ownership.ts";
+import { OWNERSHIP, type OwnedTable } from "./ownership.ts";
+import { RESOLUTIONS } from "./ownership-resolutions.ts";
 
 export const OWNERSHIP_DOC_PATH = fileURLToPath(new URL("../../docs/data-ownership.md", import.meta.url));
 
