@@ -16,7 +16,7 @@
  * Writes bench/REPORT.md between `<!-- initial-sync:start -->` and `<!-- initial-sync:end -->`.
  *
  * Usage: tsx bench/initial-sync.ts [--smoke] [--rooms 1000] [--others 2] [--messages 3]
- *        [--lazy-rooms 300] [--members 300] [--cold 3] [--runs 10] [--no-report]
+ *        [--lazy-rooms 300] [--members 300] [--cold 3] [--runs 10] [--no-report] [--cpu-prof-dir DIR]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -40,6 +40,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "10" },
     concurrency: { type: "string", default: "16" },
     "no-report": { type: "boolean", default: false },
+    /** After the measured runs, one more server process under --cpu-prof (one cold and RUNS warm syncs of each shape). */
+    "cpu-prof-dir": { type: "string" },
   },
 });
 const smoke = values.smoke;
@@ -241,6 +243,19 @@ try {
   const md = section(results, seeded.seconds);
   console.log(`\n${md}\n`);
   if (!values["no-report"]) writeReportSection("initial-sync", md);
+  const profDir = values["cpu-prof-dir"];
+  if (profDir) {
+    // Outside the measured runs: the profiler's own cost stays out of the report's numbers.
+    for (const s of shapes) {
+      await server!.stop("SIGTERM", { keepData: true });
+      server = await startServerProcess(env, {
+        ...(dataDir ? { dataDir } : {}),
+        nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${path.join(profDir, s)}`],
+      });
+      for (let i = 0; i <= RUNS; i++) await initialSync(server, seeded[s], s);
+    }
+    log(`CPU profiles (one cold and ${RUNS} warm syncs each) in ${profDir}/{many,lazy}`);
+  }
 } finally {
   await server?.stop();
   await db?.drop();
