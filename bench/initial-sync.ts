@@ -17,8 +17,9 @@
  *
  * Usage: tsx bench/initial-sync.ts [--smoke] [--rooms 1000] [--others 2] [--messages 3]
  *        [--lazy-rooms 300] [--members 300] [--cold 3] [--runs 10] [--no-report] [--cpu-prof-dir DIR]
+ *        [--keep FILE]
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -42,6 +43,11 @@ const { values } = parseArgs({
     "no-report": { type: "boolean", default: false },
     /** After the measured runs, one more server process under --cpu-prof (one cold and RUNS warm syncs of each shape). */
     "cpu-prof-dir": { type: "string" },
+    /**
+     * PostgreSQL only: keep the seeded database and write where it is to this file; a later run
+     * given the same file measures that database again instead of seeding (comparing two builds).
+     */
+    keep: { type: "string" },
   },
 });
 const smoke = values.smoke;
@@ -190,7 +196,11 @@ type Measured = {
   sql: { ms: number; rows: number } | null;
 };
 
-const db = await freshDatabase();
+type Kept = { url: string; seeded: Awaited<ReturnType<typeof seed>> };
+const keepFile = values.keep;
+const kept = keepFile && existsSync(keepFile) ? (JSON.parse(readFileSync(keepFile, "utf8")) as Kept) : null;
+const db = kept ? { url: kept.url, drop: async () => {} } : await freshDatabase();
+if (keepFile && !db) throw new Error("--keep needs DATABASE_URL");
 const dataDir = db ? null : mkdtempSync(path.join(tmpdir(), "nova-initial-sync-"));
 const env: Record<string, string> = db ? { DATABASE_URL: db.url } : { NOVA_DATA_DIR: dataDir! };
 const backend = db ? "PostgreSQL" : "embedded PGlite";
@@ -199,14 +209,19 @@ try {
   log(
     `${backend}: many = ${ROOMS} rooms × ${OTHERS} others × ${MESSAGES} messages; lazy = ${LAZY_ROOMS} rooms × ${MEMBERS} members; ${COLD} cold, ${RUNS} warm`,
   );
-  const seeded = await seed(
-    env,
-    {
-      many: { rooms: ROOMS, others: OTHERS, messages: MESSAGES },
-      lazy: { rooms: LAZY_ROOMS, others: MEMBERS - 1, messages: LAZY_MESSAGES },
-    },
-    Number(values.concurrency),
-  );
+  const seeded =
+    kept?.seeded ??
+    (await seed(
+      env,
+      {
+        many: { rooms: ROOMS, others: OTHERS, messages: MESSAGES },
+        lazy: { rooms: LAZY_ROOMS, others: MEMBERS - 1, messages: LAZY_MESSAGES },
+      },
+      Number(values.concurrency),
+    ));
+  if (keepFile && db && !kept)
+    writeFileSync(keepFile, JSON.stringify({ url: db.url, seeded } satisfies Kept));
+  if (kept) log(`reusing the database seeded earlier (${keepFile})`);
   log(`seeded in ${seeded.seconds.toFixed(0)} s`);
   const shapes: ShapeName[] = ["many", "lazy"];
   const cold: Record<ShapeName, Sample[]> = { many: [], lazy: [] };
@@ -258,7 +273,7 @@ try {
   }
 } finally {
   await server?.stop();
-  await db?.drop();
+  if (!keepFile) await db?.drop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
 
