@@ -143,10 +143,9 @@ const CEILING_SQL = (lazy: boolean) => `
 WITH mine AS (
   SELECT room_id FROM messaging.conversation_members WHERE user_id = $1 AND membership = 'join'
 ), tl AS (
-  SELECT room_id, sender, pdu FROM (
-    SELECT room_id, sender, pdu, row_number() OVER (PARTITION BY room_id ORDER BY stream_position DESC) AS rn
-    FROM messaging.messages WHERE room_id IN (SELECT room_id FROM mine)
-  ) x WHERE rn <= 20
+  SELECT t.room_id, t.sender, t.pdu FROM mine CROSS JOIN LATERAL (
+    SELECT room_id, sender, pdu FROM messaging.messages x WHERE x.room_id = mine.room_id
+    ORDER BY stream_position DESC LIMIT 20) t
 )
 SELECT pdu FROM tl
 UNION ALL
@@ -154,7 +153,7 @@ SELECT m.pdu FROM messaging.room_state s JOIN messaging.messages m ON m.event_id
 WHERE s.room_id IN (SELECT room_id FROM mine)${
   lazy
     ? ` AND (s.type <> 'm.room.member' OR s.state_key = $1
-       OR EXISTS (SELECT 1 FROM tl WHERE tl.room_id = s.room_id AND tl.sender = s.state_key))`
+       OR (s.room_id, s.state_key) IN (SELECT room_id, sender FROM tl))`
     : ""
 }`;
 
