@@ -46,6 +46,7 @@ const alone = [
   "test/e2e/calls-browser.test.ts",
   "test/sync/ws-bench-smoke.test.ts",
   "test/sliding/bench-smoke.test.ts",
+  "test/sync/initial-sync-bench-smoke.test.ts",
   "test/feed/bench-smoke.test.ts",
   "test/media/video-pipeline.test.ts",
   "test/platform/kafka.test.ts",

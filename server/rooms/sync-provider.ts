@@ -290,7 +290,12 @@ export class RoomsSyncProvider implements SyncStreamProvider {
     const targets = roomIds.map((roomId) => {
       const rows = (timelines.get(roomId) ?? []).slice(0, f.timelineLimit);
       const oldest = rows[rows.length - 1];
-      return { roomId, position: oldest ? oldest.stream_position - 1 : upto };
+      const position = oldest ? oldest.stream_position - 1 : upto;
+      // Lazy loading keeps only the members of the user and the timeline's senders (roomSection):
+      // those of this unfiltered timeline are a superset of what it keeps, so nothing kept is
+      // left unread. (A timeline paged for visibility reads its state again.)
+      if (!f.lazyLoadMembers) return { roomId, position };
+      return { roomId, position, members: [...new Set([userId, ...rows.map((r) => r.sender)])] };
     });
     return this.reads.prefetch(userId, targets);
   }

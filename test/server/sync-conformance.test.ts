@@ -222,6 +222,28 @@ describe("lazy-loaded members in incremental syncs (15lazy-members)", () => {
     const third = await sync(alice, { filter: f, since: second.next_batch });
     expect(third.rooms?.join ?? {}).toEqual({});
   });
+
+  it("an initial sync over several rooms (their state read at once) carries each room's senders' members", async () => {
+    const [alice, bob, charlie, dave] = await users(4);
+    const f = await makeFilter(alice, LL);
+    const one = await room(alice, bob, charlie, dave);
+    const two = await room(alice, bob, charlie, dave);
+    await filler(bob, one, 10);
+    await filler(charlie, two, 9);
+    await say(dave, two, "Message from dave");
+    const lazy = await sync(alice, { filter: f });
+    expect(members(lazy, one)).toEqual({ [alice.userId]: "join", [bob.userId]: "join" });
+    expect(members(lazy, two)).toEqual({
+      [alice.userId]: "join",
+      [charlie.userId]: "join",
+      [dave.userId]: "join",
+    });
+    // The same rooms without lazy loading: every member.
+    const full = await sync(alice, { filter: JSON.stringify({ room: { timeline: { limit: 10 } } }) });
+    const everyone = Object.fromEntries([alice, bob, charlie, dave].map((u) => [u.userId, "join"]));
+    expect(members(full, one)).toEqual(everyone);
+    expect(members(full, two)).toEqual(everyone);
+  });
 });
 
 describe("state in incremental syncs (06state)", () => {

@@ -68,9 +68,13 @@ export class SyncReads {
 
   /**
    * For rooms sent in full: their visibility inputs and their state at the given positions (the
-   * timelines' starts), in three queries whatever the number of rooms (instead of three per room).
+   * timelines' starts), in three queries whatever the number of rooms (instead of three per room);
+   * a target's `members` narrows its member events to those users'.
    */
-  async prefetch(userId: string, targets: { roomId: string; position: number }[]): Promise<Prefetched> {
+  async prefetch(
+    userId: string,
+    targets: { roomId: string; position: number; members?: string[] }[],
+  ): Promise<Prefetched> {
     const { state: repo } = this.core.repo;
     const roomIds = targets.map((t) => t.roomId);
     const [state, inputs] = await Promise.all([

@@ -66,15 +66,25 @@ export class StateRepository {
       .execute();
   }
 
-  /** The state of several rooms, each at its own position, in one query (initial syncs). */
-  async stateAtMany(targets: { roomId: string; position: number }[]): Promise<Map<string, EventRow[]>> {
+  /**
+   * The state of several rooms, each at its own position, in one query (initial syncs). With
+   * `members`, only those users' member events are read (lazy-loaded members: a room of
+   * thousands sends a handful, and reading the rest would dominate the response).
+   */
+  async stateAtMany(
+    targets: { roomId: string; position: number; members?: string[] }[],
+  ): Promise<Map<string, EventRow[]>> {
     const out = new Map<string, EventRow[]>();
     if (targets.length === 0) return out;
+    // '' is "every member"; otherwise a JSON array of user ids.
+    const members = targets.map((t) => (t.members ? JSON.stringify(t.members) : ""));
     const r =
       await sql<EventRow>`SELECT ${EVENT_COLUMNS_M} FROM unnest(${targets.map((t) => t.roomId)}::text[],
-        ${targets.map((t) => t.position)}::bigint[]) AS r(room_id, upto)
+        ${targets.map((t) => t.position)}::bigint[], ${members}::text[]) AS r(room_id, upto, members)
       CROSS JOIN LATERAL (SELECT DISTINCT ON (type, state_key) * FROM messages x
         WHERE x.room_id = r.room_id AND x.state_key IS NOT NULL AND x.stream_position <= r.upto
+          AND (r.members = '' OR x.type <> 'm.room.member'
+            OR x.state_key IN (SELECT jsonb_array_elements_text(r.members::jsonb)))
         ORDER BY type, state_key, stream_position DESC) m`.execute(this.db);
     for (const row of r.rows) {
       const list = out.get(row.room_id) ?? [];
