@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { PostView } from "./client.ts";
 
 /**
  * Content's events, from its outbox on topic `nova.post.events` (the seed's name), keyed by the
@@ -25,6 +26,23 @@ export const postSnapshot = z.object({
   created_at: z.number().int(),
   updated_at: z.number().int(),
 });
+
+/** A post's snapshot for its events, from the view content serves. */
+export function snapshotOf(p: PostView): z.infer<typeof postSnapshot> {
+  return {
+    post_id: p.id,
+    author_id: p.authorId,
+    title: p.title,
+    content: p.content,
+    visibility: p.visibility,
+    language: p.language,
+    images: p.images,
+    videos: p.videos,
+    shared_post_id: p.sharedPostId,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+  };
+}
 
 /** Became visible: created as published, or a draft published. */
 export const postPublished = postSnapshot;

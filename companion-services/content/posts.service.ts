@@ -6,7 +6,7 @@ import { withOutbox } from "../platform/outbox/writer.ts";
 import type { PostPage, PostStatus, PostView, PostVisibility } from "./client.ts";
 import type { ContentContext } from "./context.ts";
 import { decodeCursor, isUuid, pageFrom } from "./cursor.ts";
-import { contentEvent } from "./events.ts";
+import { contentEvent, snapshotOf } from "./events.ts";
 import { checkPostMedia } from "./media-check.ts";
 import { parseMentions } from "./mentions.ts";
 import type { NewPost, PostRow } from "./posts.repository.ts";
@@ -61,7 +61,7 @@ export class PostsService {
     await this.ctx.posts.insert(trx, p);
     if (p.status !== "published") return;
     const [view] = await this.ctx.posts.views([p.id], trx);
-    emit(contentEvent("post.published", snapshot(view)));
+    emit(contentEvent("post.published", snapshotOf(view)));
     this.emitMentions(emit, view, parseMentions(postText(view), view.authorId));
   }
 
@@ -93,7 +93,7 @@ export class PostsService {
         return;
       }
       if (status !== "published") return;
-      emit(contentEvent(before.status === "published" ? "post.updated" : "post.published", snapshot(now)));
+      emit(contentEvent(before.status === "published" ? "post.updated" : "post.published", snapshotOf(now)));
       // Only people named for the first time are told (an edit does not notify twice).
       const already =
         before.status === "published" ? new Set(parseMentions(postText(old))) : new Set<string>();
@@ -245,20 +245,3 @@ export class PostsService {
 const rowView = (r: PostRow) => ({ status: r.status, visibility: r.visibility, authorId: r.author_id });
 
 const postText = (p: PostView) => `${p.title ?? ""}\n${p.content}`;
-
-/** The event's snapshot of a post (events.ts postSnapshot). */
-export function snapshot(p: PostView) {
-  return {
-    post_id: p.id,
-    author_id: p.authorId,
-    title: p.title,
-    content: p.content,
-    visibility: p.visibility,
-    language: p.language,
-    images: p.images,
-    videos: p.videos,
-    shared_post_id: p.sharedPostId,
-    created_at: p.createdAt,
-    updated_at: p.updatedAt,
-  };
-}

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ContentClient, PostPage, PostView } from "../../companion-services/content/client.ts";
-import { contentEvent } from "../../companion-services/content/events.ts";
+import { contentEvent, snapshotOf } from "../../companion-services/content/events.ts";
 import type {
   FollowEdge,
   FollowPage,
@@ -170,17 +170,17 @@ export class EventSource {
   /** Creates the post in content and publishes post.published; resolves once feed handled it. */
   async post(p: Partial<PostView> & { authorId: string; createdAt: number }): Promise<PostView> {
     const post = this.content.add(p);
-    await this.send(contentEvent("post.published", snapshot(post)));
+    await this.send(contentEvent("post.published", snapshotOf(post)));
     return post;
   }
 
   async republish(post: PostView): Promise<void> {
-    await this.send(contentEvent("post.published", snapshot(post)));
+    await this.send(contentEvent("post.published", snapshotOf(post)));
   }
 
   async update(post: PostView, changes: Partial<PostView>): Promise<void> {
     Object.assign(post, changes);
-    await this.send(contentEvent("post.updated", snapshot(post)));
+    await this.send(contentEvent("post.updated", snapshotOf(post)));
   }
 
   async delete(post: PostView): Promise<void> {
@@ -211,20 +211,4 @@ export class EventSource {
       }),
     );
   }
-}
-
-function snapshot(p: PostView) {
-  return {
-    post_id: p.id,
-    author_id: p.authorId,
-    title: p.title,
-    content: p.content,
-    visibility: p.visibility,
-    language: p.language,
-    images: p.images,
-    videos: p.videos,
-    shared_post_id: p.sharedPostId,
-    created_at: p.createdAt,
-    updated_at: p.updatedAt,
-  };
 }

@@ -9,6 +9,7 @@ import { unknownToken } from "../../companion-services/platform/errors.ts";
 import { MemoryEventBus } from "../../companion-services/platform/event-bus/memory.ts";
 import { Router } from "../../companion-services/platform/http/router.ts";
 import { HttpServer } from "../../companion-services/platform/http/server.ts";
+import { jsonCaller } from "../helpers/json-call.ts";
 import { openFresh, silentLogger } from "../platform/helpers.ts";
 import { EventSource, FakeContent, FakeGraph } from "./fakes.ts";
 
@@ -71,18 +72,7 @@ export async function feedEnv(opts: { store?: StoreKind; settings?: Partial<Feed
   const port = await server.listen("127.0.0.1", 0);
   const base = `http://127.0.0.1:${port}`;
 
-  const call = async (method: string, path: string, token: string | null, body?: unknown) => {
-    const headers: Record<string, string> = {};
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(`${base}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
+  const call = jsonCaller(base);
 
   /** Post ids of one feed page of `token`'s, and its `next`. */
   const page = async (token: string, query = "") => {

@@ -12,6 +12,7 @@ import { topicFor } from "../../companion-services/platform/event-bus.ts";
 import { Router } from "../../companion-services/platform/http/router.ts";
 import { HttpServer } from "../../companion-services/platform/http/server.ts";
 import type { RoomEventStored } from "../../server/events.ts";
+import { jsonCaller } from "../helpers/json-call.ts";
 import { openFresh, silentLogger } from "../platform/helpers.ts";
 
 export const NOTIFY_URL = "https://push.example/_matrix/push/v1/notify";
@@ -47,18 +48,7 @@ export async function notificationsEnv(opts: { dedupWindowMs?: number; now?: () 
   const port = await server.listen("127.0.0.1", 0);
   const base = `http://127.0.0.1:${port}`;
 
-  const call = async (method: string, path: string, token: string | null, body?: unknown) => {
-    const headers: Record<string, string> = {};
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(`${base}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
+  const call = jsonCaller(base);
 
   return {
     db,
