@@ -40,6 +40,8 @@ export class Connection {
   private queued: string[] | null = null;
   private abuse: number[] | null = null;
   private inFlight = 0;
+  /** The acknowledgements still being stored, in order; a ping waits for them. */
+  private acking: Promise<void> | null = null;
   private subscription: Subscription | null = null;
   private generation = 0;
   private wakePump: (() => void) | null = null;
@@ -159,7 +161,11 @@ export class Connection {
 
   private handle(frame: ClientFrame): void {
     if (frame.type === "ping") {
-      this.send({ type: "pong", ...(frame.id ? { id: frame.id } : {}) });
+      const pong = { type: "pong" as const, ...(frame.id ? { id: frame.id } : {}) };
+      // A pong also confirms every acknowledgement sent before the ping has been stored,
+      // so a client can close and resume without seeing acknowledged to-device messages.
+      if (this.acking) void this.acking.then(() => this.send(pong));
+      else this.send(pong);
       return;
     }
     if (!this.auth) {
@@ -174,9 +180,19 @@ export class Connection {
       case "subscribe":
         this.guard(this.subscribe(frame), "subscribe");
         return;
-      case "ack":
-        this.guard(this.ack(frame.next_batch), "ack");
+      case "ack": {
+        const stored = (this.acking ?? Promise.resolve()).then(() => this.ack(frame.next_batch));
+        const settled = stored.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.acking = settled;
+        void settled.then(() => {
+          if (this.acking === settled) this.acking = null;
+        });
+        this.guard(stored, "ack");
         return;
+      }
       case "sliding_sync":
         this.slidingSync(frame);
         return;
