@@ -183,7 +183,7 @@ export async function createNova(config: NovaConfig, opts: NovaOptions = {}): Pr
   mountDeactivate(ctx, { rooms, uia });
   const client = mountClient(ctx, { rooms, uia, unreadPort: unreadPortOf(rooms) });
   rooms.useIgnoredUsers(ignoredUsersPort(client.accountData, ctx));
-  rooms.usePushVerdicts(pushVerdictsOf(client.pushRules));
+  rooms.usePushVerdicts(pushVerdictsOf(client.pushRules, client.pushOutcomes));
   // Areas mount here, in dependency order. Each registers its routes and sync providers on ctx.
   // rooms (server/rooms) → client config & ephemeral (account data, filters, push rules, typing,
   // receipts, devices, profile) → crypto (crypto/) → /sync (sync/) → WebSocket sync → calls.

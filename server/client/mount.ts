@@ -8,6 +8,7 @@ import { mountPasswordRoutes } from "./password.routes.ts";
 import { mountPresenceRoutes } from "./presence.routes.ts";
 import { PresenceService } from "./presence.ts";
 import { mountProfileRoutes } from "./profile.routes.ts";
+import { PushOutcomeMemo } from "./push-outcomes.ts";
 import { PushRulesService } from "./push-rules/push-rules.ts";
 import { mountPushRuleRoutes } from "./push-rules/routes.ts";
 import { ReceiptsService } from "./receipts.ts";
@@ -23,6 +24,8 @@ import { UnreadCounter, type UnreadRoomsPort } from "./unread.ts";
 export type ClientArea = {
   accountData: AccountDataService;
   pushRules: PushRulesService;
+  /** Push-rule outcomes of recent events, written with the event and read by unread counting. */
+  pushOutcomes: PushOutcomeMemo;
   typing: TypingService;
   receipts: ReceiptsService;
   presence: PresenceService;
@@ -73,11 +76,14 @@ export function mountClient(
   mountProfileRoutes(ctx, rooms, deps.unreadPort ? () => deps.unreadPort!.openRoomIds() : null);
   mountPresenceRoutes(ctx, presence, rooms);
 
+  const pushOutcomes = new PushOutcomeMemo();
   const unread = deps.unreadPort
-    ? new UnreadCounter(deps.unreadPort, receipts.repo, {
-        index: ctx.notifier.changes,
-        current: () => ctx.streams.current(),
-      })
+    ? new UnreadCounter(
+        deps.unreadPort,
+        receipts.repo,
+        { index: ctx.notifier.changes, current: () => ctx.streams.current() },
+        pushOutcomes,
+      )
     : null;
   ctx.syncProviders.push(
     new ClientSyncProvider(
@@ -91,5 +97,5 @@ export function mountClient(
       deps.unreadPort ?? null,
     ),
   );
-  return { accountData, pushRules, typing, receipts, presence, unread };
+  return { accountData, pushRules, pushOutcomes, typing, receipts, presence, unread };
 }

@@ -4,6 +4,7 @@ import { pduOf } from "../rooms/client-events.ts";
 import { userLevel } from "../rooms/power-levels.ts";
 import type { EventRow } from "../rooms/rooms.repository.ts";
 import type { RoomsService } from "../rooms/service.ts";
+import type { PushOutcomeMemo } from "./push-outcomes.ts";
 import { evaluatePushRules, type PushContext } from "./push-rules/evaluator.ts";
 import type { PushRuleset } from "./push-rules/types.ts";
 import type { ReceiptRow, ReceiptsRepository } from "./receipts.repository.ts";
@@ -79,6 +80,7 @@ export class UnreadCounter {
     private readonly rooms: UnreadRoomsPort,
     private readonly receipts: ReceiptsRepository,
     changes: { index: ChangeIndex; current(): number },
+    private readonly outcomes?: PushOutcomeMemo,
   ) {
     this.readReceipts = new ChangeGuardedCache(changes.index, changes.current, "receipt");
   }
@@ -139,10 +141,12 @@ export class UnreadCounter {
       }
       const threadRead = read.threads.get(thread);
       if (threadRead !== undefined && position <= threadRead) continue;
-      const outcome = evaluatePushRules(ruleset, event, {
-        ...ctx!,
-        senderPowerLevel: ctx!.powerOf(String(event.sender)),
-      });
+      const outcome =
+        (typeof event.event_id === "string" ? this.outcomes?.get(event.event_id, userId) : undefined) ??
+        evaluatePushRules(ruleset, event, {
+          ...ctx!,
+          senderPowerLevel: ctx!.powerOf(String(event.sender)),
+        });
       if (!outcome.notify) continue;
       const c = counts.get(thread) ?? { notification_count: 0, highlight_count: 0 };
       c.notification_count++;

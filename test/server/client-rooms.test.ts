@@ -144,6 +144,25 @@ describe("typing, receipts, unread counts and profiles in rooms", () => {
     });
   });
 
+  it("counts an event with the push rules in force when it was sent, as Synapse stores push actions", async () => {
+    const created = await call(alice, "POST", "/createRoom", { preset: "public_chat", name: "rules" });
+    const room = created.body.room_id as string;
+    expect((await call(carol, "POST", `/join/${room}`, {})).status).toBe(200);
+    const say = (body: string) =>
+      call(alice, "PUT", `/rooms/${room}/send/m.room.message/t${Math.random()}`, { msgtype: "m.text", body });
+    expect((await say("before the mute")).status).toBe(200);
+    // Carol mutes the room before she has synced the first message.
+    const mute = await call(carol, "PUT", `/pushrules/global/room/${encodeURIComponent(room)}`, {
+      actions: ["dont_notify"],
+    });
+    expect(mute.status).toBe(200);
+    expect((await say("after the mute")).status).toBe(200);
+    expect(joined(await sync(carol), room)?.unread_notifications).toEqual({
+      notification_count: 1,
+      highlight_count: 0,
+    });
+  });
+
   it("keeps private receipts private and stores read markers", async () => {
     const id = await send(alice, { msgtype: "m.text", body: "secret-ish" });
     const aliceBefore = await sync(alice);
