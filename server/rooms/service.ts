@@ -135,6 +135,11 @@ export class RoomsService implements RoomMembership {
     return this.core.snapshots.get(roomId);
   }
 
+  /** Loads the current state of the rooms not in memory yet, a few statements for all of them. */
+  warmSnapshots(roomIds: readonly string[]): Promise<void> {
+    return this.core.snapshots.warm(roomIds);
+  }
+
   /** Whether the room's head in the database is past `head` (another process wrote the room). */
   headMoved(roomId: string, head: number): Promise<boolean> {
     return this.core.snapshots.headMoved(roomId, head);

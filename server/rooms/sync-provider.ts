@@ -146,6 +146,9 @@ export class RoomsSyncProvider implements SyncStreamProvider {
       const full = (id: string) => since === null || req.fullState || newlyJoined.has(id);
       const fullIds = joinedToSend.filter((m) => full(m.room_id)).map((m) => m.room_id);
       const deltaIds = joinedToSend.filter((m) => !full(m.room_id)).map((m) => m.room_id);
+      // Every room sent in full reads its current state below (summary, unread counts): after a
+      // restart, load them all at once rather than one room at a time.
+      if (fullIds.length > 1) await this.rooms.warmSnapshots(fullIds);
       const timelines = await this.timelines(fullIds, 0, to, f);
       for (const [k, v] of await this.timelines(deltaIds, since ?? 0, to, f)) timelines.set(k, v);
       const pre = await this.prefetch(req.userId, fullIds, timelines, to, f);

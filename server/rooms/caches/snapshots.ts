@@ -4,10 +4,31 @@ import type { Pdu, StoredEvent } from "../events.ts";
 import { KeyedMutex, RoomSnapshot } from "../room-snapshot.ts";
 import { isSupportedRoomVersion } from "../room-versions.ts";
 import type { RoomsRepository } from "../rooms.repository.ts";
+import type { EventRow } from "../storage/rows.ts";
 import type { RoomsExecutor } from "../tables.ts";
 
 /** Rooms whose current state stays in memory (a few KB each). */
 const MAX_SNAPSHOTS = 20_000;
+/** Rooms loaded per statement by `warm`. */
+const WARM_CHUNK = 500;
+
+function snapshotOf(
+  roomId: string,
+  roomVersion: ConstructorParameters<typeof RoomSnapshot>[1],
+  head: number,
+  stateRows: EventRow[],
+  last: { event_id: string; depth: number } | null,
+  lastRelation: number,
+): RoomSnapshot {
+  const state = new Map<string, StoredEvent>();
+  for (const r of stateRows.map(normalizeRow)) {
+    const pdu = JSON.parse(r.pdu) as Pdu;
+    state.set(`${pdu.type}\u0000${pdu.state_key}`, { eventId: r.event_id, pdu, position: r.stream_position });
+  }
+  const snap = new RoomSnapshot(roomId, roomVersion, state, last?.event_id ?? null, last?.depth ?? 0, head);
+  snap.lastRelation = lastRelation;
+  return snap;
+}
 
 /**
  * Rooms' current state in memory, loaded on first use, and the per-room lock every write of a
@@ -70,25 +91,47 @@ export class SnapshotCache {
       this.repo.events.eventAt(roomId, head, db),
       this.repo.relations.lastRelationPosition(roomId, db),
     ]);
-    const state = new Map<string, StoredEvent>();
-    for (const r of stateRows.map(normalizeRow)) {
-      const pdu = JSON.parse(r.pdu) as Pdu;
-      state.set(`${pdu.type}\u0000${pdu.state_key}`, {
-        eventId: r.event_id,
-        pdu,
-        position: r.stream_position,
-      });
+    return snapshotOf(roomId, conv.room_version, head, stateRows, last, lastRelation);
+  }
+
+  /**
+   * Loads the rooms not in memory yet in four statements per chunk, whatever their number, where
+   * `get` would take four per room: an initial sync after a restart asks about every room of the
+   * user. Rooms being loaded or written meanwhile keep what `get` or the write put.
+   */
+  async warm(roomIds: readonly string[]): Promise<void> {
+    const missing = [...new Set(roomIds)].filter((id) => !this.snapshots.has(id) && !this.loading.has(id));
+    for (let i = 0; i < missing.length; i += WARM_CHUNK) {
+      const chunk = missing.slice(i, i + WARM_CHUNK);
+      const generations = new Map(chunk.map((id) => [id, this.roomGenerations.get(id) ?? 0]));
+      const convs = [];
+      for (const c of await this.repo.conversations.getConversations(chunk)) {
+        const version = c.room_version;
+        if (isSupportedRoomVersion(version)) convs.push({ ...c, room_version: version });
+      }
+      const ids = convs.map((c) => c.room_id);
+      const [states, lasts, relations] = await Promise.all([
+        this.repo.state.currentStateMany(ids),
+        this.repo.events.eventsAt(
+          convs.map((c) => ({ roomId: c.room_id, position: Number(c.head_position) })),
+        ),
+        this.repo.relations.lastRelationPositions(ids),
+      ]);
+      for (const c of convs) {
+        const id = c.room_id;
+        if (this.snapshots.has(id) || this.loading.has(id)) continue;
+        if ((this.roomGenerations.get(id) ?? 0) !== generations.get(id)) continue;
+        const snap = snapshotOf(
+          id,
+          c.room_version,
+          Number(c.head_position),
+          states.get(id) ?? [],
+          lasts.get(id) ?? null,
+          relations.get(id) ?? 0,
+        );
+        this.put(id, snap);
+      }
     }
-    const snap = new RoomSnapshot(
-      roomId,
-      conv.room_version,
-      state,
-      last?.event_id ?? null,
-      last?.depth ?? 0,
-      head,
-    );
-    snap.lastRelation = lastRelation;
-    return snap;
   }
 
   /** Whether the room's head in the database is past `head` (another process wrote the room). */

@@ -48,6 +48,16 @@ export class ConversationsRepository {
     return row ?? null;
   }
 
+  /** getConversation for many rooms at once (unknown ones are absent). */
+  async getConversations(roomIds: readonly string[]): Promise<ConversationRow[]> {
+    if (roomIds.length === 0) return [];
+    return this.db
+      .selectFrom("conversations")
+      .select(["room_id", "room_version", "creator", "created_at", "is_public", "head_position"])
+      .where("room_id", "in", roomIds)
+      .execute();
+  }
+
   async setPublic(trx: RoomsExecutor, roomId: string, isPublic: boolean): Promise<void> {
     await trx
       .updateTable("conversations")

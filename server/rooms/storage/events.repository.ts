@@ -40,6 +40,35 @@ export class EventsRepository {
     return row ? { ...row, depth: Number(row.depth), stream_position: Number(row.stream_position) } : null;
   }
 
+  /** eventAt for many rooms at once (each room's event at its own position), by room. */
+  async eventsAt(
+    heads: readonly { roomId: string; position: number }[],
+  ): Promise<Map<string, { event_id: string; depth: number; stream_position: number }>> {
+    const out = new Map<string, { event_id: string; depth: number; stream_position: number }>();
+    if (heads.length === 0) return out;
+    const rows = await this.db
+      .selectFrom("messages")
+      .select(["room_id", "event_id", "depth", "stream_position"])
+      .where(
+        "room_id",
+        "in",
+        heads.map((h) => h.roomId),
+      )
+      .where(
+        "stream_position",
+        "in",
+        heads.map((h) => h.position),
+      )
+      .execute();
+    const wanted = new Map(heads.map((h) => [h.roomId, h.position]));
+    for (const r of rows) {
+      const position = Number(r.stream_position);
+      if (wanted.get(r.room_id) !== position) continue;
+      out.set(r.room_id, { event_id: r.event_id, depth: Number(r.depth), stream_position: position });
+    }
+    return out;
+  }
+
   /**
    * A page of room events from a boundary: `dir` b returns events at or below `from`, newest first;
    * f returns events above `from`, oldest first. `to` bounds the other end (exclusive like `from`).

@@ -43,6 +43,20 @@ export class RelationsRepository {
     return Number(r.rows[0]?.p ?? 0);
   }
 
+  /** lastRelationPosition of many rooms at once (rooms without relations are absent: 0). */
+  async lastRelationPositions(roomIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (roomIds.length === 0) return out;
+    const rows = await this.db
+      .selectFrom("message_relations")
+      .select((eb) => ["room_id", eb.fn.max("stream_position").as("p")])
+      .where("room_id", "in", roomIds)
+      .groupBy("room_id")
+      .execute();
+    for (const r of rows) out.set(r.room_id, Number(r.p ?? 0));
+    return out;
+  }
+
   /** Whether `sender` already annotated `parentId` with `key` in an event of `type`. */
   async hasAnnotated(parentId: string, type: string, sender: string, key: string): Promise<boolean> {
     const row = await this.db

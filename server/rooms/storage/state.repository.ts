@@ -30,6 +30,24 @@ export class StateRepository {
       .execute();
   }
 
+  /** currentState of many rooms at once, by room. */
+  async currentStateMany(roomIds: readonly string[]): Promise<Map<string, EventRow[]>> {
+    const out = new Map<string, EventRow[]>();
+    if (roomIds.length === 0) return out;
+    const rows = await this.db
+      .selectFrom("room_state as s")
+      .innerJoin("messages as m", "m.event_id", "s.event_id")
+      .select(STATE_COLUMNS)
+      .where("s.room_id", "in", roomIds)
+      .execute();
+    for (const r of rows) {
+      const list = out.get(r.room_id);
+      if (list) list.push(r);
+      else out.set(r.room_id, [r]);
+    }
+    return out;
+  }
+
   /**
    * Rooms anyone may join or read (join rule public, or history world_readable): the rooms whose
    * joined members the user directory shows to everyone, as Synapse's directory does.
