@@ -8,10 +8,10 @@ import {
   postUpdated,
 } from "../content/events.ts";
 import { profileUpdated, userDeactivated, userRegistered } from "../identity/events.ts";
-import { EventConsumer, on } from "../platform/consumer.ts";
+import { EventConsumer, type EventHandler, on } from "../platform/consumer.ts";
 import { type EventBus, topicFor } from "../platform/event-bus.ts";
 import type { Logger } from "../platform/logger.ts";
-import { readModel } from "./read-model.repository.ts";
+import { type IndexedRoomEvent, readModel } from "./read-model.repository.ts";
 import type { SearchTables } from "./tables.ts";
 
 type Trx = Transaction<SearchTables>;
@@ -41,31 +41,12 @@ function searchableKey(e: RoomEventStored): { key: string; value: string } | nul
   return null;
 }
 
-/**
- * One room event into the read model. m.room.encrypted events are ciphertext and never indexed;
- * a room with m.room.encryption is encrypted for good (the spec gives no way back): its indexed
- * events are dropped and none is indexed again, so plaintext a client sends to it anyway stays
- * out too. The topic is keyed by room, so a room's events arrive here in order.
- */
-export async function applyRoomEvent(trx: Trx, e: RoomEventStored): Promise<void> {
-  if (e.type === "m.room.encrypted") return;
-  if (e.type === "m.room.encryption" && e.state_key === "") {
-    await readModel.markEncrypted(trx, e.room_id, e.origin_server_ts);
-    return;
-  }
-  if (e.type === "m.room.redaction") {
-    if (typeof e.content.redacts === "string") await readModel.deleteRoomEvent(trx, e.content.redacts);
-    return;
-  }
-  if (e.state_key === "" && e.type in ROOM_STATE) {
-    const [field, contentKey] = ROOM_STATE[e.type as keyof typeof ROOM_STATE];
-    const v = e.content[contentKey];
-    await readModel.setRoomState(trx, e.room_id, field, typeof v === "string" ? v : null, e.origin_server_ts);
-  }
+/** What of the event would be indexed (whether its room is encrypted aside), or null. */
+function indexedRow(e: RoomEventStored): IndexedRoomEvent | null {
+  if (e.type === "m.room.encrypted") return null;
   const searchable = searchableKey(e);
-  if (!searchable || searchable.value.trim() === "") return;
-  if (await readModel.isEncrypted(trx, e.room_id)) return;
-  await readModel.insertRoomEvent(trx, {
+  if (!searchable || searchable.value.trim() === "") return null;
+  return {
     event_id: e.event_id,
     room_id: e.room_id,
     sender: e.sender,
@@ -74,8 +55,74 @@ export async function applyRoomEvent(trx: Trx, e: RoomEventStored): Promise<void
     value: searchable.value,
     origin_server_ts: e.origin_server_ts,
     stream_position: e.stream_position,
-  });
+  };
 }
+
+/**
+ * Room events into the read model, with the effect of applying them one by one in order.
+ * m.room.encrypted events are ciphertext and never indexed; a room with m.room.encryption is
+ * encrypted for good (the spec gives no way back): its indexed events are dropped and none is
+ * indexed again, so plaintext a client sends to it anyway stays out too. The topic is keyed by
+ * room, so a room's events arrive here in order.
+ *
+ * A batch costs one query for its rooms' encryption and one insert for all it indexes: the
+ * inserts wait for the end of the batch, and what a later event of the batch would undo
+ * (dropped with its room's encryption, or redacted) is taken out of them instead — the same end
+ * state as inserting then deleting. Room state does not touch the indexed events, so it goes
+ * straight through.
+ */
+export async function applyRoomEvents(trx: Trx, events: readonly RoomEventStored[]): Promise<void> {
+  const rows = events.map(indexedRow);
+  const candidates = rows.flatMap((r) => (r ? [r.room_id] : []));
+  const encrypted = candidates.length ? await readModel.encryptedRooms(trx, candidates) : new Set<string>();
+  let pending: IndexedRoomEvent[] = [];
+  for (const [i, e] of events.entries()) {
+    if (e.type === "m.room.encrypted") continue;
+    if (e.type === "m.room.encryption" && e.state_key === "") {
+      pending = pending.filter((r) => r.room_id !== e.room_id);
+      encrypted.add(e.room_id);
+      await readModel.markEncrypted(trx, e.room_id, e.origin_server_ts);
+      continue;
+    }
+    if (e.type === "m.room.redaction") {
+      const redacts = e.content.redacts;
+      if (typeof redacts === "string") {
+        pending = pending.filter((r) => r.event_id !== redacts);
+        await readModel.deleteRoomEvent(trx, redacts);
+      }
+      continue;
+    }
+    if (e.state_key === "" && e.type in ROOM_STATE) {
+      const [field, contentKey] = ROOM_STATE[e.type as keyof typeof ROOM_STATE];
+      const v = e.content[contentKey];
+      await readModel.setRoomState(
+        trx,
+        e.room_id,
+        field,
+        typeof v === "string" ? v : null,
+        e.origin_server_ts,
+      );
+    }
+    const row = rows[i];
+    if (row && !encrypted.has(e.room_id)) pending.push(row);
+  }
+  if (pending.length) await readModel.insertRoomEvents(trx, pending);
+}
+
+/** One room event into the read model (a batch's events are retried alone when one fails). */
+export function applyRoomEvent(trx: Trx, e: RoomEventStored): Promise<void> {
+  return applyRoomEvents(trx, [e]);
+}
+
+const roomEventsHandler: EventHandler<SearchTables, RoomEventStored> = {
+  schema: roomEventStored,
+  apply: (t, e) => applyRoomEvent(required(t), e),
+  applyBatch: (t, items) =>
+    applyRoomEvents(
+      required(t),
+      items.map((x) => x.payload),
+    ),
+};
 
 /**
  * Search's consumers of the identity, content and homeserver topics. Their groups carry the
@@ -132,7 +179,7 @@ export function createSearchConsumers(
       name: `room-events.${g}`,
       topics: [topicFor("room")],
       handlers: {
-        "room.event_stored": on(roomEventStored, (t, e) => applyRoomEvent(required(t), e)),
+        "room.event_stored": roomEventsHandler,
       },
     }),
   ];

@@ -14,6 +14,22 @@ export function indexable(s: string): string {
 }
 const maybe = (s: string | null | undefined) => (s == null ? null : indexable(s));
 
+/** A room event as search indexes it: the one searchable key of it and its value. */
+export type IndexedRoomEvent = {
+  event_id: string;
+  room_id: string;
+  sender: string;
+  type: string;
+  key: string;
+  value: string;
+  origin_server_ts: number;
+  stream_position: number;
+};
+
+// PostgreSQL's bind parameters per statement are capped at 65,535: 500 rows of 8 columns is 4,000.
+const INSERT_CHUNK = 500;
+const IN_CHUNK = 1_000;
+
 /** Every write of the read model; only search's consumers (and reindex) call these. */
 export const readModel = {
   async upsertUser(db: Db, u: { userId: string; localpart: string; at: number }): Promise<void> {
@@ -112,13 +128,20 @@ export const readModel = {
     await db.deleteFrom("search_comments").where("comment_id", "=", commentId).execute();
   },
 
-  async isEncrypted(db: Db, roomId: string): Promise<boolean> {
-    const r = await db
-      .selectFrom("search_rooms")
-      .select("encrypted")
-      .where("room_id", "=", roomId)
-      .executeTakeFirst();
-    return r?.encrypted === true;
+  /** Which of these rooms are encrypted (one query per chunk; a batch's rooms are usually one). */
+  async encryptedRooms(db: Db, roomIds: readonly string[]): Promise<Set<string>> {
+    const encrypted = new Set<string>();
+    const distinct = [...new Set(roomIds)];
+    for (let i = 0; i < distinct.length; i += IN_CHUNK) {
+      const rows = await db
+        .selectFrom("search_rooms")
+        .select("room_id")
+        .where("room_id", "in", distinct.slice(i, i + IN_CHUNK))
+        .where("encrypted", "=", true)
+        .execute();
+      for (const r of rows) encrypted.add(r.room_id);
+    }
+    return encrypted;
   },
 
   /** One piece of a room's state (join rule, name, topic, alias) as of `at`. */
@@ -163,24 +186,15 @@ export const readModel = {
     await db.deleteFrom("search_room_events").where("room_id", "=", roomId).execute();
   },
 
-  async insertRoomEvent(
-    db: Db,
-    e: {
-      event_id: string;
-      room_id: string;
-      sender: string;
-      type: string;
-      key: string;
-      value: string;
-      origin_server_ts: number;
-      stream_position: number;
-    },
-  ): Promise<void> {
-    await db
-      .insertInto("search_room_events")
-      .values({ ...e, value: indexable(e.value) })
-      .onConflict((oc) => oc.column("event_id").doNothing())
-      .execute();
+  /** Indexes events (a redelivered one is kept as first indexed), in chunks under the parameter limit. */
+  async insertRoomEvents(db: Db, events: readonly IndexedRoomEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; i += INSERT_CHUNK) {
+      await db
+        .insertInto("search_room_events")
+        .values(events.slice(i, i + INSERT_CHUNK).map((e) => ({ ...e, value: indexable(e.value) })))
+        .onConflict((oc) => oc.column("event_id").doNothing())
+        .execute();
+    }
   },
 
   async deleteRoomEvent(db: Db, eventId: string): Promise<void> {
