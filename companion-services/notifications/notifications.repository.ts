@@ -1,4 +1,5 @@
-import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import { type ExpressionBuilder, type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import { pairKey } from "./preferences.repository.ts";
 import type { NotificationKind, NotificationsTables } from "./tables.ts";
 
 type Db = Kysely<NotificationsTables> | Transaction<NotificationsTables>;
@@ -154,6 +155,20 @@ export class NotificationsRepository {
     return r !== undefined;
   }
 
+  /**
+   * Which of these (user, room) pairs still hold an unread notification, as `pairKey`s: one
+   * statement for any number of pairs, each an index probe that stops at the first unread row.
+   */
+  async stillUnread(db: Db, pairs: { userId: string; roomId: string }[]): Promise<Set<string>> {
+    if (pairs.length === 0) return new Set();
+    const rows = await db
+      .selectFrom(pairsTable(pairs))
+      .select(["v.user_id", "v.room_id"])
+      .where((eb) => eb.exists(unreadOfPair(eb)))
+      .execute();
+    return new Set(rows.map((r) => pairKey(r.user_id, r.room_id)));
+  }
+
   /** The badge: rooms with an unread room notification, plus each unread notification outside rooms. */
   async badge(db: Db, userId: string): Promise<number> {
     const r = await db
@@ -166,4 +181,26 @@ export class NotificationsRepository {
       .executeTakeFirst();
     return Number(r?.badge ?? 0);
   }
+}
+
+type PairRow = { user_id: string; room_id: string };
+
+/**
+ * (user, room) pairs as a table `v (user_id, room_id)` to join against: two array parameters
+ * whatever the count, so no chunking under PostgreSQL's bind-parameter limit.
+ */
+export function pairsTable(pairs: { userId: string; roomId: string }[]) {
+  return sql<PairRow>`unnest(${pairs.map((p) => p.userId)}::text[], ${pairs.map(
+    (p) => p.roomId,
+  )}::text[])`.as<"v">(sql`v (user_id, room_id)`);
+}
+
+/** For EXISTS: the unread notifications of row `v`'s (user, room), `v` being a `pairsTable`. */
+export function unreadOfPair(eb: ExpressionBuilder<NotificationsTables & { v: PairRow }, "v">) {
+  return eb
+    .selectFrom("notifications as n")
+    .select(sql.lit(1).as("one"))
+    .whereRef("n.user_id", "=", "v.user_id")
+    .whereRef("n.room_id", "=", "v.room_id")
+    .where("n.read_at", "is", null);
 }

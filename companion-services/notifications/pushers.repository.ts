@@ -1,4 +1,5 @@
 import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import { pairsTable, unreadOfPair } from "./notifications.repository.ts";
 import type { NotificationsTables } from "./tables.ts";
 
 type Db = Kysely<NotificationsTables> | Transaction<NotificationsTables>;
@@ -46,6 +47,38 @@ export class PushersRepository {
       .select(["user_id", "app_id", "pushkey"])
       .where("user_id", "in", [...new Set(userIds)])
       .where("kind", "=", "http")
+      .execute();
+    for (const r of rows) {
+      const list = byUser.get(r.user_id) ?? [];
+      list.push({ appId: r.app_id, pushkey: r.pushkey });
+      byUser.set(r.user_id, list);
+    }
+    return byUser;
+  }
+
+  /**
+   * `targetsOf` the users for whom one of these (user, room) pairs holds no unread notification
+   * any more (their badge dropped, rule on NotificationsService), in one statement: finding the
+   * emptied rooms and the pushers together means a user without a pusher, most of a room's
+   * senders, costs nothing more.
+   */
+  async targetsOfEmptied(
+    db: Db,
+    pairs: { userId: string; roomId: string }[],
+  ): Promise<Map<string, PusherTarget[]>> {
+    const byUser = new Map<string, PusherTarget[]>();
+    if (pairs.length === 0) return byUser;
+    const rows = await db
+      .selectFrom(pairsTable(pairs))
+      .innerJoin("push_tokens as t", "t.user_id", "v.user_id")
+      .select(["t.user_id", "t.app_id", "t.pushkey"])
+      // Two emptied rooms of one user are still one badge update per pusher.
+      .distinct()
+      .where("t.kind", "=", "http")
+      .where((eb) => eb.not(eb.exists(unreadOfPair(eb))))
+      .orderBy("t.user_id")
+      .orderBy("t.app_id")
+      .orderBy("t.pushkey")
       .execute();
     for (const r of rows) {
       const list = byUser.get(r.user_id) ?? [];

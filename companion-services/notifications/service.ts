@@ -176,17 +176,26 @@ export class NotificationsService {
   }
 
   /**
-   * Several whole rooms read at once (each sender of a batch of events read their room): one
-   * update for all, then the badge rule for the users who had something marked.
+   * Several whole rooms read at once (each sender of a batch of events read their room): the
+   * badge rule of `markRoomRead` for all of them in a fixed number of statements, whatever the
+   * number of reads: the update, the pushers of the users one of whose rooms is now read through,
+   * and one enqueue of their badge updates (one per pusher, however many of their rooms emptied).
    */
   async markRoomsRead(trx: Trx, reads: { userId: string; roomId: string; upTo: number }[]): Promise<void> {
-    const marked = await this.notifications.markRoomsRead(trx, reads, this.now());
-    const dropped = new Set<string>();
-    for (const m of marked) {
-      if (dropped.has(m.user_id)) continue;
-      if (!(await this.notifications.hasUnreadInRoom(trx, m.user_id, m.room_id))) dropped.add(m.user_id);
-    }
-    for (const userId of dropped) await this.enqueueBadge(trx, userId);
+    const now = this.now();
+    const marked = await this.notifications.markRoomsRead(trx, reads, now);
+    // Only a pair that had something marked can have lowered the badge.
+    const targets = await this.pushers.repo.targetsOfEmptied(
+      trx,
+      marked.map((m) => ({ userId: m.user_id, roomId: m.room_id })),
+    );
+    await this.queue.enqueue(
+      trx,
+      [...targets].flatMap(([userId, ts]) =>
+        ts.map((t) => ({ userId, appId: t.appId, pushkey: t.pushkey, notificationId: null })),
+      ),
+      now,
+    );
   }
 
   /** `POST /_nova/v1/notifications/read`: its own transaction; wakes the worker if it queued a badge. */
@@ -220,10 +229,10 @@ export class NotificationsService {
   /** Whether marking these rooms' (null: outside a room) notifications read lowered the badge. */
   private async roomsEmptied(trx: Trx, userId: string, rooms: (string | null)[]): Promise<boolean> {
     if (rooms.includes(null)) return true;
-    for (const roomId of new Set(rooms)) {
-      if (roomId !== null && !(await this.notifications.hasUnreadInRoom(trx, userId, roomId))) return true;
-    }
-    return false;
+    const inRooms = new Set(rooms.filter((r): r is string => r !== null));
+    const pairs = [...inRooms].map((roomId) => ({ userId, roomId }));
+    const unread = await this.notifications.stillUnread(trx, pairs);
+    return pairs.some((p) => !unread.has(pairKey(p.userId, p.roomId)));
   }
 
   /** One badge-only delivery per pusher of the user. */
