@@ -31,29 +31,61 @@ export type Page = { userId: string; before: number | null; limit: number };
 export class NotificationsRepository {
   constructor(private readonly db: Kysely<NotificationsTables>) {}
 
-  /** Returns the ids stored: a user's second notification for one room event is not. */
+  /**
+   * Returns the ids stored: a user's second notification for one room event is not. One statement
+   * with a parameter per column (unnest), not per cell: a room event's recipients arrive together,
+   * and building, parsing and binding a VALUES list of them cost more than storing them. The
+   * recipients of one event share its body object, serialised once.
+   */
   async insert(trx: Db, items: NewNotification[]): Promise<Set<string>> {
     if (items.length === 0) return new Set();
-    const rows = await trx
-      .insertInto("notifications")
-      .values(
-        items.map((n) => ({
-          id: n.id,
-          user_id: n.userId,
-          kind: n.kind,
-          source_event_id: n.sourceEventId,
-          body: sql<Record<string, unknown>>`${JSON.stringify(n.body)}::jsonb`,
-          room_id: n.room?.roomId ?? null,
-          event_id: n.room?.eventId ?? null,
-          stream_position: n.room?.streamPosition ?? null,
-          highlight: n.room?.highlight ?? false,
-          actions: n.room ? sql<unknown[]>`${JSON.stringify(n.room.actions)}::jsonb` : null,
-          created_at: n.createdAt,
-        })),
-      )
-      .onConflict((oc) => oc.columns(["user_id", "event_id"]).where("event_id", "is not", null).doNothing())
-      .returning("id")
-      .execute();
+    const serialised = new Map<object, string>();
+    const json = (v: object) => {
+      let text = serialised.get(v);
+      if (text === undefined) {
+        text = JSON.stringify(v);
+        serialised.set(v, text);
+      }
+      return text;
+    };
+    const c = {
+      id: [] as string[],
+      user: [] as string[],
+      kind: [] as string[],
+      source: [] as (string | null)[],
+      body: [] as string[],
+      room: [] as (string | null)[],
+      event: [] as (string | null)[],
+      position: [] as (number | null)[],
+      highlight: [] as boolean[],
+      actions: [] as (string | null)[],
+      created: [] as number[],
+    };
+    for (const n of items) {
+      c.id.push(n.id);
+      c.user.push(n.userId);
+      c.kind.push(n.kind);
+      c.source.push(n.sourceEventId);
+      c.body.push(json(n.body));
+      c.room.push(n.room?.roomId ?? null);
+      c.event.push(n.room?.eventId ?? null);
+      c.position.push(n.room?.streamPosition ?? null);
+      c.highlight.push(n.room?.highlight ?? false);
+      c.actions.push(n.room ? json(n.room.actions) : null);
+      c.created.push(n.createdAt);
+    }
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO notifications (id, user_id, kind, source_event_id, body, room_id, event_id,
+        stream_position, highlight, actions, created_at)
+      SELECT u.id, u.user_id, u.kind, u.source_event_id, u.body::jsonb, u.room_id, u.event_id,
+        u.stream_position, u.highlight, u.actions::jsonb, u.created_at
+      FROM unnest(${c.id}::uuid[], ${c.user}::text[], ${c.kind}::text[], ${c.source}::uuid[],
+        ${c.body}::text[], ${c.room}::text[], ${c.event}::text[], ${c.position}::bigint[],
+        ${c.highlight}::boolean[], ${c.actions}::text[], ${c.created}::bigint[])
+        AS u(id, user_id, kind, source_event_id, body, room_id, event_id, stream_position,
+          highlight, actions, created_at)
+      ON CONFLICT (user_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+      RETURNING id`.execute(trx);
     return new Set(rows.map((r) => r.id));
   }
 
