@@ -577,7 +577,8 @@ function fanoutTable(one: FanoutResult, two: FanoutResult | null, relay: Omit<Fa
       `| ${what}, one replica | ${cell(one)} | ${ceiling} | ${vs(one)} | ${target(1)} |`,
       `| ${what}, two replicas | ${two ? cell(two) : "skipped"} | ${ceiling} | ${two ? vs(two) : ""} | ${target(2)} |`,
     ].join("\n");
-  const cores = (c: CpuUse | undefined) => `${cpuText(c)} | | | of ${availableParallelism()}`;
+  const cores = (c: CpuUse | undefined, skipped = false) =>
+    `${skipped ? "skipped" : cpuText(c)} | | | of ${availableParallelism()}`;
   return `| | Nova | bare uWS relay (ceiling) | Nova / ceiling | target |
 |---|---|---|---|---|
 ${rows(
@@ -618,9 +619,9 @@ ${rows(
 | send errors (saturation / fixed rate), one replica | ${one.saturation.errors} / ${one.fixed.errors} | ${relay.saturation.errors} / ${relay.fixed.errors} | | |
 | send errors (saturation / fixed rate), two replicas | ${two ? `${two.saturation.errors} / ${two.fixed.errors}` : "skipped"} | | | |
 | cores used at ${RATE} sends/s, one replica | ${cores(one.fixed.cpu)} |
-| cores used at ${RATE} sends/s, two replicas | ${cores(two?.fixed.cpu)} |
+| cores used at ${RATE} sends/s, two replicas | ${cores(two?.fixed.cpu, !two)} |
 | cores used at saturation, one replica | ${cores(one.saturation.cpu)} |
-| cores used at saturation, two replicas | ${cores(two?.saturation.cpu)} |`;
+| cores used at saturation, two replicas | ${cores(two?.saturation.cpu, !two)} |`;
 }
 
 async function main() {
