@@ -3,7 +3,9 @@
  *   1. idle sockets held on one replica, and across three replicas (Redis fan-out), with the
  *      server memory each costs;
  *   2. fan-out: rooms × members, messages sent over the sockets against PostgreSQL — persisted
- *      sends/s and delivered events/s at saturation, send→deliver p50/p99 at a fixed rate;
+ *      sends/s and delivered events/s at saturation, send→deliver p50/p99 at a fixed rate — on one
+ *      replica, then on two replicas sharing PostgreSQL with users alternating between them, so
+ *      every room has members on both and deliveries cross through Redis;
  *   3. the ceiling in the same run with the same load generator: a bare uWebSockets.js relay
  *      (bench/ws-relay.ts) with the same topology.
  * The load generator runs in separate processes (bench/ws-load.ts), one per loopback source
@@ -11,6 +13,8 @@
  *
  * Usage: tsx bench/ws-fanout.ts [--smoke] [--idle 19000] [--replica-idle 50000] [--rooms 1000]
  *        [--members 10] [--rooms-per-user 10] [--seconds 10] [--rate 1000] [--workers 2]
+ *        [--phases idle,replicas,fanout,replicas-fanout]
+ * The replica phases need DATABASE_URL and REDIS_URL; without them they are skipped, and say so.
  */
 import { type ChildProcess, execSync, fork, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -35,8 +39,8 @@ const { values } = parseArgs({
     workers: { type: "string", default: "2" },
     window: { type: "string", default: "200" },
     "no-report": { type: "boolean", default: false },
-    /** Comma-separated subset of idle,replicas,fanout (development). */
-    phases: { type: "string", default: "idle,replicas,fanout" },
+    /** Comma-separated subset of idle,replicas,fanout,replicas-fanout (development). */
+    phases: { type: "string", default: "idle,replicas,fanout,replicas-fanout" },
   },
 });
 const smoke = values.smoke;
@@ -180,13 +184,13 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** PostgreSQL's processes (the server and its backends), by command name. */
-function postgresPids(): number[] {
+/** Processes by command name: PostgreSQL's (the server and its backends), Redis's. */
+function pidsNamed(prefix: string): number[] {
   const out: number[] = [];
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readFileSync(`/proc/${d}/comm`, "utf8").trim().startsWith("postgres")) out.push(Number(d));
+      if (readFileSync(`/proc/${d}/comm`, "utf8").trim().startsWith(prefix)) out.push(Number(d));
     } catch {
       // exited meanwhile
     }
@@ -194,27 +198,38 @@ function postgresPids(): number[] {
   return out;
 }
 
-/** Cores used during a phase by the server, PostgreSQL and the load generators. */
-type CpuUse = { server: number; postgres: number; generators: number };
+/**
+ * Cores used during a phase by the server processes (together, and each), PostgreSQL, Redis
+ * (the replicas' fan-out goes through it) and the load generators.
+ */
+type CpuUse = { server: number; perServer: number[]; postgres: number; redis: number; generators: number };
 
-function cpuSnapshot(serverPid: number | null, ws: Worker[]) {
+function cpuSnapshot(serverPids: number[], ws: Worker[]) {
+  const named = (prefix: string) => new Map(pidsNamed(prefix).map((p) => [p, cpuSeconds(p)]));
   return {
     t: performance.now(),
-    server: serverPid ? cpuSeconds(serverPid) : 0,
-    postgres: new Map(postgresPids().map((p) => [p, cpuSeconds(p)])),
+    servers: serverPids.map(cpuSeconds),
+    postgres: named("postgres"),
+    redis: named("redis-server"),
     generators: ws.reduce((a, w) => a + cpuSeconds(w.pid), 0),
   };
 }
 
-function cpuSince(before: ReturnType<typeof cpuSnapshot>, serverPid: number | null, ws: Worker[]): CpuUse {
-  const after = cpuSnapshot(serverPid, ws);
+function cpuSince(before: ReturnType<typeof cpuSnapshot>, serverPids: number[], ws: Worker[]): CpuUse {
+  const after = cpuSnapshot(serverPids, ws);
   const secs = (after.t - before.t) / 1000;
   // A backend that exits during the phase is missed (a lower bound); one that starts counts whole.
-  let postgres = 0;
-  for (const [pid, cpu] of after.postgres) postgres += cpu - (before.postgres.get(pid) ?? 0);
+  const grown = (a: Map<number, number>, b: Map<number, number>) => {
+    let sum = 0;
+    for (const [pid, cpu] of a) sum += cpu - (b.get(pid) ?? 0);
+    return sum / secs;
+  };
+  const perServer = after.servers.map((c, i) => (c - before.servers[i]!) / secs);
   return {
-    server: (after.server - before.server) / secs,
-    postgres: postgres / secs,
+    server: perServer.reduce((a, c) => a + c, 0),
+    perServer,
+    postgres: grown(after.postgres, before.postgres),
+    redis: grown(after.redis, before.redis),
     generators: (after.generators - before.generators) / secs,
   };
 }
@@ -257,10 +272,16 @@ function workers(n: number): Worker[] {
   return Array.from({ length: n }, (_, i) => new Worker(`127.0.0.${i + 2}`));
 }
 
-/** Splits specs over workers round-robin and connects them all. */
-async function connect(ws: Worker[], mode: "nova" | "relay", specs: SocketSpec[], concurrency = 32) {
+/** Splits specs over workers (round-robin unless `workerOf` says) and connects them all. */
+async function connect(
+  ws: Worker[],
+  mode: "nova" | "relay",
+  specs: SocketSpec[],
+  concurrency = 32,
+  workerOf = (i: number) => i % ws.length,
+) {
   const shares: SocketSpec[][] = ws.map(() => []);
-  for (const [i, s] of specs.entries()) shares[i % ws.length]!.push(s);
+  for (const [i, s] of specs.entries()) shares[workerOf(i)]!.push(s);
   const t = Date.now();
   const reports = await Promise.all(
     ws.map((w, i) =>
@@ -291,9 +312,9 @@ async function runPhase(
   ws: Worker[],
   phase: string,
   rate: number | null,
-  serverPid: number | null = null,
+  serverPids: number[] = [],
 ): Promise<PhaseResult> {
-  const cpuBefore = cpuSnapshot(serverPid, ws);
+  const cpuBefore = cpuSnapshot(serverPids, ws);
   const reports = await Promise.all(
     ws.map((w) =>
       w.ask<"ran">({
@@ -312,7 +333,7 @@ async function runPhase(
   const errors = reports.reduce((a, r) => a + r.errors, 0);
   const lat = reports.flatMap((r) => r.latencies).sort((a, b) => a - b);
   return {
-    cpu: cpuSince(cpuBefore, serverPid, ws),
+    cpu: cpuSince(cpuBefore, serverPids, ws),
     sendsPerSec: acked / SECONDS,
     deliveredPerSec: inWindow / SECONDS,
     p50: percentile(lat, 50),
@@ -426,40 +447,49 @@ async function idlePhase(servers: ServerProcess[], total: number, nWorkers: numb
   }
 }
 
-async function fanoutPhase(
-  base: string,
-  serverPid: number,
-): Promise<{ saturation: PhaseResult; fixed: PhaseResult; low: PhaseResult; sockets: number }> {
+type FanoutServer = { baseUrl: string; pid: number };
+type FanoutResult = { saturation: PhaseResult; fixed: PhaseResult; low: PhaseResult; sockets: number };
+
+/**
+ * The fan-out workload against one or more replicas: user u's socket (and so its sends) goes to
+ * replica u mod n, so with two every room has members on both and deliveries cross through
+ * Redis. Users and rooms are set up through the first replica.
+ */
+async function fanoutPhase(servers: FanoutServer[], label: string): Promise<FanoutResult> {
   const { users, roomsOf } = topology();
-  const accounts = await registerMany(base, `fan${Date.now().toString(36)}_`, users);
+  const base = servers[0]!.baseUrl;
+  const accounts = await registerMany(base, `${label}${Date.now().toString(36)}_`, users);
   const roomIds = await setupRooms(base, accounts);
   const specs = accounts.map((a, u) => ({
-    url: base,
+    url: servers[u % servers.length]!.baseUrl,
     token: a.accessToken,
     rooms: roomsOf[u]!.map((r) => roomIds[r]!),
   }));
+  const pids = servers.map((s) => s.pid);
   const ws = workers(WORKERS);
   try {
-    const c = await connect(ws, "nova", specs);
-    log(`nova: ${c.sockets} sockets connected in ${c.seconds.toFixed(1)} s (${c.failed} failed)`);
+    // Consecutive users go to the same generator, so each generator holds sockets on every
+    // replica (plain round-robin over two generators would pair each with one replica).
+    const c = await connect(ws, "nova", specs, 32, (u) => Math.floor(u / servers.length) % ws.length);
+    log(`${label}: ${c.sockets} sockets connected in ${c.seconds.toFixed(1)} s (${c.failed} failed)`);
     // Fixed rate first (after a warm-up at that rate), so no saturation backlog skews latency.
     // Unloaded latency first: a rate far below either side's capacity.
-    const low = await runPhase(ws, "nova-low", LOW_RATE);
-    log(`nova at ${LOW_RATE} sends/s: p50 ${low.p50.toFixed(2)} ms, p99 ${low.p99.toFixed(2)} ms`);
-    await runPhase(ws, "nova-warmup", RATE);
-    const fixed = await runPhase(ws, "nova-rate", RATE, serverPid);
+    const low = await runPhase(ws, `${label}-low`, LOW_RATE);
+    log(`${label} at ${LOW_RATE} sends/s: p50 ${low.p50.toFixed(2)} ms, p99 ${low.p99.toFixed(2)} ms`);
+    await runPhase(ws, `${label}-warmup`, RATE);
+    const fixed = await runPhase(ws, `${label}-rate`, RATE, pids);
     log(
-      `nova at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, ${fixed.deliveredPerSec.toFixed(0)} deliveries/s`,
+      `${label} at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, ${fixed.deliveredPerSec.toFixed(0)} deliveries/s`,
     );
-    const saturation = await runPhase(ws, "nova-saturate", null, serverPid);
+    const saturation = await runPhase(ws, `${label}-saturate`, null, pids);
     log(
-      `nova saturation: ${saturation.sendsPerSec.toFixed(0)} persisted sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s in the window, ${saturation.delivered} by the end of the drain`,
+      `${label} saturation: ${saturation.sendsPerSec.toFixed(0)} persisted sends/s, ${saturation.deliveredPerSec.toFixed(0)} deliveries/s in the window, ${saturation.delivered} by the end of the drain`,
     );
     for (const [name, r] of [
       ["fixed rate", fixed],
       ["saturation", saturation],
     ] as const) {
-      log(`cores used at ${name}: ${cpuText(r.cpu)}`);
+      log(`${label}: cores used at ${name}: ${cpuText(r.cpu)}`);
     }
     return { saturation, fixed, low, sockets: c.sockets };
   } finally {
@@ -510,7 +540,88 @@ async function ceilingPhase(): Promise<{ saturation: PhaseResult; fixed: PhaseRe
 
 function cpuText(c: CpuUse | undefined): string {
   if (!c) return "n/a";
-  return `server ${c.server.toFixed(2)}, PostgreSQL ${c.postgres.toFixed(2)}, load generators ${c.generators.toFixed(2)}`;
+  const servers =
+    c.perServer.length > 1
+      ? `servers ${c.server.toFixed(2)} (${c.perServer.map((x) => x.toFixed(2)).join(" + ")})`
+      : `server ${c.server.toFixed(2)}`;
+  return `${servers}, PostgreSQL ${c.postgres.toFixed(2)}, Redis ${c.redis.toFixed(2)}, load generators ${c.generators.toFixed(2)}`;
+}
+
+const SKIPPED: PhaseResult = {
+  sendsPerSec: 0,
+  deliveredPerSec: 0,
+  p50: Number.NaN,
+  p99: Number.NaN,
+  delivered: 0,
+  errors: 0,
+};
+const SKIPPED_FANOUT: FanoutResult = { saturation: SKIPPED, fixed: SKIPPED, low: SKIPPED, sockets: 0 };
+
+/**
+ * Section 2's table: one replica and two (null when that phase was skipped) against the relay
+ * ceiling. Targets are issue #15's.
+ */
+function fanoutTable(one: FanoutResult, two: FanoutResult | null, relay: Omit<FanoutResult, "sockets">) {
+  const ratio = (a: number, b: number) => (b > 0 ? `${((a / b) * 100).toFixed(0)}%` : "n/a");
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  const times = (a: number, b: number) => `${(a / b).toFixed(1)}×`;
+  // One row per replica count, next to each other; the two-replica cells read "skipped" if so.
+  const rows = (
+    what: string,
+    cell: (r: FanoutResult) => string,
+    ceiling: string,
+    vs: (r: FanoutResult) => string,
+    target: (replicas: 1 | 2) => string,
+  ) =>
+    [
+      `| ${what}, one replica | ${cell(one)} | ${ceiling} | ${vs(one)} | ${target(1)} |`,
+      `| ${what}, two replicas | ${two ? cell(two) : "skipped"} | ${ceiling} | ${two ? vs(two) : ""} | ${target(2)} |`,
+    ].join("\n");
+  const cores = (c: CpuUse | undefined, skipped = false) =>
+    `${skipped ? "skipped" : cpuText(c)} | | | of ${availableParallelism()}`;
+  return `| | Nova | bare uWS relay (ceiling) | Nova / ceiling | target |
+|---|---|---|---|---|
+${rows(
+  "persisted sends/s at saturation",
+  (r) => r.saturation.sendsPerSec.toFixed(0),
+  `${relay.saturation.sendsPerSec.toFixed(0)} (relayed, not stored)`,
+  (r) => ratio(r.saturation.sendsPerSec, relay.saturation.sendsPerSec),
+  (n) => (n === 1 ? "≥ 5,000/s" : "≥ 8,000/s"),
+)}
+${rows(
+  "delivered events/s at saturation",
+  (r) => r.saturation.deliveredPerSec.toFixed(0),
+  relay.saturation.deliveredPerSec.toFixed(0),
+  (r) => ratio(r.saturation.deliveredPerSec, relay.saturation.deliveredPerSec),
+  () => "≥ 25% of the relay",
+)}
+${rows(
+  `send→deliver p50 / p99 at ${LOW_RATE} sends/s (unloaded)`,
+  (r) => `${ms(r.low.p50)} / ${ms(r.low.p99)}`,
+  `${ms(relay.low.p50)} / ${ms(relay.low.p99)}`,
+  (r) => `${times(r.low.p99, relay.low.p99)} (p99)`,
+  () => "p99 ≤ 10 ms at 10 sends/s",
+)}
+${rows(
+  `send→deliver p50 at ${RATE} sends/s`,
+  (r) => ms(r.fixed.p50),
+  ms(relay.fixed.p50),
+  (r) => times(r.fixed.p50, relay.fixed.p50),
+  () => "",
+)}
+${rows(
+  `send→deliver p99 at ${RATE} sends/s`,
+  (r) => ms(r.fixed.p99),
+  ms(relay.fixed.p99),
+  (r) => times(r.fixed.p99, relay.fixed.p99),
+  () => "≤ 25 ms at 1,000 sends/s",
+)}
+| send errors (saturation / fixed rate), one replica | ${one.saturation.errors} / ${one.fixed.errors} | ${relay.saturation.errors} / ${relay.fixed.errors} | | |
+| send errors (saturation / fixed rate), two replicas | ${two ? `${two.saturation.errors} / ${two.fixed.errors}` : "skipped"} | | | |
+| cores used at ${RATE} sends/s, one replica | ${cores(one.fixed.cpu)} |
+| cores used at ${RATE} sends/s, two replicas | ${cores(two?.fixed.cpu, !two)} |
+| cores used at saturation, one replica | ${cores(one.saturation.cpu)} |
+| cores used at saturation, two replicas | ${cores(two?.saturation.cpu, !two)} |`;
 }
 
 async function main() {
@@ -548,25 +659,35 @@ async function main() {
     }
 
     log(`fan-out: ${ROOMS} rooms × ${MEMBERS} members, ${ROOMS_PER_USER} rooms per user`);
-    const skipped: PhaseResult = {
-      sendsPerSec: 0,
-      deliveredPerSec: 0,
-      p50: Number.NaN,
-      p99: Number.NaN,
-      delivered: 0,
-      errors: 0,
-    };
     const nova = PHASES.has("fanout")
-      ? await fanoutPhase(s1.baseUrl, s1.child.pid!)
-      : { saturation: skipped, fixed: skipped, low: skipped, sockets: 0 };
+      ? await fanoutPhase([{ baseUrl: s1.baseUrl, pid: s1.child.pid! }], "nova")
+      : SKIPPED_FANOUT;
     await s1.stop("SIGTERM");
     servers.length = 0;
-    const relay = PHASES.has("fanout")
-      ? await ceilingPhase()
-      : { saturation: skipped, fixed: skipped, low: skipped };
 
-    const ratio = (a: number, b: number) => (b > 0 ? `${((a / b) * 100).toFixed(0)}%` : "n/a");
-    const ms = (x: number) => `${x.toFixed(2)} ms`;
+    // Two fresh replicas, the first one stopped: no third peer takes a share of Redis's fan-out.
+    const missing = [db ? null : "DATABASE_URL", redisUrl ? null : "REDIS_URL"].filter((x) => x !== null);
+    const twoSkipped = !PHASES.has("replicas-fanout")
+      ? "not in --phases"
+      : missing.length > 0
+        ? `needs DATABASE_URL and REDIS_URL (${missing.join(" and ")} not set)`
+        : null;
+    let nova2: FanoutResult | null = null;
+    if (twoSkipped) log(`fan-out on two replicas skipped: ${twoSkipped}`);
+    else {
+      for (let i = 0; i < 2; i++) servers.push(await startServerProcess(env, INSPECTABLE));
+      log("fan-out on two replicas (users alternate between them, deliveries cross through Redis)");
+      nova2 = await fanoutPhase(
+        servers.map((s) => ({ baseUrl: s.baseUrl, pid: s.child.pid! })),
+        "nova2",
+      );
+      for (const s of servers.splice(0)) await s.stop("SIGTERM");
+    }
+    const relay =
+      PHASES.has("fanout") || nova2
+        ? await ceilingPhase()
+        : { saturation: SKIPPED, fixed: SKIPPED, low: SKIPPED };
+
     const { users } = topology();
     const kib = (b: number) => `${(b / 1024).toFixed(2)} KiB`;
     const idleRow = (where: string, r: IdleResult, connect: string) =>
@@ -594,18 +715,15 @@ Sockets connect in two halves, each followed by ${smoke ? 2 : 16} s of idling; m
 
 ### 2. Fan-out: ${ROOMS} rooms × ${MEMBERS} members over ${users} sockets (each user in ${ROOMS_PER_USER} rooms), sends over the sockets
 
-| | Nova | bare uWS relay (ceiling) | Nova / ceiling | target |
-|---|---|---|---|---|
-| persisted sends/s at saturation | ${nova.saturation.sendsPerSec.toFixed(0)} | ${relay.saturation.sendsPerSec.toFixed(0)} (relayed, not stored) | ${ratio(nova.saturation.sendsPerSec, relay.saturation.sendsPerSec)} | ≥ 10,000/s |
-| delivered events/s at saturation | ${nova.saturation.deliveredPerSec.toFixed(0)} | ${relay.saturation.deliveredPerSec.toFixed(0)} | ${ratio(nova.saturation.deliveredPerSec, relay.saturation.deliveredPerSec)} | ≥ 50% |
-| send→deliver p50 / p99 at ${LOW_RATE} sends/s (unloaded) | ${ms(nova.low.p50)} / ${ms(nova.low.p99)} | ${ms(relay.low.p50)} / ${ms(relay.low.p99)} | ${(nova.low.p99 / relay.low.p99).toFixed(1)}× (p99) | |
-| send→deliver p50 at ${RATE} sends/s | ${ms(nova.fixed.p50)} | ${ms(relay.fixed.p50)} | ${(nova.fixed.p50 / relay.fixed.p50).toFixed(1)}× | |
-| send→deliver p99 at ${RATE} sends/s | ${ms(nova.fixed.p99)} | ${ms(relay.fixed.p99)} | ${(nova.fixed.p99 / relay.fixed.p99).toFixed(1)}× | ≤ 2× |
-| send errors (saturation / fixed rate) | ${nova.saturation.errors} / ${nova.fixed.errors} | ${relay.saturation.errors} / ${relay.fixed.errors} | | |
-| cores used at ${RATE} sends/s | ${cpuText(nova.fixed.cpu)} | | | of ${availableParallelism()} |
-| cores used at saturation | ${cpuText(nova.saturation.cpu)} | | | of ${availableParallelism()} |
+${fanoutTable(nova, nova2, relay)}
 
-Order: ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library).`;
+${
+  nova2
+    ? "Two replicas: two server processes on the same PostgreSQL and Redis, user u's socket on replica u mod 2 (users and rooms created through the first), so every room has members on both and each send reaches the other replica's members through Redis; sends go over each user's own socket. Their cores are the two processes together (each in brackets)."
+    : `Two-replica fan-out skipped: ${twoSkipped}.`
+}
+
+Order, for one replica, then two, then the relay: ${SECONDS} s at ${LOW_RATE} sends/s (unloaded latency), ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library).`;
     console.log(md);
     if (!values["no-report"]) writeReportSection("ws", md);
   } catch (err) {
