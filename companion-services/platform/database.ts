@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { acquireDataDirLock, type DataDirLock } from "./data-dir-lock.ts";
 import { PgliteDialect } from "./database/pglite-dialect.ts";
+import { createFromTemplate } from "./database/pglite-template.ts";
 import { migrateService } from "./migrator.ts";
 import type { ServiceName } from "./services.ts";
 
@@ -141,7 +142,7 @@ export class Databases {
       mkdirSync(dataDir, { recursive: true });
     }
     try {
-      this.pglite = await PGlite.create({
+      this.pglite = await createFromTemplate((o) => PGlite.create(o), {
         dataDir,
         // One instance serves every service; 16MB keeps it near 130 MB of memory.
         postgresqlconf: ["shared_buffers = 16MB"],
