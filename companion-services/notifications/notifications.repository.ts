@@ -35,30 +35,33 @@ export class NotificationsRepository {
    * Returns the ids stored: a user's second notification for one room event is not. One statement
    * with a parameter per column (unnest), not per cell: a room event's recipients arrive together,
    * and building, parsing and binding a VALUES list of them cost more than storing them. The
-   * recipients of one event share its body object, serialised once.
+   * recipients of one event share its body object: each distinct body (and actions list) travels
+   * once, in one JSON array the rows pick from by index.
    */
   async insert(trx: Db, items: NewNotification[]): Promise<Set<string>> {
     if (items.length === 0) return new Set();
-    const serialised = new Map<object, string>();
-    const json = (v: object) => {
-      let text = serialised.get(v);
-      if (text === undefined) {
-        text = JSON.stringify(v);
-        serialised.set(v, text);
+    const docs: string[] = [];
+    const indexOf = new Map<object, number>();
+    const ref = (v: object) => {
+      let i = indexOf.get(v);
+      if (i === undefined) {
+        i = docs.length;
+        docs.push(JSON.stringify(v));
+        indexOf.set(v, i);
       }
-      return text;
+      return i;
     };
     const c = {
       id: [] as string[],
       user: [] as string[],
       kind: [] as string[],
       source: [] as (string | null)[],
-      body: [] as string[],
+      body: [] as number[],
       room: [] as (string | null)[],
       event: [] as (string | null)[],
       position: [] as (number | null)[],
       highlight: [] as boolean[],
-      actions: [] as (string | null)[],
+      actions: [] as (number | null)[],
       created: [] as number[],
     };
     for (const n of items) {
@@ -66,22 +69,23 @@ export class NotificationsRepository {
       c.user.push(n.userId);
       c.kind.push(n.kind);
       c.source.push(n.sourceEventId);
-      c.body.push(json(n.body));
+      c.body.push(ref(n.body));
       c.room.push(n.room?.roomId ?? null);
       c.event.push(n.room?.eventId ?? null);
       c.position.push(n.room?.streamPosition ?? null);
       c.highlight.push(n.room?.highlight ?? false);
-      c.actions.push(n.room ? json(n.room.actions) : null);
+      c.actions.push(n.room ? ref(n.room.actions) : null);
       c.created.push(n.createdAt);
     }
     const { rows } = await sql<{ id: string }>`
+      WITH d AS (SELECT ${`[${docs.join(",")}]`}::jsonb AS docs)
       INSERT INTO notifications (id, user_id, kind, source_event_id, body, room_id, event_id,
         stream_position, highlight, actions, created_at)
-      SELECT u.id, u.user_id, u.kind, u.source_event_id, u.body::jsonb, u.room_id, u.event_id,
-        u.stream_position, u.highlight, u.actions::jsonb, u.created_at
-      FROM unnest(${c.id}::uuid[], ${c.user}::text[], ${c.kind}::text[], ${c.source}::uuid[],
-        ${c.body}::text[], ${c.room}::text[], ${c.event}::text[], ${c.position}::bigint[],
-        ${c.highlight}::boolean[], ${c.actions}::text[], ${c.created}::bigint[])
+      SELECT u.id, u.user_id, u.kind, u.source_event_id, d.docs -> u.body, u.room_id, u.event_id,
+        u.stream_position, u.highlight, d.docs -> u.actions, u.created_at
+      FROM d, unnest(${c.id}::uuid[], ${c.user}::text[], ${c.kind}::text[], ${c.source}::uuid[],
+        ${c.body}::int[], ${c.room}::text[], ${c.event}::text[], ${c.position}::bigint[],
+        ${c.highlight}::boolean[], ${c.actions}::int[], ${c.created}::bigint[])
         AS u(id, user_id, kind, source_event_id, body, room_id, event_id, stream_position,
           highlight, actions, created_at)
       ON CONFLICT (user_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
