@@ -1,9 +1,10 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import { MatrixError } from "../companion-services/platform/errors.ts";
 import type { Request, RequestLimiter } from "../companion-services/platform/http/router.ts";
 import type { Logger } from "../companion-services/platform/logger.ts";
 import { bucketLimiter, type LimitSpec, takePoint } from "../companion-services/platform/rate-limit.ts";
+import { newRedis } from "../companion-services/platform/redis.ts";
 
 /** The actions Nova limits; each has a per-user and a per-IP bucket (NOVA_RATELIMIT_<NAME>[_IP]). */
 export const LIMITED_ACTIONS = [
@@ -117,7 +118,7 @@ export function rateLimitsFor(
   logger: Logger,
 ): { limits: RateLimits; redis: Redis | undefined } {
   const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false })
+    ? newRedis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false })
     : undefined;
   redis?.on("error", (err) =>
     logger.warn({ err }, "rate limits' Redis connection failed; limits fall back to this process"),

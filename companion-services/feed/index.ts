@@ -1,4 +1,3 @@
-import { Redis } from "ioredis";
 import type { ContentClient } from "../content/client.ts";
 import type { GraphClient } from "../graph/client.ts";
 import type { EventConsumer } from "../platform/consumer.ts";
@@ -6,6 +5,7 @@ import type { ServiceDatabase } from "../platform/database.ts";
 import type { EventBus } from "../platform/event-bus.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
+import { newRedis } from "../platform/redis.ts";
 import type { FeedSettings } from "./config.ts";
 import { createFeedConsumers } from "./consumers.ts";
 import { FeedWriter } from "./fanout.ts";
@@ -57,7 +57,7 @@ export function createFeed(
   const own = database as ServiceDatabase<FeedTables>;
   const log = logger.child({ service: "feed" });
   const settings = config.feed;
-  const redis = !deps.store && deps.redisUrl ? new Redis(deps.redisUrl, { maxRetriesPerRequest: 2 }) : null;
+  const redis = !deps.store && deps.redisUrl ? newRedis(deps.redisUrl, { maxRetriesPerRequest: 2 }) : null;
   redis?.on("error", (err: unknown) => log.warn({ err }, "feed's Redis connection failed"));
   const store = deps.store ?? (redis ? new RedisTimelineStore(redis) : new MemoryTimelineStore());
   const reader = new FeedReader(store, deps.graph, deps.content, settings);

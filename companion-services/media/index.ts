@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Redis } from "ioredis";
 import type { IdentityClient } from "../identity/client.ts";
 import type { ServiceDatabase } from "../platform/database.ts";
 import { AdminRoutes, adminCheck } from "../platform/http/admin-routes.ts";
 import type { Router } from "../platform/http/router.ts";
 import type { Logger } from "../platform/logger.ts";
 import type { LimitSpec } from "../platform/rate-limit.ts";
+import { newRedis } from "../platform/redis.ts";
 import { MediaAdminRepository } from "./admin/admin.repository.ts";
 import { MediaAuditRepository } from "./admin/audit.repository.ts";
 import { mountMediaAdminRoutes } from "./admin/routes.ts";
@@ -100,7 +100,7 @@ export async function createMedia(deps: MediaDeps): Promise<Media> {
   const { blobs, cleanup } = await openBlobStore(deps);
   const repo = new UploadsRepository(own.db);
   const redis = deps.redisUrl
-    ? new Redis(deps.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false })
+    ? newRedis(deps.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false })
     : null;
   redis?.on("error", (err: unknown) =>
     logger.warn({ err }, "media's Redis connection failed; rate limits fall back to this process"),

@@ -1,7 +1,6 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
-import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm";
+import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { acquireDataDirLock, type DataDirLock } from "./data-dir-lock.ts";
@@ -142,6 +141,11 @@ export class Databases {
       mkdirSync(dataDir, { recursive: true });
     }
     try {
+      // Loaded only for the embedded database: a server on PostgreSQL never reads PGlite.
+      const [{ PGlite }, { pg_trgm }] = await Promise.all([
+        import("@electric-sql/pglite"),
+        import("@electric-sql/pglite/contrib/pg_trgm"),
+      ]);
       this.pglite = await createFromTemplate((o) => PGlite.create(o), {
         dataDir,
         // One instance serves every service; 16MB keeps it near 130 MB of memory.

@@ -1,11 +1,19 @@
+import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from "rate-limiter-flexible";
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import { limitExceeded } from "./errors.ts";
+
+// The package's index loads every limiter it has (Mongo, MySQL, DynamoDB…, ~40 files); these are
+// its own modules of the three classes used, each its module.exports (the package has no
+// "exports" map, so the paths are public). The Redis one loads with the first Redis bucket.
+type Limiters = typeof import("rate-limiter-flexible");
+const load = createRequire(import.meta.url);
+const RateLimiterMemory = load(
+  "rate-limiter-flexible/lib/RateLimiterMemory.js",
+) as Limiters["RateLimiterMemory"];
+const RateLimiterRes = load("rate-limiter-flexible/lib/RateLimiterRes.js") as Limiters["RateLimiterRes"];
+const redisLimiter = () =>
+  load("rate-limiter-flexible/lib/RateLimiterRedis.js") as Limiters["RateLimiterRedis"];
 
 /** A limit: `rate` requests per second in the long run, `burst` at once. */
 export type LimitSpec = { rate: number; burst: number };
@@ -19,7 +27,7 @@ export type LimitSpec = { rate: number; burst: number };
 export function bucketLimiter(spec: LimitSpec, keyPrefix: string, redis?: Redis): RateLimiterAbstract {
   const window = { points: spec.burst, duration: Math.max(1, Math.ceil(spec.burst / spec.rate)) };
   return redis
-    ? new RateLimiterRedis({
+    ? new (redisLimiter())({
         ...window,
         storeClient: redis,
         keyPrefix,

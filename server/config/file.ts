@@ -1,9 +1,14 @@
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { extname } from "node:path";
-import { parse as parseToml, TomlDate, TomlError } from "smol-toml";
-import { parseDocument } from "yaml";
 import { ConfigError } from "../../companion-services/platform/config.ts";
 import { envNameFor, nearestName } from "./keys.ts";
+
+// The parsers load with the first file of their kind: most servers read no NOVA_CONFIG at all,
+// and loadConfig stays synchronous (both packages ship CommonJS builds).
+const load = createRequire(import.meta.url);
+const smolToml = () => load("smol-toml") as typeof import("smol-toml");
+const yaml = () => load("yaml") as typeof import("yaml");
 
 /** What a NOVA_CONFIG file sets: variable → value as the environment would spell it, and the key it came from. */
 export type FileSettings = {
@@ -74,6 +79,7 @@ function readFailure(err: unknown): string {
 }
 
 function parseTomlText(text: string, fail: (msg: string) => never): Record<string, unknown> {
+  const { parse: parseToml, TomlError } = smolToml();
   try {
     return parseToml(text, { unsafeKeyBehaviour: "throw" });
   } catch (err) {
@@ -85,7 +91,7 @@ function parseTomlText(text: string, fail: (msg: string) => never): Record<strin
 }
 
 function parseYamlText(text: string, fail: (msg: string) => never): Record<string, unknown> {
-  const doc = parseDocument(text, { prettyErrors: true });
+  const doc = yaml().parseDocument(text, { prettyErrors: true });
   const [first] = doc.errors;
   if (first) {
     const pos = first.linePos?.[0];
@@ -124,7 +130,9 @@ function scalarText(value: unknown, key: string, fail: (msg: string) => never): 
     return String(value);
   }
   if (typeof value === "boolean") return value ? "true" : "false";
-  if (value instanceof TomlDate) return value.toISOString();
+  // Objects that are not tables come only from TOML (its dates), so YAML never loads smol-toml here.
+  if (value !== null && typeof value === "object" && value instanceof smolToml().TomlDate)
+    return value.toISOString();
   if (value === null) return fail(`"${key}" has no value`);
   return fail(`"${key}": unsupported value`);
 }

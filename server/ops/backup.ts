@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, w
 import net from "node:net";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { ConfigError } from "../../companion-services/platform/config.ts";
 import { acquireDataDirLock, readDataDirLock } from "../../companion-services/platform/data-dir-lock.ts";
 import { exclusively } from "../../companion-services/platform/database/pglite-dialect.ts";
@@ -162,6 +162,7 @@ export async function backupCommand(file: string, config: NovaConfig): Promise<R
       throw new BackupError(`no embedded database in ${dir}`);
     const lock = acquireDataDirLock(dir);
     try {
+      const { PGlite } = await import("@electric-sql/pglite");
       const pglite = await PGlite.create({ dataDir: path.join(dir, "pglite") });
       try {
         bytes = await dumpEmbedded(pglite);
@@ -200,6 +201,8 @@ export async function restoreCommand(file: string, config: NovaConfig): Promise<
     throw new BackupError(`${file} is not a Nova backup (a gzipped PGlite data directory)`);
   const lock = acquireDataDirLock(dir);
   try {
+    // This module is loaded by every server (serveOpsSocket); PGlite only by backup and restore.
+    const { PGlite } = await import("@electric-sql/pglite");
     let pglite: PGlite;
     try {
       pglite = await PGlite.create({ dataDir: target, loadDataDir: new Blob([new Uint8Array(bytes)]) });

@@ -5,7 +5,6 @@ import { adminCheck } from "../../companion-services/platform/http/admin-routes.
 import type { Router } from "../../companion-services/platform/http/router.ts";
 import type { Logger } from "../../companion-services/platform/logger.ts";
 import type { SearchClient } from "../../companion-services/search/client.ts";
-import { GrpcSearchClient } from "../../companion-services/search/grpc-client.ts";
 import { createSearch, type Search } from "../../companion-services/search/index.ts";
 import type { NovaConfig } from "../config.ts";
 import type { NovaContext } from "../context.ts";
@@ -40,6 +39,8 @@ export async function mountSearch(
     search = started;
     client = started.service;
   } else if (deps.config.search.grpcAddress) {
+    // gRPC (grpc-js, protobufjs: ~130 files) only loads in a process that calls search remotely.
+    const { GrpcSearchClient } = await import("../../companion-services/search/grpc-client.ts");
     const remote = new GrpcSearchClient({
       address: deps.config.search.grpcAddress,
       deadlineMs: deps.config.rpcDeadlineMs,

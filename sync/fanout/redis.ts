@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { Logger } from "../../companion-services/platform/logger.ts";
+import { newRedis } from "../../companion-services/platform/redis.ts";
 import { ALL_KINDS, type StreamKind } from "../changes.ts";
 import type { Fanout } from "../fanout.ts";
 import type { Notifier, Touch } from "../notifier.ts";
@@ -79,8 +80,8 @@ export class RedisFanout implements Fanout {
 
   async start(): Promise<void> {
     const { streams, notifier } = this.opts;
-    this.pub = new Redis(this.opts.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
-    this.sub = new Redis(this.opts.url, { lazyConnect: true });
+    this.pub = newRedis(this.opts.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    this.sub = newRedis(this.opts.url, { lazyConnect: true });
     for (const c of [this.pub, this.sub])
       c.on("error", (err) => this.opts.logger.warn({ err }, "redis fan-out"));
     await Promise.all([this.pub.connect(), this.sub.connect()]);

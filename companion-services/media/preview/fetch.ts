@@ -1,7 +1,6 @@
 import type { LookupAddress } from "node:dns";
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupFunction } from "node:net";
-import { Agent, request } from "undici";
 import { forbidden, MatrixError } from "../../platform/errors.ts";
 import { type AddressPolicy, blockReason, isIpLiteral } from "./ip-policy.ts";
 
@@ -51,6 +50,8 @@ export async function guardedFetch(
 ): Promise<Fetched> {
   const signal = AbortSignal.timeout(limits.timeoutMs);
   const maxRedirects = limits.maxRedirects ?? 5;
+  // undici (~130 files) loads with the first preview, not with every server.
+  const { Agent, request } = await import("undici");
   let current = url;
   try {
     for (let hop = 0; ; hop++) {

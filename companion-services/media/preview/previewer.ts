@@ -6,7 +6,6 @@ import type { MediaLibrary } from "../library.ts";
 import type { MediaTables } from "../tables.ts";
 import { loadSharp } from "../thumbnails/sharp.ts";
 import { type FetchLimits, guardedFetch, type Resolver, systemResolver } from "./fetch.ts";
-import { decodeHtml, parseOpenGraph } from "./html.ts";
 import { UrlPreviewsRepository } from "./url-previews.repository.ts";
 
 export type UrlPreviewSettings = {
@@ -104,6 +103,8 @@ export class UrlPreviewer {
     }
     if (!HTML_TYPES.has(type)) return {};
 
+    // htmlparser2 and its entities/domutils (~40 files) load with the first HTML page previewed.
+    const { decodeHtml, parseOpenGraph } = await import("./html.ts");
     const og: Record<string, unknown> = parseOpenGraph(decodeHtml(page.contentType, page.bytes), page.url);
     const imageUrl = typeof og["og:image"] === "string" ? og["og:image"] : undefined;
     for (const k of Object.keys(og)) if (k.startsWith("og:image")) delete og[k];

@@ -2,13 +2,13 @@ import { createHash } from "node:crypto";
 import { mxcOf } from "../ids.ts";
 import type { MediaLibrary } from "../library.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import type { SessionChunks } from "./chunks.ts";
 import { resumableSessionsCompleted } from "./metrics.ts";
 import { chunkKey, type SessionRow, type SessionsRepository } from "./sessions.repository.ts";
-import type { SessionStore } from "./store.ts";
 
 export type FinisherDeps = {
   sessions: SessionsRepository;
-  store: SessionStore;
+  chunks: SessionChunks;
   blobs: BlobStore;
   library: MediaLibrary;
   now?: () => number;
@@ -67,7 +67,7 @@ export class UploadFinisher {
       uploadName: row.upload_name ?? undefined,
     });
     const mediaId = await this.deps.sessions.markCompleted(row.id, stored.mediaId, this.now());
-    await this.deps.store.removeChunkBlobs(row.id);
+    await this.deps.chunks.removeChunkBlobs(row.id);
     if (mediaId === stored.mediaId) resumableSessionsCompleted.inc();
     if (mediaId === null) return stored.mxc; // terminated meanwhile: the media exists all the same
     return mxcOf(this.deps.library.serverName, mediaId);

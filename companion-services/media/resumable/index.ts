@@ -1,15 +1,15 @@
+import type { Server } from "@tus/server";
 import type { Kysely } from "kysely";
 import type { Router } from "../../platform/http/router.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { MediaLibrary } from "../library.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import type { MediaTables } from "../tables.ts";
+import { SessionChunks } from "./chunks.ts";
 import { UploadFinisher } from "./complete.ts";
 import { mountResumableRoutes } from "./routes.ts";
 import { SessionsRepository } from "./sessions.repository.ts";
-import { SessionStore } from "./store.ts";
 import { Sweeper } from "./sweep.ts";
-import { createTusServer } from "./tus.ts";
 
 const MiB = 1024 * 1024;
 
@@ -51,13 +51,24 @@ export function createResumableUploads(deps: ResumableUploadsDeps): ResumableUpl
   const basePath = (deps.settings.basePath ?? "/_nova/v1/media/uploads").replace(/\/+$/, "");
 
   const sessions = new SessionsRepository(deps.db);
-  const store = new SessionStore({ sessions, blobs: deps.blobs, logger: deps.logger, expiryMs });
-  const finisher = new UploadFinisher({ sessions, store, blobs: deps.blobs, library: deps.library });
-  const tus = createTusServer({ store, sessions, finisher, logger: deps.logger, basePath, maxUploadBytes });
-  const sweeper = new Sweeper(() => store.deleteExpired(), Math.min(expiryMs / 4, 10 * 60_000), deps.logger);
+  const chunks = new SessionChunks({ sessions, blobs: deps.blobs, logger: deps.logger });
+  const finisher = new UploadFinisher({ sessions, chunks, blobs: deps.blobs, library: deps.library });
+  // @tus/server (and @tus/utils, ~40 files) loads with the first upload request, not at start.
+  let tus: Promise<Server> | undefined;
+  const tusServer = () => {
+    tus ??= Promise.all([import("./store.ts"), import("./tus.ts")]).then(
+      ([{ SessionStore }, { createTusServer }]) => {
+        const store = new SessionStore({ sessions, blobs: deps.blobs, logger: deps.logger, expiryMs });
+        return createTusServer({ store, sessions, finisher, logger: deps.logger, basePath, maxUploadBytes });
+      },
+    );
+    return tus;
+  };
+  const sweeper = new Sweeper(() => chunks.deleteExpired(), Math.min(expiryMs / 4, 10 * 60_000), deps.logger);
 
   return {
-    mount: (router) => mountResumableRoutes(router, { tus, sessions, finisher, basePath, chunkMaxBytes }),
+    mount: (router) =>
+      mountResumableRoutes(router, { tus: tusServer, sessions, finisher, basePath, chunkMaxBytes }),
     sweep: () => sweeper.sweep(),
     start: () => sweeper.start(),
     stop: () => sweeper.stop(),

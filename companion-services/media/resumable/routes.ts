@@ -7,7 +7,8 @@ import type { SessionRow, SessionsRepository } from "./sessions.repository.ts";
 import { CONTENT_URI_HEADER, EXPOSED_HEADERS, fromWebResponse, toWebRequest } from "./web-bridge.ts";
 
 export type ResumableRoutesDeps = {
-  tus: Server;
+  /** The tus server, made (and @tus/server loaded) by the first request that needs it. */
+  tus: () => Promise<Server>;
   sessions: SessionsRepository;
   finisher: UploadFinisher;
   basePath: string;
@@ -41,7 +42,8 @@ export function mountResumableRoutes(router: Router, deps: ResumableRoutesDeps):
   const forward = async (req: Request, extra?: Record<string, string>): Promise<Response> => {
     const userId = caller(req);
     const webReq = toWebRequest(req);
-    const res = await uploadCaller.run({ userId }, () => deps.tus.handleWeb(webReq));
+    const tus = await deps.tus();
+    const res = await uploadCaller.run({ userId }, () => tus.handleWeb(webReq));
     return fromWebResponse(res, req.method, extra);
   };
 

@@ -4,10 +4,11 @@ import { DataStore, ERRORS, Metadata, Upload } from "@tus/server";
 import type { Logger } from "../../platform/logger.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { uploadCaller } from "./caller.ts";
+import { SessionChunks } from "./chunks.ts";
 import { tusError } from "./errors.ts";
 import { MAX_METADATA_CHARS, parseUploadMetadata } from "./metadata.ts";
-import { resumableBytesReceived, resumableSessionsCreated, resumableSessionsExpired } from "./metrics.ts";
-import { chunkKey, chunkPrefix, type SessionRow, type SessionsRepository } from "./sessions.repository.ts";
+import { resumableBytesReceived, resumableSessionsCreated } from "./metrics.ts";
+import { chunkKey, type SessionRow, type SessionsRepository } from "./sessions.repository.ts";
 
 export type SessionStoreDeps = {
   sessions: SessionsRepository;
@@ -31,11 +32,13 @@ export type SessionStoreDeps = {
  */
 export class SessionStore extends DataStore {
   private readonly now: () => number;
+  private readonly chunks: SessionChunks;
 
   constructor(private readonly deps: SessionStoreDeps) {
     super();
     this.extensions = ["creation", "creation-with-upload", "termination", "expiration"];
     this.now = deps.now ?? Date.now;
+    this.chunks = new SessionChunks(deps);
   }
 
   override async create(upload: Upload): Promise<Upload> {
@@ -106,7 +109,7 @@ export class SessionStore extends DataStore {
   /** Termination: the session and its chunks go; media it completed into stays. */
   override async remove(id: string): Promise<void> {
     if (!(await this.deps.sessions.remove(id))) throw ERRORS.FILE_NOT_FOUND;
-    await this.removeChunkBlobs(id);
+    await this.chunks.removeChunkBlobs(id);
   }
 
   override async declareUploadLength(): Promise<void> {
@@ -114,32 +117,12 @@ export class SessionStore extends DataStore {
   }
 
   /** Removes every session past its `expires_at` (complete or not) and its chunk blobs. */
-  override async deleteExpired(): Promise<number> {
-    let removed = 0;
-    for (;;) {
-      const ids = await this.deps.sessions.expired(this.now(), 100);
-      if (ids.length === 0) return removed;
-      for (const id of ids) {
-        if (await this.deps.sessions.remove(id)) {
-          removed++;
-          resumableSessionsExpired.inc();
-        }
-        await this.removeChunkBlobs(id);
-      }
-    }
+  override deleteExpired(): Promise<number> {
+    return this.chunks.deleteExpired();
   }
 
   override getExpiration(): number {
     return this.deps.expiryMs;
-  }
-
-  /** Deletes a session's chunk blobs; failures are logged (the rows are already gone). */
-  async removeChunkBlobs(id: string): Promise<void> {
-    try {
-      for (const key of await this.deps.blobs.list(chunkPrefix(id))) await this.deps.blobs.delete(key);
-    } catch (err) {
-      this.deps.logger.warn({ err, session: id }, "could not delete a resumable upload's chunk blobs");
-    }
   }
 
   private toUpload(row: SessionRow): Upload {

@@ -1,4 +1,4 @@
-import { Agent, type Dispatcher, request } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import { readCapped } from "../../platform/http/read-capped.ts";
 
 /** What one POST to a push gateway came to, as the worker acts on it. */
@@ -16,20 +16,18 @@ const isRetryableStatus = (status: number) => status >= 500 || status === 408 ||
 /**
  * POSTs notifications to push gateways (`/_matrix/push/v1/notify`) over one keep-alive agent,
  * each request bounded by `timeoutMs` end to end. Never throws: every failure is an outcome.
+ * undici (~130 files) and the agent come with the first push: most servers never send one.
  */
 export class PushGateway {
-  private readonly agent: Agent | null;
-  private readonly dispatcher: Dispatcher;
+  private agent: Agent | null = null;
+  private dispatcher: Dispatcher | undefined;
 
   constructor(
     private readonly timeoutMs: number,
-    connectionsPerOrigin: number,
+    private readonly connectionsPerOrigin: number,
     dispatcher?: Dispatcher,
   ) {
-    this.agent = dispatcher
-      ? null
-      : new Agent({ keepAliveTimeout: 30_000, connections: Math.max(1, connectionsPerOrigin) });
-    this.dispatcher = dispatcher ?? (this.agent as Agent);
+    this.dispatcher = dispatcher;
   }
 
   /** `stop` aborts the request early (the worker is shutting down); the outcome then says so. */
@@ -44,6 +42,14 @@ export class PushGateway {
       return { kind: "failed", status: null, error: "the pusher's url is not http(s)" };
     const deadline = AbortSignal.timeout(this.timeoutMs);
     const signal = stop ? AbortSignal.any([deadline, stop]) : deadline;
+    const { Agent, request } = await import("undici");
+    if (!this.dispatcher) {
+      this.agent = new Agent({
+        keepAliveTimeout: 30_000,
+        connections: Math.max(1, this.connectionsPerOrigin),
+      });
+      this.dispatcher = this.agent;
+    }
     try {
       const res = await request(target, {
         method: "POST",

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Agent, fetch } from "undici";
+import type { Agent, fetch } from "undici";
 import { z } from "zod";
 import { forbidden, MatrixError } from "../../../companion-services/platform/errors.ts";
 import { readCapped } from "../../../companion-services/platform/http/read-capped.ts";
@@ -39,10 +39,11 @@ export type StoredInvite = {
  * self-signed certificate of a test identity server, as the reference suite's is.
  */
 export class IdentityServerClient {
-  private readonly dispatcher: Agent | undefined;
+  private dispatcher: Agent | undefined;
+  private readonly insecure: boolean;
 
   constructor(opts: { insecure: boolean }) {
-    this.dispatcher = opts.insecure ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
+    this.insecure = opts.insecure;
   }
 
   /** The Matrix user id bound to the 3PID, or null (v2 `/hash_details` then `/lookup`). */
@@ -129,9 +130,12 @@ export class IdentityServerClient {
     url: URL,
     init: { method: string; headers?: Record<string, string>; body?: string },
   ): Promise<unknown> {
+    // undici loads with the first third-party invite, not with every server.
+    const undici = await import("undici");
+    if (this.insecure) this.dispatcher ??= new undici.Agent({ connect: { rejectUnauthorized: false } });
     let res: Awaited<ReturnType<typeof fetch>>;
     try {
-      res = await fetch(url, {
+      res = await undici.fetch(url, {
         ...init,
         redirect: "error",
         signal: AbortSignal.timeout(TIMEOUT_MS),
