@@ -21,6 +21,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import pg from "pg";
 import WebSocket from "ws";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
 import { percentile, writeReportSection } from "./report.ts";
@@ -455,11 +456,32 @@ type FanoutResult = { saturation: PhaseResult; fixed: PhaseResult; low: PhaseRes
  * replica u mod n, so with two every room has members on both and deliveries cross through
  * Redis. Users and rooms are set up through the first replica.
  */
+/** The benchmark's PostgreSQL database (null on PGlite), for `analyze`. */
+let databaseUrl: string | null = null;
+
+/**
+ * This machine's PostgreSQL runs with autovacuum off, so tables that grew since the last look
+ * have no statistics and the planner takes a growing notifications table for an empty one (a
+ * sequential scan per mark-read). Autovacuum's analyze does this on a server that has it on;
+ * here it runs after the setup and after the warm-up.
+ */
+async function analyze(): Promise<void> {
+  if (!databaseUrl) return;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query("ANALYZE");
+  } finally {
+    await client.end();
+  }
+}
+
 async function fanoutPhase(servers: FanoutServer[], label: string): Promise<FanoutResult> {
   const { users, roomsOf } = topology();
   const base = servers[0]!.baseUrl;
   const accounts = await registerMany(base, `${label}${Date.now().toString(36)}_`, users);
   const roomIds = await setupRooms(base, accounts);
+  await analyze();
   const specs = accounts.map((a, u) => ({
     url: servers[u % servers.length]!.baseUrl,
     token: a.accessToken,
@@ -477,6 +499,7 @@ async function fanoutPhase(servers: FanoutServer[], label: string): Promise<Fano
     const low = await runPhase(ws, `${label}-low`, LOW_RATE);
     log(`${label} at ${LOW_RATE} sends/s: p50 ${low.p50.toFixed(2)} ms, p99 ${low.p99.toFixed(2)} ms`);
     await runPhase(ws, `${label}-warmup`, RATE);
+    await analyze();
     const fixed = await runPhase(ws, `${label}-rate`, RATE, pids);
     log(
       `${label} at ${RATE} sends/s: p50 ${fixed.p50.toFixed(2)} ms, p99 ${fixed.p99.toFixed(2)} ms, ${fixed.deliveredPerSec.toFixed(0)} deliveries/s`,
@@ -627,6 +650,7 @@ ${rows(
 async function main() {
   const hardLimit = execSync("ulimit -Hn", { shell: "/bin/bash" }).toString().trim();
   const db = await freshDatabase();
+  databaseUrl = db?.url ?? null;
   const redisUrl = process.env.REDIS_URL;
   const backend = db ? "PostgreSQL" : "embedded PGlite";
   log(`backend ${backend}; ulimit -Hn ${hardLimit}; ${smoke ? "SMOKE" : "full"} run`);
@@ -723,7 +747,7 @@ ${
     : `Two-replica fan-out skipped: ${twoSkipped}.`
 }
 
-Order, for one replica, then two, then the relay: ${SECONDS} s at ${LOW_RATE} sends/s (unloaded latency), ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library).`;
+Order, for one replica, then two, then the relay: ${SECONDS} s at ${LOW_RATE} sends/s (unloaded latency), ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library). On PostgreSQL the database is analysed (\`ANALYZE\`) after the setup and after the warm-up, as autovacuum would; this machine's PostgreSQL runs with autovacuum off.`;
     console.log(md);
     if (!values["no-report"]) writeReportSection("ws", md);
   } catch (err) {
