@@ -16,3 +16,11 @@ export const writeQueueWait = new Histogram({
   buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
   registers: [registry],
 });
+
+/** Sends into one room that queued up behind its lock and were written as one (write/send-queue.ts). */
+export const sendBatchSize = new Histogram({
+  name: "nova_rooms_send_batch_size",
+  help: "Plain sends into one room built and committed together after waiting for the room's lock",
+  buckets: [1, 2, 4, 8, 16, 32, 64, 100],
+  registers: [registry],
+});
