@@ -12,7 +12,7 @@ export const writeBatchSize = new Histogram({
 /** From a write's submit to the start of the batch that carries it. */
 export const writeQueueWait = new Histogram({
   name: "nova_rooms_write_queue_wait_seconds",
-  help: "Time a single-event write waited in the rooms write batcher before its batch started",
+  help: "Time a room write waited in the rooms write batcher before its batch started",
   buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
   registers: [registry],
 });
