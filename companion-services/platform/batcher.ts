@@ -2,6 +2,7 @@
 export type BatchObserver = {
   /** Seconds an item waited between submit and its batch starting. */
   wait(seconds: number): void;
+  /** Items in the batch, or their total weight when the batcher weighs them. */
   size(items: number): void;
 };
 
@@ -18,7 +19,14 @@ export class WriteBatcher<I, R> {
 
   constructor(
     private readonly run: (items: I[]) => Promise<R[]>,
-    private readonly options: { maxInFlight?: number; maxBatch?: number; observer?: BatchObserver } = {},
+    private readonly options: {
+      maxInFlight?: number;
+      maxBatch?: number;
+      /** A batch's items weigh at most `maxWeight` together (a heavier item goes alone). */
+      weight?: (item: I) => number;
+      maxWeight?: number;
+      observer?: BatchObserver;
+    } = {},
   ) {}
 
   submit(item: I): Promise<R> {
@@ -28,11 +36,24 @@ export class WriteBatcher<I, R> {
     });
   }
 
+  /** How many queued items the next batch takes. */
+  private take(): number {
+    const max = Math.min(this.options.maxBatch ?? 256, this.queue.length);
+    const { weight, maxWeight } = this.options;
+    if (!weight || maxWeight === undefined) return max;
+    let total = 0;
+    for (let i = 0; i < max; i++) {
+      total += weight(this.queue[i]!.item);
+      if (total > maxWeight) return Math.max(i, 1);
+    }
+    return max;
+  }
+
   private kick(): void {
     if (this.running >= (this.options.maxInFlight ?? 4) || this.queue.length === 0) return;
     this.running++;
     setImmediate(() => {
-      const batch = this.queue.splice(0, this.options.maxBatch ?? 256);
+      const batch = this.queue.splice(0, this.take());
       const done = () => {
         this.running--;
         this.kick();
@@ -45,7 +66,8 @@ export class WriteBatcher<I, R> {
       if (observer) {
         const now = performance.now();
         for (const b of batch) observer.wait((now - b.at) / 1000);
-        observer.size(batch.length);
+        const weight = this.options.weight;
+        observer.size(weight ? batch.reduce((n, b) => n + weight(b.item), 0) : batch.length);
       }
       this.run(batch.map((b) => b.item)).then(
         (results) => {

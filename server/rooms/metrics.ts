@@ -12,7 +12,15 @@ export const writeBatchSize = new Histogram({
 /** From a write's submit to the start of the batch that carries it. */
 export const writeQueueWait = new Histogram({
   name: "nova_rooms_write_queue_wait_seconds",
-  help: "Time a single-event write waited in the rooms write batcher before its batch started",
+  help: "Time a room write waited in the rooms write batcher before its batch started",
   buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+  registers: [registry],
+});
+
+/** Sends into one room that queued up behind its lock and were written as one (write/send-queue.ts). */
+export const sendBatchSize = new Histogram({
+  name: "nova_rooms_send_batch_size",
+  help: "Plain sends into one room built and committed together after waiting for the room's lock",
+  buckets: [1, 2, 4, 8, 16, 32, 64, 100],
   registers: [registry],
 });

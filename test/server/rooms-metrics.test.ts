@@ -18,6 +18,24 @@ describe("rooms metrics", () => {
     expect(await metricValue("nova_rooms_write_queue_wait_seconds_count")).toBe(waits + 3);
   });
 
+  it("keep a weighed batch under its weight, a heavier item going alone, and observe the weight", async () => {
+    const events = await metricValue("nova_rooms_write_batch_size_sum");
+    const batches: number[][] = [];
+    const batcher = roomsWriteBatcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        return items;
+      },
+      { weight: (n) => n, maxWeight: 10 },
+    );
+    await Promise.all([4, 5, 3, 12, 1].map((n) => batcher.submit(n)));
+    // Each batch takes what fits from the front of the queue, in order.
+    expect(batches.flat()).toEqual([4, 5, 3, 12, 1]);
+    for (const b of batches) expect(b.length === 1 || b.reduce((x, y) => x + y, 0) <= 10).toBe(true);
+    expect(batches).toContainEqual([12]);
+    expect(await metricValue("nova_rooms_write_batch_size_sum")).toBe(events + 25);
+  });
+
   it("count a cache's hits and misses and report its size", async () => {
     const cache = { cache: "timelines" };
     const hits = await metricValue("nova_cache_hits_total", cache);

@@ -20,21 +20,36 @@ export function txnOf(userId: string, scope: string, opts: SendOptions): TxnKey 
  */
 export class TxnIdCache {
   private readonly ids = new Map<string, string>();
+  /** Writes under way, by key. */
+  private readonly running = new Map<string, Promise<string>>();
   private readonly metrics = new CacheMetrics("txn_ids");
 
   private static key(txn: TxnKey): string {
     return `${txn.userId}|${txn.deviceId}|${txn.scope}|${txn.txnId}`;
   }
 
-  /** The event id of `txn` if it was already written, else what `write` writes (then remembered). */
+  /**
+   * The event id of `txn` if it was already written, else what `write` writes (then remembered).
+   * A request retried while the first is still running shares its outcome, so the two never race
+   * to write (sends queued together would otherwise build an event for each).
+   */
   async once(txn: TxnKey | undefined, write: () => Promise<string>): Promise<string> {
     if (!txn) return write();
     const key = TxnIdCache.key(txn);
     const hit = this.get(key);
     if (hit) return hit;
-    const id = await write();
-    this.remember(key, id);
-    return id;
+    const running = this.running.get(key);
+    if (running) return running;
+    const p = write().then((id) => {
+      this.remember(key, id);
+      return id;
+    });
+    this.running.set(key, p);
+    try {
+      return await p;
+    } finally {
+      if (this.running.get(key) === p) this.running.delete(key);
+    }
   }
 
   private get(key: string): string | undefined {

@@ -13,7 +13,8 @@ export class EventWritesRepository {
    * Inserts events and everything derived from them (current state, membership, relation indexes,
    * redaction) in ONE statement of data-modifying CTEs: one round trip inside the caller's
    * transaction, whether it carries one event or a batch across rooms. An event with a txn guard is
-   * written only if its (user, device, scope, txnId) is new. Returns the ids of the events written.
+   * written only if its (user, device, scope, txnId) is new, and a room's events only if all of theirs
+   * are. Returns the ids of the events written.
    */
   async writeEvents(
     db: RoomsExecutor,
@@ -36,10 +37,17 @@ export class EventWritesRepository {
         (t) =>
           sql`(${t.userId}::text, ${t.deviceId}::text, ${t.scope}::text, ${t.txnId}::text, ${t.eventId}::text, ${now}::bigint, ${t.roomId}::text)`,
       );
+      ctes.push(
+        sql`tv (user_id, device_id, scope, txn_id, event_id, created_at, room_id) AS (VALUES ${sql.join(tv)})`,
+      );
+      // A room whose events include a txnId already stored writes none of them: its events chain
+      // one on another (prev_events), so storing the others would leave a hole in the chain. A
+      // txn row committed meanwhile by another writer of the room moved its head, so `chk` drops it.
+      ctes.push(sql`dup AS (SELECT DISTINCT tv.room_id FROM tv JOIN room_txns r ON r.user_id = tv.user_id
+        AND r.device_id = tv.device_id AND r.scope = tv.scope AND r.txn_id = tv.txn_id)`);
       ctes.push(sql`t AS (INSERT INTO room_txns (user_id, device_id, scope, txn_id, event_id, created_at)
-        SELECT v.user_id, v.device_id, v.scope, v.txn_id, v.event_id, v.created_at
-        FROM (VALUES ${sql.join(tv)}) v (user_id, device_id, scope, txn_id, event_id, created_at, room_id)
-        WHERE v.room_id IN (SELECT room_id FROM chk)
+        SELECT tv.user_id, tv.device_id, tv.scope, tv.txn_id, tv.event_id, tv.created_at FROM tv
+        WHERE tv.room_id IN (SELECT room_id FROM chk) AND tv.room_id NOT IN (SELECT room_id FROM dup)
         ON CONFLICT DO NOTHING RETURNING event_id)`);
     }
     // `ok`: the events to write — their room's head held and, if guarded, their txnId was new.
@@ -48,7 +56,7 @@ export class EventWritesRepository {
       SELECT v.event_id, v.room_id FROM unnest(${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.roomId)}::text[],
         ${events.map((e) => guarded.has(e.eventId))}::boolean[]) AS v (event_id, room_id, guarded)
       WHERE v.room_id IN (SELECT room_id FROM chk)
-        ${txns.length > 0 ? sql`AND (NOT v.guarded OR v.event_id IN (SELECT event_id FROM t))` : sql``})`);
+        ${txns.length > 0 ? sql`AND v.room_id NOT IN (SELECT room_id FROM dup) AND (NOT v.guarded OR v.event_id IN (SELECT event_id FROM t))` : sql``})`);
     ctes.push(sql`h AS (UPDATE conversations c SET head_position = hv.next FROM hv
       WHERE c.room_id = hv.room_id AND hv.room_id IN (SELECT room_id FROM ok))`);
     const guard = sql` WHERE v.event_id IN (SELECT event_id FROM ok)`;

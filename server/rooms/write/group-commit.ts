@@ -6,29 +6,43 @@ import type { PendingOutbox } from "../publish.ts";
 import { roomsWriteBatcher } from "./batcher.ts";
 import { eventWrite, roomTouch } from "./event-rows.ts";
 
-export type BatchItem = {
+/** Events in one statement: each takes up to ~25 bind parameters, PostgreSQL allows 65,535. */
+const MAX_STATEMENT_EVENTS = 1000;
+
+export type BatchEvent = {
   eventId: string;
   pdu: Pdu;
   text: string;
   prevState: string | null;
   txn: TxnKey | undefined;
-  /** The room head the event was built on (compare-and-swap). */
-  expectedHead: number;
   /** What the event publishes (server/events.ts), given its position. */
   outbox: PendingOutbox | null;
 };
 
-export type BatchResult = { written: boolean; stale: boolean; position: number };
+/** One room's events, in order (each built on the previous one). */
+export type BatchItem = {
+  roomId: string;
+  events: BatchEvent[];
+  /** The room head the events were built on (compare-and-swap). */
+  expectedHead: number;
+};
+
+/** `written` per event; `positions` ascending, one per event. */
+export type BatchResult = { written: boolean[]; stale: boolean; positions: number[] };
 
 /**
- * The common send: single events of different rooms gathered into one statement (atomic without a
- * transaction: two round trips with the positions' allocation).
+ * The common send: events of different rooms gathered into one statement (atomic without a
+ * transaction: two round trips with the positions' allocation). An item carries one room's events:
+ * one, or several when sends into the room queued up behind its lock (send-queue.ts).
  */
 export class GroupCommit {
   private readonly batcher: WriteBatcher<BatchItem, BatchResult>;
 
   constructor(private readonly core: RoomsCore) {
-    this.batcher = roomsWriteBatcher((items) => this.writeBatch(items));
+    this.batcher = roomsWriteBatcher((items) => this.writeBatch(items), {
+      weight: (it) => it.events.length,
+      maxWeight: MAX_STATEMENT_EVENTS,
+    });
   }
 
   submit(item: BatchItem): Promise<BatchResult> {
@@ -37,34 +51,38 @@ export class GroupCommit {
 
   private async writeBatch(items: BatchItem[]): Promise<BatchResult[]> {
     const { repo } = this.core;
+    const count = items.reduce((n, it) => n + it.events.length, 0);
     const { result } = await this.core.ctx.streams.writeStatement(
       repo.db,
-      items.length,
+      count,
       async (db, positions, touch) => {
-        const writes = items.map((it, i) =>
-          eventWrite(it.eventId, it.pdu, it.text, it.prevState, positions[i]!, it.txn),
+        // Each item's events take consecutive positions, in their order.
+        const at: number[][] = [];
+        let next = 0;
+        for (const it of items) at.push(it.events.map(() => positions[next++]!));
+        const writes = items.flatMap((it, i) =>
+          it.events.map((e, j) => eventWrite(e.eventId, e.pdu, e.text, e.prevState, at[i]![j]!, e.txn)),
         );
         const txns = items.flatMap((it) =>
-          it.txn ? [{ ...it.txn, eventId: it.eventId, roomId: it.pdu.room_id }] : [],
+          it.events.flatMap((e) => (e.txn ? [{ ...e.txn, eventId: e.eventId, roomId: it.roomId }] : [])),
         );
-        // One event per room: the room lock keeps a room's next write out until this one is done.
+        // One item per room: the room lock keeps a room's next write out until this one is done.
         const heads = items.map((it, i) => ({
-          roomId: it.pdu.room_id,
+          roomId: it.roomId,
           expected: it.expectedHead,
-          next: positions[i]!,
+          next: at[i]![at[i]!.length - 1]!,
         }));
-        const outbox = items.flatMap((it, i) => it.outbox?.build(positions[i]!) ?? []);
+        const outbox = items.flatMap((it, i) =>
+          it.events.flatMap((e, j) => e.outbox?.build(at[i]![j]!) ?? []),
+        );
         const { written, stale } = await repo.writes.writeEvents(db, writes, { heads, txns, outbox });
-        items.forEach((it, i) => {
-          if (written.has(it.eventId) && !stale.has(it.pdu.room_id)) {
-            touch({ ...roomTouch(it.pdu.room_id, [it]), at: positions[i]! });
-          }
+        return items.map((it, i) => {
+          const ok = it.events.map((e) => written.has(e.eventId));
+          const last = at[i]![at[i]!.length - 1]!;
+          if (ok.every(Boolean) && !stale.has(it.roomId))
+            touch({ ...roomTouch(it.roomId, it.events), at: last });
+          return { written: ok, stale: stale.has(it.roomId), positions: at[i]! };
         });
-        return items.map((it, i) => ({
-          written: written.has(it.eventId),
-          stale: stale.has(it.pdu.room_id),
-          position: positions[i]!,
-        }));
       },
     );
     return result;

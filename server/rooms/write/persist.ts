@@ -16,6 +16,7 @@ import type { RoomsTables } from "../tables.ts";
 import { buildEvents } from "./build.ts";
 import { eventWrite, roomTouch, writeAsRow } from "./event-rows.ts";
 import { GroupCommit } from "./group-commit.ts";
+import { SendQueue } from "./send-queue.ts";
 
 /** Tries of one write when other replicas keep moving the room's head. */
 const MAX_WRITE_ATTEMPTS = 5;
@@ -56,9 +57,15 @@ type Outer = { trx: Transaction<RoomsTables>; touch: (t: Touch) => void };
  */
 export class RoomWriter {
   private readonly group: GroupCommit;
+  /** Plain sends, written together when they queue up behind a room's lock. */
+  readonly sends: SendQueue;
 
   constructor(private readonly core: RoomsCore) {
     this.group = new GroupCommit(core);
+    this.sends = new SendQueue(core, this.group, async (roomId, draft, txn) => {
+      const r = await this.persist(roomId, () => ({ drafts: [draft] }), { txn });
+      return r.eventIds[0]!;
+    });
   }
 
   async persist(
@@ -68,6 +75,7 @@ export class RoomWriter {
   ): Promise<PersistResult> {
     const { ctx, snapshots } = this.core;
     const key = await this.core.signingKey();
+    this.sends.close(roomId);
     const outcome = await snapshots.locks.run(roomId, async () => {
       // Another replica may have moved the room on: then reload it and build the events again.
       for (let attempt = 1; ; attempt++) {
@@ -252,15 +260,25 @@ export class RoomWriter {
         ? {
             result: await this.group
               .submit({
-                eventId: b0.eventId,
-                pdu: b0.pdu,
-                text: b0.text,
-                prevState: b0.prevState,
-                txn,
+                roomId,
                 expectedHead: snap.lastPosition,
-                outbox: published[0] ?? null,
+                events: [
+                  {
+                    eventId: b0.eventId,
+                    pdu: b0.pdu,
+                    text: b0.text,
+                    prevState: b0.prevState,
+                    txn,
+                    outbox: published[0] ?? null,
+                  },
+                ],
               })
-              .then((r) => ({ ...r, positions: [r.position], redaction: undefined })),
+              .then((r) => ({
+                written: r.written[0] === true,
+                stale: r.stale,
+                positions: r.positions,
+                redaction: undefined,
+              })),
           }
         : outer
           ? {

@@ -55,8 +55,7 @@ export class Sender {
         if (existing) return existing;
         throw err;
       }
-      const r = await this.writer.persist(roomId, () => ({ drafts: [{ type, content, sender }] }), { txn });
-      return r.eventIds[0]!;
+      return this.writer.sends.send(roomId, { type, content, sender }, txn);
     });
   }
 
