@@ -1,4 +1,4 @@
-import { Histogram } from "prom-client";
+import { Counter, Histogram } from "prom-client";
 import { registry } from "../../companion-services/platform/metrics.ts";
 
 /** Events per group commit (write/batcher.ts, on platform/batcher.ts). */
@@ -22,5 +22,15 @@ export const sendBatchSize = new Histogram({
   name: "nova_rooms_send_batch_size",
   help: "Plain sends into one room built and committed together after waiting for the room's lock",
   buckets: [1, 2, 4, 8, 16, 32, 64, 100],
+  registers: [registry],
+});
+
+/**
+ * Writes built on a room state another replica had already moved past: built again on the
+ * reloaded room. With several replicas writing the same rooms this is what their cost turns into.
+ */
+export const staleWrites = new Counter({
+  name: "nova_rooms_stale_writes_total",
+  help: "Room writes retried because another replica had moved the room's head (built again on fresh state)",
   registers: [registry],
 });

@@ -7,6 +7,7 @@ import type { RoomsCore } from "../core.ts";
 import type { Draft } from "../draft.ts";
 import type { SigningKey } from "../event-hashing.ts";
 import type { Pdu, StoredEvent } from "../events.ts";
+import { staleWrites } from "../metrics.ts";
 import { outboxRowsFor } from "../publish.ts";
 import { redactEvent } from "../redaction.ts";
 import { RoomSnapshot } from "../room-snapshot.ts";
@@ -95,6 +96,7 @@ export class RoomWriter {
           r = "stale";
         }
         if (r !== "stale") return r;
+        staleWrites.inc();
         this.core.invalidateRoom(roomId);
         if (attempt >= MAX_WRITE_ATTEMPTS) {
           throw new MatrixError(503, "M_UNKNOWN", "The room is changing too fast; try again.");

@@ -3,7 +3,7 @@ import type { TxnKey } from "../caches/txn-ids.ts";
 import type { RoomsCore } from "../core.ts";
 import type { Draft } from "../draft.ts";
 import type { StoredEvent } from "../events.ts";
-import { sendBatchSize } from "../metrics.ts";
+import { sendBatchSize, staleWrites } from "../metrics.ts";
 import { outboxRowsFor } from "../publish.ts";
 import { type BuiltEvent, buildEach } from "./build.ts";
 import { eventWrite, writeAsRow } from "./event-rows.ts";
@@ -146,6 +146,7 @@ export class SendQueue {
         // see writeEvents). Some written but not all cannot happen; if it did, the cached chain
         // would be wrong, so the room is reloaded either way.
         core.invalidateRoom(roomId);
+        if (res.stale) staleWrites.inc();
         ok.forEach((o, i) => {
           if (!res.stale && res.written[i]) o.send.resolve(o.built.eventId);
           else rest.push(o.send);
