@@ -24,6 +24,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import WebSocket from "ws";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
+import { withAutovacuum } from "./autovacuum.lib.ts";
 import { percentile, writeReportSection } from "./report.ts";
 import type { SocketSpec, WorkerCommand, WorkerReport } from "./ws-load.ts";
 
@@ -651,6 +652,7 @@ async function main() {
   const hardLimit = execSync("ulimit -Hn", { shell: "/bin/bash" }).toString().trim();
   const db = await freshDatabase();
   databaseUrl = db?.url ?? null;
+  const restoreAutovacuum = db && !smoke ? await withAutovacuum(db.url, log) : async () => {};
   const redisUrl = process.env.REDIS_URL;
   const backend = db ? "PostgreSQL" : "embedded PGlite";
   log(`backend ${backend}; ulimit -Hn ${hardLimit}; ${smoke ? "SMOKE" : "full"} run`);
@@ -747,7 +749,7 @@ ${
     : `Two-replica fan-out skipped: ${twoSkipped}.`
 }
 
-Order, for one replica, then two, then the relay: ${SECONDS} s at ${LOW_RATE} sends/s (unloaded latency), ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library). On PostgreSQL the database is analysed (\`ANALYZE\`) after the setup and after the warm-up, as autovacuum would; this machine's PostgreSQL runs with autovacuum off.`;
+Order, for one replica, then two, then the relay: ${SECONDS} s at ${LOW_RATE} sends/s (unloaded latency), ${SECONDS} s warm-up at ${RATE} sends/s, ${SECONDS} s measured at ${RATE} sends/s (latency from the send's timestamp to the delta's arrival, every delivery counted), then ${SECONDS} s of saturation with ${WINDOW} sends in flight across the generators (deliveries counted when they arrive within the phase; the backlog drains for a few seconds after). The ceiling relays the same frames over the same topology with the same generator processes (raw \`ws\` sockets instead of the client library). This machine's PostgreSQL runs with autovacuum off; for a full run the benchmark switches it on (PostgreSQL's defaults) and puts the setting back at the end, and analyses the database (\`ANALYZE\`) after the setup and after the warm-up.`;
     console.log(md);
     if (!values["no-report"]) writeReportSection("ws", md);
   } catch (err) {
@@ -762,6 +764,7 @@ Order, for one replica, then two, then the relay: ${SECONDS} s at ${LOW_RATE} se
   } finally {
     for (const s of servers) await s.stop("SIGTERM").catch(() => undefined);
     await db?.drop();
+    await restoreAutovacuum();
   }
 }
 
