@@ -652,7 +652,9 @@ async function main() {
   const hardLimit = execSync("ulimit -Hn", { shell: "/bin/bash" }).toString().trim();
   const db = await freshDatabase();
   databaseUrl = db?.url ?? null;
-  const restoreAutovacuum = db && !smoke ? await withAutovacuum(db.url, log) : async () => {};
+  // Restored through the URL the benchmark was given: its own database is dropped by then.
+  const restoreAutovacuum =
+    db && !smoke ? await withAutovacuum(process.env.DATABASE_URL ?? db.url, log) : async () => {};
   const redisUrl = process.env.REDIS_URL;
   const backend = db ? "PostgreSQL" : "embedded PGlite";
   log(`backend ${backend}; ulimit -Hn ${hardLimit}; ${smoke ? "SMOKE" : "full"} run`);
