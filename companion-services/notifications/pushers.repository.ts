@@ -40,20 +40,14 @@ export class PushersRepository {
 
   /** The users' http pushers: email pushers are never stored, but the column allows them. */
   async targetsOf(db: Db, userIds: string[]): Promise<Map<string, PusherTarget[]>> {
-    const byUser = new Map<string, PusherTarget[]>();
-    if (userIds.length === 0) return byUser;
+    if (userIds.length === 0) return new Map();
     const rows = await db
       .selectFrom("push_tokens")
       .select(["user_id", "app_id", "pushkey"])
       .where("user_id", "in", [...new Set(userIds)])
       .where("kind", "=", "http")
       .execute();
-    for (const r of rows) {
-      const list = byUser.get(r.user_id) ?? [];
-      list.push({ appId: r.app_id, pushkey: r.pushkey });
-      byUser.set(r.user_id, list);
-    }
-    return byUser;
+    return byUserOf(rows);
   }
 
   /**
@@ -66,8 +60,7 @@ export class PushersRepository {
     db: Db,
     pairs: { userId: string; roomId: string }[],
   ): Promise<Map<string, PusherTarget[]>> {
-    const byUser = new Map<string, PusherTarget[]>();
-    if (pairs.length === 0) return byUser;
+    if (pairs.length === 0) return new Map();
     const rows = await db
       .selectFrom(pairsTable(pairs))
       .innerJoin("push_tokens as t", "t.user_id", "v.user_id")
@@ -80,12 +73,7 @@ export class PushersRepository {
       .orderBy("t.app_id")
       .orderBy("t.pushkey")
       .execute();
-    for (const r of rows) {
-      const list = byUser.get(r.user_id) ?? [];
-      list.push({ appId: r.app_id, pushkey: r.pushkey });
-      byUser.set(r.user_id, list);
-    }
-    return byUser;
+    return byUserOf(rows);
   }
 
   /**
@@ -145,4 +133,15 @@ export class PushersRepository {
     const r = await trx.deleteFrom("push_tokens").where("user_id", "=", userId).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
+}
+
+/** Pusher rows grouped by user, in row order. */
+function byUserOf(rows: { user_id: string; app_id: string; pushkey: string }[]): Map<string, PusherTarget[]> {
+  const byUser = new Map<string, PusherTarget[]>();
+  for (const r of rows) {
+    const list = byUser.get(r.user_id) ?? [];
+    list.push({ appId: r.app_id, pushkey: r.pushkey });
+    byUser.set(r.user_id, list);
+  }
+  return byUser;
 }

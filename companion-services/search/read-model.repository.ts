@@ -15,16 +15,7 @@ export function indexable(s: string): string {
 const maybe = (s: string | null | undefined) => (s == null ? null : indexable(s));
 
 /** A room event as search indexes it: the one searchable key of it and its value. */
-export type IndexedRoomEvent = {
-  event_id: string;
-  room_id: string;
-  sender: string;
-  type: string;
-  key: string;
-  value: string;
-  origin_server_ts: number;
-  stream_position: number;
-};
+export type IndexedRoomEvent = Omit<SearchTables["search_room_events"], "document">;
 
 // PostgreSQL's bind parameters per statement are capped at 65,535: 500 rows of 8 columns is 4,000.
 const INSERT_CHUNK = 500;
