@@ -101,36 +101,38 @@ export class SnapshotCache {
    */
   async warm(roomIds: readonly string[]): Promise<void> {
     const missing = [...new Set(roomIds)].filter((id) => !this.snapshots.has(id) && !this.loading.has(id));
-    for (let i = 0; i < missing.length; i += WARM_CHUNK) {
-      const chunk = missing.slice(i, i + WARM_CHUNK);
-      const generations = new Map(chunk.map((id) => [id, this.roomGenerations.get(id) ?? 0]));
-      const convs = [];
-      for (const c of await this.repo.conversations.getConversations(chunk)) {
-        const version = c.room_version;
-        if (isSupportedRoomVersion(version)) convs.push({ ...c, room_version: version });
-      }
-      const ids = convs.map((c) => c.room_id);
-      const [states, lasts, relations] = await Promise.all([
-        this.repo.state.currentStateMany(ids),
-        this.repo.events.eventsAt(
-          convs.map((c) => ({ roomId: c.room_id, position: Number(c.head_position) })),
-        ),
-        this.repo.relations.lastRelationPositions(ids),
-      ]);
-      for (const c of convs) {
-        const id = c.room_id;
-        if (this.snapshots.has(id) || this.loading.has(id)) continue;
-        if ((this.roomGenerations.get(id) ?? 0) !== generations.get(id)) continue;
-        const snap = snapshotOf(
-          id,
-          c.room_version,
-          Number(c.head_position),
-          states.get(id) ?? [],
-          lasts.get(id) ?? null,
-          relations.get(id) ?? 0,
-        );
-        this.put(id, snap);
-      }
+    const chunks: string[][] = [];
+    for (let i = 0; i < missing.length; i += WARM_CHUNK) chunks.push(missing.slice(i, i + WARM_CHUNK));
+    // Chunks are independent: on PostgreSQL their statements run side by side on the pool.
+    await Promise.all(chunks.map((chunk) => this.warmChunk(chunk)));
+  }
+
+  private async warmChunk(chunk: string[]): Promise<void> {
+    const generations = new Map(chunk.map((id) => [id, this.roomGenerations.get(id) ?? 0]));
+    const convs = [];
+    for (const c of await this.repo.conversations.getConversations(chunk)) {
+      const version = c.room_version;
+      if (isSupportedRoomVersion(version)) convs.push({ ...c, room_version: version });
+    }
+    const ids = convs.map((c) => c.room_id);
+    const [states, lasts, relations] = await Promise.all([
+      this.repo.state.currentStateMany(ids),
+      this.repo.events.eventsAt(convs.map((c) => ({ roomId: c.room_id, position: Number(c.head_position) }))),
+      this.repo.relations.lastRelationPositions(ids),
+    ]);
+    for (const c of convs) {
+      const id = c.room_id;
+      if (this.snapshots.has(id) || this.loading.has(id)) continue;
+      if ((this.roomGenerations.get(id) ?? 0) !== generations.get(id)) continue;
+      const snap = snapshotOf(
+        id,
+        c.room_version,
+        Number(c.head_position),
+        states.get(id) ?? [],
+        lasts.get(id) ?? null,
+        relations.get(id) ?? 0,
+      );
+      this.put(id, snap);
     }
   }
 
