@@ -8,23 +8,12 @@ import { createLogger } from "../companion-services/platform/logger.ts";
 import { createNova, type Nova } from "../server/app.ts";
 import { loadConfig } from "../server/config.ts";
 import { GENEROUS_RATE_LIMITS } from "../test/helpers/rate-limits.ts";
+import { pool } from "./pool.lib.ts";
 
 export type Shape = { rooms: number; others: number; messages: number };
 export type Seeded = { userId: string; accessToken: string; roomIds: string[] };
 
 const log = (s: string) => console.log(`[initial-sync] ${s}`);
-
-async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
-}
 
 async function registerOverHttp(
   nova: Nova,

@@ -21,6 +21,7 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
 import { roomList, SS } from "../test/sliding/element-x.ts";
+import { pool } from "./pool.lib.ts";
 import { percentile, writeReportSection } from "./report.ts";
 
 const { values } = parseArgs({
@@ -101,18 +102,6 @@ async function serverMs(server: ServerProcess, id: string): Promise<number> {
 
 async function timed(server: ServerProcess, r: { ms: number; id: string }): Promise<Timed> {
   return { client: r.ms, server: await serverMs(server, r.id) };
-}
-
-async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
 }
 
 async function register(base: string, username: string): Promise<Account> {

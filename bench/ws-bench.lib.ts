@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import WebSocket from "ws";
 import type { ServerProcess } from "../test/helpers/process.ts";
+import { pool } from "./pool.lib.ts";
 
 const V3 = "/_matrix/client/v3";
 const log = (s: string) => console.log(`[ws] ${s}`);
@@ -31,22 +32,6 @@ export async function api(
     if (res.status !== 200) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   }
-}
-
-export async function pool<T>(
-  items: T[],
-  concurrency: number,
-  fn: (item: T, i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
 }
 
 export type Account = { userId: string; accessToken: string };

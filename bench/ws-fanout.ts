@@ -23,6 +23,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { freshDatabase, type ServerProcess, startServerProcess } from "../test/helpers/process.ts";
 import { withAutovacuum } from "./autovacuum.lib.ts";
+import { pool } from "./pool.lib.ts";
 import { percentile, writeReportSection } from "./report.ts";
 import {
   type Account,
@@ -32,7 +33,6 @@ import {
   cpuSnapshot,
   INSPECTABLE,
   metric,
-  pool,
   registerMany,
   settledMemory,
 } from "./ws-bench.lib.ts";
