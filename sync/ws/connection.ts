@@ -24,6 +24,8 @@ type Subscription = { since: SyncToken | null; filter: Record<string, unknown>; 
 const AHEAD_WAITS = 40;
 /** Re-verify the access token before dispatching a request if the last check is older than this. */
 const REVERIFY_AFTER_MS = 60_000;
+/** Nothing waiting to be stored (shared: an idle socket allocates no promise of its own). */
+const STORED: Promise<void> = Promise.resolve();
 
 /**
  * One WebSocket sync session: authentication, a subscription whose deltas are pushed when the
@@ -41,7 +43,7 @@ export class Connection {
   private abuse: number[] | null = null;
   private inFlight = 0;
   /** The acknowledgements still being stored, in order; a ping waits for them. */
-  private acking: Promise<void> | null = null;
+  private acking: Promise<void> = STORED;
   private subscription: Subscription | null = null;
   private generation = 0;
   private wakePump: (() => void) | null = null;
@@ -164,8 +166,7 @@ export class Connection {
       const pong = { type: "pong" as const, ...(frame.id ? { id: frame.id } : {}) };
       // A pong also confirms every acknowledgement sent before the ping has been stored,
       // so a client can close and resume without seeing acknowledged to-device messages.
-      if (this.acking) void this.acking.then(() => this.send(pong));
-      else this.send(pong);
+      void this.acking.then(() => this.send(pong));
       return;
     }
     if (!this.auth) {
@@ -181,15 +182,8 @@ export class Connection {
         this.guard(this.subscribe(frame), "subscribe");
         return;
       case "ack": {
-        const stored = (this.acking ?? Promise.resolve()).then(() => this.ack(frame.next_batch));
-        const settled = stored.then(
-          () => undefined,
-          () => undefined,
-        );
-        this.acking = settled;
-        void settled.then(() => {
-          if (this.acking === settled) this.acking = null;
-        });
+        const stored = this.acking.then(() => this.ack(frame.next_batch));
+        this.acking = stored.catch(() => undefined);
         this.guard(stored, "ack");
         return;
       }
