@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { freePort } from "../platform/spawn.ts";
+import { freeFixedPort } from "../platform/spawn.ts";
 
 export type ComposeService = {
   build?: unknown;
@@ -32,7 +32,8 @@ export async function localEnv(
   backends: { databaseUrl: (service: string) => string; kafka: string; redis?: string | undefined },
 ): Promise<Record<string, string>> {
   const port = async (p: string) => {
-    if (!ports.has(p)) ports.set(p, await freePort());
+    // Chosen before the first service starts, bound by later ones: outside the ephemeral range.
+    if (!ports.has(p)) ports.set(p, await freeFixedPort(new Set(ports.values())));
     return String(ports.get(p));
   };
   const out: Record<string, string> = {};

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { GENEROUS_RATE_LIMITS } from "../helpers/rate-limits.ts";
@@ -69,6 +70,29 @@ export async function spawnReady(
       return exited;
     },
   };
+}
+
+/**
+ * A free port below the kernel's ephemeral range. A port from `freePort` is only free until
+ * something else takes it: an outgoing connection of a process started meanwhile draws its local
+ * port from that same range. For ports chosen long before their server binds them (a whole
+ * compose file's at once), pick one no outgoing connection can be given.
+ */
+export async function freeFixedPort(taken: ReadonlySet<number> = new Set()): Promise<number> {
+  const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  const from = 20_000;
+  const to = Number.isFinite(low) && low > from + 1_000 ? low : 32_768;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (taken.has(port)) continue;
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once("error", () => resolve(false));
+      srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error(`no free port in ${from}–${to}`);
 }
 
 export function freePort(): Promise<number> {
